@@ -1,0 +1,1 @@
+"""The feature pipeline, candidate models, training and the MLflow registry."""

@@ -1,0 +1,1 @@
+"""Everything that publishes into riskstream: the patient simulator and file publishers."""

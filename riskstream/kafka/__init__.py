@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by every worker: admin (topic creation) and client factories."""

@@ -1,0 +1,194 @@
+"""Every setting riskstream reads, in one frozen, typed object.
+
+This is the only module that reads the environment. Variables are named ``RISKSTREAM_*``;
+``RISKSTREAM_KAFKA_<NAME>`` (other than ``RISKSTREAM_KAFKA_BOOTSTRAP``) passes straight through
+to librdkafka as ``<name>`` with ``_`` → ``.`` (``RISKSTREAM_KAFKA_SASL_PASSWORD`` →
+``sasl.password``), so any librdkafka option works without being wrapped here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "RISKSTREAM_"
+KAFKA_PASSTHROUGH_PREFIX = "RISKSTREAM_KAFKA_"
+MASK = "**********"
+
+# librdkafka options whose values are credentials: kept as SecretStr, masked in every printout.
+_SECRET_MARKERS = ("password", "secret", "key.pem", "oauthbearer.config", "sasl.jaas")
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether a librdkafka option carries a credential."""
+    return any(marker in name for marker in _SECRET_MARKERS)
+
+
+# The few librdkafka options whose names hold an underscore; every other "_" stands for ".".
+_UNDERSCORED_OPTIONS = ("log_level",)
+
+
+def _librdkafka_name(env_suffix: str) -> str:
+    name = env_suffix.lower()
+    return name if name in _UNDERSCORED_OPTIONS else name.replace("_", ".")
+
+
+class _KafkaPassthroughSource(PydanticBaseSettingsSource):
+    """Collects ``RISKSTREAM_KAFKA_*`` variables into the ``kafka_extra`` field."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        own = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+        extra = {
+            _librdkafka_name(key[len(KAFKA_PASSTHROUGH_PREFIX) :]): value
+            for key, value in os.environ.items()
+            if key.upper().startswith(KAFKA_PASSTHROUGH_PREFIX) and key.upper() not in own
+        }
+        return {"kafka_extra": extra} if extra else {}
+
+
+class Settings(BaseSettings):
+    """riskstream's configuration. Immutable: derive a changed copy with ``model_copy``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_extra: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="librdkafka options from RISKSTREAM_KAFKA_* (security.protocol, sasl.*).",
+    )
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL; a password in it (redis://:pw@host) is used for AUTH.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default: a sqlite file under the state dir."
+    )
+    schema_registry_url: str | None = Field(
+        None, description="Confluent-compatible Schema Registry; default: the local catalog."
+    )
+    state_dir: Path = Field(Path(".riskstream"), description="Jars, broker data, pids, logs.")
+    topic_prefix: str = Field("", description="Prefix of every topic and Redis key.")
+    model_name: str = Field("diabetes-risk", description="Registered MLflow model name.")
+    topic_partitions: int = Field(6, ge=1, description="Partitions of topics riskstream creates.")
+    topic_replication: int = Field(1, ge=1, description="Replication factor of new topics.")
+    stack_managed: bool | None = Field(
+        None,
+        description="Whether `stack up` runs Kafka/Redis here: unset = unless their address "
+        "is configured; true = always, on the configured addresses; false = never.",
+    )
+    stack_controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
+    max_payload_bytes: int = Field(
+        64 * 1024, ge=256, description="Larger record values go to dead-letter unparsed."
+    )
+    log_level: str = Field("INFO", description="Python log level of the workers.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _KafkaPassthroughSource(settings_cls))
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_topic_safe(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def kafka_is_external(self) -> bool:
+        """True when the user named a Kafka cluster, so the local stack must not start one."""
+        if self.stack_managed is not None:
+            return not self.stack_managed
+        return "kafka_bootstrap" in self.model_fields_set
+
+    @property
+    def redis_is_external(self) -> bool:
+        """True when the user named a Redis server, so the local stack must not start one."""
+        if self.stack_managed is not None:
+            return not self.stack_managed
+        return "redis_url" in self.model_fields_set
+
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.state_dir / 'mlflow' / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return (self.state_dir / "mlflow" / "artifacts").resolve()
+
+    def topic(self, name: str) -> str:
+        """The full name of a catalog topic in this deployment."""
+        return f"{self.topic_prefix}{name}"
+
+    def redis_key(self, *parts: object) -> str:
+        """A Redis key in this deployment's namespace."""
+        head = f"{self.topic_prefix}riskstream"
+        return ":".join([head, *(str(p) for p in parts)])
+
+    def kafka_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A librdkafka configuration dict: bootstrap, passthrough options, then overrides."""
+        config: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap}
+        config.update({k: v.get_secret_value() for k, v in self.kafka_extra.items()})
+        config.update(overrides or {})
+        return config
+
+    def display(self) -> dict[str, str]:
+        """Every setting as text, with credentials masked; safe to print and log."""
+        extra = {
+            f"kafka: {name}": MASK if is_secret_option(name) else value.get_secret_value()
+            for name, value in sorted(self.kafka_extra.items())
+        }
+        return {
+            "kafka_bootstrap": self.kafka_bootstrap,
+            **extra,
+            "redis_url": mask_url_password(self.redis_url.get_secret_value()),
+            "mlflow_tracking_uri": mask_url_password(self.resolved_mlflow_uri),
+            "schema_registry_url": mask_url_password(self.schema_registry_url or "(local catalog)"),
+            "state_dir": str(self.state_dir),
+            "topic_prefix": self.topic_prefix or "(none)",
+            "model_name": self.model_name,
+            "topic_partitions": str(self.topic_partitions),
+        }
+
+
+def mask_url_password(url: str) -> str:
+    """``redis://user:pw@host:6379/0`` → ``redis://user:**********@host:6379/0``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; keyword overrides win over it."""
+    return Settings(**overrides)

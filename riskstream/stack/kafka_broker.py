@@ -1,0 +1,180 @@
+"""Apache Kafka 4.x, single node in KRaft mode, run from Maven Central jars on Java 17.
+
+Kafka's shell scripts only wrap two main classes, which run the same with the jars on a
+classpath: ``kafka.tools.StorageTool format`` prepares the log dir once, then
+``kafka.Kafka server.properties`` runs the broker. The pom beside this file pins the version.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from riskstream.errors import StackError
+from riskstream.settings import Settings
+from riskstream.stack.processes import ManagedProcess
+
+MAIN_CLASS = "kafka.Kafka"
+JVM_OPTS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+
+
+def pom_path() -> Path:
+    return Path(str(resources.files("riskstream.stack").joinpath("pom.xml")))
+
+
+def pinned_version() -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom_path().read_text())
+    if not match:
+        raise StackError("the stack pom pins no kafka.version", pom=pom_path())
+    return match.group(1)
+
+
+def split_host_port(address: str, default_port: int) -> tuple[str, int]:
+    first = address.split(",")[0].strip()
+    first = first.split("://")[-1]
+    host, _, port = first.rpartition(":")
+    if not host:
+        return first, default_port
+    return host.strip("[]"), int(port)
+
+
+class KafkaBroker:
+    """The local broker's files under ``<state_dir>/kafka`` and its process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = (settings.state_dir / "kafka").resolve()
+        self.libs = self.home / "libs"
+        self.data = self.home / "data"
+        self.properties = self.home / "server.properties"
+        self.host, self.port = split_host_port(settings.kafka_bootstrap, 9092)
+        self.controller_port = settings.stack_controller_port
+        self.process = ManagedProcess(
+            "kafka",
+            pidfile=(settings.state_dir / "run" / "kafka.pid").resolve(),
+            logfile=self.home / "kafka.log",
+            marker=MAIN_CLASS,
+        )
+
+    # -- jars ---------------------------------------------------------------------------
+
+    def _pom_digest(self) -> str:
+        return hashlib.sha256(pom_path().read_bytes()).hexdigest()[:16]
+
+    def jars_ready(self) -> bool:
+        stamp = self.libs / ".pom-sha256"
+        return stamp.exists() and stamp.read_text().strip() == self._pom_digest()
+
+    def fetch_jars(self, on_line: Callable[[str], None] | None = None) -> None:
+        """Resolve the pinned broker's jars with mvn into ``libs/`` (first run only)."""
+        if self.jars_ready():
+            return
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise StackError(
+                "Maven (mvn) is not on PATH; it fetches the Kafka jars from Maven Central",
+                hint="install it: apt-get install -y maven (Debian/Ubuntu)",
+            )
+        if shutil.which("java") is None:
+            raise StackError(
+                "java is not on PATH; the Kafka broker needs Java 17 or newer",
+                hint="install it: apt-get install -y openjdk-17-jre-headless",
+            )
+        if self.libs.exists():
+            shutil.rmtree(self.libs)
+        self.libs.mkdir(parents=True)
+        log_path = self.home / "mvn.log"
+        argv = [
+            mvn,
+            "-B",
+            "--no-transfer-progress",
+            "-f",
+            str(pom_path()),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.libs}",
+        ]
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if on_line and ("Copying" in line or "Downloading" in line or "Downloaded" in line):
+                    on_line(line.strip())
+            code = proc.wait()
+        if code != 0:
+            tail = "\n".join(log_path.read_text().splitlines()[-15:])
+            raise StackError(
+                f"mvn could not fetch the Kafka jars (exit {code})",
+                hint=f"check network access to Maven Central; full log: {log_path}\n{tail}",
+            )
+        (self.libs / ".pom-sha256").write_text(self._pom_digest())
+
+    # -- storage and config -------------------------------------------------------------
+
+    def write_properties(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},"
+            f"CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data),
+            "num.partitions": str(self.settings.topic_partitions),
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.retention.check.interval.ms": "60000",
+        }
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+
+    def formatted(self) -> bool:
+        return (self.data / "meta.properties").exists()
+
+    def format_storage(self) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=self.home,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(
+                "Kafka's StorageTool could not format the log dir",
+                data=self.data,
+                hint=f"delete {self.data} and retry.\n{(result.stdout + result.stderr)[-2000:]}",
+            )
+
+    def _java(self) -> list[str]:
+        return ["java", *JVM_OPTS, "-cp", f"{self.libs}/*"]
+
+    def start(self) -> int:
+        return self.process.start([*self._java(), MAIN_CLASS, str(self.properties)], cwd=self.home)

@@ -1,0 +1,127 @@
+"""Processes the local stack starts: pid files, liveness, ports, log tails.
+
+``down`` must stop exactly what ``up`` started, so every process is recorded in a pid file and
+recognised by a marker in its command line before it is signalled (a pid can be reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        return sock.connect_ex((host, port)) == 0
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    if not path.exists():
+        return f"(no log at {path})"
+    text = path.read_text("utf-8", errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", errors="replace")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """A long-running child of the local stack, tracked by a pid file."""
+
+    name: str
+    pidfile: Path
+    logfile: Path
+    marker: str  # a string its command line must contain
+
+    def running_pid(self) -> int | None:
+        """The pid if our process is alive; a stale pid file is removed."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid) and self.marker in _cmdline(pid):
+            return pid
+        self.pidfile.unlink(missing_ok=True)
+        return None
+
+    def start(self, argv: Sequence[str], cwd: Path) -> int:
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("ab") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: `down` signals the group
+            )
+        self.pidfile.write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def exited(self) -> bool:
+        return self.running_pid() is None
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """SIGTERM the process group, SIGKILL after ``timeout``. True if one was stopped."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            for _ in range(50):
+                _reap(pid)
+                if not _alive(pid):
+                    break
+                time.sleep(0.1)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the process is our own child (else it is init's job)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

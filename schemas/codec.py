@@ -1,0 +1,172 @@
+"""Avro in the Confluent wire format: magic byte 0, a 4-byte big-endian schema id, then the
+record encoded schemaless with fastavro.
+
+Decoding resolves the writer's schema (looked up by id) against the reader's, so a consumer
+built against v1 of an event reads v2 records and the reverse. Every failure is a typed
+:class:`~schemas.errors.CodecError`, never a bare exception.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import fastavro
+from fastavro.read import SchemaResolutionError
+
+from schemas.catalog import EVENT_TYPES, LocalSchemaCatalog, SchemaSource, load_schema_json
+from schemas.errors import (
+    CodecError,
+    EmptyPayloadError,
+    MalformedPayloadError,
+    MissingFieldError,
+    OversizedPayloadError,
+    SchemaMismatchError,
+    TruncatedPayloadError,
+    WrongMagicByteError,
+)
+
+MAGIC_BYTE = 0
+HEADER = struct.Struct(">bI")
+HEADER_SIZE = HEADER.size
+
+
+class AvroCodec:
+    """Encodes and decodes riskstream events. Thread-safe; build one per process."""
+
+    def __init__(
+        self,
+        source: SchemaSource | None = None,
+        *,
+        reader_schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
+        self._source: SchemaSource = source or LocalSchemaCatalog.shipped()
+        raw = dict(reader_schemas or {name: load_schema_json(name) for name in EVENT_TYPES})
+        self._reader_raw = raw
+        self._readers = {name: fastavro.parse_schema(dict(s)) for name, s in raw.items()}
+        self._required = {name: _required_fields(s) for name, s in raw.items()}
+        self._writer_ids = {name: self._source.id_for(s) for name, s in raw.items()}
+        self._parsed_writers: dict[int, Any] = {}
+        self.max_payload_bytes = max_payload_bytes
+
+    # -- encode -------------------------------------------------------------------------
+
+    def encode(self, event_type: str, record: Mapping[str, Any]) -> bytes:
+        """Serialize one event with this process's schema for ``event_type``."""
+        schema = self._reader(event_type)
+        missing = [f for f in self._required[event_type] if record.get(f) is None]
+        if missing:
+            raise MissingFieldError(
+                f"{event_type} to encode lacks required fields", fields=",".join(missing)
+            )
+        buffer = io.BytesIO()
+        buffer.write(HEADER.pack(MAGIC_BYTE, self._writer_ids[event_type]))
+        try:
+            fastavro.schemaless_writer(buffer, schema, dict(record))
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise MalformedPayloadError(
+                f"{event_type} does not match its schema", cause=type(exc).__name__
+            ) from exc
+        return buffer.getvalue()
+
+    # -- decode -------------------------------------------------------------------------
+
+    def schema_id_of(self, data: bytes | None) -> int:
+        """Validate the wire header and return the schema id it names."""
+        if not data:
+            raise EmptyPayloadError("message value is empty")
+        if self.max_payload_bytes is not None and len(data) > self.max_payload_bytes:
+            raise OversizedPayloadError(
+                "payload exceeds the maximum size",
+                size=len(data),
+                limit=self.max_payload_bytes,
+                hint="raise RISKSTREAM_MAX_PAYLOAD_BYTES if such records are legitimate",
+            )
+        if data[0] != MAGIC_BYTE:
+            raise WrongMagicByteError(
+                "payload is not in the Confluent Avro wire format",
+                first_byte=data[0],
+                hint="produce with riskstream's codec (or a Confluent Avro serializer)",
+            )
+        if len(data) < HEADER_SIZE:
+            raise TruncatedPayloadError("payload ends inside the 5-byte header", size=len(data))
+        return int(HEADER.unpack_from(data)[1])
+
+    def decode(self, data: bytes | None, event_type: str) -> dict[str, Any]:
+        """Deserialize one event into the reader schema of ``event_type``."""
+        schema_id = self.schema_id_of(data)
+        assert data is not None
+        writer = self._writer(schema_id)
+        reader = self._reader(event_type)
+        if writer["name"] != reader["name"]:
+            raise SchemaMismatchError(
+                f"payload is a {writer['name']}, not a {reader['name']}", schema_id=schema_id
+            )
+        body = io.BytesIO(data)
+        body.seek(HEADER_SIZE)
+        try:
+            decoded = fastavro.schemaless_reader(body, writer, reader)
+        except SchemaResolutionError as exc:
+            raise MissingFieldError(
+                f"{event_type} lacks a field the reader requires", schema_id=schema_id
+            ) from exc
+        except (EOFError, StopIteration) as exc:
+            raise TruncatedPayloadError(
+                f"{event_type} payload ends early", schema_id=schema_id, size=len(data)
+            ) from exc
+        except CodecError:
+            raise
+        except Exception as exc:  # fastavro raises many types on garbage; name them all here
+            raise MalformedPayloadError(
+                f"{event_type} payload does not decode",
+                schema_id=schema_id,
+                cause=type(exc).__name__,
+            ) from exc
+        if not isinstance(decoded, dict):
+            raise MalformedPayloadError(f"{event_type} payload is not a record")
+        if body.tell() != len(data):
+            raise MalformedPayloadError(
+                f"{event_type} payload has trailing bytes",
+                schema_id=schema_id,
+                trailing=len(data) - body.tell(),
+            )
+        return decoded
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _reader(self, event_type: str) -> Any:
+        try:
+            return self._readers[event_type]
+        except KeyError:
+            raise CodecError(
+                f"unknown event type {event_type!r}", known=",".join(self._readers)
+            ) from None
+
+    def _writer(self, schema_id: int) -> Any:
+        parsed = self._parsed_writers.get(schema_id)
+        if parsed is None:
+            parsed = fastavro.parse_schema(dict(self._source.schema_for(schema_id)))
+            self._parsed_writers[schema_id] = parsed
+        return parsed
+
+
+def _required_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """Fields without a default that cannot be null: their absence is a missing field."""
+    required = []
+    for field in schema.get("fields", []):
+        kind = field["type"]
+        nullable = isinstance(kind, list) and "null" in kind
+        if "default" not in field and not nullable:
+            required.append(field["name"])
+    return tuple(required)
+
+
+def build_codec(schema_registry_url: str | None, max_payload_bytes: int | None) -> AvroCodec:
+    """The codec a deployment uses: registry ids when a registry URL is set, else local ids."""
+    from schemas.catalog import RegistrySchemaSource
+
+    source = RegistrySchemaSource(schema_registry_url) if schema_registry_url else None
+    return AvroCodec(source, max_payload_bytes=max_payload_bytes)

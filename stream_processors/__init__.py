@@ -1,0 +1,1 @@
+"""One module per stream processor: decode → validate → compute (pure) → emit."""

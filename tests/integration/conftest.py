@@ -1,0 +1,105 @@
+"""The real Kafka broker and Redis for integration tests.
+
+Where they come from, in order:
+1. addresses in the environment (RISKSTREAM_KAFKA_BOOTSTRAP and RISKSTREAM_REDIS_URL);
+2. testcontainers (apache/kafka, redis) where a Docker engine answers;
+3. the project's local stack (`riskstream stack up`: Kafka from Maven Central jars on Java 17,
+   redis-server from PATH), stopped again at the end if this session started it.
+These tests never skip for want of a broker: they fail and say how to get one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from riskstream.errors import RiskstreamError
+from riskstream.kafka.admin import ensure_topics
+from riskstream.settings import Settings
+from riskstream.stack import stack_down, stack_up
+from riskstream.stack.manager import kafka_ready, redis_ready
+
+REPO = Path(__file__).resolve().parents[2]
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+HOW_TO_GET_A_STACK = (
+    "no Kafka/Redis for the integration tests. Either run `riskstream stack up` "
+    "(needs java 17, mvn and redis-server: `apt-get install -y maven redis-server`), or set "
+    "RISKSTREAM_KAFKA_BOOTSTRAP and RISKSTREAM_REDIS_URL to a running cluster."
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+def _from_environment() -> Settings | None:
+    if "RISKSTREAM_KAFKA_BOOTSTRAP" not in os.environ:
+        return None
+    settings = Settings()
+    if not kafka_ready(settings, timeout=10) or not redis_ready(settings):
+        pytest.fail(
+            f"RISKSTREAM_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} or RISKSTREAM_REDIS_URL "
+            f"does not answer. {HOW_TO_GET_A_STACK}"
+        )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    """Settings that point at a live broker and Redis, whatever provides them."""
+    settings = _from_environment()
+    if settings is not None:
+        yield settings
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.redis import RedisContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka, RedisContainer() as redis:
+            host = redis.get_container_host_ip()
+            port = redis.get_exposed_port(6379)
+            yield Settings(
+                kafka_bootstrap=kafka.get_bootstrap_server(),
+                redis_url=f"redis://{host}:{port}/0",  # type: ignore[arg-type]
+                state_dir=REPO / ".riskstream",
+            )
+        return
+    local = Settings(state_dir=REPO / ".riskstream")
+    was_running = kafka_ready(local) and redis_ready(local)
+    try:
+        stack_up(local, echo=print, timeout=180)
+    except RiskstreamError as exc:
+        pytest.fail(f"`riskstream stack up` failed: {exc}\n{HOW_TO_GET_A_STACK}")
+    # Explicit addresses: the tests below must never start a second stack.
+    yield local.model_copy(update={"stack_managed": False})
+    if not was_running:
+        stack_down(local, echo=print)
+
+
+@pytest.fixture
+def deployment(stack: Settings) -> Settings:
+    """A fresh deployment on the shared stack: its own topic and Redis-key prefix."""
+    return stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}."})
+
+
+@pytest.fixture
+def topics(deployment: Settings) -> Settings:
+    """``deployment`` with every catalog topic created (3 partitions, to keep tests quick)."""
+    settings = deployment.model_copy(update={"topic_partitions": 3})
+    ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    return lambda stem: f"{stem}-{uuid.uuid4().hex[:8]}"

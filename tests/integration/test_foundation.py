@@ -1,0 +1,128 @@
+"""The foundation against the real broker and Redis: codec, catalog, prefixes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from riskstream.errors import TopicError
+from riskstream.kafka.admin import ensure_topics
+from riskstream.settings import Settings
+from riskstream.topics import CATALOG, PATIENT_RECORDS, TopicSpec
+from schemas import AvroCodec
+from tests.unit.schemas.samples import SAMPLES
+
+
+def _consume_all(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list:
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"test-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+    )
+    consumer.subscribe([topic])
+    messages = []
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(messages) < expected and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        messages.append(msg)
+    consumer.close()
+    return messages
+
+
+def test_patient_record_round_trips_through_the_broker(topics: Settings) -> None:
+    codec = AvroCodec()
+    topic = topics.topic(PATIENT_RECORDS.name)
+    producer = Producer(topics.kafka_config())
+    sent = []
+    for i in range(20):
+        record = dict(
+            SAMPLES["PatientRecord"],
+            request_id=f"r-{i}",
+            patient_id=f"p-{i % 7}",
+            glucose=100.0 + i,
+        )
+        sent.append(record)
+        producer.produce(
+            topic, key=record["patient_id"].encode(), value=codec.encode("PatientRecord", record)
+        )
+    assert producer.flush(10) == 0
+    messages = _consume_all(topics, topic, len(sent))
+    received = {}
+    for msg in messages:
+        record = codec.decode(msg.value(), "PatientRecord")
+        assert msg.key().decode() == record["patient_id"]
+        received[record["request_id"]] = record["glucose"]
+    assert received == {r["request_id"]: r["glucose"] for r in sent}
+
+
+def test_topic_creation_is_idempotent_and_reports_a_layout_mismatch(
+    deployment: Settings,
+) -> None:
+    first = ensure_topics(deployment)
+    second = ensure_topics(deployment)
+    assert all(s.created for s in first)
+    assert not any(s.created for s in second)
+    assert [s.name for s in first] == [deployment.topic(t.name) for t in CATALOG]
+
+    metadata = AdminClient(deployment.kafka_config()).list_topics(timeout=10).topics
+    assert len(metadata[deployment.topic("predictions")].partitions) == 6
+    assert len(metadata[deployment.topic("model-versions")].partitions) == 1
+
+    with pytest.raises(TopicError) as caught:
+        ensure_topics(deployment.model_copy(update={"topic_partitions": 4}))
+    assert caught.value.context["existing"] == 6
+    assert caught.value.context["expected"] == 4
+
+
+def test_model_versions_is_created_compacted(topics: Settings) -> None:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    admin = AdminClient(topics.kafka_config())
+    resource = ConfigResource(ResourceType.TOPIC, topics.topic("model-versions"))
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["cleanup.policy"].value == "compact"
+
+
+def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:
+    blue = stack.model_copy(
+        update={"topic_prefix": f"blue{uuid.uuid4().hex[:6]}.", "topic_partitions": 1}
+    )
+    green = stack.model_copy(
+        update={"topic_prefix": f"green{uuid.uuid4().hex[:6]}.", "topic_partitions": 1}
+    )
+    spec = [TopicSpec("ground-truth", "patient_id", "GroundTruth", "test")]
+    ensure_topics(blue, spec)
+    ensure_topics(green, spec)
+    codec = AvroCodec()
+    producer = Producer(blue.kafka_config())
+    producer.produce(
+        blue.topic("ground-truth"), codec.encode("GroundTruth", SAMPLES["GroundTruth"])
+    )
+    assert producer.flush(10) == 0
+    assert len(_consume_all(blue, blue.topic("ground-truth"), 1)) == 1
+    assert _consume_all(green, green.topic("ground-truth"), 1, timeout=4) == []
+
+    client = redis.Redis.from_url(stack.redis_url.get_secret_value())
+    client.set(blue.redis_key("probe"), "blue")
+    client.set(green.redis_key("probe"), "green")
+    assert client.get(blue.redis_key("probe")) == b"blue"
+    assert client.get(green.redis_key("probe")) == b"green"
+    client.delete(blue.redis_key("probe"), green.redis_key("probe"))
+
+
+def test_redis_is_reachable(stack: Settings) -> None:
+    client = redis.Redis.from_url(stack.redis_url.get_secret_value())
+    assert client.ping() is True
+    assert int(client.info("server")["redis_version"].split(".")[0]) >= 6

@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from riskstream.settings import MASK, Settings, is_secret_option, mask_url_password
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("RISKSTREAM_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_match_the_documented_values() -> None:
+    s = Settings()
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.redis_url.get_secret_value() == "redis://127.0.0.1:6379/0"
+    assert s.state_dir == Path(".riskstream")
+    assert s.topic_prefix == ""
+    assert s.model_name == "diabetes-risk"
+    assert s.resolved_mlflow_uri.startswith("sqlite:///")
+    assert s.resolved_mlflow_uri.endswith(".riskstream/mlflow/mlflow.db")
+    assert not s.kafka_is_external and not s.redis_is_external
+
+
+def test_environment_is_read_with_the_riskstream_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKSTREAM_KAFKA_BOOTSTRAP", "broker:29092")
+    monkeypatch.setenv("RISKSTREAM_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("RISKSTREAM_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    s = Settings()
+    assert s.kafka_bootstrap == "broker:29092"
+    assert s.kafka_is_external
+    assert not s.redis_is_external
+    assert s.topic("predictions") == "staging.predictions"
+    assert s.redis_key("window", 3) == "staging.riskstream:window:3"
+    assert s.resolved_mlflow_uri == "http://mlflow:5000"
+
+
+def test_kafka_passthrough_maps_env_names_to_librdkafka_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SSL_CA_LOCATION", "/etc/ca.pem")
+    monkeypatch.setenv("RISKSTREAM_KAFKA_LOG_LEVEL", "3")
+    config = Settings().kafka_config({"group.id": "g"})
+    assert config == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.password": "hunter2",
+        "ssl.ca.location": "/etc/ca.pem",
+        "log_level": "3",
+        "group.id": "g",
+    }
+
+
+def test_secrets_never_appear_in_printouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("RISKSTREAM_REDIS_URL", "redis://:s3cret@cache:6380/1")
+    s = Settings()
+    shown = " ".join(s.display().values()) + repr(s) + str(s)
+    assert "hunter2" not in shown
+    assert "s3cret" not in shown
+    assert s.display()["kafka: sasl.password"] == MASK
+    assert s.display()["redis_url"] == f"redis://:{MASK}@cache:6380/1"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        Settings().topic_prefix = "x"  # type: ignore[misc]
+
+
+def test_topic_prefix_must_be_topic_safe() -> None:
+    with pytest.raises(ValidationError):
+        Settings(topic_prefix="a b")
+
+
+def test_stack_managed_overrides_address_detection() -> None:
+    s = Settings(kafka_bootstrap="127.0.0.1:19092", stack_managed=True)
+    assert not s.kafka_is_external
+    assert Settings(stack_managed=False).redis_is_external
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("sasl.password", True),
+        ("ssl.key.password", True),
+        ("ssl.key.pem", True),
+        ("sasl.oauthbearer.client.secret", True),
+        ("security.protocol", False),
+        ("ssl.ca.location", False),
+        ("sasl.username", False),
+    ],
+)
+def test_secret_option_detection(name: str, secret: bool) -> None:
+    assert is_secret_option(name) is secret
+
+
+def test_mask_url_password_keeps_urls_without_one() -> None:
+    assert mask_url_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert mask_url_password("redis://u:p@h:1/2") == f"redis://u:{MASK}@h:1/2"

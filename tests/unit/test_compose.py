@@ -1,0 +1,74 @@
+"""No Docker engine runs here, so compose.yaml is checked against the settings instead."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from riskstream.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
+from riskstream.stack.kafka_broker import pinned_version, split_host_port
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
+WORKERS = ("scorer", "joiner", "monitor", "trigger", "trainer")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def _host_port(service: dict[str, Any]) -> int:
+    (mapping,) = service["ports"]
+    return int(mapping.split(":")[1])
+
+
+def test_services_exist_with_healthchecks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("kafka", "redis", "mlflow", *WORKERS):
+        assert name in services, name
+    for name in ("kafka", "redis", "mlflow"):
+        assert "healthcheck" in services[name], name
+
+
+def test_kafka_is_a_pinned_kraft_image_matching_the_local_stack(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    image, tag = kafka["image"].split(":")
+    assert image == "apache/kafka"
+    assert tag == pinned_version()
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_host_ports_agree_with_the_settings_defaults(compose: dict[str, Any]) -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    services = compose["services"]
+    assert _host_port(services["kafka"]) == split_host_port(defaults.kafka_bootstrap, 0)[1]
+    redis_port = int(defaults.redis_url.get_secret_value().rsplit(":", 1)[1].split("/")[0])
+    assert _host_port(services["redis"]) == redis_port
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"HOST://{defaults.kafka_bootstrap}" in advertised
+
+
+def test_workers_run_their_processor_after_healthy_services(compose: dict[str, Any]) -> None:
+    for name in WORKERS:
+        worker = compose["services"][name]
+        assert worker["command"] == ["run", name]
+        assert worker["build"] == "."
+        for dependency in ("kafka", "redis", "mlflow"):
+            assert worker["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_worker_variables_are_real_settings_and_reach_compose_services(
+    compose: dict[str, Any],
+) -> None:
+    fields = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+    env = compose["services"]["scorer"]["environment"]
+    for key in env:
+        assert key in fields or key.startswith(KAFKA_PASSTHROUGH_PREFIX), key
+    kafka_env = compose["services"]["kafka"]["environment"]
+    assert env["RISKSTREAM_KAFKA_BOOTSTRAP"].split(":")[0] == "kafka"
+    assert f"//{env['RISKSTREAM_KAFKA_BOOTSTRAP']}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["RISKSTREAM_REDIS_URL"].startswith("redis://redis:6379")
+    assert env["RISKSTREAM_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert "5000:5000" in compose["services"]["mlflow"]["ports"][0]
