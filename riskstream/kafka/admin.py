@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -99,4 +100,17 @@ def ensure_topics(
                     ) from None
                 created = False
             states.append(TopicState(new.topic, new.num_partitions, created=created))
+        _wait_until_visible(admin, [new.topic for new in to_create], timeout)
     return states
+
+
+def _wait_until_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Creation returns once the controller accepts it; wait until the broker serves it too,
+    so the caller can produce, consume or describe at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(n in topics and not topics[n].error for n in names):
+            return
+        time.sleep(0.1)
+    raise TopicError("created topics did not appear in the metadata", topics=",".join(names))
