@@ -11,8 +11,13 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "pima"
 TRAIN_FILE = "Pima.tr2.csv"  # Pima.tr plus 100 subjects with missing values
 HOLDOUT_FILE = "Pima.te.csv"  # only for the final report
 COLUMNS = {
-    "npreg": "pregnancies", "glu": "glucose", "bp": "blood_pressure",
-    "skin": "skin_thickness", "bmi": "bmi", "ped": "pedigree", "age": "age",
+    "npreg": "pregnancies",
+    "glu": "glucose",
+    "bp": "blood_pressure",
+    "skin": "skin_thickness",
+    "bmi": "bmi",
+    "ped": "pedigree",
+    "age": "age",
 }
 
 
@@ -23,7 +28,8 @@ def load(name: str, data_dir: Path = DATA_DIR) -> tuple[pd.DataFrame, pd.Series]
         from riskstream.errors import RiskstreamError
 
         raise RiskstreamError(
-            "the Pima data file is missing", path=str(path),
+            "the Pima data file is missing",
+            path=str(path),
             hint="run from a full checkout of riskstream: data/pima ships with it",
         )
     raw = pd.read_csv(path)

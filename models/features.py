@@ -20,7 +20,13 @@ PIPELINE_VERSION = "pima-features-1"
 # The Pima features as PatientRecord names them. insulin is optional in the schema and absent
 # from the training data, so no model uses it.
 RAW_FEATURES: tuple[str, ...] = (
-    "pregnancies", "glucose", "blood_pressure", "skin_thickness", "bmi", "pedigree", "age",
+    "pregnancies",
+    "glucose",
+    "blood_pressure",
+    "skin_thickness",
+    "bmi",
+    "pedigree",
+    "age",
 )
 REQUIRED = ("pregnancies", "pedigree", "age")  # never null in the schema
 IMPUTABLE = ("glucose", "blood_pressure", "skin_thickness", "bmi")  # null means "not measured"
@@ -80,9 +86,7 @@ def validate_record(record: Mapping[str, Any]) -> Violation | None:
         if value < 0:
             return Violation(f"negative:{name}", f"{name} is negative")
         if not low <= value <= high:
-            return Violation(
-                f"out_of_range:{name}", f"{name} is outside the range [{low}, {high}]"
-            )
+            return Violation(f"out_of_range:{name}", f"{name} is outside the range [{low}, {high}]")
     return None
 
 

@@ -98,6 +98,24 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level of the workers.")
 
+    # -- models -------------------------------------------------------------------------
+    selection_metric: str = Field("roc_auc", description="CV metric that selects a candidate.")
+    selection_rule: str = Field(
+        "one_se", description="one_se: simplest within one standard error of the best; best."
+    )
+    gate_accuracy: float = Field(0.72, ge=0, le=1, description="Champion gate: accuracy.")
+    gate_roc_auc: float = Field(0.80, ge=0, le=1, description="Champion gate: ROC-AUC.")
+    gate_f1: float = Field(0.65, ge=0, le=1, description="Champion gate: F1.")
+    promotion_margin: float = Field(
+        0.005, ge=0, description="How much a candidate must beat the champion by to replace it."
+    )
+    retrain_min_examples: int = Field(
+        100, ge=1, description="Fewer labeled examples in a retrain range: training is skipped."
+    )
+    retrain_holdout_fraction: float = Field(
+        0.3, gt=0, lt=1, description="Newest share of labeled examples kept to compare models."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

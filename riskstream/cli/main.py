@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from riskstream import __version__
-from riskstream.cli import stack_cmd
+from riskstream.cli import model_cmd, run_cmd, stack_cmd
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
@@ -18,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold patient data or secrets
 )
 app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(model_cmd.app, name="model")
+app.add_typer(run_cmd.app, name="run")
 topics_app = typer.Typer(help="The topic catalog.")
 app.add_typer(topics_app, name="topics")
 

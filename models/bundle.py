@@ -1,0 +1,126 @@
+"""A model version as the scorer serves it: feature pipeline + estimator + threshold +
+reference distribution, saved as one artifact and checked when loaded back."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.features import FeaturePipeline
+from riskstream.errors import RiskstreamError
+
+BUNDLE_FILE = "bundle.pkl"
+FORMAT = 1
+
+
+class ModelLoadError(RiskstreamError):
+    """A model artifact is missing, corrupt, or does not score."""
+
+
+@dataclass
+class ScoringModel:
+    """Everything needed to score and explain one PatientRecord batch."""
+
+    kind: str
+    explainer: str
+    pipeline: FeaturePipeline
+    estimator: Any
+    threshold: float
+    reference: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    version: str = "unregistered"
+    format: int = FORMAT
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.pipeline.feature_names
+
+    def risk(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=float)
+
+    def predict_frame(self, raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(features, risk) for a frame of raw PatientRecord features."""
+        features = self.pipeline.transform(raw)
+        return features, self.risk(features)
+
+    def contributions(self, features: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
+        """The ``top`` feature contributions (by |value|) of each row, in log-odds units:
+        coefficient x scaled value for linear models, XGBoost's pred_contribs for boosted
+        trees, and for other models the change in log-odds when the feature is replaced by
+        its training median (occlusion)."""
+        values = self._contribution_matrix(features)
+        names = self.feature_names
+        order = np.argsort(-np.abs(values), axis=1)[:, :top]
+        return [[(names[j], float(values[i, j])) for j in row] for i, row in enumerate(order)]
+
+    def _contribution_matrix(self, features: np.ndarray) -> np.ndarray:
+        if self.explainer == "tree_shap":
+            import xgboost
+
+            booster = self.estimator.get_booster()
+            contribs = booster.predict(xgboost.DMatrix(features), pred_contribs=True)
+            return np.asarray(contribs[:, :-1])  # the last column is the bias
+        if self.explainer == "linear" and hasattr(self.estimator, "named_steps"):
+            scaler = self.estimator.named_steps["scale"]
+            coef = self.estimator.named_steps["model"].coef_[0]
+            return np.asarray(scaler.transform(features) * coef)
+        return self._occlusion(features)
+
+    def _occlusion(self, features: np.ndarray) -> np.ndarray:
+        base = _logit(self.risk(features))
+        medians = np.asarray(self.reference["feature_medians"], dtype=float)
+        out = np.empty_like(features, dtype=float)
+        for j in range(features.shape[1]):
+            replaced = features.copy()
+            replaced[:, j] = medians[j]
+            out[:, j] = base - _logit(self.risk(replaced))
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / BUNDLE_FILE
+        with path.open("wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> ScoringModel:
+        """Load and verify: it must unpickle into a ScoringModel and score its probe row."""
+        file = path / BUNDLE_FILE if path.is_dir() else path
+        try:
+            with file.open("rb") as handle:
+                model = pickle.load(handle)
+        except FileNotFoundError:
+            raise ModelLoadError("model artifact is missing", path=str(file)) from None
+        except Exception as exc:  # a corrupt pickle can raise nearly anything
+            raise ModelLoadError(
+                "model artifact is corrupt", path=str(file), cause=type(exc).__name__
+            ) from None
+        if not isinstance(model, ScoringModel) or model.format != FORMAT:
+            raise ModelLoadError("artifact is not a riskstream model bundle", path=str(file))
+        model.self_check()
+        return model
+
+    def self_check(self) -> None:
+        """Score the stored probe rows; a model that cannot is never served or promoted."""
+        probe = pd.DataFrame(self.reference["probe_rows"])
+        try:
+            _, risk = self.predict_frame(probe)
+        except Exception as exc:
+            raise ModelLoadError(
+                "model does not score its probe rows", cause=type(exc).__name__
+            ) from None
+        if risk.shape != (len(probe),) or not np.all((risk >= 0) & (risk <= 1)):
+            raise ModelLoadError("model scores fall outside [0, 1]")
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))

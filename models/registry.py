@@ -1,0 +1,229 @@
+"""MLflow tracking and registry: runs, versions with lineage tags, and the `champion` /
+`challenger` aliases (not the deprecated stages).
+
+The champion's history is kept as a tag on the registered model, so `rollback` knows which
+version held the alias before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.model import PythonModel
+from mlflow.tracking import MlflowClient
+
+from models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
+from riskstream.errors import RiskstreamError
+from riskstream.settings import Settings
+
+log = logging.getLogger(__name__)
+# Raised when the class below is defined: it asks for type hints that would make MLflow coerce
+# the input; our bundle takes a plain frame.
+warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "riskstream.champion_history"
+
+
+class RegistryError(RiskstreamError):
+    """The MLflow registry refused an operation or holds no such version."""
+
+
+class _BundleModel(PythonModel):
+    """Lets `mlflow.pyfunc.load_model` score the bundle, for users outside riskstream."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = ScoringModel.load(Path(context.artifacts["bundle"]))
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict_frame(model_input)[1]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    created_ms: int
+
+
+class Registry:
+    """One registered model of one deployment."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = f"{settings.topic_prefix}{settings.model_name}"
+        uri = settings.resolved_mlflow_uri
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.experiment_id = self._experiment()
+
+    def _experiment(self) -> str:
+        existing = self.client.get_experiment_by_name(self.name)
+        if existing is not None:
+            return str(existing.experiment_id)
+        location = None
+        if not self.settings.mlflow_tracking_uri:
+            self.settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
+            location = self.settings.mlflow_artifact_root.as_uri()
+        try:
+            return str(self.client.create_experiment(self.name, artifact_location=location))
+        except MlflowException:  # created concurrently
+            found = self.client.get_experiment_by_name(self.name)
+            assert found is not None
+            return str(found.experiment_id)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def log_and_register(
+        self,
+        model: ScoringModel,
+        *,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        figures: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """One MLflow run with params, metrics, plots, reference and the model; returns
+        (run_id, registered version)."""
+        with mlflow.start_run(experiment_id=self.experiment_id) as run:
+            mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
+            mlflow.set_tags(tags)
+            mlflow.log_dict(model.reference, "reference.json")
+            for name, figure in (figures or {}).items():
+                mlflow.log_figure(figure, f"plots/{name}")
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle_path = model.save(Path(tmp))
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=_BundleModel(),
+                    artifacts={"bundle": str(bundle_path)},
+                    pip_requirements=["riskstream"],
+                )
+        registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
+        version = str(registered.version)
+        model.version = version
+        return run.info.run_id, version
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.name, alias, version)
+
+    def promote(self, version: str) -> str | None:
+        """Move `champion` to ``version``; return the version that held it."""
+        self.get(version)  # raises if unknown
+        previous = self.alias_version(CHAMPION)
+        self.set_alias(CHAMPION, version)
+        history = [v for v in self._history() if v != version] + [version]
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-50:]))
+        return previous
+
+    def rollback(self) -> tuple[str, str]:
+        """Move `champion` back to the version that held it before; returns (from, to)."""
+        current = self.alias_version(CHAMPION)
+        history = [v for v in self._history() if v != current]
+        if current is None or not history:
+            raise RegistryError(
+                "there is no earlier champion to roll back to",
+                model=self.name,
+                hint="`riskstream model promote VERSION` moves champion to any version",
+            )
+        target = history[-1]
+        self.set_alias(CHAMPION, target)
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))
+        return current, target
+
+    def _history(self) -> list[str]:
+        try:
+            tags = self.client.get_registered_model(self.name).tags
+        except MlflowException:
+            return []
+        return list(json.loads(tags.get(HISTORY_TAG, "[]")))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def alias_version(self, alias: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException:
+            return None
+
+    def get(self, version: str) -> VersionInfo:
+        try:
+            mv = self.client.get_model_version(self.name, version)
+        except MlflowException:
+            raise RegistryError(
+                "no such model version",
+                model=self.name,
+                version=version,
+                hint="`riskstream model list` shows the versions",
+            ) from None
+        metrics: dict[str, float] = {}
+        if mv.run_id:
+            with contextlib.suppress(MlflowException):
+                metrics = dict(self.client.get_run(mv.run_id).data.metrics)
+        return VersionInfo(
+            str(mv.version),
+            tuple(mv.aliases or ()),
+            mv.run_id,
+            dict(mv.tags or {}),
+            metrics,
+            int(mv.creation_timestamp or 0),
+        )
+
+    def versions(self) -> list[VersionInfo]:
+        try:
+            found = self.client.search_model_versions(f"name='{self.name}'")
+        except MlflowException:
+            return []
+        return sorted((self.get(str(mv.version)) for mv in found), key=lambda v: int(v.version))
+
+    def resolve(self, ref: str) -> str:
+        """A version number, or an alias (champion, challenger) → the version number."""
+        if ref.isdigit():
+            return ref
+        version = self.alias_version(ref)
+        if version is None:
+            raise RegistryError(
+                f"no version holds the alias {ref!r}",
+                model=self.name,
+                hint="train one first: `riskstream model train`",
+            )
+        return version
+
+    def load(self, ref: str) -> ScoringModel:
+        """Download and verify a version's bundle; raises ModelLoadError if it cannot serve."""
+        version = self.resolve(ref)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.name}/{version}", tracking_uri=self.uri
+            )
+        except MlflowException as exc:
+            raise ModelLoadError(
+                "could not download the model artifact",
+                model=self.name,
+                version=version,
+                cause=str(exc)[:200],
+            ) from None
+        bundles = list(Path(local).rglob(BUNDLE_FILE))
+        if not bundles:
+            raise ModelLoadError("model artifact holds no bundle", version=version)
+        model = ScoringModel.load(bundles[0])
+        model.version = version
+        return model

@@ -1,0 +1,121 @@
+"""``riskstream model``: bootstrap training and the registry's aliases."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from riskstream.cli.console import console, echo, fails_cleanly
+from riskstream.logs import configure_logging
+from riskstream.settings import load_settings
+
+app = typer.Typer(help="Train, list, promote and roll back model versions (MLflow registry).")
+REPORT_METRICS = ("accuracy", "roc_auc", "f1", "brier", "errors")
+
+
+@app.command("train")
+@fails_cleanly
+def train(
+    seed: int = typer.Option(0, help="Seed of CV splits and models."),
+    publish: bool = typer.Option(True, help="Publish a ModelVersionEvent to model-versions."),
+) -> None:
+    """Bootstrap training on Pima.tr2; a table of candidates with CV and Pima.te metrics."""
+    from models.bootstrap import bootstrap
+
+    settings = load_settings()
+    configure_logging(settings)
+    with console.status("training candidates (stratified 5-fold CV, small grid search)…"):
+        report = bootstrap(settings, seed=seed, publish=publish)
+    result = report.result
+    table = Table(
+        title=f"candidates (features: {result.pipeline.describe()})",
+        caption="CV on Pima.tr2 picks the model and threshold; Pima.te (te) only reports",
+    )
+    table.add_column("candidate", no_wrap=True)
+    table.add_column(f"CV {settings.selection_metric} ± se", justify="right", no_wrap=True)
+    table.add_column("thr", justify="right")
+    for metric in REPORT_METRICS:
+        table.add_column(f"te {metric.replace('accuracy', 'acc')}", justify="right")
+    for cand in result.candidates:
+        marker = " ◀" if cand.name == result.selected.name else ""
+        test = report.holdout[cand.name]
+        table.add_row(
+            cand.name + marker,
+            f"{cand.cv_mean:.3f} ± {cand.cv_std_error:.3f}",
+            f"{cand.threshold:.2f}",
+            *(f"{test[m]:.0f}" if m == "errors" else f"{test[m]:.3f}" for m in REPORT_METRICS),
+        )
+    console.print(table)
+    echo(f"selected {result.selected.name} by rule {settings.selection_rule}; "
+         f"registered version {report.version} (run {report.run_id})")
+    colour = "green" if report.alias == "champion" else "yellow"
+    console.print(f"[{colour}]{report.alias or 'no alias'}[/]: {report.reason}")
+
+
+@app.command("list")
+@fails_cleanly
+def list_versions() -> None:
+    """Versions, aliases, metrics and lineage."""
+    from models.registry import Registry
+
+    settings = load_settings()
+    configure_logging(settings)
+    registry = Registry(settings)
+    table = Table(title=f"model {registry.name}")
+    for column in ("version", "aliases", "candidate", "reason", "accuracy", "roc_auc", "f1",
+                   "lineage"):
+        table.add_column(column)
+    for info in registry.versions():
+        m = info.metrics
+
+        def pick(name: str, m: dict[str, float] = m) -> str:
+            for prefix in ("test_", "holdout_", "cv_"):
+                if prefix + name in m:
+                    return f"{m[prefix + name]:.3f} ({prefix[:-1]})"
+            return "-"
+
+        table.add_row(
+            info.version, ",".join(info.aliases) or "-",
+            info.tags.get("riskstream.candidate", "-"),
+            info.tags.get("riskstream.training_reason", "-"),
+            pick("accuracy"), pick("roc_auc"), pick("f1"),
+            info.tags.get("riskstream.data_lineage", "-"),
+        )
+    console.print(table)
+
+
+@app.command("promote")
+@fails_cleanly
+def promote(version: str = typer.Argument(..., help="Version number to make champion.")) -> None:
+    """Move `champion` to VERSION and publish a ModelVersionEvent."""
+    from models.events import model_version_event, publish_model_event
+    from models.registry import Registry
+
+    settings = load_settings()
+    configure_logging(settings)
+    registry = Registry(settings)
+    registry.load(version)  # a version that cannot serve is never promoted
+    previous = registry.promote(version)
+    publish_model_event(settings, model_version_event(
+        settings, "PROMOTED", version=version, alias="champion", previous_version=previous,
+        reason="manual promotion",
+    ))
+    console.print(f"[green]champion: {previous or 'none'} → {version}[/]")
+
+
+@app.command("rollback")
+@fails_cleanly
+def rollback() -> None:
+    """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
+    from models.events import model_version_event, publish_model_event
+    from models.registry import Registry
+
+    settings = load_settings()
+    configure_logging(settings)
+    registry = Registry(settings)
+    current, target = registry.rollback()
+    publish_model_event(settings, model_version_event(
+        settings, "ROLLED_BACK", version=target, alias="champion", previous_version=current,
+        reason="manual rollback",
+    ))
+    console.print(f"[green]champion: {current} → {target} (rolled back)[/]")

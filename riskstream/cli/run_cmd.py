@@ -1,0 +1,37 @@
+"""``riskstream run``: the workers."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from riskstream.cli.console import fails_cleanly
+from riskstream.logs import configure_logging
+from riskstream.settings import load_settings
+
+app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command("trainer")
+@fails_cleanly
+def trainer(
+    seed: int = typer.Option(0, help="Seed of CV splits and models."),
+    max_runs: int = typer.Option(0, help="Exit after this many training runs (0: never)."),
+) -> None:
+    """retrain-requests → train, register, promote or not → model-versions."""
+    from models.trainer import Trainer
+    from riskstream.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    Trainer(settings, seed=seed).run(_stop_on_signals(), max_runs=max_runs or None)
