@@ -46,8 +46,10 @@ def train(
             *(f"{test[m]:.0f}" if m == "errors" else f"{test[m]:.3f}" for m in REPORT_METRICS),
         )
     console.print(table)
-    echo(f"selected {result.selected.name} by rule {settings.selection_rule}; "
-         f"registered version {report.version} (run {report.run_id})")
+    echo(
+        f"selected {result.selected.name} by rule {settings.selection_rule}; "
+        f"registered version {report.version} (run {report.run_id})"
+    )
     colour = "green" if report.alias == "champion" else "yellow"
     console.print(f"[{colour}]{report.alias or 'no alias'}[/]: {report.reason}")
 
@@ -62,8 +64,16 @@ def list_versions() -> None:
     configure_logging(settings)
     registry = Registry(settings)
     table = Table(title=f"model {registry.name}")
-    for column in ("version", "aliases", "candidate", "reason", "accuracy", "roc_auc", "f1",
-                   "lineage"):
+    for column in (
+        "version",
+        "aliases",
+        "candidate",
+        "reason",
+        "accuracy",
+        "roc_auc",
+        "f1",
+        "lineage",
+    ):
         table.add_column(column)
     for info in registry.versions():
         m = info.metrics
@@ -75,10 +85,13 @@ def list_versions() -> None:
             return "-"
 
         table.add_row(
-            info.version, ",".join(info.aliases) or "-",
+            info.version,
+            ",".join(info.aliases) or "-",
             info.tags.get("riskstream.candidate", "-"),
             info.tags.get("riskstream.training_reason", "-"),
-            pick("accuracy"), pick("roc_auc"), pick("f1"),
+            pick("accuracy"),
+            pick("roc_auc"),
+            pick("f1"),
             info.tags.get("riskstream.data_lineage", "-"),
         )
     console.print(table)
@@ -96,10 +109,17 @@ def promote(version: str = typer.Argument(..., help="Version number to make cham
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version)
-    publish_model_event(settings, model_version_event(
-        settings, "PROMOTED", version=version, alias="champion", previous_version=previous,
-        reason="manual promotion",
-    ))
+    publish_model_event(
+        settings,
+        model_version_event(
+            settings,
+            "PROMOTED",
+            version=version,
+            alias="champion",
+            previous_version=previous,
+            reason="manual promotion",
+        ),
+    )
     console.print(f"[green]champion: {previous or 'none'} → {version}[/]")
 
 
@@ -114,8 +134,15 @@ def rollback() -> None:
     configure_logging(settings)
     registry = Registry(settings)
     current, target = registry.rollback()
-    publish_model_event(settings, model_version_event(
-        settings, "ROLLED_BACK", version=target, alias="champion", previous_version=current,
-        reason="manual rollback",
-    ))
+    publish_model_event(
+        settings,
+        model_version_event(
+            settings,
+            "ROLLED_BACK",
+            version=target,
+            alias="champion",
+            previous_version=current,
+            reason="manual rollback",
+        ),
+    )
     console.print(f"[green]champion: {current} → {target} (rolled back)[/]")

@@ -1,0 +1,232 @@
+"""The trainer worker against the real broker and a real MLflow store (sqlite + files)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from models import data
+from models.bootstrap import bootstrap
+from models.registry import CHAMPION, Registry
+from models.trainer import Trainer
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.settings import Settings
+from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
+
+T0 = 1_750_000_000_000
+
+
+@pytest.fixture(scope="module")
+def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"tr{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": 2,
+            "state_dir": tmp_path_factory.mktemp("trainer-state"),
+        }
+    )
+    ensure_topics(settings)
+    report = bootstrap(settings, publish=True)
+    assert report.alias == CHAMPION
+    yield settings
+
+
+def _examples(labels: np.ndarray, start_ms: int) -> list[dict[str, Any]]:
+    raw, _ = data.load(data.HOLDOUT_FILE)
+    out = []
+    for i, (row, label) in enumerate(zip(raw.to_dict(orient="records"), labels, strict=False)):
+        out.append(
+            {
+                "example_id": str(uuid.uuid4()),
+                "request_id": f"r{i}",
+                "patient_id": f"p{i}",
+                "event_time": start_ms + i * 1000,
+                "labeled_at": start_ms + i * 1000 + 500,
+                "features": {k: float(v) for k, v in row.items()},
+                "label": int(label),
+                "risk": 0.5,
+                "predicted_label": 1,
+                "model_version": "1",
+                "prediction_partition": 0,
+                "prediction_offset": i,
+                "truth_partition": 0,
+                "truth_offset": i,
+            }
+        )
+    return out
+
+
+def _publish_examples(settings: Settings, examples: list[dict[str, Any]]) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    for e in examples:
+        producer.produce(
+            settings.topic(LABELED_EXAMPLES.name),
+            key=e["patient_id"].encode(),
+            value=codec.encode("LabeledExample", e),
+        )
+    assert producer.flush(15) == 0
+
+
+def _request(
+    settings: Settings,
+    start_ms: int | None,
+    end_ms: int | None,
+    reasons: tuple[str, ...] = ("MANUAL",),
+) -> str:
+    retrain_id = str(uuid.uuid4())
+    publish_events(
+        settings,
+        RETRAIN_REQUESTS.name,
+        "RetrainRequest",
+        [
+            (
+                settings.model_name.encode(),
+                {
+                    "retrain_id": retrain_id,
+                    "event_time": int(time.time() * 1000),
+                    "model_name": settings.model_name,
+                    "reasons": list(reasons),
+                    "alert_ids": [],
+                    "range_start": start_ms,
+                    "range_end": end_ms,
+                    "detail": "test",
+                },
+            )
+        ],
+    )
+    return retrain_id
+
+
+def _run_trainer_once(settings: Settings) -> dict[str, Any]:
+    trainer = Trainer(settings)
+    thread = threading.Thread(target=trainer.run, kwargs={"max_runs": 1}, daemon=True)
+    thread.start()
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "trainer did not finish a run within 240 s"
+    assert len(trainer.outcomes) == 1
+    return trainer.outcomes[0]
+
+
+def _model_version_events(settings: Settings) -> list[dict[str, Any]]:
+    codec = codec_for(settings)
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"t-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
+            }
+        )
+    )
+    consumer.subscribe([settings.topic(MODEL_VERSIONS.name)])
+    events, deadline = [], time.monotonic() + 20
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            if events:
+                break
+            continue
+        events.append(codec.decode(msg.value(), "ModelVersionEvent"))
+    consumer.close()
+    return events
+
+
+def test_too_few_labeled_examples_are_skipped_and_said_so(deployment: Settings) -> None:
+    start = T0 + 10_000_000
+    _publish_examples(deployment, _examples(np.array([0, 1] * 10), start))
+    _request(deployment, start, start + 10_000_000)
+    outcome = _run_trainer_once(deployment)
+    assert outcome["status"] == "SKIPPED"
+    assert "only 20 labeled examples" in outcome["reason"]
+    published = _model_version_events(deployment)
+    assert any(e["event_id"] == outcome["event_id"] and e["status"] == "SKIPPED" for e in published)
+
+
+def test_one_class_is_skipped(deployment: Settings) -> None:
+    start = T0 + 20_000_000
+    _publish_examples(deployment, _examples(np.zeros(150, dtype=int), start))
+    _request(deployment, start, start + 1_000_000)
+    outcome = _run_trainer_once(deployment)
+    assert outcome["status"] == "SKIPPED"
+    assert "only one class" in outcome["reason"]
+
+
+def test_a_candidate_failing_the_gates_is_never_promoted(deployment: Settings) -> None:
+    registry = Registry(deployment)
+    champion_before = registry.alias_version(CHAMPION)
+    start = T0 + 30_000_000
+    noise = np.random.default_rng(1).integers(0, 2, size=332)  # labels unrelated to features
+    _publish_examples(deployment, _examples(noise, start))
+    _request(deployment, start, start + 1_000_000, ("PERFORMANCE_DROP",))
+    outcome = _run_trainer_once(deployment)
+    assert outcome["status"] == "CHALLENGER"
+    assert "fails the quality gates" in outcome["reason"]
+    assert registry.alias_version(CHAMPION) == champion_before
+    assert registry.alias_version("challenger") == outcome["version"]
+
+
+def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
+    deployment: Settings,
+) -> None:
+    start = T0 + 40_000_000
+    _, labels = data.load(data.HOLDOUT_FILE)
+    _publish_examples(deployment, _examples(labels.to_numpy(), start))
+    retrain_id = _request(deployment, start, start + 1_000_000, ("DRIFT_ALERT",))
+    outcome = _run_trainer_once(deployment)
+    assert outcome["status"] in ("PROMOTED", "CHALLENGER"), outcome["reason"]
+    version = outcome["version"]
+    info = Registry(deployment).get(version)
+    lineage = info.tags["riskstream.data_lineage"]
+    topic = deployment.topic(LABELED_EXAMPLES.name)
+    assert f"{topic}[" in lineage and "Pima.tr2.csv sha256:" in lineage
+    assert info.tags["riskstream.training_reason"] == "DRIFT_ALERT"
+    assert info.tags["riskstream.retrain_ids"] == retrain_id
+    assert info.tags["riskstream.feature_pipeline"].startswith("pima-features-1")
+    assert outcome["lineage"]["labeled_examples"].count(f"{topic}[") == 2  # both partitions
+    assert outcome["metrics"]["holdout_n"] == pytest.approx(round(332 * 0.3), abs=1)
+    events = _model_version_events(deployment)
+    assert any(e["version"] == version and e["run_id"] == outcome["run_id"] for e in events)
+    assert Registry(deployment).load(version).version == version
+
+
+def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
+    from models.bundle import ModelLoadError
+
+    registry = Registry(deployment)
+    champion_before = registry.alias_version(CHAMPION)
+    report = bootstrap(deployment, publish=False)  # registers a challenger
+    source = registry.client.get_model_version(registry.name, report.version).source
+    logged = registry.client.get_logged_model(source.removeprefix("models:/"))
+    bundles = list(Path(logged.artifact_location.removeprefix("file://")).rglob("bundle.pkl"))
+    assert bundles, "no bundle file found for the new version"
+    for bundle in bundles:
+        bundle.write_bytes(b"corrupt")
+    with pytest.raises(ModelLoadError):
+        registry.load(report.version)
+    from typer.testing import CliRunner
+
+    from riskstream.cli.main import app
+
+    env = {
+        "RISKSTREAM_KAFKA_BOOTSTRAP": deployment.kafka_bootstrap,
+        "RISKSTREAM_REDIS_URL": deployment.redis_url.get_secret_value(),
+        "RISKSTREAM_STATE_DIR": str(deployment.state_dir),
+        "RISKSTREAM_TOPIC_PREFIX": deployment.topic_prefix,
+        "RISKSTREAM_TOPIC_PARTITIONS": "2",
+    }
+    result = CliRunner().invoke(app, ["model", "promote", report.version], env=env)
+    assert result.exit_code == 1
+    assert "corrupt" in result.output
+    assert registry.alias_version(CHAMPION) == champion_before

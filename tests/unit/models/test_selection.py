@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from models.selection import (
+    CandidateScore,
+    Gates,
+    choose_threshold,
+    decide_promotion,
+    evaluate,
+    select_candidate,
+)
+
+
+def test_evaluate_against_hand_counts() -> None:
+    y = np.array([1, 1, 0, 0, 1])
+    risk = np.array([0.9, 0.4, 0.2, 0.6, 0.7])
+    m = evaluate(y, risk, 0.5)
+    # predicted 1,0,0,1,1 → TP=2, FN=1, FP=1, TN=1
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["errors"] == 2
+    assert m["brier"] == pytest.approx(np.mean((risk - y) ** 2))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, risk))
+
+
+def test_evaluate_with_one_class_gives_nan_auc() -> None:
+    assert np.isnan(evaluate(np.array([1, 1]), np.array([0.3, 0.8]), 0.5)["roc_auc"])
+
+
+def test_threshold_maximises_accuracy_and_breaks_ties_towards_half() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    risk = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    assert choose_threshold(y, risk) == 0.5  # every t in (0.3, 0.7] is perfect
+    shifted = np.array([0.1, 0.2, 0.3, 0.32, 0.35, 0.4])
+    assert 0.3 < choose_threshold(y, shifted) <= 0.32
+
+
+def test_gates_report_every_miss_and_treat_nan_as_a_miss() -> None:
+    gates = Gates()
+    assert gates.failures({"accuracy": 0.8, "roc_auc": 0.85, "f1": 0.7}) == []
+    failed = gates.failures({"accuracy": 0.7, "roc_auc": float("nan"), "f1": 0.7})
+    assert [f.split()[0] for f in failed] == ["accuracy", "roc_auc"]
+
+
+def test_one_se_rule_prefers_the_simpler_model_within_noise() -> None:
+    scores = [CandidateScore("logistic", 1, 0.815, 0.03), CandidateScore("forest", 4, 0.822, 0.035)]
+    assert select_candidate(scores, "one_se").name == "logistic"
+    assert select_candidate(scores, "best").name == "forest"
+    clear = [CandidateScore("logistic", 1, 0.70, 0.01), CandidateScore("forest", 4, 0.82, 0.01)]
+    assert select_candidate(clear, "one_se").name == "forest"
+    with pytest.raises(ValueError):
+        select_candidate(scores, "vibes")
+
+
+def test_promotion_needs_gates_and_a_margin() -> None:
+    gates = Gates()
+    good = {"accuracy": 0.8, "roc_auc": 0.86, "f1": 0.7}
+    assert decide_promotion(good, None, gates).promote
+    assert decide_promotion(good, {**good, "roc_auc": 0.85}, gates, margin=0.005).promote
+    assert not decide_promotion(good, {**good, "roc_auc": 0.858}, gates, margin=0.005).promote
+    bad = {**good, "f1": 0.5}
+    decision = decide_promotion(bad, None, gates)
+    assert not decision.promote and "f1" in decision.reason
+    assert decide_promotion(
+        {**good, "brier": 0.10}, {**good, "brier": 0.2}, gates, metric="brier"
+    ).promote
