@@ -11,13 +11,13 @@ import contextlib
 import json
 import logging
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import mlflow.pyfunc
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
@@ -27,9 +27,6 @@ from riskstream.errors import RiskstreamError
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
-# Raised when the class below is defined: it asks for type hints that would make MLflow coerce
-# the input; our bundle takes a plain frame.
-warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "riskstream.champion_history"
@@ -45,8 +42,10 @@ class _BundleModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = ScoringModel.load(Path(context.artifacts["bundle"]))
 
-    def predict(self, context, model_input, params=None):
-        return self.model.predict_frame(model_input)[1]
+    def predict(self, context: Any, model_input: list[dict[str, float]]) -> list[float]:
+        """Risk of each record (a dict of PatientRecord feature names to values)."""
+        risk = self.model.predict_frame(pd.DataFrame.from_records(model_input))[1]
+        return [float(r) for r in risk]
 
 
 @dataclass(frozen=True)

@@ -17,4 +17,4 @@ def configure_logging(settings: Settings) -> None:
     # (ours hold our own bundle); keep the workers' logs about riskstream.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"mlflow\..*")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\..*)?")

@@ -20,10 +20,10 @@ def train(
     publish: bool = typer.Option(True, help="Publish a ModelVersionEvent to model-versions."),
 ) -> None:
     """Bootstrap training on Pima.tr2; a table of candidates with CV and Pima.te metrics."""
-    from models.bootstrap import bootstrap
-
     settings = load_settings()
     configure_logging(settings)
+    from models.bootstrap import bootstrap
+
     with console.status("training candidates (stratified 5-fold CV, small grid search)…"):
         report = bootstrap(settings, seed=seed, publish=publish)
     result = report.result
@@ -58,10 +58,10 @@ def train(
 @fails_cleanly
 def list_versions() -> None:
     """Versions, aliases, metrics and lineage."""
-    from models.registry import Registry
-
     settings = load_settings()
     configure_logging(settings)
+    from models.registry import Registry
+
     registry = Registry(settings)
     table = Table(title=f"model {registry.name}")
     for column in (
@@ -101,11 +101,11 @@ def list_versions() -> None:
 @fails_cleanly
 def promote(version: str = typer.Argument(..., help="Version number to make champion.")) -> None:
     """Move `champion` to VERSION and publish a ModelVersionEvent."""
+    settings = load_settings()
+    configure_logging(settings)
     from models.events import model_version_event, publish_model_event
     from models.registry import Registry
 
-    settings = load_settings()
-    configure_logging(settings)
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version)
@@ -127,11 +127,11 @@ def promote(version: str = typer.Argument(..., help="Version number to make cham
 @fails_cleanly
 def rollback() -> None:
     """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
+    settings = load_settings()
+    configure_logging(settings)
     from models.events import model_version_event, publish_model_event
     from models.registry import Registry
 
-    settings = load_settings()
-    configure_logging(settings)
     registry = Registry(settings)
     current, target = registry.rollback()
     publish_model_event(
