@@ -42,7 +42,9 @@ class _BundleModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = ScoringModel.load(Path(context.artifacts["bundle"]))
 
-    def predict(self, context: Any, model_input: list[dict[str, float]]) -> list[float]:
+    def predict(  # type: ignore[override]  # MLflow validates input by these hints
+        self, context: Any, model_input: list[dict[str, float]]
+    ) -> list[float]:
         """Risk of each record (a dict of PatientRecord feature names to values)."""
         risk = self.model.predict_frame(pd.DataFrame.from_records(model_input))[1]
         return [float(r) for r in risk]
