@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 3600 * 1000
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ DEAD_LETTER = TopicSpec(
     "DeadLetter",
     "Inputs no processor could use, with original bytes, source offsets and a reason.",
     retention_ms=90 * DAY_MS,
+    # Room for an oversized input (up to the broker's 1 MB default) plus its envelope.
+    extra_config={"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
 )
 
 CATALOG: tuple[TopicSpec, ...] = (

@@ -31,6 +31,7 @@ from schemas.errors import (
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
 HEADER_SIZE = HEADER.size
+UNLIMITED_TYPES = frozenset({"DeadLetter"})
 
 
 class AvroCodec:
@@ -74,11 +75,12 @@ class AvroCodec:
 
     # -- decode -------------------------------------------------------------------------
 
-    def schema_id_of(self, data: bytes | None) -> int:
+    def schema_id_of(self, data: bytes | None, limit_size: bool = True) -> int:
         """Validate the wire header and return the schema id it names."""
         if not data:
             raise EmptyPayloadError("message value is empty")
-        if self.max_payload_bytes is not None and len(data) > self.max_payload_bytes:
+        too_big = self.max_payload_bytes is not None and len(data) > self.max_payload_bytes
+        if limit_size and too_big:
             raise OversizedPayloadError(
                 "payload exceeds the maximum size",
                 size=len(data),
@@ -97,7 +99,8 @@ class AvroCodec:
 
     def decode(self, data: bytes | None, event_type: str) -> dict[str, Any]:
         """Deserialize one event into the reader schema of ``event_type``."""
-        schema_id = self.schema_id_of(data)
+        # A dead letter may carry an oversized original: that is why it is a dead letter.
+        schema_id = self.schema_id_of(data, limit_size=event_type not in UNLIMITED_TYPES)
         assert data is not None
         writer = self._writer(schema_id)
         reader = self._reader(event_type)

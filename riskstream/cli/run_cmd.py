@@ -35,3 +35,19 @@ def trainer(
     configure_logging(settings)
     ensure_topics(settings)
     Trainer(settings, seed=seed).run(_stop_on_signals(), max_runs=max_runs or None)
+
+
+@app.command("scorer")
+@fails_cleanly
+def scorer(
+    instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
+    batch_size: int = typer.Option(500, help="Records per batch and transaction."),
+) -> None:
+    """patient-records → predictions, exactly once (Kafka transactions)."""
+    from riskstream.kafka.admin import ensure_topics
+    from stream_processors.scorer import Scorer
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    Scorer(settings, instance=instance, batch_size=batch_size).run(_stop_on_signals())

@@ -1,0 +1,145 @@
+"""The scorer's current model, swapped between batches when `champion` moves.
+
+A background thread follows `model-versions`; a champion change is loaded there, off the hot
+path, and only a model that loaded and passed its self-check replaces the old one. The scorer
+reads ``current`` once per batch, so a batch is never scored by two versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from models.bundle import ModelLoadError, ScoringModel
+from models.registry import CHAMPION, Registry
+from riskstream.settings import Settings
+from riskstream.topics import MODEL_VERSIONS
+from schemas import AvroCodec, CodecError
+
+log = logging.getLogger(__name__)
+CHAMPION_MOVES = frozenset({"PROMOTED", "ROLLED_BACK"})
+
+
+class ModelHolder:
+    def __init__(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        on_load_failure: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.registry = Registry(settings)
+        self._current: ScoringModel | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._on_load_failure = on_load_failure or (lambda version, reason: None)
+        self.swaps = 0
+        self.load_failures = 0
+
+    @property
+    def current(self) -> ScoringModel | None:
+        with self._lock:
+            return self._current
+
+    def wait_for_champion(self, stop: threading.Event, poll_s: float = 5.0) -> ScoringModel | None:
+        """Load `champion`; if there is none yet, say so and keep asking until there is."""
+        announced = False
+        while not stop.is_set():
+            version = self.registry.alias_version(CHAMPION)
+            if version is not None:
+                model = self._load(version)
+                if model is not None:
+                    with self._lock:
+                        self._current = model
+                    log.info("scorer: serving champion version %s (%s)", version, model.kind)
+                    return model
+            elif not announced:
+                log.warning(
+                    "scorer: model %s has no champion yet; waiting. Train one with "
+                    "`riskstream model train`",
+                    self.registry.name,
+                )
+                announced = True
+            stop.wait(poll_s)
+        return None
+
+    def follow(self) -> threading.Thread:
+        thread = threading.Thread(target=self._follow, name="model-versions", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _follow(self) -> None:
+        topic = self.settings.topic(MODEL_VERSIONS.name)
+        consumer = Consumer(
+            self.settings.kafka_config(
+                {
+                    "group.id": f"riskstream-model-follower-{uuid.uuid4().hex}",
+                    "enable.auto.commit": False,
+                }
+            )
+        )
+        try:
+            partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+            # From the end: the champion at start-up came from the registry itself.
+            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+            while not self._stop.is_set():
+                message = consumer.poll(0.5)
+                if message is None or message.error():
+                    continue
+                try:
+                    event = self.codec.decode(message.value(), "ModelVersionEvent")
+                except CodecError:
+                    log.warning(
+                        "scorer: undecodable model-versions event at offset %s", message.offset()
+                    )
+                    continue
+                self.handle_event(event)
+        finally:
+            consumer.close()
+
+    def handle_event(self, event: dict[str, Any]) -> bool:
+        """Swap in the version a champion-moving event names. True if it now serves."""
+        if event["model_name"] != self.settings.model_name:
+            return False
+        if event["status"] not in CHAMPION_MOVES or event.get("alias") != CHAMPION:
+            return False
+        version = event["version"]
+        current = self.current
+        if current is not None and current.version == version:
+            return True
+        model = self._load(version)
+        if model is None:
+            return False
+        with self._lock:
+            self._current = model
+            self.swaps += 1
+        log.info("scorer: swapped in champion version %s", version)
+        return True
+
+    def _load(self, version: str) -> ScoringModel | None:
+        started = time.monotonic()
+        try:
+            model = self.registry.load(version)
+        except ModelLoadError as exc:
+            self.load_failures += 1
+            log.error(
+                "scorer: version %s failed to load (%s); the old version keeps serving",
+                version,
+                exc.message,
+            )
+            self._on_load_failure(version, exc.message)
+            return None
+        log.info(
+            "scorer: loaded version %s in %.0f ms", version, (time.monotonic() - started) * 1000
+        )
+        return model

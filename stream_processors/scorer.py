@@ -1,0 +1,203 @@
+"""The scorer (`riskstream run scorer`): patient-records → predictions (+ dead-letter).
+
+Guarantee: exactly once, by Kafka transactions. Each batch's predictions, dead letters and
+input offsets commit in one transaction; a scorer killed mid-batch leaves an aborted
+transaction that `read_committed` consumers never see, and its restart (same
+``transactional.id``) re-scores the batch. Every valid record gets exactly one committed
+prediction; every invalid one exactly one dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer
+
+from riskstream.kafka.clients import codec_for, new_id, now_ms, publish_events
+from riskstream.settings import Settings
+from riskstream.topics import (
+    DEAD_LETTER,
+    DEAD_LETTER_MAX_BYTES,
+    DRIFT_ALERTS,
+    PATIENT_RECORDS,
+    PREDICTIONS,
+)
+from stream_processors.model_holder import ModelHolder
+from stream_processors.scoring import Input, score_batch
+
+log = logging.getLogger(__name__)
+GROUP = "riskstream-scorer"
+
+
+@dataclass
+class ScorerStats:
+    records_in: int = 0
+    predictions: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    served_by: dict[str, int] = field(default_factory=dict)  # version → predictions
+    first_offset_by_version: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+class Scorer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        instance: str = "0",
+        batch_size: int = 500,
+        batch_wait_s: float = 0.05,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec_for(settings)
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.stats = ScorerStats()
+        self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
+        self.consumer = Consumer(
+            settings.kafka_config(
+                {
+                    "group.id": f"{settings.topic_prefix}{GROUP}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                    "fetch.max.bytes": 8 * 1024 * 1024,
+                }
+            )
+        )
+        self.producer = Producer(
+            settings.kafka_config(
+                {
+                    # Stable per instance: a restarted scorer fences and aborts its predecessor's
+                    # open transaction instead of waiting for it to time out.
+                    "transactional.id": f"{settings.topic_prefix}{GROUP}-{instance}",
+                    "transaction.timeout.ms": 30_000,
+                    "linger.ms": 5,
+                    "message.max.bytes": DEAD_LETTER_MAX_BYTES,
+                }
+            )
+        )
+        self._predictions = settings.topic(PREDICTIONS.name)
+        self._dead_letter = settings.topic(DEAD_LETTER.name)
+
+    def run(self, stop: threading.Event | None = None) -> ScorerStats:
+        stop = stop or threading.Event()
+        self.producer.init_transactions(30)
+        if self.models.wait_for_champion(stop) is None:
+            return self.stats
+        self.models.follow()
+        self.consumer.subscribe([self.settings.topic(PATIENT_RECORDS.name)])
+        log.info("scorer: consuming %s", self.settings.topic(PATIENT_RECORDS.name))
+        try:
+            while not stop.is_set():
+                messages = self.consumer.consume(self.batch_size, timeout=self.batch_wait_s)
+                if messages:
+                    self._process(messages)
+        finally:
+            self.models.stop()
+            self.consumer.close()
+        return self.stats
+
+    def _process(self, messages: list[Message]) -> None:
+        items = []
+        for m in messages:
+            if m.error():
+                log.warning("scorer: consumer error %s", m.error())
+                continue
+            items.append(
+                Input(
+                    m.key(),
+                    m.value(),
+                    m.topic() or "",
+                    int(m.partition() or 0),
+                    int(m.offset() or 0),
+                    int(m.timestamp()[1]),
+                )
+            )
+        if not items:
+            return
+        model = self.models.current  # read once: one version per batch
+        assert model is not None
+        batch = score_batch(items, model, self.codec, self.settings.model_name)
+        self.producer.begin_transaction()
+        try:
+            for key, prediction in batch.predictions:
+                self.producer.produce(
+                    self._predictions, key=key, value=self.codec.encode("Prediction", prediction)
+                )
+                self.producer.poll(0)
+            for dl_key, letter in batch.dead_letters:
+                self.producer.produce(
+                    self._dead_letter, key=dl_key, value=self.codec.encode("DeadLetter", letter)
+                )
+            self.producer.send_offsets_to_transaction(
+                self.consumer.position(self.consumer.assignment()),
+                self.consumer.consumer_group_metadata(),
+                30,
+            )
+            self.producer.commit_transaction(30)
+        except KafkaException:
+            log.exception("scorer: transaction failed; aborting and rewinding the batch")
+            self.producer.abort_transaction(30)
+            self._rewind(items)
+            return
+        self.stats.batches += 1
+        self.stats.records_in += len(items)
+        self.stats.predictions += len(batch.predictions)
+        self.stats.dead_letters += len(batch.dead_letters)
+        if batch.predictions:
+            version = model.version
+            self.stats.served_by[version] = self.stats.served_by.get(version, 0) + len(
+                batch.predictions
+            )
+            first = batch.predictions[0][1]
+            self.stats.first_offset_by_version.setdefault(
+                version, (first["source_partition"], first["source_offset"])
+            )
+
+    def _rewind(self, items: list[Input]) -> None:
+        from confluent_kafka import TopicPartition
+
+        first: dict[int, int] = {}
+        for item in items:
+            first[item.partition] = min(first.get(item.partition, item.offset), item.offset)
+        for partition, offset in first.items():
+            self.consumer.seek(TopicPartition(items[0].topic, partition, offset))
+
+    def _alert_load_failure(self, version: str, reason: str) -> None:
+        now = now_ms()
+        current = self.models.current
+        try:
+            publish_events(
+                self.settings,
+                DRIFT_ALERTS.name,
+                "DriftAlert",
+                [
+                    (
+                        b"model_load",
+                        {
+                            "alert_id": new_id(),
+                            "event_time": now,
+                            "model_name": self.settings.model_name,
+                            "model_version": current.version if current else "none",
+                            "kind": "MODEL_LOAD",
+                            "status": "FIRING",
+                            "severity": "HIGH",
+                            "feature": None,
+                            "statistic": "load_failure",
+                            "value": 1.0,
+                            "threshold": 0.0,
+                            "window_start": now,
+                            "window_end": now,
+                            "sample_size": 0,
+                            "resolves_alert_id": None,
+                            "message": f"version {version} failed to load ({reason}); "
+                            "the old version keeps serving",
+                        },
+                    )
+                ],
+            )
+        except Exception:  # the alert is best effort; the log line above already says it
+            log.exception("scorer: could not publish the model-load alert")

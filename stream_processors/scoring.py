@@ -1,0 +1,124 @@
+"""The scorer's pure middle: decoded records in, Prediction and DeadLetter events out.
+
+No Kafka here: the transport hands in (key, value, partition, offset, timestamp) tuples and
+gets events back, so every dead-letter reason and every prediction field is unit-tested
+without a broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.bundle import ScoringModel
+from models.features import records_to_frame, validate_record
+from riskstream.kafka.clients import new_id, now_ms
+from schemas import AvroCodec, CodecError
+
+
+@dataclass(frozen=True)
+class Input:
+    """One consumed PatientRecord message, as the transport saw it."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass
+class ScoredBatch:
+    predictions: list[tuple[bytes, dict[str, Any]]]  # (key, Prediction)
+    dead_letters: list[tuple[bytes | None, dict[str, Any]]]  # (key, DeadLetter)
+
+
+def dead_letter_for(item: Input, reason: str, detail: str) -> dict[str, Any]:
+    return {
+        "dead_letter_id": new_id(),
+        "event_time": now_ms(),
+        "processor": "scorer",
+        "reason": reason,
+        "detail": detail,
+        "source_topic": item.topic,
+        "source_partition": item.partition,
+        "source_offset": item.offset,
+        "original_key": item.key,
+        "original_value": item.value,
+    }
+
+
+def score_batch(
+    items: Sequence[Input], model: ScoringModel, codec: AvroCodec, model_name: str
+) -> ScoredBatch:
+    """Decode → validate → score (one model version for the whole batch) → events."""
+    good: list[tuple[Input, dict[str, Any]]] = []
+    dead: list[tuple[bytes | None, dict[str, Any]]] = []
+    for item in items:
+        try:
+            record = codec.decode(item.value, "PatientRecord")
+        except CodecError as exc:
+            dead.append((item.key, dead_letter_for(item, exc.reason, exc.message)))
+            continue
+        key_problem = _key_problem(item.key, record["patient_id"])
+        if key_problem:
+            dead.append((item.key, dead_letter_for(item, "wrong_key", key_problem)))
+            continue
+        violation = validate_record(record)
+        if violation is not None:
+            dead.append((item.key, dead_letter_for(item, violation.reason, violation.detail)))
+            continue
+        good.append((item, record))
+    predictions: list[tuple[bytes, dict[str, Any]]] = []
+    if good:
+        frame = records_to_frame([record for _, record in good])
+        features = model.pipeline.transform(frame)
+        risk = model.risk(features)
+        top3 = model.contributions(features, top=3)
+        scored_at = now_ms()
+        names = model.feature_names
+        labels = (risk >= model.threshold).astype(int)
+        for i, (item, record) in enumerate(good):
+            predictions.append(
+                (
+                    item.key or record["patient_id"].encode(),
+                    {
+                        "prediction_id": new_id(),
+                        "request_id": record["request_id"],
+                        "patient_id": record["patient_id"],
+                        "event_time": record["event_time"],
+                        "scored_at": scored_at,
+                        "model_name": model_name,
+                        "model_version": model.version,
+                        "risk": float(risk[i]),
+                        "label": int(labels[i]),
+                        "threshold": float(model.threshold),
+                        "latency_ms": float(max(0, scored_at - item.timestamp_ms)),
+                        "features": _feature_map(names, features[i]),
+                        "contributions": [{"feature": f, "value": v} for f, v in top3[i]],
+                        "source_partition": item.partition,
+                        "source_offset": item.offset,
+                    },
+                )
+            )
+    return ScoredBatch(predictions, dead)
+
+
+def _key_problem(key: bytes | None, patient_id: str) -> str | None:
+    if key is None:
+        return "record has no key; records are keyed by patient id"
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return "key is not UTF-8 text; records are keyed by patient id"
+    if text != patient_id:
+        return "key does not equal the record's patient id"
+    return None
+
+
+def _feature_map(names: list[str], row: np.ndarray) -> dict[str, float]:
+    return {name: float(value) for name, value in zip(names, row, strict=True)}

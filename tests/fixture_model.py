@@ -1,0 +1,30 @@
+"""A small real model for tests of code that needs one (trained on Pima.tr2 in ~1 s)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from models import data
+from models.bundle import ScoringModel
+from models.candidates import candidate
+from models.features import FeaturePipeline
+from models.reference import reference_distribution
+
+
+@cache
+def fixture_model(kind: str = "logistic", version: str = "1") -> ScoringModel:
+    raw, y = data.load(data.TRAIN_FILE)
+    pipe = FeaturePipeline(["glucose_per_age"]).fit(raw)
+    X = pipe.transform(raw)
+    spec = candidate(kind)
+    estimator = spec.build(0).fit(X, y.to_numpy())
+    model = ScoringModel(
+        kind,
+        spec.explainer,
+        pipe,
+        estimator,
+        0.5,
+        reference_distribution(pipe.frame(raw), estimator.predict_proba(X)[:, 1], raw),
+    )
+    model.version = version
+    return model

@@ -1,0 +1,105 @@
+import json
+import math
+import struct
+from typing import Any
+
+import pytest
+
+from schemas import AvroCodec, LocalSchemaCatalog
+from schemas.catalog import load_schema_json
+from stream_processors.scoring import Input, score_batch
+from tests.fixture_model import fixture_model
+from tests.unit.schemas.samples import SAMPLES
+
+CODEC = AvroCodec(max_payload_bytes=64 * 1024)
+GOOD = SAMPLES["PatientRecord"]
+
+
+def _input(value: bytes | None, key: bytes | None = b"p-1", offset: int = 0) -> Input:
+    return Input(key, value, "patient-records", 2, offset, 1_700_000_000_000)
+
+
+def _encode(**changes: Any) -> bytes:
+    return CODEC.encode("PatientRecord", {**GOOD, **changes})
+
+
+def test_a_valid_record_gets_one_full_prediction() -> None:
+    model = fixture_model()
+    batch = score_batch([_input(_encode(), offset=7)], model, CODEC, "diabetes-risk")
+    assert batch.dead_letters == []
+    ((key, p),) = batch.predictions
+    assert key == b"p-1"
+    assert p["request_id"] == "r-1" and p["patient_id"] == "p-1"
+    assert 0 <= p["risk"] <= 1
+    assert p["label"] == int(p["risk"] >= p["threshold"])
+    assert p["model_version"] == "1" and p["model_name"] == "diabetes-risk"
+    assert (p["source_partition"], p["source_offset"]) == (2, 7)
+    assert len(p["contributions"]) == 3
+    assert set(p["features"]) == set(model.feature_names)
+    assert p["features"]["skin_thickness"] == model.pipeline.medians["skin_thickness"]
+    assert p["latency_ms"] >= 0
+    CODEC.decode(CODEC.encode("Prediction", p), "Prediction")  # it fits the schema
+
+
+def _without_age_writer() -> bytes:
+    catalog = LocalSchemaCatalog.shipped()
+    schema = load_schema_json("PatientRecord")
+    schema["fields"] = [f for f in schema["fields"] if f["name"] != "age"]
+    writer = AvroCodec(catalog, reader_schemas={"PatientRecord": schema})
+    data = writer.encode("PatientRecord", {k: v for k, v in GOOD.items() if k != "age"})
+    CODEC._source.register(schema)  # type: ignore[attr-defined]  # the reader knows the id
+    return data
+
+
+BAD = {
+    "empty": (lambda: b"", "empty_payload"),
+    "json": (lambda: json.dumps({"glucose": 120}).encode(), "wrong_magic_byte"),
+    "magic": (lambda: b"\x07" + _encode()[1:], "wrong_magic_byte"),
+    "truncated": (lambda: _encode()[:20], "truncated_payload"),
+    "unknown_id": (lambda: b"\x00" + struct.pack(">I", 42) + _encode()[5:], "unknown_schema_id"),
+    "oversized": (lambda: _encode() + b"\x00" * (1024 * 1024), "oversized_payload"),
+    "nan": (lambda: _encode(glucose=math.nan), "nan:glucose"),
+    "negative_age": (lambda: _encode(age=-3), "negative:age"),
+    "absurd_glucose": (lambda: _encode(glucose=4000.0), "out_of_range:glucose"),
+    "missing_field": (_without_age_writer, "missing_field"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_every_bad_input_becomes_a_dead_letter_with_its_reason(kind: str) -> None:
+    make, reason = BAD[kind]
+    value = make()
+    batch = score_batch(
+        [_input(value, offset=3), _input(_encode(request_id="ok"))], fixture_model(), CODEC, "m"
+    )
+    assert [p["request_id"] for _, p in batch.predictions] == ["ok"]
+    ((key, letter),) = batch.dead_letters
+    assert letter["reason"] == reason
+    assert letter["original_value"] == value  # byte for byte
+    assert letter["original_key"] == key == b"p-1"
+    assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
+        "patient-records",
+        2,
+        3,
+    )
+    CODEC.decode(CODEC.encode("DeadLetter", letter), "DeadLetter")
+
+
+@pytest.mark.parametrize("key", [None, b"\xff\xfe", b"someone-else"])
+def test_a_wrong_key_is_a_dead_letter(key: bytes | None) -> None:
+    batch = score_batch([_input(_encode(), key=key)], fixture_model(), CODEC, "m")
+    assert batch.predictions == []
+    assert batch.dead_letters[0][1]["reason"] == "wrong_key"
+
+
+def test_dead_letter_details_carry_no_patient_values() -> None:
+    batch = score_batch([_input(_encode(glucose=4321.0))], fixture_model(), CODEC, "m")
+    letter = batch.dead_letters[0][1]
+    assert "4321" not in letter["detail"] and "p-1" not in letter["detail"]
+
+
+def test_one_batch_is_scored_by_one_version() -> None:
+    items = [_input(_encode(request_id=f"r{i}"), offset=i) for i in range(50)]
+    batch = score_batch(items, fixture_model(version="9"), CODEC, "m")
+    assert {p["model_version"] for _, p in batch.predictions} == {"9"}
+    assert len(batch.predictions) == 50
