@@ -92,14 +92,26 @@ class LocalSchemaCatalog:
         return len(self._by_id)
 
 
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _registry_client(url: str) -> Any:
+    """One client per registry URL and process: codecs share its schema cache (and, for
+    confluent-kafka's in-process "mock://" registry, its contents)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    with _CLIENTS_LOCK:
+        if url not in _CLIENTS:
+            _CLIENTS[url] = SchemaRegistryClient.new_client({"url": url})
+        return _CLIENTS[url]
+
+
 class RegistrySchemaSource:
     """Ids from a Confluent-compatible Schema Registry (RecordNameStrategy subjects)."""
 
     def __init__(self, url: str, subject_prefix: str = "") -> None:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-
-        # new_client also understands "mock://" URLs: confluent-kafka's in-process registry.
-        self._client = SchemaRegistryClient.new_client({"url": url})
+        self._client = _registry_client(url)
         self._subject_prefix = subject_prefix
         self._ids: dict[str, int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}

@@ -1,0 +1,269 @@
+"""The scorer against the real broker and MLflow: scoring, the malformed-input flood, hot
+swap, failed swap, and a SIGKILL mid-stream that neither loses nor duplicates a prediction."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from models.bootstrap import bootstrap
+from models.events import model_version_event, publish_model_event
+from models.registry import CHAMPION, Registry
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
+from stream_processors.scorer import Scorer
+from tests.unit.schemas.samples import SAMPLES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"sc{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": 3,
+            "state_dir": tmp_path_factory.mktemp("scorer-state"),
+        }
+    )
+    ensure_topics(settings)
+    assert bootstrap(settings, publish=False).alias == CHAMPION
+    yield settings
+
+
+def _record(i: int, **changes: Any) -> dict[str, Any]:
+    return {
+        **SAMPLES["PatientRecord"],
+        "request_id": f"req-{i}",
+        "patient_id": f"p-{i % 50}",
+        "glucose": 80.0 + (i % 120),
+        "age": 21 + (i % 50),
+        **changes,
+    }
+
+
+def _produce(settings: Settings, items: list[tuple[bytes | None, bytes]]) -> None:
+    producer = Producer(settings.kafka_config({"linger.ms": 5, "message.max.bytes": 2_000_000}))
+    for key, value in items:
+        producer.produce(settings.topic(PATIENT_RECORDS.name), key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _valid(settings: Settings, n: int, start: int = 0) -> list[tuple[bytes | None, bytes]]:
+    codec = codec_for(settings)
+    return [
+        (r["patient_id"].encode(), codec.encode("PatientRecord", r))
+        for r in (_record(i) for i in range(start, start + n))
+    ]
+
+
+def _drain(
+    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Read committed events until ``expected`` arrive and then 2 s of silence."""
+    codec = codec_for(settings)
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"check-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+    )
+    consumer.subscribe([settings.topic(topic)])
+    events: list[dict[str, Any]] = []
+    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.3)
+        if msg is None or msg.error():
+            if len(events) >= expected and time.monotonic() - quiet_since > 2:
+                break
+            continue
+        quiet_since = time.monotonic()
+        events.append(codec.decode(msg.value(), event_type))
+    consumer.close()
+    return events
+
+
+def _run_scorer(
+    settings: Settings, **kwargs: Any
+) -> tuple[Scorer, threading.Event, threading.Thread]:
+    scorer = Scorer(settings, **kwargs)
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    return scorer, stop, thread
+
+
+def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
+    deployment: Settings,
+) -> None:
+    # Through a (confluent-kafka in-process) schema registry, so an older producer schema
+    # without `age` has an id the scorer can resolve: the record then misses a field.
+    deployment = deployment.model_copy(
+        update={
+            "schema_registry_url": f"mock://flood-{uuid.uuid4().hex[:6]}",
+            "topic_prefix": f"fl{uuid.uuid4().hex[:8]}.",
+        }
+    )
+    ensure_topics(deployment)
+    Registry(deployment).promote(bootstrap(deployment, publish=False).version)
+    codec = codec_for(deployment)
+    good = _valid(deployment, 200, start=10_000)
+    valid = codec.encode("PatientRecord", _record(1))
+    no_age = {k: v for k, v in _record(2).items() if k != "age"}
+    schema = json.loads((REPO / "schemas" / "PatientRecord.avsc").read_text())
+    schema["fields"] = [f for f in schema["fields"] if f["name"] != "age"]
+    from schemas import AvroCodec, RegistrySchemaSource
+
+    old_producer = AvroCodec(
+        RegistrySchemaSource(deployment.schema_registry_url or ""),
+        reader_schemas={"PatientRecord": schema},
+    )
+    bad: dict[str, tuple[bytes | None, bytes]] = {
+        "truncated_payload": (b"p-1", valid[:15]),
+        "wrong_magic_byte": (b"p-1", b"\x05" + valid[1:]),
+        "unknown_schema_id": (b"p-1", b"\x00" + struct.pack(">I", 12345) + valid[5:]),
+        "json": (b"p-1", json.dumps({"glucose": 100}).encode()),
+        "empty_payload": (b"p-1", b""),
+        "nan:glucose": (b"p-3", codec.encode("PatientRecord", _record(3, glucose=math.nan))),
+        "negative:age": (b"p-4", codec.encode("PatientRecord", _record(4, age=-1))),
+        "out_of_range:glucose": (b"p-5", codec.encode("PatientRecord", _record(5, glucose=9e4))),
+        "missing_field": (b"p-2", old_producer.encode("PatientRecord", no_age)),
+        "oversized_payload": (b"p-6", valid + os.urandom(1_000_000)),
+        "wrong_key": (struct.pack(">q", 6), codec.encode("PatientRecord", _record(6))),
+    }
+    mixed = good[:100] + list(bad.values()) + good[100:]
+    _produce(deployment, mixed)
+    scorer, stop, thread = _run_scorer(deployment)
+    try:
+        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 200)
+        letters = _drain(deployment, DEAD_LETTER.name, "DeadLetter", len(bad))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert thread.is_alive() is False  # zero crashes: it stopped because we asked
+    assert sorted(p["request_id"] for p in predictions) == sorted(
+        f"req-{i}" for i in range(10_000, 10_200)
+    )
+    reasons = sorted(letter["reason"] for letter in letters)
+    expected = sorted("wrong_magic_byte" if k == "json" else k for k in bad)
+    assert reasons == expected
+    by_reason = {letter["reason"]: letter for letter in letters}
+    assert by_reason["oversized_payload"]["original_value"] == bad["oversized_payload"][1]
+    assert by_reason["wrong_key"]["original_key"] == bad["wrong_key"][0]
+    assert all(
+        letter["source_topic"] == deployment.topic(PATIENT_RECORDS.name) for letter in letters
+    )
+
+
+def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
+    registry = Registry(deployment)
+    old = registry.alias_version(CHAMPION)
+    scorer, stop, thread = _run_scorer(deployment)
+    try:
+        deadline = time.monotonic() + 30
+        while scorer.models.current is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # the follower assigns model-versions at its end
+        new = bootstrap(deployment, publish=False).version  # a challenger
+        registry.promote(new)
+        publish_model_event(
+            deployment,
+            model_version_event(
+                deployment, "PROMOTED", version=new, alias=CHAMPION, previous_version=old
+            ),
+        )
+        deadline = time.monotonic() + 30
+        while scorer.models.current.version != new and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scorer.models.current.version == new
+        _produce(deployment, _valid(deployment, 30, start=20_000))
+        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 230)
+        served = {p["model_version"] for p in predictions if p["request_id"].startswith("req-20")}
+        assert served == {new}
+
+        publish_model_event(
+            deployment,
+            model_version_event(
+                deployment, "PROMOTED", version="999", alias=CHAMPION, previous_version=new
+            ),
+        )
+        deadline = time.monotonic() + 30
+        while scorer.models.load_failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scorer.models.load_failures == 1
+        assert scorer.models.current.version == new  # the old version keeps serving
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -> None:
+    settings = deployment.model_copy(update={"topic_prefix": f"kill{uuid.uuid4().hex[:6]}."})
+    ensure_topics(settings)
+    registry_dir = deployment.state_dir  # same MLflow store: the champion is there
+    assert bootstrap(settings, publish=False).alias == CHAMPION
+    total = 5000
+    _produce(settings, _valid(settings, total))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
+    env.update(
+        RISKSTREAM_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        RISKSTREAM_REDIS_URL=settings.redis_url.get_secret_value(),
+        RISKSTREAM_STATE_DIR=str(registry_dir),
+        RISKSTREAM_TOPIC_PREFIX=settings.topic_prefix,
+        RISKSTREAM_TOPIC_PARTITIONS=str(settings.topic_partitions),
+    )
+    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "100"]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = _wait_for_some_predictions(settings, minimum=500, timeout=90)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert seen < total, "the scorer finished before it could be killed mid-stream"
+    second = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        predictions = _drain(settings, PREDICTIONS.name, "Prediction", total, timeout=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    ids = [p["request_id"] for p in predictions]
+    assert len(set(ids)) == total, f"{len(set(ids))} distinct of {total}"
+    assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
+
+
+def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"peek-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+    )
+    consumer.subscribe([settings.topic(PREDICTIONS.name)])
+    count, deadline = 0, time.monotonic() + timeout
+    while count < minimum and time.monotonic() < deadline:
+        count += len([m for m in consumer.consume(500, 0.2) if not m.error()])
+    consumer.close()
+    assert count >= minimum, f"only {count} predictions within {timeout}s"
+    return count
