@@ -154,7 +154,7 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     }
     mixed = good[:100] + list(bad.values()) + good[100:]
     _produce(deployment, mixed)
-    scorer, stop, thread = _run_scorer(deployment)
+    _, stop, thread = _run_scorer(deployment)
     try:
         predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 200)
         letters = _drain(deployment, DEAD_LETTER.name, "DeadLetter", len(bad))
@@ -198,7 +198,7 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
             time.sleep(0.2)
         assert scorer.models.current.version == new
         _produce(deployment, _valid(deployment, 30, start=20_000))
-        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 230)
+        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 30)
         served = {p["model_version"] for p in predictions if p["request_id"].startswith("req-20")}
         assert served == {new}
 
