@@ -1,9 +1,10 @@
 """``riskstream demo``: the product's main job on the local stack.
 
 Today it runs the part of the closed loop that exists: the stack, a bootstrapped champion in
-the MLflow registry, and a retrain through the `retrain-requests` topic handled by the
-trainer worker. The scorer, joiner, monitor and trigger that close the loop (drift → alert →
-retrain → promote → recovery) are the next issues; the demo says so instead of pretending.
+the MLflow registry, Pima.te scored through Kafka by the scorer worker, and a retrain through
+the `retrain-requests` topic handled by the trainer worker. The joiner, monitor and trigger
+that close the loop (drift → alert → retrain → promote → recovery) are the next issues; the
+demo says so instead of pretending.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import typer
 
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
-from riskstream.settings import load_settings
+from riskstream.settings import Settings, load_settings
 
 
 @fails_cleanly
@@ -34,13 +35,13 @@ def demo(
     from riskstream.topics import RETRAIN_REQUESTS
 
     started = time.monotonic()
-    echo("[1/4] local stack")
+    echo("[1/5] local stack")
     stack_up(settings, echo=lambda line: echo(f"      {line}"))
     ensure_topics(settings)
     registry = Registry(settings)
     champion = registry.alias_version(CHAMPION)
     if champion is None:
-        echo("[2/4] no champion: bootstrap training on Pima.tr2 (CV), report on Pima.te")
+        echo("[2/5] no champion: bootstrap training on Pima.tr2 (CV), report on Pima.te")
         report = bootstrap(settings, seed=seed)
         test = report.holdout[report.result.selected.name]
         echo(
@@ -50,11 +51,13 @@ def demo(
         )
         champion = registry.alias_version(CHAMPION)
     else:
-        echo(f"[2/4] champion is version {champion}")
+        echo(f"[2/5] champion is version {champion}")
     if champion is None:
         console.print("[red]no champion could be bootstrapped[/]")
         raise typer.Exit(1)
-    echo("[3/4] retrain request through Kafka → trainer worker")
+    echo("[3/5] score Pima.te's 332 records through Kafka with the scorer worker")
+    _score_holdout(settings)
+    echo("[4/5] retrain request through Kafka → trainer worker")
     retrain_id = new_id()
     publish_events(
         settings,
@@ -86,7 +89,91 @@ def demo(
     outcome = trainer.outcomes[-1]
     echo(f"      {outcome['status']}: {outcome['reason']}")
     echo(
-        "[4/4] closed loop (scorer → joiner → monitor → trigger → promotion → recovery): "
+        "[5/5] closed loop (scorer → joiner → monitor → trigger → promotion → recovery): "
         "not built yet — see the open issues"
     )
     echo(f"done in {time.monotonic() - started:.0f}s; `riskstream model list` shows the registry")
+
+
+def _score_holdout(settings: Settings) -> None:
+    """Publish Pima.te as PatientRecords, run a scorer until every one has its prediction,
+    and compare the predicted labels with Pima.te's outcomes."""
+    import uuid
+
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from models import data
+    from riskstream.kafka.clients import codec_for, now_ms
+    from riskstream.topics import PATIENT_RECORDS, PREDICTIONS
+    from stream_processors.scorer import Scorer
+
+    codec = codec_for(settings)
+    raw, outcome = data.load(data.HOLDOUT_FILE)
+    run = uuid.uuid4().hex[:8]
+    truth: dict[str, int] = {}
+    producer = Producer(settings.kafka_config({"linger.ms": 5}))
+    for i, row in enumerate(raw.to_dict(orient="records")):
+        request_id = f"demo-{run}-{i}"
+        truth[request_id] = int(outcome.iloc[i])
+        record = {
+            "request_id": request_id,
+            "patient_id": f"pima-te-{i}",
+            "source": "demo",
+            "event_time": now_ms(),
+            "pregnancies": int(row["pregnancies"]),
+            "glucose": row["glucose"],
+            "blood_pressure": row["blood_pressure"],
+            "skin_thickness": row["skin_thickness"],
+            "insulin": None,
+            "bmi": row["bmi"],
+            "pedigree": row["pedigree"],
+            "age": int(row["age"]),
+        }
+        producer.produce(
+            settings.topic(PATIENT_RECORDS.name),
+            key=record["patient_id"].encode(),
+            value=codec.encode("PatientRecord", record),
+        )
+    producer.flush(30)
+    topic = settings.topic(PREDICTIONS.name)
+    reader = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"demo-{run}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+    )
+    partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+    reader.assign([TopicPartition(topic, p, 0) for p in partitions])  # all predictions so far
+    scorer = Scorer(settings, instance="demo")
+    stop = threading.Event()
+    worker = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    worker.start()
+    hits = errors = 0
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < len(truth) and time.monotonic() < deadline:
+        for message in reader.consume(500, timeout=0.5):
+            if message.error():
+                continue
+            prediction = codec.decode(message.value(), "Prediction")
+            request_id = prediction["request_id"]
+            if request_id in truth and request_id not in seen:
+                seen.add(request_id)
+                hits += 1
+                errors += int(prediction["label"] != truth[request_id])
+    elapsed = time.monotonic() - started
+    stop.set()
+    worker.join(30)
+    reader.close()
+    echo(
+        f"      {hits}/{len(truth)} predictions in {elapsed:.1f}s (incl. scorer start-up), "
+        f"{errors} errors against Pima.te outcomes, served by version(s) "
+        f"{', '.join(sorted(scorer.stats.served_by)) or '-'}"
+    )
+    if hits < len(truth):
+        console.print("[red]      some records got no prediction within 120 s[/]")
+        raise typer.Exit(1)
