@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from riskstream.kafka.clients import new_id, now_ms, publish_events
 from riskstream.settings import Settings
-from riskstream.topics import MODEL_VERSIONS
+from riskstream.topics import MODEL_VERSIONS, RETRAIN_REQUESTS
 
 
 def model_version_event(
@@ -44,3 +44,30 @@ def publish_model_event(settings: Settings, event: Mapping[str, Any]) -> None:
         "ModelVersionEvent",
         [(settings.model_name.encode(), event)],
     )
+
+
+def publish_retrain_request(
+    settings: Settings,
+    reasons: Sequence[str],
+    *,
+    range_start: int | None = None,
+    range_end: int | None = None,
+    alert_ids: Sequence[str] = (),
+    detail: str = "",
+) -> str:
+    """Ask the trainer for a new candidate; returns the request's id."""
+    retrain_id = new_id()
+    request = {
+        "retrain_id": retrain_id,
+        "event_time": now_ms(),
+        "model_name": settings.model_name,
+        "reasons": list(reasons),
+        "alert_ids": list(alert_ids),
+        "range_start": range_start,
+        "range_end": range_end,
+        "detail": detail,
+    }
+    publish_events(
+        settings, RETRAIN_REQUESTS.name, "RetrainRequest", [(settings.model_name.encode(), request)]
+    )
+    return retrain_id

@@ -27,12 +27,11 @@ def demo(
     settings = load_settings()
     configure_logging(settings)
     from models.bootstrap import bootstrap
+    from models.events import publish_retrain_request
     from models.registry import CHAMPION, Registry
     from models.trainer import Trainer
     from riskstream.kafka.admin import ensure_topics
-    from riskstream.kafka.clients import new_id, now_ms, publish_events
     from riskstream.stack import stack_up
-    from riskstream.topics import RETRAIN_REQUESTS
 
     started = time.monotonic()
     echo("[1/5] local stack")
@@ -58,27 +57,7 @@ def demo(
     echo("[3/5] score Pima.te's 332 records through Kafka with the scorer worker")
     _score_holdout(settings)
     echo("[4/5] retrain request through Kafka → trainer worker")
-    retrain_id = new_id()
-    publish_events(
-        settings,
-        RETRAIN_REQUESTS.name,
-        "RetrainRequest",
-        [
-            (
-                settings.model_name.encode(),
-                {
-                    "retrain_id": retrain_id,
-                    "event_time": now_ms(),
-                    "model_name": settings.model_name,
-                    "reasons": ["MANUAL"],
-                    "alert_ids": [],
-                    "range_start": None,
-                    "range_end": None,
-                    "detail": "riskstream demo",
-                },
-            )
-        ],
-    )
+    publish_retrain_request(settings, ["MANUAL"], detail="riskstream demo")
     trainer = Trainer(settings, seed=seed)
     worker = threading.Thread(target=trainer.run, kwargs={"max_runs": 1}, daemon=True)
     worker.start()

@@ -103,3 +103,30 @@ def topics(deployment: Settings) -> Settings:
 @pytest.fixture
 def unique() -> Callable[[str], str]:
     return lambda stem: f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def deployment_with_champion(
+    base: Settings,
+    stem: str,
+    state_dir: Path,
+    partitions: int = 3,
+    publish: bool = False,
+    **changes: object,
+) -> Settings:
+    """A fresh deployment (own topic prefix, catalog topics, MLflow store under ``state_dir``)
+    whose registry holds a bootstrapped champion."""
+    from models.bootstrap import bootstrap
+    from models.registry import CHAMPION
+
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"{stem}{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": partitions,
+            "state_dir": state_dir,
+            **changes,
+        }
+    )
+    ensure_topics(settings)
+    report = bootstrap(settings, publish=publish)
+    assert report.alias == CHAMPION, report.reason
+    return settings

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +22,19 @@ from confluent_kafka import Consumer, Producer
 from models.bootstrap import bootstrap
 from models.events import model_version_event, publish_model_event
 from models.registry import CHAMPION, Registry
-from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from stream_processors.scorer import Scorer
+from tests.integration.conftest import deployment_with_champion
 from tests.unit.schemas.samples import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"sc{uuid.uuid4().hex[:8]}.",
-            "topic_partitions": 3,
-            "state_dir": tmp_path_factory.mktemp("scorer-state"),
-        }
-    )
-    ensure_topics(settings)
-    assert bootstrap(settings, publish=False).alias == CHAMPION
-    yield settings
+def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return deployment_with_champion(stack, "sc", tmp_path_factory.mktemp("scorer-state"))
 
 
 def _record(i: int, **changes: Any) -> dict[str, Any]:
@@ -119,14 +109,12 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
 ) -> None:
     # Through a (confluent-kafka in-process) schema registry, so an older producer schema
     # without `age` has an id the scorer can resolve: the record then misses a field.
-    deployment = deployment.model_copy(
-        update={
-            "schema_registry_url": f"mock://flood-{uuid.uuid4().hex[:6]}",
-            "topic_prefix": f"fl{uuid.uuid4().hex[:8]}.",
-        }
+    deployment = deployment_with_champion(
+        deployment,
+        "fl",
+        deployment.state_dir,
+        schema_registry_url=f"mock://flood-{uuid.uuid4().hex[:6]}",
     )
-    ensure_topics(deployment)
-    Registry(deployment).promote(bootstrap(deployment, publish=False).version)
     codec = codec_for(deployment)
     good = _valid(deployment, 200, start=10_000)
     valid = codec.encode("PatientRecord", _record(1))
@@ -219,10 +207,8 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -> None:
-    settings = deployment.model_copy(update={"topic_prefix": f"kill{uuid.uuid4().hex[:6]}."})
-    ensure_topics(settings)
-    registry_dir = deployment.state_dir  # same MLflow store: the champion is there
-    assert bootstrap(settings, publish=False).alias == CHAMPION
+    settings = deployment_with_champion(deployment, "kill", deployment.state_dir)
+    registry_dir = settings.state_dir  # the subprocess scorers read this MLflow store
     total = 5000
     _produce(settings, _valid(settings, total))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}

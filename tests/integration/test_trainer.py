@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +14,22 @@ from confluent_kafka import Consumer, Producer
 
 from models import data
 from models.bootstrap import bootstrap
+from models.events import publish_retrain_request
 from models.registry import CHAMPION, Registry
 from models.trainer import Trainer
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
-from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
+from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS
+from tests.integration.conftest import deployment_with_champion
 
 T0 = 1_750_000_000_000
 
 
 @pytest.fixture(scope="module")
-def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"tr{uuid.uuid4().hex[:8]}.",
-            "topic_partitions": 2,
-            "state_dir": tmp_path_factory.mktemp("trainer-state"),
-        }
+def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return deployment_with_champion(
+        stack, "tr", tmp_path_factory.mktemp("trainer-state"), partitions=2, publish=True
     )
-    ensure_topics(settings)
-    report = bootstrap(settings, publish=True)
-    assert report.alias == CHAMPION
-    yield settings
 
 
 def _examples(labels: np.ndarray, start_ms: int) -> list[dict[str, Any]]:
@@ -83,28 +75,9 @@ def _request(
     end_ms: int | None,
     reasons: tuple[str, ...] = ("MANUAL",),
 ) -> str:
-    retrain_id = str(uuid.uuid4())
-    publish_events(
-        settings,
-        RETRAIN_REQUESTS.name,
-        "RetrainRequest",
-        [
-            (
-                settings.model_name.encode(),
-                {
-                    "retrain_id": retrain_id,
-                    "event_time": int(time.time() * 1000),
-                    "model_name": settings.model_name,
-                    "reasons": list(reasons),
-                    "alert_ids": [],
-                    "range_start": start_ms,
-                    "range_end": end_ms,
-                    "detail": "test",
-                },
-            )
-        ],
+    return publish_retrain_request(
+        settings, reasons, range_start=start_ms, range_end=end_ms, detail="test"
     )
-    return retrain_id
 
 
 def _run_trainer_once(settings: Settings) -> dict[str, Any]:
