@@ -5,6 +5,7 @@ It reads with ``assign()`` and commits nothing, so it never disturbs a consumer 
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -68,8 +69,6 @@ def read_labeled_examples(
         examples: list[dict[str, Any]] = []
         ranges: dict[int, tuple[int, int]] = {}
         undecodable = 0
-        import time
-
         deadline = time.monotonic() + 4 * timeout
         while pending and time.monotonic() < deadline:
             for message in consumer.consume(500, timeout=1.0):

@@ -277,25 +277,16 @@ class Trainer:
             self.settings.promotion_margin,
         )
         if decision.promote:
-            previous = self.registry.promote(version)
-            return model_version_event(
-                self.settings,
-                "PROMOTED",
-                version=version,
-                alias=CHAMPION,
-                previous_version=previous,
-                reason=decision.reason,
-                metrics=metrics,
-                run_id=run_id,
-                lineage=lineage,
-            )
-        self.registry.set_alias(CHALLENGER, version)
+            previous, status, alias = self.registry.promote(version), "PROMOTED", CHAMPION
+        else:
+            self.registry.set_alias(CHALLENGER, version)
+            previous, status, alias = champion_version, "CHALLENGER", CHALLENGER
         return model_version_event(
             self.settings,
-            "CHALLENGER",
+            status,
             version=version,
-            alias=CHALLENGER,
-            previous_version=champion_version,
+            alias=alias,
+            previous_version=previous,
             reason=decision.reason,
             metrics=metrics,
             run_id=run_id,
