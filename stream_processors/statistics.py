@@ -1,0 +1,164 @@
+"""Drift and performance statistics on binned windows: pure functions, no I/O.
+
+Windows are histograms over the bin edges of the champion's reference distribution
+(``models.reference``), so every statistic here takes two count vectors of equal length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import kolmogorov
+
+Counts = Sequence[int] | Sequence[float] | np.ndarray
+EPSILON = 1e-4  # floor of a bin's share, so an empty bin does not make PSI infinite
+
+
+def _shares(counts: Counts, floor: float = 0.0) -> np.ndarray:
+    values = np.asarray(counts, dtype=float)
+    total = values.sum()
+    if total <= 0:
+        raise ValueError("a histogram with no observations has no distribution")
+    shares = values / total
+    if floor:
+        shares = np.maximum(shares, floor)
+        shares = shares / shares.sum()
+    return shares
+
+
+def psi(reference: Counts, current: Counts, floor: float = EPSILON) -> float:
+    """Population stability index: sum (q - p) · ln(q / p) over bins."""
+    p, q = _shares(reference, floor), _shares(current, floor)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def ks_statistic(reference: Counts, current: Counts) -> float:
+    """Kolmogorov-Smirnov D from the binned CDFs: max |F_ref - F_cur| at the bin edges."""
+    p, q = _shares(reference), _shares(current)
+    return float(np.max(np.abs(np.cumsum(p) - np.cumsum(q))))
+
+
+def ks_pvalue(d: float, n_reference: int, n_current: int) -> float:
+    """Asymptotic two-sample p-value of D (binning makes it conservative)."""
+    if n_reference <= 0 or n_current <= 0:
+        return 1.0
+    effective = math.sqrt(n_reference * n_current / (n_reference + n_current))
+    return float(min(1.0, max(0.0, kolmogorov(d * effective))))
+
+
+def js_divergence(reference: Counts, current: Counts) -> float:
+    """Jensen-Shannon divergence in bits, in [0, 1]."""
+    p, q = _shares(reference), _shares(current)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """PSI banding (0.1 / 0.25 is the common one) plus a KS test corrected for the number of
+    features, so that a clean stream stays quiet; ``resolve_ratio`` gives hysteresis."""
+
+    psi_low: float = 0.10
+    psi_medium: float = 0.18
+    psi_high: float = 0.25
+    psi_critical: float = 0.50
+    alpha: float = 0.01
+    min_sample: int = 200
+    resolve_ratio: float = 0.6
+
+    def severity(self, value: float) -> str | None:
+        if value >= self.psi_critical:
+            return "CRITICAL"
+        if value >= self.psi_high:
+            return "HIGH"
+        if value >= self.psi_medium:
+            return "MEDIUM"
+        if value >= self.psi_low:
+            return "LOW"
+        return None
+
+
+@dataclass(frozen=True)
+class FeatureVerdict:
+    feature: str
+    psi: float
+    ks: float
+    ks_pvalue: float
+    js: float
+    drifting: bool
+    severity: str | None
+
+
+def drift_verdicts(
+    reference: dict[str, Counts],
+    current: dict[str, Counts],
+    thresholds: DriftThresholds,
+    was_drifting: frozenset[str] = frozenset(),
+) -> list[FeatureVerdict] | None:
+    """Per-feature verdicts for one closed window, or None below the minimum sample size.
+
+    A feature enters drift when its PSI reaches ``psi_low`` *and* the KS test rejects at
+    ``alpha / number of features`` (Bonferroni). It stays in drift until its PSI falls below
+    ``resolve_ratio x psi_low`` (hysteresis), so one incident is one alert and one resolution.
+    """
+    sizes = [int(np.sum(current[name])) for name in current]
+    if not sizes or min(sizes) < thresholds.min_sample:
+        return None
+    corrected = thresholds.alpha / max(1, len(current))
+    verdicts = []
+    for name in sorted(current):
+        ref, cur = reference[name], current[name]
+        value = psi(ref, cur)
+        d = ks_statistic(ref, cur)
+        p = ks_pvalue(d, int(np.sum(ref)), int(np.sum(cur)))
+        if name in was_drifting:
+            drifting = value >= thresholds.resolve_ratio * thresholds.psi_low
+        else:
+            drifting = value >= thresholds.psi_low and p < corrected
+        verdicts.append(
+            FeatureVerdict(
+                name,
+                value,
+                d,
+                p,
+                js_divergence(ref, cur),
+                drifting,
+                thresholds.severity(value) if drifting else None,
+            )
+        )
+    return verdicts
+
+
+def volume_zscore(history: Sequence[int], current: int) -> float | None:
+    """How unusual a window's record count is against recent windows (None: too little
+    history to say)."""
+    if len(history) < 3:
+        return None
+    mean = float(np.mean(history))
+    std = float(np.std(history, ddof=1))
+    if std == 0:
+        return 0.0 if current == mean else math.copysign(math.inf, current - mean)
+    return (current - mean) / std
+
+
+def binned_roc_auc(positives: Counts, negatives: Counts) -> float:
+    """ROC-AUC from score histograms of positives and negatives over the same bins (ties
+    within a bin count one half), as the monitor keeps them in Redis."""
+    pos = np.asarray(positives, dtype=float)
+    neg = np.asarray(negatives, dtype=float)
+    if pos.sum() == 0 or neg.sum() == 0:
+        return float("nan")
+    negatives_below = np.concatenate([[0.0], np.cumsum(neg)[:-1]])
+    wins = np.sum(pos * (negatives_below + 0.5 * neg))
+    return float(wins / (pos.sum() * neg.sum()))
