@@ -20,7 +20,7 @@ from stream_processors.statistics import (
 
 
 def test_psi_by_hand() -> None:
-    # p = (0.5, 0.5), q = (0.25, 0.75): (−0.25)ln(0.5) + (0.25)ln(1.5)
+    # p = (0.5, 0.5), q = (0.25, 0.75): (-0.25)ln(0.5) + (0.25)ln(1.5)
     expected = -0.25 * math.log(0.5) + 0.25 * math.log(1.5)
     assert psi([50, 50], [25, 75]) == pytest.approx(expected)
     assert psi([10, 20, 30], [1, 2, 3]) == pytest.approx(0.0)
