@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level of the workers.")
 
+    # -- label joiner -------------------------------------------------------------------
+    joiner_prediction_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="How long a prediction waits in Redis for its label."
+    )
+    joiner_grace_s: float = Field(
+        30.0, ge=0, description="How long a label whose prediction is not cached yet waits."
+    )
+
     # -- models -------------------------------------------------------------------------
     selection_metric: str = Field("roc_auc", description="CV metric that selects a candidate.")
     selection_rule: str = Field(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
 
-from riskstream.kafka.clients import codec_for, new_id, now_ms, publish_events
+from riskstream.kafka.clients import codec_for, new_id, now_ms, publish_events, rewind
 from riskstream.settings import Settings
 from riskstream.topics import (
     DEAD_LETTER,
@@ -141,7 +141,7 @@ class Scorer:
         except KafkaException:
             log.exception("scorer: transaction failed; aborting and rewinding the batch")
             self.producer.abort_transaction(30)
-            self._rewind(items)
+            rewind(self.consumer, messages)
             return
         self.stats.batches += 1
         self.stats.records_in += len(items)
@@ -156,15 +156,6 @@ class Scorer:
             self.stats.first_offset_by_version.setdefault(
                 version, (first["source_partition"], first["source_offset"])
             )
-
-    def _rewind(self, items: list[Input]) -> None:
-        from confluent_kafka import TopicPartition
-
-        first: dict[int, int] = {}
-        for item in items:
-            first[item.partition] = min(first.get(item.partition, item.offset), item.offset)
-        for partition, offset in first.items():
-            self.consumer.seek(TopicPartition(items[0].topic, partition, offset))
 
     def _alert_load_failure(self, version: str, reason: str) -> None:
         now = now_ms()

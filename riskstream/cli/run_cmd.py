@@ -51,3 +51,18 @@ def scorer(
     configure_logging(settings)
     ensure_topics(settings)
     Scorer(settings, instance=instance, batch_size=batch_size).run(_stop_on_signals())
+
+
+@app.command("joiner")
+@fails_cleanly
+def joiner(
+    instance: str = typer.Option("0", help="Stable id of this joiner (transactional.id)."),
+) -> None:
+    """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
+    from riskstream.kafka.admin import ensure_topics
+    from stream_processors.joiner import Joiner
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    Joiner(settings, instance=instance).run(_stop_on_signals())

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from riskstream.errors import ServiceUnavailableError
 from riskstream.settings import Settings
@@ -70,3 +70,14 @@ def publish_events(
             hint="is Kafka up? `riskstream stack status`",
         )
     return tally
+
+
+def rewind(consumer: Consumer, messages: list[Message]) -> None:
+    """Seek back to the first of ``messages`` in each partition, so an aborted transaction's
+    batch is consumed again."""
+    first: dict[tuple[str, int], int] = {}
+    for m in messages:
+        where = (m.topic() or "", int(m.partition() or 0))
+        first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
+    for (topic, partition), offset in first.items():
+        consumer.seek(TopicPartition(topic, partition, offset))

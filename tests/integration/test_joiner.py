@@ -1,0 +1,152 @@
+"""The label joiner against the real broker and Redis: joins, late and unknown labels."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
+from stream_processors.joiner import Joiner, example_id
+from tests.unit.schemas.samples import SAMPLES
+
+
+@pytest.fixture
+def deployment(stack: Settings) -> Settings:
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"jn{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": 2,
+            "joiner_prediction_ttl_s": 3,
+            "joiner_grace_s": 2.0,
+        }
+    )
+    ensure_topics(settings)
+    return settings
+
+
+def _produce(settings: Settings, topic: str, event_type: str, events: list[dict]) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    for event in events:
+        producer.produce(
+            settings.topic(topic),
+            key=event["patient_id"].encode(),
+            value=codec.encode(event_type, event),
+        )
+    assert producer.flush(15) == 0
+
+
+def _prediction(i: int) -> dict[str, Any]:
+    return {
+        **SAMPLES["Prediction"],
+        "prediction_id": str(uuid.uuid4()),
+        "request_id": f"rq-{i}",
+        "patient_id": f"p-{i}",
+        "risk": i / 100,
+        "label": int(i % 2),
+        "model_version": "4",
+    }
+
+
+def _truth(i: int) -> dict[str, Any]:
+    return {
+        **SAMPLES["GroundTruth"],
+        "label_id": str(uuid.uuid4()),
+        "request_id": f"rq-{i}",
+        "patient_id": f"p-{i}",
+        "outcome": int(i % 3 == 0),
+    }
+
+
+def _drain(
+    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 40
+) -> list[dict[str, Any]]:
+    codec = codec_for(settings)
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"c-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+    )
+    consumer.subscribe([settings.topic(topic)])
+    out: list[dict[str, Any]] = []
+    deadline, quiet = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.3)
+        if msg is None or msg.error():
+            if len(out) >= expected and time.monotonic() - quiet > 2:
+                break
+            continue
+        quiet = time.monotonic()
+        out.append(codec.decode(msg.value(), event_type))
+    consumer.close()
+    return out
+
+
+def test_labels_join_and_late_or_unknown_ones_are_dead_lettered(deployment: Settings) -> None:
+    joiner = Joiner(deployment)
+    stop = threading.Event()
+    thread = threading.Thread(target=joiner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        _produce(deployment, PREDICTIONS.name, "Prediction", [_prediction(i) for i in range(40)])
+        time.sleep(1.5)
+        # 30 labels on time; request 90 never had a prediction.
+        _produce(
+            deployment,
+            GROUND_TRUTH.name,
+            "GroundTruth",
+            [_truth(i) for i in range(30)] + [_truth(90)],
+        )
+        examples = _drain(deployment, LABELED_EXAMPLES.name, "LabeledExample", 30)
+        time.sleep(3.5)  # the remaining predictions' TTL (3 s) runs out
+        _produce(deployment, GROUND_TRUTH.name, "GroundTruth", [_truth(i) for i in (35, 36)])
+        letters = _drain(deployment, DEAD_LETTER.name, "DeadLetter", 3)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert sorted(e["request_id"] for e in examples) == sorted(f"rq-{i}" for i in range(30))
+    one = next(e for e in examples if e["request_id"] == "rq-3")
+    assert one["label"] == 1 and one["predicted_label"] == 1 and one["risk"] == 0.03
+    assert one["model_version"] == "4" and one["example_id"] == example_id("rq-3")
+    assert one["features"] == SAMPLES["Prediction"]["features"]
+    assert one["truth_offset"] >= 0 and one["prediction_offset"] >= 0
+    reasons = sorted((letter["reason"], letter["source_topic"]) for letter in letters)
+    truth_topic = deployment.topic(GROUND_TRUTH.name)
+    assert reasons == [
+        ("late_label", truth_topic),
+        ("late_label", truth_topic),
+        ("unknown_request_id", truth_topic),
+    ]
+    assert joiner.stats.joined == 30
+    assert joiner.stats.late_labels == 2 and joiner.stats.unknown_labels == 1
+    assert joiner.stats.parked == 1  # request 90 waited out its grace period first
+
+
+def test_a_label_that_overtakes_its_prediction_waits_and_joins(deployment: Settings) -> None:
+    joiner = Joiner(deployment.model_copy(update={"joiner_grace_s": 20.0}))
+    stop = threading.Event()
+    thread = threading.Thread(target=joiner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        _produce(deployment, GROUND_TRUTH.name, "GroundTruth", [_truth(100)])
+        time.sleep(2)
+        _produce(deployment, PREDICTIONS.name, "Prediction", [_prediction(100)])
+        examples = _drain(deployment, LABELED_EXAMPLES.name, "LabeledExample", 1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert [e["request_id"] for e in examples] == ["rq-100"]
+    assert joiner.stats.parked == 1 and joiner.stats.joined == 1
+    assert joiner.stats.unknown_labels == 0
