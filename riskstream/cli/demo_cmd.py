@@ -34,13 +34,13 @@ def demo(
     from riskstream.stack import stack_up
 
     started = time.monotonic()
-    echo("[1/5] local stack")
+    echo("[1/6] local stack")
     stack_up(settings, echo=lambda line: echo(f"      {line}"))
     ensure_topics(settings)
     registry = Registry(settings)
     champion = registry.alias_version(CHAMPION)
     if champion is None:
-        echo("[2/5] no champion: bootstrap training on Pima.tr2 (CV), report on Pima.te")
+        echo("[2/6] no champion: bootstrap training on Pima.tr2 (CV), report on Pima.te")
         report = bootstrap(settings, seed=seed)
         test = report.holdout[report.result.selected.name]
         echo(
@@ -50,14 +50,18 @@ def demo(
         )
         champion = registry.alias_version(CHAMPION)
     else:
-        echo(f"[2/5] champion is version {champion}")
+        echo(f"[2/6] champion is version {champion}")
     if champion is None:
         console.print("[red]no champion could be bootstrapped[/]")
         raise typer.Exit(1)
-    echo("[3/5] score Pima.te's 332 records through Kafka with the scorer worker")
-    _score_holdout(settings)
-    echo("[4/5] retrain request through Kafka → trainer worker")
-    publish_retrain_request(settings, ["MANUAL"], detail="riskstream demo")
+    echo("[3/6] score Pima.te's 332 records through Kafka with the scorer worker")
+    run_start_ms, truth = _score_holdout(settings)
+    echo("[4/6] their outcomes as ground truth → joiner → labeled examples")
+    _join_labels(settings, truth)
+    echo("[5/6] retrain request over those examples → trainer worker")
+    publish_retrain_request(
+        settings, ["MANUAL"], range_start=run_start_ms, detail="riskstream demo"
+    )
     trainer = Trainer(settings, seed=seed)
     worker = threading.Thread(target=trainer.run, kwargs={"max_runs": 1}, daemon=True)
     worker.start()
@@ -68,15 +72,16 @@ def demo(
     outcome = trainer.outcomes[-1]
     echo(f"      {outcome['status']}: {outcome['reason']}")
     echo(
-        "[5/5] closed loop (scorer → joiner → monitor → trigger → promotion → recovery): "
-        "not built yet — see the open issues"
+        "[6/6] drift monitoring, alerts and the retrain trigger that close the loop "
+        "(drift → alert → retrain → promote → recovery): not built yet — see the open issues"
     )
     echo(f"done in {time.monotonic() - started:.0f}s; `riskstream model list` shows the registry")
 
 
-def _score_holdout(settings: Settings) -> None:
+def _score_holdout(settings: Settings) -> tuple[int, dict[str, tuple[str, int]]]:
     """Publish Pima.te as PatientRecords, run a scorer until every one has its prediction,
-    and compare the predicted labels with Pima.te's outcomes."""
+    and compare the predicted labels with Pima.te's outcomes. Returns the run's start time
+    and request id → (patient id, outcome)."""
     import uuid
 
     from confluent_kafka import Consumer, Producer, TopicPartition
@@ -90,6 +95,7 @@ def _score_holdout(settings: Settings) -> None:
     raw, outcome = data.load(data.HOLDOUT_FILE)
     run = uuid.uuid4().hex[:8]
     truth: dict[str, int] = {}
+    run_start_ms = now_ms()
     producer = Producer(settings.kafka_config({"linger.ms": 5}))
     for i, row in enumerate(raw.to_dict(orient="records")):
         request_id = f"demo-{run}-{i}"
@@ -155,4 +161,45 @@ def _score_holdout(settings: Settings) -> None:
     )
     if hits < len(truth):
         console.print("[red]      some records got no prediction within 120 s[/]")
+        raise typer.Exit(1)
+    patients = {f"demo-{run}-{i}": f"pima-te-{i}" for i in range(len(truth))}
+    return run_start_ms, {rid: (patients[rid], outcome) for rid, outcome in truth.items()}
+
+
+def _join_labels(settings: Settings, truth: dict[str, tuple[str, int]]) -> None:
+    """Publish the outcomes as GroundTruth and run the joiner until each has its example."""
+    from riskstream.kafka.clients import new_id, now_ms, publish_events
+    from riskstream.topics import GROUND_TRUTH
+    from stream_processors.joiner import Joiner
+
+    events = [
+        (
+            patient.encode(),
+            {
+                "label_id": new_id(),
+                "request_id": rid,
+                "patient_id": patient,
+                "event_time": now_ms(),
+                "outcome": outcome,
+                "source": "demo",
+            },
+        )
+        for rid, (patient, outcome) in truth.items()
+    ]
+    publish_events(settings, GROUND_TRUTH.name, "GroundTruth", events, timeout=30)
+    joiner = Joiner(settings, instance="demo")
+    stop = threading.Event()
+    worker = threading.Thread(target=joiner.run, args=(stop,), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while joiner.stats.joined < len(truth) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    worker.join(30)
+    echo(
+        f"      {joiner.stats.joined} labeled examples joined, "
+        f"{joiner.stats.late_labels} late, {joiner.stats.unknown_labels} unknown"
+    )
+    if joiner.stats.joined < len(truth):
+        console.print("[red]      some labels were not joined within 120 s[/]")
         raise typer.Exit(1)

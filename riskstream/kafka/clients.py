@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -47,7 +47,7 @@ def publish_events(
     settings: Settings,
     topic: str,
     event_type: str,
-    events: list[tuple[bytes | None, Mapping[str, Any]]],
+    events: Sequence[tuple[bytes | None, Mapping[str, Any]]],
     timeout: float = 15.0,
 ) -> DeliveryTally:
     """Produce a few events and wait for every delivery report (control-plane messages)."""

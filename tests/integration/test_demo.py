@@ -12,7 +12,7 @@ from riskstream.cli.main import app
 from riskstream.settings import Settings
 
 
-def test_demo_bootstraps_scores_and_retrains(stack: Settings, tmp_path: Path) -> None:
+def test_demo_bootstraps_scores_joins_and_retrains(stack: Settings, tmp_path: Path) -> None:
     env = {
         "RISKSTREAM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "RISKSTREAM_REDIS_URL": stack.redis_url.get_secret_value(),
@@ -30,4 +30,5 @@ def test_demo_bootstraps_scores_and_retrains(stack: Settings, tmp_path: Path) ->
     assert scored, out
     assert int(scored.group(1)) == 332
     assert int(scored.group(2)) <= 66  # the champion's bar on Pima.te
-    assert "SKIPPED: only 0 labeled examples" in out
+    assert "332 labeled examples joined, 0 late, 0 unknown" in out
+    assert re.search(r"(PROMOTED|CHALLENGER): roc_auc", out), out
