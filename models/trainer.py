@@ -187,7 +187,7 @@ class Trainer:
             "labeled_examples": batch.lineage(topic),
             "feature_pipeline": PIPELINE_VERSION,
         }
-        examples = sorted(batch.examples, key=lambda e: e["event_time"])
+        examples = sorted(batch.examples, key=lambda e: (e["event_time"], e["request_id"]))
         labels = {int(e["label"]) for e in examples}
         minimum = self.settings.retrain_min_examples
         if len(examples) < minimum:

@@ -106,6 +106,20 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a label whose prediction is not cached yet waits."
     )
 
+    # -- drift monitor ------------------------------------------------------------------
+    monitor_window_s: int = Field(
+        60, ge=1, description="Tumbling event-time window of the drift monitor, in seconds."
+    )
+    monitor_lateness_s: int = Field(
+        30, ge=0, description="How long after its end a window waits for late records."
+    )
+    drift_psi_low: float = Field(0.10, gt=0, description="PSI at which a feature drifts (LOW).")
+    drift_psi_high: float = Field(0.25, gt=0, description="PSI of a HIGH drift alert.")
+    drift_alpha: float = Field(
+        0.01, gt=0, lt=1, description="KS significance, divided by the number of features."
+    )
+    drift_min_sample: int = Field(200, ge=1, description="Smaller windows get no verdict.")
+
     # -- models -------------------------------------------------------------------------
     selection_metric: str = Field("roc_auc", description="CV metric that selects a candidate.")
     selection_rule: str = Field(

@@ -7,7 +7,7 @@ Windows are histograms over the bin edges of the champion's reference distributi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,8 +101,8 @@ class FeatureVerdict:
 
 
 def drift_verdicts(
-    reference: dict[str, Counts],
-    current: dict[str, Counts],
+    reference: Mapping[str, Counts],
+    current: Mapping[str, Counts],
     thresholds: DriftThresholds,
     was_drifting: frozenset[str] = frozenset(),
 ) -> list[FeatureVerdict] | None:

@@ -104,7 +104,7 @@ def _score_holdout(settings: Settings) -> tuple[int, dict[str, tuple[str, int]]]
             "request_id": request_id,
             "patient_id": f"pima-te-{i}",
             "source": "demo",
-            "event_time": now_ms(),
+            "event_time": run_start_ms + i,  # distinct: the trainer orders by event time
             "pregnancies": int(row["pregnancies"]),
             "glucose": row["glucose"],
             "blood_pressure": row["blood_pressure"],

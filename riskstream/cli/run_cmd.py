@@ -66,3 +66,16 @@ def joiner(
     configure_logging(settings)
     ensure_topics(settings)
     Joiner(settings, instance=instance).run(_stop_on_signals())
+
+
+@app.command("monitor")
+@fails_cleanly
+def monitor() -> None:
+    """predictions → windowed drift statistics in Redis → drift-alerts."""
+    from riskstream.kafka.admin import ensure_topics
+    from stream_processors.monitor import Monitor
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    Monitor(settings).run(_stop_on_signals())

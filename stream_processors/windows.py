@@ -1,0 +1,84 @@
+"""Tumbling event-time windows of predictions, as Redis hash increments: pure functions.
+
+A window's hash holds ``n`` (records), ``f:<feature>:<bin>`` (feature histograms over the
+champion's reference bin edges) and ``s:<bin>`` (score histogram). The monitor turns a batch
+into increments per (window, partition) here, and back into histograms when a window closes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.reference import bin_index
+
+
+def window_start(event_ms: int, size_ms: int) -> int:
+    return event_ms - event_ms % size_ms
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One prediction as the monitor needs it."""
+
+    partition: int
+    offset: int
+    event_ms: int
+    features: Mapping[str, float]
+    risk: float
+
+
+def group_by_window(
+    observations: Iterable[Observation], size_ms: int
+) -> dict[tuple[int, int], list[Observation]]:
+    """(window start, partition) → its observations, in offset order."""
+    groups: dict[tuple[int, int], list[Observation]] = {}
+    for obs in observations:
+        groups.setdefault((window_start(obs.event_ms, size_ms), obs.partition), []).append(obs)
+    for group in groups.values():
+        group.sort(key=lambda o: o.offset)
+    return groups
+
+
+def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> Counter[str]:
+    """The hash increments of some observations: ``n``, feature bins and score bins."""
+    group = list(group)
+    fields: Counter[str] = Counter()
+    if not group:
+        return fields
+    fields["n"] = len(group)
+    for name, hist in reference["features"].items():
+        values = np.array([o.features.get(name, np.nan) for o in group], dtype=float)
+        present = values[~np.isnan(values)]
+        bins, counts = np.unique(bin_index(hist["edges"], present), return_counts=True)
+        for b, count in zip(bins, counts, strict=True):
+            fields[f"f:{name}:{int(b)}"] += int(count)
+    risks = np.array([o.risk for o in group], dtype=float)
+    bins, counts = np.unique(bin_index(reference["score"]["edges"], risks), return_counts=True)
+    for b, count in zip(bins, counts, strict=True):
+        fields[f"s:{int(b)}"] += int(count)
+    return fields
+
+
+@dataclass(frozen=True)
+class WindowHistograms:
+    n: int
+    features: dict[str, list[int]]
+    score: list[int]
+
+
+def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHistograms:
+    """A window's Redis hash → histograms aligned with the reference bins."""
+    values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    features = {}
+    for name, hist in reference["features"].items():
+        bins = len(hist["edges"]) + 1
+        features[name] = [values.get(f"f:{name}:{b}", 0) for b in range(bins)]
+    score_bins = len(reference["score"]["edges"]) + 1
+    return WindowHistograms(
+        values.get("n", 0), features, [values.get(f"s:{b}", 0) for b in range(score_bins)]
+    )

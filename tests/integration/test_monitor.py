@@ -1,0 +1,173 @@
+"""The drift monitor against the real broker and Redis: exact window counts, drift that
+enters and resolves once, replay safety, and two workers sharing the partitions."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from models import data
+from models.registry import CHAMPION, Registry
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import PREDICTIONS
+from stream_processors.monitor import Monitor
+from stream_processors.window_store import WindowStore
+from tests.integration.conftest import deployment_with_champion
+from tests.unit.schemas.samples import SAMPLES
+
+WINDOW_S = 10
+T0 = 1_760_000_000_000 - 1_760_000_000_000 % (WINDOW_S * 1000)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("monitor-state")
+
+
+@pytest.fixture
+def deployment(stack: Settings, state_dir: Path) -> Settings:
+    """Own topics, Redis keys and registered model (the prefix names all three)."""
+    return deployment_with_champion(
+        stack, "mo", state_dir, partitions=3, monitor_window_s=WINDOW_S, monitor_lateness_s=0
+    )
+
+
+def _predictions(
+    settings: Settings, windows: list[float], per_window: int, seed: int = 0
+) -> tuple[list[dict[str, Any]], Counter[int]]:
+    """``per_window`` predictions in each window; glucose shifted by ``shift`` sd."""
+    registry = Registry(settings)
+    version = registry.alias_version(CHAMPION)
+    assert version is not None
+    model = registry.load(version)
+    raw, _ = data.load(data.TRAIN_FILE)
+    rng = np.random.default_rng(seed)
+    sd = float(raw["glucose"].std())
+    out, expected = [], Counter()
+    for w, shift in enumerate(windows):
+        rows = raw.iloc[rng.integers(0, len(raw), per_window)].reset_index(drop=True)
+        rows["glucose"] = rows["glucose"] + shift * sd
+        frame = model.pipeline.frame(rows)
+        risk = model.risk(frame.to_numpy())
+        for i in range(per_window):
+            event = T0 + w * WINDOW_S * 1000 + int(i * WINDOW_S * 1000 / per_window)
+            out.append(
+                {
+                    **SAMPLES["Prediction"],
+                    "prediction_id": str(uuid.uuid4()),
+                    "request_id": f"w{w}-{i}",
+                    "patient_id": f"p{i % 97}",
+                    "event_time": event,
+                    "model_version": version,
+                    "risk": float(risk[i]),
+                    "features": frame.iloc[i].to_dict(),
+                }
+            )
+            expected[T0 + w * WINDOW_S * 1000] += 1
+    return out, expected
+
+
+def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 10}))
+    for p in predictions:
+        producer.produce(
+            settings.topic(PREDICTIONS.name),
+            key=p["patient_id"].encode(),
+            value=codec.encode("Prediction", p),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _run(monitors: list[Monitor], until: Any, timeout: float = 90) -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=m.run, args=(stop,), daemon=True) for m in monitors]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert until(), "the monitors did not get there in time"
+
+
+def test_drift_enters_once_and_resolves_once_with_exact_window_counts(
+    deployment: Settings,
+) -> None:
+    settings = deployment
+    # 3 clean windows, 3 with glucose +1sd, 3 clean, and one more to push the watermark.
+    shifts = [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
+    predictions, expected = _predictions(deployment, shifts, per_window=400)
+    _produce(settings, predictions)
+    monitor = Monitor(settings)
+    monitor._references = {}
+    _run(
+        [monitor],
+        lambda: monitor.stats.windows_closed >= 9 and monitor.stats.records == len(predictions),
+    )
+    store = WindowStore(settings)
+    version = predictions[0]["model_version"]
+    for start, n in expected.items():
+        counts = store.counts(version, start)
+        assert int(counts.get(b"n", 0)) == n, f"window {start}"
+    glucose = [a for a in monitor.stats.alerts if a["feature"] == "glucose"]
+    assert [(a["status"], a["window_start"]) for a in glucose] == [
+        ("FIRING", T0 + 3 * WINDOW_S * 1000),
+        ("RESOLVED", T0 + 6 * WINDOW_S * 1000),
+    ]
+    assert glucose[0]["severity"] in ("MEDIUM", "HIGH", "CRITICAL")
+    clean_windows = [T0 + w * WINDOW_S * 1000 for w in (0, 1, 2)]
+    for start in clean_windows:
+        assert not any(v.drifting for v in monitor.stats.verdicts[start])
+    for alert in monitor.stats.alerts:  # on the topic too, decodable
+        assert alert["kind"] in ("DATA_DRIFT", "SCORE_DRIFT")
+
+
+def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
+    settings = deployment
+    predictions, expected = _predictions(deployment, [0, 0], per_window=150, seed=5)
+    _produce(settings, predictions)
+    consumer = Consumer(
+        settings.kafka_config(
+            {"group.id": f"peek-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+        )
+    )
+    consumer.subscribe([settings.topic(PREDICTIONS.name)])
+    messages: list[Any] = []
+    deadline = time.monotonic() + 30
+    while len(messages) < 300 and time.monotonic() < deadline:
+        messages += [m for m in consumer.consume(500, 0.5) if not m.error()]
+    consumer.close()
+    monitor = Monitor(settings)
+    version = predictions[0]["model_version"]
+    monitor._count(messages[:200], version)  # a worker that crashes before committing
+    monitor._count(messages[50:], version)  # its successor re-reads from the old offset
+    monitor._count(messages, version)  # and a rebalance replays everything once more
+    store = WindowStore(settings)
+    for start, n in expected.items():
+        assert int(store.counts(version, start)[b"n"]) == n
+    assert monitor.stats.records == 300
+
+
+def test_two_monitors_in_one_group_count_every_record_once(deployment: Settings) -> None:
+    settings = deployment
+    predictions, expected = _predictions(deployment, [0, 0, 0, 0], per_window=300, seed=9)
+    _produce(settings, predictions)
+    a, b = Monitor(settings), Monitor(settings)
+    _run([a, b], lambda: a.stats.records + b.stats.records >= len(predictions))
+    assert a.stats.records > 0 and b.stats.records > 0  # both owned partitions
+    store = WindowStore(settings)
+    version = predictions[0]["model_version"]
+    assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
