@@ -120,6 +120,22 @@ class Settings(BaseSettings):
     )
     drift_min_sample: int = Field(200, ge=1, description="Smaller windows get no verdict.")
 
+    # -- retrain trigger ----------------------------------------------------------------
+    trigger_min_severity: str = Field(
+        "HIGH", description="Drift alerts at or above this severity request a retrain."
+    )
+    trigger_label_count: int = Field(
+        1000, ge=1, description="New labeled examples that request a retrain on their own."
+    )
+    trigger_cooldown_s: float = Field(
+        600.0,
+        ge=0,
+        description="After a request, further triggers wait this long (one incident, one request).",
+    )
+    trigger_schedule_s: float = Field(
+        0.0, ge=0, description="Request a retrain at least this often (0: no schedule)."
+    )
+
     # -- models -------------------------------------------------------------------------
     selection_metric: str = Field("roc_auc", description="CV metric that selects a candidate.")
     selection_rule: str = Field(

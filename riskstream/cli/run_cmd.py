@@ -79,3 +79,16 @@ def monitor() -> None:
     configure_logging(settings)
     ensure_topics(settings)
     Monitor(settings).run(_stop_on_signals())
+
+
+@app.command("trigger")
+@fails_cleanly
+def trigger() -> None:
+    """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
+    from riskstream.kafka.admin import ensure_topics
+    from stream_processors.trigger import Trigger
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    Trigger(settings).run(_stop_on_signals())

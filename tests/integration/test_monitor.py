@@ -89,11 +89,18 @@ def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
-def _run(monitors: list[Monitor], until: Any, timeout: float = 90) -> None:
+def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any = None) -> None:
+    """Run the monitors until ``until()``; ``before()`` runs once every one owns partitions."""
     stop = threading.Event()
     threads = [threading.Thread(target=m.run, args=(stop,), daemon=True) for m in monitors]
     for t in threads:
         t.start()
+    if before is not None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(m.consumer.assignment() for m in monitors):
+            time.sleep(0.2)
+        assert all(m.consumer.assignment() for m in monitors), "the group did not share"
+        before()
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -164,9 +171,12 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
 def test_two_monitors_in_one_group_count_every_record_once(deployment: Settings) -> None:
     settings = deployment
     predictions, expected = _predictions(deployment, [0, 0, 0, 0], per_window=300, seed=9)
-    _produce(settings, predictions)
     a, b = Monitor(settings), Monitor(settings)
-    _run([a, b], lambda: a.stats.records + b.stats.records >= len(predictions))
+    _run(
+        [a, b],
+        lambda: a.stats.records + b.stats.records >= len(predictions),
+        before=lambda: _produce(settings, predictions),
+    )
     assert a.stats.records > 0 and b.stats.records > 0  # both owned partitions
     store = WindowStore(settings)
     version = predictions[0]["model_version"]

@@ -1,0 +1,136 @@
+"""The retrain trigger (`riskstream run trigger`): drift-alerts + labeled-examples →
+retrain-requests.
+
+The policy (``trigger_policy``) is pure; its state (last request time, labels since) lives in
+Redis so a restart keeps the cooldown. Guarantee: at-least-once. A request is published
+before the state and the offsets are saved, so a crash in between can repeat a request; the
+trainer merges requests that arrive while it trains, and the repeat carries the same reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from confluent_kafka import Consumer
+
+from models.events import publish_retrain_request
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
+from schemas import CodecError
+from stream_processors.trigger_policy import (
+    Decision,
+    Request,
+    TriggerConfig,
+    TriggerState,
+    on_alert,
+    on_labels,
+    on_tick,
+)
+
+log = logging.getLogger(__name__)
+GROUP = "riskstream-trigger"
+
+
+def config_of(settings: Settings) -> TriggerConfig:
+    return TriggerConfig(
+        min_severity=settings.trigger_min_severity.upper(),
+        label_count=settings.trigger_label_count,
+        cooldown_ms=int(settings.trigger_cooldown_s * 1000),
+        schedule_ms=int(settings.trigger_schedule_s * 1000),
+    )
+
+
+class Trigger:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.codec = codec_for(settings)
+        self.config = config_of(settings)
+        self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        self._state_key = settings.redis_key("trigger", "state")
+        self.requests: list[tuple[str, Request]] = []
+        self.absorbed: list[str] = []
+        self.consumer = Consumer(
+            settings.kafka_config(
+                {
+                    "group.id": f"{settings.topic_prefix}{GROUP}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                }
+            )
+        )
+        self._alerts = settings.topic(DRIFT_ALERTS.name)
+
+    def load_state(self) -> TriggerState:
+        raw = self.redis.hgetall(self._state_key)
+        last = raw.get(b"last_request_ms")
+        return TriggerState(
+            int(last) if last not in (None, b"") else None,
+            int(raw.get(b"labels_since_request", 0)),
+        )
+
+    def save_state(self, state: TriggerState) -> None:
+        self.redis.hset(
+            self._state_key,
+            mapping={
+                "last_request_ms": "" if state.last_request_ms is None else state.last_request_ms,
+                "labels_since_request": state.labels_since_request,
+            },
+        )
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        self.consumer.subscribe([self._alerts, self.settings.topic(LABELED_EXAMPLES.name)])
+        state = self.load_state()
+        try:
+            while not stop.is_set():
+                messages = [m for m in self.consumer.consume(500, timeout=0.5) if not m.error()]
+                now = int(time.time() * 1000)
+                labels = 0
+                for message in messages:
+                    if message.topic() != self._alerts:
+                        labels += 1
+                        continue
+                    try:
+                        alert = self.codec.decode(message.value(), "DriftAlert")
+                    except CodecError:
+                        log.warning("trigger: undecodable alert at offset %s", message.offset())
+                        continue
+                    state = self._act(on_alert(alert, state, now, self.config))
+                if labels:
+                    state = self._act(on_labels(labels, state, now, self.config))
+                state = self._act(on_tick(state, now, self.config))
+                self.save_state(state)
+                if messages:
+                    self.consumer.commit(asynchronous=False)
+        finally:
+            self.consumer.close()
+
+    def _act(self, decision: Decision) -> TriggerState:
+        if decision.absorbed:
+            self.absorbed += decision.absorbed
+            log.info(
+                "trigger: %s within the cooldown: part of the incident already requested",
+                ",".join(decision.absorbed),
+            )
+        if decision.request is not None:
+            request = decision.request
+            retrain_id = publish_retrain_request(
+                self.settings,
+                request.reasons,
+                range_start=request.range_start,
+                alert_ids=request.alert_ids,
+                detail=request.detail,
+            )
+            self.requests.append((retrain_id, request))
+            log.info(
+                "trigger: requested retrain %s (%s: %s)",
+                retrain_id,
+                "+".join(request.reasons),
+                request.detail,
+            )
+        return decision.state

@@ -1,0 +1,108 @@
+"""The retrain trigger against the real broker and Redis: one request per incident, and a
+request from the label count."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer
+
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.settings import Settings
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
+from stream_processors.trigger import Trigger
+from tests.unit.schemas.samples import SAMPLES
+
+
+def _deployment(stack: Settings, **changes: Any) -> Settings:
+    settings = stack.model_copy(
+        update={"topic_prefix": f"tg{uuid.uuid4().hex[:8]}.", "topic_partitions": 2, **changes}
+    )
+    ensure_topics(settings)
+    return settings
+
+
+def _requests(settings: Settings, wait_s: float) -> list[dict[str, Any]]:
+    codec = codec_for(settings)
+    consumer = Consumer(
+        settings.kafka_config(
+            {"group.id": f"c-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+        )
+    )
+    consumer.subscribe([settings.topic(RETRAIN_REQUESTS.name)])
+    out, deadline = [], time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.3)
+        if msg is not None and not msg.error():
+            out.append(codec.decode(msg.value(), "RetrainRequest"))
+    consumer.close()
+    return out
+
+
+def _alert(severity: str, alert_id: str, feature: str = "glucose") -> tuple[bytes, dict]:
+    return feature.encode(), {
+        **SAMPLES["DriftAlert"],
+        "alert_id": alert_id,
+        "severity": severity,
+        "feature": feature,
+    }
+
+
+def _run(trigger: Trigger, until: Any, timeout: float = 30) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=trigger.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # anything more it would do, it does now
+    stop.set()
+    thread.join(20)
+
+
+def test_one_incident_yields_one_request(stack: Settings) -> None:
+    settings = _deployment(stack, trigger_cooldown_s=600)
+    publish_events(
+        settings,
+        DRIFT_ALERTS.name,
+        "DriftAlert",
+        [
+            _alert("LOW", "low-1"),
+            _alert("HIGH", "high-1"),
+            _alert("CRITICAL", "high-2", "bmi"),
+            _alert("HIGH", "high-3", "glucose_per_age"),
+        ],
+    )
+    trigger = Trigger(settings)
+    _run(trigger, lambda: len(trigger.requests) >= 1)
+    requests = _requests(settings, wait_s=4)
+    assert len(requests) == 1
+    assert requests[0]["reasons"] == ["DRIFT_ALERT"]
+    assert requests[0]["alert_ids"] == ["high-1"]
+    assert len(trigger.absorbed) == 2
+    # A restarted trigger remembers the cooldown (its state is in Redis).
+    publish_events(settings, DRIFT_ALERTS.name, "DriftAlert", [_alert("HIGH", "high-4")])
+    again = Trigger(settings)
+    _run(again, lambda: bool(again.absorbed))
+    assert again.requests == [] and again.absorbed == ["DRIFT_ALERT"]
+
+
+def test_enough_labeled_examples_request_a_retrain(stack: Settings) -> None:
+    settings = _deployment(stack, trigger_label_count=40, trigger_cooldown_s=0)
+    example = SAMPLES["LabeledExample"]
+    publish_events(
+        settings,
+        LABELED_EXAMPLES.name,
+        "LabeledExample",
+        [(b"p", {**example, "example_id": str(i), "request_id": f"r{i}"}) for i in range(45)],
+    )
+    trigger = Trigger(settings)
+    _run(trigger, lambda: len(trigger.requests) >= 1)
+    requests = _requests(settings, wait_s=4)
+    assert [r["reasons"] for r in requests] == [["LABEL_COUNT"]]
+    assert requests[0]["detail"] == "45 new labeled examples"  # one batch, counted whole
+    assert trigger.load_state().labels_since_request == 0
