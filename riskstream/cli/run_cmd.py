@@ -92,3 +92,40 @@ def trigger() -> None:
     configure_logging(settings)
     ensure_topics(settings)
     Trigger(settings).run(_stop_on_signals())
+
+
+WORKERS = ("scorer", "joiner", "monitor", "trigger", "trainer")
+
+
+@app.command("all")
+@fails_cleanly
+def run_all() -> None:
+    """Every worker, each in its own process; stops them all on SIGINT/SIGTERM or if one dies."""
+    import subprocess
+    import sys
+
+    from riskstream.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    stop = _stop_on_signals()
+    procs = {
+        name: subprocess.Popen([sys.executable, "-m", "riskstream.cli.main", "run", name])
+        for name in WORKERS
+    }
+    try:
+        while not stop.wait(1.0):
+            dead = [name for name, proc in procs.items() if proc.poll() is not None]
+            if dead:
+                typer.echo(f"worker(s) exited: {', '.join(dead)}; stopping the others", err=True)
+                raise typer.Exit(1)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
