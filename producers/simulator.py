@@ -1,0 +1,182 @@
+"""A generative model of clinic traffic, fitted on the Pima data, with drift scenarios.
+
+Per outcome class, a Gaussian copula: each feature keeps its empirical marginal (so integer
+fields, ranges and skew stay realistic) and the features keep their rank correlations. The
+outcome is drawn first, from the class prior, then the features from that class's copula, so
+ground truth comes from the same model. Scenarios then change the population
+(covariate shift, missing values, volume) or the outcome's dependence on the features
+(concept drift). Everything is seeded: the same seed gives the same stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from models import data
+from models.features import IMPUTABLE, RAW_FEATURES
+
+INTEGER_FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "age")
+SCENARIOS = (
+    "none",
+    "covariate-shift",
+    "concept-drift",
+    "missing-surge",
+    "volume-drop",
+    "label-delay",
+    "drift-demo",
+)
+
+
+@dataclass(frozen=True)
+class ClassCopula:
+    sorted_values: dict[str, np.ndarray]
+    correlation: np.ndarray
+
+
+@dataclass(frozen=True)
+class PimaModel:
+    prior: float  # P(outcome = 1)
+    classes: dict[int, ClassCopula]
+    sd: dict[str, float]
+
+    @staticmethod
+    def fit(frame: pd.DataFrame | None = None, outcome: pd.Series | None = None) -> PimaModel:
+        if frame is None or outcome is None:
+            frame, outcome = data.load(data.TRAIN_FILE)
+        frame = frame.fillna(frame.median())
+        classes = {}
+        for label in (0, 1):
+            rows = frame[outcome.to_numpy() == label]
+            ranks = rows.rank(method="average") / (len(rows) + 1)
+            scores = norm.ppf(ranks.to_numpy())
+            correlation = np.corrcoef(scores, rowvar=False)
+            classes[label] = ClassCopula(
+                {name: np.sort(rows[name].to_numpy(dtype=float)) for name in RAW_FEATURES},
+                correlation,
+            )
+        return PimaModel(
+            float(outcome.mean()), classes, {n: float(frame[n].std()) for n in RAW_FEATURES}
+        )
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+        outcome = (rng.random(n) < self.prior).astype(int)
+        out = pd.DataFrame(index=range(n), columns=list(RAW_FEATURES), dtype=float)
+        for label, copula in self.classes.items():
+            idx = np.flatnonzero(outcome == label)
+            if idx.size == 0:
+                continue
+            z = rng.multivariate_normal(
+                np.zeros(len(RAW_FEATURES)), copula.correlation, size=idx.size
+            )
+            u = norm.cdf(z)
+            for j, name in enumerate(RAW_FEATURES):
+                values = copula.sorted_values[name]
+                positions = u[:, j] * (len(values) - 1)
+                out.loc[idx, name] = np.interp(positions, np.arange(len(values)), values)
+        for name in INTEGER_FEATURES:
+            out[name] = out[name].round()
+        return out, outcome
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What changes, from which record on. Sizes are in standard deviations of the feature."""
+
+    name: str = "none"
+    start: int = 0  # index of the first drifted record
+    features: tuple[str, ...] = ("glucose",)
+    size_sd: float = 1.0
+    ramp: int = 0  # 0: abrupt; else records over which a shift grows to full size
+    missing_rate: float = 0.5
+    volume_factor: float = 0.25
+    label_delay_s: float = 0.0  # mean of the exponential label delay
+    concept: bool = False
+
+    @staticmethod
+    def named(name: str, start: int = 0, **overrides: Any) -> Scenario:
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        if name == "drift-demo":  # an abrupt covariate shift plus a concept change
+            return Scenario(name, start, concept=True, **overrides)
+        return Scenario(name, start, concept=name == "concept-drift", **overrides)
+
+
+def _concept_outcome(
+    frame: pd.DataFrame, sd: dict[str, float], rng: np.random.Generator
+) -> np.ndarray:
+    """After a concept change, diabetes follows BMI and age, no longer glucose: a rule a
+    retrained model can learn and the old champion gets wrong."""
+    z = ((frame["bmi"] - 32.0) / sd["bmi"] + (frame["age"] - 33.0) / sd["age"]).to_numpy()
+    return (rng.random(len(frame)) < 1 / (1 + np.exp(-(2.2 * z - 0.6)))).astype(int)
+
+
+@dataclass
+class SimulatedRecord:
+    record: dict[str, Any]
+    outcome: int
+    label_delay_s: float
+    offset_s: float  # when to publish, in seconds from the start of the stream
+
+
+@dataclass
+class Simulator:
+    model: PimaModel
+    scenario: Scenario = field(default_factory=Scenario)
+    seed: int = 0
+    rate: float = 50.0  # records per second before any volume drop
+    source: str = "simulator"
+
+    def stream(self, count: int, start_ms: int) -> Iterator[SimulatedRecord]:
+        rng = np.random.default_rng(self.seed)
+        frame, outcome = self.model.sample(count, rng)
+        sc = self.scenario
+        index = np.arange(count)
+        after = index >= sc.start
+        if sc.name in ("covariate-shift", "drift-demo"):
+            weight = np.where(after, 1.0, 0.0)
+            if sc.ramp:
+                weight = np.clip((index - sc.start + 1) / sc.ramp, 0, 1) * after
+            for name in sc.features:
+                frame[name] = frame[name] + weight * sc.size_sd * self.model.sd[name]
+                if name in INTEGER_FEATURES:
+                    frame[name] = frame[name].round()
+        if sc.concept and after.any():
+            outcome = outcome.copy()
+            outcome[after] = _concept_outcome(frame[after], self.model.sd, rng)
+        missing = np.zeros((count, len(IMPUTABLE)), dtype=bool)
+        if sc.name == "missing-surge":
+            missing = (rng.random((count, len(IMPUTABLE))) < sc.missing_rate) & after[:, None]
+        gaps = np.full(count, 1.0 / self.rate)
+        if sc.name == "volume-drop":
+            gaps = np.where(after, gaps / sc.volume_factor, gaps)
+        offsets = np.cumsum(gaps) - gaps[0]
+        delays = rng.exponential(sc.label_delay_s, count) if sc.label_delay_s else np.zeros(count)
+        for i in range(count):
+            row = frame.iloc[i]
+            record: dict[str, Any] = {
+                "request_id": f"sim-{self.seed}-{i}",
+                "patient_id": f"patient-{rng.integers(0, 10**9):09d}",
+                "source": self.source,
+                "event_time": start_ms + int(offsets[i] * 1000),
+                "insulin": None,
+            }
+            for name in RAW_FEATURES:
+                value = float(row[name])
+                record[name] = int(value) if name in ("pregnancies", "age") else value
+            for j, name in enumerate(IMPUTABLE):
+                if missing[i, j]:
+                    record[name] = None
+            yield SimulatedRecord(record, int(outcome[i]), float(delays[i]), float(offsets[i]))
+
+
+def window_means(records: Sequence[dict[str, Any]], feature: str, size: int) -> list[float]:
+    """Mean of a feature over consecutive blocks of ``size`` records (for checks and plots)."""
+    values = np.array([r[feature] if r[feature] is not None else np.nan for r in records])
+    blocks = len(values) // size
+    return [float(np.nanmean(values[b * size : (b + 1) * size])) for b in range(blocks)]

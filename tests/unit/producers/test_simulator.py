@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from models import data
+from models.features import validate_record
+from producers.simulator import PimaModel, Scenario, Simulator, window_means
+
+
+@pytest.fixture(scope="module")
+def model() -> PimaModel:
+    return PimaModel.fit()
+
+
+def _records(model: PimaModel, scenario: Scenario, n: int = 4000, seed: int = 3) -> list:
+    return list(Simulator(model, scenario, seed=seed).stream(n, 1_700_000_000_000))
+
+
+def test_same_seed_same_stream(model: PimaModel) -> None:
+    a = [r.record for r in _records(model, Scenario(), 50)]
+    b = [r.record for r in _records(model, Scenario(), 50)]
+    c = [r.record for r in _records(model, Scenario(), 50, seed=4)]
+    assert a == b and a != c
+
+
+def test_clean_stream_looks_like_pima(model: PimaModel) -> None:
+    records = _records(model, Scenario())
+    raw, outcome = data.load(data.TRAIN_FILE)
+    for name in ("glucose", "bmi", "age", "pregnancies"):
+        simulated = np.mean([r.record[name] for r in records])
+        assert simulated == pytest.approx(raw[name].mean(), rel=0.05), name
+    assert all(float(r.record["age"]).is_integer() for r in records)
+    assert all(validate_record(r.record) is None for r in records)
+    assert np.mean([r.outcome for r in records]) == pytest.approx(outcome.mean(), abs=0.03)
+    diabetic = np.mean([r.record["glucose"] for r in records if r.outcome == 1])
+    healthy = np.mean([r.record["glucose"] for r in records if r.outcome == 0])
+    assert diabetic - healthy > 20  # the class-conditional structure survives
+    corr = np.corrcoef(
+        [r.record["bmi"] for r in records], [r.record["skin_thickness"] for r in records]
+    )[0, 1]
+    assert corr > 0.4  # and so does a correlation between features
+
+
+@pytest.mark.parametrize("ramp", [0, 1000])
+def test_covariate_shift_moves_window_means_by_the_requested_size(
+    model: PimaModel, ramp: int
+) -> None:
+    scenario = Scenario.named("covariate-shift", start=2000, size_sd=0.5, ramp=ramp)
+    means = window_means([r.record for r in _records(model, scenario)], "glucose", 1000)
+    before, after = np.mean(means[:2]), means[3]
+    assert (after - before) / model.sd["glucose"] == pytest.approx(0.5, abs=0.12)
+    if ramp:  # halfway up the ramp in the third block
+        assert 0.1 < (means[2] - before) / model.sd["glucose"] < 0.4
+    else:
+        assert (means[2] - before) / model.sd["glucose"] == pytest.approx(0.5, abs=0.12)
+
+
+def test_concept_drift_changes_what_predicts_the_outcome(model: PimaModel) -> None:
+    records = _records(model, Scenario.named("concept-drift", start=2000))
+
+    def corr(part: list, name: str) -> float:
+        return float(np.corrcoef([r.record[name] for r in part], [r.outcome for r in part])[0, 1])
+
+    before, after = records[:2000], records[2000:]
+    # glucose still correlates with BMI and age, so it keeps some signal, but much less
+    assert corr(before, "glucose") > 0.35
+    assert corr(after, "glucose") < corr(before, "glucose") - 0.15
+    assert corr(after, "bmi") > corr(before, "bmi") + 0.15
+    before_means = window_means([r.record for r in before], "glucose", 2000)
+    after_means = window_means([r.record for r in after], "glucose", 2000)
+    assert after_means[0] == pytest.approx(before_means[0], rel=0.05)  # features unchanged
+
+
+def test_missing_surge(model: PimaModel) -> None:
+    records = _records(model, Scenario.named("missing-surge", start=2000, missing_rate=0.4))
+    before = np.mean([r.record["bmi"] is None for r in records[:2000]])
+    after = np.mean([r.record["bmi"] is None for r in records[2000:]])
+    assert before == 0 and after == pytest.approx(0.4, abs=0.04)
+
+
+def test_volume_drop_spaces_records_out(model: PimaModel) -> None:
+    records = _records(model, Scenario.named("volume-drop", start=2000, volume_factor=0.25))
+    gaps = np.diff([r.offset_s for r in records])
+    assert gaps[100] == pytest.approx(1 / 50)
+    assert gaps[3000] == pytest.approx(4 / 50)
+
+
+def test_label_delay_follows_its_distribution(model: PimaModel) -> None:
+    records = _records(model, Scenario.named("label-delay", label_delay_s=20.0))
+    assert np.mean([r.label_delay_s for r in records]) == pytest.approx(20.0, rel=0.08)
+    assert all(r.label_delay_s >= 0 for r in records)
+
+
+def test_unknown_scenarios_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scenario"):
+        Scenario.named("earthquake")
