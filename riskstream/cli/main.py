@@ -9,6 +9,7 @@ from riskstream import __version__
 from riskstream.cli import model_cmd, run_cmd, stack_cmd
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.cli.demo_cmd import demo
+from riskstream.cli.publish_cmd import publish
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
 from riskstream.topics import CATALOG
@@ -23,6 +24,7 @@ app.add_typer(model_cmd.app, name="model")
 app.add_typer(run_cmd.app, name="run")
 topics_app = typer.Typer(help="The topic catalog.")
 app.command("demo")(demo)
+app.command("publish")(publish)
 app.add_typer(topics_app, name="topics")
 
 

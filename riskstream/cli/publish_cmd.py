@@ -1,0 +1,108 @@
+"""``riskstream publish``: patient records from a file or the simulator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from riskstream.cli.console import console, fails_cleanly
+from riskstream.errors import ConfigError
+from riskstream.logs import configure_logging
+from riskstream.settings import load_settings
+
+
+@fails_cleanly
+def publish(
+    from_file: Path | None = typer.Option(None, "--from", help="CSV or JSONL of records."),
+    simulate: str | None = typer.Option(
+        None,
+        help="Scenario: none, covariate-shift, "
+        "concept-drift, missing-surge, volume-drop, label-delay, "
+        "drift-demo.",
+    ),
+    count: int = typer.Option(0, help="Simulated records (default: rate x duration, or 1000)."),
+    duration: float = typer.Option(0.0, help="Seconds of simulated traffic."),
+    rate: float = typer.Option(
+        50.0, help="Records per second (0 with --from: as fast as possible)."
+    ),
+    labels: bool = typer.Option(False, help="Also publish ground truth after its delay."),
+    label_delay: float = typer.Option(0.0, help="Mean label delay in seconds."),
+    shift_at: int = typer.Option(0, help="Index of the first drifted record."),
+    size_sd: float = typer.Option(1.0, help="Covariate shift size in standard deviations."),
+    feature: list[str] = typer.Option(["glucose"], help="Shifted feature(s)."),
+    ramp: int = typer.Option(0, help="Records over which a shift grows (0: abrupt)."),
+    seed: int = typer.Option(0, help="Seed of the simulation."),
+    allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
+) -> None:
+    """Publish records keyed by patient id, with a progress bar and a delivery summary."""
+    from producers.publish import PublishSummary, publish_file, publish_simulated
+    from riskstream.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    configure_logging(settings)
+    if (from_file is None) == (simulate is None):
+        raise ConfigError("give exactly one of --from FILE and --simulate SCENARIO")
+    ensure_topics(settings)
+    total = count or (int(rate * duration) if duration else 1000)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("publishing", total=None if from_file else total)
+
+        def progress(sent: int) -> None:
+            bar.update(task, completed=sent)
+
+        summary: PublishSummary
+        if from_file is not None:
+            summary = publish_file(
+                settings, from_file, allow_invalid=allow_invalid, rate=rate, on_progress=progress
+            )
+        else:
+            from producers.simulator import PimaModel, Scenario, Simulator
+
+            try:
+                scenario = Scenario.named(
+                    simulate or "none",
+                    start=shift_at,
+                    features=tuple(feature),
+                    size_sd=size_sd,
+                    ramp=ramp,
+                    label_delay_s=label_delay,
+                )
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            sim = Simulator(PimaModel.fit(), scenario, seed=seed, rate=rate)
+            summary = publish_simulated(
+                settings,
+                sim.stream(total, int(time.time() * 1000)),
+                labels=labels,
+                on_progress=progress,
+            )
+    table = Table(title="publish summary")
+    for column in ("sent", "labels", "delivered", "failed", "rejected", "sent invalid", "rate /s"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(summary.sent),
+        str(summary.labels_sent),
+        str(summary.delivered),
+        str(summary.failed),
+        str(len(summary.rejected)),
+        str(summary.sent_invalid),
+        f"{summary.rate:.0f}",
+    )
+    console.print(table)
+    for number, reason in summary.rejected[:50]:
+        console.print(f"[yellow]rejected row {number}:[/] {reason}")
+    if len(summary.rejected) > 50:
+        console.print(f"[yellow]… and {len(summary.rejected) - 50} more rejected rows[/]")
+    if summary.failed:
+        console.print(f"[red]{summary.failed} deliveries failed[/]")
+        raise typer.Exit(1)
