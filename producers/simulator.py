@@ -131,6 +131,7 @@ class Simulator:
     seed: int = 0
     rate: float = 50.0  # records per second before any volume drop
     source: str = "simulator"
+    run: str = ""  # distinguishes the request ids of runs with the same seed
 
     def stream(self, count: int, start_ms: int) -> Iterator[SimulatedRecord]:
         rng = np.random.default_rng(self.seed)
@@ -160,7 +161,7 @@ class Simulator:
         for i in range(count):
             row = frame.iloc[i]
             record: dict[str, Any] = {
-                "request_id": f"sim-{self.seed}-{i}",
+                "request_id": f"sim-{self.run or self.seed}-{i}",
                 "patient_id": f"patient-{rng.integers(0, 10**9):09d}",
                 "source": self.source,
                 "event_time": start_ms + int(offsets[i] * 1000),

@@ -42,6 +42,7 @@ class ModelHolder:
         self._on_load_failure = on_load_failure or (lambda version, reason: None)
         self.swaps = 0
         self.load_failures = 0
+        self.serving_since: dict[str, float] = {}  # version → wall time it began serving
 
     @property
     def current(self) -> ScoringModel | None:
@@ -58,6 +59,7 @@ class ModelHolder:
                 if model is not None:
                     with self._lock:
                         self._current = model
+                        self.serving_since.setdefault(version, time.time())
                     log.info("scorer: serving champion version %s (%s)", version, model.kind)
                     return model
             elif not announced:
@@ -123,6 +125,7 @@ class ModelHolder:
         with self._lock:
             self._current = model
             self.swaps += 1
+            self.serving_since.setdefault(version, time.time())
         log.info("scorer: swapped in champion version %s", version)
         return True
 

@@ -1,205 +1,156 @@
-"""``riskstream demo``: the product's main job on the local stack.
+"""``riskstream demo``: the product's main job — the closed loop on the local stack.
 
-Today it runs the part of the closed loop that exists: the stack, a bootstrapped champion in
-the MLflow registry, Pima.te scored through Kafka by the scorer worker, and a retrain through
-the `retrain-requests` topic handled by the trainer worker. The joiner, monitor and trigger
-that close the loop (drift → alert → retrain → promote → recovery) are the next issues; the
-demo says so instead of pretending.
+Drift → alert → retrain → promote → recovery, with every worker running and the simulator
+driving them; see ``riskstream.closed_loop``. Exit 0 only when the loop closed.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import json
+import math
 
 import typer
+from rich.table import Table
 
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
-from riskstream.settings import Settings, load_settings
+from riskstream.settings import load_settings
 
 
 @fails_cleanly
 def demo(
-    seed: int = typer.Option(0, help="Seed of training."),
+    scenario: str = typer.Option(
+        "drift-demo",
+        help="Simulator scenario (default: an abrupt covariate shift plus a concept change).",
+    ),
+    rate: float = typer.Option(100.0, help="Records per second."),
+    duration: float = typer.Option(150.0, help="Seconds of traffic."),
+    drift_at: float = typer.Option(45.0, help="Seconds into the traffic when drift starts."),
+    seed: int = typer.Option(0, help="Seed of the simulation and training."),
+    keep_running: bool = typer.Option(False, help="Leave the stack running at the end."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Start the stack, bootstrap a champion if none exists, retrain through Kafka."""
+    """Run the closed loop and report each step; exit non-zero naming any step that failed."""
+    from riskstream.closed_loop import LoopConfig, run_loop
+    from riskstream.stack import stack_down, stack_up
+    from riskstream.stack.manager import kafka_ready, redis_ready
+
     settings = load_settings()
-    configure_logging(settings)
-    from models.bootstrap import bootstrap
-    from models.events import publish_retrain_request
-    from models.registry import CHAMPION, Registry
-    from models.trainer import Trainer
-    from riskstream.kafka.admin import ensure_topics
-    from riskstream.stack import stack_up
-
-    started = time.monotonic()
-    echo("[1/6] local stack")
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    demo_settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}demo."})
+    was_up = kafka_ready(settings) and redis_ready(settings)
+    echo("[1/3] local stack")
     stack_up(settings, echo=lambda line: echo(f"      {line}"))
-    ensure_topics(settings)
-    registry = Registry(settings)
-    champion = registry.alias_version(CHAMPION)
-    if champion is None:
-        echo("[2/6] no champion: bootstrap training on Pima.tr2 (CV), report on Pima.te")
-        report = bootstrap(settings, seed=seed)
-        test = report.holdout[report.result.selected.name]
-        echo(
-            f"      version {report.version} ({report.result.selected.name}): "
-            f"Pima.te errors {test['errors']:.0f}/332, ROC-AUC {test['roc_auc']:.3f} — "
-            f"{report.reason}"
-        )
-        champion = registry.alias_version(CHAMPION)
-    else:
-        echo(f"[2/6] champion is version {champion}")
-    if champion is None:
-        console.print("[red]no champion could be bootstrapped[/]")
-        raise typer.Exit(1)
-    echo("[3/6] score Pima.te's 332 records through Kafka with the scorer worker")
-    run_start_ms, truth = _score_holdout(settings)
-    echo("[4/6] their outcomes as ground truth → joiner → labeled examples")
-    _join_labels(settings, truth)
-    echo("[5/6] retrain request over those examples → trainer worker")
-    publish_retrain_request(
-        settings, ["MANUAL"], range_start=run_start_ms, detail="riskstream demo"
-    )
-    trainer = Trainer(settings, seed=seed)
-    worker = threading.Thread(target=trainer.run, kwargs={"max_runs": 1}, daemon=True)
-    worker.start()
-    worker.join(timeout=300)
-    if not trainer.outcomes:
-        console.print("[red]the trainer produced no outcome within 300 s[/]")
-        raise typer.Exit(1)
-    outcome = trainer.outcomes[-1]
-    echo(f"      {outcome['status']}: {outcome['reason']}")
     echo(
-        "[6/6] drift monitoring, alerts and the retrain trigger that close the loop "
-        "(drift → alert → retrain → promote → recovery): not built yet — see the open issues"
+        "[2/3] workers: scorer, joiner, monitor, trigger, trainer (topic prefix "
+        f"{demo_settings.topic_prefix!r})"
     )
-    echo(f"done in {time.monotonic() - started:.0f}s; `riskstream model list` shows the registry")
-
-
-def _score_holdout(settings: Settings) -> tuple[int, dict[str, tuple[str, int]]]:
-    """Publish Pima.te as PatientRecords, run a scorer until every one has its prediction,
-    and compare the predicted labels with Pima.te's outcomes. Returns the run's start time
-    and request id → (patient id, outcome)."""
-    import uuid
-
-    from confluent_kafka import Consumer, Producer, TopicPartition
-
-    from models import data
-    from riskstream.kafka.clients import codec_for, now_ms
-    from riskstream.topics import PATIENT_RECORDS, PREDICTIONS
-    from stream_processors.scorer import Scorer
-
-    codec = codec_for(settings)
-    raw, outcome = data.load(data.HOLDOUT_FILE)
-    run = uuid.uuid4().hex[:8]
-    truth: dict[str, int] = {}
-    run_start_ms = now_ms()
-    producer = Producer(settings.kafka_config({"linger.ms": 5}))
-    for i, row in enumerate(raw.to_dict(orient="records")):
-        request_id = f"demo-{run}-{i}"
-        truth[request_id] = int(outcome.iloc[i])
-        record = {
-            "request_id": request_id,
-            "patient_id": f"pima-te-{i}",
-            "source": "demo",
-            "event_time": run_start_ms + i,  # distinct: the trainer orders by event time
-            "pregnancies": int(row["pregnancies"]),
-            "glucose": row["glucose"],
-            "blood_pressure": row["blood_pressure"],
-            "skin_thickness": row["skin_thickness"],
-            "insulin": None,
-            "bmi": row["bmi"],
-            "pedigree": row["pedigree"],
-            "age": int(row["age"]),
-        }
-        producer.produce(
-            settings.topic(PATIENT_RECORDS.name),
-            key=record["patient_id"].encode(),
-            value=codec.encode("PatientRecord", record),
-        )
-    producer.flush(30)
-    topic = settings.topic(PREDICTIONS.name)
-    reader = Consumer(
-        settings.kafka_config(
+    config = LoopConfig(
+        scenario=scenario, rate=rate, duration_s=duration, drift_at_s=drift_at, seed=seed
+    )
+    try:
+        report = run_loop(demo_settings, config, echo=lambda line: echo(f"      {line}"))
+    finally:
+        if not was_up and not keep_running:
+            stack_down(settings, echo=lambda line: echo(f"      {line}"))
+    echo("[3/3] summary")
+    summary = {
+        "closed": report.closed,
+        "missing_steps": report.missing_steps,
+        "records": report.records,
+        "throughput_per_s": round(report.records / report.seconds, 1) if report.seconds else 0,
+        "alerts": [
             {
-                "group.id": f"demo-{run}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
+                "status": a["status"],
+                "severity": a["severity"],
+                "kind": a["kind"],
+                "feature": a["feature"],
+                "psi": round(a["value"], 4),
+                "window_start": str(a["window_start"]),
             }
-        )
-    )
-    partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
-    reader.assign([TopicPartition(topic, p, 0) for p in partitions])  # all predictions so far
-    scorer = Scorer(settings, instance="demo")
-    stop = threading.Event()
-    worker = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
-    started = time.monotonic()
-    worker.start()
-    hits = errors = 0
-    seen: set[str] = set()
-    deadline = time.monotonic() + 120
-    while len(seen) < len(truth) and time.monotonic() < deadline:
-        for message in reader.consume(500, timeout=0.5):
-            if message.error():
-                continue
-            prediction = codec.decode(message.value(), "Prediction")
-            request_id = prediction["request_id"]
-            if request_id in truth and request_id not in seen:
-                seen.add(request_id)
-                hits += 1
-                errors += int(prediction["label"] != truth[request_id])
-    elapsed = time.monotonic() - started
-    stop.set()
-    worker.join(30)
-    reader.close()
-    echo(
-        f"      {hits}/{len(truth)} predictions in {elapsed:.1f}s (incl. scorer start-up), "
-        f"{errors} errors against Pima.te outcomes, served by version(s) "
-        f"{', '.join(sorted(scorer.stats.served_by)) or '-'}"
-    )
-    if hits < len(truth):
-        console.print("[red]      some records got no prediction within 120 s[/]")
-        raise typer.Exit(1)
-    patients = {f"demo-{run}-{i}": f"pima-te-{i}" for i in range(len(truth))}
-    return run_start_ms, {rid: (patients[rid], outcome) for rid, outcome in truth.items()}
-
-
-def _join_labels(settings: Settings, truth: dict[str, tuple[str, int]]) -> None:
-    """Publish the outcomes as GroundTruth and run the joiner until each has its example."""
-    from riskstream.kafka.clients import new_id, now_ms, publish_events
-    from riskstream.topics import GROUND_TRUTH
-    from stream_processors.joiner import Joiner
-
-    events = [
-        (
-            patient.encode(),
-            {
-                "label_id": new_id(),
-                "request_id": rid,
-                "patient_id": patient,
-                "event_time": now_ms(),
-                "outcome": outcome,
-                "source": "demo",
+            for a in report.alerts
+        ],
+        "retrain_requests": [
+            {"id": rid, "reasons": list(r.reasons), "detail": r.detail}
+            for rid, r in report.requests
+        ],
+        "old_champion": report.old_version,
+        "new_champion": report.new_version,
+        "trainer": None
+        if report.outcome is None
+        else {
+            "status": report.outcome["status"],
+            "reason": report.outcome["reason"],
+            "holdout": {
+                k.removeprefix("holdout_"): round(v, 4)
+                for k, v in report.outcome["metrics"].items()
+                if k.startswith("holdout_")
             },
-        )
-        for rid, (patient, outcome) in truth.items()
-    ]
-    publish_events(settings, GROUND_TRUTH.name, "GroundTruth", events, timeout=30)
-    joiner = Joiner(settings, instance="demo")
-    stop = threading.Event()
-    worker = threading.Thread(target=joiner.run, args=(stop,), daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 120
-    while joiner.stats.joined < len(truth) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
-    worker.join(30)
-    echo(
-        f"      {joiner.stats.joined} labeled examples joined, "
-        f"{joiner.stats.late_labels} late, {joiner.stats.unknown_labels} unknown"
-    )
-    if joiner.stats.joined < len(truth):
-        console.print("[red]      some labels were not joined within 120 s[/]")
+        },
+        "first_offset_served": {
+            v: {"partition": p, "offset": o} for v, (p, o) in report.first_offsets.items()
+        },
+        "accuracy": {
+            name: None if math.isnan(p.accuracy) else round(p.accuracy, 4)
+            for name, p in report.phases.items()
+        },
+        "labeled": {name: p.n for name, p in report.phases.items()},
+        "time_to_recovery_s": None
+        if report.time_to_recovery_s is None
+        else round(report.time_to_recovery_s, 1),
+    }
+    if as_json:
+        console.print_json(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    if not report.closed:
+        console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
         raise typer.Exit(1)
+    console.print("[green]the loop closed: drift → alert → retrain → promotion → recovery[/]")
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table(title="closed loop")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_row(
+        "throughput",
+        f"{summary['records']} records, {summary['throughput_per_s']}/s offered and scored",
+    )
+    for alert in summary["alerts"]:
+        table.add_row(
+            f"alert {alert['status'].lower()}",
+            f"{alert['severity']} {alert['kind']} {alert['feature'] or 'score'} "
+            f"PSI {alert['psi']} (window {alert['window_start']})",
+        )
+    for request in summary["retrain_requests"]:
+        table.add_row("retrain request", f"{'+'.join(request['reasons'])}: {request['detail']}")
+    if summary["trainer"]:
+        holdout = summary["trainer"]["holdout"]
+        table.add_row(
+            "new version",
+            f"{summary['new_champion'] or '-'}: holdout accuracy "
+            f"{holdout.get('accuracy')}, ROC-AUC {holdout.get('roc_auc')}, "
+            f"F1 {holdout.get('f1')}",
+        )
+        table.add_row(
+            "promotion", f"{summary['trainer']['status']}: {summary['trainer']['reason']}"
+        )
+    for version, where in summary["first_offset_served"].items():
+        table.add_row(
+            f"first served by v{version}",
+            f"partition {where['partition']} offset {where['offset']}",
+        )
+    for phase, accuracy in summary["accuracy"].items():
+        table.add_row(f"accuracy {phase}", f"{accuracy} ({summary['labeled'][phase]} labeled)")
+    table.add_row(
+        "time to recovery",
+        f"{summary['time_to_recovery_s']} s from drift onset to the new champion serving",
+    )
+    console.print(table)
+
+
+def _clock(epoch_ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S")

@@ -1,35 +1,44 @@
-"""`riskstream demo` on a fresh deployment: what it runs today must work end to end."""
+"""The closed loop at small scale, against the real broker, Redis and MLflow: each step
+happens, in order, and the new champion beats the old one on drifted traffic."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from riskstream.cli.main import app
+from riskstream.closed_loop import LoopConfig, run_loop
 from riskstream.settings import Settings
 
 
-def test_demo_bootstraps_scores_joins_and_retrains(stack: Settings, tmp_path: Path) -> None:
-    env = {
-        "RISKSTREAM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "RISKSTREAM_REDIS_URL": stack.redis_url.get_secret_value(),
-        "RISKSTREAM_STATE_DIR": str(tmp_path),
-        "RISKSTREAM_TOPIC_PREFIX": f"demo{uuid.uuid4().hex[:6]}.",
-        "RISKSTREAM_TOPIC_PARTITIONS": "3",
-    }
-    result = CliRunner().invoke(app, ["demo"], env=env)
-    assert result.exit_code == 0, result.output
-    out = " ".join(result.output.split())
-    assert "no champion: bootstrap training" in out
-    scored = re.search(
-        r"(\d+)/332 predictions in [\d.]+s \(incl. scorer start-up\), (\d+) errors", out
+def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_path: Path) -> None:
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"loop{uuid.uuid4().hex[:6]}.",
+            "topic_partitions": 3,
+            "state_dir": tmp_path,
+        }
     )
-    assert scored, out
-    assert int(scored.group(1)) == 332
-    assert int(scored.group(2)) <= 66  # the champion's bar on Pima.te
-    assert "332 labeled examples joined, 0 late, 0 unknown" in out
-    # Either outcome is a decision the trainer made and explained; SKIPPED or FAILED is not.
-    assert re.search(r"\[5/6\][^\[]*(PROMOTED|CHALLENGER): \w", out), out
+    lines: list[str] = []
+    report = run_loop(
+        settings, LoopConfig(rate=100, duration_s=70, drift_at_s=20, settle_s=60), echo=lines.append
+    )
+    assert report.closed, report.missing_steps
+    steps = [text for _, text in report.timeline]
+
+    def first(prefix: str) -> int:
+        return next(i for i, text in enumerate(steps) if text.startswith(prefix))
+
+    assert (
+        first("ALERT FIRING")
+        < first("RETRAIN requested")
+        < first("TRAINER PROMOTED")
+        <= first("SCORER now serves")
+    ), steps
+    onset_window = min(int(a["window_start"]) for a in report.alerts)  # epoch ms
+    assert onset_window >= int(report.drift_onset * 1000) - 10_000  # no alarm before drift
+    assert report.records == 7000
+    phases = report.phases
+    assert phases["before drift"].n > 1000 and phases["after recovery"].n > 1000
+    assert phases["after recovery"].accuracy > phases["during drift"].accuracy
+    assert report.new_version in report.first_offsets
+    assert report.time_to_recovery_s is not None and 0 < report.time_to_recovery_s < 60

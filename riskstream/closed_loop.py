@@ -1,0 +1,316 @@
+"""The closed loop, end to end: drift → alert → retrain → promote → recovery.
+
+Runs every worker (scorer, joiner, monitor, trigger, trainer) in this process, drives them
+with the simulator's drift scenario, prints a timeline as things happen, and measures each
+step. ``riskstream demo`` and its integration test call :func:`run_loop`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from models.bootstrap import bootstrap
+from models.registry import CHAMPION, Registry
+from models.trainer import Trainer
+from producers.publish import publish_simulated
+from producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import LABELED_EXAMPLES
+from stream_processors.joiner import Joiner
+from stream_processors.monitor import Monitor
+from stream_processors.scorer import Scorer
+from stream_processors.trigger import Trigger
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    scenario: str = "drift-demo"
+    rate: float = 100.0  # records per second: modest, for a 2-core machine
+    duration_s: float = 150.0
+    drift_at_s: float = 45.0
+    size_sd: float = 1.0
+    label_delay_s: float = 1.0
+    window_s: int = 10
+    settle_s: float = 90.0  # after publishing, how long to wait for the loop to close
+    seed: int = 0
+
+
+@dataclass
+class Phase:
+    n: int = 0
+    correct: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else float("nan")
+
+
+@dataclass
+class LoopReport:
+    old_version: str
+    new_version: str | None = None
+    records: int = 0
+    seconds: float = 0.0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[str, Any]] = field(default_factory=list)
+    outcome: dict[str, Any] | None = None
+    first_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    phases: dict[str, Phase] = field(default_factory=dict)
+    drift_onset: float = 0.0
+    recovered_at: float | None = None
+    missing_steps: list[str] = field(default_factory=list)
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (seconds, what)
+
+    @property
+    def time_to_recovery_s(self) -> float | None:
+        return None if self.recovered_at is None else self.recovered_at - self.drift_onset
+
+    @property
+    def closed(self) -> bool:
+        return not self.missing_steps
+
+
+def loop_settings(settings: Settings, config: LoopConfig) -> Settings:
+    return settings.model_copy(
+        update={
+            "monitor_window_s": config.window_s,
+            "monitor_lateness_s": max(2, config.window_s // 3),
+            "trigger_label_count": 10**9,  # the demo is about drift, not label counts
+            "trigger_cooldown_s": 3600.0,
+        }
+    )
+
+
+def ensure_bootstrap_champion(settings: Settings, echo: Echo) -> str:
+    """The loop starts from a Pima-trained champion: bootstrap one, or restore the latest
+    bootstrap version if an earlier run left a retrained one in place."""
+    registry = Registry(settings)
+    champion = registry.alias_version(CHAMPION)
+    if (
+        champion is not None
+        and registry.get(champion).tags.get("riskstream.training_reason") == "BOOTSTRAP"
+    ):
+        echo(f"champion is version {champion} (bootstrap)")
+        return champion
+    boots = [
+        v for v in registry.versions() if v.tags.get("riskstream.training_reason") == "BOOTSTRAP"
+    ]
+    if boots:
+        registry.promote(boots[-1].version)
+        echo(f"restored bootstrap version {boots[-1].version} as champion")
+        return boots[-1].version
+    echo("no champion: bootstrap training on Pima.tr2 …")
+    report = bootstrap(settings)
+    test = report.holdout[report.result.selected.name]
+    echo(
+        f"version {report.version} ({report.result.selected.name}): Pima.te errors "
+        f"{test['errors']:.0f}/332, ROC-AUC {test['roc_auc']:.3f}"
+    )
+    if report.alias != CHAMPION:
+        registry.promote(report.version)
+    return report.version
+
+
+def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
+    settings = loop_settings(settings, config)
+    ensure_topics(settings)
+    report = LoopReport(ensure_bootstrap_champion(settings, echo))
+    run = uuid.uuid4().hex[:8]
+    stop = threading.Event()
+    scorer, joiner, monitor = Scorer(settings, instance="demo"), Joiner(settings), Monitor(settings)
+    trigger, trainer = Trigger(settings), Trainer(settings, seed=config.seed)
+    threads = [
+        threading.Thread(target=w.run, args=(stop,), daemon=True, name=n)
+        for n, w in (
+            ("scorer", scorer),
+            ("joiner", joiner),
+            ("monitor", monitor),
+            ("trigger", trigger),
+            ("trainer", trainer),
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    started = time.time()
+    timeline = _Timeline(echo, started, scorer, monitor, trigger, trainer, report)
+    watcher = threading.Thread(target=timeline.follow, args=(stop,), daemon=True)
+    watcher.start()
+    try:
+        _wait_until(lambda: scorer.models.current is not None, 60)
+        count = int(config.rate * config.duration_s)
+        drift_index = int(config.rate * config.drift_at_s)
+        scenario = Scenario.named(
+            config.scenario,
+            start=drift_index,
+            size_sd=config.size_sd,
+            label_delay_s=config.label_delay_s,
+        )
+        sim = Simulator(PimaModel.fit(), scenario, seed=config.seed, rate=config.rate, run=run)
+        echo(
+            f"publishing {count} records at {config.rate:.0f}/s; {config.scenario} from record "
+            f"{drift_index} (t+{config.drift_at_s:.0f}s), labels after ~{config.label_delay_s}s"
+        )
+        publish_start = time.time()
+        report.drift_onset = publish_start + config.drift_at_s
+        summary = publish_simulated(
+            settings, sim.stream(count, int(publish_start * 1000)), labels=True
+        )
+        report.records, report.seconds = summary.sent, summary.seconds
+        _wait_until(
+            lambda: report.recovered_at is not None and joiner.stats.joined >= count,
+            config.settle_s,
+        )
+    finally:
+        stop.set()
+        for thread in [*threads, watcher]:
+            thread.join(30)
+    report.first_offsets = dict(scorer.stats.first_offset_by_version)
+    _phases(settings, report, run, drift_index)
+    _judge(report)
+    return report
+
+
+class _Timeline:
+    """Prints each step of the loop as it happens."""
+
+    def __init__(
+        self,
+        echo: Echo,
+        started: float,
+        scorer: Scorer,
+        monitor: Monitor,
+        trigger: Trigger,
+        trainer: Trainer,
+        report: LoopReport,
+    ) -> None:
+        self.echo, self.started, self.report = echo, started, report
+        self.scorer, self.monitor, self.trigger, self.trainer = scorer, monitor, trigger, trainer
+
+    def say(self, text: str) -> None:
+        elapsed = time.time() - self.started
+        self.report.timeline.append((elapsed, text))
+        self.echo(f"  t+{elapsed:6.1f}s  {text}")
+
+    def follow(self, stop: threading.Event) -> None:
+        seen_alerts = seen_requests = seen_outcomes = 0
+        last_progress = 0.0
+        while not stop.wait(0.5):
+            for alert in self.monitor.stats.alerts[seen_alerts:]:
+                self.report.alerts.append(alert)
+                self.say(
+                    f"ALERT {alert['status']} {alert['severity']} {alert['kind']} "
+                    f"{alert['feature'] or 'score'}: PSI {alert['value']:.3f} "
+                    f"(window of {alert['sample_size']} records)"
+                )
+            seen_alerts = len(self.monitor.stats.alerts)
+            for retrain_id, request in self.trigger.requests[seen_requests:]:
+                self.report.requests.append((retrain_id, request))
+                self.say(f"RETRAIN requested ({'+'.join(request.reasons)}: {request.detail})")
+            seen_requests = len(self.trigger.requests)
+            for outcome in self.trainer.outcomes[seen_outcomes:]:
+                self.report.outcome = outcome
+                if outcome["status"] == "PROMOTED":
+                    self.report.new_version = outcome["version"]
+                self.say(
+                    f"TRAINER {outcome['status']} version {outcome['version']}: {outcome['reason']}"
+                )
+            seen_outcomes = len(self.trainer.outcomes)
+            new = self.report.new_version
+            if new and self.report.recovered_at is None and new in self.scorer.models.serving_since:
+                self.report.recovered_at = self.scorer.models.serving_since[new]
+                self.say(f"SCORER now serves version {new}")
+            if time.time() - last_progress >= 15:
+                last_progress = time.time()
+                self.say(
+                    f"scored {self.scorer.stats.predictions} records, "
+                    f"{self.monitor.stats.windows_closed} windows closed"
+                )
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()
+
+
+def _phases(settings: Settings, report: LoopReport, run: str, drift_index: int) -> None:
+    """Accuracy of the served predictions before the drift, during it (old champion on
+    drifted traffic) and after recovery (new champion on drifted traffic)."""
+    codec = codec_for(settings)
+    topic = settings.topic(LABELED_EXAMPLES.name)
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"demo-report-{run}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            }
+        )
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    phases = {"before drift": Phase(), "during drift": Phase(), "after recovery": Phase()}
+    eof: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(eof) < len(partitions) and time.monotonic() < deadline:
+        for message in consumer.consume(1000, timeout=0.5):
+            if message.error():
+                eof.add(int(message.partition() or 0))
+                continue
+            example = codec.decode(message.value(), "LabeledExample")
+            prefix = f"sim-{run}-"
+            if not example["request_id"].startswith(prefix):
+                continue
+            index = int(example["request_id"][len(prefix) :])
+            if index < drift_index:
+                phase = phases["before drift"]
+            elif example["model_version"] == report.new_version:
+                phase = phases["after recovery"]
+            else:
+                phase = phases["during drift"]
+            phase.n += 1
+            phase.correct += int(example["label"] == example["predicted_label"])
+    consumer.close()
+    report.phases = phases
+
+
+def _judge(report: LoopReport) -> None:
+    missing = report.missing_steps
+    if not any(a["status"] == "FIRING" for a in report.alerts):
+        missing.append("no drift alert fired")
+    if not report.requests:
+        missing.append("no retrain was requested")
+    if report.new_version is None:
+        missing.append(
+            "no new champion was promoted"
+            + (
+                f" (trainer: {report.outcome['status']}: {report.outcome['reason']})"
+                if report.outcome
+                else ""
+            )
+        )
+    elif report.recovered_at is None:
+        missing.append("the scorer never served the new champion")
+    during, after = report.phases["during drift"], report.phases["after recovery"]
+    if not after.n or not during.n:
+        missing.append("too few labeled predictions to compare old and new champion")
+    elif not after.accuracy > during.accuracy:
+        missing.append(
+            f"the new champion ({after.accuracy:.3f}) did not beat the old one "
+            f"({during.accuracy:.3f}) on drifted traffic"
+        )
