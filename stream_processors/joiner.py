@@ -26,9 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import KafkaException, Message
 
-from riskstream.kafka.clients import codec_for, new_id, now_ms, rewind
+from riskstream.kafka.clients import (
+    codec_for,
+    group_consumer,
+    new_id,
+    now_ms,
+    rewind,
+    transactional_producer,
+)
 from riskstream.kafka.dead_letter import dead_letter
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
@@ -85,25 +92,8 @@ class Joiner:
         self.codec = codec_for(settings)
         self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
         self.stats = JoinerStats()
-        self.consumer = Consumer(
-            settings.kafka_config(
-                {
-                    "group.id": f"{settings.topic_prefix}{GROUP}",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                }
-            )
-        )
-        self.producer = Producer(
-            settings.kafka_config(
-                {
-                    "transactional.id": f"{settings.topic_prefix}{GROUP}-{instance}",
-                    "transaction.timeout.ms": 30_000,
-                    "linger.ms": 5,
-                }
-            )
-        )
+        self.consumer = group_consumer(settings, GROUP)
+        self.producer = transactional_producer(settings, GROUP, instance)
         self._topics = {
             "predictions": settings.topic(PREDICTIONS.name),
             "truth": settings.topic(GROUND_TRUTH.name),

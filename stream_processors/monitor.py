@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message, Producer
 
 from models.bundle import ModelLoadError
 from models.registry import CHAMPION, Registry
-from riskstream.kafka.clients import codec_for, new_id, now_ms
+from riskstream.kafka.clients import codec_for, group_consumer, new_id, now_ms
 from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
@@ -73,16 +73,7 @@ class Monitor:
         self._version: str | None = None
         self._checked = 0.0
         self._partition_time: dict[int, int] = {}  # partition → max event time seen
-        self.consumer = Consumer(
-            settings.kafka_config(
-                {
-                    "group.id": f"{settings.topic_prefix}{GROUP}",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                }
-            )
-        )
+        self.consumer = group_consumer(settings, GROUP)
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def reference(self, version: str) -> dict[str, Any]:

@@ -13,9 +13,17 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import KafkaException, Message
 
-from riskstream.kafka.clients import codec_for, new_id, now_ms, publish_events, rewind
+from riskstream.kafka.clients import (
+    codec_for,
+    group_consumer,
+    new_id,
+    now_ms,
+    publish_events,
+    rewind,
+    transactional_producer,
+)
 from riskstream.settings import Settings
 from riskstream.topics import (
     DEAD_LETTER,
@@ -56,28 +64,9 @@ class Scorer:
         self.batch_wait_s = batch_wait_s
         self.stats = ScorerStats()
         self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
-        self.consumer = Consumer(
-            settings.kafka_config(
-                {
-                    "group.id": f"{settings.topic_prefix}{GROUP}",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                    "fetch.max.bytes": 8 * 1024 * 1024,
-                }
-            )
-        )
-        self.producer = Producer(
-            settings.kafka_config(
-                {
-                    # Stable per instance: a restarted scorer fences and aborts its predecessor's
-                    # open transaction instead of waiting for it to time out.
-                    "transactional.id": f"{settings.topic_prefix}{GROUP}-{instance}",
-                    "transaction.timeout.ms": 30_000,
-                    "linger.ms": 5,
-                    "message.max.bytes": DEAD_LETTER_MAX_BYTES,
-                }
-            )
+        self.consumer = group_consumer(settings, GROUP, {"fetch.max.bytes": 8 * 1024 * 1024})
+        self.producer = transactional_producer(
+            settings, GROUP, instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
         )
         self._predictions = settings.topic(PREDICTIONS.name)
         self._dead_letter = settings.topic(DEAD_LETTER.name)

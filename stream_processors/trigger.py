@@ -14,10 +14,9 @@ import threading
 import time
 
 import redis
-from confluent_kafka import Consumer
 
 from models.events import publish_retrain_request
-from riskstream.kafka.clients import codec_for
+from riskstream.kafka.clients import codec_for, group_consumer
 from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
 from schemas import CodecError
@@ -53,16 +52,7 @@ class Trigger:
         self._state_key = settings.redis_key("trigger", "state")
         self.requests: list[tuple[str, Request]] = []
         self.absorbed: list[str] = []
-        self.consumer = Consumer(
-            settings.kafka_config(
-                {
-                    "group.id": f"{settings.topic_prefix}{GROUP}",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                }
-            )
-        )
+        self.consumer = group_consumer(settings, GROUP)
         self._alerts = settings.topic(DRIFT_ALERTS.name)
 
     def load_state(self) -> TriggerState:

@@ -81,3 +81,38 @@ def rewind(consumer: Consumer, messages: list[Message]) -> None:
         first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
     for (topic, partition), offset in first.items():
         consumer.seek(TopicPartition(topic, partition, offset))
+
+
+def group_consumer(
+    settings: Settings, group: str, extra: Mapping[str, Any] | None = None
+) -> Consumer:
+    """A worker's consumer: the deployment's group, manual commits, committed data only."""
+    return Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"{settings.topic_prefix}{group}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                **(extra or {}),
+            }
+        )
+    )
+
+
+def transactional_producer(
+    settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
+) -> Producer:
+    """A worker's transactional producer. The id is stable per instance, so a restarted
+    worker fences and aborts its predecessor's open transaction instead of waiting for it to
+    time out."""
+    return Producer(
+        settings.kafka_config(
+            {
+                "transactional.id": f"{settings.topic_prefix}{group}-{instance}",
+                "transaction.timeout.ms": 30_000,
+                "linger.ms": 5,
+                **(extra or {}),
+            }
+        )
+    )

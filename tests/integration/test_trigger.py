@@ -80,15 +80,17 @@ def test_one_incident_yields_one_request(stack: Settings) -> None:
     trigger = Trigger(settings)
     _run(trigger, lambda: len(trigger.requests) >= 1)
     requests = _requests(settings, wait_s=4)
-    assert len(requests) == 1
+    assert len(requests) == 1, requests
     assert requests[0]["reasons"] == ["DRIFT_ALERT"]
     assert requests[0]["alert_ids"] == ["high-1"]
     assert len(trigger.absorbed) == 2
     # A restarted trigger remembers the cooldown (its state is in Redis).
     publish_events(settings, DRIFT_ALERTS.name, "DriftAlert", [_alert("HIGH", "high-4")])
     again = Trigger(settings)
-    _run(again, lambda: bool(again.absorbed))
-    assert again.requests == [] and again.absorbed == ["DRIFT_ALERT"]
+    # Rejoining the group can wait for the old member's session to end: allow for it.
+    _run(again, lambda: bool(again.absorbed), timeout=60)
+    assert again.requests == [] and again.absorbed == ["DRIFT_ALERT"], (
+        again.requests, again.absorbed)
 
 
 def test_enough_labeled_examples_request_a_retrain(stack: Settings) -> None:
