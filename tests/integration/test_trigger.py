@@ -90,7 +90,9 @@ def test_one_incident_yields_one_request(stack: Settings) -> None:
     # Rejoining the group can wait for the old member's session to end: allow for it.
     _run(again, lambda: bool(again.absorbed), timeout=60)
     assert again.requests == [] and again.absorbed == ["DRIFT_ALERT"], (
-        again.requests, again.absorbed)
+        again.requests,
+        again.absorbed,
+    )
 
 
 def test_enough_labeled_examples_request_a_retrain(stack: Settings) -> None:
