@@ -11,14 +11,18 @@ These tests never skip for want of a broker: they fail and say how to get one.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import Consumer
 
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.stack import stack_down, stack_up
 from riskstream.stack.manager import kafka_ready, redis_ready
@@ -130,3 +134,34 @@ def deployment_with_champion(
     report = bootstrap(settings, publish=publish)
     assert report.alias == CHAMPION, report.reason
     return settings
+
+
+def drain_committed(
+    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Committed events of a catalog topic, read from the start until ``expected`` have
+    arrived and 2 s pass without another (so duplicates would be seen too)."""
+    codec = codec_for(settings)
+    consumer = Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"check-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+    )
+    consumer.subscribe([settings.topic(topic)])
+    events: list[dict[str, Any]] = []
+    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.3)
+        if msg is None or msg.error():
+            if len(events) >= expected and time.monotonic() - quiet_since > 2:
+                break
+            continue
+        quiet_since = time.monotonic()
+        events.append(codec.decode(msg.value(), event_type))
+    consumer.close()
+    return events

@@ -8,13 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
 from stream_processors.joiner import Joiner, example_id
+from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
 
 
@@ -66,34 +67,6 @@ def _truth(i: int) -> dict[str, Any]:
     }
 
 
-def _drain(
-    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 40
-) -> list[dict[str, Any]]:
-    codec = codec_for(settings)
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"c-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-            }
-        )
-    )
-    consumer.subscribe([settings.topic(topic)])
-    out: list[dict[str, Any]] = []
-    deadline, quiet = time.monotonic() + timeout, time.monotonic()
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.3)
-        if msg is None or msg.error():
-            if len(out) >= expected and time.monotonic() - quiet > 2:
-                break
-            continue
-        quiet = time.monotonic()
-        out.append(codec.decode(msg.value(), event_type))
-    consumer.close()
-    return out
-
-
 def test_labels_join_and_late_or_unknown_ones_are_dead_lettered(deployment: Settings) -> None:
     joiner = Joiner(deployment)
     stop = threading.Event()
@@ -109,10 +82,10 @@ def test_labels_join_and_late_or_unknown_ones_are_dead_lettered(deployment: Sett
             "GroundTruth",
             [_truth(i) for i in range(30)] + [_truth(90)],
         )
-        examples = _drain(deployment, LABELED_EXAMPLES.name, "LabeledExample", 30)
+        examples = drain_committed(deployment, LABELED_EXAMPLES.name, "LabeledExample", 30)
         time.sleep(3.5)  # the remaining predictions' TTL (3 s) runs out
         _produce(deployment, GROUND_TRUTH.name, "GroundTruth", [_truth(i) for i in (35, 36)])
-        letters = _drain(deployment, DEAD_LETTER.name, "DeadLetter", 3)
+        letters = drain_committed(deployment, DEAD_LETTER.name, "DeadLetter", 3)
     finally:
         stop.set()
         thread.join(30)
@@ -143,7 +116,7 @@ def test_a_label_that_overtakes_its_prediction_waits_and_joins(deployment: Setti
         _produce(deployment, GROUND_TRUTH.name, "GroundTruth", [_truth(100)])
         time.sleep(2)
         _produce(deployment, PREDICTIONS.name, "Prediction", [_prediction(100)])
-        examples = _drain(deployment, LABELED_EXAMPLES.name, "LabeledExample", 1)
+        examples = drain_committed(deployment, LABELED_EXAMPLES.name, "LabeledExample", 1)
     finally:
         stop.set()
         thread.join(30)

@@ -26,7 +26,7 @@ from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.unit.schemas.samples import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,36 +62,6 @@ def _valid(settings: Settings, n: int, start: int = 0) -> list[tuple[bytes | Non
         (r["patient_id"].encode(), codec.encode("PatientRecord", r))
         for r in (_record(i) for i in range(start, start + n))
     ]
-
-
-def _drain(
-    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 60.0
-) -> list[dict[str, Any]]:
-    """Read committed events until ``expected`` arrive and then 2 s of silence."""
-    codec = codec_for(settings)
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"check-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-            }
-        )
-    )
-    consumer.subscribe([settings.topic(topic)])
-    events: list[dict[str, Any]] = []
-    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.3)
-        if msg is None or msg.error():
-            if len(events) >= expected and time.monotonic() - quiet_since > 2:
-                break
-            continue
-        quiet_since = time.monotonic()
-        events.append(codec.decode(msg.value(), event_type))
-    consumer.close()
-    return events
 
 
 def _run_scorer(
@@ -144,8 +114,8 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     _produce(deployment, mixed)
     _, stop, thread = _run_scorer(deployment)
     try:
-        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 200)
-        letters = _drain(deployment, DEAD_LETTER.name, "DeadLetter", len(bad))
+        predictions = drain_committed(deployment, PREDICTIONS.name, "Prediction", 200)
+        letters = drain_committed(deployment, DEAD_LETTER.name, "DeadLetter", len(bad))
     finally:
         stop.set()
         thread.join(30)
@@ -186,7 +156,7 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
             time.sleep(0.2)
         assert scorer.models.current.version == new
         _produce(deployment, _valid(deployment, 30, start=20_000))
-        predictions = _drain(deployment, PREDICTIONS.name, "Prediction", 30)
+        predictions = drain_committed(deployment, PREDICTIONS.name, "Prediction", 30)
         served = {p["model_version"] for p in predictions if p["request_id"].startswith("req-20")}
         assert served == {new}
 
@@ -227,7 +197,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     assert seen < total, "the scorer finished before it could be killed mid-stream"
     second = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        predictions = _drain(settings, PREDICTIONS.name, "Prediction", total, timeout=120)
+        predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", total, timeout=120)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
