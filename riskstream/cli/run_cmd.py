@@ -9,7 +9,7 @@ import typer
 
 from riskstream.cli.console import fails_cleanly
 from riskstream.logs import configure_logging
-from riskstream.settings import load_settings
+from riskstream.settings import Settings, load_settings
 
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
 
@@ -21,6 +21,16 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _worker_settings() -> Settings:
+    """What every worker does first: read the settings, set up logging, ensure the topics."""
+    from riskstream.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    return settings
+
+
 @app.command("trainer")
 @fails_cleanly
 def trainer(
@@ -29,12 +39,8 @@ def trainer(
 ) -> None:
     """retrain-requests → train, register, promote or not → model-versions."""
     from models.trainer import Trainer
-    from riskstream.kafka.admin import ensure_topics
 
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
-    Trainer(settings, seed=seed).run(_stop_on_signals(), max_runs=max_runs or None)
+    Trainer(_worker_settings(), seed=seed).run(_stop_on_signals(), max_runs=max_runs or None)
 
 
 @app.command("scorer")
@@ -44,13 +50,9 @@ def scorer(
     batch_size: int = typer.Option(500, help="Records per batch and transaction."),
 ) -> None:
     """patient-records → predictions, exactly once (Kafka transactions)."""
-    from riskstream.kafka.admin import ensure_topics
     from stream_processors.scorer import Scorer
 
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
-    Scorer(settings, instance=instance, batch_size=batch_size).run(_stop_on_signals())
+    Scorer(_worker_settings(), instance=instance, batch_size=batch_size).run(_stop_on_signals())
 
 
 @app.command("joiner")
@@ -59,39 +61,27 @@ def joiner(
     instance: str = typer.Option("0", help="Stable id of this joiner (transactional.id)."),
 ) -> None:
     """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
-    from riskstream.kafka.admin import ensure_topics
     from stream_processors.joiner import Joiner
 
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
-    Joiner(settings, instance=instance).run(_stop_on_signals())
+    Joiner(_worker_settings(), instance=instance).run(_stop_on_signals())
 
 
 @app.command("monitor")
 @fails_cleanly
 def monitor() -> None:
     """predictions → windowed drift statistics in Redis → drift-alerts."""
-    from riskstream.kafka.admin import ensure_topics
     from stream_processors.monitor import Monitor
 
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
-    Monitor(settings).run(_stop_on_signals())
+    Monitor(_worker_settings()).run(_stop_on_signals())
 
 
 @app.command("trigger")
 @fails_cleanly
 def trigger() -> None:
     """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
-    from riskstream.kafka.admin import ensure_topics
     from stream_processors.trigger import Trigger
 
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
-    Trigger(settings).run(_stop_on_signals())
+    Trigger(_worker_settings()).run(_stop_on_signals())
 
 
 WORKERS = ("scorer", "joiner", "monitor", "trigger", "trainer")
@@ -104,11 +94,7 @@ def run_all() -> None:
     import subprocess
     import sys
 
-    from riskstream.kafka.admin import ensure_topics
-
-    settings = load_settings()
-    configure_logging(settings)
-    ensure_topics(settings)
+    _worker_settings()
     stop = _stop_on_signals()
     procs = {
         name: subprocess.Popen([sys.executable, "-m", "riskstream.cli.main", "run", name])

@@ -27,6 +27,19 @@ p6,3,99,60,20,28.1,0.2,-2
 """
 
 
+def _deployment(stack: Settings, state_dir: Path) -> Settings:
+    """Own topics (2 partitions) and state dir on the shared stack."""
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"pub{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": 2,
+            "state_dir": state_dir,
+        }
+    )
+    ensure_topics(settings)
+    return settings
+
+
 def _env(settings: Settings) -> dict[str, str]:
     return {
         "RISKSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -61,14 +74,7 @@ def _read(settings: Settings, topic: str, event_type: str, expected: int) -> lis
 
 
 def test_publish_from_a_csv_rejects_bad_rows_by_number(stack: Settings, tmp_path: Path) -> None:
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"pb{uuid.uuid4().hex[:8]}.",
-            "topic_partitions": 2,
-            "state_dir": tmp_path,
-        }
-    )
-    ensure_topics(settings)
+    settings = _deployment(stack, tmp_path)
     csv_file = tmp_path / "rows.csv"
     csv_file.write_text(ROWS)
     result = CliRunner().invoke(app, ["publish", "--from", str(csv_file)], env=_env(settings))
@@ -94,14 +100,7 @@ def test_publish_from_a_csv_rejects_bad_rows_by_number(stack: Settings, tmp_path
 
 
 def test_a_simulated_shift_arrives_with_its_labels(stack: Settings, tmp_path: Path) -> None:
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"ps{uuid.uuid4().hex[:8]}.",
-            "topic_partitions": 2,
-            "state_dir": tmp_path,
-        }
-    )
-    ensure_topics(settings)
+    settings = _deployment(stack, tmp_path)
     args = [
         "publish",
         "--simulate",
