@@ -28,6 +28,7 @@ from models.selection import decide_promotion, evaluate
 from models.training import train
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.dead_letter import dead_letter
+from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, RETRAIN_REQUESTS
 from schemas import CodecError
@@ -82,9 +83,10 @@ def _ms(value: Any) -> int | None:
 class Trainer:
     """Consumes retrain requests and turns each (merged) batch into one training outcome."""
 
-    def __init__(self, settings: Settings, *, seed: int = 0) -> None:
+    def __init__(self, settings: Settings, *, seed: int = 0, max_runs: int | None = None) -> None:
         self.settings = settings
         self.seed = seed
+        self.max_runs = max_runs  # exit after this many training runs (None: never)
         self.codec = codec_for(settings)
         self.registry = Registry(settings)
         self.consumer = Consumer(
@@ -99,18 +101,23 @@ class Trainer:
         )
         self.producer = Producer(settings.kafka_config())
         self.outcomes: list[dict[str, Any]] = []
+        self.metrics = WorkerMetrics("trainer", stall_s=900.0)  # a training may take minutes
 
     def run(self, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
         stop = stop or threading.Event()
+        max_runs = max_runs if max_runs is not None else self.max_runs
         self.consumer.subscribe([self.settings.topic(RETRAIN_REQUESTS.name)])
         runs = 0
         log.info(
             "trainer: waiting for retrain requests on %s",
             self.settings.topic(RETRAIN_REQUESTS.name),
         )
+        self.metrics.ready = True
         try:
             while not stop.is_set() and (max_runs is None or runs < max_runs):
+                self.metrics.beat()
                 messages = self.consumer.consume(500, timeout=1.0)
+                self.metrics.records_in.inc(len(messages))
                 merged = self._merge(messages)
                 if merged is None:
                     if messages:

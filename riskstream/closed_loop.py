@@ -27,6 +27,7 @@ from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES
 from stream_processors.joiner import Joiner
 from stream_processors.monitor import Monitor
+from stream_processors.performance import PerformanceMonitor
 from stream_processors.scorer import Scorer
 from stream_processors.trigger import Trigger
 
@@ -86,6 +87,9 @@ def loop_settings(settings: Settings, config: LoopConfig) -> Settings:
         update={
             "monitor_window_s": config.window_s,
             "monitor_lateness_s": max(2, config.window_s // 3),
+            # labels lag predictions, so performance windows are longer than drift windows
+            "performance_window_s": 3 * config.window_s,
+            "performance_lateness_s": config.window_s,
             "trigger_label_count": 10**9,  # the demo is about drift, not label counts
             "trigger_cooldown_s": 3600.0,
         }
@@ -130,12 +134,14 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     stop = threading.Event()
     scorer, joiner, monitor = Scorer(settings, instance="demo"), Joiner(settings), Monitor(settings)
     trigger, trainer = Trigger(settings), Trainer(settings, seed=config.seed)
+    performance = PerformanceMonitor(settings)
     threads = [
         threading.Thread(target=w.run, args=(stop,), daemon=True, name=n)
         for n, w in (
             ("scorer", scorer),
             ("joiner", joiner),
             ("monitor", monitor),
+            ("performance", performance),
             ("trigger", trigger),
             ("trainer", trainer),
         )

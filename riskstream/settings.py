@@ -119,6 +119,47 @@ class Settings(BaseSettings):
         0.01, gt=0, lt=1, description="KS significance, divided by the number of features."
     )
     drift_min_sample: int = Field(200, ge=1, description="Smaller windows get no verdict.")
+    quality_missing_rate: float = Field(
+        0.10, gt=0, le=1, description="Share of records missing a feature that raises an alert."
+    )
+    quality_dead_letter_rate: float = Field(
+        0.05, gt=0, le=1, description="Share of inputs dead-lettered that raises an alert."
+    )
+    volume_drop: float = Field(
+        0.5, gt=0, lt=1, description="A window below (1 - this) x the recent median is an alert."
+    )
+    volume_spike: float = Field(
+        1.0, gt=0, description="A window above (1 + this) x the recent median is an alert."
+    )
+
+    # -- performance monitor ------------------------------------------------------------
+    performance_window_s: int = Field(
+        300, ge=1, description="Tumbling window of labeled examples (by label time), seconds."
+    )
+    performance_lateness_s: int = Field(
+        30, ge=0, description="How long after its end a performance window waits."
+    )
+    performance_min_sample: int = Field(
+        100, ge=1, description="Performance windows with fewer labeled examples get no verdict."
+    )
+    performance_max_drop: float = Field(
+        0.10,
+        gt=0,
+        lt=1,
+        description="Relative drop below the version's validation metric that raises an alert.",
+    )
+    performance_adwin_delta: float = Field(
+        0.002, gt=0, lt=1, description="ADWIN confidence on the error stream (smaller: fewer cuts)."
+    )
+
+    # -- operations ---------------------------------------------------------------------
+    ops_host: str = Field("127.0.0.1", description="Address of the workers' /health, /metrics.")
+    ops_port: int = Field(
+        9400,
+        ge=0,
+        description="First port of the workers' ops endpoints (scorer; the others follow in "
+        "`run all` order); 0 turns them off.",
+    )
 
     # -- retrain trigger ----------------------------------------------------------------
     trigger_min_severity: str = Field(

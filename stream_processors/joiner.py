@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from confluent_kafka import KafkaException, Message
 
 from riskstream.kafka.clients import (
@@ -37,6 +36,8 @@ from riskstream.kafka.clients import (
     transactional_producer,
 )
 from riskstream.kafka.dead_letter import dead_letter
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import REDIS_DOWN, connect
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
 from schemas import CodecError
@@ -90,9 +91,10 @@ class Joiner:
     def __init__(self, settings: Settings, *, instance: str = "0") -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        self.redis = connect(settings)
         self.stats = JoinerStats()
-        self.consumer = group_consumer(settings, GROUP)
+        self.metrics = WorkerMetrics("joiner")
+        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
         self.producer = transactional_producer(settings, GROUP, instance)
         self._topics = {
             "predictions": settings.topic(PREDICTIONS.name),
@@ -113,10 +115,20 @@ class Joiner:
         self.producer.init_transactions(30)
         self.consumer.subscribe([self._topics["predictions"], self._topics["truth"]])
         log.info("joiner: joining %s to %s", self._topics["truth"], self._topics["predictions"])
+        self.metrics.ready = True
         try:
             while not stop.is_set():
+                self.metrics.beat()
                 messages = [m for m in self.consumer.consume(500, timeout=0.2) if not m.error()]
-                self._process(messages)
+                try:
+                    self._process(messages)
+                except REDIS_DOWN as exc:
+                    log.warning("joiner: Redis unavailable (%s); retrying the batch in 1 s", exc)
+                    if messages:
+                        rewind(self.consumer, messages)
+                    stop.wait(1.0)
+                else:
+                    self.metrics.records_in.inc(len(messages))
         finally:
             self.consumer.close()
         return self.stats
@@ -289,5 +301,11 @@ class Joiner:
             log.exception("joiner: transaction failed; the batch will be consumed again")
             self.producer.abort_transaction(30)
             return False
+        except REDIS_DOWN:
+            self.producer.abort_transaction(30)
+            raise
         self.stats.dead_letters += len(letters)
+        self.metrics.records_out(LABELED_EXAMPLES.name, len(examples))
+        for letter in letters:
+            self.metrics.dead_letter(letter["reason"])
         return True

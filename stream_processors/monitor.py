@@ -1,17 +1,20 @@
-"""The drift monitor (`riskstream run monitor`): predictions → Redis windows → drift-alerts.
+"""The drift monitor (`riskstream run monitor`): predictions + dead-letter → Redis windows →
+drift-alerts.
 
 Each prediction is counted into a tumbling event-time window over the bin edges of the
 current champion's reference distribution (windows are keyed by that champion version; the
-monitor re-reads the `champion` alias every ``CHAMPION_CHECK_S`` seconds). When the worker's
-event-time watermark passes a window's end plus the allowed lateness, one worker (elected in
-Redis) closes it,
-compares it with the reference (PSI, KS, JS; see ``statistics``) and raises a FIRING alert
-when a feature enters drift and a RESOLVED one when it leaves.
+monitor re-reads the `champion` alias every ``CHAMPION_CHECK_S`` seconds), with the features
+it did not carry; each input the scorer dead-lettered is counted by reason. When the event-time
+watermark of the prediction partitions passes a window's end plus the allowed lateness, one
+worker (elected in Redis) closes it: drift against the reference (PSI, KS, JS; see
+``statistics``), data-quality rates and volume against recent windows (``quality_stats``). A
+condition raises a FIRING alert when it starts and a RESOLVED one when it ends.
 
 Guarantee: window counts are exact (each record counted once: offsets commit after the Redis
 update, and replays are filtered by the last applied offset per window and partition); alerts
-are at-least-once (a worker killed between publishing an alert and recording the new drift
-state may publish it again).
+are at-least-once (a worker killed between publishing an alert and recording the new state
+may publish it again). Redis keeps nothing on disk: after a restart the windows it lost are
+marked incomplete and get no verdict, instead of a verdict on partial counts.
 """
 
 from __future__ import annotations
@@ -26,13 +29,31 @@ from confluent_kafka import Message, Producer
 
 from models.bundle import ModelLoadError
 from models.registry import CHAMPION, Registry
-from riskstream.kafka.clients import codec_for, group_consumer, new_id, now_ms
+from riskstream.kafka.clients import codec_for, group_consumer, rewind
+from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
-from riskstream.topics import DRIFT_ALERTS, PREDICTIONS
+from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
+from stream_processors.alerts import condition_alert, drift_alert
+from stream_processors.quality_stats import (
+    Condition,
+    QualityThresholds,
+    quality_conditions,
+    volume_condition,
+)
 from stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
 from stream_processors.window_store import WindowStore
-from stream_processors.windows import Observation, count_fields, group_by_window, histograms
+from stream_processors.windows import (
+    Observation,
+    WindowHistograms,
+    count_fields,
+    dead_letter_fields,
+    group_by_window,
+    histograms,
+    window_start,
+)
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"
@@ -43,7 +64,10 @@ SCORE = "__score__"
 @dataclass
 class MonitorStats:
     records: int = 0
+    dead_letters: int = 0
     windows_closed: int = 0
+    windows_incomplete: int = 0
+    redis_restarts: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
     verdicts: dict[int, list[FeatureVerdict]] = field(default_factory=dict)
 
@@ -59,6 +83,15 @@ def thresholds_of(settings: Settings) -> DriftThresholds:
     )
 
 
+def quality_thresholds_of(settings: Settings) -> QualityThresholds:
+    return QualityThresholds(
+        missing_rate=settings.quality_missing_rate,
+        dead_letter_rate=settings.quality_dead_letter_rate,
+        volume_drop=settings.volume_drop,
+        volume_spike=settings.volume_spike,
+    )
+
+
 class Monitor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,14 +99,17 @@ class Monitor:
         self.store = WindowStore(settings)
         self.registry = Registry(settings)
         self.thresholds = thresholds_of(settings)
+        self.quality = quality_thresholds_of(settings)
         self.size_ms = settings.monitor_window_s * 1000
         self.lateness_ms = settings.monitor_lateness_s * 1000
         self.stats = MonitorStats()
+        self.metrics = WorkerMetrics("monitor")
         self._references: dict[str, dict[str, Any]] = {}
         self._version: str | None = None
         self._checked = 0.0
-        self._partition_time: dict[int, int] = {}  # partition → max event time seen
-        self.consumer = group_consumer(settings, GROUP)
+        self._predictions = settings.topic(PREDICTIONS.name)
+        self.watermark = EventTimeWatermark()
+        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def reference(self, version: str) -> dict[str, Any]:
@@ -103,6 +139,7 @@ class Monitor:
                 if version is not None:
                     if version != self._version:
                         log.info("monitor: binning over champion %s's reference", version)
+                        self.metrics.model_version.set(int(version))
                     self._version, self._checked = version, now
                     return version
             if not announced:
@@ -113,17 +150,26 @@ class Monitor:
 
     def run(self, stop: threading.Event | None = None) -> MonitorStats:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self.settings.topic(PREDICTIONS.name)])
+        self.consumer.subscribe([self._predictions, self.settings.topic(DEAD_LETTER.name)])
         try:
             while not stop.is_set():
+                self.metrics.beat()
                 version = self._champion(stop)
                 if version is None:
                     break
+                self.metrics.ready = True
                 messages = [m for m in self.consumer.consume(1000, timeout=0.2) if not m.error()]
-                if messages:
-                    self._count(messages, version)
-                    self.consumer.commit(asynchronous=False)
-                self._close_windows()
+                try:
+                    if messages:
+                        self._count(messages, version)
+                        self.consumer.commit(asynchronous=False)
+                    self._close_windows()
+                except REDIS_DOWN as exc:
+                    log.warning("monitor: Redis unavailable (%s); retrying the batch in 1 s", exc)
+                    self.metrics.ready = False
+                    if messages:
+                        rewind(self.consumer, messages)
+                    stop.wait(1.0)
         finally:
             self.producer.flush(10)
             self.consumer.close()
@@ -133,61 +179,104 @@ class Monitor:
 
     def _count(self, messages: list[Message], version: str) -> None:
         observations: list[Observation] = []
+        dead: list[tuple[int, int, int, str]] = []  # partition, offset, event ms, reason
         for message in messages:
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            if message.topic() != self._predictions:
+                self._dead_letter(message, dead)
+                continue
             try:
                 p = self.codec.decode(message.value(), "Prediction")
             except CodecError:
-                log.warning(
-                    "monitor: undecodable prediction at %s/%s",
-                    message.partition(),
-                    message.offset(),
-                )
+                log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
                 continue
             event_ms = int(p["event_time"].timestamp() * 1000)
-            partition = int(message.partition() or 0)
-            self._partition_time[partition] = max(self._partition_time.get(partition, 0), event_ms)
+            self.watermark.observe(self._predictions, partition, event_ms)
             observations.append(
                 Observation(
+                    partition, offset, event_ms, p["features"], p["risk"], tuple(p["missing"])
+                )
+            )
+        self.metrics.records_in.inc(len(messages))
+        reference = self.reference(version)
+        for (start, partition), group in group_by_window(observations, self.size_ms).items():
+            counted = self._apply(version, start, partition, group, reference)
+            self.stats.records += counted
+        windows: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        for partition, offset, event_ms, reason in dead:
+            key = (window_start(event_ms, self.size_ms), partition)
+            windows.setdefault(key, []).append((offset, reason))
+        for (start, partition), letters in windows.items():
+            self.stats.dead_letters += self._apply_dead(version, start, partition, letters)
+
+    def _dead_letter(self, message: Message, into: list[tuple[int, int, int, str]]) -> None:
+        try:
+            letter = self.codec.decode(message.value(), "DeadLetter")
+        except CodecError:
+            log.warning("monitor: undecodable dead letter at offset %s", message.offset())
+            return
+        if letter["processor"] == "scorer":  # the joiner's late labels are not inputs
+            event_ms = int(letter["event_time"].timestamp() * 1000)
+            into.append(
+                (
                     int(message.partition() or 0),
                     int(message.offset() or 0),
                     event_ms,
-                    p["features"],
-                    p["risk"],
+                    letter["reason"],
                 )
             )
-        reference = self.reference(version)
-        for (start, partition), group in group_by_window(observations, self.size_ms).items():
-            while True:  # compare-and-set: retry if another worker moved the offset
-                last = self.store.last_applied(version, start, partition)
-                fresh = [o for o in group if o.offset > last]
-                if not fresh:
-                    break
-                fields = count_fields(fresh, reference)
-                if self.store.apply(version, start, partition, last, fresh[-1].offset, fields):
-                    self.stats.records += len(fresh)
-                    break
+
+    def _apply(
+        self,
+        version: str,
+        start: int,
+        partition: int,
+        group: list[Observation],
+        reference: dict[str, Any],
+    ) -> int:
+        return self.store.add_new(
+            version,
+            start,
+            partition,
+            group,
+            lambda o: o.offset,
+            lambda fresh: count_fields(fresh, reference),
+            self._redis_restarted,
+        )
+
+    def _apply_dead(
+        self, version: str, start: int, partition: int, letters: list[tuple[int, str]]
+    ) -> int:
+        return self.store.add_new(
+            version,
+            start,
+            f"dl{partition}",  # its own offset track: dead-letter offsets are another topic's
+            sorted(letters),
+            lambda letter: letter[0],
+            lambda fresh: dead_letter_fields(reason for _, reason in fresh),
+            self._redis_restarted,
+        )
+
+    def _redis_restarted(self) -> None:
+        """Redis lost every window: whatever this worker counted before is gone, so every
+        window up to the latest event time it has seen is incomplete."""
+        through = self.watermark.max_seen or 0
+        mark = self.store.mark_incomplete_through(through)
+        self.stats.redis_restarts += 1
+        log.warning(
+            "monitor: Redis restarted and lost its windows; windows starting at or before %d "
+            "are marked incomplete and get no verdict",
+            mark,
+        )
 
     # -- closing --------------------------------------------------------------------------
 
-    def _watermark(self) -> int | None:
-        """Event time up to which every assigned partition has delivered: the least of their
-        latest event times. A partition with nothing read yet holds it back unless it has
-        nothing to deliver (caught up), so one fast partition cannot close windows early."""
-        times = []
-        for tp in self.consumer.assignment():
-            if tp.partition in self._partition_time:
-                times.append(self._partition_time[tp.partition])
-                continue
-            _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
-            position = self.consumer.position([tp])[0].offset
-            if high > 0 and (position < 0 or position < high):
-                return None  # it still has records we have not read
-        return min(times) if times else None
-
     def _close_windows(self) -> None:
-        watermark = self._watermark()
+        watermark = self.watermark.of(self.consumer, self._predictions)
         if watermark is None:
             return
+        if self.store.check_epoch():
+            self._redis_restarted()
         horizon = watermark - self.size_ms - self.lateness_ms
         for version in list(self._references):
             for start in self.store.closable(version, horizon + 1):
@@ -197,63 +286,119 @@ class Monitor:
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)
         window = histograms(self.store.counts(version, start), reference)
+        self.stats.windows_closed += 1
+        if window.incomplete or start <= self.store.incomplete_through():
+            self.store.mark_window_incomplete(version, start)
+            self.stats.windows_incomplete += 1
+            self.metrics.windows.labels("incomplete").inc()
+            log.warning(
+                "monitor: window %d lost counts in a Redis restart: marked incomplete, no verdict",
+                start,
+            )
+            return
+        was = self.store.breached(version)
+        now = set(was)
+        self._drift(version, start, window.n, reference, window, was, now)
+        total = window.n + sum(window.dead_letters.values())
+        conditions = quality_conditions(
+            window.n, window.missing, window.dead_letters, self.quality, was
+        )
+        volume = volume_condition(
+            self.store.volume_history(self.quality.volume_history), total, self.quality, was
+        )
+        self.store.push_volume(total, self.quality.volume_history)
+        for condition in [*conditions, *([volume] if volume else [])]:
+            self._condition(version, start, total, condition, was, now)
+        self.metrics.windows.labels("evaluated").inc()
+        self.producer.flush(10)
+        self.store.set_breached(version, now)
+
+    def _drift(
+        self,
+        version: str,
+        start: int,
+        n: int,
+        reference: dict[str, Any],
+        window: WindowHistograms,
+        was: frozenset[str],
+        now: set[str],
+    ) -> None:
         ref: dict[str, list[int]] = {
             name: hist["counts"] for name, hist in reference["features"].items()
         }
         cur: dict[str, list[int]] = dict(window.features)
         ref[SCORE], cur[SCORE] = reference["score"]["counts"], window.score
-        was = self.store.drifting(version)
         verdicts = drift_verdicts(ref, cur, self.thresholds, was)
-        self.stats.windows_closed += 1
         if verdicts is None:
             log.info(
-                "monitor: window %s has %d records, below the minimum %d: no verdict",
+                "monitor: window %s has %d records, below the minimum %d: no drift verdict",
                 start,
-                window.n,
+                n,
                 self.thresholds.min_sample,
             )
             return
         self.stats.verdicts[start] = verdicts
-        now = {v.feature for v in verdicts if v.drifting}
         for verdict in verdicts:
+            self.metrics.drift.labels(verdict.feature, "psi").set(verdict.psi)
+            self.metrics.drift.labels(verdict.feature, "ks").set(verdict.ks)
+            self.metrics.drift.labels(verdict.feature, "js").set(verdict.js)
+            status = None
             if verdict.drifting and verdict.feature not in was:
-                self._alert(version, start, window.n, verdict, "FIRING")
+                status = "FIRING"
+                now.add(verdict.feature)
             elif not verdict.drifting and verdict.feature in was:
-                self._alert(version, start, window.n, verdict, "RESOLVED")
-        self.producer.flush(10)
-        self.store.set_drifting(version, now)
+                status = "RESOLVED"
+                now.discard(verdict.feature)
+            if status:
+                window_range = (start, start + self.size_ms)
+                self._publish(
+                    drift_alert(
+                        self.settings.model_name,
+                        version,
+                        verdict,
+                        status,
+                        self.thresholds,
+                        window_range,
+                        n,
+                        score=verdict.feature == SCORE,
+                    )
+                )
 
-    def _alert(
-        self, version: str, start: int, n: int, verdict: FeatureVerdict, status: str
+    def _condition(
+        self,
+        version: str,
+        start: int,
+        total: int,
+        condition: Condition,
+        was: frozenset[str],
+        now: set[str],
     ) -> None:
-        score = verdict.feature == SCORE
-        alert: dict[str, Any] = {
-            "alert_id": new_id(),
-            "event_time": now_ms(),
-            "model_name": self.settings.model_name,
-            "model_version": version,
-            "kind": "SCORE_DRIFT" if score else "DATA_DRIFT",
-            "status": status,
-            "severity": verdict.severity or "LOW",
-            "feature": None if score else verdict.feature,
-            "statistic": "psi",
-            "value": verdict.psi,
-            "threshold": self.thresholds.psi_low
-            if status == "FIRING"
-            else self.thresholds.resolve_ratio * self.thresholds.psi_low,
-            "window_start": start,
-            "window_end": start + self.size_ms,
-            "sample_size": n,
-            "resolves_alert_id": None,
-            "message": f"{'score' if score else verdict.feature} "
-            f"{'entered' if status == 'FIRING' else 'left'} drift: PSI "
-            f"{verdict.psi:.3f}, KS {verdict.ks:.3f} (p={verdict.ks_pvalue:.2g}), "
-            f"JS {verdict.js:.3f}",
-        }
+        self.metrics.drift.labels(condition.name, condition.statistic).set(condition.value)
+        status = None
+        if condition.breached and condition.name not in was:
+            status = "FIRING"
+            now.add(condition.name)
+        elif not condition.breached and condition.name in was:
+            status = "RESOLVED"
+            now.discard(condition.name)
+        if status:
+            alert = condition_alert(
+                self.settings.model_name,
+                version,
+                condition,
+                status,
+                (start, start + self.size_ms),
+                total,
+            )
+            self._publish(alert)
+
+    def _publish(self, alert: dict[str, Any]) -> None:
         self.producer.produce(
             self.settings.topic(DRIFT_ALERTS.name),
-            key=(alert["feature"] or "score").encode(),
+            key=(alert["feature"] or alert["kind"].lower()).encode(),
             value=self.codec.encode("DriftAlert", alert),
         )
         self.stats.alerts.append(alert)
+        self.metrics.alert(alert)
+        self.metrics.records_out(DRIFT_ALERTS.name)
         log.info("monitor: %s", alert["message"])

@@ -18,12 +18,12 @@ from confluent_kafka import KafkaException, Message
 from riskstream.kafka.clients import (
     codec_for,
     group_consumer,
-    new_id,
     now_ms,
     publish_events,
     rewind,
     transactional_producer,
 )
+from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
 from riskstream.topics import (
     DEAD_LETTER,
@@ -32,8 +32,9 @@ from riskstream.topics import (
     PATIENT_RECORDS,
     PREDICTIONS,
 )
+from stream_processors.alerts import alert_event
 from stream_processors.model_holder import ModelHolder
-from stream_processors.scoring import Input, score_batch
+from stream_processors.scoring import Input, ScoredBatch, score_batch
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-scorer"
@@ -63,8 +64,13 @@ class Scorer:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.stats = ScorerStats()
+        self.metrics = WorkerMetrics("scorer")
         self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
-        self.consumer = group_consumer(settings, GROUP, {"fetch.max.bytes": 8 * 1024 * 1024})
+        self.consumer = group_consumer(
+            settings,
+            GROUP,
+            {"fetch.max.bytes": 8 * 1024 * 1024, **self.metrics.consumer_config()},
+        )
         self.producer = transactional_producer(
             settings, GROUP, instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
         )
@@ -79,8 +85,10 @@ class Scorer:
         self.models.follow()
         self.consumer.subscribe([self.settings.topic(PATIENT_RECORDS.name)])
         log.info("scorer: consuming %s", self.settings.topic(PATIENT_RECORDS.name))
+        self.metrics.ready = True
         try:
             while not stop.is_set():
+                self.metrics.beat()
                 messages = self.consumer.consume(self.batch_size, timeout=self.batch_wait_s)
                 if messages:
                     self._process(messages)
@@ -136,6 +144,7 @@ class Scorer:
         self.stats.records_in += len(items)
         self.stats.predictions += len(batch.predictions)
         self.stats.dead_letters += len(batch.dead_letters)
+        self._observe(items, batch, model.version)
         if batch.predictions:
             version = model.version
             self.stats.served_by[version] = self.stats.served_by.get(version, 0) + len(
@@ -146,38 +155,35 @@ class Scorer:
                 version, (first["source_partition"], first["source_offset"])
             )
 
+    def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
+        m = self.metrics
+        m.records_in.inc(len(items))
+        m.records_out(PREDICTIONS.name, len(batch.predictions))
+        for _, letter in batch.dead_letters:
+            m.dead_letter(letter["reason"])
+        for _, prediction in batch.predictions:
+            m.latency.observe(prediction["latency_ms"] / 1000)
+        m.model_version.set(int(version) if version.isdigit() else -1)
+
     def _alert_load_failure(self, version: str, reason: str) -> None:
-        now = now_ms()
+        self.metrics.model_load_failures.inc()
         current = self.models.current
+        now = now_ms()
+        alert = alert_event(
+            self.settings.model_name,
+            current.version if current else "none",
+            kind="MODEL_LOAD",
+            status="FIRING",
+            severity="HIGH",
+            statistic="load_failure",
+            value=1.0,
+            threshold=0.0,
+            window=(now, now),
+            sample_size=0,
+            message=f"version {version} failed to load ({reason}); the old version keeps serving",
+        )
+        self.metrics.alert(alert)
         try:
-            publish_events(
-                self.settings,
-                DRIFT_ALERTS.name,
-                "DriftAlert",
-                [
-                    (
-                        b"model_load",
-                        {
-                            "alert_id": new_id(),
-                            "event_time": now,
-                            "model_name": self.settings.model_name,
-                            "model_version": current.version if current else "none",
-                            "kind": "MODEL_LOAD",
-                            "status": "FIRING",
-                            "severity": "HIGH",
-                            "feature": None,
-                            "statistic": "load_failure",
-                            "value": 1.0,
-                            "threshold": 0.0,
-                            "window_start": now,
-                            "window_end": now,
-                            "sample_size": 0,
-                            "resolves_alert_id": None,
-                            "message": f"version {version} failed to load ({reason}); "
-                            "the old version keeps serving",
-                        },
-                    )
-                ],
-            )
+            publish_events(self.settings, DRIFT_ALERTS.name, "DriftAlert", [(b"model_load", alert)])
         except Exception:  # the alert is best effort; the log line above already says it
             log.exception("scorer: could not publish the model-load alert")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from models.bundle import ScoringModel
-from models.features import records_to_frame, validate_record
+from models.features import IMPUTABLE, records_to_frame, validate_record
 from riskstream.kafka.clients import new_id, now_ms
 from schemas import AvroCodec, CodecError
 
@@ -99,6 +99,7 @@ def score_batch(
                         "threshold": float(model.threshold),
                         "latency_ms": float(max(0, scored_at - item.timestamp_ms)),
                         "features": _feature_map(names, features[i]),
+                        "missing": [name for name in IMPUTABLE if record.get(name) is None],
                         "contributions": [{"feature": f, "value": v} for f, v in top3[i]],
                         "source_partition": item.partition,
                         "source_offset": item.offset,

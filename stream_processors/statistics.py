@@ -140,18 +140,6 @@ def drift_verdicts(
     return verdicts
 
 
-def volume_zscore(history: Sequence[int], current: int) -> float | None:
-    """How unusual a window's record count is against recent windows (None: too little
-    history to say)."""
-    if len(history) < 3:
-        return None
-    mean = float(np.mean(history))
-    std = float(np.std(history, ddof=1))
-    if std == 0:
-        return 0.0 if current == mean else math.copysign(math.inf, current - mean)
-    return (current - mean) / std
-
-
 def binned_roc_auc(positives: Counts, negatives: Counts) -> float:
     """ROC-AUC from score histograms of positives and negatives over the same bins (ties
     within a bin count one half), as the monitor keeps them in Redis."""

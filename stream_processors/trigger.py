@@ -13,12 +13,14 @@ import logging
 import threading
 import time
 
-import redis
+from confluent_kafka import Message
 
 from models.events import publish_retrain_request
-from riskstream.kafka.clients import codec_for, group_consumer
+from riskstream.kafka.clients import codec_for, group_consumer, rewind
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import REDIS_DOWN, connect
 from riskstream.settings import Settings
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 from schemas import CodecError
 from stream_processors.trigger_policy import (
     Decision,
@@ -48,11 +50,12 @@ class Trigger:
         self.settings = settings
         self.codec = codec_for(settings)
         self.config = config_of(settings)
-        self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        self.redis = connect(settings)
         self._state_key = settings.redis_key("trigger", "state")
         self.requests: list[tuple[str, Request]] = []
         self.absorbed: list[str] = []
-        self.consumer = group_consumer(settings, GROUP)
+        self.metrics = WorkerMetrics("trigger")
+        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
         self._alerts = settings.topic(DRIFT_ALERTS.name)
 
     def load_state(self) -> TriggerState:
@@ -75,30 +78,56 @@ class Trigger:
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         self.consumer.subscribe([self._alerts, self.settings.topic(LABELED_EXAMPLES.name)])
-        state = self.load_state()
+        state = self._wait_for_redis(stop)
+        self.metrics.ready = True
         try:
             while not stop.is_set():
+                self.metrics.beat()
                 messages = [m for m in self.consumer.consume(500, timeout=0.5) if not m.error()]
-                now = int(time.time() * 1000)
-                labels = 0
-                for message in messages:
-                    if message.topic() != self._alerts:
-                        labels += 1
-                        continue
-                    try:
-                        alert = self.codec.decode(message.value(), "DriftAlert")
-                    except CodecError:
-                        log.warning("trigger: undecodable alert at offset %s", message.offset())
-                        continue
-                    state = self._act(on_alert(alert, state, now, self.config))
-                if labels:
-                    state = self._act(on_labels(labels, state, now, self.config))
-                state = self._act(on_tick(state, now, self.config))
-                self.save_state(state)
-                if messages:
-                    self.consumer.commit(asynchronous=False)
+                try:
+                    state = self._step(messages, state)
+                except REDIS_DOWN as exc:
+                    log.warning("trigger: Redis unavailable (%s); retrying in 1 s", exc)
+                    if messages:
+                        rewind(self.consumer, messages)
+                    stop.wait(1.0)
         finally:
             self.consumer.close()
+
+    def _wait_for_redis(self, stop: threading.Event) -> TriggerState:
+        while True:
+            try:
+                return self.load_state()
+            except REDIS_DOWN as exc:
+                if stop.is_set():
+                    raise
+                log.warning("trigger: Redis unavailable (%s); retrying in 1 s", exc)
+                stop.wait(1.0)
+
+    def _step(self, messages: list[Message], state: TriggerState) -> TriggerState:
+        """One batch. The state lives in memory and is saved to Redis after each batch, so a
+        Redis restart loses nothing while this worker runs; a rewound batch's alerts meet the
+        cooldown the first pass already set."""
+        now = int(time.time() * 1000)
+        labels = 0
+        for message in messages:
+            if message.topic() != self._alerts:
+                labels += 1
+                continue
+            try:
+                alert = self.codec.decode(message.value(), "DriftAlert")
+            except CodecError:
+                log.warning("trigger: undecodable alert at offset %s", message.offset())
+                continue
+            state = self._act(on_alert(alert, state, now, self.config))
+        if labels:
+            state = self._act(on_labels(labels, state, now, self.config))
+        state = self._act(on_tick(state, now, self.config))
+        self.save_state(state)
+        if messages:
+            self.consumer.commit(asynchronous=False)
+            self.metrics.records_in.inc(len(messages))
+        return state
 
     def _act(self, decision: Decision) -> TriggerState:
         if decision.absorbed:
@@ -117,6 +146,7 @@ class Trigger:
                 detail=request.detail,
             )
             self.requests.append((retrain_id, request))
+            self.metrics.records_out(RETRAIN_REQUESTS.name)
             log.info(
                 "trigger: requested retrain %s (%s: %s)",
                 retrain_id,

@@ -1,33 +1,44 @@
-"""Monitor windows in Redis: atomic, replay-safe updates and one closer per window.
+"""Windows in Redis: atomic, replay-safe updates, one closer per window, and Redis restarts
+detected rather than silently absorbed.
 
-Keys (all under the deployment prefix, all expiring after ``ttl``):
+Keys (all under the deployment prefix, all expiring after ``ttl``), for a store of ``kind``
+``window`` (the drift monitor) or ``perf`` (the performance monitor):
 
-- ``riskstream:window:<version>:<start>``: hash of counts (``n``, ``f:<feature>:<bin>``,
-  ``s:<bin>``): about 100 fields, a few kB per window;
-- ``riskstream:window:<version>:<start>:offsets``: partition → last offset applied;
-- ``riskstream:window:<version>:<start>:closed``: set once, by the worker that closes it;
-- ``riskstream:windows:<version>``: sorted set of window starts still open;
-- ``riskstream:drifting:<version>``: features currently in drift (hysteresis state).
+- ``riskstream:<kind>:<version>:<start>``: hash of counts: about 100 fields, a few kB each;
+- ``riskstream:<kind>:<version>:<start>:offsets``: partition → last offset applied;
+- ``riskstream:<kind>:<version>:<start>:closed``: set once, by the worker that closes it;
+- ``riskstream:<kind>s:<version>``: sorted set of window starts still open;
+- ``riskstream:<kind>-state:<version>``: conditions currently breached (hysteresis state);
+- ``riskstream:<kind>-volume``: totals of the last closed windows (the volume norm);
+- ``riskstream:epoch``: a random id set once per Redis lifetime;
+- ``riskstream:<kind>-incomplete``: event time up to which windows lost counts in a restart.
 
 An update applies only if the partition's last applied offset is still what the worker read
 (compare-and-set in one Lua script), and the worker counts only records past that offset, so a
-batch replayed after a crash or a rebalance is never counted twice.
+batch replayed after a crash or a rebalance is never counted twice. The script also checks
+the epoch: Redis keeps nothing on disk, so after a restart the epoch is gone, the update is
+refused, and the worker marks every window that may have lost counts as incomplete.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-import redis
-
+from riskstream.redis_client import connect
 from riskstream.settings import Settings
 
+RESTARTED = -1
+Item = TypeVar("Item")
+
 APPLY = """
+if redis.call('GET', KEYS[4]) ~= ARGV[6] then return -1 end
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if not last then last = '-1' end
 if last ~= ARGV[2] then return 0 end
-for i = 6, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -36,21 +47,61 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 return 1
 """
 
+RAISE_TO = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return redis.call('GET', KEYS[1])
+"""
+
 
 class WindowStore:
-    def __init__(self, settings: Settings, ttl_s: int = 24 * 3600) -> None:
+    def __init__(self, settings: Settings, kind: str = "window", ttl_s: int = 24 * 3600) -> None:
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        self.kind = kind
+        self.redis = connect(settings)
         self.ttl_s = ttl_s
         self._apply = self.redis.register_script(APPLY)
+        self._raise_to = self.redis.register_script(RAISE_TO)
+        self._epoch_key = settings.redis_key("epoch")
+        self._incomplete_key = settings.redis_key(f"{kind}-incomplete")
+        self.epoch: str | None = None
 
     def window_key(self, version: str, start: int) -> str:
-        return self.settings.redis_key("window", version, start)
+        return self.settings.redis_key(self.kind, version, start)
 
     def _index_key(self, version: str) -> str:
-        return self.settings.redis_key("windows", version)
+        return self.settings.redis_key(f"{self.kind}s", version)
 
-    def last_applied(self, version: str, start: int, partition: int) -> int:
+    def _state_key(self, version: str) -> str:
+        return self.settings.redis_key(f"{self.kind}-state", version)
+
+    # -- Redis lifetime ---------------------------------------------------------------------
+
+    def check_epoch(self) -> bool:
+        """Learn this Redis lifetime's epoch; True when it differs from the one seen before
+        (Redis restarted and lost every key)."""
+        self.redis.set(self._epoch_key, uuid.uuid4().hex, nx=True)
+        raw = self.redis.get(self._epoch_key)
+        current = raw.decode() if isinstance(raw, bytes) else str(raw)
+        restarted = self.epoch is not None and current != self.epoch
+        self.epoch = current
+        return restarted
+
+    def mark_incomplete_through(self, event_ms: int) -> int:
+        """Windows starting at or before ``event_ms`` may have lost counts; returns the mark
+        (the highest any worker set)."""
+        return int(self._raise_to(keys=[self._incomplete_key], args=[event_ms, self.ttl_s]))
+
+    def incomplete_through(self) -> int:
+        value = self.redis.get(self._incomplete_key)
+        return int(value) if value is not None else -1
+
+    def mark_window_incomplete(self, version: str, start: int) -> None:
+        self.redis.hset(self.window_key(version, start), "incomplete", 1)
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def last_applied(self, version: str, start: int, partition: int | str) -> int:
         value = self.redis.hget(f"{self.window_key(version, start)}:offsets", str(partition))
         return int(value) if value is not None else -1
 
@@ -58,17 +109,48 @@ class WindowStore:
         self,
         version: str,
         start: int,
-        partition: int,
+        partition: int | str,
         expected_last: int,
         new_last: int,
         fields: Counter[str],
-    ) -> bool:
-        """Add ``fields`` if the partition's last applied offset is still ``expected_last``."""
+    ) -> int:
+        """Add ``fields`` if the partition's last applied offset is still ``expected_last``:
+        1 applied, 0 another worker moved the offset, ``RESTARTED`` Redis lost its state."""
+        if self.epoch is None:
+            self.check_epoch()
         key = self.window_key(version, start)
-        args: list[Any] = [partition, expected_last, new_last, self.ttl_s, start]
+        args: list[Any] = [partition, expected_last, new_last, self.ttl_s, start, self.epoch]
         for name, count in fields.items():
             args += [name, count]
-        return bool(self._apply(keys=[key, f"{key}:offsets", self._index_key(version)], args=args))
+        keys = [key, f"{key}:offsets", self._index_key(version), self._epoch_key]
+        return int(self._apply(keys=keys, args=args))
+
+    def add_new(
+        self,
+        version: str,
+        start: int,
+        partition: int | str,
+        items: Sequence[Item],
+        offset_of: Callable[[Item], int],
+        fields_of: Callable[[list[Item]], Counter[str]],
+        on_restart: Callable[[], None],
+    ) -> int:
+        """Count the items (in offset order) that the window has not counted yet; returns how
+        many were new. Retries when another worker moved the offset, and calls ``on_restart``
+        (once per restart) when Redis lost its state."""
+        while True:
+            last = self.last_applied(version, start, partition)
+            fresh = [item for item in items if offset_of(item) > last]
+            if not fresh:
+                return 0
+            new_last = offset_of(fresh[-1])
+            result = self.apply(version, start, partition, last, new_last, fields_of(fresh))
+            if result == RESTARTED:
+                if self.check_epoch():
+                    on_restart()
+                continue
+            if result:
+                return len(fresh)
 
     def closable(self, version: str, before_start: int) -> list[int]:
         """Open windows that started before ``before_start``."""
@@ -85,15 +167,28 @@ class WindowStore:
     def counts(self, version: str, start: int) -> dict[bytes, bytes]:
         return dict(self.redis.hgetall(self.window_key(version, start)))
 
-    def drifting(self, version: str) -> frozenset[str]:
-        members = self.redis.smembers(self.settings.redis_key("drifting", version))
-        return frozenset(m.decode() for m in members)
+    # -- hysteresis and history -------------------------------------------------------------
 
-    def set_drifting(self, version: str, features: set[str]) -> None:
-        key = self.settings.redis_key("drifting", version)
+    def breached(self, version: str) -> frozenset[str]:
+        return frozenset(m.decode() for m in self.redis.smembers(self._state_key(version)))
+
+    def set_breached(self, version: str, names: set[str]) -> None:
+        key = self._state_key(version)
         pipe = self.redis.pipeline()
         pipe.delete(key)
-        if features:
-            pipe.sadd(key, *sorted(features))
+        if names:
+            pipe.sadd(key, *sorted(names))
             pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def volume_history(self, keep: int) -> list[int]:
+        values = self.redis.lrange(self.settings.redis_key(f"{self.kind}-volume"), 0, keep - 1)
+        return [int(v) for v in reversed(values)]
+
+    def push_volume(self, total: int, keep: int) -> None:
+        key = self.settings.redis_key(f"{self.kind}-volume")
+        pipe = self.redis.pipeline()
+        pipe.lpush(key, total)
+        pipe.ltrim(key, 0, keep - 1)
+        pipe.expire(key, self.ttl_s)
         pipe.execute()

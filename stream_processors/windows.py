@@ -1,8 +1,10 @@
 """Tumbling event-time windows of predictions, as Redis hash increments: pure functions.
 
 A window's hash holds ``n`` (records), ``f:<feature>:<bin>`` (feature histograms over the
-champion's reference bin edges) and ``s:<bin>`` (score histogram). The monitor turns a batch
-into increments per (window, partition) here, and back into histograms when a window closes.
+champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` (records that
+did not carry the feature) and ``d:<reason family>`` (inputs the scorer dead-lettered). The
+monitor turns a batch into increments per (window, partition) here, and back into histograms
+when a window closes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from models.features import IMPUTABLE
 from models.reference import bin_index
+from stream_processors.quality_stats import reason_family
 
 
 def window_start(event_ms: int, size_ms: int) -> int:
@@ -30,6 +34,7 @@ class Observation:
     event_ms: int
     features: Mapping[str, float]
     risk: float
+    missing: tuple[str, ...] = ()
 
 
 def group_by_window(
@@ -57,6 +62,9 @@ def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> 
         bins, counts = np.unique(bin_index(hist["edges"], present), return_counts=True)
         for b, count in zip(bins, counts, strict=True):
             fields[f"f:{name}:{int(b)}"] += int(count)
+    for o in group:
+        for name in o.missing:
+            fields[f"m:{name}"] += 1
     risks = np.array([o.risk for o in group], dtype=float)
     bins, counts = np.unique(bin_index(reference["score"]["edges"], risks), return_counts=True)
     for b, count in zip(bins, counts, strict=True):
@@ -64,11 +72,19 @@ def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> 
     return fields
 
 
+def dead_letter_fields(reasons: Iterable[str]) -> Counter[str]:
+    """The hash increments of some dead letters: ``d:<reason family>`` each."""
+    return Counter(f"d:{reason_family(reason)}" for reason in reasons)
+
+
 @dataclass(frozen=True)
 class WindowHistograms:
     n: int
     features: dict[str, list[int]]
     score: list[int]
+    missing: dict[str, int]
+    dead_letters: dict[str, int]
+    incomplete: bool = False
 
 
 def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHistograms:
@@ -80,5 +96,11 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
         features[name] = [values.get(f"f:{name}:{b}", 0) for b in range(bins)]
     score_bins = len(reference["score"]["edges"]) + 1
     return WindowHistograms(
-        values.get("n", 0), features, [values.get(f"s:{b}", 0) for b in range(score_bins)]
+        values.get("n", 0),
+        features,
+        [values.get(f"s:{b}", 0) for b in range(score_bins)],
+        {name: values.get(f"m:{name}", 0) for name in IMPUTABLE}
+        | {k[2:]: v for k, v in values.items() if k.startswith("m:")},
+        {k[2:]: v for k, v in values.items() if k.startswith("d:")},
+        bool(values.get("incomplete", 0)),
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
+from typing import Protocol
 
 import typer
 
 from riskstream.cli.console import fails_cleanly
 from riskstream.logs import configure_logging
+from riskstream.ops import WorkerMetrics, serve_ops
 from riskstream.settings import Settings, load_settings
 
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
@@ -19,6 +22,34 @@ def _stop_on_signals() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
+OPS_PORT_HELP = (
+    "Port of /health, /ready and /metrics (default: RISKSTREAM_OPS_PORT + the "
+    "worker's place in `run all`; 0: off)."
+)
+
+
+class _Worker(Protocol):
+    metrics: WorkerMetrics
+
+    def run(self, stop: threading.Event) -> object: ...
+
+
+def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
+    """Build the worker, serve its ops endpoints, and run it until SIGINT/SIGTERM."""
+    settings = _worker_settings()
+    worker = build(settings)
+    name = worker.metrics.processor
+    if ops_port is None:
+        ops_port = settings.ops_port + WORKERS.index(name) if settings.ops_port else 0
+    server = serve_ops(worker.metrics, settings.ops_host, ops_port) if ops_port else None
+    try:
+        worker.run(_stop_on_signals())
+    finally:
+        if server is not None:
+            server.close()
 
 
 def _worker_settings() -> Settings:
@@ -36,11 +67,12 @@ def _worker_settings() -> Settings:
 def trainer(
     seed: int = typer.Option(0, help="Seed of CV splits and models."),
     max_runs: int = typer.Option(0, help="Exit after this many training runs (0: never)."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """retrain-requests → train, register, promote or not → model-versions."""
     from models.trainer import Trainer
 
-    Trainer(_worker_settings(), seed=seed).run(_stop_on_signals(), max_runs=max_runs or None)
+    _run(lambda settings: Trainer(settings, seed=seed, max_runs=max_runs or None), ops_port)
 
 
 @app.command("scorer")
@@ -48,43 +80,52 @@ def trainer(
 def scorer(
     instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
     batch_size: int = typer.Option(500, help="Records per batch and transaction."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """patient-records → predictions, exactly once (Kafka transactions)."""
     from stream_processors.scorer import Scorer
 
-    Scorer(_worker_settings(), instance=instance, batch_size=batch_size).run(_stop_on_signals())
+    _run(lambda settings: Scorer(settings, instance=instance, batch_size=batch_size), ops_port)
 
 
 @app.command("joiner")
 @fails_cleanly
 def joiner(
     instance: str = typer.Option("0", help="Stable id of this joiner (transactional.id)."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
     from stream_processors.joiner import Joiner
 
-    Joiner(_worker_settings(), instance=instance).run(_stop_on_signals())
+    _run(lambda settings: Joiner(settings, instance=instance), ops_port)
 
 
 @app.command("monitor")
 @fails_cleanly
-def monitor() -> None:
-    """predictions → windowed drift statistics in Redis → drift-alerts."""
+def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """predictions + dead-letter → windowed drift, data-quality and volume statistics in
+    Redis → drift-alerts."""
     from stream_processors.monitor import Monitor
 
-    Monitor(_worker_settings()).run(_stop_on_signals())
+    _run(Monitor, ops_port)
+
+
+@app.command("performance")
+@fails_cleanly
+def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """labeled-examples → windowed model metrics and ADWIN on errors → drift-alerts."""
+    from stream_processors.performance import PerformanceMonitor
+
+    _run(PerformanceMonitor, ops_port)
 
 
 @app.command("trigger")
 @fails_cleanly
-def trigger() -> None:
+def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
     """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
     from stream_processors.trigger import Trigger
 
-    Trigger(_worker_settings()).run(_stop_on_signals())
-
-
-WORKERS = ("scorer", "joiner", "monitor", "trigger", "trainer")
+    _run(Trigger, ops_port)
 
 
 @app.command("all")

@@ -70,6 +70,7 @@ def _predictions(
                     "model_version": version,
                     "risk": float(risk[i]),
                     "features": frame.iloc[i].to_dict(),
+                    "missing": [],
                 }
             )
             expected[T0 + w * WINDOW_S * 1000] += 1

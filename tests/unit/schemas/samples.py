@@ -32,6 +32,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         threshold=0.4,
         latency_ms=4.2,
         features={"glucose": 120.0},
+        missing=["bmi"],
         contributions=[{"feature": "glucose", "value": 0.9}],
         source_partition=2,
         source_offset=10,

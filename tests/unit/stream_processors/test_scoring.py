@@ -37,6 +37,11 @@ def test_a_valid_record_gets_one_full_prediction() -> None:
     assert len(p["contributions"]) == 3
     assert set(p["features"]) == set(model.feature_names)
     assert p["features"]["skin_thickness"] == model.pipeline.medians["skin_thickness"]
+    assert (
+        p["missing"]
+        == [n for n in ("glucose", "blood_pressure", "skin_thickness", "bmi") if GOOD[n] is None]
+        and "skin_thickness" in p["missing"]
+    )
     assert p["latency_ms"] >= 0
     CODEC.decode(CODEC.encode("Prediction", p), "Prediction")  # it fits the schema
 

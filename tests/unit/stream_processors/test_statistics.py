@@ -15,7 +15,6 @@ from stream_processors.statistics import (
     ks_pvalue,
     ks_statistic,
     psi,
-    volume_zscore,
 )
 
 
@@ -121,13 +120,6 @@ def test_hysteresis_keeps_a_drifting_feature_until_psi_falls_well_below_entry() 
 
 def test_no_verdict_below_the_minimum_sample() -> None:
     assert drift_verdicts({"a": [10, 10]}, {"a": [50, 49]}, DriftThresholds(min_sample=100)) is None
-
-
-def test_volume_zscore() -> None:
-    assert volume_zscore([100, 100], 10) is None
-    assert volume_zscore([90, 100, 110], 100) == pytest.approx(0.0)
-    assert volume_zscore([90, 100, 110], 120) == pytest.approx(2.0)
-    assert volume_zscore([100, 100, 100], 50) == -math.inf
 
 
 def test_binned_auc_matches_sklearn_when_scores_are_bin_values() -> None:

@@ -1,0 +1,178 @@
+"""Operations endpoints of a worker: ``/health``, ``/ready`` and Prometheus ``/metrics``.
+
+Each worker owns a ``WorkerMetrics`` (its own registry, so several workers can share a process,
+as the demo's do) and updates it from its loop; ``OpsServer`` serves it over HTTP from a daemon
+thread. Consumer lag comes from librdkafka's statistics callback, so it costs no broker calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+log = logging.getLogger(__name__)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class WorkerMetrics:
+    def __init__(self, processor: str, stall_s: float = 60.0) -> None:
+        self.processor = processor
+        self.stall_s = stall_s  # a loop silent this long is not healthy
+        self.registry = r = CollectorRegistry()
+        self.records_in = Counter(
+            "riskstream_records_in", "Records consumed.", ["processor"], registry=r
+        ).labels(processor)
+        self._records_out = Counter(
+            "riskstream_records_out",
+            "Events produced, by topic.",
+            ["processor", "topic"],
+            registry=r,
+        )
+        self._dead_letters = Counter(
+            "riskstream_dead_letters",
+            "Inputs sent to dead-letter, by reason.",
+            ["processor", "reason"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "riskstream_consumer_lag",
+            "Records behind the partition's end.",
+            ["processor", "topic", "partition"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "riskstream_scoring_latency_seconds",
+            "From a record's produce timestamp to its prediction.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_version = Gauge(
+            "riskstream_model_version",
+            "Model version in use (the value is the version).",
+            ["processor"],
+            registry=r,
+        ).labels(processor)
+        self.model_load_failures = Counter(
+            "riskstream_model_load_failures", "Model versions that failed to load.", registry=r
+        )
+        self.drift = Gauge(
+            "riskstream_drift_statistic",
+            "Latest value of a drift, quality or performance "
+            "statistic, from the last closed window.",
+            ["subject", "statistic"],
+            registry=r,
+        )
+        self._alerts = Counter(
+            "riskstream_alerts", "Alerts raised.", ["kind", "severity", "status"], registry=r
+        )
+        self.windows = Counter(
+            "riskstream_windows_closed", "Windows closed, by outcome.", ["outcome"], registry=r
+        )
+        self.ready = False
+        self.last_beat = time.monotonic()
+
+    def beat(self) -> None:
+        """The worker's loop is alive."""
+        self.last_beat = time.monotonic()
+
+    @property
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_beat < self.stall_s
+
+    def records_out(self, topic: str, count: int = 1) -> None:
+        self._records_out.labels(self.processor, topic).inc(count)
+
+    def dead_letter(self, reason: str, count: int = 1) -> None:
+        self._dead_letters.labels(self.processor, reason).inc(count)
+
+    def alert(self, alert: dict[str, Any]) -> None:
+        self._alerts.labels(alert["kind"], alert["severity"], alert["status"]).inc()
+
+    def on_stats(self, raw: str) -> None:
+        """librdkafka's ``stats_cb``: per-partition consumer lag."""
+        try:
+            stats = json.loads(raw)
+        except ValueError:
+            return
+        for topic, body in stats.get("topics", {}).items():
+            for partition, p in body.get("partitions", {}).items():
+                lag = p.get("consumer_lag", -1)
+                if partition != "-1" and lag is not None and lag >= 0:
+                    self.consumer_lag.labels(self.processor, topic, partition).set(lag)
+
+    def consumer_config(self) -> dict[str, Any]:
+        """Consumer settings that feed ``on_stats``."""
+        return {"statistics.interval.ms": 5000, "stats_cb": self.on_stats}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    metrics: WorkerMetrics
+
+    def do_GET(self) -> None:
+        m = self.metrics
+        if self.path == "/metrics":
+            self._send(200, generate_latest(m.registry), CONTENT_TYPE_LATEST)
+        elif self.path == "/health":
+            ok = m.healthy
+            self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+        elif self.path == "/ready":
+            self._send(200 if m.ready else 503, b"ready\n" if m.ready else b"not ready\n")
+        else:
+            self._send(404, b"try /health, /ready or /metrics\n")
+
+    def _send(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("ops: " + format, *args)
+
+
+class OpsServer:
+    """Serves one worker's endpoints on ``host:port`` until ``close``."""
+
+    def __init__(self, metrics: WorkerMetrics, host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"metrics": metrics})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.address = f"http://{host}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_ops(metrics: WorkerMetrics, host: str, port: int) -> OpsServer | None:
+    """Start the endpoints; a port that is taken is logged, not fatal: the worker's data path
+    matters more than its metrics."""
+    try:
+        server = OpsServer(metrics, host, port)
+    except OSError as exc:
+        log.error(
+            "%s: cannot serve /health and /metrics on %s:%d (%s); pass --ops-port to choose "
+            "another port",
+            metrics.processor,
+            host,
+            port,
+            exc.strerror,
+        )
+        return None
+    log.info("%s: ops endpoints on %s (/health /ready /metrics)", metrics.processor, server.address)
+    return server

@@ -1,0 +1,107 @@
+"""DriftAlert events, built the same way by every processor that raises one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riskstream.kafka.clients import new_id, now_ms
+from stream_processors.quality_stats import Condition
+from stream_processors.statistics import DriftThresholds, FeatureVerdict
+
+
+def alert_event(
+    model_name: str,
+    version: str,
+    *,
+    kind: str,
+    status: str,
+    severity: str,
+    statistic: str,
+    value: float,
+    threshold: float,
+    window: tuple[int, int],
+    sample_size: int,
+    message: str,
+    feature: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "alert_id": new_id(),
+        "event_time": now_ms(),
+        "model_name": model_name,
+        "model_version": version,
+        "kind": kind,
+        "status": status,
+        "severity": severity,
+        "feature": feature,
+        "statistic": statistic,
+        "value": float(value),
+        "threshold": float(threshold),
+        "window_start": window[0],
+        "window_end": window[1],
+        "sample_size": sample_size,
+        "resolves_alert_id": None,
+        "message": message,
+    }
+
+
+def condition_alert(
+    model_name: str,
+    version: str,
+    condition: Condition,
+    status: str,
+    window: tuple[int, int],
+    sample_size: int,
+) -> dict[str, Any]:
+    """The alert of a data-quality, volume or performance condition entering or leaving
+    breach. ``feature`` is the feature a missing rate is about, else None."""
+    feature = (
+        condition.name.split(":", 2)[2] if condition.name.startswith("quality:missing:") else None
+    )
+    subject = condition.name.replace(":", " ")
+    verb = "breached" if status == "FIRING" else "recovered"
+    return alert_event(
+        model_name,
+        version,
+        kind=condition.kind,
+        status=status,
+        severity=condition.severity or "LOW",
+        statistic=condition.statistic,
+        value=condition.value,
+        threshold=condition.threshold,
+        window=window,
+        sample_size=sample_size,
+        feature=feature,
+        message=f"{subject} {verb}: {condition.statistic} {condition.value:.3f} "
+        f"(threshold {condition.threshold:.3f}, {sample_size} records)",
+    )
+
+
+def drift_alert(
+    model_name: str,
+    version: str,
+    verdict: FeatureVerdict,
+    status: str,
+    thresholds: DriftThresholds,
+    window: tuple[int, int],
+    sample_size: int,
+    *,
+    score: bool,
+) -> dict[str, Any]:
+    """A feature (or the score, when ``score``) entering or leaving drift."""
+    subject = "score" if score else verdict.feature
+    t = thresholds
+    return alert_event(
+        model_name,
+        version,
+        kind="SCORE_DRIFT" if score else "DATA_DRIFT",
+        status=status,
+        severity=verdict.severity or "LOW",
+        feature=None if score else verdict.feature,
+        statistic="psi",
+        value=verdict.psi,
+        threshold=t.psi_low if status == "FIRING" else t.resolve_ratio * t.psi_low,
+        window=window,
+        sample_size=sample_size,
+        message=f"{subject} {'entered' if status == 'FIRING' else 'left'} drift: PSI "
+        f"{verdict.psi:.3f}, KS {verdict.ks:.3f} (p={verdict.ks_pvalue:.2g}), JS {verdict.js:.3f}",
+    )

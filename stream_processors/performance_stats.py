@@ -1,0 +1,157 @@
+"""Model performance over labeled examples: window counts, metrics, degradation verdicts and a
+concept-drift detector on the error stream. No I/O.
+
+A window of labeled examples is kept as integer counts, so several workers can add into one
+Redis hash: the confusion matrix, the summed squared error (in millionths) and score
+histograms of positives and negatives over ``SCORE_BINS`` equal bins, from which ROC-AUC is
+computed as ``statistics.binned_roc_auc`` does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from river import drift
+
+from stream_processors.quality_stats import Condition
+from stream_processors.statistics import binned_roc_auc
+
+SCORE_BINS = 20
+BRIER_SCALE = 1_000_000
+ALERTED = ("accuracy", "f1", "roc_auc")  # the metrics the champion gates hold
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One labeled example as the performance monitor needs it."""
+
+    label: int
+    risk: float
+    predicted: int
+
+
+def score_bin(risk: float) -> int:
+    return min(SCORE_BINS - 1, max(0, int(risk * SCORE_BINS)))
+
+
+def performance_fields(outcomes: Iterable[Outcome]) -> Counter[str]:
+    """The Redis hash increments of some labeled examples."""
+    fields: Counter[str] = Counter()
+    for o in outcomes:
+        fields["n"] += 1
+        fields[("t" if o.predicted == o.label else "f") + ("p" if o.predicted else "n")] += 1
+        fields["brier_u"] += round((o.risk - o.label) ** 2 * BRIER_SCALE)
+        fields[f"{'p' if o.label else 'q'}:{score_bin(o.risk)}"] += 1
+    return fields
+
+
+def window_metrics(counts: Mapping[str, int]) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, binned ROC-AUC and Brier score of one window (NaN where
+    a metric is undefined, e.g. ROC-AUC with one class)."""
+    n = counts.get("n", 0)
+    tp, fp, tn, fn = (counts.get(k, 0) for k in ("tp", "fp", "tn", "fn"))
+    nan = float("nan")
+    precision = tp / (tp + fp) if tp + fp else nan
+    recall = tp / (tp + fn) if tp + fn else nan
+    f1 = nan if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
+    positives = [counts.get(f"p:{b}", 0) for b in range(SCORE_BINS)]
+    negatives = [counts.get(f"q:{b}", 0) for b in range(SCORE_BINS)]
+    return {
+        "n": float(n),
+        "accuracy": (tp + tn) / n if n else nan,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": binned_roc_auc(positives, negatives),
+        "brier": counts.get("brier_u", 0) / BRIER_SCALE / n if n else nan,
+    }
+
+
+def validation_metric(metrics: Mapping[str, float], name: str) -> float | None:
+    """A version's held-out value of ``name``: the retrain holdout, else the bootstrap test
+    set, else cross-validation."""
+    for prefix in ("holdout_", "test_", "cv_"):
+        value = metrics.get(prefix + name)
+        if value is not None:
+            return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class PerformanceThresholds:
+    gates: Mapping[str, float]  # metric → floor (the champion gates)
+    max_relative_drop: float = 0.10
+    min_sample: int = 100
+
+
+def performance_conditions(
+    metrics: Mapping[str, float],
+    validation: Mapping[str, float],
+    thresholds: PerformanceThresholds,
+    was: frozenset[str] = frozenset(),
+) -> list[Condition]:
+    """One condition per gated metric. It breaches when the window's value falls below the
+    gate, or more than ``max_relative_drop`` below the version's validation value; once
+    breached it resolves only when the value is back within half that drop (hysteresis).
+    Empty below ``min_sample`` labeled examples."""
+    if metrics.get("n", 0) < thresholds.min_sample:
+        return []
+    drop = thresholds.max_relative_drop
+    conditions = []
+    for name in ALERTED:
+        value = metrics.get(name, float("nan"))
+        if value != value:  # NaN: undefined in this window (one class only)
+            continue
+        gate = thresholds.gates.get(name, 0.0)
+        reference = validation_metric(validation, name)
+        floor = max(gate, (1 - drop) * reference) if reference is not None else gate
+        key = f"performance:{name}"
+        if key in was:
+            recovered = max(gate, (1 - drop / 2) * reference) if reference is not None else gate
+            breached = value < recovered
+        else:
+            breached = value < floor
+        severity = None
+        if breached:
+            deep = reference is not None and value < (1 - 2 * drop) * reference
+            severity = "CRITICAL" if deep or value < gate - 0.1 else "HIGH"
+        conditions.append(Condition(key, "PERFORMANCE", name, value, floor, breached, severity))
+    return conditions
+
+
+@dataclass(frozen=True)
+class ErrorRateShift:
+    status: str  # FIRING (the error rate rose) or RESOLVED (it fell back)
+    before: float
+    after: float
+    seen: int  # examples the detector had seen when it fired
+
+
+class ErrorRateDetector:
+    """river's ADWIN on the 0/1 error stream of one model version. ADWIN keeps a window whose
+    halves have the same mean (to confidence ``delta``) and cuts it when they differ; a cut
+    with a higher recent error rate is concept drift, a cut back down ends it."""
+
+    def __init__(self, delta: float = 0.002) -> None:
+        self.adwin = drift.ADWIN(delta=delta)
+        self.firing = False
+        self.seen = 0
+
+    def update(self, errors: Iterable[int]) -> list[ErrorRateShift]:
+        shifts = []
+        for error in errors:
+            before = self.adwin.estimation
+            self.adwin.update(error)
+            self.seen += 1
+            if not self.adwin.drift_detected:
+                continue
+            after = self.adwin.estimation
+            if after > before and not self.firing:
+                self.firing = True
+                shifts.append(ErrorRateShift("FIRING", before, after, self.seen))
+            elif after < before and self.firing:
+                self.firing = False
+                shifts.append(ErrorRateShift("RESOLVED", before, after, self.seen))
+        return shifts
