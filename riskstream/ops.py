@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def partition_lag(p: dict[str, Any]) -> int | None:
+    """Records between a partition's consumer position and its end, or None if unknown."""
+    end = p.get("ls_offset", -1)
+    if end is None or end < 0:
+        end = p.get("hi_offset", -1)
+    position = p.get("app_offset", -1)
+    if end is not None and end >= 0 and position is not None and position >= 0:
+        return max(0, int(end) - int(position))
+    lag = p.get("consumer_lag", -1)
+    return int(lag) if lag is not None and lag >= 0 else None
+
+
 class WorkerMetrics:
     def __init__(self, processor: str, stall_s: float = 60.0) -> None:
         self.processor = processor
@@ -102,15 +114,18 @@ class WorkerMetrics:
         self._alerts.labels(alert["kind"], alert["severity"], alert["status"]).inc()
 
     def on_stats(self, raw: str) -> None:
-        """librdkafka's ``stats_cb``: per-partition consumer lag."""
+        """librdkafka's ``stats_cb``: per-partition consumer lag, from the consumer's position
+        (``app_offset``) to the partition's end (the last stable offset under read_committed).
+        librdkafka's own ``consumer_lag`` counts from the consumer's commits, which a
+        transactional worker never makes itself, so it stays -1 there."""
         try:
             stats = json.loads(raw)
         except ValueError:
             return
         for topic, body in stats.get("topics", {}).items():
             for partition, p in body.get("partitions", {}).items():
-                lag = p.get("consumer_lag", -1)
-                if partition != "-1" and lag is not None and lag >= 0:
+                lag = partition_lag(p)
+                if partition != "-1" and lag is not None:
                     self.consumer_lag.labels(self.processor, topic, partition).set(lag)
 
     def consumer_config(self) -> dict[str, Any]:

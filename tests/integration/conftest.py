@@ -165,3 +165,21 @@ def drain_committed(
         events.append(codec.decode(msg.value(), event_type))
     consumer.close()
     return events
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The ``RISKSTREAM_*`` variables that point a CLI or worker subprocess at ``settings``'s
+    deployment (and nothing else from the caller's environment)."""
+    return {
+        "RISKSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "RISKSTREAM_REDIS_URL": settings.redis_url.get_secret_value(),
+        "RISKSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "RISKSTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "RISKSTREAM_STATE_DIR": str(settings.state_dir),
+    }
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment minus its ``RISKSTREAM_*``, plus ``worker_env``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
+    return {**env, **worker_env(settings), **extra}

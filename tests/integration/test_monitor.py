@@ -18,7 +18,7 @@ from models import data
 from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
-from riskstream.topics import PREDICTIONS
+from riskstream.topics import DEAD_LETTER, PREDICTIONS
 from stream_processors.monitor import Monitor
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
@@ -42,9 +42,15 @@ def deployment(stack: Settings, state_dir: Path) -> Settings:
 
 
 def _predictions(
-    settings: Settings, windows: list[float], per_window: int, seed: int = 0
+    settings: Settings,
+    windows: list[float],
+    per_window: int | list[int],
+    seed: int = 0,
+    missing: dict[int, float] | None = None,
 ) -> tuple[list[dict[str, Any]], Counter[int]]:
-    """``per_window`` predictions in each window; glucose shifted by ``shift`` sd."""
+    """``per_window`` predictions in each window (one count, or one per window); glucose
+    shifted by ``shift`` sd; in window w, a ``missing[w]`` share of records lacks bmi."""
+    sizes = per_window if isinstance(per_window, list) else [per_window] * len(windows)
     registry = Registry(settings)
     version = registry.alias_version(CHAMPION)
     assert version is not None
@@ -53,8 +59,9 @@ def _predictions(
     rng = np.random.default_rng(seed)
     sd = float(raw["glucose"].std())
     out, expected = [], Counter()
-    for w, shift in enumerate(windows):
+    for w, (shift, per_window) in enumerate(zip(windows, sizes, strict=True)):
         rows = raw.iloc[rng.integers(0, len(raw), per_window)].reset_index(drop=True)
+        lacking = int((missing or {}).get(w, 0.0) * per_window)
         rows["glucose"] = rows["glucose"] + shift * sd
         frame = model.pipeline.frame(rows)
         risk = model.risk(frame.to_numpy())
@@ -70,7 +77,7 @@ def _predictions(
                     "model_version": version,
                     "risk": float(risk[i]),
                     "features": frame.iloc[i].to_dict(),
-                    "missing": [],
+                    "missing": ["bmi"] if i < lacking else [],
                 }
             )
             expected[T0 + w * WINDOW_S * 1000] += 1
@@ -182,3 +189,51 @@ def test_two_monitors_in_one_group_count_every_record_once(deployment: Settings)
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
+
+
+def test_quality_and_volume_conditions_fire_and_resolve_once(deployment: Settings) -> None:
+    """Dead letters in window 4, bmi missing from 30% of window 5, a third of the volume in
+    window 6: each condition fires once in its window and resolves in the next."""
+    settings = deployment
+    sizes = [400, 400, 400, 400, 400, 400, 140, 400, 400, 400]
+    predictions, _ = _predictions(deployment, [0] * 10, sizes, seed=11, missing={5: 0.3})
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    w4 = T0 + 4 * WINDOW_S * 1000
+    for i in range(60):
+        letter = {
+            **SAMPLES["DeadLetter"],
+            "dead_letter_id": str(uuid.uuid4()),
+            "event_time": w4 + i * 100,
+            "reason": "out_of_range:glucose" if i % 3 else "wrong_magic_byte",
+        }
+        producer.produce(settings.topic(DEAD_LETTER.name), value=codec.encode("DeadLetter", letter))
+    assert producer.flush(30) == 0
+    _produce(settings, predictions)
+    monitor = Monitor(settings)
+    _run(
+        [monitor],
+        lambda: monitor.stats.windows_closed >= 9 and monitor.stats.dead_letters == 60,
+    )
+    fired = sorted(
+        (a["window_start"], a["status"], a["statistic"], a["kind"]) for a in monitor.stats.alerts
+    )
+    w = [T0 + k * WINDOW_S * 1000 for k in range(10)]
+    assert fired == sorted(
+        [
+            (w[4], "FIRING", "dead_letter_rate", "DATA_QUALITY"),
+            (w[4], "FIRING", "out_of_range_rate", "DATA_QUALITY"),
+            (w[5], "RESOLVED", "dead_letter_rate", "DATA_QUALITY"),
+            (w[5], "RESOLVED", "out_of_range_rate", "DATA_QUALITY"),
+            (w[5], "FIRING", "missing_rate", "DATA_QUALITY"),
+            (w[6], "RESOLVED", "missing_rate", "DATA_QUALITY"),
+            (w[6], "FIRING", "volume_ratio", "VOLUME"),
+            (w[7], "RESOLVED", "volume_ratio", "VOLUME"),
+        ]
+    ), fired
+    by_statistic = {(a["statistic"], a["status"]): a for a in monitor.stats.alerts}
+    assert by_statistic[("dead_letter_rate", "FIRING")]["value"] == pytest.approx(60 / 460)
+    assert by_statistic[("out_of_range_rate", "FIRING")]["value"] == pytest.approx(40 / 460)
+    assert by_statistic[("missing_rate", "FIRING")]["feature"] == "bmi"
+    assert by_statistic[("missing_rate", "FIRING")]["value"] == pytest.approx(0.3)
+    assert by_statistic[("volume_ratio", "FIRING")]["value"] == pytest.approx(140 / 400)

@@ -16,6 +16,7 @@ from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
+from tests.integration.conftest import worker_env
 
 ROWS = """patient_id,pregnancies,glucose,blood_pressure,skin_thickness,bmi,pedigree,age
 p1,2,120,70,30,31.5,0.4,35
@@ -38,16 +39,6 @@ def _deployment(stack: Settings, state_dir: Path) -> Settings:
     )
     ensure_topics(settings)
     return settings
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "RISKSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "RISKSTREAM_REDIS_URL": settings.redis_url.get_secret_value(),
-        "RISKSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "RISKSTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "RISKSTREAM_STATE_DIR": str(settings.state_dir),
-    }
 
 
 def _read(settings: Settings, topic: str, event_type: str, expected: int) -> list[tuple]:
@@ -77,7 +68,7 @@ def test_publish_from_a_csv_rejects_bad_rows_by_number(stack: Settings, tmp_path
     settings = _deployment(stack, tmp_path)
     csv_file = tmp_path / "rows.csv"
     csv_file.write_text(ROWS)
-    result = CliRunner().invoke(app, ["publish", "--from", str(csv_file)], env=_env(settings))
+    result = CliRunner().invoke(app, ["publish", "--from", str(csv_file)], env=worker_env(settings))
     assert result.exit_code == 0, result.output
     for line in (
         "rejected row 3: glucose: value is not a number",
@@ -92,7 +83,7 @@ def test_publish_from_a_csv_rejects_bad_rows_by_number(stack: Settings, tmp_path
     assert p5["blood_pressure"] is None and p5["skin_thickness"] is None
 
     forced = CliRunner().invoke(
-        app, ["publish", "--from", str(csv_file), "--allow-invalid"], env=_env(settings)
+        app, ["publish", "--from", str(csv_file), "--allow-invalid"], env=worker_env(settings)
     )
     assert forced.exit_code == 0, forced.output
     assert "rejected row 3" in forced.output  # unreadable rows cannot be sent at all
@@ -117,7 +108,7 @@ def test_a_simulated_shift_arrives_with_its_labels(stack: Settings, tmp_path: Pa
         "--label-delay",
         "0.2",
     ]
-    result = CliRunner().invoke(app, args, env=_env(settings))
+    result = CliRunner().invoke(app, args, env=worker_env(settings))
     assert result.exit_code == 0, result.output
     records = _read(settings, PATIENT_RECORDS.name, "PatientRecord", 1200)
     truths = _read(settings, GROUND_TRUTH.name, "GroundTruth", 1200)

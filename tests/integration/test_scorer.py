@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
+from stream_processors.monitor import Monitor
 from stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion, drain_committed
+from stream_processors.window_store import WindowStore
+from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.unit.schemas.samples import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,17 +181,9 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -> None:
     settings = deployment_with_champion(deployment, "kill", deployment.state_dir)
-    registry_dir = settings.state_dir  # the subprocess scorers read this MLflow store
     total = 5000
     _produce(settings, _valid(settings, total))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
-    env.update(
-        RISKSTREAM_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        RISKSTREAM_REDIS_URL=settings.redis_url.get_secret_value(),
-        RISKSTREAM_STATE_DIR=str(registry_dir),
-        RISKSTREAM_TOPIC_PREFIX=settings.topic_prefix,
-        RISKSTREAM_TOPIC_PARTITIONS=str(settings.topic_partitions),
-    )
+    env = process_env(settings)
     argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "100"]
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = _wait_for_some_predictions(settings, minimum=500, timeout=90)
@@ -204,6 +199,23 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     ids = [p["request_id"] for p in predictions]
     assert len(set(ids)) == total, f"{len(set(ids))} distinct of {total}"
     assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
+    # the drift windows downstream count each record once too
+    monitor = Monitor(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while monitor.stats.records < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+    size_ms = settings.monitor_window_s * 1000
+    expected = Counter(
+        int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions
+    )
+    store = WindowStore(settings)
+    version = predictions[0]["model_version"]
+    assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
 
 
 def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:

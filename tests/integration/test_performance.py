@@ -1,0 +1,122 @@
+"""The performance monitor against the real broker and Redis: exact window counts, metric
+conditions that fire once and resolve once, and ADWIN finding the error-rate change."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import LABELED_EXAMPLES
+from stream_processors.performance import PerformanceMonitor
+from stream_processors.window_store import WindowStore
+from tests.integration.conftest import deployment_with_champion
+from tests.unit.schemas.samples import SAMPLES
+
+pytestmark = pytest.mark.integration
+WINDOW_S = 10
+PER_WINDOW = 300
+T0 = 1_760_000_000_000 - 1_760_000_000_000 % (WINDOW_S * 1000)
+# the share of correct predictions in each window: windows 3 and 4 are coin flips
+CORRECT = [0.9, 0.9, 0.9, 0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9]
+
+
+def _examples(version: str) -> tuple[list[dict[str, object]], Counter[int]]:
+    rng = np.random.default_rng(4)
+    out, per_window = [], Counter()
+    for w, correct in enumerate(CORRECT):
+        start = T0 + w * WINDOW_S * 1000
+        for i in range(PER_WINDOW):
+            label = int(rng.random() < 0.35)
+            predicted = label if rng.random() < correct else 1 - label
+            risk = float(rng.uniform(0.5, 1.0) if predicted else rng.uniform(0.0, 0.5))
+            out.append(
+                {
+                    **SAMPLES["LabeledExample"],
+                    "example_id": str(uuid.uuid4()),
+                    "request_id": f"w{w}-{i}",
+                    "labeled_at": start + i * WINDOW_S * 1000 // PER_WINDOW,
+                    "label": label,
+                    "risk": risk,
+                    "predicted_label": predicted,
+                    "model_version": version,
+                }
+            )
+            per_window[start] += 1
+    return out, per_window
+
+
+@pytest.fixture
+def deployment(stack: Settings, tmp_path: Path) -> Settings:
+    return deployment_with_champion(
+        stack,
+        "pf",
+        tmp_path,
+        partitions=1,  # one partition: ADWIN sees the examples in time order
+        performance_window_s=WINDOW_S,
+        performance_lateness_s=0,
+    )
+
+
+def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
+    deployment: Settings,
+) -> None:
+    settings = deployment
+    examples, per_window = _examples("1")
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 10}))
+    for e in examples:
+        producer.produce(
+            settings.topic(LABELED_EXAMPLES.name),
+            key=str(e["request_id"]).encode(),
+            value=codec.encode("LabeledExample", e),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+    monitor = PerformanceMonitor(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and monitor.stats.windows_closed < 9:
+        time.sleep(0.3)
+    stop.set()
+    thread.join(30)
+    assert monitor.stats.windows_closed >= 9 and monitor.stats.examples == len(examples)
+
+    store = WindowStore(settings, kind="perf")
+    for start, n in per_window.items():
+        assert int(store.counts("1", start)[b"n"]) == n
+    w = [T0 + k * WINDOW_S * 1000 for k in range(10)]
+    accuracy = {start: m["accuracy"] for (_, start), m in monitor.stats.metrics.items()}
+    assert accuracy[w[0]] == pytest.approx(0.9, abs=0.05)
+    assert accuracy[w[3]] == pytest.approx(0.5, abs=0.08)
+
+    gated = sorted(
+        (a["window_start"], a["status"], a["statistic"])
+        for a in monitor.stats.alerts
+        if a["kind"] == "PERFORMANCE"
+    )
+    assert gated == sorted(
+        [(w[3], "FIRING", m) for m in ("accuracy", "f1", "roc_auc")]
+        + [(w[5], "RESOLVED", m) for m in ("accuracy", "f1", "roc_auc")]
+    )
+    assert all(
+        a["severity"] in ("HIGH", "CRITICAL")
+        for a in monitor.stats.alerts
+        if a["kind"] == "PERFORMANCE" and a["status"] == "FIRING"
+    )
+    concept = [a for a in monitor.stats.alerts if a["kind"] == "CONCEPT_DRIFT"]
+    assert [a["status"] for a in concept] == ["FIRING", "RESOLVED"]
+    assert w[3] <= concept[0]["window_start"] < w[5]  # found inside the bad stretch
+    assert concept[0]["value"] > concept[0]["threshold"]  # the error rate rose
+    assert w[5] <= concept[1]["window_start"]
