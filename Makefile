@@ -36,6 +36,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+bench: stack
+	$(BIN)/python -m bench.run
+
+bench-smoke: stack
+	$(BIN)/python -m bench.run --smoke --out /tmp/riskstream-bench-smoke
+
 down:
 	@test -x $(BIN)/riskstream && $(BIN)/riskstream stack down || true
 

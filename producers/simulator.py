@@ -125,6 +125,16 @@ class SimulatedRecord:
 
 
 @dataclass
+class SimulatedBatch:
+    frame: pd.DataFrame  # features, one row per record
+    outcome: np.ndarray
+    missing: np.ndarray  # (records, IMPUTABLE) booleans
+    offsets: np.ndarray  # publish times, seconds from the start
+    delays: np.ndarray  # label delays, seconds
+    rng: np.random.Generator  # drawn from after the columns: ids come from it
+
+
+@dataclass
 class Simulator:
     model: PimaModel
     scenario: Scenario = field(default_factory=Scenario)
@@ -133,7 +143,9 @@ class Simulator:
     source: str = "simulator"
     run: str = ""  # distinguishes the request ids of runs with the same seed
 
-    def stream(self, count: int, start_ms: int) -> Iterator[SimulatedRecord]:
+    def draw(self, count: int) -> SimulatedBatch:
+        """The whole stream as columns (vectorised, for benchmarks and analyses); ``stream``
+        turns it into records."""
         rng = np.random.default_rng(self.seed)
         frame, outcome = self.model.sample(count, rng)
         sc = self.scenario
@@ -158,6 +170,18 @@ class Simulator:
             gaps = np.where(after, gaps / sc.volume_factor, gaps)
         offsets = np.cumsum(gaps) - gaps[0]
         delays = rng.exponential(sc.label_delay_s, count) if sc.label_delay_s else np.zeros(count)
+        return SimulatedBatch(frame, outcome, missing, offsets, delays, rng)
+
+    def stream(self, count: int, start_ms: int) -> Iterator[SimulatedRecord]:
+        batch = self.draw(count)
+        frame, outcome, missing, offsets, delays, rng = (
+            batch.frame,
+            batch.outcome,
+            batch.missing,
+            batch.offsets,
+            batch.delays,
+            batch.rng,
+        )
         for i in range(count):
             row = frame.iloc[i]
             record: dict[str, Any] = {

@@ -9,6 +9,7 @@ computed as ``statistics.binned_roc_auc`` does.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ def window_metrics(counts: Mapping[str, int]) -> dict[str, float]:
     negatives = [counts.get(f"q:{b}", 0) for b in range(SCORE_BINS)]
     return {
         "n": float(n),
+        "positives": float(tp + fn),
+        "negatives": float(tn + fp),
+        "f1_support": tp + (fp + fn) / 2,  # the count F1's sampling error scales with
         "accuracy": (tp + tn) / n if n else nan,
         "precision": precision,
         "recall": recall,
@@ -84,6 +88,32 @@ class PerformanceThresholds:
     gates: Mapping[str, float]  # metric → floor (the champion gates)
     max_relative_drop: float = 0.10
     min_sample: int = 100
+    # A window's metric is an estimate: it must sit below its floor by z standard errors.
+    # 2.71 is a one-sided 1% test with Bonferroni over the three alerted metrics.
+    z: float = 2.71
+
+
+def standard_error(name: str, value: float, metrics: Mapping[str, float]) -> float:
+    """Sampling standard error of a window's metric (infinite when it cannot be told): binomial
+    for accuracy; for F1 binomial over its support tp + (fp + fn) / 2; Hanley and McNeil
+    (1982) for ROC-AUC."""
+    n, pos, neg = (
+        metrics.get("n", 0.0),
+        metrics.get("positives", 0.0),
+        metrics.get("negatives", 0.0),
+    )
+    if name == "accuracy" and n > 0:
+        return math.sqrt(value * (1 - value) / n)
+    if name == "f1":
+        support = metrics.get("f1_support", 0.0)
+        return math.sqrt(value * (1 - value) / support) if support > 0 else math.inf
+    if name == "roc_auc" and pos > 0 and neg > 0:
+        q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
+        variance = (
+            value * (1 - value) + (pos - 1) * (q1 - value**2) + (neg - 1) * (q2 - value**2)
+        ) / (pos * neg)
+        return math.sqrt(max(variance, 0.0))
+    return math.inf
 
 
 def performance_conditions(
@@ -92,10 +122,10 @@ def performance_conditions(
     thresholds: PerformanceThresholds,
     was: frozenset[str] = frozenset(),
 ) -> list[Condition]:
-    """One condition per gated metric. It breaches when the window's value falls below the
-    gate, or more than ``max_relative_drop`` below the version's validation value; once
-    breached it resolves only when the value is back within half that drop (hysteresis).
-    Empty below ``min_sample`` labeled examples."""
+    """One condition per gated metric. It breaches when the window's value is significantly
+    (``z`` standard errors) below the gate, or below ``1 - max_relative_drop`` times the
+    version's validation value; once breached it resolves only when the value is back within
+    half that drop (hysteresis). Empty below ``min_sample`` labeled examples."""
     if metrics.get("n", 0) < thresholds.min_sample:
         return []
     drop = thresholds.max_relative_drop
@@ -112,7 +142,7 @@ def performance_conditions(
             recovered = max(gate, (1 - drop / 2) * reference) if reference is not None else gate
             breached = value < recovered
         else:
-            breached = value < floor
+            breached = value + thresholds.z * standard_error(name, value, metrics) < floor
         severity = None
         if breached:
             deep = reference is not None and value < (1 - 2 * drop) * reference

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from models.bundle import ScoringModel
 from models.features import IMPUTABLE, records_to_frame, validate_record
 from riskstream.kafka.clients import new_id, now_ms
@@ -81,7 +79,9 @@ def score_batch(
         top3 = model.contributions(features, top=3)
         scored_at = now_ms()
         names = model.feature_names
-        labels = (risk >= model.threshold).astype(int)
+        labels = (risk >= model.threshold).astype(int).tolist()
+        risks = risk.tolist()
+        rows = features.tolist()  # Python floats in one call, not one numpy scalar at a time
         for i, (item, record) in enumerate(good):
             predictions.append(
                 (
@@ -94,11 +94,11 @@ def score_batch(
                         "scored_at": scored_at,
                         "model_name": model_name,
                         "model_version": model.version,
-                        "risk": float(risk[i]),
-                        "label": int(labels[i]),
+                        "risk": risks[i],
+                        "label": labels[i],
                         "threshold": float(model.threshold),
                         "latency_ms": float(max(0, scored_at - item.timestamp_ms)),
-                        "features": _feature_map(names, features[i]),
+                        "features": dict(zip(names, rows[i], strict=True)),
                         "missing": [name for name in IMPUTABLE if record.get(name) is None],
                         "contributions": [{"feature": f, "value": v} for f, v in top3[i]],
                         "source_partition": item.partition,
@@ -119,7 +119,3 @@ def _key_problem(key: bytes | None, patient_id: str) -> str | None:
     if text != patient_id:
         return "key does not equal the record's patient id"
     return None
-
-
-def _feature_map(names: list[str], row: np.ndarray) -> dict[str, float]:
-    return {name: float(value) for name, value in zip(names, row, strict=True)}

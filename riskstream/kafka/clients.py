@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +15,9 @@ from schemas import AvroCodec, build_codec
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """128 random bits as 32 hex digits: as unique as a UUID4, at a tenth of the cost (the
+    scorer makes one per prediction)."""
+    return os.urandom(16).hex()
 
 
 def now_ms() -> int:

@@ -20,6 +20,7 @@ from stream_processors.performance_stats import (
     performance_conditions,
     performance_fields,
     score_bin,
+    standard_error,
     validation_metric,
     window_metrics,
 )
@@ -45,6 +46,7 @@ def test_metrics_match_sklearn() -> None:
     )
     got = window_metrics(fields)
     assert got["n"] == 2000
+    assert got["positives"] == labels.sum() and got["negatives"] == 2000 - labels.sum()
     assert got["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
     assert got["precision"] == pytest.approx(precision_score(labels, predicted))
     assert got["recall"] == pytest.approx(recall_score(labels, predicted))
@@ -75,9 +77,12 @@ def test_validation_metric_prefers_the_holdout() -> None:
     assert validation_metric({}, "f1") is None
 
 
-def conditions(metrics, was=frozenset(), validation=None):
+BIG = {"n": 1e6, "positives": 3.5e5, "negatives": 6.5e5, "f1_support": 5e5}  # no noise
+
+
+def conditions(metrics, was=frozenset(), validation=None, counts=BIG):
     found = performance_conditions(
-        {"n": 500, **metrics},
+        {**counts, **metrics},
         validation if validation is not None else {"test_accuracy": 0.80, "test_roc_auc": 0.88},
         PerformanceThresholds(GATES, max_relative_drop=0.10, min_sample=100),
         was,
@@ -104,6 +109,24 @@ def test_severity_and_hysteresis() -> None:
     assert not conditions({"accuracy": 0.74})["accuracy"].breached
     assert conditions({"accuracy": 0.74}, was)["accuracy"].breached
     assert not conditions({"accuracy": 0.77}, was)["accuracy"].breached
+
+
+def test_a_small_dip_in_a_small_window_is_noise_not_a_breach() -> None:
+    small = {"n": 150, "positives": 50, "negatives": 100, "f1_support": 60}
+    # 0.68 is below the 0.72 floor, but with 150 examples its standard error is 0.038
+    assert standard_error("accuracy", 0.68, small) == pytest.approx(0.0381, abs=1e-3)
+    assert not conditions({"accuracy": 0.68}, counts=small)["accuracy"].breached
+    assert conditions({"accuracy": 0.55}, counts=small)["accuracy"].breached
+    assert not conditions({"roc_auc": 0.76}, counts=small)["roc_auc"].breached
+    assert conditions({"roc_auc": 0.60}, counts=small)["roc_auc"].breached
+
+
+def test_hanley_mcneil_standard_error() -> None:
+    # by hand: Q1 = 0.9/1.1, Q2 = 1.62/1.9; (0.09 + 49(Q1 - 0.81) + 49(Q2 - 0.81)) / 2500
+    assert standard_error("roc_auc", 0.9, {"positives": 50, "negatives": 50}) == pytest.approx(
+        0.03212, abs=1e-5
+    )
+    assert standard_error("roc_auc", 0.9, {"positives": 0, "negatives": 50}) == math.inf
 
 
 def test_no_verdict_on_small_windows_or_undefined_metrics() -> None:

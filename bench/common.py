@@ -1,0 +1,196 @@
+"""What every benchmark needs: a deployment on the real stack, records to push through it,
+rates read off broker timestamps, and worker processes whose peak memory can be read."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from models.bootstrap import bootstrap
+from producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings, load_settings
+from riskstream.stack.manager import kafka_ready, redis_ready, stack_up
+from riskstream.topics import PATIENT_RECORDS
+
+REPO = Path(__file__).resolve().parents[1]
+Echo = Callable[[str], None]
+
+
+def base_settings(echo: Echo) -> Settings:
+    """The environment's cluster, else the local stack (started if it is not up)."""
+    settings = load_settings()
+    if not (kafka_ready(settings) and redis_ready(settings)):
+        echo("starting the local stack (riskstream stack up)")
+        stack_up(settings, echo=echo, timeout=180)
+    return settings.model_copy(update={"stack_managed": False})
+
+
+def deployment(base: Settings, stem: str, state_dir: Path, **changes: Any) -> Settings:
+    """Own topics (6 partitions) and MLflow store, with a bootstrapped champion."""
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"{stem}{uuid.uuid4().hex[:6]}.",
+            "topic_partitions": 6,
+            "state_dir": state_dir,
+            "log_level": "WARNING",
+            **changes,
+        }
+    )
+    ensure_topics(settings)
+    bootstrap(settings, publish=False)
+    return settings
+
+
+def produce_records(settings: Settings, count: int, seed: int = 0, stamp_now: bool = False) -> int:
+    """``count`` simulated PatientRecords onto patient-records, keyed by patient id."""
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 20, "batch.size": 1_000_000}))
+    topic = settings.topic(PATIENT_RECORDS.name)
+    sim = Simulator(PimaModel.fit(), Scenario(), seed=seed, run=uuid.uuid4().hex[:6])
+    start = int(time.time() * 1000)
+    for item in sim.stream(count, start):
+        record = item.record
+        if stamp_now:
+            record["event_time"] = int(time.time() * 1000)
+        producer.produce(
+            topic, key=record["patient_id"].encode(), value=codec.encode("PatientRecord", record)
+        )
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("benchmark records were not all delivered")
+    return count
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer(settings.kafka_config({"group.id": f"bench-peek-{uuid.uuid4().hex}"}))
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    ends = {}
+    deadline = time.monotonic() + 30
+    for p in metadata.partitions:
+        while True:  # a topic created a moment ago may have no leader yet
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                break
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        ends[p] = high
+    consumer.close()
+    return ends
+
+
+def read_timestamps(
+    settings: Settings, topic: str, since: dict[int, int], expected: int, timeout: float
+) -> list[int]:
+    """Broker timestamps (ms) of the committed messages past ``since``: waits for
+    ``expected`` of them or ``timeout``."""
+    consumer = Consumer(
+        settings.kafka_config(
+            {"group.id": f"bench-read-{uuid.uuid4().hex}", "isolation.level": "read_committed"}
+        )
+    )
+    consumer.assign([TopicPartition(topic, p, o) for p, o in since.items()])
+    stamps: list[int] = []
+    deadline = time.monotonic() + timeout
+    while len(stamps) < expected and time.monotonic() < deadline:
+        for m in consumer.consume(5000, 0.5):
+            if not m.error():
+                stamps.append(m.timestamp()[1])
+    consumer.close()
+    return stamps
+
+
+def rate_of(stamps: list[int]) -> float:
+    """Records per second between the first and the last output (start-up excluded)."""
+    if len(stamps) < 2:
+        return 0.0
+    span = (max(stamps) - min(stamps)) / 1000
+    return (len(stamps) - 1) / span if span > 0 else float("inf")
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def forget_group(settings: Settings, group: str) -> None:
+    """Delete a consumer group, so the next run reads the topic from the start."""
+    admin = AdminClient(settings.kafka_config())
+    for future in admin.delete_consumer_groups([group], request_timeout=10).values():
+        with contextlib.suppress(Exception):  # a group that never existed is forgotten already
+            future.result()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
+    env.update(
+        RISKSTREAM_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        RISKSTREAM_REDIS_URL=settings.redis_url.get_secret_value(),
+        RISKSTREAM_TOPIC_PREFIX=settings.topic_prefix,
+        RISKSTREAM_TOPIC_PARTITIONS=str(settings.topic_partitions),
+        RISKSTREAM_STATE_DIR=str(settings.state_dir),
+        RISKSTREAM_LOG_LEVEL="WARNING",
+        RISKSTREAM_OPS_PORT="0",
+    )
+    return env
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Worker:
+    name: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> float:
+        """SIGTERM it; returns its peak RSS in MiB, read just before."""
+        rss = peak_rss_mb(self.proc.pid) if self.proc.poll() is None else float("nan")
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        return rss
+
+
+@contextmanager
+def workers(settings: Settings, **argvs: list[str]) -> Iterator[dict[str, Worker]]:
+    """Worker processes by name (``python -m <argv>``: the CLI or any module), stopped on
+    exit."""
+    started: dict[str, Worker] = {}
+    try:
+        for name, argv in argvs.items():
+            cmd = [sys.executable, "-m", *argv]
+            proc = subprocess.Popen(cmd, env=worker_env(settings), cwd=REPO)
+            started[name] = Worker(name, proc)
+        yield started
+    finally:
+        for w in started.values():
+            if w.proc.poll() is None:
+                w.stop()
+
+
+def run_argv(worker: str, *extra: str) -> list[str]:
+    return ["riskstream.cli.main", "run", worker, *extra]

@@ -1,0 +1,226 @@
+"""Drift-detection quality on the simulator's scenarios: riskstream's windowed monitors against
+river's ADWIN, KSWIN and PageHinkley run per feature on the same streams, and a detector that
+always fires (the baseline that F1-style scores flatter).
+
+No broker here: the streams go through the same pure functions the monitors run (binning over
+the champion's reference, ``drift_verdicts`` with its Bonferroni KS gate and hysteresis; for
+concept drift, ``performance_conditions`` and ADWIN on the error stream), window by window.
+A window is ``WINDOW`` records: the default 60 s window at about 17 records/s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from river import drift
+
+from bench.common import Echo
+from models import data
+from models.bundle import ScoringModel
+from models.features import RAW_FEATURES
+from models.reference import bin_index
+from models.training import train
+from producers.simulator import PimaModel, Scenario, Simulator
+from stream_processors.performance_stats import (
+    ErrorRateDetector,
+    Outcome,
+    PerformanceThresholds,
+    performance_conditions,
+    performance_fields,
+    window_metrics,
+)
+from stream_processors.statistics import DriftThresholds, drift_verdicts
+
+WINDOW = 1000
+SCORE = "__score__"
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    frame: pd.DataFrame  # raw features
+    outcome: np.ndarray
+    onset: int | None  # first drifted record; None for the clean control
+
+
+def streams(model: PimaModel, scale: float) -> list[Stream]:
+    n = int(60_000 * scale)
+    onset = int(30_000 * scale) // WINDOW * WINDOW + WINDOW // 2  # mid-window, as in life
+    specs = [
+        ("abrupt 0.5 sd glucose", Scenario.named("covariate-shift", onset, size_sd=0.5), n),
+        (
+            "gradual 1 sd glucose over 20 windows",
+            Scenario.named("covariate-shift", onset, size_sd=1.0, ramp=20 * WINDOW),
+            n + int(20_000 * scale),
+        ),
+        ("concept drift", Scenario.named("concept-drift", onset), n),
+        ("clean control", Scenario.named("none"), int(1_000_000 * scale)),
+    ]
+    out = []
+    for name, scenario, count in specs:
+        batch = Simulator(model, scenario, seed=17).draw(count)
+        out.append(
+            Stream(name, batch.frame, batch.outcome, None if name == "clean control" else onset)
+        )
+    return out
+
+
+def champion() -> tuple[ScoringModel, dict[str, float]]:
+    """The champion the bootstrap trains, and its CV metrics."""
+    raw, y = data.load(data.TRAIN_FILE)
+    result = train(raw, y, seed=0)
+    return result.model, {f"cv_{k}": v for k, v in result.selected.cv_metrics.items()}
+
+
+@dataclass
+class Events:
+    """Where a detector fired: record indices."""
+
+    fired: list[int]
+
+    def summary(self, stream: Stream, seconds: float) -> dict[str, Any]:
+        onset = stream.onset
+        clean_n = onset if onset is not None else len(stream.frame)
+        false_alarms = [i for i in self.fired if onset is None or i < onset]
+        result: dict[str, Any] = {
+            "false_alarms": len(false_alarms),
+            "false_alarms_per_100k": len(false_alarms) / clean_n * 100_000,
+            "seconds": round(seconds, 2),
+        }
+        if onset is not None:
+            after = [i for i in self.fired if i >= onset]
+            result["detected"] = bool(after)
+            result["delay_records"] = after[0] - onset + 1 if after else None
+            result["delay_windows"] = -(-(after[0] - onset + 1) // WINDOW) if after else None
+        return result
+
+
+def riskstream_drift(model: ScoringModel, stream: Stream) -> Events:
+    features = model.pipeline.frame(stream.frame)
+    risk = model.risk(features.to_numpy())
+    ref = model.reference
+    reference = {name: h["counts"] for name, h in ref["features"].items()}
+    reference[SCORE] = ref["score"]["counts"]
+    bins = {
+        name: bin_index(h["edges"], features[name].to_numpy())
+        for name, h in ref["features"].items()
+    }
+    bins[SCORE] = bin_index(ref["score"]["edges"], risk)
+    sizes = {name: len(h["edges"]) + 1 for name, h in ref["features"].items()}
+    sizes[SCORE] = len(ref["score"]["edges"]) + 1
+    thresholds, was, fired = DriftThresholds(), frozenset[str](), []
+    for start in range(0, len(features) - WINDOW + 1, WINDOW):
+        current = {
+            name: np.bincount(b[start : start + WINDOW], minlength=sizes[name])
+            for name, b in bins.items()
+        }
+        verdicts = drift_verdicts(reference, current, thresholds, was) or []
+        now = frozenset(v.feature for v in verdicts if v.drifting)
+        if now - was:
+            fired.append(start + WINDOW - 1)  # the window closes at its last record
+        was = now
+    return Events(fired)
+
+
+def riskstream_performance(
+    model: ScoringModel, validation: dict[str, float], stream: Stream
+) -> Events:
+    """Performance windows and ADWIN on the error stream, as the performance monitor runs
+    them (every label arrives: the simulator's outcomes)."""
+    features = model.pipeline.frame(stream.frame)
+    risk = model.risk(features.to_numpy())
+    predicted = (risk >= model.threshold).astype(int)
+    thresholds = PerformanceThresholds({"accuracy": 0.72, "roc_auc": 0.80, "f1": 0.65})
+    fired: list[int] = []
+    was: frozenset[str] = frozenset()
+    detector = ErrorRateDetector()
+    for start in range(0, len(features) - WINDOW + 1, WINDOW):
+        sl = slice(start, start + WINDOW)
+        outcomes = [
+            Outcome(int(y), float(r), int(p))
+            for y, r, p in zip(stream.outcome[sl], risk[sl], predicted[sl], strict=True)
+        ]
+        metrics = window_metrics(performance_fields(outcomes))
+        conditions = performance_conditions(metrics, validation, thresholds, was)
+        now = frozenset(c.name for c in conditions if c.breached)
+        shifts = detector.update(int(o.predicted != o.label) for o in outcomes)
+        if now - was or any(s.status == "FIRING" for s in shifts):
+            fired.append(start + WINDOW - 1)
+        was = now
+    return Events(fired)
+
+
+def river_detector(
+    make: Any, stream: Stream, features: list[str], limit: int | None, scale: pd.DataFrame
+) -> Events:
+    """One river detector per feature, fed record by record with the feature standardised by
+    the training data (PageHinkley's default threshold assumes unit scale); a detection on
+    any feature is a detection of the stream."""
+    frame = stream.frame[features]
+    if limit is not None:
+        frame = frame.iloc[:limit]
+    frame = ((frame - scale.loc["mean", features]) / scale.loc["std", features]).fillna(0.0)
+    fired = set()
+    for name in features:
+        detector = make()
+        for i, value in enumerate(frame[name].to_numpy(dtype=float).tolist()):
+            detector.update(value)
+            if detector.drift_detected:
+                fired.add(i)
+    return Events(sorted(fired))
+
+
+def always_fires(stream: Stream) -> Events:
+    return Events(list(range(WINDOW - 1, len(stream.frame), WINDOW)))
+
+
+def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
+    model, validation = champion()
+    raw, _ = data.load(data.TRAIN_FILE)
+    standard = raw[list(RAW_FEATURES)].agg(["mean", "std"])
+    results: dict[str, Any] = {"window_records": WINDOW, "streams": {}}
+    for stream in streams(PimaModel.fit(), scale):
+        row: dict[str, Any] = {"records": len(stream.frame), "onset": stream.onset}
+        clean = stream.onset is None
+        kswin_limit = int(50_000 * scale) if clean else None
+        detectors: list[tuple[str, Any]] = [
+            ("riskstream drift monitor", lambda s=stream: riskstream_drift(model, s)),
+            (
+                "riskstream performance monitor",
+                lambda s=stream: riskstream_performance(model, validation, s),
+            ),
+            (
+                "river ADWIN per feature",
+                lambda s=stream: river_detector(drift.ADWIN, s, list(RAW_FEATURES), None, standard),
+            ),
+            (
+                "river PageHinkley per feature",
+                lambda s=stream: river_detector(
+                    drift.PageHinkley, s, list(RAW_FEATURES), None, standard
+                ),
+            ),
+            (
+                "river KSWIN on glucose",
+                lambda s=stream, limit=kswin_limit: river_detector(
+                    lambda: drift.KSWIN(seed=1), s, ["glucose"], limit, standard
+                ),
+            ),
+            ("always fires", lambda s=stream: always_fires(s)),
+        ]
+        for name, run in detectors:
+            began = time.perf_counter()
+            events = run()
+            summary = events.summary(
+                stream
+                if not (clean and name.startswith("river KSWIN"))
+                else Stream(stream.name, stream.frame.iloc[:kswin_limit], stream.outcome, None),
+                time.perf_counter() - began,
+            )
+            row[name] = summary
+            echo(f"detection: {stream.name}: {name}: {summary}")
+        results["streams"][stream.name] = row
+    return results

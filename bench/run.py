@@ -1,0 +1,124 @@
+"""Run every benchmark, write ``bench/results/<utc time>.json`` and regenerate BENCHMARKS.md.
+
+python -m bench.run            # the full run (`make bench`), about 15 minutes
+python -m bench.run --smoke    # tiny sizes: proves it all runs (CI); numbers mean nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+
+from bench import detection, latency, throughput
+from bench.common import REPO, base_settings
+from bench.report import render
+from riskstream.stack.kafka_broker import pinned_version
+
+RESULTS = REPO / "bench" / "results"
+FULL: dict[str, dict[str, Any]] = {
+    "throughput": {"records": 50_000, "naive_records": 3_000, "repeats": 3},
+    "latency": {"rates": [1000, 5000], "seconds": 60.0},
+    "detection": {"scale": 1.0},
+}
+SMOKE: dict[str, dict[str, Any]] = {
+    "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
+    "latency": {"rates": [200], "seconds": 5.0},
+    "detection": {"scale": 0.02},
+}
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "kafka": pinned_version(),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "confluent_kafka": confluent_kafka.version()[0],
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def run(smoke: bool, only: set[str], out_dir: Path, markdown: Path | None) -> Path:
+    sizes = SMOKE if smoke else FULL
+    began = time.monotonic()
+
+    def echo(line: str) -> None:
+        print(f"[{time.monotonic() - began:6.0f}s] {line}", flush=True)
+
+    result: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "smoke" if smoke else "full",
+        "machine": machine(),
+        "sizes": sizes,
+    }
+    base = base_settings(echo)
+    with tempfile.TemporaryDirectory(prefix="riskstream-bench-") as tmp:
+        work = Path(tmp)
+        if "throughput" in only:
+            echo("== throughput, monitoring overhead, memory")
+            result["throughput"] = throughput.measure(base, work, echo, **sizes["throughput"])
+        if "latency" in only:
+            echo("== latency")
+            result["latency"] = latency.measure(base, work, echo, **sizes["latency"])
+        if "detection" in only:
+            echo("== drift-detection quality")
+            result["detection"] = detection.measure(echo, **sizes["detection"])
+    result["seconds"] = round(time.monotonic() - began, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"{stamp}-{result['mode']}.json"
+    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    echo(f"results: {path}")
+    if markdown is not None:
+        markdown.write_text(
+            render(result, path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+        )
+        echo(f"report: {markdown}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
+    parser.add_argument(
+        "--only",
+        default="throughput,latency,detection",
+        help="comma-separated: throughput, latency, detection",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="write the report here (default: BENCHMARKS.md for a full run, none for smoke)",
+    )
+    args = parser.parse_args(argv)
+    markdown = args.markdown or (None if args.smoke else REPO / "BENCHMARKS.md")
+    run(args.smoke, set(args.only.split(",")), args.out, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Scorer throughput against the raw-Kafka limit, the naive service and the Faust agent; the
+cost of running the monitors beside it; peak memory. All paths read the same records from the
+same topic in the same run; rates come from the broker timestamps of their outputs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bench.common import (
+    Echo,
+    deployment,
+    end_offsets,
+    forget_group,
+    median,
+    produce_records,
+    rate_of,
+    read_timestamps,
+    run_argv,
+    workers,
+)
+from bench.paths import naive_scorer, plain_topic, raw_passthrough
+from riskstream.settings import Settings
+from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
+from stream_processors.monitor import GROUP as MONITOR_GROUP
+from stream_processors.scorer import GROUP as SCORER_GROUP
+
+
+def _start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:
+    """Commit ``group`` at the current end of ``topics``: a worker of that group starting now
+    sees only what arrives from now on."""
+    consumer = Consumer(settings.kafka_config({"group.id": settings.topic_prefix + group}))
+    offsets = [
+        TopicPartition(topic, p, o)
+        for topic in topics
+        for p, o in end_offsets(settings, topic).items()
+    ]
+    consumer.commit(offsets=offsets, asynchronous=False)
+    consumer.close()
+
+
+def _scorer_run(
+    settings: Settings, count: int, monitors: bool, timeout: float
+) -> tuple[float, dict[str, float]]:
+    """One scorer process over the whole input; returns its rate and the peak RSS (MiB) of
+    each process."""
+    predictions = settings.topic(PREDICTIONS.name)
+    since = end_offsets(settings, predictions)
+    forget_group(settings, settings.topic_prefix + SCORER_GROUP)
+    argvs = {"scorer": run_argv("scorer")}
+    if monitors:
+        _start_group_at_end(
+            settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)]
+        )
+        argvs |= {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
+    with workers(settings, **argvs) as running:
+        stamps = read_timestamps(settings, predictions, since, count, timeout)
+        if monitors:
+            time.sleep(3)  # let the monitor catch up before its memory is read
+        rss = {name: w.stop() for name, w in running.items()}
+    if len(stamps) < count:
+        raise RuntimeError(f"the scorer produced {len(stamps)} of {count} predictions")
+    return rate_of(stamps), rss
+
+
+def _faust_run(settings: Settings, count: int, timeout: float) -> float:
+    out = plain_topic(settings, "faust-out")
+    since = end_offsets(settings, out)
+    argv = [
+        "bench.faust_scorer",
+        settings.topic(PATIENT_RECORDS.name),
+        out,
+        f"bf{uuid.uuid4().hex}",
+    ]
+    with workers(settings, faust=argv):
+        stamps = read_timestamps(settings, out, since, count, timeout)
+    return rate_of(stamps) if len(stamps) >= count else 0.0
+
+
+def _plain_run(settings: Settings, stem: str, count: int, run: Any) -> float:
+    out = plain_topic(settings, stem)
+    since = end_offsets(settings, out)
+    run(settings, out, count)
+    return rate_of(read_timestamps(settings, out, since, count, timeout=60))
+
+
+def measure(
+    base: Settings, workdir: Path, echo: Echo, *, records: int, naive_records: int, repeats: int
+) -> dict[str, Any]:
+    settings = deployment(base, "bt", workdir / "throughput")
+    echo(f"throughput: producing {records} records")
+    produce_records(settings, records)
+    rates: dict[str, list[float]] = {k: [] for k in ("raw", "naive", "riskstream", "faust")}
+    monitored: list[float] = []
+    rss: dict[str, list[float]] = {}
+    timeout = 120 + records / 500
+    for run in range(1, repeats + 1):
+        rates["raw"].append(_plain_run(settings, "raw-out", records, raw_passthrough))
+        rates["naive"].append(_plain_run(settings, "naive-out", naive_records, naive_scorer))
+        rate, _ = _scorer_run(settings, records, monitors=False, timeout=timeout)
+        rates["riskstream"].append(rate)
+        rate, peaks = _scorer_run(settings, records, monitors=True, timeout=timeout)
+        monitored.append(rate)
+        for name, value in peaks.items():
+            rss.setdefault(name, []).append(value)
+        rates["faust"].append(_faust_run(settings, records, timeout))
+        echo(
+            f"throughput run {run}/{repeats}: "
+            + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
+            + f", riskstream+monitors {monitored[-1]:,.0f}/s"
+        )
+    med = {k: median(v) for k, v in rates.items()}
+    return {
+        "records": records,
+        "naive_records": naive_records,
+        "repeats": repeats,
+        "runs": rates | {"riskstream_monitored": monitored},
+        "median_rps": med | {"riskstream_monitored": median(monitored)},
+        "ratio_c_over_a": med["riskstream"] / med["raw"] if med["raw"] else 0.0,
+        "ratio_c_over_b": med["riskstream"] / med["naive"] if med["naive"] else 0.0,
+        "ratio_faust_over_a": med["faust"] / med["raw"] if med["raw"] else 0.0,
+        "monitoring_ratio": median(monitored) / med["riskstream"] if med["riskstream"] else 0.0,
+        "peak_rss_mb": {name: max(values) for name, values in rss.items()},
+    }

@@ -1,0 +1,64 @@
+"""The benchmarks in smoke mode: every one runs end to end on the real stack and writes
+well-formed results. Nothing here judges speed (BENCHMARKS.md does, from a full run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from riskstream.settings import Settings
+from tests.integration.conftest import REPO, process_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_every_benchmark_runs_and_writes_well_formed_results(
+    stack: Settings, tmp_path: Path
+) -> None:
+    env = process_env(stack, RISKSTREAM_STATE_DIR=str(tmp_path / "state"))
+    markdown = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--smoke",
+            "--out",
+            str(tmp_path),
+            "--markdown",
+            str(markdown),
+        ],
+        env={**env, "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", "")},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = tmp_path.glob("*-smoke.json")
+    result = json.loads(path.read_text())
+    assert result["mode"] == "smoke" and result["machine"]["cores"] >= 1
+    t = result["throughput"]
+    for name in ("raw", "naive", "riskstream", "faust", "riskstream_monitored"):
+        assert t["median_rps"][name] > 0, name
+    assert math.isclose(t["ratio_c_over_a"], t["median_rps"]["riskstream"] / t["median_rps"]["raw"])
+    assert set(t["peak_rss_mb"]) == {"scorer", "monitor", "performance"}
+    (load,) = result["latency"]["loads"].values()
+    assert load["received"] == load["sent"] > 0
+    assert 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"] <= load["max_ms"]
+    streams = result["detection"]["streams"]
+    assert set(streams) == {
+        "abrupt 0.5 sd glucose",
+        "gradual 1 sd glucose over 20 windows",
+        "concept drift",
+        "clean control",
+    }
+    assert streams["clean control"]["always fires"]["false_alarms_per_100k"] == pytest.approx(100.0)
+    text = markdown.read_text()
+    assert "| c / a |" in text and "Drift-detection quality" in text
