@@ -37,7 +37,10 @@ def _collect(
     )
     consumer.assign([TopicPartition(topic, p, o) for p, o in since.items()])
     while not stop.is_set():
-        for m in consumer.consume(1000, 0.05):
+        # poll returns on the first message; consume(n, 0) drains what is fetched. (A
+        # consume(n, timeout) would wait for n messages and add its wait to every sample.)
+        first = consumer.poll(0.05)
+        for m in [first, *consumer.consume(1000, 0)] if first is not None else []:
             if m.error():
                 continue
             seen = time.time() * 1000

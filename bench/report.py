@@ -55,6 +55,18 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     bar_ok,
                 )
             )
+    b = r.get("backtest")
+    if b:
+        for label, bar in (("one_version", 50_000), ("three_versions", None)):
+            rps = b[label]["records_per_second"]
+            rows.append(
+                _row(
+                    f"backtest, {b[label]['versions']} version(s), {b[label]['records']:,} rec",
+                    f"{rps:,.0f} rec/s",
+                    f">= {bar:,} rec/s" if bar else "-",
+                    rps >= bar if bar else None,
+                )
+            )
     d = r.get("detection")
     if d:
         streams = d["streams"]

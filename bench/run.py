@@ -19,7 +19,7 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import detection, latency, throughput
+from bench import backtest_speed, detection, latency, throughput
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -29,11 +29,13 @@ FULL: dict[str, dict[str, Any]] = {
     "throughput": {"records": 50_000, "naive_records": 3_000, "repeats": 3},
     "latency": {"rates": [1000, 5000], "seconds": 60.0},
     "detection": {"scale": 1.0},
+    "backtest": {"records": 100_000},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
     "latency": {"rates": [200], "seconds": 5.0},
     "detection": {"scale": 0.02},
+    "backtest": {"records": 2_000},
 }
 
 
@@ -60,7 +62,9 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run(smoke: bool, only: set[str], out_dir: Path, markdown: Path | None) -> Path:
+def run(
+    smoke: bool, only: set[str], out_dir: Path, markdown: Path | None, merge: Path | None = None
+) -> Path:
     sizes = SMOKE if smoke else FULL
     began = time.monotonic()
 
@@ -82,10 +86,19 @@ def run(smoke: bool, only: set[str], out_dir: Path, markdown: Path | None) -> Pa
         if "latency" in only:
             echo("== latency")
             result["latency"] = latency.measure(base, work, echo, **sizes["latency"])
+        if "backtest" in only:
+            echo("== backtest speed")
+            result["backtest"] = backtest_speed.measure(base, work, echo, **sizes["backtest"])
         if "detection" in only:
             echo("== drift-detection quality")
             result["detection"] = detection.measure(echo, **sizes["detection"])
     result["seconds"] = round(time.monotonic() - began, 1)
+    if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
+        earlier = json.loads(merge.read_text())
+        seconds = earlier["seconds"] + result["seconds"]
+        result = {**earlier, **{k: v for k, v in result.items() if k in only}}
+        result["seconds"] = seconds  # measuring time of both runs
+        merge.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}-{result['mode']}.json"
@@ -104,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,detection",
-        help="comma-separated: throughput, latency, detection",
+        default="throughput,latency,backtest,detection",
+        help="comma-separated: throughput, latency, backtest, detection",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(
@@ -114,9 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="write the report here (default: BENCHMARKS.md for a full run, none for smoke)",
     )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        help="an earlier results file this run's sections replace or complete",
+    )
     args = parser.parse_args(argv)
     markdown = args.markdown or (None if args.smoke else REPO / "BENCHMARKS.md")
-    run(args.smoke, set(args.only.split(",")), args.out, markdown)
+    run(args.smoke, set(args.only.split(",")), args.out, markdown, args.merge)
     return 0
 
 

@@ -168,6 +168,9 @@ class Trainer:
 
     def handle(self, request: MergedRequest) -> dict[str, Any]:
         """Train, register and decide; publish exactly one ModelVersionEvent and return it."""
+        log.info(
+            "trainer: training for %s (%s)", ",".join(request.retrain_ids), request.reason_text()
+        )
         try:
             event = self._train_and_decide(request)
         except Exception as exc:  # reported, never lost: the request's outcome is FAILED

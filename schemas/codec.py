@@ -51,6 +51,7 @@ class AvroCodec:
         self._required = {name: _required_fields(s) for name, s in raw.items()}
         self._writer_ids = {name: self._source.id_for(s) for name, s in raw.items()}
         self._parsed_writers: dict[int, Any] = {}
+        self._same_schema: dict[tuple[int, str], bool] = {}
         self.max_payload_bytes = max_payload_bytes
 
     # -- encode -------------------------------------------------------------------------
@@ -110,8 +111,13 @@ class AvroCodec:
             )
         body = io.BytesIO(data)
         body.seek(HEADER_SIZE)
+        # The same schema on both sides (the usual case) needs no resolution: fastavro's fast
+        # path, about twice as quick.
+        same = self._same_schema.get((schema_id, event_type))
+        if same is None:
+            same = self._same_schema[(schema_id, event_type)] = writer == reader
         try:
-            decoded = fastavro.schemaless_reader(body, writer, reader)
+            decoded = fastavro.schemaless_reader(body, writer, None if same else reader)
         except SchemaResolutionError as exc:
             raise MissingFieldError(
                 f"{event_type} lacks a field the reader requires", schema_id=schema_id

@@ -7,9 +7,11 @@ from rich.table import Table
 
 from riskstream import __version__
 from riskstream.cli import model_cmd, run_cmd, stack_cmd
+from riskstream.cli.backtest_cmd import backtest
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.cli.demo_cmd import demo
 from riskstream.cli.publish_cmd import publish
+from riskstream.cli.tools_cmd import predictions, replay, watch
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
 from riskstream.topics import CATALOG
@@ -25,6 +27,10 @@ app.add_typer(run_cmd.app, name="run")
 topics_app = typer.Typer(help="The topic catalog.")
 app.command("demo")(demo)
 app.command("publish")(publish)
+app.command("predictions")(predictions)
+app.command("watch")(watch)
+app.command("replay")(replay)
+app.command("backtest")(backtest)
 app.add_typer(topics_app, name="topics")
 
 

@@ -80,18 +80,13 @@ def trainer(
 def scorer(
     instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
     batch_size: int = typer.Option(1000, help="Records per batch and transaction."),
-    batch_wait_ms: float = typer.Option(
-        5.0, help="Longest wait for a batch to fill: the latency it may add at low load."
-    ),
     ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """patient-records → predictions, exactly once (Kafka transactions)."""
     from stream_processors.scorer import Scorer
 
     _run(
-        lambda settings: Scorer(
-            settings, instance=instance, batch_size=batch_size, batch_wait_s=batch_wait_ms / 1000
-        ),
+        lambda settings: Scorer(settings, instance=instance, batch_size=batch_size),
         ops_port,
     )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,7 +23,7 @@ from models.trainer import Trainer
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import deployment_with_champion, process_env
 
 T0 = 1_750_000_000_000
 
@@ -203,3 +206,35 @@ def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
     assert result.exit_code == 1
     assert "corrupt" in result.output
     assert registry.alias_version(CHAMPION) == champion_before
+
+
+def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings) -> None:
+    """The request's offset commits only after its outcome is published, so a trainer killed
+    while training leaves it to the next one: retried, not lost."""
+    start = T0 + 80_000_000
+    _, labels = data.load(data.HOLDOUT_FILE)
+    _publish_examples(deployment, _examples(labels.to_numpy(), start))
+    retrain_id = _request(deployment, start, start + 1_000_000, ("MANUAL",))
+    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "trainer", "--max-runs", "1"]
+    env = process_env(deployment, RISKSTREAM_OPS_PORT="0")
+    first = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    assert first.stderr is not None
+    deadline = time.monotonic() + 120
+    for line in first.stderr:
+        if f"training for {retrain_id}" in line or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)  # inside the training run
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert not any(
+        retrain_id in e["lineage"].get("retrain_ids", "") for e in _model_version_events(deployment)
+    )
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+    assert second.returncode == 0, second.stderr[-2000:]
+    outcomes = [
+        e
+        for e in _model_version_events(deployment)
+        if retrain_id in e["lineage"].get("retrain_ids", "")
+    ]
+    assert len(outcomes) == 1, outcomes
+    assert outcomes[0]["status"] in ("PROMOTED", "CHALLENGER", "FAILED", "SKIPPED")

@@ -1,0 +1,219 @@
+"""``riskstream predictions``, ``watch`` and ``replay``: the ways users read the pipeline."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from riskstream.cli.console import console, echo, err_console, fails_cleanly
+from riskstream.errors import RiskstreamError
+from riskstream.settings import load_settings
+from riskstream.tools.reading import Start
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def parse_start(text: str) -> Start:
+    """``end``, ``beginning``, epoch milliseconds, or an ISO-8601 time (UTC if no zone)."""
+    if text in ("end", "beginning"):
+        return text
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: use end, beginning, epoch ms or an ISO time like 2026-11-22T06:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_offsets(text: str) -> dict[int, int]:
+    """``0:120,1:98``: offsets per partition."""
+    try:
+        return {int(p): int(o) for p, o in (pair.split(":") for pair in text.split(","))}
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use partition:offset pairs, e.g. 0:120,1:98") from None
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%H:%M:%S") if isinstance(value, datetime) else str(value)
+
+
+@fails_cleanly
+def predictions(
+    start: str = typer.Option(
+        "end", "--from", help="end (default), beginning, epoch ms or ISO time."
+    ),
+    patient: str | None = typer.Option(None, help="Only this patient id."),
+    version: str | None = typer.Option(None, help="Only predictions of this model version."),
+    min_risk: float | None = typer.Option(None, help="Only risks at or above this."),
+    output: str = typer.Option("table", "--format", help="table or jsonl."),
+    limit: int | None = typer.Option(None, help="Stop after this many."),
+    follow: bool = typer.Option(False, help="Keep waiting for new predictions."),
+) -> None:
+    """Read the prediction topic (assign(), no consumer group: the workers are undisturbed)."""
+    from riskstream.tools.predictions import PredictionFilter, read_predictions
+
+    if output not in ("table", "jsonl"):
+        raise typer.BadParameter("--format is table or jsonl")
+    settings = load_settings()
+    where = PredictionFilter(patient, version, min_risk)
+    rows = read_predictions(settings, parse_start(start), where, limit, follow)
+    if output == "jsonl":
+        for p in rows:
+            typer.echo(json.dumps(p, default=lambda v: int(v.timestamp() * 1000)))
+        return
+    table = Table(title="predictions")
+    for column in ("event time", "patient", "risk", "label", "version", "top contribution"):
+        table.add_column(column)
+    shown = 0
+    for p in rows:
+        top = p["contributions"][0] if p["contributions"] else None
+        table.add_row(
+            _time(p["event_time"]),
+            p["patient_id"],
+            f"{p['risk']:.3f}",
+            str(p["label"]),
+            p["model_version"],
+            f"{top['feature']} {top['value']:+.2f}" if top else "",
+        )
+        shown += 1
+        if follow:
+            console.print(table)
+            table = Table(show_header=False)
+    if not follow:
+        console.print(table)
+        echo(f"{shown} prediction(s)")
+
+
+def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
+    table = Table(title=f"active alerts ({len(active)})")
+    for column in ("since", "severity", "kind", "subject", "statistic", "value", "version"):
+        table.add_column(column)
+    for alert in sorted(active.values(), key=lambda a: -SEVERITIES.index(a["severity"])):
+        table.add_row(
+            _time(alert["event_time"]),
+            alert["severity"],
+            alert["kind"],
+            alert["feature"] or "-",
+            alert["statistic"],
+            f"{alert['value']:.3f}",
+            alert["model_version"],
+        )
+    return table
+
+
+@fails_cleanly
+def watch(
+    start: str = typer.Option(
+        "end", "--from", help="end (default), beginning, epoch ms or ISO time."
+    ),
+    min_severity: str = typer.Option("LOW", help="Hide alerts below this severity."),
+    exit_on: str | None = typer.Option(
+        None, help="Exit 0 as soon as a FIRING alert of this severity or above arrives."
+    ),
+    timeout: float | None = typer.Option(
+        None, help="Give up after this many seconds: exit 1 with --exit-on, else 0."
+    ),
+) -> None:
+    """A live table of the active drift, quality and performance alerts."""
+    from riskstream.tools.alerts import ActiveAlerts, read_alerts
+    from stream_processors.trigger_policy import SEVERITY_RANK
+
+    for name, value in (("--min-severity", min_severity), ("--exit-on", exit_on)):
+        if value is not None and value not in SEVERITIES:
+            raise typer.BadParameter(f"{name} is one of {', '.join(SEVERITIES)}")
+    settings = load_settings()
+    state = ActiveAlerts(min_severity)
+    deadline = time.monotonic() + timeout if timeout else None
+    with Live(_alerts_table(state.active), console=console, refresh_per_second=4) as live:
+        for alert in _until(read_alerts(settings, parse_start(start)), deadline):
+            if alert is None:
+                continue
+            state.apply(alert)
+            live.update(_alerts_table(state.active))
+            if (
+                exit_on is not None
+                and alert["status"] == "FIRING"
+                and SEVERITY_RANK[alert["severity"]] >= SEVERITY_RANK[exit_on]
+            ):
+                live.stop()
+                echo(f"{alert['severity']} {alert['kind']}: {alert['message']}")
+                raise typer.Exit(0)
+    if exit_on is not None:
+        err_console.print(f"no {exit_on} or higher alert within {timeout or 0:.0f} s")
+        raise typer.Exit(1)
+
+
+def _until(alerts: Any, deadline: float | None) -> Any:
+    """Yield from ``alerts`` until ``deadline``; the reader polls, so this checks between."""
+    import threading
+    from queue import Empty, Queue
+
+    queue: Queue[dict[str, Any]] = Queue()
+
+    def pump() -> None:
+        for alert in alerts:
+            queue.put(alert)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            yield queue.get(timeout=0.25)
+        except Empty:
+            yield None
+
+
+@fails_cleanly
+def replay(
+    source: str = typer.Argument(..., help="Topic to copy from (full name, prefix included)."),
+    target: str = typer.Argument(..., help="Topic to copy into."),
+    start: str = typer.Option("beginning", "--from", help="beginning, end, epoch ms or ISO time."),
+    stop: str | None = typer.Option(None, "--to", help="Stop before this time (default: now)."),
+    from_offsets: str | None = typer.Option(None, help="Start offsets, e.g. 0:120,1:98."),
+    to_offsets: str | None = typer.Option(None, help="Stop offsets (exclusive), e.g. 0:500,1:480."),
+    speed: float = typer.Option(0.0, help="1: as recorded, 10: ten times faster, 0: at once."),
+) -> None:
+    """Copy a range of a topic into another, keeping keys, headers, timestamps and order."""
+    from riskstream.tools.replay import plan_size
+    from riskstream.tools.replay import replay as run_replay
+
+    settings = load_settings()
+    begin: Start = parse_offsets(from_offsets) if from_offsets else parse_start(start)
+    end: Start | None = (
+        parse_offsets(to_offsets) if to_offsets else (parse_start(stop) if stop else None)
+    )
+    total = plan_size(settings, source, begin, end)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task(f"{source} → {target}", total=total)
+        report = run_replay(
+            settings,
+            source,
+            target,
+            begin,
+            end,
+            speed,
+            on_copy=lambda n: progress.update(task, completed=n),
+        )
+    echo(f"replayed {report.copied} record(s) in {report.seconds:.1f} s; {report.failed} failed")
+    if report.failed:
+        raise RiskstreamError(
+            f"{report.failed} record(s) were not delivered",
+            hint="check the broker log and run the replay again for the missing range",
+        )

@@ -1,0 +1,1 @@
+"""User tools behind the CLI: read predictions, watch alerts, replay topics, backtest."""

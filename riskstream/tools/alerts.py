@@ -1,0 +1,44 @@
+"""Watching the drift-alert topic: which alerts are active, and waiting for one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.tools.reading import Start, messages
+from riskstream.topics import DRIFT_ALERTS
+from stream_processors.trigger_policy import SEVERITY_RANK
+
+
+def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What a RESOLVED alert resolves: the same kind, subject and statistic of a version."""
+    return (alert["model_version"], alert["kind"], alert["feature"] or "", alert["statistic"])
+
+
+@dataclass
+class ActiveAlerts:
+    """FIRING alerts not yet RESOLVED, at or above ``min_severity``."""
+
+    min_severity: str = "LOW"
+    active: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def admits(self, alert: dict[str, Any]) -> bool:
+        return SEVERITY_RANK[alert["severity"]] >= SEVERITY_RANK[self.min_severity]
+
+    def apply(self, alert: dict[str, Any]) -> None:
+        key = alert_key(alert)
+        if alert["status"] == "RESOLVED":
+            self.active.pop(key, None)
+        elif self.admits(alert):
+            self.active[key] = alert
+
+
+def read_alerts(
+    settings: Settings, start: Start = "end", follow: bool = True
+) -> Iterator[dict[str, Any]]:
+    codec = codec_for(settings)
+    for m in messages(settings, settings.topic(DRIFT_ALERTS.name), start, follow=follow):
+        yield codec.decode(m.value(), "DriftAlert")

@@ -1,0 +1,46 @@
+"""Reading the prediction topic as a user: filters over decoded Predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.tools.reading import Start, messages
+from riskstream.topics import PREDICTIONS
+
+
+@dataclass(frozen=True)
+class PredictionFilter:
+    patient_id: str | None = None
+    model_version: str | None = None
+    min_risk: float | None = None
+
+    def accepts(self, p: dict[str, Any]) -> bool:
+        return (
+            (self.patient_id is None or p["patient_id"] == self.patient_id)
+            and (self.model_version is None or p["model_version"] == self.model_version)
+            and (self.min_risk is None or p["risk"] >= self.min_risk)
+        )
+
+
+def read_predictions(
+    settings: Settings,
+    start: Start = "end",
+    where: PredictionFilter = PredictionFilter(),
+    limit: int | None = None,
+    follow: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Decoded Predictions that pass ``where``, at most ``limit`` of them."""
+    codec = codec_for(settings)
+    shown = 0
+    for m in messages(settings, settings.topic(PREDICTIONS.name), start, follow=follow):
+        prediction = codec.decode(m.value(), "Prediction")
+        if not where.accepts(prediction):
+            continue
+        yield prediction
+        shown += 1
+        if limit is not None and shown >= limit:
+            return

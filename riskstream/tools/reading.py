@@ -1,0 +1,130 @@
+"""Reading a topic as a user tool does: ``assign()`` with no group membership and no commits,
+so live consumer groups are never rebalanced or moved.
+
+Where to start: ``"end"`` (only what arrives from now on), ``"beginning"``, an epoch
+millisecond timestamp (``offsets_for_times``), or explicit offsets per partition.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
+
+from riskstream.errors import RiskstreamError
+from riskstream.settings import Settings
+
+Start = str | int | dict[int, int]  # "end" | "beginning" | epoch ms | {partition: offset}
+
+
+class TopicReadError(RiskstreamError):
+    """A topic could not be read (it does not exist, or the broker is away)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Start and (exclusive) stop offsets per partition."""
+
+    start: dict[int, int]
+    stop: dict[int, int]
+
+    @property
+    def size(self) -> int:
+        return sum(max(0, self.stop[p] - self.start.get(p, 0)) for p in self.stop)
+
+
+def reader(settings: Settings, extra: dict[str, object] | None = None) -> Consumer:
+    return Consumer(
+        settings.kafka_config(
+            {
+                "group.id": f"riskstream-tool-{uuid.uuid4().hex}",  # required, never joined
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                **(extra or {}),
+            }
+        )
+    )
+
+
+def partitions_of(consumer: Consumer, topic: str) -> list[int]:
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise TopicReadError(
+            "topic not found",
+            topic=topic,
+            hint="check RISKSTREAM_TOPIC_PREFIX, or create it: `riskstream topics create`",
+        )
+    return sorted(metadata.partitions)
+
+
+def resolve(
+    consumer: Consumer, topic: str, where: Start, default_end: bool = False
+) -> dict[int, int]:
+    """Concrete offsets per partition for a start (or stop) position."""
+    parts = partitions_of(consumer, topic)
+    if isinstance(where, dict):
+        return {p: int(where.get(p, 0)) for p in parts}
+    ends = {}
+    for p in parts:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        ends[p] = (low, high)
+    if where == "end":
+        return {p: high for p, (_, high) in ends.items()}
+    if where == "beginning":
+        return {p: low for p, (low, _) in ends.items()}
+    if isinstance(where, int):
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, where) for p in parts], timeout=10
+        )
+        # -1: no record at or after the timestamp: the partition's end
+        return {
+            tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition][1] for tp in found
+        }
+    raise ValueError(f"unknown position {where!r}: use end, beginning, epoch ms or offsets")
+
+
+def messages(
+    settings: Settings,
+    topic: str,
+    start: Start = "end",
+    stop: Start | None = None,
+    follow: bool = False,
+    idle_s: float = 2.0,
+) -> Iterator[Message]:
+    """Committed messages of ``topic`` from ``start``. Without ``follow`` it ends at ``stop``
+    (default: the end offsets when called); with ``follow`` it waits for new ones."""
+    consumer = reader(settings)
+    try:
+        begin = resolve(consumer, topic, start)
+        end = (
+            resolve(consumer, topic, stop) if stop is not None else resolve(consumer, topic, "end")
+        )
+        consumer.assign(
+            [TopicPartition(topic, p, o if o >= 0 else OFFSET_BEGINNING) for p, o in begin.items()]
+        )
+        pending = {p for p in begin if follow or begin[p] < end[p]}
+        quiet = time.monotonic()
+        while pending:
+            batch = consumer.consume(500, 0.5)
+            if not batch and not follow and time.monotonic() - quiet > idle_s:
+                break  # what remains below the end offsets are transaction markers
+            for m in batch:
+                if m.error():
+                    continue
+                quiet = time.monotonic()
+                p, offset = int(m.partition() or 0), int(m.offset() or 0)
+                if not follow and offset >= end[p]:
+                    pending.discard(p)
+                    continue
+                yield m
+                if not follow and offset + 1 >= end[p]:
+                    pending.discard(p)
+    finally:
+        consumer.close()
+
+
+__all__ = ["OFFSET_END", "Range", "Start", "TopicReadError", "messages", "reader", "resolve"]

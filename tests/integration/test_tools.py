@@ -1,0 +1,264 @@
+"""The user tools against the real broker: predictions filters, watch --exit-on, replay
+keeping keys and order, and a backtest that names the version built to be better, with its
+HTML report rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from typer.testing import CliRunner
+
+from models.registry import CHAMPION, Registry
+from producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.cli.main import app
+from riskstream.kafka.clients import codec_for, new_id, now_ms
+from riskstream.settings import Settings
+from riskstream.tools.backtest import backtest
+from riskstream.tools.backtest_report import render_html
+from riskstream.tools.predictions import PredictionFilter, read_predictions
+from riskstream.tools.reading import messages
+from riskstream.tools.replay import replay
+from riskstream.topics import DRIFT_ALERTS, GROUND_TRUTH, PATIENT_RECORDS
+from stream_processors.alerts import alert_event
+from stream_processors.scorer import Scorer
+from tests.integration.conftest import deployment_with_champion, process_env, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def scored(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A deployment whose scorer has scored 600 simulated records (with ground truth)."""
+    settings = deployment_with_champion(stack, "tl", tmp_path_factory.mktemp("tools"))
+    _publish_simulated(settings, 600)
+    scorer = Scorer(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while scorer.stats.predictions < 600 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+    assert scorer.stats.predictions == 600
+    return settings
+
+
+def _publish_simulated(settings: Settings, count: int, seed: int = 1) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 10}))
+    start = now_ms() - 600_000
+    sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=seed, run=f"s{seed}")
+    for i, item in enumerate(sim.stream(count, start)):
+        record = {**item.record, "patient_id": f"p{i % 7}"}
+        key = record["patient_id"].encode()
+        producer.produce(
+            settings.topic(PATIENT_RECORDS.name),
+            key=key,
+            value=codec.encode("PatientRecord", record),
+        )
+        truth = {
+            "label_id": new_id(),
+            "request_id": record["request_id"],
+            "patient_id": record["patient_id"],
+            "event_time": record["event_time"] + 1000,
+            "outcome": item.outcome,
+            "source": "test",
+        }
+        producer.produce(
+            settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
+        )
+    assert producer.flush(30) == 0
+
+
+def test_predictions_filters_and_cli(scored: Settings) -> None:
+    everything = list(read_predictions(scored, "beginning"))
+    assert len(everything) == 600 and len({p["request_id"] for p in everything}) == 600
+    mine = list(read_predictions(scored, "beginning", PredictionFilter(patient_id="p3")))
+    assert mine and {p["patient_id"] for p in mine} == {"p3"}
+    assert len(mine) == sum(p["patient_id"] == "p3" for p in everything)
+    risky = list(read_predictions(scored, "beginning", PredictionFilter(min_risk=0.6)))
+    assert len(risky) == sum(p["risk"] >= 0.6 for p in everything) and risky
+    assert list(read_predictions(scored, "beginning", PredictionFilter(model_version="99"))) == []
+    assert len(list(read_predictions(scored, "beginning", limit=5))) == 5
+    assert list(read_predictions(scored, "end")) == []  # from the end: nothing new
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "predictions",
+            "--from",
+            "beginning",
+            "--patient",
+            "p3",
+            "--format",
+            "jsonl",
+            "--limit",
+            "4",
+        ],
+        env=worker_env(scored),
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == 4 and {p["patient_id"] for p in lines} == {"p3"}
+
+
+def _alert(settings: Settings, severity: str) -> dict[str, Any]:
+    now = now_ms()
+    return alert_event(
+        settings.model_name,
+        "1",
+        kind="DATA_DRIFT",
+        status="FIRING",
+        severity=severity,
+        statistic="psi",
+        value=0.3,
+        threshold=0.1,
+        window=(now, now),
+        sample_size=500,
+        feature="glucose",
+        message=f"glucose entered drift ({severity})",
+    )
+
+
+def test_watch_exits_on_an_alert_and_times_out_without_one(scored: Settings) -> None:
+    codec = codec_for(scored)
+
+    def later() -> None:
+        time.sleep(6)  # after watch has started reading from the end
+        producer = Producer(scored.kafka_config())
+        for severity in ("LOW", "HIGH"):
+            producer.produce(
+                scored.topic(DRIFT_ALERTS.name),
+                key=b"glucose",
+                value=codec.encode("DriftAlert", _alert(scored, severity)),
+            )
+        producer.flush(10)
+
+    threading.Thread(target=later, daemon=True).start()
+    argv = [sys.executable, "-m", "riskstream.cli.main", "watch"]
+    waited = subprocess.run(
+        [*argv, "--exit-on", "HIGH", "--timeout", "60"],
+        env=process_env(scored),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert waited.returncode == 0, waited.stderr
+    assert "glucose entered drift (HIGH)" in waited.stdout
+    quiet = subprocess.run(
+        [*argv, "--exit-on", "CRITICAL", "--timeout", "4"],
+        env=process_env(scored),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert quiet.returncode == 1
+    assert "no CRITICAL or higher alert within 4 s" in quiet.stderr
+
+
+def test_replay_keeps_keys_headers_timestamps_and_order(scored: Settings) -> None:
+    source = scored.topic(PATIENT_RECORDS.name)
+    target = scored.topic("replayed-records")
+    admin = AdminClient(scored.kafka_config())
+    for future in admin.create_topics([NewTopic(target, scored.topic_partitions, 1)]).values():
+        future.result()
+    time.sleep(1)
+    report = replay(scored, source, target, "beginning")
+    assert report.copied == 600 and report.failed == 0
+
+    def by_partition(topic: str) -> dict[int, list[tuple[Any, ...]]]:
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        for m in messages(scored, topic, "beginning"):
+            out.setdefault(int(m.partition() or 0), []).append(
+                (m.key(), m.value(), m.headers(), m.timestamp()[1])
+            )
+        return out
+
+    assert by_partition(target) == by_partition(source)
+
+    # a time range, paced: records 10 s apart in the recording, replayed 20x faster
+    stamps = sorted(m.timestamp()[1] for m in messages(scored, source, "beginning"))
+    lo, hi = stamps[100], stamps[100] + 10_000
+    paced = scored.topic("replayed-paced")
+    for future in admin.create_topics([NewTopic(paced, scored.topic_partitions, 1)]).values():
+        future.result()
+    time.sleep(1)
+    began = time.monotonic()
+    report = replay(scored, source, paced, lo, hi, speed=20.0)
+    assert report.copied == sum(lo <= s < hi for s in stamps)
+    assert time.monotonic() - began >= 0.3  # at 20x, 10 s of recording take about 0.5 s
+
+
+class Flipped:
+    """An estimator that ranks patients backwards: the version built to lose."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.inner.predict_proba(x))[:, ::-1]
+
+
+def test_backtest_names_the_better_version_and_its_report_renders(
+    scored: Settings, tmp_path: Path
+) -> None:
+    registry = Registry(scored)
+    champion = registry.alias_version(CHAMPION)
+    assert champion is not None
+    worse = registry.load(champion)
+    worse.estimator = Flipped(worse.estimator)
+    worse.explainer = "occlusion"
+    _, worse_version = registry.log_and_register(
+        worse, params={"test": "flipped"}, metrics={}, tags={"riskstream.candidate": "flipped"}
+    )
+    result = backtest(scored, ["champion", worse_version], "beginning", buckets=5)
+    assert result.records == 600
+    assert result.ranking == [champion, worse_version]
+    best, other = (next(v for v in result.versions if v.version == x) for x in result.ranking)
+    assert best.overall["roc_auc"] > 0.7 > 0.3 > other.overall["roc_auc"]
+    assert len(best.buckets) == 5 and sum(b["n"] for b in best.buckets) == 600
+    assert set(best.drift) == set(registry.load(champion).reference["features"])
+    summary = result.summary()
+    assert summary["better_champion"] == champion
+    page = render_html(result)
+    assert f"<b>version {champion}</b> would have" in page
+    assert page.count("data:image/png;base64,") == 3 and "http" not in page.split("<body>")[1]
+
+    report = tmp_path / "report.html"
+    report.write_text(page)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed: apt-get install -y chromium (.ci/run does)"
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1200,2600",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))
+    colours = {tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)}
+    assert pixels.shape[0] >= 2000 and len(colours) > 100, "the plots did not render"
+    Path("/tmp/riskstream-backtest-screenshot.png").write_bytes(shot.read_bytes())
