@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.bundle import ScoringModel
-from models.features import RAW_FEATURES, validate_record
+from models.features import RAW_FEATURES, valid_rows
 from models.reference import bin_index
 from models.registry import Registry
 from models.selection import evaluate
@@ -109,7 +109,9 @@ def read_labeled_range(
 ) -> LabeledRange:
     """Records in [start, stop) that pass validation, joined to their ground truth."""
     codec = codec_for(settings)
+    fields = (*RAW_FEATURES, "insulin")  # every field with a range rule
     rows: dict[str, tuple[int, list[float | None]]] = {}
+    nan: set[str] = set()  # a NaN value is invalid; in a frame it would pass for a null
     read = invalid = 0
     for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
         read += 1
@@ -118,19 +120,26 @@ def read_labeled_range(
         except CodecError:
             invalid += 1
             continue
-        if validate_record(record) is not None:
-            invalid += 1
-            continue
-        event_ms = int(record["event_time"].timestamp() * 1000)
-        rows[record["request_id"]] = (event_ms, [record.get(n) for n in RAW_FEATURES])
+        values = [record.get(n) for n in fields]
+        rid = record["request_id"]
+        if any(v != v for v in values if v is not None):
+            nan.add(rid)
+        rows[rid] = (int(record["event_time"].timestamp() * 1000), values)
         if progress is not None and read % 5000 == 0:
             progress("records", read)
-    if not rows:
+    ids = [rid for rid in rows if rid not in nan]
+    frame = pd.DataFrame([rows[r][1] for r in ids], columns=list(fields), dtype=float)
+    valid = valid_rows(frame)  # the scorer's validate_record, vectorised
+    invalid += len(rows) - int(valid.sum())
+    ids = [rid for rid, ok in zip(ids, valid, strict=True) if ok]
+    frame = frame[valid].drop(columns=["insulin"]).reset_index(drop=True)
+    if not ids:
         raise BacktestError(
             "no valid patient records in the range",
             topic=settings.topic(PATIENT_RECORDS.name),
             hint="widen --from/--to, or check the topic prefix",
         )
+    rows = {rid: rows[rid] for rid in ids}
     outcomes: dict[str, int] = {}
     for m in messages(settings, settings.topic(GROUND_TRUTH.name), start, None):
         try:
@@ -141,15 +150,15 @@ def read_labeled_range(
             outcomes[truth["request_id"]] = int(truth["outcome"])
     if progress is not None:
         progress("labels", len(outcomes))
-    joined = [rid for rid in rows if rid in outcomes]
+    labeled = np.array([rid in outcomes for rid in ids], dtype=bool)
+    joined = [rid for rid, ok in zip(ids, labeled, strict=True) if ok]
     if not joined:
         raise BacktestError(
             "none of the records in the range has ground truth yet",
             hint="labels arrive later than records: pick an older range or wait",
         )
-    frame = pd.DataFrame([rows[r][1] for r in joined], columns=list(RAW_FEATURES), dtype=float)
     return LabeledRange(
-        frame,
+        frame[labeled].reset_index(drop=True),
         np.array([outcomes[r] for r in joined]),
         np.array([rows[r][0] for r in joined]),
         read,

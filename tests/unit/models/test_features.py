@@ -69,3 +69,29 @@ def test_transform_before_fit_fails_and_unknown_features_are_refused() -> None:
         FeaturePipeline().transform(records_to_frame([GOOD]))
     with pytest.raises(ValueError):
         FeaturePipeline(["made_up"])
+
+
+def test_valid_rows_agrees_with_validate_record() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from models.features import RANGES, valid_rows, validate_record
+
+    rng = np.random.default_rng(0)
+    fields = list(RANGES)
+    records = []
+    for _ in range(3000):
+        record: dict[str, float | None] = {}
+        for name, (low, high) in RANGES.items():
+            draw = rng.random()
+            if draw < 0.1:
+                record[name] = None
+            elif draw < 0.2:
+                record[name] = float(rng.choice([low, high, low - 1, high + 1, -0.5]))
+            else:
+                record[name] = float(rng.uniform(low, high))
+        records.append(record)
+    frame = pd.DataFrame(records, columns=fields, dtype=float)
+    expected = np.array([validate_record(r) is None for r in records])
+    assert 100 < expected.sum() < 2900  # both outcomes well represented
+    assert (valid_rows(frame) == expected).all()
