@@ -9,6 +9,18 @@ from stream_processors.quality_stats import Condition
 from stream_processors.statistics import DriftThresholds, FeatureVerdict
 
 
+def transition(name: str, breached: bool, was: frozenset[str], now: set[str]) -> str | None:
+    """FIRING when a condition enters breach, RESOLVED when it leaves, else None; keeps
+    ``now`` (the breached set being built for this window) up to date."""
+    if breached and name not in was:
+        now.add(name)
+        return "FIRING"
+    if not breached and name in was:
+        now.discard(name)
+        return "RESOLVED"
+    return None
+
+
 def alert_event(
     model_name: str,
     version: str,

@@ -36,7 +36,7 @@ from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
-from stream_processors.alerts import condition_alert, drift_alert
+from stream_processors.alerts import condition_alert, drift_alert, transition
 from stream_processors.quality_stats import (
     Condition,
     QualityThresholds,
@@ -275,13 +275,8 @@ class Monitor:
         watermark = self.watermark.of(self.consumer, self._predictions)
         if watermark is None:
             return
-        if self.store.check_epoch():
-            self._redis_restarted()
         horizon = watermark - self.size_ms - self.lateness_ms
-        for version in list(self._references):
-            for start in self.store.closable(version, horizon + 1):
-                if self.store.claim_close(version, start):
-                    self._evaluate(version, start)
+        self.store.close_due(list(self._references), horizon, self._evaluate, self._redis_restarted)
 
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)
@@ -342,13 +337,7 @@ class Monitor:
             self.metrics.drift.labels(verdict.feature, "psi").set(verdict.psi)
             self.metrics.drift.labels(verdict.feature, "ks").set(verdict.ks)
             self.metrics.drift.labels(verdict.feature, "js").set(verdict.js)
-            status = None
-            if verdict.drifting and verdict.feature not in was:
-                status = "FIRING"
-                now.add(verdict.feature)
-            elif not verdict.drifting and verdict.feature in was:
-                status = "RESOLVED"
-                now.discard(verdict.feature)
+            status = transition(verdict.feature, verdict.drifting, was, now)
             if status:
                 window_range = (start, start + self.size_ms)
                 self._publish(
@@ -374,13 +363,7 @@ class Monitor:
         now: set[str],
     ) -> None:
         self.metrics.drift.labels(condition.name, condition.statistic).set(condition.value)
-        status = None
-        if condition.breached and condition.name not in was:
-            status = "FIRING"
-            now.add(condition.name)
-        elif not condition.breached and condition.name in was:
-            status = "RESOLVED"
-            now.discard(condition.name)
+        status = transition(condition.name, condition.breached, was, now)
         if status:
             alert = condition_alert(
                 self.settings.model_name,

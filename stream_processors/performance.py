@@ -34,7 +34,7 @@ from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
 from schemas import CodecError
-from stream_processors.alerts import alert_event, condition_alert
+from stream_processors.alerts import alert_event, condition_alert, transition
 from stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
@@ -182,13 +182,8 @@ class PerformanceMonitor:
         watermark = self.watermark.of(self.consumer, self._topic)
         if watermark is None:
             return
-        if self.store.check_epoch():
-            self._redis_restarted()
         horizon = watermark - self.size_ms - self.lateness_ms
-        for version in sorted(self._versions):
-            for start in self.store.closable(version, horizon + 1):
-                if self.store.claim_close(version, start):
-                    self._evaluate(version, start)
+        self.store.close_due(sorted(self._versions), horizon, self._evaluate, self._redis_restarted)
 
     def _evaluate(self, version: str, start: int) -> None:
         raw = self.store.counts(version, start)
@@ -210,13 +205,7 @@ class PerformanceMonitor:
         for condition in performance_conditions(
             metrics, self.validation(version), self.thresholds, was
         ):
-            status = None
-            if condition.breached and condition.name not in was:
-                status = "FIRING"
-                now.add(condition.name)
-            elif not condition.breached and condition.name in was:
-                status = "RESOLVED"
-                now.discard(condition.name)
+            status = transition(condition.name, condition.breached, was, now)
             if status:
                 n = int(metrics["n"])
                 self._publish(

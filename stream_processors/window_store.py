@@ -152,6 +152,22 @@ class WindowStore:
             if result:
                 return len(fresh)
 
+    def close_due(
+        self,
+        versions: Sequence[str],
+        horizon: int,
+        evaluate: Callable[[str, int], None],
+        on_restart: Callable[[], None],
+    ) -> None:
+        """Evaluate every open window that started at or before ``horizon`` (the watermark
+        minus size and lateness), each in exactly one worker; first notice a Redis restart."""
+        if self.check_epoch():
+            on_restart()
+        for version in versions:
+            for start in self.closable(version, horizon + 1):
+                if self.claim_close(version, start):
+                    evaluate(version, start)
+
     def closable(self, version: str, before_start: int) -> list[int]:
         """Open windows that started before ``before_start``."""
         starts = self.redis.zrangebyscore(self._index_key(version), "-inf", f"({before_start}")

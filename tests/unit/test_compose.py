@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 import yaml
 
+from riskstream.cli.run_cmd import WORKERS  # every worker `run all` starts has a service
 from riskstream.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
 from riskstream.stack.kafka_broker import pinned_version, split_host_port
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
-WORKERS = ("scorer", "joiner", "monitor", "trigger", "trainer")
 
 
 @pytest.fixture(scope="module")
