@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException, Message
@@ -77,6 +78,7 @@ class Scorer:
             GROUP,
             {"fetch.max.bytes": 8 * 1024 * 1024, **self.metrics.consumer_config()},
         )
+        self.instance = instance
         self.producer = transactional_producer(
             settings, GROUP, instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
         )
@@ -129,8 +131,9 @@ class Scorer:
         model = self.models.current  # read once: one version per batch
         assert model is not None
         batch = score_batch(items, model, self.codec, self.settings.model_name)
-        self.producer.begin_transaction()
+        committing = False
         try:
+            self.producer.begin_transaction()
             for key, prediction in batch.predictions:
                 self.producer.produce(
                     self._predictions, key=key, value=self.codec.encode("Prediction", prediction)
@@ -145,12 +148,12 @@ class Scorer:
                 self.consumer.consumer_group_metadata(),
                 30,
             )
+            committing = True
             self.producer.commit_transaction(30)
-        except KafkaException:
-            log.exception("scorer: transaction failed; aborting and rewinding the batch")
-            self.producer.abort_transaction(30)
-            rewind(self.consumer, messages)
-            return
+        except KafkaException as exc:
+            if not self._settle(exc, committing):
+                rewind(self.consumer, messages)
+                return
         self.stats.batches += 1
         self.stats.records_in += len(items)
         self.stats.predictions += len(batch.predictions)
@@ -165,6 +168,45 @@ class Scorer:
             self.stats.first_offset_by_version.setdefault(
                 version, (first["source_partition"], first["source_offset"])
             )
+
+    def _settle(self, exc: KafkaException, committing: bool) -> bool:
+        """After a failed transaction step: True if the batch committed after all (a commit
+        whose outcome was unknown, retried), else False with the transaction aborted, or the
+        producer rebuilt when the error was fatal; the caller then rewinds the batch. A broker
+        that is away makes every step fail; this keeps the scorer alive until it is back."""
+        error = exc.args[0]
+        log.warning("scorer: transaction failed (%s); settling it", error)
+        if committing and error.retriable():
+            for _ in range(20):
+                try:
+                    self.producer.commit_transaction(30)
+                    return True
+                except KafkaException as again:
+                    error = again.args[0]
+                    if not error.retriable():
+                        break
+        if not error.fatal():
+            try:
+                self.producer.abort_transaction(30)
+                return False
+            except KafkaException as again:
+                log.warning("scorer: abort failed (%s); rebuilding the producer", again.args[0])
+        self._rebuild_producer()
+        return False
+
+    def _rebuild_producer(self) -> None:
+        """A new transactional producer with the same id: it fences the old one's open
+        transaction. Retries until the broker answers."""
+        while True:
+            self.producer = transactional_producer(
+                self.settings, GROUP, self.instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
+            )
+            try:
+                self.producer.init_transactions(30)
+                return
+            except KafkaException as exc:
+                log.warning("scorer: broker not ready for transactions (%s); retrying", exc)
+                time.sleep(2)
 
     def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
         m = self.metrics

@@ -1,5 +1,6 @@
 """Faults the pipeline must ride out without a manual restart, on real services: Redis
-restarting (it keeps nothing on disk) under running workers."""
+restarting (it keeps nothing on disk) and the Kafka broker restarting, under running
+workers. Each test runs its own private server, so the fault disturbs no other test."""
 
 from __future__ import annotations
 
@@ -171,3 +172,88 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
         f"redis restart: {sent} records, {len(set(ids))} predictions, {judged} windows judged "
         f"exact, {incomplete} marked incomplete"
     )
+
+
+class PrivateBroker:
+    """A KRaft broker of this test alone, on free ports, from the same pinned jars."""
+
+    def __init__(self, base: Settings, home: Path) -> None:
+        from riskstream.stack.kafka_broker import KafkaBroker
+
+        self.settings = base.model_copy(
+            update={
+                "kafka_bootstrap": f"127.0.0.1:{_free_port()}",
+                "stack_controller_port": _free_port(),
+                "stack_managed": True,
+                "state_dir": home,
+            }
+        )
+        self.broker = KafkaBroker(self.settings)
+
+    def start(self) -> None:
+        from riskstream.stack.manager import _up_kafka
+
+        _up_kafka(self.settings, print, timeout=120)
+
+    def stop(self) -> None:
+        assert self.broker.process.stop(timeout=60)
+
+
+@pytest.fixture
+def private_broker(stack: Settings, tmp_path: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(stack, tmp_path / "kafka-home")
+    broker.start()
+    yield broker
+    broker.broker.process.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: after a broker restart the scorer's consumer stops fetching (librdkafka "
+    "2.16 against Kafka 4.3.1: its partition stats keep the pre-restart high watermark while "
+    "the topic holds every record); the records are safe in Kafka but wait for a scorer "
+    "restart. strict: this test must start passing when it is fixed",
+)
+def test_broker_restart_under_load_loses_and_duplicates_nothing(
+    stack: Settings, tmp_path: Path, private_broker: PrivateBroker
+) -> None:
+    settings = deployment_with_champion(
+        stack,
+        "br",
+        tmp_path,
+        kafka_bootstrap=private_broker.settings.kafka_bootstrap,
+    )
+    scorer = Scorer(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
+    sent = 0
+    began = time.monotonic()
+    restarted = False
+    while sent < 3000:
+        for key, record in _records(sent, 30):
+            producer.produce(
+                settings.topic(PATIENT_RECORDS.name),
+                key=key,
+                value=codec.encode("PatientRecord", record),
+            )
+        sent += 30
+        producer.poll(0)
+        if not restarted and time.monotonic() - began > 6:
+            private_broker.stop()  # producers buffer and workers retry meanwhile
+            time.sleep(3)
+            private_broker.start()
+            restarted = True
+        time.sleep(0.1)
+    assert producer.flush(120) == 0, "the producer could not deliver after the restart"
+    predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=60)
+    alive = thread.is_alive()
+    stop.set()
+    thread.join(60)
+    assert restarted and alive, "the scorer died in the broker restart"
+    ids = [p["request_id"] for p in predictions]
+    assert len(set(ids)) == sent, f"{len(set(ids))} distinct predictions of {sent} records"
+    assert len(ids) == sent, f"{len(ids) - len(set(ids))} duplicates"
+    print(f"broker restart: {sent} records, {len(ids)} predictions, all distinct")
