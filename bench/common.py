@@ -139,16 +139,12 @@ def forget_group(settings: Settings, group: str) -> None:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
-    env.update(
-        RISKSTREAM_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        RISKSTREAM_REDIS_URL=settings.redis_url.get_secret_value(),
-        RISKSTREAM_TOPIC_PREFIX=settings.topic_prefix,
-        RISKSTREAM_TOPIC_PARTITIONS=str(settings.topic_partitions),
-        RISKSTREAM_STATE_DIR=str(settings.state_dir),
-        RISKSTREAM_LOG_LEVEL="WARNING",
-        RISKSTREAM_OPS_PORT="0",
-    )
-    return env
+    return {
+        **env,
+        **settings.worker_environment(),
+        "RISKSTREAM_LOG_LEVEL": "WARNING",
+        "RISKSTREAM_OPS_PORT": "0",
+    }
 
 
 def peak_rss_mb(pid: int) -> float:

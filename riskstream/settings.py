@@ -256,6 +256,18 @@ class Settings(BaseSettings):
         config.update(overrides or {})
         return config
 
+    def worker_environment(self) -> dict[str, str]:
+        """The ``RISKSTREAM_*`` variables that point a worker subprocess at this deployment:
+        cluster addresses, prefix, partitions and state dir (secrets included: for a child
+        process's environment, never for a log)."""
+        return {
+            "RISKSTREAM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "RISKSTREAM_REDIS_URL": self.redis_url.get_secret_value(),
+            "RISKSTREAM_TOPIC_PREFIX": self.topic_prefix,
+            "RISKSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "RISKSTREAM_STATE_DIR": str(self.state_dir),
+        }
+
     def display(self) -> dict[str, str]:
         """Every setting as text, with credentials masked; safe to print and log."""
         extra = {

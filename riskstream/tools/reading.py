@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from riskstream.errors import RiskstreamError
 from riskstream.settings import Settings
@@ -22,18 +21,6 @@ Start = str | int | dict[int, int]  # "end" | "beginning" | epoch ms | {partitio
 
 class TopicReadError(RiskstreamError):
     """A topic could not be read (it does not exist, or the broker is away)."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """Start and (exclusive) stop offsets per partition."""
-
-    start: dict[int, int]
-    stop: dict[int, int]
-
-    @property
-    def size(self) -> int:
-        return sum(max(0, self.stop[p] - self.start.get(p, 0)) for p in self.stop)
 
 
 def reader(settings: Settings, extra: dict[str, object] | None = None) -> Consumer:
@@ -125,6 +112,3 @@ def messages(
                     pending.discard(p)
     finally:
         consumer.close()
-
-
-__all__ = ["OFFSET_END", "Range", "Start", "TopicReadError", "messages", "reader", "resolve"]

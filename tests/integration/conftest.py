@@ -170,13 +170,7 @@ def drain_committed(
 def worker_env(settings: Settings) -> dict[str, str]:
     """The ``RISKSTREAM_*`` variables that point a CLI or worker subprocess at ``settings``'s
     deployment (and nothing else from the caller's environment)."""
-    return {
-        "RISKSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "RISKSTREAM_REDIS_URL": settings.redis_url.get_secret_value(),
-        "RISKSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "RISKSTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "RISKSTREAM_STATE_DIR": str(settings.state_dir),
-    }
+    return settings.worker_environment()
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:

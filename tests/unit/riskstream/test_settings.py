@@ -106,3 +106,16 @@ def test_secret_option_detection(name: str, secret: bool) -> None:
 def test_mask_url_password_keeps_urls_without_one() -> None:
     assert mask_url_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert mask_url_password("redis://u:p@h:1/2") == f"redis://u:{MASK}@h:1/2"
+
+
+def test_worker_environment_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from riskstream.settings import load_settings
+
+    original = load_settings(
+        kafka_bootstrap="k:1", topic_prefix="p.", topic_partitions=4, state_dir=tmp_path
+    )
+    for key, value in original.worker_environment().items():
+        monkeypatch.setenv(key, value)
+    again = load_settings()
+    for name in ("kafka_bootstrap", "topic_prefix", "topic_partitions", "state_dir", "redis_url"):
+        assert getattr(again, name) == getattr(original, name), name
