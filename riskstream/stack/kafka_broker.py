@@ -36,6 +36,19 @@ def pinned_version() -> str:
     return match.group(1)
 
 
+def cluster_id_from(raw: bytes) -> str:
+    """Base64 of 16 random bytes whose first character is never ``-`` or ``_``.
+
+    StorageTool parses arguments with argparse, which reads an id starting with ``-`` as an
+    option; Kafka's own Uuid.randomUuid avoids such ids for the same reason. Clearing the top
+    bit of the first byte keeps the first base64 digit below 32, a letter.
+    """
+    if len(raw) != 16:
+        raise StackError("a Kafka cluster id needs 16 bytes", got=len(raw))
+    first = bytes([raw[0] & 0x7F])
+    return base64.urlsafe_b64encode(first + raw[1:]).decode().rstrip("=")
+
+
 def split_host_port(address: str, default_port: int) -> tuple[str, int]:
     first = address.split(",")[0].strip()
     first = first.split("://")[-1]
@@ -150,16 +163,14 @@ class KafkaBroker:
         return (self.data / "meta.properties").exists()
 
     def format_storage(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = cluster_id_from(uuid.uuid4().bytes)
         result = subprocess.run(
             [
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.properties),
+                f"--cluster-id={cluster_id}",
+                f"--config={self.properties}",
             ],
             capture_output=True,
             text=True,
