@@ -8,41 +8,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
 from bench.common import Echo, deployment
 from models.registry import CHAMPION, Registry
+from producers.publish import Publisher, PublishSummary
 from producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.kafka.clients import codec_for, new_id
 from riskstream.settings import Settings
 from riskstream.tools.backtest import backtest
-from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 
 
 def _record_traffic(settings: Settings, count: int) -> None:
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 20, "batch.size": 1_000_000}))
+    """Simulated records an hour old, each with its ground truth."""
+    publisher = Publisher(settings)
     sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=5, run=uuid.uuid4().hex[:6])
-    start = int(time.time() * 1000) - 3_600_000
-    for item in sim.stream(count, start):
-        r = item.record
-        key = r["patient_id"].encode()
-        producer.produce(
-            settings.topic(PATIENT_RECORDS.name), key=key, value=codec.encode("PatientRecord", r)
-        )
-        truth = {
-            "label_id": new_id(),
-            "request_id": r["request_id"],
-            "patient_id": r["patient_id"],
-            "event_time": r["event_time"] + 60_000,
-            "outcome": item.outcome,
-            "source": "bench",
-        }
-        producer.produce(
-            settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
-        )
-        producer.poll(0)
-    producer.flush(60)
+    for item in sim.stream(count, int(time.time() * 1000) - 3_600_000):
+        publisher.send_record(item.record)
+        publisher.send_truth(item.record, item.outcome)
+    if publisher.finish(PublishSummary(sent=count), timeout=60).failed:
+        raise RuntimeError("the backtest's recorded traffic was not all delivered")
 
 
 def measure(base: Settings, workdir: Path, echo: Echo, *, records: int) -> dict[str, Any]:

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from models.bootstrap import bootstrap
+from producers.publish import Publisher, PublishSummary
 from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings, load_settings
 from riskstream.stack.manager import kafka_ready, redis_ready, stack_up
-from riskstream.topics import PATIENT_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]
 Echo = Callable[[str], None]
@@ -57,23 +56,15 @@ def deployment(base: Settings, stem: str, state_dir: Path, **changes: Any) -> Se
     return settings
 
 
-def produce_records(settings: Settings, count: int, seed: int = 0, stamp_now: bool = False) -> int:
+def produce_records(settings: Settings, count: int, seed: int = 0) -> int:
     """``count`` simulated PatientRecords onto patient-records, keyed by patient id."""
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 20, "batch.size": 1_000_000}))
-    topic = settings.topic(PATIENT_RECORDS.name)
+    publisher = Publisher(settings)
     sim = Simulator(PimaModel.fit(), Scenario(), seed=seed, run=uuid.uuid4().hex[:6])
-    start = int(time.time() * 1000)
-    for item in sim.stream(count, start):
-        record = item.record
-        if stamp_now:
-            record["event_time"] = int(time.time() * 1000)
-        producer.produce(
-            topic, key=record["patient_id"].encode(), value=codec.encode("PatientRecord", record)
-        )
-        producer.poll(0)
-    if producer.flush(60) != 0:
-        raise RuntimeError("benchmark records were not all delivered")
+    for item in sim.stream(count, int(time.time() * 1000)):
+        publisher.send_record(item.record)
+    summary = publisher.finish(PublishSummary(sent=count), timeout=60)
+    if summary.failed:
+        raise RuntimeError(f"{summary.failed} benchmark records were not delivered")
     return count
 
 

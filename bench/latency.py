@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import Echo, deployment, end_offsets, run_argv, workers
+from producers.publish import Publisher, PublishSummary
 from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
-from riskstream.topics import PATIENT_RECORDS, PREDICTIONS
+from riskstream.topics import PREDICTIONS
 
 
 def _collect(
@@ -51,9 +52,7 @@ def _collect(
 
 def _offer(settings: Settings, rate: float, seconds: float) -> int:
     """Produce at ``rate`` records/s for ``seconds``, each stamped with its send time."""
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 1}))
-    topic = settings.topic(PATIENT_RECORDS.name)
+    publisher = Publisher(settings)
     count = int(rate * seconds)
     records = [
         s.record
@@ -68,11 +67,8 @@ def _offer(settings: Settings, rate: float, seconds: float) -> int:
         if pause > 0:
             time.sleep(pause)
         record["event_time"] = int(time.time() * 1000)
-        producer.produce(
-            topic, key=record["patient_id"].encode(), value=codec.encode("PatientRecord", record)
-        )
-        producer.poll(0)
-    producer.flush(30)
+        publisher.send_record(record)
+    publisher.finish(PublishSummary(sent=count))
     return count
 
 

@@ -20,16 +20,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
 from models.registry import CHAMPION, Registry
+from producers.publish import Publisher, PublishSummary
 from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.cli.main import app
-from riskstream.kafka.clients import codec_for, new_id, now_ms
+from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.settings import Settings
 from riskstream.tools.backtest import backtest
 from riskstream.tools.backtest_report import render_html
 from riskstream.tools.predictions import PredictionFilter, read_predictions
 from riskstream.tools.reading import messages
 from riskstream.tools.replay import replay
-from riskstream.topics import DRIFT_ALERTS, GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.topics import DRIFT_ALERTS, PATIENT_RECORDS
 from stream_processors.alerts import alert_event
 from stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, process_env, worker_env
@@ -56,30 +57,14 @@ def scored(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setting
 
 
 def _publish_simulated(settings: Settings, count: int, seed: int = 1) -> None:
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 10}))
-    start = now_ms() - 600_000
+    """Simulated records of 7 patients, ten minutes old, each with its ground truth."""
+    publisher = Publisher(settings)
     sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=seed, run=f"s{seed}")
-    for i, item in enumerate(sim.stream(count, start)):
+    for i, item in enumerate(sim.stream(count, now_ms() - 600_000)):
         record = {**item.record, "patient_id": f"p{i % 7}"}
-        key = record["patient_id"].encode()
-        producer.produce(
-            settings.topic(PATIENT_RECORDS.name),
-            key=key,
-            value=codec.encode("PatientRecord", record),
-        )
-        truth = {
-            "label_id": new_id(),
-            "request_id": record["request_id"],
-            "patient_id": record["patient_id"],
-            "event_time": record["event_time"] + 1000,
-            "outcome": item.outcome,
-            "source": "test",
-        }
-        producer.produce(
-            settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
-        )
-    assert producer.flush(30) == 0
+        publisher.send_record(record)
+        publisher.send_truth(record, item.outcome)
+    assert publisher.finish(PublishSummary(sent=count)).failed == 0
 
 
 def test_predictions_filters_and_cli(scored: Settings) -> None:
