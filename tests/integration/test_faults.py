@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -21,7 +22,7 @@ from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.settings import Settings
 from riskstream.stack.manager import redis_ready
 from riskstream.stack.redis_server import RedisServer
-from riskstream.topics import PATIENT_RECORDS, PREDICTIONS
+from riskstream.topics import GROUND_TRUTH, LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
 from stream_processors.joiner import Joiner
 from stream_processors.monitor import Monitor
 from stream_processors.scorer import Scorer
@@ -151,10 +152,7 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     assert monitor.stats.windows_incomplete >= 1
 
     # Every window the monitor judged holds exactly its records; the others say incomplete.
-    size_ms = WINDOW_S * 1000
-    expected = Counter(
-        int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions
-    )
+    expected = _window_counts(predictions)
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     judged = incomplete = 0
@@ -207,26 +205,55 @@ def private_broker(stack: Settings, tmp_path: Path) -> Iterator[PrivateBroker]:
     broker.broker.process.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: after a broker restart the scorer's consumer stops fetching (librdkafka "
-    "2.16 against Kafka 4.3.1: its partition stats keep the pre-restart high watermark while "
-    "the topic holds every record); the records are safe in Kafka but wait for a scorer "
-    "restart. strict: this test must start passing when it is fixed",
-)
+def _window_counts(predictions: list[dict[str, Any]]) -> dict[int, int]:
+    """Predictions per monitor window start, from their event times."""
+    size_ms = WINDOW_S * 1000
+    return dict(
+        Counter(int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions)
+    )
+
+
+def _truths(start: int, n: int) -> list[tuple[bytes, dict[str, object]]]:
+    return [
+        (
+            f"p{i % 40}".encode(),
+            {
+                **SAMPLES["GroundTruth"],
+                "label_id": f"l{i}",
+                "request_id": f"r{i}",
+                "patient_id": f"p{i % 40}",
+                "event_time": now_ms(),
+                "outcome": i % 2,
+            },
+        )
+        for i in range(start, start + n)
+    ]
+
+
 def test_broker_restart_under_load_loses_and_duplicates_nothing(
-    stack: Settings, tmp_path: Path, private_broker: PrivateBroker
+    stack: Settings, tmp_path: Path, private_broker: PrivateBroker, private_redis: PrivateRedis
 ) -> None:
+    """The scorer, the joiner and the monitor ride out a broker restart under 300 records/s:
+    every record gets one prediction, every label one example, every window exact counts."""
     settings = deployment_with_champion(
         stack,
         "br",
         tmp_path,
         kafka_bootstrap=private_broker.settings.kafka_bootstrap,
+        redis_url=SecretStr(private_redis.url),
+        joiner_grace_s=60.0,
+        monitor_window_s=WINDOW_S,
+        monitor_lateness_s=1,
     )
-    scorer = Scorer(settings)
+    monitor = Monitor(settings)
+    workers = {"scorer": Scorer(settings), "joiner": Joiner(settings), "monitor": monitor}
     stop = threading.Event()
-    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
-    thread.start()
+    threads = {
+        name: threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        for name, worker in workers.items()
+    }
+    for thread in threads.values():
+        thread.start()
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
     sent = 0
@@ -239,6 +266,10 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
                 key=key,
                 value=codec.encode("PatientRecord", record),
             )
+        for key, truth in _truths(sent, 30):
+            producer.produce(
+                settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
+            )
         sent += 30
         producer.poll(0)
         if not restarted and time.monotonic() - began > 6:
@@ -248,12 +279,28 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
             restarted = True
         time.sleep(0.1)
     assert producer.flush(120) == 0, "the producer could not deliver after the restart"
-    predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=60)
-    alive = thread.is_alive()
+    predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
+    examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", sent, 90)
+    windows = _window_counts(predictions)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and monitor.stats.windows_closed < len(windows) - 1:
+        time.sleep(0.5)
+    dead = [name for name, thread in threads.items() if not thread.is_alive()]
     stop.set()
-    thread.join(60)
-    assert restarted and alive, "the scorer died in the broker restart"
+    for thread in threads.values():
+        thread.join(60)
+    assert restarted and not dead, f"died in the broker restart: {dead}"
     ids = [p["request_id"] for p in predictions]
     assert len(set(ids)) == sent, f"{len(set(ids))} distinct predictions of {sent} records"
-    assert len(ids) == sent, f"{len(ids) - len(set(ids))} duplicates"
-    print(f"broker restart: {sent} records, {len(ids)} predictions, all distinct")
+    assert len(ids) == sent, f"{len(ids) - len(set(ids))} duplicate predictions"
+    joined = Counter(e["request_id"] for e in examples)
+    assert len(joined) == sent, f"{len(joined)} labels of {sent} joined"
+    assert max(joined.values()) == 1, "a label was joined twice"
+    store = WindowStore(settings)
+    version = predictions[0]["model_version"]
+    counted = {start: int(store.counts(version, start).get(b"n", 0)) for start in windows}
+    assert counted == windows, "the monitor's window counts are not exact"
+    print(
+        f"broker restart: {sent} records and labels, {len(ids)} predictions and "
+        f"{len(examples)} labeled examples, all distinct; {len(windows)} windows exact"
+    )
