@@ -106,7 +106,9 @@ class Trainer:
     def run(self, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
         stop = stop or threading.Event()
         max_runs = max_runs if max_runs is not None else self.max_runs
-        self.consumer.subscribe([self.settings.topic(RETRAIN_REQUESTS.name)])
+        self.consumer.subscribe(
+            [self.settings.topic(RETRAIN_REQUESTS.name)], **self.metrics.rebalance_callbacks()
+        )
         runs = 0
         log.info(
             "trainer: waiting for retrain requests on %s",

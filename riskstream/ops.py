@@ -90,6 +90,12 @@ class WorkerMetrics:
         self._alerts = Counter(
             "riskstream_alerts", "Alerts raised.", ["kind", "severity", "status"], registry=r
         )
+        self.assigned_partitions = Gauge(
+            "riskstream_assigned_partitions",
+            "Partitions this worker owns in its consumer group.",
+            ["processor"],
+            registry=r,
+        ).labels(processor)
         self.windows = Counter(
             "riskstream_windows_closed", "Windows closed, by outcome.", ["outcome"], registry=r
         )
@@ -127,6 +133,19 @@ class WorkerMetrics:
                 lag = partition_lag(p)
                 if partition != "-1" and lag is not None:
                     self.consumer_lag.labels(self.processor, topic, partition).set(lag)
+
+    def rebalance_callbacks(self) -> dict[str, Any]:
+        """``subscribe`` callbacks that keep ``assigned_partitions`` true, so a dashboard sees
+        how a group of workers shares its partitions (eager assignment: each assignment is
+        whole; a revoke or a loss leaves none until the next one)."""
+
+        def assigned(_consumer: Any, partitions: list[Any]) -> None:
+            self.assigned_partitions.set(len(partitions))
+
+        def revoked(_consumer: Any, _partitions: list[Any]) -> None:
+            self.assigned_partitions.set(0)
+
+        return {"on_assign": assigned, "on_revoke": revoked, "on_lost": revoked}
 
     def consumer_config(self) -> dict[str, Any]:
         """Consumer settings that feed ``on_stats``."""

@@ -113,7 +113,10 @@ class Joiner:
     def run(self, stop: threading.Event | None = None) -> JoinerStats:
         stop = stop or threading.Event()
         self.producer.init_transactions(30)
-        self.consumer.subscribe([self._topics["predictions"], self._topics["truth"]])
+        self.consumer.subscribe(
+            [self._topics["predictions"], self._topics["truth"]],
+            **self.metrics.rebalance_callbacks(),
+        )
         log.info("joiner: joining %s to %s", self._topics["truth"], self._topics["predictions"])
         self.metrics.ready = True
         try:

@@ -150,7 +150,10 @@ class Monitor:
 
     def run(self, stop: threading.Event | None = None) -> MonitorStats:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self._predictions, self.settings.topic(DEAD_LETTER.name)])
+        self.consumer.subscribe(
+            [self._predictions, self.settings.topic(DEAD_LETTER.name)],
+            **self.metrics.rebalance_callbacks(),
+        )
         try:
             while not stop.is_set():
                 self.metrics.beat()

@@ -108,7 +108,7 @@ class PerformanceMonitor:
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self._topic])
+        self.consumer.subscribe([self._topic], **self.metrics.rebalance_callbacks())
         self.metrics.ready = True
         try:
             while not stop.is_set():

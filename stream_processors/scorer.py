@@ -91,7 +91,9 @@ class Scorer:
         if self.models.wait_for_champion(stop) is None:
             return self.stats
         self.models.follow()
-        self.consumer.subscribe([self.settings.topic(PATIENT_RECORDS.name)])
+        self.consumer.subscribe(
+            [self.settings.topic(PATIENT_RECORDS.name)], **self.metrics.rebalance_callbacks()
+        )
         log.info("scorer: consuming %s", self.settings.topic(PATIENT_RECORDS.name))
         self.metrics.ready = True
         try:

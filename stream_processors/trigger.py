@@ -77,7 +77,10 @@ class Trigger:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self._alerts, self.settings.topic(LABELED_EXAMPLES.name)])
+        self.consumer.subscribe(
+            [self._alerts, self.settings.topic(LABELED_EXAMPLES.name)],
+            **self.metrics.rebalance_callbacks(),
+        )
         state = self._wait_for_redis(stop)
         self.metrics.ready = True
         try:

@@ -4,53 +4,22 @@ Prometheus metrics the dashboards need."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import PATIENT_RECORDS
 from tests.integration.conftest import deployment_with_champion, process_env
+from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def _value(samples: dict, name: str, **labels: str) -> float | None:
-    return samples.get((name, tuple(sorted(labels.items()))))
 
 
 def test_scorer_and_monitor_serve_health_readiness_and_metrics(
@@ -70,7 +39,7 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
         producer.produce(settings.topic(PATIENT_RECORDS.name), key=b"p0", value=b"")
     assert producer.flush(30) == 0
 
-    ports = {"scorer": _free_port(), "monitor": _free_port()}
+    ports = {"scorer": free_port(), "monitor": free_port()}
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", "riskstream.cli.main", "run", name, "--ops-port", str(port)],
@@ -86,16 +55,17 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
         deadline = time.monotonic() + 120
         samples: dict = {}
         while time.monotonic() < deadline:
-            status, text = _get(f"{scorer}/metrics")
-            samples = _samples(text) if status == 200 else {}
-            done = (_value(samples, "riskstream_records_in_total", processor="scorer") or 0) >= 203
+            status, text = http_get(f"{scorer}/metrics")
+            samples = metric_samples(text) if status == 200 else {}
+            scored = metric_value(samples, "riskstream_records_in_total", processor="scorer")
+            done = (scored or 0) >= 203
             has_lag = any(name == "riskstream_consumer_lag" for name, _ in samples)
             if done and has_lag:
                 break
             time.sleep(0.5)
-        assert _value(samples, "riskstream_records_in_total", processor="scorer") == 203
+        assert metric_value(samples, "riskstream_records_in_total", processor="scorer") == 203
         assert (
-            _value(
+            metric_value(
                 samples,
                 "riskstream_records_out_total",
                 processor="scorer",
@@ -104,7 +74,7 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
             == 200
         )
         assert (
-            _value(
+            metric_value(
                 samples,
                 "riskstream_dead_letters_total",
                 processor="scorer",
@@ -112,24 +82,25 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
             )
             == 3
         )
-        assert _value(samples, "riskstream_scoring_latency_seconds_count") == 200
-        assert _value(samples, "riskstream_model_version", processor="scorer") == 1
+        assert metric_value(samples, "riskstream_scoring_latency_seconds_count") == 200
+        assert metric_value(samples, "riskstream_model_version", processor="scorer") == 1
         lags = [v for (name, _), v in samples.items() if name == "riskstream_consumer_lag"]
         assert lags and min(lags) >= 0
-        assert _get(f"{scorer}/health") == (200, "ok\n")
-        assert _get(f"{scorer}/ready") == (200, "ready\n")
-        assert _get(f"{scorer}/nothing")[0] == 404
+        assert http_get(f"{scorer}/health") == (200, "ok\n")
+        assert http_get(f"{scorer}/ready") == (200, "ready\n")
+        assert http_get(f"{scorer}/nothing")[0] == 404
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status, text = _get(f"{monitor}/metrics")
-            counted = _value(_samples(text), "riskstream_records_in_total", processor="monitor")
+            status, text = http_get(f"{monitor}/metrics")
+            samples = metric_samples(text)
+            counted = metric_value(samples, "riskstream_records_in_total", processor="monitor")
             if status == 200 and (counted or 0) >= 203:  # predictions and dead letters
                 break
             time.sleep(0.5)
         assert counted == 203
-        assert _get(f"{monitor}/health") == (200, "ok\n")
-        assert _get(f"{monitor}/ready") == (200, "ready\n")
+        assert http_get(f"{monitor}/health") == (200, "ok\n")
+        assert http_get(f"{monitor}/ready") == (200, "ready\n")
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)

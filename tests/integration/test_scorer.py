@@ -30,6 +30,7 @@ from stream_processors.monitor import Monitor
 from stream_processors.scorer import Scorer
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
+from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,6 +217,90 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
+
+
+def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_once(
+    deployment: Settings,
+) -> None:
+    """Scale out: two scorer processes in one consumer group (the second joins while the
+    first runs, a rebalance) split six partitions; every record is scored exactly once
+    between them, each scorer does part of the work, and the drift windows count each record
+    once."""
+    settings = deployment_with_champion(deployment, "two", deployment.state_dir, partitions=6)
+    total = 6000
+    env = process_env(settings)
+    ports = {"a": free_port(), "b": free_port()}
+    scorers = {}
+    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "200"]
+    try:
+        for instance, port in ports.items():
+            scorers[instance] = subprocess.Popen(
+                [*argv, "--instance", instance, "--ops-port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            _wait_until_ready(f"http://127.0.0.1:{port}", timeout=120)
+        split = _wait_for_split(ports, partitions=6, timeout=60)
+        _produce(settings, _valid(settings, total))
+        predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", total, 120)
+        scored = {i: _scorer_metric(p, "riskstream_records_in_total") for i, p in ports.items()}
+        alive = {instance: p.poll() is None for instance, p in scorers.items()}
+    finally:
+        for process in scorers.values():
+            process.send_signal(signal.SIGTERM)
+        for process in scorers.values():
+            process.wait(30)
+    assert alive == {"a": True, "b": True}
+    ids = [p["request_id"] for p in predictions]
+    assert len(set(ids)) == total, f"{len(set(ids))} distinct of {total}"
+    assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
+    assert scored["a"] + scored["b"] == total, f"records consumed: {scored}"
+    assert scored["a"] > 0 and scored["b"] > 0, f"one scorer did all the work: {scored}"
+    monitor = Monitor(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while monitor.stats.records < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+    size_ms = settings.monitor_window_s * 1000
+    expected = Counter(
+        int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions
+    )
+    store = WindowStore(settings)
+    version = predictions[0]["model_version"]
+    assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
+    print(f"two scorers: {total} records, {len(ids)} predictions; owned {split}, scored {scored}")
+
+
+def _wait_until_ready(base_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http_get(f"{base_url}/ready")[0] == 200:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{base_url} was not ready within {timeout}s")
+
+
+def _scorer_metric(port: int, name: str) -> int:
+    status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, f"the scorer on port {port} answered /metrics with {status}"
+    return int(metric_value(metric_samples(text), name, processor="scorer") or 0)
+
+
+def _wait_for_split(ports: dict[str, int], partitions: int, timeout: float) -> dict[str, int]:
+    """Wait until the group's rebalance gave every scorer some of the partitions."""
+    deadline = time.monotonic() + timeout
+    owned: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        owned = {i: _scorer_metric(p, "riskstream_assigned_partitions") for i, p in ports.items()}
+        if all(owned.values()) and sum(owned.values()) == partitions:
+            return owned
+        time.sleep(0.5)
+    raise AssertionError(f"the scorers never split the {partitions} partitions: {owned}")
 
 
 def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from riskstream.stack.processes import port_in_use
+from tests.integration.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,9 +37,9 @@ def own_stack_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSTREAM_")}
     env.update(
         RISKSTREAM_STATE_DIR=str(state),
-        RISKSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{_free_port()}",
-        RISKSTREAM_STACK_CONTROLLER_PORT=str(_free_port()),
-        RISKSTREAM_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
+        RISKSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        RISKSTREAM_STACK_CONTROLLER_PORT=str(free_port()),
+        RISKSTREAM_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
         RISKSTREAM_STACK_MANAGED="true",
         RISKSTREAM_TOPIC_PARTITIONS="2",
     )

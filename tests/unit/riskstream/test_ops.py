@@ -86,3 +86,22 @@ def test_a_taken_port_is_reported_not_fatal() -> None:
         assert serve_ops(WorkerMetrics("scorer"), "127.0.0.1", port) is None
     finally:
         first.close()
+
+
+def test_rebalance_callbacks_track_the_assigned_partitions() -> None:
+    metrics = WorkerMetrics("scorer")
+    callbacks = metrics.rebalance_callbacks()
+
+    def assigned() -> float | None:
+        return metrics.registry.get_sample_value(
+            "riskstream_assigned_partitions", {"processor": "scorer"}
+        )
+
+    assert set(callbacks) == {"on_assign", "on_revoke", "on_lost"}
+    callbacks["on_assign"](None, ["p0", "p1", "p2"])
+    assert assigned() == 3
+    callbacks["on_revoke"](None, ["p0", "p1", "p2"])
+    assert assigned() == 0
+    callbacks["on_assign"](None, ["p4"])
+    callbacks["on_lost"](None, ["p4"])
+    assert assigned() == 0
