@@ -42,5 +42,9 @@ class ServiceUnavailableError(RiskstreamError):
     """Kafka or Redis did not answer at the configured address."""
 
 
+class CredentialsRefusedError(ServiceUnavailableError):
+    """Kafka or Redis answered but refused riskstream's credentials or TLS certificate."""
+
+
 class TopicError(RiskstreamError):
     """A topic is missing or exists with a layout that differs from the catalog."""

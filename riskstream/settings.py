@@ -258,10 +258,15 @@ class Settings(BaseSettings):
 
     def worker_environment(self) -> dict[str, str]:
         """The ``RISKSTREAM_*`` variables that point a worker subprocess at this deployment:
-        cluster addresses, prefix, partitions and state dir (secrets included: for a child
-        process's environment, never for a log)."""
+        cluster addresses and librdkafka options, prefix, partitions and state dir (secrets
+        included: for a child process's environment, never for a log)."""
+        passthrough = {
+            f"{KAFKA_PASSTHROUGH_PREFIX}{name.replace('.', '_').upper()}": value.get_secret_value()
+            for name, value in self.kafka_extra.items()
+        }
         return {
             "RISKSTREAM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            **passthrough,
             "RISKSTREAM_REDIS_URL": self.redis_url.get_secret_value(),
             "RISKSTREAM_TOPIC_PREFIX": self.topic_prefix,
             "RISKSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),

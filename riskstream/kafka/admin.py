@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from riskstream.errors import ServiceUnavailableError, TopicError
+from riskstream.errors import CredentialsRefusedError, ServiceUnavailableError, TopicError
 from riskstream.settings import Settings
 from riskstream.topics import CATALOG, TopicSpec
 
@@ -23,14 +24,58 @@ class TopicState:
     created: bool
 
 
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.kafka_config())
+# What a broker that answers but refuses us reports (through error_cb, not the failed call).
+_CHECK_SASL = "check RISKSTREAM_KAFKA_SASL_USERNAME and RISKSTREAM_KAFKA_SASL_PASSWORD"
+_REFUSALS = {
+    KafkaError._AUTHENTICATION: _CHECK_SASL,
+    KafkaError.SASL_AUTHENTICATION_FAILED: _CHECK_SASL,
+    KafkaError._SSL: "check RISKSTREAM_KAFKA_SSL_CA_LOCATION (the CA that signed the broker)",
+}
+
+
+class RefusalWatch:
+    """An ``error_cb`` that keeps a broker's refusals of our credentials or certificate, so a
+    metadata call that fails can say why instead of "Kafka did not answer"."""
+
+    def __init__(self) -> None:
+        self.refusals: list[KafkaError] = []
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() in _REFUSALS:
+            self.refusals.append(error)
+
+    def raise_if_refused(self, settings: Settings) -> None:
+        if self.refusals:
+            first = self.refusals[0]
+            raise CredentialsRefusedError(
+                "Kafka refused riskstream's credentials or certificate",
+                bootstrap=settings.kafka_bootstrap,
+                error=first.str(),
+                hint=_REFUSALS[first.code()],
+            )
+
+
+def admin_client(settings: Settings, watch: RefusalWatch | None = None) -> AdminClient:
+    return AdminClient(settings.kafka_config({"error_cb": watch} if watch else {}))
+
+
+def _metadata(settings: Settings, timeout: float) -> Any:
+    """The cluster's metadata; a refusal of our credentials raises CredentialsRefusedError,
+    any other failure KafkaException."""
+    watch = RefusalWatch()
+    admin = admin_client(settings, watch)
+    try:
+        return admin.list_topics(timeout=timeout)
+    except KafkaException:
+        admin.poll(0.5)  # serve the error callbacks that say why
+        watch.raise_if_refused(settings)
+        raise
 
 
 def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
     """Return the broker count once the cluster answers a metadata request."""
     try:
-        metadata = admin_client(settings).list_topics(timeout=timeout)
+        metadata = _metadata(settings, timeout)
     except KafkaException as exc:
         raise ServiceUnavailableError(
             "Kafka did not answer a metadata request",
@@ -54,7 +99,7 @@ def ensure_topics(
     """
     admin = admin_client(settings)
     try:
-        existing = admin.list_topics(timeout=timeout).topics
+        existing = _metadata(settings, timeout).topics
     except KafkaException as exc:
         raise ServiceUnavailableError(
             "Kafka did not answer while listing topics",

@@ -13,12 +13,15 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from riskstream.errors import StackError
-from riskstream.settings import Settings
+from riskstream.settings import MASK, Settings
 from riskstream.stack.processes import ManagedProcess
 
 MAIN_CLASS = "kafka.Kafka"
@@ -58,11 +61,54 @@ def split_host_port(address: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener (SCRAM over TLS) in place of the PLAINTEXT one: the broker's TLS key
+    store, and the SCRAM users written into the log dir when it is formatted. The first user is
+    the broker's own, for inter-broker traffic."""
+
+    keystore: Path  # PKCS12: the broker's key and certificate, and the CA that signed it
+    keystore_password: SecretStr
+    users: Mapping[str, SecretStr]
+    mechanism: str = "SCRAM-SHA-512"
+
+    def properties(self) -> dict[str, str]:
+        user, password = next(iter(self.users.items()))
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{user}" password="{password.get_secret_value()}";'
+        )
+        prefix = f"listener.name.sasl_ssl.{self.mechanism.lower()}"
+        return {
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"{prefix}.sasl.jaas.config": jaas,
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.password": self.keystore_password.get_secret_value(),
+            # the broker talks to itself over this listener, so it must trust its own CA
+            "ssl.truststore.type": "PKCS12",
+            "ssl.truststore.location": str(self.keystore),
+            "ssl.truststore.password": self.keystore_password.get_secret_value(),
+            "ssl.client.auth": "none",
+        }
+
+    def scram_arguments(self) -> list[str]:
+        """StorageTool ``--add-scram`` arguments, one per user."""
+        return [
+            f"--add-scram={self.mechanism}=[name={user},password={password.get_secret_value()}]"
+            for user, password in self.users.items()
+        ]
+
+
 class KafkaBroker:
     """The local broker's files under ``<state_dir>/kafka`` and its process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sasl_ssl: SaslSslListener | None = None) -> None:
         self.settings = settings
+        self.sasl_ssl = sasl_ssl
         self.home = (settings.state_dir / "kafka").resolve()
         self.libs = self.home / "libs"
         self.data = self.home / "data"
@@ -157,6 +203,10 @@ class KafkaBroker:
             "auto.create.topics.enable": "false",
             "log.retention.check.interval.ms": "60000",
         }
+        if self.sasl_ssl is not None:
+            lines["listeners"] = lines["listeners"].replace("PLAINTEXT://", "SASL_SSL://")
+            lines["advertised.listeners"] = f"SASL_SSL://{self.host}:{self.port}"
+            lines.update(self.sasl_ssl.properties())
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
     def formatted(self) -> bool:
@@ -171,6 +221,7 @@ class KafkaBroker:
                 "format",
                 f"--cluster-id={cluster_id}",
                 f"--config={self.properties}",
+                *(self.sasl_ssl.scram_arguments() if self.sasl_ssl else []),
             ],
             capture_output=True,
             text=True,
@@ -178,10 +229,13 @@ class KafkaBroker:
             check=False,
         )
         if result.returncode != 0:
+            output = (result.stdout + result.stderr)[-2000:]
+            for password in self.sasl_ssl.users.values() if self.sasl_ssl else ():
+                output = output.replace(password.get_secret_value(), MASK)
             raise StackError(
                 "Kafka's StorageTool could not format the log dir",
                 data=self.data,
-                hint=f"delete {self.data} and retry.\n{(result.stdout + result.stderr)[-2000:]}",
+                hint=f"delete {self.data} and retry.\n{output}",
             )
 
     def _java(self) -> list[str]:

@@ -88,7 +88,9 @@ def _wait(
     )
 
 
-def _up_kafka(settings: Settings, echo: Echo, timeout: float) -> None:
+def _up_kafka(
+    settings: Settings, echo: Echo, timeout: float, broker: KafkaBroker | None = None
+) -> None:
     if settings.kafka_is_external:
         echo(f"kafka: using the configured cluster at {settings.kafka_bootstrap}")
         if not kafka_ready(settings, timeout=min(timeout, 10.0)):
@@ -98,7 +100,7 @@ def _up_kafka(settings: Settings, echo: Echo, timeout: float) -> None:
                 hint="unset RISKSTREAM_KAFKA_BOOTSTRAP to run the local broker instead",
             )
         return
-    broker = KafkaBroker(settings)
+    broker = broker or KafkaBroker(settings)
     pid = broker.process.running_pid()
     if pid is not None:
         if kafka_ready(settings):

@@ -4,18 +4,21 @@ kill, restart or reconfigure them without disturbing any other test."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from riskstream.settings import Settings
-from riskstream.stack.kafka_broker import KafkaBroker
+from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener
 from riskstream.stack.manager import _up_kafka, redis_ready
 from riskstream.stack.redis_server import RedisServer
 
@@ -27,10 +30,12 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server of this test alone, so killing it disturbs no other test."""
+    """A redis-server of this test alone, so killing it disturbs no other test; with a
+    ``password`` it requires AUTH."""
 
-    def __init__(self, base: Settings, home: Path) -> None:
-        self.url = f"redis://127.0.0.1:{free_port()}/0"
+    def __init__(self, base: Settings, home: Path, password: str | None = None) -> None:
+        credentials = f":{password}@" if password else ""
+        self.url = f"redis://{credentials}127.0.0.1:{free_port()}/0"
         self.settings = base.model_copy(
             update={"redis_url": SecretStr(self.url), "state_dir": home}
         )
@@ -53,21 +58,30 @@ class PrivateRedis:
 
 
 class PrivateBroker:
-    """A KRaft broker of this test alone, on free ports, from the same pinned jars."""
+    """A KRaft broker of this test alone, on free ports, from the same pinned jars; with
+    ``sasl_ssl`` its one listener takes SCRAM over TLS, and ``client`` holds the librdkafka
+    options that reach it."""
 
-    def __init__(self, base: Settings, home: Path) -> None:
+    def __init__(
+        self,
+        base: Settings,
+        home: Path,
+        sasl_ssl: SaslSslListener | None = None,
+        client: dict[str, str] | None = None,
+    ) -> None:
         self.settings = base.model_copy(
             update={
                 "kafka_bootstrap": f"127.0.0.1:{free_port()}",
+                "kafka_extra": {k: SecretStr(v) for k, v in (client or {}).items()},
                 "stack_controller_port": free_port(),
                 "stack_managed": True,
                 "state_dir": home,
             }
         )
-        self.broker = KafkaBroker(self.settings)
+        self.broker = KafkaBroker(self.settings, sasl_ssl)
 
     def start(self) -> None:
-        _up_kafka(self.settings, print, timeout=120)
+        _up_kafka(self.settings, print, timeout=120, broker=self.broker)
 
     def stop(self) -> None:
         assert self.broker.process.stop(timeout=60)
@@ -93,3 +107,87 @@ def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 def metric_value(samples: dict, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
+
+
+@dataclass(frozen=True)
+class TestCertificates:
+    """A CA made for one test, and a broker key store it signed for 127.0.0.1."""
+
+    ca_pem: Path
+    keystore: Path
+    password: SecretStr
+
+
+def make_test_certificates(directory: Path) -> TestCertificates:
+    """A self-signed CA and a broker certificate it signs (SAN IP:127.0.0.1, so clients can
+    verify the host), made with the JDK's keytool, which the broker needs anyway."""
+    directory.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    ca_store, keystore = directory / "ca.p12", directory / "broker.p12"
+    ca_pem, csr, signed = directory / "ca.pem", directory / "broker.csr", directory / "broker.pem"
+    common = ["-storetype", "PKCS12", "-storepass", password]
+
+    def keytool(*args: str | Path) -> None:
+        result = subprocess.run(
+            ["keytool", *map(str, args)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"keytool {args[0]} failed: {result.stderr[-500:]}"
+
+    keytool(
+        "-genkeypair",
+        "-alias",
+        "ca",
+        "-dname",
+        "CN=riskstream test CA",
+        "-ext",
+        "bc:c",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-validity",
+        "2",
+        "-keystore",
+        ca_store,
+        *common,
+    )
+    keytool("-exportcert", "-rfc", "-alias", "ca", "-file", ca_pem, "-keystore", ca_store, *common)
+    keytool(
+        "-genkeypair",
+        "-alias",
+        "broker",
+        "-dname",
+        "CN=127.0.0.1",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-validity",
+        "2",
+        "-keystore",
+        keystore,
+        *common,
+    )
+    keytool("-certreq", "-alias", "broker", "-file", csr, "-keystore", keystore, *common)
+    keytool(
+        "-gencert",
+        "-rfc",
+        "-alias",
+        "ca",
+        "-infile",
+        csr,
+        "-outfile",
+        signed,
+        "-ext",
+        "SAN=IP:127.0.0.1,DNS:localhost",
+        "-validity",
+        "2",
+        "-keystore",
+        ca_store,
+        *common,
+    )
+    keytool(
+        "-importcert", "-noprompt", "-alias", "ca", "-file", ca_pem, "-keystore", keystore, *common
+    )
+    keytool("-importcert", "-alias", "broker", "-file", signed, "-keystore", keystore, *common)
+    return TestCertificates(ca_pem, keystore, SecretStr(password))

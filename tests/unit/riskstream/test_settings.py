@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from riskstream.settings import MASK, Settings, is_secret_option, mask_url_password
 
@@ -112,10 +112,15 @@ def test_worker_environment_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_pat
     from riskstream.settings import load_settings
 
     original = load_settings(
-        kafka_bootstrap="k:1", topic_prefix="p.", topic_partitions=4, state_dir=tmp_path
+        kafka_bootstrap="k:1",
+        kafka_extra={"sasl.password": SecretStr("pw"), "log_level": SecretStr("3")},
+        topic_prefix="p.",
+        topic_partitions=4,
+        state_dir=tmp_path,
     )
     for key, value in original.worker_environment().items():
         monkeypatch.setenv(key, value)
     again = load_settings()
     for name in ("kafka_bootstrap", "topic_prefix", "topic_partitions", "state_dir", "redis_url"):
         assert getattr(again, name) == getattr(original, name), name
+    assert again.kafka_config() == original.kafka_config()
