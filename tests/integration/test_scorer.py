@@ -4,8 +4,10 @@ swap, failed swap, and a SIGKILL mid-stream that neither loses nor duplicates a 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -79,8 +81,9 @@ def _run_scorer(
 
 
 def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
-    deployment: Settings,
+    deployment: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     # Through a (confluent-kafka in-process) schema registry, so an older producer schema
     # without `age` has an id the scorer can resolve: the record then misses a field.
     deployment = deployment_with_champion(
@@ -136,6 +139,11 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     assert all(
         letter["source_topic"] == deployment.topic(PATIENT_RECORDS.name) for letter in letters
     )
+    # health data stays out of the logs above debug: no patient id, request id or value
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert "scorer: consuming" in logged  # the capture works
+    for pattern in (r"\bp-\d+\b", r"req-\d+", r"90000", r"\bnan\b"):
+        assert not re.search(pattern, logged), f"{pattern} logged above debug"
 
 
 def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
