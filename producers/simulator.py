@@ -98,6 +98,21 @@ class Scenario:
     label_delay_s: float = 0.0  # mean of the exponential label delay
     concept: bool = False
 
+    def __post_init__(self) -> None:
+        problems = [
+            text
+            for bad, text in (
+                (self.start < 0, "the start index must be >= 0"),
+                (self.ramp < 0, "the ramp must be >= 0 records"),
+                (not 0.0 <= self.missing_rate <= 1.0, "the missing rate must be within [0, 1]"),
+                (self.volume_factor <= 0.0, "the volume factor must be > 0"),
+                (self.label_delay_s < 0.0, "the label delay must be >= 0 s"),
+            )
+            if bad
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+
     @staticmethod
     def named(name: str, start: int = 0, **overrides: Any) -> Scenario:
         if name not in SCENARIOS:

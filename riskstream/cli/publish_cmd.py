@@ -35,6 +35,12 @@ def publish(
     size_sd: float = typer.Option(1.0, help="Covariate shift size in standard deviations."),
     feature: list[str] = typer.Option(["glucose"], help="Shifted feature(s)."),
     ramp: int = typer.Option(0, help="Records over which a shift grows (0: abrupt)."),
+    missing_rate: float = typer.Option(
+        0.5, help="missing-surge: share of each imputable field left empty after the start."
+    ),
+    volume_factor: float = typer.Option(
+        0.25, help="volume-drop: the rate after the start, as a fraction of --rate."
+    ),
     seed: int = typer.Option(0, help="Seed of the simulation."),
     allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
 ) -> None:
@@ -75,6 +81,8 @@ def publish(
                     features=tuple(feature),
                     size_sd=size_sd,
                     ramp=ramp,
+                    missing_rate=missing_rate,
+                    volume_factor=volume_factor,
                     label_delay_s=label_delay,
                 )
             except ValueError as exc:

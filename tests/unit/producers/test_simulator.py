@@ -93,3 +93,19 @@ def test_label_delay_follows_its_distribution(model: PimaModel) -> None:
 def test_unknown_scenarios_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown scenario"):
         Scenario.named("earthquake")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"missing_rate": 1.5}, "missing rate"),
+        ({"volume_factor": 0.0}, "volume factor"),
+        ({"label_delay_s": -1.0}, "label delay"),
+        ({"ramp": -5}, "ramp"),
+    ],
+)
+def test_impossible_scenario_settings_are_refused(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scenario.named("covariate-shift", **overrides)
+    with pytest.raises(ValueError, match="start index"):
+        Scenario.named("none", start=-1)
