@@ -23,17 +23,12 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
 from models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
-from riskstream.errors import RiskstreamError
+from models.registry_reader import CHALLENGER, CHAMPION, RegistryError, registered_name
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 HISTORY_TAG = "riskstream.champion_history"
-
-
-class RegistryError(RiskstreamError):
-    """The MLflow registry refused an operation or holds no such version."""
+__all__ = ["CHALLENGER", "CHAMPION", "Registry", "RegistryError", "VersionInfo"]
 
 
 class _BundleModel(PythonModel):
@@ -65,7 +60,7 @@ class Registry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.name = f"{settings.topic_prefix}{settings.model_name}"
+        self.name = registered_name(settings)
         uri = settings.resolved_mlflow_uri
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -208,8 +203,8 @@ class Registry:
             )
         return version
 
-    def load(self, ref: str) -> ScoringModel:
-        """Download and verify a version's bundle; raises ModelLoadError if it cannot serve."""
+    def download(self, ref: str) -> tuple[str, Path]:
+        """A version's bundle file, downloaded to a temporary folder: (version, path)."""
         version = self.resolve(ref)
         try:
             local = mlflow.artifacts.download_artifacts(
@@ -225,6 +220,11 @@ class Registry:
         bundles = list(Path(local).rglob(BUNDLE_FILE))
         if not bundles:
             raise ModelLoadError("model artifact holds no bundle", version=version)
-        model = ScoringModel.load(bundles[0])
+        return version, bundles[0]
+
+    def load(self, ref: str) -> ScoringModel:
+        """Download and verify a version's bundle; raises ModelLoadError if it cannot serve."""
+        version, path = self.download(ref)
+        model = ScoringModel.load(path)
         model.version = version
         return model

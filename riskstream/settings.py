@@ -250,8 +250,22 @@ class Settings(BaseSettings):
         return ":".join([head, *(str(p) for p in parts)])
 
     def kafka_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A librdkafka configuration dict: bootstrap, passthrough options, then overrides."""
-        config: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap}
+        """A librdkafka configuration dict: bootstrap, defaults, passthrough options, then
+        overrides.
+
+        No re-bootstrap by default (``metadata.recovery.strategy=none``): with librdkafka 2.16,
+        re-bootstrapping after every broker went away decommissions the cached coordinators,
+        and coordinator requests then hang for good, past their timeouts (librdkafka issues
+        5511 and 5456): ``send_offsets_to_transaction`` in the scorer, the committed-offset
+        fetch of a consumer that joined its group just before the outage in the monitor. The
+        broker-restart fault test caught both. Without re-bootstrap the broker handles stay
+        and reconnect to the same addresses; a deployment whose brokers change address sets
+        RISKSTREAM_KAFKA_METADATA_RECOVERY_STRATEGY=rebootstrap.
+        """
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "metadata.recovery.strategy": "none",
+        }
         config.update({k: v.get_secret_value() for k, v in self.kafka_extra.items()})
         config.update(overrides or {})
         return config
@@ -268,6 +282,12 @@ class Settings(BaseSettings):
             "RISKSTREAM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             **passthrough,
             "RISKSTREAM_REDIS_URL": self.redis_url.get_secret_value(),
+            "RISKSTREAM_MODEL_NAME": self.model_name,
+            **(
+                {"RISKSTREAM_MLFLOW_TRACKING_URI": self.mlflow_tracking_uri}
+                if self.mlflow_tracking_uri
+                else {}
+            ),
             "RISKSTREAM_TOPIC_PREFIX": self.topic_prefix,
             "RISKSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RISKSTREAM_STATE_DIR": str(self.state_dir),

@@ -1,4 +1,5 @@
-"""The scorer's current model, swapped between batches when `champion` moves.
+"""A worker's current champion model, swapped between batches when `champion` moves (the
+scorer scores with it; the drift monitor bins over its reference).
 
 A background thread follows `model-versions`; a champion change is loaded there, off the hot
 path, and only a model that loaded and passed its self-check replaces the old one. The scorer
@@ -17,7 +18,7 @@ from typing import Any
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from models.bundle import ModelLoadError, ScoringModel
-from models.registry import CHAMPION, Registry
+from models.registry_reader import CHAMPION, RegistryError, RegistryReader
 from riskstream.settings import Settings
 from riskstream.topics import MODEL_VERSIONS
 from schemas import AvroCodec, CodecError
@@ -32,10 +33,12 @@ class ModelHolder:
         settings: Settings,
         codec: AvroCodec,
         on_load_failure: Callable[[str, str], None] | None = None,
+        worker: str = "scorer",
     ) -> None:
         self.settings = settings
         self.codec = codec
-        self.registry = Registry(settings)
+        self.worker = worker
+        self.registry = RegistryReader(settings)
         self._current: ScoringModel | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -53,19 +56,27 @@ class ModelHolder:
         """Load `champion`; if there is none yet, say so and keep asking until there is."""
         announced = False
         while not stop.is_set():
-            version = self.registry.alias_version(CHAMPION)
+            try:
+                version = self.registry.alias_version(CHAMPION)
+            except RegistryError as exc:
+                log.warning("%s: the registry did not answer (%s); retrying", self.worker, exc)
+                stop.wait(poll_s)
+                continue
             if version is not None:
                 model = self._load(version)
                 if model is not None:
                     with self._lock:
                         self._current = model
                         self.serving_since.setdefault(version, time.time())
-                    log.info("scorer: serving champion version %s (%s)", version, model.kind)
+                    log.info(
+                        "%s: serving champion version %s (%s)", self.worker, version, model.kind
+                    )
                     return model
             elif not announced:
                 log.warning(
-                    "scorer: model %s has no champion yet; waiting. Train one with "
+                    "%s: model %s has no champion yet; waiting. Train one with "
                     "`riskstream model train`",
+                    self.worker,
                     self.registry.name,
                 )
                 announced = True
@@ -102,7 +113,9 @@ class ModelHolder:
                     event = self.codec.decode(message.value(), "ModelVersionEvent")
                 except CodecError:
                     log.warning(
-                        "scorer: undecodable model-versions event at offset %s", message.offset()
+                        "%s: undecodable model-versions event at offset %s",
+                        self.worker,
+                        message.offset(),
                     )
                     continue
                 self.handle_event(event)
@@ -126,23 +139,27 @@ class ModelHolder:
             self._current = model
             self.swaps += 1
             self.serving_since.setdefault(version, time.time())
-        log.info("scorer: swapped in champion version %s", version)
+        log.info("%s: swapped in champion version %s", self.worker, version)
         return True
 
     def _load(self, version: str) -> ScoringModel | None:
         started = time.monotonic()
         try:
             model = self.registry.load(version)
-        except ModelLoadError as exc:
+        except (ModelLoadError, RegistryError) as exc:
             self.load_failures += 1
             log.error(
-                "scorer: version %s failed to load (%s); the old version keeps serving",
+                "%s: version %s failed to load (%s); the old version is kept",
+                self.worker,
                 version,
                 exc.message,
             )
             self._on_load_failure(version, exc.message)
             return None
         log.info(
-            "scorer: loaded version %s in %.0f ms", version, (time.monotonic() - started) * 1000
+            "%s: loaded version %s in %.0f ms",
+            self.worker,
+            version,
+            (time.monotonic() - started) * 1000,
         )
         return model

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message, Producer
 
-from models.bundle import ModelLoadError
-from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for, group_consumer, rewind
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
@@ -37,6 +34,7 @@ from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
 from stream_processors.alerts import condition_alert, drift_alert, transition
+from stream_processors.model_holder import ModelHolder
 from stream_processors.quality_stats import (
     Condition,
     QualityThresholds,
@@ -57,7 +55,6 @@ from stream_processors.windows import (
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"
-CHAMPION_CHECK_S = 10.0
 SCORE = "__score__"
 
 
@@ -97,7 +94,7 @@ class Monitor:
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings)
-        self.registry = Registry(settings)
+        self.champion = ModelHolder(settings, self.codec, worker="monitor")
         self.thresholds = thresholds_of(settings)
         self.quality = quality_thresholds_of(settings)
         self.size_ms = settings.monitor_window_s * 1000
@@ -106,7 +103,6 @@ class Monitor:
         self.metrics = WorkerMetrics("monitor")
         self._references: dict[str, dict[str, Any]] = {}
         self._version: str | None = None
-        self._checked = 0.0
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark()
         self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
@@ -114,39 +110,25 @@ class Monitor:
 
     def reference(self, version: str) -> dict[str, Any]:
         if version not in self._references:
-            self._references[version] = self.registry.load(version).reference
+            current = self.champion.current
+            if current is not None and current.version == version:
+                self._references[version] = current.reference
+            else:  # a former champion's windows still closing
+                self._references[version] = self.champion.registry.load(version).reference
         return self._references[version]
 
-    def _champion(self, stop: threading.Event) -> str | None:
-        """The champion version, re-read from the registry at most every CHAMPION_CHECK_S."""
-        now = time.monotonic()
-        if self._version is not None and now - self._checked < CHAMPION_CHECK_S:
-            return self._version
-        announced = False
-        while not stop.is_set():
-            version = self.registry.alias_version(CHAMPION)
-            if version is not None:
-                try:
-                    self.reference(version)
-                except ModelLoadError as exc:
-                    log.error(
-                        "monitor: champion %s does not load (%s); keeping %s",
-                        version,
-                        exc.message,
-                        self._version,
-                    )
-                    version = self._version
-                if version is not None:
-                    if version != self._version:
-                        log.info("monitor: binning over champion %s's reference", version)
-                        self.metrics.model_version.set(int(version))
-                    self._version, self._checked = version, now
-                    return version
-            if not announced:
-                log.warning("monitor: no champion yet; waiting (`riskstream model train`)")
-                announced = True
-            stop.wait(5.0)
-        return None
+    def _champion(self) -> str:
+        """The version whose reference new windows are binned over: the champion, followed
+        through model-versions events like the scorer's (a version that fails to load leaves
+        the old one in place)."""
+        current = self.champion.current
+        assert current is not None
+        if current.version != self._version:
+            self._references.setdefault(current.version, current.reference)
+            log.info("monitor: binning over champion %s's reference", current.version)
+            self.metrics.model_version.set(int(current.version))
+            self._version = current.version
+        return current.version
 
     def run(self, stop: threading.Event | None = None) -> MonitorStats:
         stop = stop or threading.Event()
@@ -154,12 +136,14 @@ class Monitor:
             [self._predictions, self.settings.topic(DEAD_LETTER.name)],
             **self.metrics.rebalance_callbacks(),
         )
+        if self.champion.wait_for_champion(stop) is None:
+            self.consumer.close()
+            return self.stats
+        self.champion.follow()
         try:
             while not stop.is_set():
                 self.metrics.beat()
-                version = self._champion(stop)
-                if version is None:
-                    break
+                version = self._champion()
                 self.metrics.ready = True
                 messages = [m for m in self.consumer.consume(1000, timeout=0.2) if not m.error()]
                 try:
@@ -174,6 +158,7 @@ class Monitor:
                         rewind(self.consumer, messages)
                     stop.wait(1.0)
         finally:
+            self.champion.stop()
             self.producer.flush(10)
             self.consumer.close()
         return self.stats

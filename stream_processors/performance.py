@@ -25,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Message, Producer
 
-from models.registry import Registry
+from models.registry_reader import RegistryReader
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.clients import codec_for, group_consumer, rewind
 from riskstream.kafka.watermark import EventTimeWatermark
@@ -74,7 +74,7 @@ class PerformanceMonitor:
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings, kind="perf")
-        self.registry = Registry(settings)
+        self.registry = RegistryReader(settings)
         self.thresholds = PerformanceThresholds(
             gates={
                 "accuracy": settings.gate_accuracy,
@@ -100,7 +100,7 @@ class PerformanceMonitor:
         """The version's held-out metrics from the registry (empty if it cannot be read)."""
         if version not in self._validation:
             try:
-                self._validation[version] = self.registry.get(version).metrics
+                self._validation[version] = self.registry.metrics(version)
             except RiskstreamError as exc:
                 log.warning("performance: no validation metrics for %s (%s)", version, exc)
                 self._validation[version] = {}

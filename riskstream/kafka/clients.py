@@ -13,8 +13,6 @@ from riskstream.errors import ServiceUnavailableError
 from riskstream.settings import Settings
 from schemas import AvroCodec, build_codec
 
-RECOVERY_OPTION = "metadata.recovery.strategy"
-
 
 def new_id() -> str:
     """128 random bits as 32 hex digits: as unique as a UUID4, at a tenth of the cost (the
@@ -116,22 +114,12 @@ def transactional_producer(
 def transactional_config(
     settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The librdkafka configuration of a worker's transactional producer.
-
-    No re-bootstrap by default (``metadata.recovery.strategy=none``): with librdkafka 2.16,
-    re-bootstrapping after every broker went away decommissions the cached group coordinator,
-    and ``send_offsets_to_transaction`` then hangs past its timeout for good (librdkafka
-    issues 5511 and 5456; the broker-restart fault test caught it). Without re-bootstrap the
-    broker handles stay and reconnect to the same addresses. A deployment whose brokers change
-    address sets RISKSTREAM_KAFKA_METADATA_RECOVERY_STRATEGY=rebootstrap.
-    """
-    recovery = {} if RECOVERY_OPTION in settings.kafka_extra else {RECOVERY_OPTION: "none"}
+    """The librdkafka configuration of a worker's transactional producer."""
     return settings.kafka_config(
         {
             "transactional.id": f"{settings.topic_prefix}{group}-{instance}",
             "transaction.timeout.ms": 30_000,
             "linger.ms": 5,
-            **recovery,
             **(extra or {}),
         }
     )

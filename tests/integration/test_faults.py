@@ -239,7 +239,7 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     counted = {start: int(store.counts(version, start).get(b"n", 0)) for start in windows}
-    assert counted == windows, "the monitor's window counts are not exact"
+    assert counted == windows, f"window counts not exact; the monitor counted {monitor.stats}"
     print(
         f"broker restart: {sent} records and labels, {len(ids)} predictions and "
         f"{len(examples)} labeled examples, all distinct; {len(windows)} windows exact"

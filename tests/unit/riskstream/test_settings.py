@@ -51,6 +51,7 @@ def test_kafka_passthrough_maps_env_names_to_librdkafka_options(
     config = Settings().kafka_config({"group.id": "g"})
     assert config == {
         "bootstrap.servers": "127.0.0.1:9092",
+        "metadata.recovery.strategy": "none",
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.password": "hunter2",
@@ -117,10 +118,20 @@ def test_worker_environment_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_pat
         topic_prefix="p.",
         topic_partitions=4,
         state_dir=tmp_path,
+        model_name="m",
+        mlflow_tracking_uri="http://mlflow:5000",
     )
     for key, value in original.worker_environment().items():
         monkeypatch.setenv(key, value)
     again = load_settings()
-    for name in ("kafka_bootstrap", "topic_prefix", "topic_partitions", "state_dir", "redis_url"):
+    names = ("topic_prefix", "topic_partitions", "state_dir", "redis_url", "model_name")
+    for name in ("kafka_bootstrap", "mlflow_tracking_uri", *names):
         assert getattr(again, name) == getattr(original, name), name
     assert again.kafka_config() == original.kafka_config()
+
+
+def test_clients_do_not_rebootstrap_unless_the_deployment_asks() -> None:
+    """Re-bootstrapping makes librdkafka 2.16 hang coordinator requests after an outage."""
+    assert Settings().kafka_config()["metadata.recovery.strategy"] == "none"
+    chosen = Settings(kafka_extra={"metadata.recovery.strategy": SecretStr("rebootstrap")})
+    assert chosen.kafka_config()["metadata.recovery.strategy"] == "rebootstrap"

@@ -1,8 +1,6 @@
 """The transactional producer's configuration."""
 
-from pydantic import SecretStr
-
-from riskstream.kafka.clients import RECOVERY_OPTION, transactional_config
+from riskstream.kafka.clients import transactional_config
 from riskstream.settings import Settings
 
 
@@ -11,15 +9,6 @@ def test_the_id_is_stable_per_deployment_group_and_instance() -> None:
     config = transactional_config(settings, "riskstream-scorer", "2")
     assert config["transactional.id"] == "acme.riskstream-scorer-2"
     assert config["bootstrap.servers"] == settings.kafka_bootstrap
-
-
-def test_no_rebootstrap_by_default_so_send_offsets_cannot_hang() -> None:
-    assert transactional_config(Settings(), "g", "0")[RECOVERY_OPTION] == "none"
-
-
-def test_a_deployment_can_choose_rebootstrap() -> None:
-    settings = Settings(kafka_extra={RECOVERY_OPTION: SecretStr("rebootstrap")})
-    assert transactional_config(settings, "g", "0")[RECOVERY_OPTION] == "rebootstrap"
 
 
 def test_a_worker_override_wins() -> None:

@@ -1,0 +1,71 @@
+"""``python -m models.fetch``: the registry reads of the workers, in a child process that
+imports MLflow, prints one JSON line and exits (see ``models.registry_reader``).
+
+    python -m models.fetch alias champion   -> {"version": "3"} or {"version": null}
+    python -m models.fetch version 3        -> {"version": "3", "folder": "..."}
+
+``version`` downloads the bundle, checks that it loads and scores, and caches it with the
+version's validation metrics; a failure prints {"error": ..., "kind": ...} and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+from models.bundle import ScoringModel
+from models.registry_reader import BUNDLE_FILE, METRICS_FILE, version_cache
+from riskstream.errors import RiskstreamError
+from riskstream.settings import load_settings
+
+
+def _fetch_version(version: str) -> dict[str, str]:
+    from models.registry import Registry
+
+    settings = load_settings()
+    registry = Registry(settings)
+    version, path = registry.download(version)
+    ScoringModel.load(path)  # refuses a corrupt bundle before any worker sees it
+    metrics = registry.get(version).metrics
+    folder = version_cache(settings, version)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Write beside the target, then rename: a concurrent reader sees all or nothing, and
+    # metrics.json, written last, marks the folder complete.
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob, path.open("rb") as src:
+        shutil.copyfileobj(src, blob)
+    os.replace(blob.name, folder / BUNDLE_FILE)
+    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as text:
+        json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON
+    os.replace(text.name, folder / METRICS_FILE)
+    return {"version": version, "folder": str(folder)}
+
+
+def _alias(alias: str) -> dict[str, str | None]:
+    from models.registry import Registry
+
+    return {"version": Registry(load_settings()).alias_version(alias)}
+
+
+def main(argv: list[str]) -> int:
+    logging.disable(logging.WARNING)  # stdout carries the answer; MLflow narrates on stderr
+    warnings.filterwarnings("ignore")
+    if len(argv) != 2 or argv[0] not in ("alias", "version"):
+        print(json.dumps({"error": f"usage: models.fetch alias NAME | version N, not {argv}"}))
+        return 2
+    try:
+        answer = _alias(argv[1]) if argv[0] == "alias" else _fetch_version(argv[1])
+    except RiskstreamError as exc:
+        context = {k: str(v) for k, v in exc.context.items()}
+        print(json.dumps({"error": exc.message, "kind": type(exc).__name__, "context": context}))
+        return 2
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,108 @@
+"""What the long-running workers read from the model registry, without importing MLflow.
+
+MLflow, SQLAlchemy and the tracking store cost a worker 75-130 MiB of resident memory for the
+whole of its life, to answer a handful of questions (which version is champion? load version
+N; its validation metrics) asked at start-up and at each promotion. So the workers ask a
+short-lived child process (``python -m models.fetch``) that imports MLflow, answers in JSON
+and exits; bundles and metrics are cached under ``<state_dir>/model-cache``, keyed by the
+registered name and the version (a registered version never changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
+from riskstream.errors import RiskstreamError
+from riskstream.settings import ENV_PREFIX, Settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+METRICS_FILE = "metrics.json"
+FETCH_TIMEOUT_S = 300.0
+
+
+class RegistryError(RiskstreamError):
+    """The MLflow registry refused an operation or holds no such version."""
+
+
+def registered_name(settings: Settings) -> str:
+    """The registered model of a deployment: its topic prefix and the model name."""
+    return f"{settings.topic_prefix}{settings.model_name}"
+
+
+def version_cache(settings: Settings, version: str) -> Path:
+    """Where a version's bundle and metrics are cached for this deployment's workers."""
+    return settings.state_dir.resolve() / "model-cache" / registered_name(settings) / version
+
+
+class RegistryReader:
+    """Champion lookups, bundles and validation metrics, through ``models.fetch``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = registered_name(settings)
+        self._metrics: dict[str, dict[str, float]] = {}
+
+    def alias_version(self, alias: str) -> str | None:
+        version = self._ask("alias", alias).get("version")
+        return None if version is None else str(version)
+
+    def load(self, version: str) -> ScoringModel:
+        """A version's verified bundle; raises ModelLoadError if it cannot serve."""
+        model = ScoringModel.load(self._fetched(version) / BUNDLE_FILE)
+        model.version = version
+        return model
+
+    def metrics(self, version: str) -> dict[str, float]:
+        """The version's validation metrics as the registry holds them."""
+        if version not in self._metrics:
+            path = self._fetched(version) / METRICS_FILE
+            self._metrics[version] = {k: float(v) for k, v in json.loads(path.read_text()).items()}
+        return self._metrics[version]
+
+    def _fetched(self, version: str) -> Path:
+        folder = version_cache(self.settings, version)
+        if not (folder / METRICS_FILE).exists():  # written last: the bundle is complete
+            self._ask("version", version)
+        return folder
+
+    def _ask(self, *args: str) -> dict[str, Any]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(self.settings.worker_environment())
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "models.fetch", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=FETCH_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RegistryError(
+                "the registry did not answer in time",
+                model=self.name,
+                request=" ".join(args),
+                hint="is the MLflow tracking server up? `riskstream model list` asks it too",
+            ) from None
+        try:
+            answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RegistryError(
+                "the registry reader gave no answer",
+                model=self.name,
+                request=" ".join(args),
+                exit_code=done.returncode,
+                stderr=done.stderr.strip()[-300:],
+            ) from None
+        if "error" in answer:
+            kind = ModelLoadError if answer.get("kind") == "ModelLoadError" else RegistryError
+            context = {"model": self.name, **answer.get("context", {})}
+            raise kind(answer["error"], **context)
+        return answer
