@@ -10,6 +10,7 @@ registered name and the version (a registered version never changes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -37,8 +38,15 @@ def registered_name(settings: Settings) -> str:
 
 
 def version_cache(settings: Settings, version: str) -> Path:
-    """Where a version's bundle and metrics are cached for this deployment's workers."""
-    return settings.state_dir.resolve() / "model-cache" / registered_name(settings) / version
+    """Where a version's bundle and metrics are cached for this deployment's workers. Beside
+    the default sqlite store, so deleting that store deletes the cache too (a new store
+    numbers its versions from 1 again); for a tracking server, under a hash of its URI."""
+    if settings.mlflow_tracking_uri:
+        digest = hashlib.sha256(settings.mlflow_tracking_uri.encode()).hexdigest()[:12]
+        root = settings.state_dir.resolve() / "model-cache" / digest
+    else:
+        root = settings.mlflow_artifact_root.parent / "model-cache"
+    return root / registered_name(settings) / version
 
 
 class RegistryReader:
