@@ -25,6 +25,7 @@ from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES
+from stream_processors.alerts import alert_subject
 from stream_processors.joiner import Joiner
 from stream_processors.monitor import Monitor
 from stream_processors.performance import PerformanceMonitor
@@ -216,7 +217,7 @@ class _Timeline:
                 self.report.alerts.append(alert)
                 self.say(
                     f"ALERT {alert['status']} {alert['severity']} {alert['kind']} "
-                    f"{alert['feature'] or 'score'}: PSI {alert['value']:.3f} "
+                    f"{alert_subject(alert)}: {alert['statistic']} {alert['value']:.3f} "
                     f"(window of {alert['sample_size']} records)"
                 )
             seen_alerts = len(self.monitor.stats.alerts)

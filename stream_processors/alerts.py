@@ -56,6 +56,14 @@ def alert_event(
     }
 
 
+def alert_subject(alert: dict[str, Any]) -> str:
+    """What an alert is about, for a person: its feature, else "score" for the prediction
+    score's distribution, else its kind (volume, concept drift, a metric)."""
+    if alert["feature"]:
+        return str(alert["feature"])
+    return "score" if alert["kind"] == "SCORE_DRIFT" else str(alert["kind"]).lower()
+
+
 def condition_alert(
     model_name: str,
     version: str,

@@ -34,6 +34,7 @@ def demo(
     from riskstream.closed_loop import LoopConfig, run_loop
     from riskstream.stack import stack_down, stack_up
     from riskstream.stack.manager import kafka_ready, redis_ready
+    from stream_processors.alerts import alert_subject
 
     settings = load_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
@@ -65,7 +66,9 @@ def demo(
                 "severity": a["severity"],
                 "kind": a["kind"],
                 "feature": a["feature"],
-                "psi": round(a["value"], 4),
+                "subject": alert_subject(a),
+                "statistic": a["statistic"],
+                "value": round(a["value"], 4),
                 "window_start": str(a["window_start"]),
             }
             for a in report.alerts
@@ -120,8 +123,8 @@ def _print_summary(summary: dict) -> None:
     for alert in summary["alerts"]:
         table.add_row(
             f"alert {alert['status'].lower()}",
-            f"{alert['severity']} {alert['kind']} {alert['feature'] or 'score'} "
-            f"PSI {alert['psi']} (window {alert['window_start']})",
+            f"{alert['severity']} {alert['kind']} {alert['subject']} "
+            f"{alert['statistic']} {alert['value']} (window {alert['window_start']})",
         )
     for request in summary["retrain_requests"]:
         table.add_row("retrain request", f"{'+'.join(request['reasons'])}: {request['detail']}")
