@@ -97,8 +97,7 @@ def run(
         earlier = json.loads(merge.read_text())
         seconds = earlier["seconds"] + result["seconds"]
         result = {**earlier, **{k: v for k, v in result.items() if k in only}}
-        result["seconds"] = seconds  # measuring time of both runs
-        merge.unlink()
+        result["seconds"] = seconds  # measuring time of both runs; the earlier file is kept
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}-{result['mode']}.json"
