@@ -133,61 +133,15 @@ def make_test_certificates(directory: Path) -> TestCertificates:
         )
         assert result.returncode == 0, f"keytool {args[0]} failed: {result.stderr[-500:]}"
 
-    keytool(
-        "-genkeypair",
-        "-alias",
-        "ca",
-        "-dname",
-        "CN=riskstream test CA",
-        "-ext",
-        "bc:c",
-        "-keyalg",
-        "RSA",
-        "-keysize",
-        "2048",
-        "-validity",
-        "2",
-        "-keystore",
-        ca_store,
-        *common,
-    )
-    keytool("-exportcert", "-rfc", "-alias", "ca", "-file", ca_pem, "-keystore", ca_store, *common)
-    keytool(
-        "-genkeypair",
-        "-alias",
-        "broker",
-        "-dname",
-        "CN=127.0.0.1",
-        "-keyalg",
-        "RSA",
-        "-keysize",
-        "2048",
-        "-validity",
-        "2",
-        "-keystore",
-        keystore,
-        *common,
-    )
-    keytool("-certreq", "-alias", "broker", "-file", csr, "-keystore", keystore, *common)
-    keytool(
-        "-gencert",
-        "-rfc",
-        "-alias",
-        "ca",
-        "-infile",
-        csr,
-        "-outfile",
-        signed,
-        "-ext",
-        "SAN=IP:127.0.0.1,DNS:localhost",
-        "-validity",
-        "2",
-        "-keystore",
-        ca_store,
-        *common,
-    )
-    keytool(
-        "-importcert", "-noprompt", "-alias", "ca", "-file", ca_pem, "-keystore", keystore, *common
-    )
-    keytool("-importcert", "-alias", "broker", "-file", signed, "-keystore", keystore, *common)
+    new_key = ("-genkeypair", "-keyalg", "RSA", "-keysize", "2048", "-validity", "2")
+    ca = ("-alias", "ca", "-keystore", ca_store, *common)
+    broker = ("-alias", "broker", "-keystore", keystore, *common)
+    keytool(*new_key, "-dname", "CN=riskstream test CA", "-ext", "bc:c", *ca)
+    keytool("-exportcert", "-rfc", "-file", ca_pem, *ca)
+    keytool(*new_key, "-dname", "CN=127.0.0.1", *broker)
+    keytool("-certreq", "-file", csr, *broker)
+    san = "SAN=IP:127.0.0.1,DNS:localhost"
+    keytool("-gencert", "-rfc", "-infile", csr, "-outfile", signed, "-ext", san, *ca)
+    keytool("-importcert", "-noprompt", "-file", ca_pem, "-alias", "ca", *broker[2:])
+    keytool("-importcert", "-file", signed, *broker)
     return TestCertificates(ca_pem, keystore, SecretStr(password))

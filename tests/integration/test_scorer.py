@@ -209,22 +209,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     assert len(set(ids)) == total, f"{len(set(ids))} distinct of {total}"
     assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
     # the drift windows downstream count each record once too
-    monitor = Monitor(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while monitor.stats.records < total and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
-    thread.join(30)
-    size_ms = settings.monitor_window_s * 1000
-    expected = Counter(
-        int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions
-    )
-    store = WindowStore(settings)
-    version = predictions[0]["model_version"]
-    assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
+    _assert_windows_count_each_prediction_once(settings, predictions)
 
 
 def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_once(
@@ -265,12 +250,21 @@ def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_on
     assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
     assert scored["a"] + scored["b"] == total, f"records consumed: {scored}"
     assert scored["a"] > 0 and scored["b"] > 0, f"one scorer did all the work: {scored}"
+    _assert_windows_count_each_prediction_once(settings, predictions)
+    print(f"two scorers: {total} records, {len(ids)} predictions; owned {split}, scored {scored}")
+
+
+def _assert_windows_count_each_prediction_once(
+    settings: Settings, predictions: list[dict[str, Any]]
+) -> None:
+    """Run a drift monitor over the predictions; its Redis windows must hold exactly the
+    predictions of each window."""
     monitor = Monitor(settings)
     stop = threading.Event()
     thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while monitor.stats.records < total and time.monotonic() < deadline:
+    while monitor.stats.records < len(predictions) and time.monotonic() < deadline:
         time.sleep(0.2)
     stop.set()
     thread.join(30)
@@ -281,7 +275,6 @@ def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_on
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
-    print(f"two scorers: {total} records, {len(ids)} predictions; owned {split}, scored {scored}")
 
 
 def _wait_until_ready(base_url: str, timeout: float) -> None:
