@@ -55,15 +55,15 @@ class RefusalWatch:
             )
 
 
-def admin_client(settings: Settings, watch: RefusalWatch | None = None) -> AdminClient:
-    return AdminClient(settings.kafka_config({"error_cb": watch} if watch else {}))
+def watched_admin(settings: Settings) -> tuple[AdminClient, RefusalWatch]:
+    """An admin client whose error callbacks feed a RefusalWatch."""
+    watch = RefusalWatch()
+    return AdminClient(settings.kafka_config({"error_cb": watch})), watch
 
 
-def _metadata(settings: Settings, timeout: float) -> Any:
+def _metadata(admin: AdminClient, watch: RefusalWatch, settings: Settings, timeout: float) -> Any:
     """The cluster's metadata; a refusal of our credentials raises CredentialsRefusedError,
     any other failure KafkaException."""
-    watch = RefusalWatch()
-    admin = admin_client(settings, watch)
     try:
         return admin.list_topics(timeout=timeout)
     except KafkaException:
@@ -75,7 +75,7 @@ def _metadata(settings: Settings, timeout: float) -> Any:
 def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
     """Return the broker count once the cluster answers a metadata request."""
     try:
-        metadata = _metadata(settings, timeout)
+        metadata = _metadata(*watched_admin(settings), settings, timeout)
     except KafkaException as exc:
         raise ServiceUnavailableError(
             "Kafka did not answer a metadata request",
@@ -97,9 +97,9 @@ def ensure_topics(
     A topic that exists with another partition count raises :class:`TopicError`: keys would
     map to different partitions than the processors expect, so it is never used silently.
     """
-    admin = admin_client(settings)
+    admin, watch = watched_admin(settings)
     try:
-        existing = _metadata(settings, timeout).topics
+        existing = _metadata(admin, watch, settings, timeout).topics
     except KafkaException as exc:
         raise ServiceUnavailableError(
             "Kafka did not answer while listing topics",
