@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -145,3 +146,13 @@ def make_test_certificates(directory: Path) -> TestCertificates:
     keytool("-importcert", "-noprompt", "-file", ca_pem, "-alias", "ca", *broker[2:])
     keytool("-importcert", "-file", signed, *broker)
     return TestCertificates(ca_pem, keystore, SecretStr(password))
+
+
+def owns_partitions(worker: Any) -> bool:
+    """Whether an in-process worker owns partitions, from its own gauge: calling
+    ``consumer.assignment()`` from the test's thread while the worker's thread runs a
+    rebalance callback inside ``consume()`` can deadlock."""
+    owned = worker.metrics.registry.get_sample_value(
+        "riskstream_assigned_partitions", {"processor": worker.metrics.processor}
+    )
+    return bool(owned)

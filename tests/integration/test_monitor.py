@@ -22,6 +22,7 @@ from riskstream.topics import DEAD_LETTER, PREDICTIONS
 from stream_processors.monitor import Monitor
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
+from tests.integration.servers import owns_partitions
 from tests.unit.schemas.samples import SAMPLES
 
 WINDOW_S = 10
@@ -97,15 +98,6 @@ def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
-def _owns_partitions(monitor: Monitor) -> bool:
-    """From the worker's own gauge: calling ``consumer.assignment()`` from this thread while
-    the worker's thread runs a rebalance callback inside ``consume()`` can deadlock."""
-    owned = monitor.metrics.registry.get_sample_value(
-        "riskstream_assigned_partitions", {"processor": "monitor"}
-    )
-    return bool(owned)
-
-
 def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any = None) -> None:
     """Run the monitors until ``until()``; ``before()`` runs once every one owns partitions."""
     stop = threading.Event()
@@ -114,9 +106,9 @@ def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any =
         t.start()
     if before is not None:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(_owns_partitions(m) for m in monitors):
+        while time.monotonic() < deadline and not all(owns_partitions(m) for m in monitors):
             time.sleep(0.2)
-        assert all(_owns_partitions(m) for m in monitors), "the group did not share"
+        assert all(owns_partitions(m) for m in monitors), "the group did not share"
         before()
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
