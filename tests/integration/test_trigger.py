@@ -82,7 +82,10 @@ def test_one_incident_yields_one_request(stack: Settings) -> None:
     requests = _requests(settings, wait_s=4)
     assert len(requests) == 1, requests
     assert requests[0]["reasons"] == ["DRIFT_ALERT"]
-    assert requests[0]["alert_ids"] == ["high-1"]
+    # the alerts are keyed by feature, so on different partitions: whichever HIGH+ alert the
+    # trigger reads first opens the incident, and the other two fall in its cooldown
+    assert len(requests[0]["alert_ids"]) == 1
+    assert requests[0]["alert_ids"][0] in {"high-1", "high-2", "high-3"}
     assert len(trigger.absorbed) == 2
     # A restarted trigger remembers the cooldown (its state is in Redis).
     publish_events(settings, DRIFT_ALERTS.name, "DriftAlert", [_alert("HIGH", "high-4")])
