@@ -17,4 +17,7 @@ def configure_logging(settings: Settings) -> None:
     # (ours hold our own bundle); keep the workers' logs about riskstream.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Faust narrates every service start and stop at INFO; its warnings and errors stay.
+    for name in ("faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\..*)?")

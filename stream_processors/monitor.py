@@ -1,20 +1,22 @@
 """The drift monitor (`riskstream run monitor`): predictions + dead-letter → Redis windows →
 drift-alerts.
 
-Each prediction is counted into a tumbling event-time window over the bin edges of the
-current champion's reference distribution (windows are keyed by that champion version; the
-monitor re-reads the `champion` alias every ``CHAMPION_CHECK_S`` seconds), with the features
-it did not carry; each input the scorer dead-lettered is counted by reason. When the event-time
-watermark of the prediction partitions passes a window's end plus the allowed lateness, one
-worker (elected in Redis) closes it: drift against the reference (PSI, KS, JS; see
-``statistics``), data-quality rates and volume against recent windows (``quality_stats``). A
-condition raises a FIRING alert when it starts and a RESOLVED one when it ends.
+A faust-streaming agent takes the predictions and dead letters in batches of up to 1,000 and
+counts each prediction into a tumbling event-time window over the bin edges of the current
+champion's reference distribution (windows are keyed by that champion version, followed on
+`model-versions`), with the features it did not carry; each input the scorer dead-lettered
+is counted by reason. When the event-time watermark of the prediction partitions passes a
+window's end plus the allowed lateness, a Faust timer on one worker (elected in Redis) closes
+it: drift against the reference (PSI, KS, JS; see ``statistics``), data-quality rates and
+volume against recent windows (``quality_stats``). A condition raises a FIRING alert when it
+starts and a RESOLVED one when it ends.
 
-Guarantee: window counts are exact (each record counted once: offsets commit after the Redis
-update, and replays are filtered by the last applied offset per window and partition); alerts
-are at-least-once (a worker killed between publishing an alert and recording the new state
-may publish it again). Redis keeps nothing on disk: after a restart the windows it lost are
-marked incomplete and get no verdict, instead of a verdict on partial counts.
+Guarantee: window counts are exact (each record counted once: Faust commits a batch's offsets
+only after the agent has applied it to Redis, and replays are filtered by the last applied
+offset per window and partition); alerts are at-least-once (a worker killed between
+publishing an alert and recording the new state may publish it again). Redis keeps nothing on
+disk: after a restart the windows it lost are marked incomplete and get no verdict, instead of
+a verdict on partial counts.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for, group_consumer, rewind
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
@@ -105,7 +107,7 @@ class Monitor:
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark()
-        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
+        self._runner: FaustRunner
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def reference(self, version: str) -> dict[str, Any]:
@@ -132,49 +134,43 @@ class Monitor:
 
     def run(self, stop: threading.Event | None = None) -> MonitorStats:
         stop = stop or threading.Event()
-        self.consumer.subscribe(
-            [self._predictions, self.settings.topic(DEAD_LETTER.name)],
-            **self.metrics.rebalance_callbacks(),
-        )
         if self.champion.wait_for_champion(stop) is None:
-            self.consumer.close()
             return self.stats
         self.champion.follow()
+        app = faust_app(self.settings, GROUP)
+        self._runner = runner = FaustRunner(app, self.metrics, stop)
+        source = raw_topic(app, self._predictions, self.settings.topic(DEAD_LETTER.name))
+
+        @app.agent(source, name="count")
+        async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
+            async for events in stream.take_events(1000, within=0.2):
+                records = records_of(events)
+                await runner.guarded(runner.apply(records, self._count))
+
+        @app.timer(0.5, name="close-windows")
+        async def close_windows() -> None:
+            await runner.guarded(runner.when_redis_answers(self._close_windows))
+
         try:
-            while not stop.is_set():
-                self.metrics.beat()
-                version = self._champion()
-                self.metrics.ready = True
-                messages = [m for m in self.consumer.consume(1000, timeout=0.2) if not m.error()]
-                try:
-                    if messages:
-                        self._count(messages, version)
-                        self.consumer.commit(asynchronous=False)
-                    self._close_windows()
-                except REDIS_DOWN as exc:
-                    log.warning("monitor: Redis unavailable (%s); retrying the batch in 1 s", exc)
-                    self.metrics.ready = False
-                    if messages:
-                        rewind(self.consumer, messages)
-                    stop.wait(1.0)
+            runner.run()
         finally:
             self.champion.stop()
             self.producer.flush(10)
-            self.consumer.close()
         return self.stats
 
     # -- counting -------------------------------------------------------------------------
 
-    def _count(self, messages: list[Message], version: str) -> None:
+    def _count(self, records: list[Record], version: str | None = None) -> None:
+        version = version or self._champion()
         observations: list[Observation] = []
         dead: list[tuple[int, int, int, str]] = []  # partition, offset, event ms, reason
-        for message in messages:
-            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-            if message.topic() != self._predictions:
-                self._dead_letter(message, dead)
+        for record in records:
+            partition, offset = record.partition, record.offset
+            if record.topic != self._predictions:
+                self._dead_letter(record, dead)
                 continue
             try:
-                p = self.codec.decode(message.value(), "Prediction")
+                p = self.codec.decode(record.value, "Prediction")
             except CodecError:
                 log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
                 continue
@@ -185,7 +181,7 @@ class Monitor:
                     partition, offset, event_ms, p["features"], p["risk"], tuple(p["missing"])
                 )
             )
-        self.metrics.records_in.inc(len(messages))
+        self.metrics.records_in.inc(len(records))
         reference = self.reference(version)
         for (start, partition), group in group_by_window(observations, self.size_ms).items():
             counted = self._apply(version, start, partition, group, reference)
@@ -197,22 +193,15 @@ class Monitor:
         for (start, partition), letters in windows.items():
             self.stats.dead_letters += self._apply_dead(version, start, partition, letters)
 
-    def _dead_letter(self, message: Message, into: list[tuple[int, int, int, str]]) -> None:
+    def _dead_letter(self, record: Record, into: list[tuple[int, int, int, str]]) -> None:
         try:
-            letter = self.codec.decode(message.value(), "DeadLetter")
+            letter = self.codec.decode(record.value, "DeadLetter")
         except CodecError:
-            log.warning("monitor: undecodable dead letter at offset %s", message.offset())
+            log.warning("monitor: undecodable dead letter at offset %s", record.offset)
             return
         if letter["processor"] == "scorer":  # the joiner's late labels are not inputs
             event_ms = int(letter["event_time"].timestamp() * 1000)
-            into.append(
-                (
-                    int(message.partition() or 0),
-                    int(message.offset() or 0),
-                    event_ms,
-                    letter["reason"],
-                )
-            )
+            into.append((record.partition, record.offset, event_ms, letter["reason"]))
 
     def _apply(
         self,
@@ -260,7 +249,8 @@ class Monitor:
     # -- closing --------------------------------------------------------------------------
 
     def _close_windows(self) -> None:
-        watermark = self.watermark.of(self.consumer, self._predictions)
+        runner = self._runner
+        watermark = self.watermark.of(runner.assigned(), self._predictions, runner.unread)
         if watermark is None:
             return
         horizon = watermark - self.size_ms - self.lateness_ms

@@ -1,13 +1,14 @@
 """The performance monitor (`riskstream run performance`): labeled-examples → Redis windows →
 drift-alerts (PERFORMANCE and CONCEPT_DRIFT).
 
-Each labeled example is counted into a tumbling window by the time its label joined
-(``labeled_at``: labels arrive late, so windows by prediction time would close long after the
-fact) and by the model version that made the prediction. When the watermark of the
-labeled-example partitions passes a window's end plus the lateness, one worker closes it:
-accuracy, precision, recall, F1, binned ROC-AUC and Brier score (``performance_stats``), checked
-against the champion gates and against the version's own validation metrics. Alongside, river's
-ADWIN watches each version's 0/1 error stream, example by example, for concept drift.
+A faust-streaming agent takes labeled examples in batches of up to 1,000 and counts each into
+a tumbling window by the time its label joined (``labeled_at``: labels arrive late, so windows
+by prediction time would close long after the fact) and by the model version that made the
+prediction. When the watermark of the labeled-example partitions passes a window's end plus
+the lateness, a Faust timer on one worker closes it: accuracy, precision, recall, F1, binned
+ROC-AUC and Brier score (``performance_stats``), checked against the champion gates and
+against the version's own validation metrics. Alongside, river's ADWIN watches each version's
+0/1 error stream, example by example, for concept drift.
 
 Guarantee: window counts are exact, as in the drift monitor (compare-and-set on the last
 applied offset per window and partition; Redis restarts mark windows incomplete). Alerts are
@@ -23,14 +24,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Producer
 
 from models.registry_reader import RegistryReader
 from riskstream.errors import RiskstreamError
-from riskstream.kafka.clients import codec_for, group_consumer, rewind
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
 from schemas import CodecError
@@ -93,7 +94,7 @@ class PerformanceMonitor:
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
         self.watermark = EventTimeWatermark()
-        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
+        self._runner: FaustRunner
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def validation(self, version: str) -> dict[str, float]:
@@ -108,47 +109,42 @@ class PerformanceMonitor:
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self._topic], **self.metrics.rebalance_callbacks())
+        app = faust_app(self.settings, GROUP)
+        self._runner = runner = FaustRunner(app, self.metrics, stop)
         self.metrics.ready = True
+
+        @app.agent(raw_topic(app, self._topic), name="count")
+        async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
+            async for events in stream.take_events(1000, within=0.2):
+                await runner.guarded(runner.apply(records_of(events), self._count))
+
+        @app.timer(0.5, name="close-windows")
+        async def close_windows() -> None:
+            await runner.guarded(runner.when_redis_answers(self._close_windows))
+
         try:
-            while not stop.is_set():
-                self.metrics.beat()
-                messages = [m for m in self.consumer.consume(1000, timeout=0.2) if not m.error()]
-                try:
-                    if messages:
-                        self._count(messages)
-                        self.consumer.commit(asynchronous=False)
-                    self._close_windows()
-                except REDIS_DOWN as exc:
-                    log.warning("performance: Redis unavailable (%s); retrying in 1 s", exc)
-                    if messages:
-                        rewind(self.consumer, messages)
-                    stop.wait(1.0)
+            runner.run()
         finally:
             self.producer.flush(10)
-            self.consumer.close()
         return self.stats
 
     # -- counting ---------------------------------------------------------------------------
 
-    def _count(self, messages: list[Message]) -> None:
+    def _count(self, records: list[Record]) -> None:
         examples: list[Labeled] = []
-        for message in messages:
+        for record in records:
             try:
-                e = self.codec.decode(message.value(), "LabeledExample")
+                e = self.codec.decode(record.value, "LabeledExample")
             except CodecError:
-                log.warning("performance: undecodable labeled example at %s", message.offset())
+                log.warning("performance: undecodable labeled example at %s", record.offset)
                 continue
             labeled_ms = int(e["labeled_at"].timestamp() * 1000)
-            partition = int(message.partition() or 0)
-            self.watermark.observe(self._topic, partition, labeled_ms)
+            self.watermark.observe(self._topic, record.partition, labeled_ms)
             outcome = Outcome(int(e["label"]), float(e["risk"]), int(e["predicted_label"]))
             examples.append(
-                Labeled(
-                    partition, int(message.offset() or 0), labeled_ms, e["model_version"], outcome
-                )
+                Labeled(record.partition, record.offset, labeled_ms, e["model_version"], outcome)
             )
-        self.metrics.records_in.inc(len(messages))
+        self.metrics.records_in.inc(len(records))
         groups: dict[tuple[str, int, int], list[Labeled]] = {}
         for ex in examples:
             key = (ex.version, window_start(ex.labeled_ms, self.size_ms), ex.partition)
@@ -179,7 +175,8 @@ class PerformanceMonitor:
     # -- closing ----------------------------------------------------------------------------
 
     def _close_windows(self) -> None:
-        watermark = self.watermark.of(self.consumer, self._topic)
+        runner = self._runner
+        watermark = self.watermark.of(runner.assigned(), self._topic, runner.unread)
         if watermark is None:
             return
         horizon = watermark - self.size_ms - self.lateness_ms

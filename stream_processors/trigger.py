@@ -1,10 +1,12 @@
 """The retrain trigger (`riskstream run trigger`): drift-alerts + labeled-examples →
 retrain-requests.
 
-The policy (``trigger_policy``) is pure; its state (last request time, labels since) lives in
-Redis so a restart keeps the cooldown. Guarantee: at-least-once. A request is published
-before the state and the offsets are saved, so a crash in between can repeat a request; the
-trainer merges requests that arrive while it trains, and the repeat carries the same reasons.
+A faust-streaming agent takes alerts and labeled examples in batches and a Faust timer ticks
+the schedule; the policy (``trigger_policy``) is pure; its state (last request time, labels
+since) lives in Redis so a restart keeps the cooldown. Guarantee: at-least-once. A request is
+published before the state is saved and Faust commits the offsets, so a crash in between can
+repeat a request; the trainer merges requests that arrive while it trains, and the repeat
+carries the same reasons.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-
-from confluent_kafka import Message
+from typing import Any
 
 from models.events import publish_retrain_request
-from riskstream.kafka.clients import codec_for, group_consumer, rewind
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.ops import WorkerMetrics
 from riskstream.redis_client import REDIS_DOWN, connect
 from riskstream.settings import Settings
@@ -55,7 +57,8 @@ class Trigger:
         self.requests: list[tuple[str, Request]] = []
         self.absorbed: list[str] = []
         self.metrics = WorkerMetrics("trigger")
-        self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
+        self._runner: FaustRunner
+        self._state = TriggerState(None, 0)
         self._alerts = settings.topic(DRIFT_ALERTS.name)
 
     def load_state(self) -> TriggerState:
@@ -77,25 +80,22 @@ class Trigger:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        self.consumer.subscribe(
-            [self._alerts, self.settings.topic(LABELED_EXAMPLES.name)],
-            **self.metrics.rebalance_callbacks(),
-        )
-        state = self._wait_for_redis(stop)
+        self._state = self._wait_for_redis(stop)
         self.metrics.ready = True
-        try:
-            while not stop.is_set():
-                self.metrics.beat()
-                messages = [m for m in self.consumer.consume(500, timeout=0.5) if not m.error()]
-                try:
-                    state = self._step(messages, state)
-                except REDIS_DOWN as exc:
-                    log.warning("trigger: Redis unavailable (%s); retrying in 1 s", exc)
-                    if messages:
-                        rewind(self.consumer, messages)
-                    stop.wait(1.0)
-        finally:
-            self.consumer.close()
+        app = faust_app(self.settings, GROUP)
+        self._runner = runner = FaustRunner(app, self.metrics, stop)
+        source = raw_topic(app, self._alerts, self.settings.topic(LABELED_EXAMPLES.name))
+
+        @app.agent(source, name="decide")
+        async def decide(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
+            async for events in stream.take_events(500, within=0.5):
+                await runner.guarded(runner.apply(records_of(events), self._step))
+
+        @app.timer(1.0, name="schedule")
+        async def schedule() -> None:  # the cooldown's end and the optional schedule
+            await runner.guarded(runner.apply([], self._step))
+
+        runner.run()
 
     def _wait_for_redis(self, stop: threading.Event) -> TriggerState:
         while True:
@@ -107,30 +107,29 @@ class Trigger:
                 log.warning("trigger: Redis unavailable (%s); retrying in 1 s", exc)
                 stop.wait(1.0)
 
-    def _step(self, messages: list[Message], state: TriggerState) -> TriggerState:
+    def _step(self, records: list[Record]) -> None:
         """One batch. The state lives in memory and is saved to Redis after each batch, so a
-        Redis restart loses nothing while this worker runs; a rewound batch's alerts meet the
-        cooldown the first pass already set."""
+        Redis restart loses nothing while this worker runs; a batch retried after a Redis
+        error meets the cooldown the first pass already set."""
+        state = self._state
         now = int(time.time() * 1000)
         labels = 0
-        for message in messages:
-            if message.topic() != self._alerts:
+        for record in records:
+            if record.topic != self._alerts:
                 labels += 1
                 continue
             try:
-                alert = self.codec.decode(message.value(), "DriftAlert")
+                alert = self.codec.decode(record.value, "DriftAlert")
             except CodecError:
-                log.warning("trigger: undecodable alert at offset %s", message.offset())
+                log.warning("trigger: undecodable alert at offset %s", record.offset)
                 continue
             state = self._act(on_alert(alert, state, now, self.config))
         if labels:
             state = self._act(on_labels(labels, state, now, self.config))
         state = self._act(on_tick(state, now, self.config))
+        self._state = state
         self.save_state(state)
-        if messages:
-            self.consumer.commit(asynchronous=False)
-            self.metrics.records_in.inc(len(messages))
-        return state
+        self.metrics.records_in.inc(len(records))
 
     def _act(self, decision: Decision) -> TriggerState:
         if decision.absorbed:

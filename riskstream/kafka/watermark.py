@@ -1,8 +1,8 @@
-"""Event-time watermark of a consumer over its assigned partitions."""
+"""Event-time watermark of a worker over its assigned partitions."""
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer
+from collections.abc import Callable, Iterable
 
 
 class EventTimeWatermark:
@@ -21,18 +21,21 @@ class EventTimeWatermark:
     def max_seen(self) -> int | None:
         return max(self.latest.values()) if self.latest else None
 
-    def of(self, consumer: Consumer, topic: str) -> int | None:
-        """The watermark over the consumer's assigned partitions of ``topic``."""
+    def of(
+        self,
+        assigned: Iterable[tuple[str, int]],
+        topic: str,
+        unread: Callable[[str, int], bool],
+    ) -> int | None:
+        """The watermark over the assigned partitions of ``topic``; ``unread`` says whether a
+        partition may still hold records the worker has not processed."""
         times = []
-        for tp in consumer.assignment():
-            if tp.topic != topic:
+        for where in assigned:
+            if where[0] != topic:
                 continue
-            seen = self.latest.get((tp.topic, tp.partition))
+            seen = self.latest.get(where)
             if seen is not None:
                 times.append(seen)
-                continue
-            _, high = consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
-            position = consumer.position([tp])[0].offset
-            if high > 0 and (position < 0 or position < high):
+            elif unread(*where):
                 return None  # it still has records we have not read
         return min(times) if times else None

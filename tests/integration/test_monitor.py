@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer
 from models import data
 from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.faust_worker import Record
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, PREDICTIONS
 from stream_processors.monitor import Monitor
@@ -161,10 +162,14 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
         )
     )
     consumer.subscribe([settings.topic(PREDICTIONS.name)])
-    messages: list[Any] = []
+    messages: list[Record] = []
     deadline = time.monotonic() + 30
     while len(messages) < 300 and time.monotonic() < deadline:
-        messages += [m for m in consumer.consume(500, 0.5) if not m.error()]
+        messages += [
+            Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])
+            for m in consumer.consume(500, 0.5)
+            if not m.error()
+        ]
     consumer.close()
     monitor = Monitor(settings)
     version = predictions[0]["model_version"]

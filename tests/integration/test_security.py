@@ -63,9 +63,9 @@ def _publish_prediction(settings: Settings) -> None:
     assert producer.flush(30) == 0
 
 
-def _wait_for_records_in(port: int, processor: str, timeout: float) -> int:
+def _wait_for_records_in(port: int, processor: str, timeout: float, at_least: int = 1) -> int:
     deadline, counted = time.monotonic() + timeout, 0.0
-    while time.monotonic() < deadline and counted < 1:
+    while time.monotonic() < deadline and counted < at_least:
         status, text = http_get(f"http://127.0.0.1:{port}/metrics")
         if status == 200:
             samples = metric_samples(text)
@@ -122,6 +122,23 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     assert len({p["request_id"] for p in predictions}) == 200
     assert password not in log.read_text(), "the SASL password reached the worker's log"
 
+    # a Faust worker over the same credentials: the drift monitor counts those predictions
+    port, monitor_log = free_port(), tmp_path / "monitor.log"
+    with monitor_log.open("w") as out:
+        monitor = subprocess.Popen(
+            _riskstream("run", "monitor", "--ops-port", str(port)),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            counted = _wait_for_records_in(port, "monitor", 90, at_least=200)
+        finally:
+            monitor.send_signal(signal.SIGTERM)
+            monitor.wait(30)
+    assert counted == 200, monitor_log.read_text()[-2000:]
+    assert password not in monitor_log.read_text(), "the SASL password reached the monitor's log"
+
     # a wrong password: the worker stops at once and says what to check
     wrong = secrets.token_urlsafe(16)
     refused = _refused_run(
@@ -131,6 +148,10 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     assert "Kafka refused riskstream's credentials" in said, said[-1500:]
     assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in said
     assert wrong not in said and password not in said
+    refused = _refused_run(
+        _riskstream("run", "monitor"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}
+    )
+    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in refused.stdout + refused.stderr
 
     # a CA that did not sign the broker: refused, pointing at the CA setting
     other = make_test_certificates(tmp_path / "other-ca")

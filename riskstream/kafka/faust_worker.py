@@ -1,0 +1,277 @@
+"""faust-streaming plumbing of the processors that run as Faust agents: the monitor, the
+performance monitor and the trigger.
+
+``faust_app`` builds one Faust app per worker from the settings (group id with the topic
+prefix, credentials from the ``RISKSTREAM_KAFKA_*`` librdkafka options, tables under the state
+dir, no web server: the worker's ``OpsServer`` answers). Its consumer reads committed data only:
+the predictions and labeled examples are written in transactions, and an aborted batch must
+not be counted. ``FaustRunner`` runs the app on its own event loop in the calling thread, so a
+worker runs the same way from the CLI, the demo and the tests, and stops on a
+``threading.Event``; an error an agent hands to ``fail`` stops the app and is raised from
+``run``, so a worker that cannot go on exits with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from riskstream.errors import ConfigError, ServiceUnavailableError
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import REDIS_DOWN
+from riskstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed message, whichever client read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+def records_of(events: Sequence[Any]) -> list[Record]:
+    """The records of a batch of Faust events (``stream.take_events``)."""
+    return [
+        Record(
+            e.message.topic,
+            e.message.partition,
+            e.message.offset,
+            e.message.key,
+            e.message.value,
+            int(e.message.timestamp * 1000),
+        )
+        for e in events
+    ]
+
+
+class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust reads committed data only under its own exactly-once mode; riskstream's agents
+    read transactional topics under at-least-once, so they ask for it here."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"  # read when the fetcher starts
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> Any:
+        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class _App(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+def broker_credentials(settings: Settings) -> dict[str, Any]:
+    """Faust's credentials for the librdkafka security options a deployment sets
+    (``security.protocol``, ``sasl.mechanisms``, ``sasl.username``/``password``,
+    ``ssl.ca.location``), so one set of ``RISKSTREAM_KAFKA_*`` variables serves both clients."""
+    extra = {k: v.get_secret_value() for k, v in settings.kafka_extra.items()}
+    protocol = extra.get("security.protocol", "plaintext").lower()
+    if protocol == "plaintext":
+        return {}
+    context = None
+    if protocol in ("ssl", "sasl_ssl"):
+        context = ssl.create_default_context(cafile=extra.get("ssl.ca.location"))
+        if extra.get("enable.ssl.certificate.verification", "true").lower() == "false":
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if protocol == "ssl":
+        return {"broker_credentials": faust.SSLCredentials(context)}
+    if protocol in ("sasl_ssl", "sasl_plaintext"):
+        mechanism = extra.get("sasl.mechanisms", extra.get("sasl.mechanism", "PLAIN")).upper()
+        return {
+            "broker_credentials": faust.SASLCredentials(
+                username=extra.get("sasl.username"),
+                password=extra.get("sasl.password"),
+                ssl_context=context,
+                mechanism=mechanism,
+            )
+        }
+    raise ConfigError(
+        "unsupported Kafka security protocol",
+        protocol=protocol,
+        hint="set RISKSTREAM_KAFKA_SECURITY_PROTOCOL to plaintext, ssl, sasl_ssl or sasl_plaintext",
+    )
+
+
+def faust_app(settings: Settings, group: str) -> faust.App:
+    """A Faust app for one worker of ``group`` (the consumer group, prefixed)."""
+    app_id = f"{settings.topic_prefix}{group}"
+    datadir = (settings.state_dir / "faust" / app_id).resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
+    return _App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=False,  # the catalog's topics exist (`riskstream topics`)
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+        **broker_credentials(settings),
+    )
+
+
+def raw_topic(app: faust.App, *names: str) -> Any:
+    """A Faust topic of undecoded bytes: riskstream's codec decodes, so a bad value is a
+    record to count or dead-letter, never a Faust serializer error."""
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+class _Progress(faust.Sensor):
+    """Offsets the consumer has handed to the agents' streams, per partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: dict[tuple[str, int], int] = {}
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.delivered[(tp.topic, tp.partition)] = offset
+
+
+class FaustRunner:
+    """Runs a Faust app in the calling thread until ``stop`` is set or an agent fails, and
+    keeps the worker's health, partition and lag metrics current."""
+
+    def __init__(self, app: faust.App, metrics: WorkerMetrics, stop: threading.Event) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.stop = stop
+        self.error: BaseException | None = None
+        self.processed: dict[tuple[str, int], int] = {}
+        self._progress = _Progress()
+        self._caught_up: set[tuple[str, int]] = set()
+        app.sensors.add(self._progress)
+
+    def fail(self, error: BaseException) -> None:
+        """Stop the worker and raise ``error`` from ``run``."""
+        self.error = error
+        self.stop.set()
+
+    async def guarded(self, step: Awaitable[None]) -> None:
+        """Await one agent or timer step, handing any error to ``fail``."""
+        try:
+            await step
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a worker that cannot go on stops with the reason
+            self.fail(exc)
+
+    async def apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
+        """Apply a batch's effects, waiting out a Redis outage. Faust commits the batch's
+        offsets only after this returns (at-least-once; the effects are made idempotent by the
+        processors' offset guards)."""
+        while True:
+            try:
+                effect(records)
+            except REDIS_DOWN as exc:
+                log.warning(
+                    "%s: Redis unavailable (%s); retrying the batch in 1 s",
+                    self.metrics.processor,
+                    exc,
+                )
+                self.metrics.ready = False
+                if self.stop.is_set():
+                    raise ServiceUnavailableError(
+                        "stopped while Redis was down, with a batch not applied",
+                        processor=self.metrics.processor,
+                        hint="restart the worker once Redis answers; it re-reads the batch "
+                        "unless Faust committed it on the way down",
+                    ) from exc
+                await asyncio.sleep(1.0)
+                continue
+            self.metrics.ready = True
+            self.done(records)
+            return
+
+    async def when_redis_answers(self, step: Callable[[], object]) -> None:
+        """A timer's step; skipped while Redis is down (the next tick tries again)."""
+        try:
+            step()
+        except REDIS_DOWN as exc:
+            log.warning("%s: Redis unavailable (%s)", self.metrics.processor, exc)
+            self.metrics.ready = False
+
+    def done(self, records: Iterable[Record]) -> None:
+        """Mark records as processed (their effects applied)."""
+        for r in records:
+            where = (r.topic, r.partition)
+            self.processed[where] = max(self.processed.get(where, r.offset), r.offset)
+
+    def assigned(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+
+    def unread(self, topic: str, partition: int) -> bool:
+        """Whether the partition may still hold records this worker has not processed: the
+        consumer has not fetched to its end, or a fetched record waits in a stream."""
+        where = (topic, partition)
+        delivered = self._progress.delivered.get(where)
+        if delivered is not None and delivered > self.processed.get(where, -1):
+            return True
+        return where not in self._caught_up
+
+    async def _refresh(self) -> None:
+        consumer = self.app.consumer
+        caught_up: set[tuple[str, int]] = set()
+        assignment = consumer.assignment()
+        self.metrics.assigned_partitions.set(len(assignment))
+        for tp in assignment:
+            high = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            if high is None or position is None:
+                continue
+            where = (tp.topic, tp.partition)
+            if position >= high:
+                caught_up.add(where)
+            done = self.processed.get(where)
+            if done is not None:
+                self.metrics.consumer_lag.labels(
+                    self.metrics.processor, tp.topic, str(tp.partition)
+                ).set(max(0, high - done - 1))
+        self._caught_up = caught_up
+
+    def run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+        if self.error is not None:
+            raise self.error
+
+    async def _main(self) -> None:
+        app = self.app
+        await app.start()
+        try:
+            while not self.stop.is_set():
+                self.metrics.beat()
+                await self._refresh()
+                await asyncio.sleep(0.2)
+        finally:
+            await app.stop()

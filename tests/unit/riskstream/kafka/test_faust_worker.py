@@ -1,0 +1,70 @@
+"""Faust credentials from the librdkafka options a deployment sets."""
+
+from __future__ import annotations
+
+import ssl
+
+import faust
+import pytest
+from pydantic import SecretStr
+
+from riskstream.errors import ConfigError
+from riskstream.kafka.faust_worker import broker_credentials
+from riskstream.settings import Settings
+
+
+def _settings(**extra: str) -> Settings:
+    return Settings(kafka_extra={k: SecretStr(v) for k, v in extra.items()})
+
+
+def test_plaintext_needs_no_credentials() -> None:
+    assert broker_credentials(_settings()) == {}
+    assert broker_credentials(_settings(**{"security.protocol": "PLAINTEXT"})) == {}
+
+
+def test_sasl_ssl_scram_maps_user_password_mechanism_and_ca() -> None:
+    creds = broker_credentials(
+        _settings(
+            **{
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanisms": "SCRAM-SHA-512",
+                "sasl.username": "scorer",
+                "sasl.password": "s3cret",
+            }
+        )
+    )["broker_credentials"]
+    assert isinstance(creds, faust.SASLCredentials)
+    assert (creds.username, creds.password) == ("scorer", "s3cret")
+    assert creds.mechanism.value == "SCRAM-SHA-512"
+    assert creds.protocol.value == "SASL_SSL"
+    assert isinstance(creds.ssl_context, ssl.SSLContext)
+    assert creds.ssl_context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_sasl_plaintext_has_no_tls_context() -> None:
+    creds = broker_credentials(
+        _settings(
+            **{
+                "security.protocol": "sasl_plaintext",
+                "sasl.mechanism": "PLAIN",
+                "sasl.username": "u",
+                "sasl.password": "p",
+            }
+        )
+    )["broker_credentials"]
+    assert creds.protocol.value == "SASL_PLAINTEXT"
+    assert creds.ssl_context is None
+
+
+def test_verification_can_be_turned_off_as_in_librdkafka() -> None:
+    creds = broker_credentials(
+        _settings(**{"security.protocol": "ssl", "enable.ssl.certificate.verification": "false"})
+    )["broker_credentials"]
+    assert isinstance(creds, faust.SSLCredentials)
+    assert creds.context.verify_mode == ssl.CERT_NONE
+
+
+def test_an_unknown_protocol_is_refused_with_the_setting_to_fix() -> None:
+    with pytest.raises(ConfigError, match="security protocol") as info:
+        broker_credentials(_settings(**{"security.protocol": "kerberos"}))
+    assert "RISKSTREAM_KAFKA_SECURITY_PROTOCOL" in str(info.value)
