@@ -26,6 +26,8 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
     settings = load_settings()
     codec = codec_for(settings)
     model = Registry(settings).load(CHAMPION)
+    datadir = (settings.state_dir / "faust" / app_id).resolve()  # not the working dir
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -34,6 +36,7 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
         stream_buffer_maxsize=8192,
+        datadir=str(datadir),
     )
     source = app.topic(in_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     sink = app.topic(out_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
