@@ -30,6 +30,9 @@ from riskstream.redis_client import REDIS_DOWN
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
+# mode names a service's logger after the module its class is defined in; the subclasses here
+# narrate under Faust's name, so they are as quiet as Faust (riskstream.logs).
+FAUST_LOG = logging.getLogger("faust.riskstream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust reads committed data only under its own exactly-once mode; riskstream's agents
     read transactional topics under at-least-once, so they ask for it here."""
 
+    logger = FAUST_LOG
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._isolation_level = "read_committed"  # read when the fetcher starts
@@ -70,15 +75,20 @@ class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    logger = FAUST_LOG
+
     def _new_consumer_thread(self) -> Any:
         return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class _Transport(faust_aiokafka.Transport):
+    logger = FAUST_LOG
     Consumer = _Consumer
 
 
 class _App(faust.App):
+    logger = FAUST_LOG
+
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
@@ -122,11 +132,12 @@ def faust_app(settings: Settings, group: str) -> faust.App:
     datadir.mkdir(parents=True, exist_ok=True)
     return _App(
         app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         datadir=str(datadir),
         web_enabled=False,
         topic_partitions=settings.topic_partitions,
         topic_allow_declare=False,  # the catalog's topics exist (`riskstream topics`)
+        topic_disable_leader=True,  # no per-app leader topic: riskstream elects in Redis
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,
@@ -145,6 +156,8 @@ def raw_topic(app: faust.App, *names: str) -> Any:
 
 class _Progress(faust.Sensor):
     """Offsets the consumer has handed to the agents' streams, per partition."""
+
+    logger = FAUST_LOG
 
     def __init__(self) -> None:
         super().__init__()
@@ -268,6 +281,7 @@ class FaustRunner:
     async def _main(self) -> None:
         app = self.app
         await app.start()
+        log.info("%s: running as Faust app %s", self.metrics.processor, app.conf.id)
         try:
             while not self.stop.is_set():
                 self.metrics.beat()

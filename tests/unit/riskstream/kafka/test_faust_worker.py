@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import faust
 import pytest
 from pydantic import SecretStr
 
 from riskstream.errors import ConfigError
-from riskstream.kafka.faust_worker import broker_credentials
+from riskstream.kafka.faust_worker import broker_credentials, faust_app
 from riskstream.settings import Settings
 
 
@@ -68,3 +69,14 @@ def test_an_unknown_protocol_is_refused_with_the_setting_to_fix() -> None:
     with pytest.raises(ConfigError, match="security protocol") as info:
         broker_credentials(_settings(**{"security.protocol": "kerberos"}))
     assert "RISKSTREAM_KAFKA_SECURITY_PROTOCOL" in str(info.value)
+
+
+def test_every_bootstrap_server_becomes_a_faust_broker_url(tmp_path: Path) -> None:
+    settings = Settings(
+        kafka_bootstrap="k1:9092, k2:9093", topic_prefix="t.", state_dir=tmp_path / "state"
+    )
+    app = faust_app(settings, "riskstream-monitor")
+    assert [str(url) for url in app.conf.broker] == ["kafka://k1:9092", "kafka://k2:9093"]
+    assert app.conf.id == "t.riskstream-monitor"
+    assert app.conf.datadir == (tmp_path / "state" / "faust" / "t.riskstream-monitor").resolve()
+    assert app.conf.datadir.is_dir()
