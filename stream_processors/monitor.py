@@ -145,11 +145,11 @@ class Monitor:
         async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
             async for events in stream.take_events(1000, within=0.2):
                 records = records_of(events)
-                await runner.guarded(runner.apply(records, self._count))
+                await runner.apply(records, self._count)
 
         @app.timer(0.5, name="close-windows")
         async def close_windows() -> None:
-            await runner.guarded(runner.when_redis_answers(self._close_windows))
+            await runner.tick(self._close_windows)
 
         try:
             runner.run()

@@ -57,7 +57,6 @@ class Trigger:
         self.requests: list[tuple[str, Request]] = []
         self.absorbed: list[str] = []
         self.metrics = WorkerMetrics("trigger")
-        self._runner: FaustRunner
         self._state = TriggerState(None, 0)
         self._alerts = settings.topic(DRIFT_ALERTS.name)
 
@@ -83,17 +82,17 @@ class Trigger:
         self._state = self._wait_for_redis(stop)
         self.metrics.ready = True
         app = faust_app(self.settings, GROUP)
-        self._runner = runner = FaustRunner(app, self.metrics, stop)
+        runner = FaustRunner(app, self.metrics, stop)
         source = raw_topic(app, self._alerts, self.settings.topic(LABELED_EXAMPLES.name))
 
         @app.agent(source, name="decide")
         async def decide(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
             async for events in stream.take_events(500, within=0.5):
-                await runner.guarded(runner.apply(records_of(events), self._step))
+                await runner.apply(records_of(events), self._step)
 
         @app.timer(1.0, name="schedule")
         async def schedule() -> None:  # the cooldown's end and the optional schedule
-            await runner.guarded(runner.apply([], self._step))
+            await runner.apply([], self._step)
 
         runner.run()
 

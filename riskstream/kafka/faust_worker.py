@@ -7,8 +7,8 @@ dir, no web server: the worker's ``OpsServer`` answers). Its consumer reads comm
 the predictions and labeled examples are written in transactions, and an aborted batch must
 not be counted. ``FaustRunner`` runs the app on its own event loop in the calling thread, so a
 worker runs the same way from the CLI, the demo and the tests, and stops on a
-``threading.Event``; an error an agent hands to ``fail`` stops the app and is raised from
-``run``, so a worker that cannot go on exits with the reason.
+``threading.Event``; an error in an agent's or timer's step stops the app and is raised
+from ``run``, so a worker that cannot go on exits with the reason.
 """
 
 from __future__ import annotations
@@ -186,8 +186,18 @@ class FaustRunner:
         self.error = error
         self.stop.set()
 
-    async def guarded(self, step: Awaitable[None]) -> None:
-        """Await one agent or timer step, handing any error to ``fail``."""
+    async def apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
+        """An agent's step: apply a batch's effects, waiting out a Redis outage. Faust commits
+        the batch's offsets only after this returns (at-least-once; the processors' offset
+        guards make the effects idempotent). Any other error stops the worker."""
+        await self._guarded(self._apply(records, effect))
+
+    async def tick(self, step: Callable[[], object]) -> None:
+        """A timer's step; skipped while Redis is down (the next tick tries again). Any other
+        error stops the worker."""
+        await self._guarded(self._tick(step))
+
+    async def _guarded(self, step: Awaitable[None]) -> None:
         try:
             await step
         except asyncio.CancelledError:
@@ -195,10 +205,7 @@ class FaustRunner:
         except Exception as exc:  # a worker that cannot go on stops with the reason
             self.fail(exc)
 
-    async def apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
-        """Apply a batch's effects, waiting out a Redis outage. Faust commits the batch's
-        offsets only after this returns (at-least-once; the effects are made idempotent by the
-        processors' offset guards)."""
+    async def _apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
         while True:
             try:
                 effect(records)
@@ -219,18 +226,17 @@ class FaustRunner:
                 await asyncio.sleep(1.0)
                 continue
             self.metrics.ready = True
-            self.done(records)
+            self._done(records)
             return
 
-    async def when_redis_answers(self, step: Callable[[], object]) -> None:
-        """A timer's step; skipped while Redis is down (the next tick tries again)."""
+    async def _tick(self, step: Callable[[], object]) -> None:
         try:
             step()
         except REDIS_DOWN as exc:
             log.warning("%s: Redis unavailable (%s)", self.metrics.processor, exc)
             self.metrics.ready = False
 
-    def done(self, records: Iterable[Record]) -> None:
+    def _done(self, records: Iterable[Record]) -> None:
         """Mark records as processed (their effects applied)."""
         for r in records:
             where = (r.topic, r.partition)
