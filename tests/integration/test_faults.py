@@ -68,18 +68,13 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     )
     scorer, monitor, joiner = Scorer(settings), Monitor(settings), Joiner(settings)
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=w.run, args=(stop,), daemon=True, name=name)
-        for name, w in (("scorer", scorer), ("monitor", monitor), ("joiner", joiner))
-    ]
-    for t in threads:
-        t.start()
+    threads = _running({"scorer": scorer, "monitor": monitor, "joiner": joiner}, stop)
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"linger.ms": 5}))
     sent = 0
     began = time.monotonic()
     crashed = restarted = False
-    cached_at_restart = 0
+    cached_at_restart = counted_before_crash = 0
     while time.monotonic() - began < 24:  # 100 records/s for 24 s
         for key, record in _records(sent, 20):
             producer.produce(
@@ -91,6 +86,7 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
         producer.poll(0)
         elapsed = time.monotonic() - began
         if elapsed > 9 and not crashed:
+            counted_before_crash = monitor.stats.records
             private_redis.crash()
             crashed = True
         if elapsed > 12 and not restarted:
@@ -103,15 +99,16 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and monitor.stats.windows_closed < 5:
         time.sleep(0.5)
-    alive = {t.name: t.is_alive() for t in threads}
+    alive = {name: t.is_alive() for name, t in threads.items()}
     stop.set()
-    for t in threads:
+    for t in threads.values():
         t.join(30)
 
     assert alive == {"scorer": True, "monitor": True, "joiner": True}
     ids = [p["request_id"] for p in predictions]
     assert len(ids) == len(set(ids)) == sent  # the scorer never needed Redis
     assert joiner.stats.predictions_cached > cached_at_restart  # caching again afterwards
+    assert counted_before_crash > 0, "the monitor had counted nothing when Redis went away"
     assert monitor.stats.redis_restarts == 1
     assert monitor.stats.windows_incomplete >= 1
 
@@ -135,6 +132,26 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
         f"redis restart: {sent} records, {len(set(ids))} predictions, {judged} windows judged "
         f"exact, {incomplete} marked incomplete"
     )
+
+
+def _running(workers: dict[str, Any], stop: threading.Event) -> dict[str, threading.Thread]:
+    """Start the workers and return once each owns its partitions: the faults hit running
+    workers, as in production. (A Faust monitor takes seconds to join its group; one CI run
+    killed Redis before it had counted anything, so there was nothing to lose. One that
+    restarted the broker while the joiner was still joining saw the joiner never consume; see
+    the README's Reliability section.)"""
+    threads = {
+        name: threading.Thread(target=worker.run, args=(stop,), daemon=True, name=name)
+        for name, worker in workers.items()
+    }
+    for thread in threads.values():
+        thread.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not all(map(owns_partitions, workers.values())):
+        time.sleep(0.2)
+    joining = [name for name, worker in workers.items() if not owns_partitions(worker)]
+    assert not joining, f"never joined their groups: {joining}"
+    return threads
 
 
 @pytest.fixture
@@ -188,19 +205,7 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
     monitor = Monitor(settings)
     workers = {"scorer": Scorer(settings), "joiner": Joiner(settings), "monitor": monitor}
     stop = threading.Event()
-    threads = {
-        name: threading.Thread(target=worker.run, args=(stop,), daemon=True)
-        for name, worker in workers.items()
-    }
-    for thread in threads.values():
-        thread.start()
-    # Running workers, as in production: each owns its partitions before the traffic and the
-    # restart begin. (One CI run that restarted the broker while the joiner was still joining
-    # its group saw the joiner never consume; see the README's Reliability section.)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not all(map(owns_partitions, workers.values())):
-        time.sleep(0.2)
-    assert all(map(owns_partitions, workers.values())), "a worker never joined its group"
+    threads = _running(workers, stop)
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
     sent = 0
