@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from models.bootstrap import bootstrap
 from models.registry import CHAMPION, Registry
 from models.trainer import Trainer
 from producers.publish import publish_simulated
-from producers.simulator import PimaModel, Scenario, Simulator
+from producers.simulator import PimaModel, Scenario, SimulatedRecord, Simulator
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
@@ -46,6 +46,9 @@ class LoopConfig:
     window_s: int = 10
     settle_s: float = 90.0  # after publishing, how long to wait for the loop to close
     seed: int = 0
+    # > 0: stop publishing this many records after the new champion serves (duration_s is
+    # then a cap), so the last phase has its records however long recovery took
+    after_recovery: int = 0
 
 
 @dataclass
@@ -170,12 +173,13 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         )
         publish_start = time.time()
         report.drift_onset = publish_start + config.drift_at_s
-        summary = publish_simulated(
-            settings, sim.stream(count, int(publish_start * 1000)), labels=True
-        )
+        records = sim.stream(count, int(publish_start * 1000))
+        if config.after_recovery > 0:
+            records = _until_recovered(records, report, config.after_recovery)
+        summary = publish_simulated(settings, records, labels=True)
         report.records, report.seconds = summary.sent, summary.seconds
         _wait_until(
-            lambda: report.recovered_at is not None and joiner.stats.joined >= count,
+            lambda: report.recovered_at is not None and joiner.stats.joined >= report.records,
             config.settle_s,
         )
     finally:
@@ -243,6 +247,19 @@ class _Timeline:
                     f"scored {self.scorer.stats.predictions} records, "
                     f"{self.monitor.stats.windows_closed} windows closed"
                 )
+
+
+def _until_recovered(
+    records: Iterator[SimulatedRecord], report: LoopReport, after: int
+) -> Iterator[SimulatedRecord]:
+    """The simulated records up to ``after`` more once the scorer serves the new champion."""
+    served = 0
+    for record in records:
+        if report.recovered_at is not None:
+            if served >= after:
+                return
+            served += 1
+        yield record
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

@@ -26,6 +26,12 @@ def demo(
     rate: float = typer.Option(100.0, help="Records per second."),
     duration: float = typer.Option(150.0, help="Seconds of traffic."),
     drift_at: float = typer.Option(45.0, help="Seconds into the traffic when drift starts."),
+    after_recovery: int = typer.Option(
+        0,
+        help="Stop this many records after the new champion serves (--duration is then a "
+        "cap); 0 publishes for --duration.",
+        min=0,
+    ),
     seed: int = typer.Option(0, help="Seed of the simulation and training."),
     keep_running: bool = typer.Option(False, help="Leave the stack running at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -47,7 +53,12 @@ def demo(
         f"{demo_settings.topic_prefix!r})"
     )
     config = LoopConfig(
-        scenario=scenario, rate=rate, duration_s=duration, drift_at_s=drift_at, seed=seed
+        scenario=scenario,
+        rate=rate,
+        duration_s=duration,
+        drift_at_s=drift_at,
+        seed=seed,
+        after_recovery=after_recovery,
     )
     try:
         report = run_loop(demo_settings, config, echo=lambda line: echo(f"      {line}"))

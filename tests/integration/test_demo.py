@@ -19,9 +19,10 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
         }
     )
     lines: list[str] = []
-    report = run_loop(
-        settings, LoopConfig(rate=100, duration_s=70, drift_at_s=20, settle_s=60), echo=lines.append
-    )
+    # Publishing stops 1,000 records after the new champion serves (at most 150 s): the test
+    # checks the loop's steps and results, not how fast this machine trains (bench/ does).
+    config = LoopConfig(rate=100, duration_s=150, drift_at_s=20, settle_s=60, after_recovery=1000)
+    report = run_loop(settings, config, echo=lines.append)
     assert report.closed, report.missing_steps
     steps = [text for _, text in report.timeline]
 
@@ -36,9 +37,10 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     ), steps
     onset_window = min(int(a["window_start"]) for a in report.alerts)  # epoch ms
     assert onset_window >= int(report.drift_onset * 1000) - 10_000  # no alarm before drift
-    assert report.records == 7000
     phases = report.phases
-    assert phases["before drift"].n > 1000 and phases["after recovery"].n > 1000
+    assert sum(p.n for p in phases.values()) == report.records  # each labeled once
+    assert report.records < 15_000, "publishing hit its cap before 1,000 records after recovery"
+    assert phases["before drift"].n == 2000 and phases["after recovery"].n >= 1000
     assert phases["after recovery"].accuracy > phases["during drift"].accuracy
     assert report.new_version in report.first_offsets
-    assert report.time_to_recovery_s is not None and 0 < report.time_to_recovery_s < 60
+    assert report.time_to_recovery_s is not None and report.time_to_recovery_s > 0
