@@ -90,7 +90,7 @@ def _logistic(seed: int) -> Pipeline:
 
 
 def _forest(seed: int) -> RandomForestClassifier:
-    return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
+    return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
 
 
 def _xgboost(seed: int) -> XGBClassifier:
