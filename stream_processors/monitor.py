@@ -4,12 +4,13 @@ drift-alerts.
 A faust-streaming agent takes the predictions and dead letters in batches of up to 1,000 and
 counts each prediction into a tumbling event-time window over the bin edges of the current
 champion's reference distribution (windows are keyed by that champion version, followed on
-`model-versions`), with the features it did not carry; each input the scorer dead-lettered
-is counted by reason. When the event-time watermark of the prediction partitions passes a
-window's end plus the allowed lateness, a Faust timer on one worker (elected in Redis) closes
-it: drift against the reference (PSI, KS, JS; see ``statistics``), data-quality rates and
-volume against recent windows (``quality_stats``). A condition raises a FIRING alert when it
-starts and a RESOLVED one when it ends.
+`model-versions`; a new champion takes over from the next window boundary, agreed in Redis,
+so no window is split between versions), with the features it did not carry; each input the
+scorer dead-lettered is counted by reason. When the event-time watermark of the prediction
+partitions passes a window's end plus the allowed lateness, a Faust timer on one worker
+(elected in Redis) closes it: drift against the reference (PSI, KS, JS; see ``statistics``),
+data-quality rates and volume against recent windows (``quality_stats``). A condition raises
+a FIRING alert when it starts and a RESOLVED one when it ends.
 
 Guarantee: window counts are exact (each record counted once: Faust commits a batch's offsets
 only after the agent has applied it to Redis, and replays are filtered by the last applied
@@ -23,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
+from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
@@ -48,10 +50,12 @@ from stream_processors.window_store import WindowStore
 from stream_processors.windows import (
     Observation,
     WindowHistograms,
+    binning_version,
     count_fields,
     dead_letter_fields,
     group_by_window,
     histograms,
+    takeover_boundary,
     window_start,
 )
 
@@ -120,17 +124,40 @@ class Monitor:
         return self._references[version]
 
     def _champion(self) -> str:
-        """The version whose reference new windows are binned over: the champion, followed
-        through model-versions events like the scorer's (a version that fails to load leaves
-        the old one in place)."""
+        """The champion, followed through model-versions events like the scorer's (a version
+        that fails to load leaves the old one in place); a new one takes over the windows."""
         current = self.champion.current
         assert current is not None
         if current.version != self._version:
             self._references.setdefault(current.version, current.reference)
+            self._take_over(current.version)
             log.info("monitor: binning over champion %s's reference", current.version)
             self.metrics.model_version.set(int(current.version))
             self._version = current.version
         return current.version
+
+    def _take_over(self, version: str) -> None:
+        """Agree in Redis on the first window binned over ``version``: the one after every
+        window counted so far, so a promotion never splits a window's counts (one part
+        judged as a volume drop) between two versions."""
+        takeovers = self.store.takeovers()
+        if takeovers and takeovers[-1][1] == version:
+            return  # another worker, or this one before a restart, recorded it
+        previous = takeovers[-1][1] if takeovers else self._version
+        if previous is None:
+            self.store.propose_takeover(version, None, 0)
+            return
+        if not takeovers:  # Redis lost them: the previous champion held every window so far
+            self.store.propose_takeover(previous, None, 0)
+        seen = (self.watermark.max_seen, self.store.latest_open(previous))
+        latest = [now_ms(), *(t for t in seen if t is not None)]
+        self.store.propose_takeover(version, previous, takeover_boundary(latest, self.size_ms))
+
+    def _binning(self) -> Callable[[int], str]:
+        """Window start → the version whose reference that window is binned over."""
+        champion = self._champion()
+        takeovers = self.store.takeovers() or [(0, champion)]
+        return lambda start: binning_version(takeovers, start)
 
     def run(self, stop: threading.Event | None = None) -> MonitorStats:
         stop = stop or threading.Event()
@@ -161,7 +188,7 @@ class Monitor:
     # -- counting -------------------------------------------------------------------------
 
     def _count(self, records: list[Record], version: str | None = None) -> None:
-        version = version or self._champion()
+        version_of = self._binning() if version is None else lambda start: version
         observations: list[Observation] = []
         dead: list[tuple[int, int, int, str]] = []  # partition, offset, event ms, reason
         for record in records:
@@ -182,16 +209,18 @@ class Monitor:
                 )
             )
         self.metrics.records_in.inc(len(records))
-        reference = self.reference(version)
         for (start, partition), group in group_by_window(observations, self.size_ms).items():
-            counted = self._apply(version, start, partition, group, reference)
+            binned = version_of(start)
+            counted = self._apply(binned, start, partition, group, self.reference(binned))
             self.stats.records += counted
         windows: dict[tuple[int, int], list[tuple[int, str]]] = {}
         for partition, offset, event_ms, reason in dead:
             key = (window_start(event_ms, self.size_ms), partition)
             windows.setdefault(key, []).append((offset, reason))
         for (start, partition), letters in windows.items():
-            self.stats.dead_letters += self._apply_dead(version, start, partition, letters)
+            self.stats.dead_letters += self._apply_dead(
+                version_of(start), start, partition, letters
+            )
 
     def _dead_letter(self, record: Record, into: list[tuple[int, int, int, str]]) -> None:
         try:

@@ -10,6 +10,9 @@ Keys (all under the deployment prefix, all expiring after ``ttl``), for a store 
 - ``riskstream:<kind>s:<version>``: sorted set of window starts still open;
 - ``riskstream:<kind>-state:<version>``: conditions currently breached (hysteresis state);
 - ``riskstream:<kind>-volume``: totals of the last closed windows (the volume norm);
+- ``riskstream:<kind>-takeovers``: sorted set, member ``<version>@<previous version>``
+  scored by the first window binned over that version: every worker bins a window over the
+  same version, so a promotion never splits a window's counts;
 - ``riskstream:epoch``: a random id set once per Redis lifetime;
 - ``riskstream:<kind>-incomplete``: event time up to which windows lost counts in a restart.
 
@@ -98,6 +101,28 @@ class WindowStore:
 
     def mark_window_incomplete(self, version: str, start: int) -> None:
         self.redis.hset(self.window_key(version, start), "incomplete", 1)
+
+    # -- which version a window is binned over --------------------------------------------
+
+    def takeovers(self) -> list[tuple[int, str]]:
+        """(first window start, version) of each champion takeover, oldest first."""
+        key = self.settings.redis_key(f"{self.kind}-takeovers")
+        entries = self.redis.zrange(key, 0, -1, withscores=True)
+        return [(int(score), member.decode().split("@")[0]) for member, score in entries]
+
+    def propose_takeover(self, version: str, previous: str | None, first_start: int) -> None:
+        """Record that ``version`` replaced ``previous`` from window ``first_start`` on, unless
+        another worker recorded that takeover first (its boundary stands)."""
+        key = self.settings.redis_key(f"{self.kind}-takeovers")
+        pipe = self.redis.pipeline()
+        pipe.zadd(key, {f"{version}@{previous or ''}": first_start}, nx=True)
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def latest_open(self, version: str) -> int | None:
+        """The start of the latest window still open for ``version``, if any."""
+        latest = self.redis.zrange(self._index_key(version), -1, -1, withscores=True)
+        return int(latest[0][1]) if latest else None
 
     # -- windows ----------------------------------------------------------------------------
 

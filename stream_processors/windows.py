@@ -10,7 +10,7 @@ when a window closes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,26 @@ from stream_processors.quality_stats import reason_family
 
 def window_start(event_ms: int, size_ms: int) -> int:
     return event_ms - event_ms % size_ms
+
+
+def binning_version(takeovers: Sequence[tuple[int, str]], start: int) -> str:
+    """The version whose reference the window at ``start`` is binned over: the champion that
+    took over last at or before ``start``. ``takeovers`` holds (first window start, version)
+    sorted by start; a window before the first takeover belongs to the first version."""
+    if not takeovers:
+        raise ValueError("no champion has taken over any window yet")
+    chosen = takeovers[0][1]
+    for first, version in takeovers:
+        if first > start:
+            break
+        chosen = version
+    return chosen
+
+
+def takeover_boundary(latest_event_ms: Iterable[int], size_ms: int) -> int:
+    """Where a new champion takes over: the first window after the latest event time any
+    worker has counted (or the clock), so no window is split between two versions."""
+    return window_start(max(latest_event_ms), size_ms) + size_ms
 
 
 @dataclass(frozen=True)

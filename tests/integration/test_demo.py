@@ -4,10 +4,12 @@ happens, in order, and the new champion beats the old one on drifted traffic."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from riskstream.closed_loop import LoopConfig, run_loop
 from riskstream.settings import Settings
+from stream_processors.window_store import WindowStore
 
 
 def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_path: Path) -> None:
@@ -44,3 +46,14 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     assert phases["after recovery"].accuracy > phases["during drift"].accuracy
     assert report.new_version in report.first_offsets
     assert report.time_to_recovery_s is not None and report.time_to_recovery_s > 0
+    # The promotion split no window between the two versions' counts; a split window's
+    # smaller part was judged as a volume drop.
+    store = WindowStore(settings)
+    window = store.window_key("*", "*")
+    versions_per_start = Counter(
+        key.decode().rsplit(":", 1)[1]
+        for key in store.redis.scan_iter(window)
+        if key.decode().count(":") == window.count(":")
+    )
+    assert versions_per_start and max(versions_per_start.values()) == 1, versions_per_start
+    assert not [a for a in report.alerts if a["kind"] == "VOLUME"], "a volume alert, no drop"

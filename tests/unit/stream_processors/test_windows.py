@@ -1,11 +1,15 @@
 from collections import Counter
 
+import pytest
+
 from stream_processors.windows import (
     Observation,
+    binning_version,
     count_fields,
     dead_letter_fields,
     group_by_window,
     histograms,
+    takeover_boundary,
     window_start,
 )
 
@@ -52,3 +56,24 @@ def test_counts_round_trip_through_a_redis_hash() -> None:
 
 def test_no_observations_no_fields() -> None:
     assert count_fields([], REFERENCE) == Counter()
+
+
+def test_each_window_is_binned_over_the_champion_that_took_it_over() -> None:
+    takeovers = [(0, "1"), (20_000, "2"), (50_000, "1")]  # 2 promoted, then rolled back
+    assert [binning_version(takeovers, s) for s in (0, 10_000, 20_000, 40_000)] == [
+        "1",
+        "1",
+        "2",
+        "2",
+    ]
+    assert binning_version(takeovers, 50_000) == "1"
+    assert binning_version(takeovers, 90_000) == "1"
+    assert binning_version([(30_000, "3")], 0) == "3"  # before the first: the first version
+    with pytest.raises(ValueError):
+        binning_version([], 0)
+
+
+def test_a_takeover_starts_at_the_window_after_the_latest_event_counted() -> None:
+    assert takeover_boundary([12_000], 10_000) == 20_000
+    assert takeover_boundary([19_999, 12_000, 5], 10_000) == 20_000
+    assert takeover_boundary([20_000], 10_000) == 30_000  # 20 000 opened a window: the next
