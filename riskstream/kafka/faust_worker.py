@@ -17,6 +17,7 @@ import asyncio
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # mode names a service's logger after the module its class is defined in; the subclasses here
 # narrate under Faust's name, so they are as quiet as Faust (riskstream.logs).
 FAUST_LOG = logging.getLogger("faust.riskstream")
+COMMIT_INTERVAL_S = 1.0  # how often a worker commits the offsets of the batches it applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ def faust_app(settings: Settings, group: str) -> faust.App:
         topic_disable_leader=True,  # no per-app leader topic: riskstream elects in Redis
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
-        broker_commit_interval=1.0,
+        broker_commit_interval=1.0,  # Faust's own commits; FaustRunner commits past its gaps
         stream_buffer_maxsize=8192,
         **broker_credentials(settings),
     )
@@ -242,6 +244,23 @@ class FaustRunner:
             where = (r.topic, r.partition)
             self.processed[where] = max(self.processed.get(where, r.offset), r.offset)
 
+    async def _commit_processed(self) -> None:
+        """Commit, per owned partition, the offset after its last applied record. Faust
+        alone commits only up to its first offset not handed to a stream, and the commit
+        markers of riskstream's transactional topics are such offsets, so its commits stalled
+        at the first marker (faust-streaming issues 606 and 401) and a restarted worker
+        re-read everything since. Faust's own record of the committed offset (set from the
+        broker when a partition is assigned) is the floor, so no commit goes backwards."""
+        consumer: Any = self.app.consumer  # Faust's Consumer: its commit without ack checks
+        committed = consumer._committed_offset
+        offsets = {}
+        for tp in consumer.assignment():
+            done = self.processed.get((tp.topic, tp.partition))
+            if done is not None and done + 1 > (committed.get(tp) or 0):
+                offsets[tp] = done + 1
+        if offsets and await consumer._commit(offsets):
+            committed.update(offsets)
+
     def assigned(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
 
@@ -289,9 +308,14 @@ class FaustRunner:
         await app.start()
         log.info("%s: running as Faust app %s", self.metrics.processor, app.conf.id)
         try:
+            last_commit = 0.0
             while not self.stop.is_set():
                 self.metrics.beat()
                 await self._refresh()
+                if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                    await self._commit_processed()
+                    last_commit = time.monotonic()
                 await asyncio.sleep(0.2)
+            await self._commit_processed()
         finally:
             await app.stop()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from models import data
 from models.registry import CHAMPION, Registry
@@ -20,7 +20,7 @@ from riskstream.kafka.clients import codec_for
 from riskstream.kafka.faust_worker import Record
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, PREDICTIONS
-from stream_processors.monitor import Monitor
+from stream_processors.monitor import GROUP, Monitor
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.servers import owns_partitions
@@ -180,6 +180,35 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
     for start, n in expected.items():
         assert int(store.counts(version, start)[b"n"]) == n
     assert monitor.stats.records == 300
+
+
+def test_offsets_are_committed_past_the_transaction_markers(deployment: Settings) -> None:
+    """The scorer writes predictions in transactions, and each commit marker takes an offset
+    that no consumer is handed. Faust alone stopped committing at the first one, so a
+    restarted monitor re-read everything since; the monitor commits past them."""
+    settings = deployment
+    predictions, _ = _predictions(deployment, [0, 0], per_window=300, seed=3)
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"transactional.id": f"t-{uuid.uuid4().hex}"}))
+    producer.init_transactions(30)
+    for first in range(0, len(predictions), 50):  # 12 transactions, markers on every partition
+        producer.begin_transaction()
+        for p in predictions[first : first + 50]:
+            producer.produce(
+                settings.topic(PREDICTIONS.name),
+                key=p["patient_id"].encode(),
+                value=codec.encode("Prediction", p),
+            )
+        producer.commit_transaction(30)
+    monitor = Monitor(settings)
+    _run([monitor], lambda: monitor.stats.records == len(predictions))
+    topic = settings.topic(PREDICTIONS.name)
+    group = Consumer(settings.kafka_config({"group.id": f"{settings.topic_prefix}{GROUP}"}))
+    committed = group.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
+    ends = [group.get_watermark_offsets(tp, timeout=10)[1] for tp in committed]
+    group.close()
+    # the last offset of each partition is the last transaction's marker
+    assert [tp.offset for tp in committed] == [end - 1 for end in ends], (committed, ends)
 
 
 def test_two_monitors_in_one_group_count_every_record_once(deployment: Settings) -> None:
