@@ -12,8 +12,8 @@ partitions passes a window's end plus the allowed lateness, a Faust timer on one
 data-quality rates and volume against recent windows (``quality_stats``). A condition raises
 a FIRING alert when it starts and a RESOLVED one when it ends.
 
-Guarantee: window counts are exact (each record counted once: Faust commits a batch's offsets
-only after the agent has applied it to Redis, and replays are filtered by the last applied
+Guarantee: window counts are exact (each record counted once: the worker commits a batch's
+offsets only after the agent has applied it to Redis, and replays are filtered by the last applied
 offset per window and partition); alerts are at-least-once (a worker killed between
 publishing an alert and recording the new state may publish it again). Redis keeps nothing on
 disk: after a restart the windows it lost are marked incomplete and get no verdict, instead of

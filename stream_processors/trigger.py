@@ -4,7 +4,7 @@ retrain-requests.
 A faust-streaming agent takes alerts and labeled examples in batches and a Faust timer ticks
 the schedule; the policy (``trigger_policy``) is pure; its state (last request time, labels
 since) lives in Redis so a restart keeps the cooldown. Guarantee: at-least-once. A request is
-published before the state is saved and Faust commits the offsets, so a crash in between can
+published before the state is saved and the worker commits the offsets, so a crash in between can
 repeat a request; the trainer merges requests that arrive while it trains, and the repeat
 carries the same reasons.
 """

@@ -189,8 +189,8 @@ class FaustRunner:
         self.stop.set()
 
     async def apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
-        """An agent's step: apply a batch's effects, waiting out a Redis outage. Faust commits
-        the batch's offsets only after this returns (at-least-once; the processors' offset
+        """An agent's step: apply a batch's effects, waiting out a Redis outage. The batch's
+        offsets are committed only after this returns (at-least-once; the processors' offset
         guards make the effects idempotent). Any other error stops the worker."""
         await self._guarded(self._apply(records, effect))
 
