@@ -32,11 +32,18 @@ def log_tail(path: Path, lines: int = 25) -> str:
 
 
 def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode("utf-8", errors="replace")
+    """The process's command line. Right after ``Popen`` returns, the child may have closed
+    its exec pipe before the kernel set up its arguments, and reads as empty (CI once lost
+    a just-started process's pid file to this): an empty one is read again for up to 0.5 s."""
+    for _ in range(50):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return ""
+        if raw:
+            return raw.replace(b"\0", b" ").decode("utf-8", errors="replace")
+        time.sleep(0.01)
+    return ""
 
 
 def _alive(pid: int) -> bool:
