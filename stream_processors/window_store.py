@@ -67,6 +67,7 @@ class WindowStore:
         self._raise_to = self.redis.register_script(RAISE_TO)
         self._epoch_key = settings.redis_key("epoch")
         self._incomplete_key = settings.redis_key(f"{kind}-incomplete")
+        self._takeovers_key = settings.redis_key(f"{kind}-takeovers")
         self.epoch: str | None = None
 
     def window_key(self, version: str, start: int) -> str:
@@ -106,17 +107,15 @@ class WindowStore:
 
     def takeovers(self) -> list[tuple[int, str]]:
         """(first window start, version) of each champion takeover, oldest first."""
-        key = self.settings.redis_key(f"{self.kind}-takeovers")
-        entries = self.redis.zrange(key, 0, -1, withscores=True)
+        entries = self.redis.zrange(self._takeovers_key, 0, -1, withscores=True)
         return [(int(score), member.decode().split("@")[0]) for member, score in entries]
 
     def propose_takeover(self, version: str, previous: str | None, first_start: int) -> None:
         """Record that ``version`` replaced ``previous`` from window ``first_start`` on, unless
         another worker recorded that takeover first (its boundary stands)."""
-        key = self.settings.redis_key(f"{self.kind}-takeovers")
         pipe = self.redis.pipeline()
-        pipe.zadd(key, {f"{version}@{previous or ''}": first_start}, nx=True)
-        pipe.expire(key, self.ttl_s)
+        pipe.zadd(self._takeovers_key, {f"{version}@{previous or ''}": first_start}, nx=True)
+        pipe.expire(self._takeovers_key, self.ttl_s)
         pipe.execute()
 
     def latest_open(self, version: str) -> int | None:

@@ -8,6 +8,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -156,3 +157,23 @@ def owns_partitions(worker: Any) -> bool:
         "riskstream_assigned_partitions", {"processor": worker.metrics.processor}
     )
     return bool(owned)
+
+
+def start_workers(workers: dict[str, Any], stop: threading.Event) -> dict[str, threading.Thread]:
+    """Run each in-process worker on its own thread until ``stop`` is set."""
+    threads = {
+        name: threading.Thread(target=worker.run, args=(stop,), daemon=True, name=name)
+        for name, worker in workers.items()
+    }
+    for thread in threads.values():
+        thread.start()
+    return threads
+
+
+def wait_until_owning(workers: dict[str, Any], timeout: float = 90) -> None:
+    """Return once every worker owns partitions; fail naming those still joining."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(map(owns_partitions, workers.values())):
+        time.sleep(0.2)
+    joining = [name for name, worker in workers.items() if not owns_partitions(worker)]
+    assert not joining, f"never joined their groups: {joining}"

@@ -23,7 +23,12 @@ from stream_processors.monitor import Monitor
 from stream_processors.scorer import Scorer
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion, drain_committed
-from tests.integration.servers import PrivateBroker, PrivateRedis, owns_partitions
+from tests.integration.servers import (
+    PrivateBroker,
+    PrivateRedis,
+    start_workers,
+    wait_until_owning,
+)
 from tests.unit.schemas.samples import SAMPLES
 
 pytestmark = pytest.mark.integration
@@ -140,17 +145,8 @@ def _running(workers: dict[str, Any], stop: threading.Event) -> dict[str, thread
     killed Redis before it had counted anything, so there was nothing to lose. One that
     restarted the broker while the joiner was still joining saw the joiner never consume; see
     the README's Reliability section.)"""
-    threads = {
-        name: threading.Thread(target=worker.run, args=(stop,), daemon=True, name=name)
-        for name, worker in workers.items()
-    }
-    for thread in threads.values():
-        thread.start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not all(map(owns_partitions, workers.values())):
-        time.sleep(0.2)
-    joining = [name for name, worker in workers.items() if not owns_partitions(worker)]
-    assert not joining, f"never joined their groups: {joining}"
+    threads = start_workers(workers, stop)
+    wait_until_owning(workers)
     return threads
 
 

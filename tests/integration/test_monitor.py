@@ -23,7 +23,7 @@ from riskstream.topics import DEAD_LETTER, PREDICTIONS
 from stream_processors.monitor import GROUP, Monitor
 from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
-from tests.integration.servers import owns_partitions
+from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES
 
 WINDOW_S = 10
@@ -102,20 +102,16 @@ def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
 def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any = None) -> None:
     """Run the monitors until ``until()``; ``before()`` runs once every one owns partitions."""
     stop = threading.Event()
-    threads = [threading.Thread(target=m.run, args=(stop,), daemon=True) for m in monitors]
-    for t in threads:
-        t.start()
+    workers = {f"monitor-{i}": m for i, m in enumerate(monitors)}
+    threads = start_workers(workers, stop)
     if before is not None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(owns_partitions(m) for m in monitors):
-            time.sleep(0.2)
-        assert all(owns_partitions(m) for m in monitors), "the group did not share"
+        wait_until_owning(workers, timeout=60)  # the group shares the partitions
         before()
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
         time.sleep(0.3)
     stop.set()
-    for t in threads:
+    for t in threads.values():
         t.join(30)
     assert until(), "the monitors did not get there in time"
 
