@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaException, Message, Producer
 
 from riskstream.kafka.clients import (
     codec_for,
@@ -33,6 +33,7 @@ from riskstream.kafka.clients import (
     new_id,
     now_ms,
     rewind,
+    settle_transaction,
     transactional_producer,
 )
 from riskstream.kafka.dead_letter import dead_letter
@@ -95,7 +96,8 @@ class Joiner:
         self.stats = JoinerStats()
         self.metrics = WorkerMetrics("joiner")
         self.consumer = group_consumer(settings, GROUP, self.metrics.consumer_config())
-        self.producer = transactional_producer(settings, GROUP, instance)
+        self.instance = instance
+        self.producer = self._new_producer()
         self._topics = {
             "predictions": settings.topic(PREDICTIONS.name),
             "truth": settings.topic(GROUND_TRUTH.name),
@@ -153,6 +155,9 @@ class Joiner:
             rewind(self.consumer, messages)
         elif released:
             self.redis.zrem(self._pending_key, *[raw for raw, _ in released])
+
+    def _new_producer(self) -> Producer:
+        return transactional_producer(self.settings, GROUP, self.instance)
 
     # -- predictions ----------------------------------------------------------------------
 
@@ -277,6 +282,7 @@ class Joiner:
         letters: list[dict[str, Any]],
         parked: list[tuple[str, float]],
     ) -> bool:
+        committing = False
         self.producer.begin_transaction()
         try:
             for example in examples:
@@ -299,11 +305,14 @@ class Joiner:
             if parked:  # before the offsets commit: a crash then re-parks the same entries
                 self.redis.zadd(self._pending_key, {e: d for e, d in parked})
                 self.stats.parked += len(parked)
+            committing = True
             self.producer.commit_transaction(30)
-        except KafkaException:
-            log.exception("joiner: transaction failed; the batch will be consumed again")
-            self.producer.abort_transaction(30)
-            return False
+        except KafkaException as exc:  # the batch is consumed again unless it committed
+            committed, self.producer = settle_transaction(
+                self.producer, exc, committing, self._new_producer, "joiner"
+            )
+            if not committed:
+                return False
         except REDIS_DOWN:
             self.producer.abort_transaction(30)
             raise

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaException, Message, Producer
 
 from riskstream.kafka.clients import (
     codec_for,
@@ -22,6 +21,7 @@ from riskstream.kafka.clients import (
     now_ms,
     publish_events,
     rewind,
+    settle_transaction,
     transactional_producer,
 )
 from riskstream.ops import WorkerMetrics
@@ -172,43 +172,17 @@ class Scorer:
             )
 
     def _settle(self, exc: KafkaException, committing: bool) -> bool:
-        """After a failed transaction step: True if the batch committed after all (a commit
-        whose outcome was unknown, retried), else False with the transaction aborted, or the
-        producer rebuilt when the error was fatal; the caller then rewinds the batch. A broker
-        that is away makes every step fail; this keeps the scorer alive until it is back."""
-        error = exc.args[0]
-        log.warning("scorer: transaction failed (%s); settling it", error)
-        if committing and error.retriable():
-            for _ in range(20):
-                try:
-                    self.producer.commit_transaction(30)
-                    return True
-                except KafkaException as again:
-                    error = again.args[0]
-                    if not error.retriable():
-                        break
-        if not error.fatal():
-            try:
-                self.producer.abort_transaction(30)
-                return False
-            except KafkaException as again:
-                log.warning("scorer: abort failed (%s); rebuilding the producer", again.args[0])
-        self._rebuild_producer()
-        return False
+        """True if the failed transaction committed after all; else it was aborted (or the
+        producer rebuilt) and the caller rewinds the batch."""
+        committed, self.producer = settle_transaction(
+            self.producer, exc, committing, self._new_producer, "scorer"
+        )
+        return committed
 
-    def _rebuild_producer(self) -> None:
-        """A new transactional producer with the same id: it fences the old one's open
-        transaction. Retries until the broker answers."""
-        while True:
-            self.producer = transactional_producer(
-                self.settings, GROUP, self.instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
-            )
-            try:
-                self.producer.init_transactions(30)
-                return
-            except KafkaException as exc:
-                log.warning("scorer: broker not ready for transactions (%s); retrying", exc)
-                time.sleep(2)
+    def _new_producer(self) -> Producer:
+        return transactional_producer(
+            self.settings, GROUP, self.instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
+        )
 
     def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
         m = self.metrics

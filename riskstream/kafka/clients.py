@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from riskstream.errors import ServiceUnavailableError
 from riskstream.settings import Settings
@@ -123,3 +131,51 @@ def transactional_config(
             **(extra or {}),
         }
     )
+
+
+def ready_producer(make: Callable[[], Producer], worker: str) -> Producer:
+    """A new transactional producer from ``make``, its transactions initialised. The same id
+    fences the old producer's open transaction. Retries until the broker answers."""
+    while True:
+        producer = make()
+        try:
+            producer.init_transactions(30)
+            return producer
+        except KafkaException as exc:
+            logging.getLogger(__name__).warning(
+                "%s: broker not ready for transactions (%s); retrying", worker, exc
+            )
+            time.sleep(2)
+
+
+def settle_transaction(
+    producer: Producer,
+    exc: KafkaException,
+    committing: bool,
+    make: Callable[[], Producer],
+    worker: str,
+) -> tuple[bool, Producer]:
+    """After a failed transaction step: (True, producer) if the batch committed after all (a
+    commit whose outcome was unknown, retried), else (False, producer) with the transaction
+    aborted, or with a rebuilt producer when the error was fatal or the abort itself failed;
+    the caller then rewinds the batch. A broker that is away makes every step fail; this keeps
+    the worker alive until it is back."""
+    log = logging.getLogger(__name__)
+    error = exc.args[0]
+    log.warning("%s: transaction failed (%s); settling it", worker, error)
+    if committing and error.retriable():
+        for _ in range(20):
+            try:
+                producer.commit_transaction(30)
+                return True, producer
+            except KafkaException as again:
+                error = again.args[0]
+                if not error.retriable():
+                    break
+    if not error.fatal():
+        try:
+            producer.abort_transaction(30)
+            return False, producer
+        except KafkaException as again:
+            log.warning("%s: abort failed (%s); rebuilding the producer", worker, again.args[0])
+    return False, ready_producer(make, worker)
