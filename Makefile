@@ -6,9 +6,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install stack demo test unit integration lint bench bench-smoke down clean
+.PHONY: system system-tests install stack demo test unit integration lint bench bench-smoke down clean
 
-$(STAMP): pyproject.toml
+# System packages (redis-server, Java, Maven, python3-venv; chromium for the tests): installed
+# with apt-get when run as root, otherwise one line naming what to install.
+system:
+	@$(PYTHON) riskstream/stack/system_deps.py
+
+system-tests:
+	@$(PYTHON) riskstream/stack/system_deps.py --tests
+
+$(STAMP): pyproject.toml | system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
@@ -22,7 +30,7 @@ stack: install
 demo: stack
 	$(BIN)/riskstream demo
 
-test: stack
+test: system-tests stack
 	$(BIN)/pytest
 
 unit: install
