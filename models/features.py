@@ -8,7 +8,7 @@ Training and scoring both call it, so they cannot diverge: the scorer's dead-let
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,34 @@ ENGINEERED = {
     "bmi_x_age": _bmi_x_age,
     "glucose_x_bmi": _glucose_x_bmi,
 }
+# The raw features each engineered one is computed from: it is measured only where they are.
+ENGINEERED_INPUTS: dict[str, tuple[str, ...]] = {
+    "glucose_per_age": ("glucose", "age"),
+    "bmi_x_age": ("bmi", "age"),
+    "glucose_x_bmi": ("glucose", "bmi"),
+}
+
+
+def inputs_of(feature: str) -> tuple[str, ...]:
+    """The raw features a model feature is computed from (a raw feature: itself)."""
+    return ENGINEERED_INPUTS.get(feature, (feature,))
+
+
+def is_measured(feature: str, missing: Collection[str]) -> bool:
+    """Whether a record that did not carry ``missing`` measured ``feature``: an imputed
+    value, or one derived from an imputed value, describes the training median, not the
+    patient, so drift statistics leave it out."""
+    return not any(name in missing for name in inputs_of(feature))
+
+
+def measured_mask(raw: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """Per row and model feature, whether it was measured (raw inputs not NaN)."""
+    present = raw.notna()
+    mask = {}
+    for name in features:
+        inputs = [i for i in inputs_of(name) if i in present]
+        mask[name] = present[inputs].all(axis=1) if inputs else pd.Series(True, index=raw.index)
+    return pd.DataFrame(mask, index=raw.index)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,13 @@ still has a bin, and ``bin_index`` is one ``searchsorted``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from models.features import IMPUTABLE, measured_mask
 
 SCORE_EDGES = [round(0.1 * i, 1) for i in range(1, 10)]
 
@@ -34,20 +37,52 @@ def histogram(edges: list[float], values: np.ndarray) -> list[int]:
     return [int(c) for c in counts]
 
 
-def reference_distribution(
-    features: pd.DataFrame, scores: np.ndarray, raw_probe: pd.DataFrame, bins: int = 10
+def drift_reference(
+    raw: pd.DataFrame, features: pd.DataFrame, scores: np.ndarray, bins: int = 10
 ) -> dict[str, Any]:
-    """Per-feature and score histograms of the training data, plus what the bundle needs to
-    explain (medians) and to check itself when loaded (probe rows)."""
+    """What the drift monitor compares windows with: per-feature histograms of *measured*
+    values only (an imputed median, or a feature derived from one, is left out: a training
+    set with a third of a feature missing would otherwise put a third of its reference in
+    the median's bin, which no stream of real measurements fills), the score histogram, and
+    each imputable feature's missing share, which the data-quality check compares with."""
+    measured = measured_mask(raw, list(features.columns))
     feature_hist = {}
     for name in features.columns:
-        values = features[name].to_numpy(dtype=float)
+        values = features[name].to_numpy(dtype=float)[measured[name].to_numpy()]
         edges = quantile_edges(values, bins)
         feature_hist[name] = {"edges": edges, "counts": histogram(edges, values)}
+    shares = {
+        name: float(raw[name].isna().mean()) if name in raw and len(raw) else 0.0
+        for name in IMPUTABLE
+    }
     return {
         "n": len(features),
         "features": feature_hist,
         "score": {"edges": SCORE_EDGES, "counts": histogram(SCORE_EDGES, np.asarray(scores))},
-        "feature_medians": [float(features[c].median()) for c in features.columns],
-        "probe_rows": raw_probe.head(5).to_dict(orient="list"),
+        "missing_shares": shares,
     }
+
+
+def reference_distribution(
+    raw: pd.DataFrame,
+    features: pd.DataFrame,
+    scores: np.ndarray,
+    bins: int = 10,
+    source: str = "training",
+) -> dict[str, Any]:
+    """The drift reference (``drift_reference``) of the training data, plus what the bundle
+    needs to explain (medians) and to check itself when loaded (probe rows). ``source``
+    says which data the drift part describes: ``training`` or ``recent`` (see the trainer)."""
+    return {
+        **drift_reference(raw, features, scores, bins),
+        "source": source,
+        "feature_medians": [float(features[c].median()) for c in features.columns],
+        "probe_rows": raw.head(5).to_dict(orient="list"),
+    }
+
+
+def missing_shares(reference: Mapping[str, Any]) -> dict[str, float]:
+    """A reference's missing share per imputable feature; 0 for one stored before they were
+    (its histograms then still hold imputed values)."""
+    stored = reference.get("missing_shares") or {}
+    return {name: float(stored.get(name, 0.0)) for name in IMPUTABLE}

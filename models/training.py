@@ -140,7 +140,7 @@ def train(
         estimator=selected.estimator,
         threshold=selected.threshold,
         reference=reference_distribution(
-            pipeline.frame(raw), selected.estimator.predict_proba(X)[:, 1], raw
+            raw, pipeline.frame(raw), selected.estimator.predict_proba(X)[:, 1]
         ),
         metrics={f"cv_{k}": v for k, v in selected.cv_metrics.items()},
     )

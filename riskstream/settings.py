@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     monitor_lateness_s: int = Field(
         30, ge=0, description="How long after its end a window waits for late records."
     )
+    monitor_idle_s: float = Field(
+        10.0,
+        ge=0,
+        description="A partition silent this long stops holding the monitors' event-time "
+        "watermark back; once all are, the wall clock moves it (0: never).",
+    )
+    reference: str = Field(
+        "recent",
+        pattern="^(recent|training)$",
+        description="A retrained version's drift reference: recent (the labeled traffic it was "
+        "trained and validated on) or training (its whole training set).",
+    )
     drift_psi_low: float = Field(0.10, gt=0, description="PSI at which a feature drifts (LOW).")
     drift_psi_high: float = Field(0.25, gt=0, description="PSI of a HIGH drift alert.")
     drift_alpha: float = Field(
@@ -120,7 +132,11 @@ class Settings(BaseSettings):
     )
     drift_min_sample: int = Field(200, ge=1, description="Smaller windows get no verdict.")
     quality_missing_rate: float = Field(
-        0.10, gt=0, le=1, description="Share of records missing a feature that raises an alert."
+        0.05,
+        gt=0,
+        le=1,
+        description="A feature missing in this much larger a share of a window's records than "
+        "in the reference (and beyond chance) raises an alert.",
     )
     quality_dead_letter_rate: float = Field(
         0.05, gt=0, le=1, description="Share of inputs dead-lettered that raises an alert."

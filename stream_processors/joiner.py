@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Message, Producer
 
+from models.features import is_measured
 from riskstream.kafka.clients import (
     codec_for,
     group_consumer,
@@ -64,6 +65,13 @@ def example_id(request_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"riskstream:labeled:{request_id}"))
 
 
+def measured_features(prediction: dict[str, Any]) -> dict[str, float]:
+    """The prediction's features less those the record did not carry (and those derived from
+    them): a retrain imputes them afresh, and its drift reference counts measured values."""
+    missing = prediction.get("missing") or ()
+    return {k: v for k, v in prediction["features"].items() if is_measured(k, missing)}
+
+
 def labeled_example(
     prediction: dict[str, Any],
     location: tuple[int, int],
@@ -76,7 +84,7 @@ def labeled_example(
         "patient_id": prediction["patient_id"],
         "event_time": prediction["event_time"],
         "labeled_at": truth["event_time"],
-        "features": prediction["features"],
+        "features": measured_features(prediction),
         "label": int(truth["outcome"]),
         "risk": prediction["risk"],
         "predicted_label": prediction["label"],

@@ -3,7 +3,10 @@
 A window knows how many records were scored (``n``), how many of them had each feature
 missing (imputed before scoring), and how many inputs the scorer dead-lettered, by reason
 family (``out_of_range``, ``missing_field``, ``decode``...). From those come rates, and from the
-totals of recent windows a volume ratio. Each check is a ``Condition`` with hysteresis, so an
+totals of recent windows a volume ratio. A missing rate is judged against the share of that
+feature missing in the reference (a third of Pima's skin thickness is missing, and a clinic
+that sends as many gaps is normal): only an excess beyond the margin, and beyond chance, is
+a data-quality problem. Each check is a ``Condition`` with hysteresis, so an
 incident is one FIRING alert and one RESOLVED alert, as for drift.
 """
 
@@ -13,18 +16,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 VOLUME = "volume"
 
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    """Defaults: a tenth of records missing a feature, or one in twenty dead-lettered, is far
-    beyond what a clinic feed normally shows (Pima itself has no missing values in the
-    training set); volume halving or doubling against the median of the last windows is an
+    """Defaults: five points more records missing a feature than the reference had (and more
+    than chance allows), or one in twenty dead-lettered, is beyond what a clinic feed
+    normally shows; volume halving or doubling against the median of the last windows is an
     outage or a duplicate feed, while ordinary jitter stays within a few percent."""
 
-    missing_rate: float = 0.10
+    missing_rate: float = 0.05  # margin over the reference's missing share
+    alpha: float = 0.01  # a missing excess must also be significant (one-sided, per feature)
     dead_letter_rate: float = 0.05
     volume_drop: float = 0.5  # breach when total < (1 - drop) x norm
     volume_spike: float = 1.0  # breach when total > (1 + spike) x norm
@@ -73,15 +78,26 @@ def _rate_condition(
     return Condition(name, "DATA_QUALITY", statistic, value, threshold, breached, severity)
 
 
+def missing_excess(missing: int, n: int, expected: float) -> tuple[float, float]:
+    """The window's missing rate minus the reference's share, and the one-sided binomial
+    p-value of seeing at least ``missing`` of ``n`` at that share."""
+    rate = missing / n
+    if expected <= 0:
+        return rate, 0.0 if missing else 1.0
+    return rate - expected, float(binom.sf(missing - 1, n, min(expected, 1.0)))
+
+
 def quality_conditions(
     n: int,
     missing: Mapping[str, int],
     dead_letters: Mapping[str, int],
     thresholds: QualityThresholds,
     was: frozenset[str] = frozenset(),
+    expected_missing: Mapping[str, float] | None = None,
 ) -> list[Condition]:
-    """Missing rate per feature (of scored records), dead-letter rate and out-of-range rate
-    (of all inputs). Empty below ``min_sample`` inputs: too few to call a rate."""
+    """Missing rate per feature (of scored records, against ``expected_missing``, the
+    reference's share), dead-letter rate and out-of-range rate (of all inputs). Empty below
+    ``min_sample`` inputs: too few to call a rate."""
     dead = sum(dead_letters.values())
     total = n + dead
     if total < thresholds.min_sample:
@@ -106,18 +122,43 @@ def quality_conditions(
         ),
     ]
     if n > 0:
+        expected = expected_missing or {}
+        alpha = t.alpha / max(1, len(missing))
         for feature in sorted(missing):
             conditions.append(
-                _rate_condition(
-                    f"quality:missing:{feature}",
-                    "missing_rate",
-                    missing[feature] / n,
-                    t.missing_rate,
-                    was,
-                    t.resolve_ratio,
+                _missing_condition(
+                    feature, missing[feature], n, expected.get(feature, 0.0), t, was, alpha
                 )
             )
     return conditions
+
+
+def _missing_condition(
+    feature: str,
+    count: int,
+    n: int,
+    expected: float,
+    t: QualityThresholds,
+    was: frozenset[str],
+    alpha: float,
+) -> Condition:
+    name = f"quality:missing:{feature}"
+    excess, p = missing_excess(count, n, expected)
+    if name in was:
+        breached = excess >= t.resolve_ratio * t.missing_rate
+    else:
+        breached = excess >= t.missing_rate and p < alpha
+    severity = _rate_severity(excess, t.missing_rate) if breached else None
+    # value: the window's rate; threshold: the rate at which it breaches
+    return Condition(
+        name,
+        "DATA_QUALITY",
+        "missing_rate",
+        count / n,
+        expected + t.missing_rate,
+        breached,
+        severity,
+    )
 
 
 def volume_condition(

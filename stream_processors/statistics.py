@@ -106,18 +106,27 @@ def drift_verdicts(
     thresholds: DriftThresholds,
     was_drifting: frozenset[str] = frozenset(),
 ) -> list[FeatureVerdict] | None:
-    """Per-feature verdicts for one closed window, or None below the minimum sample size.
+    """Per-feature verdicts for one closed window, or None when no feature reaches the
+    minimum sample size. A feature measured in fewer records than ``min_sample`` (say a lab
+    value most clinics stopped sending) gets no verdict, and keeps its state, while the
+    others are judged.
 
     A feature enters drift when its PSI reaches ``psi_low`` *and* the KS test rejects at
-    ``alpha / number of features`` (Bonferroni). It stays in drift until its PSI falls below
-    ``resolve_ratio x psi_low`` (hysteresis), so one incident is one alert and one resolution.
+    ``alpha / number of features judged`` (Bonferroni). It stays in drift until its PSI falls
+    below ``resolve_ratio x psi_low`` (hysteresis), so one incident is one alert and one
+    resolution.
     """
-    sizes = [int(np.sum(current[name])) for name in current]
-    if not sizes or min(sizes) < thresholds.min_sample:
+    sizes = {name: int(np.sum(current[name])) for name in current}
+    judged = [
+        name
+        for name in sorted(current)
+        if sizes[name] >= thresholds.min_sample and np.sum(reference[name]) > 0
+    ]
+    if not judged:
         return None
-    corrected = thresholds.alpha / max(1, len(current))
+    corrected = thresholds.alpha / len(judged)
     verdicts = []
-    for name in sorted(current):
+    for name in judged:
         ref, cur = reference[name], current[name]
         value = psi(ref, cur)
         d = ks_statistic(ref, cur)

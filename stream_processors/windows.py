@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.features import IMPUTABLE
+from models.features import IMPUTABLE, is_measured
 from models.reference import bin_index
 from stream_processors.quality_stats import reason_family
 
@@ -70,15 +70,22 @@ def group_by_window(
 
 
 def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> Counter[str]:
-    """The hash increments of some observations: ``n``, feature bins and score bins."""
+    """The hash increments of some observations: ``n``, feature bins (of measured values:
+    an imputed feature, or one derived from it, is counted under ``m:`` only) and score bins."""
     group = list(group)
     fields: Counter[str] = Counter()
     if not group:
         return fields
     fields["n"] = len(group)
     for name, hist in reference["features"].items():
-        values = np.array([o.features.get(name, np.nan) for o in group], dtype=float)
-        present = values[~np.isnan(values)]
+        values = np.array(
+            [
+                o.features.get(name, np.nan) if is_measured(name, o.missing) else np.nan
+                for o in group
+            ],
+            dtype=float,
+        )
+        present = values[~np.isnan(values)]  # measured values only, as in the reference
         bins, counts = np.unique(bin_index(hist["edges"], present), return_counts=True)
         for b, count in zip(bins, counts, strict=True):
             fields[f"f:{name}:{int(b)}"] += int(count)

@@ -24,7 +24,7 @@ def fixture_model(kind: str = "logistic", version: str = "1") -> ScoringModel:
         pipe,
         estimator,
         0.5,
-        reference_distribution(pipe.frame(raw), estimator.predict_proba(X)[:, 1], raw),
+        reference_distribution(raw, pipe.frame(raw), estimator.predict_proba(X)[:, 1]),
     )
     model.version = version
     return model

@@ -31,7 +31,7 @@ def _bundle(spec: Candidate, pima: tuple, seed: int = 0) -> ScoringModel:
         pipe,
         estimator,
         0.5,
-        reference_distribution(pipe.frame(raw), risk, raw),
+        reference_distribution(raw, pipe.frame(raw), risk),
     )
 
 

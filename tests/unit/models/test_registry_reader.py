@@ -60,7 +60,7 @@ def test_a_cached_version_loads_without_a_child_process(
     spec = CANDIDATES[0]
     estimator = spec.build(0).fit(pipe.transform(raw), y.to_numpy())
     risk = estimator.predict_proba(pipe.transform(raw))[:, 1]
-    reference = reference_distribution(pipe.frame(raw), risk, raw)
+    reference = reference_distribution(raw, pipe.frame(raw), risk)
     bundle = ScoringModel(spec.name, spec.explainer, pipe, estimator, 0.5, reference)
     folder = version_cache(settings, "7")
     saved = bundle.save(folder)

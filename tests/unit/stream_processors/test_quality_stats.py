@@ -1,13 +1,15 @@
 import pytest
+from scipy.stats import binom
 
 from stream_processors.quality_stats import (
     QualityThresholds,
+    missing_excess,
     quality_conditions,
     reason_family,
     volume_condition,
 )
 
-T = QualityThresholds()
+T = QualityThresholds(missing_rate=0.10)  # a margin of 10 points over the reference
 
 
 def by_name(conditions):
@@ -55,6 +57,41 @@ def test_rate_hysteresis() -> None:
     assert not by_name(quality_conditions(100, {"bmi": 5}, {}, T, was))[
         "quality:missing:bmi"
     ].breached
+
+
+def test_missing_is_judged_against_the_reference_share() -> None:
+    """A third of Pima's skin thickness is missing: a window with as many gaps is normal, a
+    window with 40% is not (5 sd above the share at 1,000 records)."""
+    d = QualityThresholds()
+    share = {"skin_thickness": 0.327}
+    same = by_name(quality_conditions(1000, {"skin_thickness": 330}, {}, d, expected_missing=share))
+    assert not same["quality:missing:skin_thickness"].breached
+    more = by_name(quality_conditions(1000, {"skin_thickness": 400}, {}, d, expected_missing=share))
+    found = more["quality:missing:skin_thickness"]
+    assert found.breached and found.severity == "MEDIUM"
+    assert found.value == pytest.approx(0.4) and found.threshold == pytest.approx(0.377)
+    # The same 40% against a reference with no gaps at all is a critical loss.
+    none = by_name(quality_conditions(1000, {"skin_thickness": 400}, {}, d))
+    assert none["quality:missing:skin_thickness"].severity == "CRITICAL"
+
+
+def test_a_missing_excess_must_beyond_chance_in_a_small_window() -> None:
+    """8 of 50 (16%) against a 10% share is a 6-point excess, but p = 0.12: no alert."""
+    d = QualityThresholds()
+    found = by_name(quality_conditions(50, {"bmi": 8}, {}, d, expected_missing={"bmi": 0.10}))
+    assert not found["quality:missing:bmi"].breached
+    excess, p = missing_excess(8, 50, 0.10)
+    assert excess == pytest.approx(0.06)
+    assert p == pytest.approx(binom.sf(7, 50, 0.10))
+    assert 0.05 < p < 0.2
+
+
+def test_fewer_gaps_than_the_reference_is_never_a_problem() -> None:
+    d = QualityThresholds()
+    found = by_name(
+        quality_conditions(1000, {"glucose": 0}, {}, d, expected_missing={"glucose": 0.3})
+    )
+    assert not found["quality:missing:glucose"].breached
 
 
 def test_volume_needs_history() -> None:

@@ -132,3 +132,22 @@ def test_binned_auc_matches_sklearn_when_scores_are_bin_values() -> None:
     neg = np.bincount(bins[y == 0], minlength=10)
     assert binned_roc_auc(pos, neg) == pytest.approx(roc_auc_score(y, bins))
     assert math.isnan(binned_roc_auc([0, 0], [1, 2]))
+
+
+def test_a_sparsely_measured_feature_gets_no_verdict_while_the_others_are_judged() -> None:
+    t = DriftThresholds(min_sample=100)
+    reference = {"a": [50, 50], "b": [50, 50]}
+    current = {"a": [10, 190], "b": [30, 30]}  # b measured in only 60 records
+    verdicts = drift_verdicts(reference, current, t)
+    assert verdicts is not None
+    assert [v.feature for v in verdicts] == ["a"]
+    assert verdicts[0].drifting
+
+
+def test_a_feature_with_an_empty_reference_is_not_judged() -> None:
+    verdicts = drift_verdicts(
+        {"a": [50, 50], "b": [0, 0]},
+        {"a": [100, 100], "b": [100, 100]},
+        DriftThresholds(min_sample=100),
+    )
+    assert verdicts is not None and [v.feature for v in verdicts] == ["a"]

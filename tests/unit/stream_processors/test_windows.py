@@ -46,12 +46,30 @@ def test_counts_round_trip_through_a_redis_hash() -> None:
     raw = {k.encode(): str(v).encode() for k, v in fields.items()}  # as HGETALL returns it
     window = histograms(raw, REFERENCE)
     assert window.n == 3
-    assert window.features == {"glucose": [1, 1, 1], "bmi": [3, 0]}  # 140 is an edge: goes right
+    # 140 is an edge: goes right. The two records that did not carry bmi hold the imputed
+    # median in ``features``; only the one measured bmi is binned.
+    assert window.features == {"glucose": [1, 1, 1], "bmi": [1, 0]}
     assert window.score == [1, 2]
     assert window.missing["bmi"] == 2 and window.missing["glucose"] == 0
     assert window.dead_letters == {"out_of_range": 2, "truncated": 1}
     assert not window.incomplete
     assert histograms({b"incomplete": b"1"}, REFERENCE).incomplete
+
+
+def test_a_derived_feature_counts_only_where_its_inputs_were_measured() -> None:
+    reference = {
+        "features": {"glucose_x_bmi": {"edges": [4.0]}, "glucose": {"edges": [100.0]}},
+        "score": {"edges": [0.5]},
+    }
+    group = [
+        Observation(0, 0, 0, {"glucose_x_bmi": 3.0, "glucose": 90.0}, 0.1),
+        Observation(0, 1, 0, {"glucose_x_bmi": 5.0, "glucose": 150.0}, 0.1, ("bmi",)),
+        Observation(0, 2, 0, {"glucose_x_bmi": 5.0, "glucose": 120.0}, 0.1, ("glucose",)),
+    ]
+    fields = count_fields(group, reference)
+    assert fields["f:glucose_x_bmi:0"] == 1 and fields["f:glucose_x_bmi:1"] == 0
+    assert fields["f:glucose:0"] == 1 and fields["f:glucose:1"] == 1
+    assert fields["n"] == 3 and fields["m:bmi"] == 1 and fields["m:glucose"] == 1
 
 
 def test_no_observations_no_fields() -> None:
