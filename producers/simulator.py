@@ -1,7 +1,11 @@
 """A generative model of clinic traffic, fitted on the Pima data, with drift scenarios.
 
-Per outcome class, a Gaussian copula: each feature keeps its empirical marginal (so integer
-fields, ranges and skew stay realistic) and the features keep their rank correlations. The
+Per outcome class, a Gaussian copula fitted on *measured* values only: each feature keeps its
+empirical marginal of the values that were measured (so integer fields, ranges and skew stay
+realistic, and no patient gets the training median as a measurement), and the features keep
+the rank correlations of the complete rows. Missingness is drawn separately, at each
+feature's training rate times ``baseline_missing`` (0: complete records), the way a clinic
+leaves a lab value out. The
 outcome is drawn first, from the class prior, then the features from that class's copula, so
 ground truth comes from the same model. Scenarios then change the population
 (covariate shift, missing values, volume) or the outcome's dependence on the features
@@ -44,24 +48,28 @@ class PimaModel:
     prior: float  # P(outcome = 1)
     classes: dict[int, ClassCopula]
     sd: dict[str, float]
+    missing_rates: dict[str, float] = field(default_factory=dict)  # training share per feature
 
     @staticmethod
     def fit(frame: pd.DataFrame | None = None, outcome: pd.Series | None = None) -> PimaModel:
         if frame is None or outcome is None:
             frame, outcome = data.load(data.TRAIN_FILE)
-        frame = frame.fillna(frame.median())
         classes = {}
         for label in (0, 1):
             rows = frame[outcome.to_numpy() == label]
-            ranks = rows.rank(method="average") / (len(rows) + 1)
+            complete = rows.dropna()
+            ranks = complete.rank(method="average") / (len(complete) + 1)
             scores = norm.ppf(ranks.to_numpy())
             correlation = np.corrcoef(scores, rowvar=False)
             classes[label] = ClassCopula(
-                {name: np.sort(rows[name].to_numpy(dtype=float)) for name in RAW_FEATURES},
+                {name: np.sort(rows[name].dropna().to_numpy(dtype=float)) for name in RAW_FEATURES},
                 correlation,
             )
         return PimaModel(
-            float(outcome.mean()), classes, {n: float(frame[n].std()) for n in RAW_FEATURES}
+            float(outcome.mean()),
+            classes,
+            {n: float(frame[n].std()) for n in RAW_FEATURES},
+            {n: float(frame[n].isna().mean()) for n in IMPUTABLE},
         )
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
@@ -157,6 +165,7 @@ class Simulator:
     rate: float = 50.0  # records per second before any volume drop
     source: str = "simulator"
     run: str = ""  # distinguishes the request ids of runs with the same seed
+    baseline_missing: float = 1.0  # x each feature's training missing rate; 0: complete records
 
     def draw(self, count: int) -> SimulatedBatch:
         """The whole stream as columns (vectorised, for benchmarks and analyses); ``stream``
@@ -177,15 +186,24 @@ class Simulator:
         if sc.concept and after.any():
             outcome = outcome.copy()
             outcome[after] = _concept_outcome(frame[after], self.model.sd, rng)
-        missing = np.zeros((count, len(IMPUTABLE)), dtype=bool)
+        missing = self._baseline_missing(count)
         if sc.name == "missing-surge":
-            missing = (rng.random((count, len(IMPUTABLE))) < sc.missing_rate) & after[:, None]
+            surge = (rng.random((count, len(IMPUTABLE))) < sc.missing_rate) & after[:, None]
+            missing |= surge
         gaps = np.full(count, 1.0 / self.rate)
         if sc.name == "volume-drop":
             gaps = np.where(after, gaps / sc.volume_factor, gaps)
         offsets = np.cumsum(gaps) - gaps[0]
         delays = rng.exponential(sc.label_delay_s, count) if sc.label_delay_s else np.zeros(count)
         return SimulatedBatch(frame, outcome, missing, offsets, delays, rng)
+
+    def _baseline_missing(self, count: int) -> np.ndarray:
+        """Which records leave each imputable feature out, at its training rate. Drawn from
+        a generator of its own, so the features and ids of a seed do not depend on it."""
+        rates = np.array([self.model.missing_rates.get(n, 0.0) for n in IMPUTABLE])
+        rates = np.clip(rates * self.baseline_missing, 0.0, 1.0)
+        rng = np.random.default_rng([self.seed, 1])
+        return np.asarray(rng.random((count, len(IMPUTABLE))) < rates)
 
     def stream(self, count: int, start_ms: int) -> Iterator[SimulatedRecord]:
         batch = self.draw(count)

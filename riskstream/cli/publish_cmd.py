@@ -41,6 +41,12 @@ def publish(
     volume_factor: float = typer.Option(
         0.25, help="volume-drop: the rate after the start, as a fraction of --rate."
     ),
+    baseline_missing: float = typer.Option(
+        1.0,
+        min=0.0,
+        help="Gaps as in the training data: each imputable field left empty at its training "
+        "rate times this (0: complete records).",
+    ),
     seed: int = typer.Option(0, help="Seed of the simulation."),
     allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
 ) -> None:
@@ -87,7 +93,9 @@ def publish(
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-            sim = Simulator(PimaModel.fit(), scenario, seed=seed, rate=rate)
+            sim = Simulator(
+                PimaModel.fit(), scenario, seed=seed, rate=rate, baseline_missing=baseline_missing
+            )
             summary = publish_simulated(
                 settings,
                 sim.stream(total, int(time.time() * 1000)),

@@ -11,8 +11,35 @@ def model() -> PimaModel:
     return PimaModel.fit()
 
 
-def _records(model: PimaModel, scenario: Scenario, n: int = 4000, seed: int = 3) -> list:
-    return list(Simulator(model, scenario, seed=seed).stream(n, 1_700_000_000_000))
+def _records(
+    model: PimaModel, scenario: Scenario, n: int = 4000, seed: int = 3, baseline: float = 0.0
+) -> list:
+    """Complete records unless ``baseline`` asks for the training data's gaps."""
+    sim = Simulator(model, scenario, seed=seed, baseline_missing=baseline)
+    return list(sim.stream(n, 1_700_000_000_000))
+
+
+def test_measured_values_only_no_spike_at_the_training_median(model: PimaModel) -> None:
+    """The old simulator sampled the median-imputed training data: 35% of its patients had a
+    skin thickness of exactly 29.0. Real measurements have no such spike."""
+    raw, _ = data.load(data.TRAIN_FILE)
+    median = float(raw["skin_thickness"].median())
+    skin = np.array([r.record["skin_thickness"] for r in _records(model, Scenario())])
+    assert np.mean(skin == median) < 0.08
+    observed = raw["skin_thickness"].dropna()
+    assert np.mean(skin) == pytest.approx(observed.mean(), rel=0.05)
+
+
+def test_gaps_come_at_each_features_training_rate(model: PimaModel) -> None:
+    raw, _ = data.load(data.TRAIN_FILE)
+    records = _records(model, Scenario(), n=6000, baseline=1.0)
+    for name in ("skin_thickness", "blood_pressure", "bmi", "glucose"):
+        rate = np.mean([r.record[name] is None for r in records])
+        assert rate == pytest.approx(raw[name].isna().mean(), abs=0.02), name
+    # the gaps do not change a seed's measured values or ids
+    complete = _records(model, Scenario(), n=6000)
+    assert [r.record["request_id"] for r in records] == [r.record["request_id"] for r in complete]
+    assert [r.record["age"] for r in records] == [r.record["age"] for r in complete]
 
 
 def test_same_seed_same_stream(model: PimaModel) -> None:
