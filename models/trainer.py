@@ -19,10 +19,11 @@ from confluent_kafka import Consumer, Message, Producer
 
 from models import data
 from models.bootstrap import gates_of
-from models.bundle import ModelLoadError
+from models.bundle import ModelLoadError, ScoringModel
 from models.events import model_version_event, publish_model_event
 from models.features import PIPELINE_VERSION, RAW_FEATURES
 from models.labeled_examples import read_labeled_examples
+from models.reference import drift_reference
 from models.registry import CHALLENGER, CHAMPION, Registry
 from models.selection import decide_promotion, evaluate
 from models.training import train
@@ -228,6 +229,8 @@ class Trainer:
             metric=self.settings.selection_metric,
             rule=self.settings.selection_rule,
         )
+        if self.settings.reference == "recent":
+            _describe_recent_traffic(result.model, _frame(examples))
         hold_raw = _frame(holdout)
         hold_y = np.array([int(e["label"]) for e in holdout])
         _, risk = result.model.predict_frame(hold_raw)
@@ -257,6 +260,7 @@ class Trainer:
             "riskstream.retrain_ids": lineage["retrain_ids"],
             "riskstream.candidate": result.selected.name,
             "riskstream.threshold": f"{result.model.threshold:.2f}",
+            "riskstream.reference": str(result.model.reference.get("source", "training")),
         }
         run_id, version = self.registry.log_and_register(
             result.model,
@@ -304,6 +308,17 @@ class Trainer:
             run_id=run_id,
             lineage=lineage,
         )
+
+
+def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
+    """Make the version's drift reference the recent traffic it was trained and validated on
+    (``RISKSTREAM_REFERENCE=recent``), not its whole training set, which mixes the bootstrap
+    data with the drifted regime: the drift monitor then compares what the version will
+    serve with what it was built for, and the incident that asked for it resolves once it
+    serves."""
+    _, risk = model.predict_frame(recent)
+    model.reference.update(drift_reference(recent, model.pipeline.frame(recent), risk))
+    model.reference["source"] = "recent"
 
 
 def _frame(examples: list[dict[str, Any]]) -> pd.DataFrame:

@@ -99,6 +99,13 @@ class WorkerMetrics:
         self.windows = Counter(
             "riskstream_windows_closed", "Windows closed, by outcome.", ["outcome"], registry=r
         )
+        self.skipped = Counter(
+            "riskstream_records_skipped",
+            "Consumed records that got no verdict, by reason (an undecodable event, a model "
+            "version that does not load, a record for a window already closed).",
+            ["reason"],
+            registry=r,
+        )
         self.ready = False
         self.last_beat = time.monotonic()
 

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from riskstream.kafka.clients import new_id, now_ms
 from stream_processors.quality_stats import Condition
-from stream_processors.statistics import DriftThresholds, FeatureVerdict
+from stream_processors.statistics import SEVERITIES, DriftThresholds, FeatureVerdict
 
 
-def transition(name: str, breached: bool, was: frozenset[str], now: set[str]) -> str | None:
-    """FIRING when a condition enters breach, RESOLVED when it leaves, else None; keeps
-    ``now`` (the breached set being built for this window) up to date."""
-    if breached and name not in was:
-        now.add(name)
-        return "FIRING"
-    if not breached and name in was:
-        now.discard(name)
+def _rank(severity: str | None) -> int:
+    return SEVERITIES.index(severity) if severity else -1
+
+
+def transition(
+    name: str,
+    breached: bool,
+    was: Mapping[str, str],
+    now: dict[str, str],
+    severity: str | None = None,
+) -> str | None:
+    """FIRING when a condition enters breach, or when its severity rises above the highest
+    it fired at (an escalation: an incident whose first window was only partly drifted fires
+    LOW, and the trigger, which waits for HIGH, must hear when it grows); RESOLVED when it
+    leaves breach; else None. ``was``/``now`` map each breached condition to that highest
+    severity; ``now`` (the state being built for this window) is kept up to date."""
+    if breached:
+        before = was.get(name)
+        if before is None or _rank(severity) > _rank(before):
+            now[name] = severity or ""
+            return "FIRING"
+        return None
+    if name in was:
+        now.pop(name, None)
         return "RESOLVED"
     return None
 

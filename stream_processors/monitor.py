@@ -30,6 +30,9 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from models.bundle import ModelLoadError
+from models.reference import missing_shares
+from models.registry_reader import RegistryError
 from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
@@ -37,7 +40,7 @@ from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
-from stream_processors.alerts import condition_alert, drift_alert, transition
+from stream_processors.alerts import alert_event, condition_alert, drift_alert, transition
 from stream_processors.model_holder import ModelHolder
 from stream_processors.quality_stats import (
     Condition,
@@ -71,6 +74,8 @@ class MonitorStats:
     windows_closed: int = 0
     windows_incomplete: int = 0
     redis_restarts: int = 0
+    late: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → records with no verdict
     alerts: list[dict[str, Any]] = field(default_factory=list)
     verdicts: dict[int, list[FeatureVerdict]] = field(default_factory=dict)
 
@@ -92,6 +97,7 @@ def quality_thresholds_of(settings: Settings) -> QualityThresholds:
         dead_letter_rate=settings.quality_dead_letter_rate,
         volume_drop=settings.volume_drop,
         volume_spike=settings.volume_spike,
+        alpha=settings.drift_alpha,
     )
 
 
@@ -108,20 +114,68 @@ class Monitor:
         self.stats = MonitorStats()
         self.metrics = WorkerMetrics("monitor")
         self._references: dict[str, dict[str, Any]] = {}
+        self._unavailable: dict[str, str] = {}  # version → why it does not load
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
-        self.watermark = EventTimeWatermark()
+        self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
-    def reference(self, version: str) -> dict[str, Any]:
-        if version not in self._references:
-            current = self.champion.current
-            if current is not None and current.version == version:
-                self._references[version] = current.reference
-            else:  # a former champion's windows still closing
-                self._references[version] = self.champion.registry.load(version).reference
+    def reference(self, version: str) -> dict[str, Any] | None:
+        """The version's drift reference, or None when the version does not load (unknown to
+        this registry, corrupt or deleted: say predictions another deployment wrote). That
+        version's records get no verdict, counted by reason, and one MODEL_LOAD alert is
+        raised for it; the worker goes on with every other version."""
+        if version in self._references:
+            return self._references[version]
+        if version in self._unavailable:
+            return None
+        current = self.champion.current
+        if current is not None and current.version == version:
+            self._references[version] = current.reference
+            return current.reference
+        try:  # a former champion's windows still closing, or a version predictions name
+            self._references[version] = self.champion.registry.load(version).reference
+        except (ModelLoadError, RegistryError) as exc:
+            self._unavailable[version] = exc.message
+            self._model_load_alert(version, exc.message)
+            return None
         return self._references[version]
+
+    def _model_load_alert(self, version: str, reason: str) -> None:
+        log.error(
+            "monitor: version %s does not load (%s); its records get no drift verdict",
+            version,
+            reason,
+        )
+        if not self.store.first_to_report(f"model-load:{version}"):
+            return  # another worker, or this one before a restart, raised it
+        at = now_ms()
+        self._publish(
+            alert_event(
+                self.settings.model_name,
+                version,
+                kind="MODEL_LOAD",
+                status="FIRING",
+                severity="HIGH",
+                statistic="model_load",
+                value=1.0,
+                threshold=0.0,
+                window=(at, at),
+                sample_size=0,
+                message=f"version {version} does not load ({reason}); its records get no "
+                "drift verdict",
+            )
+        )
+        self.producer.flush(10)
+
+    def _skip(self, reason: str, count: int = 1) -> None:
+        self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + count
+        self.metrics.skipped.labels(reason).inc(count)
+
+    def _late(self, count: int) -> None:
+        self.stats.late += count
+        self._skip("late", count)
 
     def _champion(self) -> str:
         """The champion, followed through model-versions events like the scorer's (a version
@@ -200,6 +254,10 @@ class Monitor:
                 p = self.codec.decode(record.value, "Prediction")
             except CodecError:
                 log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
+                self._skip("undecodable")
+                continue
+            if self.reference(p["model_version"]) is None:
+                self._skip("model_version_unavailable")
                 continue
             event_ms = int(p["event_time"].timestamp() * 1000)
             self.watermark.observe(self._predictions, partition, event_ms)
@@ -211,8 +269,11 @@ class Monitor:
         self.metrics.records_in.inc(len(records))
         for (start, partition), group in group_by_window(observations, self.size_ms).items():
             binned = version_of(start)
-            counted = self._apply(binned, start, partition, group, self.reference(binned))
-            self.stats.records += counted
+            reference = self.reference(binned)
+            if reference is None:  # the window's champion does not load here
+                self._skip("reference_unavailable", len(group))
+                continue
+            self.stats.records += self._apply(binned, start, partition, group, reference)
         windows: dict[tuple[int, int], list[tuple[int, str]]] = {}
         for partition, offset, event_ms, reason in dead:
             key = (window_start(event_ms, self.size_ms), partition)
@@ -248,6 +309,7 @@ class Monitor:
             lambda o: o.offset,
             lambda fresh: count_fields(fresh, reference),
             self._redis_restarted,
+            self._late,
         )
 
     def _apply_dead(
@@ -261,6 +323,7 @@ class Monitor:
             lambda letter: letter[0],
             lambda fresh: dead_letter_fields(reason for _, reason in fresh),
             self._redis_restarted,
+            self._late,
         )
 
     def _redis_restarted(self) -> None:
@@ -287,6 +350,8 @@ class Monitor:
 
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)
+        if reference is None:
+            return
         window = histograms(self.store.counts(version, start), reference)
         self.stats.windows_closed += 1
         if window.incomplete or start <= self.store.incomplete_through():
@@ -298,22 +363,32 @@ class Monitor:
                 start,
             )
             return
-        was = self.store.breached(version)
-        now = set(was)
+        # One alerting state for every version: a new champion's first window resolves the
+        # conditions the old champion's windows raised, once its reference fits the traffic.
+        was = self.store.breached()
+        now = dict(was)
         self._drift(version, start, window.n, reference, window, was, now)
         total = window.n + sum(window.dead_letters.values())
         conditions = quality_conditions(
-            window.n, window.missing, window.dead_letters, self.quality, was
+            window.n,
+            window.missing,
+            window.dead_letters,
+            self.quality,
+            frozenset(was),
+            missing_shares(reference),
         )
         volume = volume_condition(
-            self.store.volume_history(self.quality.volume_history), total, self.quality, was
+            self.store.volume_history(self.quality.volume_history),
+            total,
+            self.quality,
+            frozenset(was),
         )
         self.store.push_volume(total, self.quality.volume_history)
         for condition in [*conditions, *([volume] if volume else [])]:
             self._condition(version, start, total, condition, was, now)
         self.metrics.windows.labels("evaluated").inc()
         self.producer.flush(10)
-        self.store.set_breached(version, now)
+        self.store.set_breached(None, now)
 
     def _drift(
         self,
@@ -322,15 +397,15 @@ class Monitor:
         n: int,
         reference: dict[str, Any],
         window: WindowHistograms,
-        was: frozenset[str],
-        now: set[str],
+        was: dict[str, str],
+        now: dict[str, str],
     ) -> None:
         ref: dict[str, list[int]] = {
             name: hist["counts"] for name, hist in reference["features"].items()
         }
         cur: dict[str, list[int]] = dict(window.features)
         ref[SCORE], cur[SCORE] = reference["score"]["counts"], window.score
-        verdicts = drift_verdicts(ref, cur, self.thresholds, was)
+        verdicts = drift_verdicts(ref, cur, self.thresholds, frozenset(was))
         if verdicts is None:
             log.info(
                 "monitor: window %s has %d records, below the minimum %d: no drift verdict",
@@ -344,7 +419,7 @@ class Monitor:
             self.metrics.drift.labels(verdict.feature, "psi").set(verdict.psi)
             self.metrics.drift.labels(verdict.feature, "ks").set(verdict.ks)
             self.metrics.drift.labels(verdict.feature, "js").set(verdict.js)
-            status = transition(verdict.feature, verdict.drifting, was, now)
+            status = transition(verdict.feature, verdict.drifting, was, now, verdict.severity)
             if status:
                 window_range = (start, start + self.size_ms)
                 self._publish(
@@ -366,11 +441,11 @@ class Monitor:
         start: int,
         total: int,
         condition: Condition,
-        was: frozenset[str],
-        now: set[str],
+        was: dict[str, str],
+        now: dict[str, str],
     ) -> None:
         self.metrics.drift.labels(condition.name, condition.statistic).set(condition.value)
-        status = transition(condition.name, condition.breached, was, now)
+        status = transition(condition.name, condition.breached, was, now, condition.severity)
         if status:
             alert = condition_alert(
                 self.settings.model_name,

@@ -66,6 +66,7 @@ class PerformanceStats:
     examples: int = 0
     windows_closed: int = 0
     windows_incomplete: int = 0
+    late: int = 0
     metrics: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -93,7 +94,7 @@ class PerformanceMonitor:
         self._validation: dict[str, dict[str, float]] = {}
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
-        self.watermark = EventTimeWatermark()
+        self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
@@ -137,6 +138,7 @@ class PerformanceMonitor:
                 e = self.codec.decode(record.value, "LabeledExample")
             except CodecError:
                 log.warning("performance: undecodable labeled example at %s", record.offset)
+                self.metrics.skipped.labels("undecodable").inc()
                 continue
             labeled_ms = int(e["labeled_at"].timestamp() * 1000)
             self.watermark.observe(self._topic, record.partition, labeled_ms)
@@ -160,6 +162,7 @@ class PerformanceMonitor:
                 lambda ex: ex.offset,
                 lambda fresh: performance_fields(ex.outcome for ex in fresh),
                 self._redis_restarted,
+                self._late,
             )
         for ex in examples:  # arrival order: ADWIN is sequential
             detector = self.detectors.setdefault(
@@ -167,6 +170,10 @@ class PerformanceMonitor:
             )
             for shift in detector.update([int(ex.outcome.predicted != ex.outcome.label)]):
                 self._concept_alert(ex.version, ex.labeled_ms, shift)
+
+    def _late(self, count: int) -> None:
+        self.stats.late += count
+        self.metrics.skipped.labels("late").inc(count)
 
     def _redis_restarted(self) -> None:
         mark = self.store.mark_incomplete_through(self.watermark.max_seen or 0)
@@ -197,12 +204,12 @@ class PerformanceMonitor:
         for name, value in metrics.items():
             self.metrics.drift.labels(f"performance:v{version}", name).set(value)
         was = self.store.breached(version)
-        now = set(was)
+        now = dict(was)
         window = (start, start + self.size_ms)
         for condition in performance_conditions(
-            metrics, self.validation(version), self.thresholds, was
+            metrics, self.validation(version), self.thresholds, frozenset(was)
         ):
-            status = transition(condition.name, condition.breached, was, now)
+            status = transition(condition.name, condition.breached, was, now, condition.severity)
             if status:
                 n = int(metrics["n"])
                 self._publish(

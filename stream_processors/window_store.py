@@ -8,7 +8,10 @@ Keys (all under the deployment prefix, all expiring after ``ttl``), for a store 
 - ``riskstream:<kind>:<version>:<start>:offsets``: partition → last offset applied;
 - ``riskstream:<kind>:<version>:<start>:closed``: set once, by the worker that closes it;
 - ``riskstream:<kind>s:<version>``: sorted set of window starts still open;
-- ``riskstream:<kind>-state:<version>``: conditions currently breached (hysteresis state);
+- ``riskstream:<kind>-alerting[:<version>]``: hash of the conditions currently breached, each
+  with the highest severity it fired at (hysteresis and escalation state); the drift
+  monitor keeps one for all versions, so a new champion's first window resolves what the
+  old one's windows raised;
 - ``riskstream:<kind>-volume``: totals of the last closed windows (the volume norm);
 - ``riskstream:<kind>-takeovers``: sorted set, member ``<version>@<previous version>``
   scored by the first window binned over that version: every worker bins a window over the
@@ -18,7 +21,9 @@ Keys (all under the deployment prefix, all expiring after ``ttl``), for a store 
 
 An update applies only if the partition's last applied offset is still what the worker read
 (compare-and-set in one Lua script), and the worker counts only records past that offset, so a
-batch replayed after a crash or a rebalance is never counted twice. The script also checks
+batch replayed after a crash or a rebalance is never counted twice. Records for a window
+already closed are counted in its ``late`` field instead (once, by the same offset guard):
+never judged, never silently dropped. The script also checks
 the epoch: Redis keeps nothing on disk, so after a restart the epoch is gone, the update is
 refused, and the worker marks every window that may have lost counts as incomplete.
 """
@@ -41,14 +46,19 @@ if redis.call('GET', KEYS[4]) ~= ARGV[6] then return -1 end
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if not last then last = '-1' end
 if last ~= ARGV[2] then return 0 end
-for i = 7, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'late', ARGV[7])
+  return 2
+end
+for i = 8, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[5])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 return 1
 """
+LATE = 2
 
 RAISE_TO = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
@@ -76,8 +86,10 @@ class WindowStore:
     def _index_key(self, version: str) -> str:
         return self.settings.redis_key(f"{self.kind}s", version)
 
-    def _state_key(self, version: str) -> str:
-        return self.settings.redis_key(f"{self.kind}-state", version)
+    def _state_key(self, version: str | None) -> str:
+        if version is None:
+            return self.settings.redis_key(f"{self.kind}-alerting")
+        return self.settings.redis_key(f"{self.kind}-alerting", version)
 
     # -- Redis lifetime ---------------------------------------------------------------------
 
@@ -137,16 +149,19 @@ class WindowStore:
         expected_last: int,
         new_last: int,
         fields: Counter[str],
+        items: int = 0,
     ) -> int:
         """Add ``fields`` if the partition's last applied offset is still ``expected_last``:
-        1 applied, 0 another worker moved the offset, ``RESTARTED`` Redis lost its state."""
+        1 applied, 0 another worker moved the offset, ``RESTARTED`` Redis lost its state,
+        ``LATE`` the window was closed (its ``late`` count grew by ``items``)."""
         if self.epoch is None:
             self.check_epoch()
         key = self.window_key(version, start)
         args: list[Any] = [partition, expected_last, new_last, self.ttl_s, start, self.epoch]
+        args.append(items)
         for name, count in fields.items():
             args += [name, count]
-        keys = [key, f"{key}:offsets", self._index_key(version), self._epoch_key]
+        keys = [key, f"{key}:offsets", self._index_key(version), self._epoch_key, f"{key}:closed"]
         return int(self._apply(keys=keys, args=args))
 
     def add_new(
@@ -158,21 +173,29 @@ class WindowStore:
         offset_of: Callable[[Item], int],
         fields_of: Callable[[list[Item]], Counter[str]],
         on_restart: Callable[[], None],
+        on_late: Callable[[int], None] | None = None,
     ) -> int:
         """Count the items (in offset order) that the window has not counted yet; returns how
         many were new. Retries when another worker moved the offset, and calls ``on_restart``
-        (once per restart) when Redis lost its state."""
+        (once per restart) when Redis lost its state; items for a closed window are counted
+        as late (``on_late`` hears how many) and not returned."""
         while True:
             last = self.last_applied(version, start, partition)
             fresh = [item for item in items if offset_of(item) > last]
             if not fresh:
                 return 0
             new_last = offset_of(fresh[-1])
-            result = self.apply(version, start, partition, last, new_last, fields_of(fresh))
+            result = self.apply(
+                version, start, partition, last, new_last, fields_of(fresh), len(fresh)
+            )
             if result == RESTARTED:
                 if self.check_epoch():
                     on_restart()
                 continue
+            if result == LATE:
+                if on_late is not None:
+                    on_late(len(fresh))
+                return 0
             if result:
                 return len(fresh)
 
@@ -187,10 +210,10 @@ class WindowStore:
         minus size and lateness), each in exactly one worker; first notice a Redis restart."""
         if self.check_epoch():
             on_restart()
-        for version in versions:
-            for start in self.closable(version, horizon + 1):
-                if self.claim_close(version, start):
-                    evaluate(version, start)
+        due = [(start, v) for v in versions for start in self.closable(v, horizon + 1)]
+        for start, version in sorted(due):  # in event-time order across versions
+            if self.claim_close(version, start):
+                evaluate(version, start)
 
     def closable(self, version: str, before_start: int) -> list[int]:
         """Open windows that started before ``before_start``."""
@@ -209,17 +232,27 @@ class WindowStore:
 
     # -- hysteresis and history -------------------------------------------------------------
 
-    def breached(self, version: str) -> frozenset[str]:
-        return frozenset(m.decode() for m in self.redis.smembers(self._state_key(version)))
+    def breached(self, version: str | None = None) -> dict[str, str]:
+        """Condition → the highest severity it fired at ('' for none), of ``version``'s
+        windows, or of every version's when None."""
+        raw = self.redis.hgetall(self._state_key(version))
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
-    def set_breached(self, version: str, names: set[str]) -> None:
+    def set_breached(self, version: str | None, names: dict[str, str]) -> None:
         key = self._state_key(version)
         pipe = self.redis.pipeline()
         pipe.delete(key)
         if names:
-            pipe.sadd(key, *sorted(names))
+            mapping: dict[str | bytes, str] = {name: level for name, level in names.items()}
+            pipe.hset(key, mapping=mapping)
             pipe.expire(key, self.ttl_s)
         pipe.execute()
+
+    def first_to_report(self, what: str) -> bool:
+        """True for exactly one caller per ``what`` (within the TTL): one alert per event
+        however many workers see it."""
+        key = self.settings.redis_key(f"{self.kind}-reported", what)
+        return bool(self.redis.set(key, b"1", nx=True, ex=self.ttl_s))
 
     def volume_history(self, keep: int) -> list[int]:
         values = self.redis.lrange(self.settings.redis_key(f"{self.kind}-volume"), 0, keep - 1)

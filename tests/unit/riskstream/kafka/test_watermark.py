@@ -42,3 +42,67 @@ def test_partitions_not_assigned_or_of_other_topics_are_ignored() -> None:
 
 def test_nothing_observed_and_nothing_unread_gives_no_watermark() -> None:
     assert EventTimeWatermark().of(ASSIGNED, T, _nothing_unread) is None
+
+
+class Clock:
+    def __init__(self, now_s: float) -> None:
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_an_idle_partition_stops_holding_the_watermark_back() -> None:
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(idle_ms=5_000, clock=clock)
+    w.observe(T, 1, 2_000)  # partition 1 went quiet at event time 2 s
+    clock.now_s += 4.0
+    w.observe(T, 0, 9_000)
+    assert w.of(ASSIGNED, T, _nothing_unread) == 2_000  # 4 s quiet: not idle yet
+    clock.now_s += 1.5
+    w.observe(T, 0, 10_000)
+    assert w.of(ASSIGNED, T, _nothing_unread) == 10_000  # 5.5 s quiet: idle
+
+
+def test_a_quiet_partition_with_records_waiting_is_slow_not_idle() -> None:
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(idle_ms=5_000, clock=clock)
+    w.observe(T, 0, 9_000)
+    w.observe(T, 1, 2_000)
+    clock.now_s += 60
+    w.observe(T, 0, 10_000)
+    assert w.of(ASSIGNED, T, lambda topic, partition: partition == 1) == 2_000
+
+
+def test_when_every_partition_is_idle_the_clock_moves_the_watermark() -> None:
+    clock = Clock(1_000.0)  # wall clock 1,000 s
+    w = EventTimeWatermark(idle_ms=5_000, clock=clock)
+    w.observe(T, 0, 999_000)
+    w.observe(T, 1, 999_500)
+    assert w.of(ASSIGNED, T, _nothing_unread) == 999_000
+    clock.now_s += 3
+    assert w.of(ASSIGNED, T, _nothing_unread) == 999_000  # quiet, not idle yet
+    clock.now_s += 3
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_006_000  # the clock, 6 s on
+    clock.now_s += 60
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_066_000
+
+
+def test_the_watermark_never_goes_back() -> None:
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(idle_ms=5_000, clock=clock)
+    w.observe(T, 0, 999_000)
+    clock.now_s += 10
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_010_000
+    w.observe(T, 0, 1_000_000)  # traffic again, older than the clock had moved it to
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_010_000
+    assert w.of(ASSIGNED, T, lambda topic, partition: True) == 1_010_000
+
+
+def test_without_an_idle_timeout_a_quiet_partition_holds_it_back_for_ever() -> None:
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(clock=clock)
+    w.observe(T, 0, 9_000)
+    w.observe(T, 1, 2_000)
+    clock.now_s += 3_600
+    assert w.of(ASSIGNED, T, _nothing_unread) == 2_000
