@@ -31,6 +31,7 @@ from stream_processors.monitor import Monitor
 from stream_processors.performance import PerformanceMonitor
 from stream_processors.scorer import Scorer
 from stream_processors.trigger import Trigger
+from stream_processors.windows import window_start
 
 Echo = Callable[[str], None]
 
@@ -91,6 +92,7 @@ def loop_settings(settings: Settings, config: LoopConfig) -> Settings:
         update={
             "monitor_window_s": config.window_s,
             "monitor_lateness_s": max(2, config.window_s // 3),
+            "monitor_idle_s": max(2, config.window_s // 3),
             # labels lag predictions, so performance windows are longer than drift windows
             "performance_window_s": 3 * config.window_s,
             "performance_lateness_s": config.window_s,
@@ -178,8 +180,13 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
             records = _until_recovered(records, report, config.after_recovery)
         summary = publish_simulated(settings, records, labels=True)
         report.records, report.seconds = summary.sent, summary.seconds
-        _wait_until(
-            lambda: report.recovered_at is not None and joiner.stats.joined >= report.records,
+        last_window = window_start(int(time.time() * 1000), settings.monitor_window_s * 1000)
+        _wait_until(  # recovered, every label joined, and the last window judged
+            lambda: (
+                report.recovered_at is not None
+                and joiner.stats.joined >= report.records
+                and monitor.stats.last_closed >= last_window
+            ),
             config.settle_s,
         )
     finally:
@@ -313,6 +320,15 @@ def _phases(settings: Settings, report: LoopReport, run: str, drift_index: int) 
     report.phases = phases
 
 
+def still_drifting(alerts: list[dict[str, Any]]) -> list[str]:
+    """The drift subjects whose last alert is FIRING: not resolved by the end of the run."""
+    last: dict[str, str] = {}
+    for alert in alerts:
+        if alert["kind"] in ("DATA_DRIFT", "SCORE_DRIFT"):
+            last[alert_subject(alert)] = alert["status"]
+    return sorted(subject for subject, status in last.items() if status == "FIRING")
+
+
 def _judge(report: LoopReport) -> None:
     missing = report.missing_steps
     if not any(a["status"] == "FIRING" for a in report.alerts):
@@ -330,6 +346,12 @@ def _judge(report: LoopReport) -> None:
         )
     elif report.recovered_at is None:
         missing.append("the scorer never served the new champion")
+    else:
+        still = still_drifting(report.alerts)
+        if still:
+            missing.append(f"drift alerts still firing after recovery: {', '.join(still)}")
+    if len(report.requests) > 1:
+        missing.append(f"{len(report.requests)} retrain requests for one incident")
     during, after = report.phases["during drift"], report.phases["after recovery"]
     if not after.n or not during.n:
         missing.append("too few labeled predictions to compare old and new champion")

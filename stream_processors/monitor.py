@@ -33,6 +33,7 @@ from confluent_kafka import Producer
 from models.bundle import ModelLoadError
 from models.reference import missing_shares
 from models.registry_reader import RegistryError
+from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
@@ -75,6 +76,7 @@ class MonitorStats:
     windows_incomplete: int = 0
     redis_restarts: int = 0
     late: int = 0
+    last_closed: int = -1  # start of the latest window judged
     skipped: dict[str, int] = field(default_factory=dict)  # reason → records with no verdict
     alerts: list[dict[str, Any]] = field(default_factory=list)
     verdicts: dict[int, list[FeatureVerdict]] = field(default_factory=dict)
@@ -119,6 +121,7 @@ class Monitor:
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
+        self._partitions = 0  # of the watched topic, read when the worker starts
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def reference(self, version: str) -> dict[str, Any] | None:
@@ -218,6 +221,7 @@ class Monitor:
         if self.champion.wait_for_champion(stop) is None:
             return self.stats
         self.champion.follow()
+        self._partitions = partition_count(self.settings, self._predictions)
         app = faust_app(self.settings, GROUP)
         self._runner = runner = FaustRunner(app, self.metrics, stop)
         source = raw_topic(app, self._predictions, self.settings.topic(DEAD_LETTER.name))
@@ -342,7 +346,8 @@ class Monitor:
 
     def _close_windows(self) -> None:
         runner = self._runner
-        watermark = self.watermark.of(runner.assigned(), self._predictions, runner.unread)
+        positions = self.watermark.positions(runner.assigned(), self._predictions, runner.unread)
+        watermark = self.store.shared_watermark(positions, self._partitions)
         if watermark is None:
             return
         horizon = watermark - self.size_ms - self.lateness_ms
@@ -354,6 +359,7 @@ class Monitor:
             return
         window = histograms(self.store.counts(version, start), reference)
         self.stats.windows_closed += 1
+        self.stats.last_closed = max(self.stats.last_closed, start)
         if window.incomplete or start <= self.store.incomplete_through():
             self.store.mark_window_incomplete(version, start)
             self.stats.windows_incomplete += 1

@@ -28,6 +28,7 @@ from confluent_kafka import Producer
 
 from models.registry_reader import RegistryReader
 from riskstream.errors import RiskstreamError
+from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
@@ -96,6 +97,7 @@ class PerformanceMonitor:
         self._topic = settings.topic(LABELED_EXAMPLES.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
+        self._partitions = 0  # of the watched topic, read when the worker starts
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def validation(self, version: str) -> dict[str, float]:
@@ -110,6 +112,7 @@ class PerformanceMonitor:
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()
+        self._partitions = partition_count(self.settings, self._topic)
         app = faust_app(self.settings, GROUP)
         self._runner = runner = FaustRunner(app, self.metrics, stop)
         self.metrics.ready = True
@@ -183,7 +186,8 @@ class PerformanceMonitor:
 
     def _close_windows(self) -> None:
         runner = self._runner
-        watermark = self.watermark.of(runner.assigned(), self._topic, runner.unread)
+        positions = self.watermark.positions(runner.assigned(), self._topic, runner.unread)
+        watermark = self.store.shared_watermark(positions, self._partitions)
         if watermark is None:
             return
         horizon = watermark - self.size_ms - self.lateness_ms

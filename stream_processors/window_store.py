@@ -16,6 +16,9 @@ Keys (all under the deployment prefix, all expiring after ``ttl``), for a store 
 - ``riskstream:<kind>-takeovers``: sorted set, member ``<version>@<previous version>``
   scored by the first window binned over that version: every worker bins a window over the
   same version, so a promotion never splits a window's counts;
+- ``riskstream:<kind>-positions``: partition → event time up to which its owner has
+  delivered it (only ever raised): the watermark is the least over *every* partition of the
+  topic, so a worker never closes a window another worker's partitions are still filling;
 - ``riskstream:epoch``: a random id set once per Redis lifetime;
 - ``riskstream:<kind>-incomplete``: event time up to which windows lost counts in a restart.
 
@@ -60,6 +63,15 @@ return 1
 """
 LATE = 2
 
+RAISE_POSITIONS = """
+for i = 1, #ARGV - 1, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > current then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
+return 1
+"""
+
 RAISE_TO = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
@@ -75,6 +87,7 @@ class WindowStore:
         self.ttl_s = ttl_s
         self._apply = self.redis.register_script(APPLY)
         self._raise_to = self.redis.register_script(RAISE_TO)
+        self._raise_positions = self.redis.register_script(RAISE_POSITIONS)
         self._epoch_key = settings.redis_key("epoch")
         self._incomplete_key = settings.redis_key(f"{kind}-incomplete")
         self._takeovers_key = settings.redis_key(f"{kind}-takeovers")
@@ -198,6 +211,21 @@ class WindowStore:
                 return 0
             if result:
                 return len(fresh)
+
+    def shared_watermark(self, positions: dict[int, int | None], partitions: int) -> int | None:
+        """Record this worker's partition positions, then the watermark over all of the
+        topic's ``partitions``, whoever owns them: None while any has no position yet. A
+        partition a worker holds back (None) keeps the last position any owner recorded."""
+        key = self.settings.redis_key(f"{self.kind}-positions")
+        args: list[Any] = []
+        for partition, position in positions.items():
+            if position is not None:
+                args += [partition, position]
+        if args:
+            self._raise_positions(keys=[key], args=[*args, self.ttl_s])
+        stored = self.redis.hmget(key, [str(p) for p in range(partitions)])
+        known = [int(v) for v in stored if v is not None]
+        return min(known) if known and len(known) == partitions else None
 
     def close_due(
         self,

@@ -38,16 +38,18 @@ def demo(
 ) -> None:
     """Run the closed loop and report each step; exit non-zero naming any step that failed."""
     from riskstream.closed_loop import LoopConfig, run_loop
+    from riskstream.demo_runs import remove_old_runs, run_namespace
     from riskstream.stack import stack_down, stack_up
     from riskstream.stack.manager import kafka_ready, redis_ready
     from stream_processors.alerts import alert_subject
 
     settings = load_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
-    demo_settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}demo."})
+    demo_settings = run_namespace(settings)
     was_up = kafka_ready(settings) and redis_ready(settings)
     echo("[1/3] local stack")
     stack_up(settings, echo=lambda line: echo(f"      {line}"))
+    remove_old_runs(settings, keep=1, echo=lambda line: echo(f"      {line}"))
     echo(
         "[2/3] workers: scorer, joiner, monitor, trigger, trainer (topic prefix "
         f"{demo_settings.topic_prefix!r})"
@@ -121,6 +123,24 @@ def demo(
         console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
         raise typer.Exit(1)
     console.print("[green]the loop closed: drift → alert → retrain → promotion → recovery[/]")
+    _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
+
+
+def _print_next_steps(prefix: str, stack_left_up: bool) -> None:
+    """The run's topics stay until the next demo: say how to look at them."""
+    env = f"RISKSTREAM_TOPIC_PREFIX={prefix}"
+    echo(f"this run's topics and windows are under the prefix {prefix!r}; to look at them:")
+    for command in (
+        "riskstream predictions --from beginning",
+        "riskstream watch --from beginning",
+        "riskstream backtest --help",
+    ):
+        echo(f"  {env} .venv/bin/{command}")
+    if not stack_left_up:
+        echo(
+            "  (start the stack first with .venv/bin/riskstream stack up, or run the demo "
+            "with --keep-running)"
+        )
 
 
 def _print_summary(summary: dict) -> None:

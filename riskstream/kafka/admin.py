@@ -87,6 +87,19 @@ def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
     return len(metadata.brokers)
 
 
+def partition_count(settings: Settings, topic: str, timeout: float = 30.0) -> int:
+    """How many partitions ``topic`` has (it must exist: see ``ensure_topics``)."""
+    metadata = _metadata(*watched_admin(settings), settings, timeout)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise TopicError(
+            "topic not found",
+            topic=topic,
+            hint="create the catalog's topics with `riskstream topics create`",
+        )
+    return len(found.partitions)
+
+
 def ensure_topics(
     settings: Settings,
     specs: Iterable[TopicSpec] = CATALOG,

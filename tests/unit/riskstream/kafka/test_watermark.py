@@ -26,15 +26,25 @@ def test_an_unobserved_partition_with_unread_records_holds_it_back() -> None:
     assert w.of(ASSIGNED, T, lambda topic, partition: partition == 1) is None
 
 
-def test_an_unobserved_caught_up_partition_does_not_hold_it_back() -> None:
-    w = EventTimeWatermark()
+def test_an_unobserved_caught_up_partition_holds_it_back_until_idle() -> None:
+    """A scorer working through a backlog fills one prediction partition before the next:
+    the empty one must not let the first run ahead (the others' records would all be
+    late), but it must not hold the watermark for ever either."""
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(idle_ms=3_000, clock=clock)
     w.observe(T, 0, 5_000)
-    assert w.of(ASSIGNED, T, _nothing_unread) == 5_000
+    clock.now_s += 1
+    w.observe(T, 0, 90_000)  # partition 0's backlog races ahead
+    assert w.of(ASSIGNED, T, _nothing_unread) is None
+    clock.now_s += 3  # 4 s since the first record: partition 1 is idle from there
+    assert w.of(ASSIGNED, T, _nothing_unread) == 9_000
+    assert EventTimeWatermark(clock=clock).of(ASSIGNED, T, _nothing_unread) is None
 
 
 def test_partitions_not_assigned_or_of_other_topics_are_ignored() -> None:
     w = EventTimeWatermark()
     w.observe(T, 0, 5_000)
+    w.observe(T, 1, 6_000)
     w.observe(T, 3, 1_000)  # no longer assigned
     w.observe("other", 0, 100)
     assert w.of(ASSIGNED, T, _nothing_unread) == 5_000
@@ -52,7 +62,7 @@ class Clock:
         return self.now_s
 
 
-def test_an_idle_partition_stops_holding_the_watermark_back() -> None:
+def test_an_idle_partition_moves_on_by_its_pause_not_to_the_busiest_partition() -> None:
     clock = Clock(1_000.0)
     w = EventTimeWatermark(idle_ms=5_000, clock=clock)
     w.observe(T, 1, 2_000)  # partition 1 went quiet at event time 2 s
@@ -61,7 +71,11 @@ def test_an_idle_partition_stops_holding_the_watermark_back() -> None:
     assert w.of(ASSIGNED, T, _nothing_unread) == 2_000  # 4 s quiet: not idle yet
     clock.now_s += 1.5
     w.observe(T, 0, 10_000)
-    assert w.of(ASSIGNED, T, _nothing_unread) == 10_000  # 5.5 s quiet: idle
+    # 5.5 s quiet: idle, so it holds the watermark 5.5 s past where it went quiet, no more
+    assert w.of(ASSIGNED, T, _nothing_unread) == 7_500
+    clock.now_s += 60
+    w.observe(T, 0, 11_000)
+    assert w.of(ASSIGNED, T, _nothing_unread) == 11_000  # long quiet: the live one leads
 
 
 def test_a_quiet_partition_with_records_waiting_is_slow_not_idle() -> None:
@@ -83,9 +97,18 @@ def test_when_every_partition_is_idle_the_clock_moves_the_watermark() -> None:
     clock.now_s += 3
     assert w.of(ASSIGNED, T, _nothing_unread) == 999_000  # quiet, not idle yet
     clock.now_s += 3
-    assert w.of(ASSIGNED, T, _nothing_unread) == 1_006_000  # the clock, 6 s on
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_005_000  # 6 s on from the slower one
     clock.now_s += 60
-    assert w.of(ASSIGNED, T, _nothing_unread) == 1_066_000
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_065_000
+
+
+def test_a_pause_in_a_replay_of_old_traffic_moves_it_by_the_pause_not_to_today() -> None:
+    clock = Clock(2_000_000.0)  # today; the traffic is from long ago
+    w = EventTimeWatermark(idle_ms=3_000, clock=clock)
+    w.observe(T, 0, 50_000)
+    w.observe(T, 1, 48_000)
+    clock.now_s += 4
+    assert w.of(ASSIGNED, T, _nothing_unread) == 52_000
 
 
 def test_the_watermark_never_goes_back() -> None:
@@ -93,10 +116,10 @@ def test_the_watermark_never_goes_back() -> None:
     w = EventTimeWatermark(idle_ms=5_000, clock=clock)
     w.observe(T, 0, 999_000)
     clock.now_s += 10
-    assert w.of(ASSIGNED, T, _nothing_unread) == 1_010_000
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_009_000
     w.observe(T, 0, 1_000_000)  # traffic again, older than the clock had moved it to
-    assert w.of(ASSIGNED, T, _nothing_unread) == 1_010_000
-    assert w.of(ASSIGNED, T, lambda topic, partition: True) == 1_010_000
+    assert w.of(ASSIGNED, T, _nothing_unread) == 1_009_000
+    assert w.of(ASSIGNED, T, lambda topic, partition: True) == 1_009_000
 
 
 def test_without_an_idle_timeout_a_quiet_partition_holds_it_back_for_ever() -> None:

@@ -1,0 +1,55 @@
+"""The window store's Redis scripts against the real redis-server, without workers: the
+shared watermark and late records."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+
+from riskstream.settings import Settings
+from stream_processors.window_store import WindowStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(stack: Settings) -> WindowStore:
+    return WindowStore(stack.model_copy(update={"topic_prefix": f"ws{uuid.uuid4().hex[:8]}."}))
+
+
+def test_the_watermark_waits_for_every_partition_whoever_owns_it(store: WindowStore) -> None:
+    assert store.shared_watermark({0: 50_000, 1: 40_000}, partitions=3) is None
+    # another worker owns partition 2 and has read only up to 20 s
+    assert store.shared_watermark({2: 20_000}, partitions=3) == 20_000
+    assert store.shared_watermark({0: 90_000, 1: None}, partitions=3) == 20_000
+    # positions only rise: a new owner starting lower does not move it back
+    assert store.shared_watermark({2: 10_000}, partitions=3) == 20_000
+    assert store.shared_watermark({2: 60_000}, partitions=3) == 40_000
+
+
+def test_records_for_a_closed_window_are_counted_late_once(store: WindowStore) -> None:
+    late: list[int] = []
+    items = [(offset, 1) for offset in range(10)]
+
+    def add(chunk: list[tuple[int, int]]) -> int:
+        return store.add_new(
+            "1",
+            0,
+            0,
+            chunk,
+            lambda item: item[0],
+            lambda fresh: Counter({"n": len(fresh)}),
+            lambda: None,
+            late.append,
+        )
+
+    assert add(items[:6]) == 6
+    assert store.claim_close("1", 0)
+    assert add(items) == 0  # 4 new ones, after the close
+    assert add(items) == 0  # a replay: not counted again
+    counts = store.counts("1", 0)
+    assert counts[b"n"] == b"6" and counts[b"late"] == b"4"
+    assert late == [4]
+    assert store.closable("1", 10**12) == []  # a late record does not reopen the window
