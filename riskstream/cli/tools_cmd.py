@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from rich.table import Table
 from riskstream.cli.console import console, echo, err_console, fails_cleanly
 from riskstream.errors import RiskstreamError
 from riskstream.settings import load_settings
-from riskstream.tools.reading import Start
+from riskstream.tools.reading import Start, skipped_summary
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
@@ -68,7 +70,21 @@ def predictions(
         raise typer.BadParameter("--format is table or jsonl")
     settings = load_settings()
     where = PredictionFilter(patient, version, min_risk)
-    rows = read_predictions(settings, parse_start(start), where, limit, follow)
+    skipped: Counter[str] = Counter()
+    rows = read_predictions(settings, parse_start(start), where, limit, follow, skipped)
+    try:
+        _print_predictions(rows, output, follow)
+    finally:
+        _report_skipped(skipped, "the prediction topic")
+
+
+def _report_skipped(skipped: Counter[str], what: str) -> None:
+    line = skipped_summary(skipped, what)
+    if line:
+        err_console.print(f"[yellow]{line}[/]")
+
+
+def _print_predictions(rows: Iterator[dict[str, Any]], output: str, follow: bool) -> None:
     if output == "jsonl":
         for p in rows:
             typer.echo(json.dumps(p, default=lambda v: int(v.timestamp() * 1000)))
@@ -127,8 +143,7 @@ def watch(
     ),
 ) -> None:
     """A live table of the active drift, quality and performance alerts."""
-    from riskstream.tools.alerts import ActiveAlerts, read_alerts
-    from stream_processors.trigger_policy import SEVERITY_RANK
+    from riskstream.tools.alerts import ActiveAlerts
 
     for name, value in (("--min-severity", min_severity), ("--exit-on", exit_on)):
         if value is not None and value not in SEVERITIES:
@@ -136,8 +151,30 @@ def watch(
     settings = load_settings()
     state = ActiveAlerts(min_severity)
     deadline = time.monotonic() + timeout if timeout else None
+    skipped: Counter[str] = Counter()
+    try:
+        _watch(settings, state, start, deadline, exit_on, skipped)
+    finally:
+        _report_skipped(skipped, "the drift-alert topic")
+    if exit_on is not None:
+        err_console.print(f"no {exit_on} or higher alert within {timeout or 0:.0f} s")
+        raise typer.Exit(1)
+
+
+def _watch(
+    settings: Any,
+    state: Any,
+    start: str,
+    deadline: float | None,
+    exit_on: str | None,
+    skipped: Counter[str],
+) -> None:
+    from riskstream.tools.alerts import read_alerts
+    from stream_processors.trigger_policy import SEVERITY_RANK
+
+    alerts = read_alerts(settings, parse_start(start), skipped=skipped)
     with Live(_alerts_table(state.active), console=console, refresh_per_second=4) as live:
-        for alert in _until(read_alerts(settings, parse_start(start)), deadline):
+        for alert in _until(alerts, deadline):
             if alert is None:
                 continue
             state.apply(alert)
@@ -150,9 +187,6 @@ def watch(
                 live.stop()
                 echo(f"{alert['severity']} {alert['kind']}: {alert['message']}")
                 raise typer.Exit(0)
-    if exit_on is not None:
-        err_console.print(f"no {exit_on} or higher alert within {timeout or 0:.0f} s")
-        raise typer.Exit(1)
 
 
 def _until(alerts: Any, deadline: float | None) -> Any:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, messages
+from riskstream.tools.reading import Start, decoded
 from riskstream.topics import DRIFT_ALERTS
 from stream_processors.trigger_policy import SEVERITY_RANK
 
@@ -37,8 +37,10 @@ class ActiveAlerts:
 
 
 def read_alerts(
-    settings: Settings, start: Start = "end", follow: bool = True
+    settings: Settings,
+    start: Start = "end",
+    follow: bool = True,
+    skipped: Counter[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    codec = codec_for(settings)
-    for m in messages(settings, settings.topic(DRIFT_ALERTS.name), start, follow=follow):
-        yield codec.decode(m.value(), "DriftAlert")
+    topic = settings.topic(DRIFT_ALERTS.name)
+    yield from decoded(settings, topic, "DriftAlert", start, follow=follow, skipped=skipped)

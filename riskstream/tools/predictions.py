@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, messages
+from riskstream.tools.reading import Start, decoded
 from riskstream.topics import PREDICTIONS
 
 
@@ -32,12 +32,13 @@ def read_predictions(
     where: PredictionFilter = PredictionFilter(),
     limit: int | None = None,
     follow: bool = False,
+    skipped: Counter[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Decoded Predictions that pass ``where``, at most ``limit`` of them."""
-    codec = codec_for(settings)
+    """Decoded Predictions that pass ``where``, at most ``limit`` of them; undecodable
+    messages are counted in ``skipped``."""
     shown = 0
-    for m in messages(settings, settings.topic(PREDICTIONS.name), start, follow=follow):
-        prediction = codec.decode(m.value(), "Prediction")
+    topic = settings.topic(PREDICTIONS.name)
+    for prediction in decoded(settings, topic, "Prediction", start, follow=follow, skipped=skipped):
         if not where.accepts(prediction):
             continue
         yield prediction

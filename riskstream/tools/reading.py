@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from riskstream.errors import RiskstreamError
+from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
+from schemas import CodecError
 
 Start = str | int | dict[int, int]  # "end" | "beginning" | epoch ms | {partition: offset}
 
@@ -112,3 +116,35 @@ def messages(
                     pending.discard(p)
     finally:
         consumer.close()
+
+
+def decoded(
+    settings: Settings,
+    topic: str,
+    event_type: str,
+    start: Start = "end",
+    *,
+    follow: bool = False,
+    skipped: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The decoded events of ``topic``. A message that does not decode is counted in
+    ``skipped`` by reason (report it at the end) and reading goes on: one bad message in a
+    topic must not hide every good one after it."""
+    codec = codec_for(settings)
+    for m in messages(settings, topic, start, follow=follow):
+        try:
+            yield codec.decode(m.value(), event_type)
+        except CodecError as exc:
+            if skipped is not None:
+                skipped[exc.reason] += 1
+
+
+def skipped_summary(skipped: Counter[str], what: str) -> str | None:
+    """One line for the end of a read: how many messages were skipped, and why."""
+    if not skipped:
+        return None
+    reasons = ", ".join(f"{reason} {count}" for reason, count in skipped.most_common())
+    return (
+        f"skipped {sum(skipped.values())} message(s) of {what} that do not decode ({reasons}); "
+        "see the producer that wrote them"
+    )

@@ -247,3 +247,56 @@ def test_backtest_names_the_better_version_and_its_report_renders(
     colours = {tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)}
     assert pixels.shape[0] >= 2000 and len(colours) > 100, "the plots did not render"
     Path("/tmp/riskstream-backtest-screenshot.png").write_bytes(shot.read_bytes())
+
+
+def test_readers_count_malformed_messages_and_read_on(stack: Settings) -> None:
+    """Empty, truncated, random and JSON values among 2,000 predictions: every valid one is
+    printed and the malformed ones are reported at the end, by reason. Before this, the
+    reader stopped at the first with "message value is empty" (178 of 2,000 shown)."""
+    import random
+    import uuid as uuid_
+
+    from confluent_kafka import Producer
+
+    from riskstream.kafka.admin import ensure_topics
+    from riskstream.kafka.clients import codec_for
+    from riskstream.topics import PREDICTIONS
+    from tests.unit.schemas.samples import SAMPLES
+
+    settings = stack.model_copy(update={"topic_prefix": f"rd{uuid_.uuid4().hex[:8]}."})
+    ensure_topics(settings)
+    codec = codec_for(settings)
+    valid = codec.encode("Prediction", SAMPLES["Prediction"])
+    rng = random.Random(3)
+    bad = [b"", valid[:7], bytes(rng.randrange(256) for _ in range(40)), b'{"risk": 0.4}']
+    producer = Producer(settings.kafka_config())
+    topic = settings.topic(PREDICTIONS.name)
+    for i in range(2000):
+        if i % 400 == 150:
+            producer.produce(topic, key=b"p1", value=bad[(i // 400) % 4])
+        producer.produce(topic, key=b"p1", value=valid)
+    assert producer.flush(30) == 0
+
+    result = CliRunner().invoke(
+        app,
+        ["predictions", "--from", "beginning", "--format", "jsonl"],
+        env=worker_env(settings),
+    )
+    assert result.exit_code == 0, result.output
+    shown = [line for line in result.output.splitlines() if line.startswith("{")]
+    assert len(shown) == 2000
+    assert "skipped 5 message(s) of the prediction topic that do not decode" in result.output
+    for alerts in (DRIFT_ALERTS,):  # watch reads on past bad alerts too
+        producer.produce(settings.topic(alerts.name), value=b"")
+        producer.produce(
+            settings.topic(alerts.name),
+            value=codec.encode("DriftAlert", _alert(settings, "HIGH")),
+        )
+    assert producer.flush(30) == 0
+    watched = CliRunner().invoke(
+        app,
+        ["watch", "--from", "beginning", "--exit-on", "HIGH", "--timeout", "30"],
+        env=worker_env(settings),
+    )
+    assert watched.exit_code == 0, watched.output
+    assert "skipped 1 message(s) of the drift-alert topic" in watched.output
