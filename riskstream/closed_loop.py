@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -25,6 +26,7 @@ from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES
+from schemas import CodecError
 from stream_processors.alerts import alert_subject
 from stream_processors.joiner import Joiner
 from stream_processors.monitor import Monitor
@@ -76,6 +78,8 @@ class LoopReport:
     drift_onset: float = 0.0
     recovered_at: float | None = None
     missing_steps: list[str] = field(default_factory=list)
+    undecodable: int = 0  # labeled examples the report could not read
+    died: dict[str, str] = field(default_factory=dict)  # worker → why its thread ended
     timeline: list[tuple[float, str]] = field(default_factory=list)  # (seconds, what)
 
     @property
@@ -141,16 +145,19 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     scorer, joiner, monitor = Scorer(settings, instance="demo"), Joiner(settings), Monitor(settings)
     trigger, trainer = Trigger(settings), Trainer(settings, seed=config.seed)
     performance = PerformanceMonitor(settings)
+    workers: dict[str, Callable[[threading.Event], object]] = {
+        "scorer": scorer.run,
+        "joiner": joiner.run,
+        "monitor": monitor.run,
+        "performance": performance.run,
+        "trigger": trigger.run,
+        "trainer": trainer.run,
+    }
     threads = [
-        threading.Thread(target=w.run, args=(stop,), daemon=True, name=n)
-        for n, w in (
-            ("scorer", scorer),
-            ("joiner", joiner),
-            ("monitor", monitor),
-            ("performance", performance),
-            ("trigger", trigger),
-            ("trainer", trainer),
+        threading.Thread(
+            target=_guarded, args=(name, run_worker, stop, report.died), daemon=True, name=name
         )
+        for name, run_worker in workers.items()
     ]
     for thread in threads:
         thread.start()
@@ -159,7 +166,7 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     watcher = threading.Thread(target=timeline.follow, args=(stop,), daemon=True)
     watcher.start()
     try:
-        _wait_until(lambda: scorer.models.current is not None, 60)
+        _wait_until(lambda: scorer.models.current is not None or stop.is_set(), 60)
         count = int(config.rate * config.duration_s)
         drift_index = int(config.rate * config.drift_at_s)
         scenario = Scenario.named(
@@ -178,14 +185,21 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         records = sim.stream(count, int(publish_start * 1000))
         if config.after_recovery > 0:
             records = _until_recovered(records, report, config.after_recovery)
-        summary = publish_simulated(settings, records, labels=True)
+        records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
+        last: list[int] = [int(publish_start * 1000)]
+        summary = publish_simulated(settings, _noting_last(records, last), labels=True)
         report.records, report.seconds = summary.sent, summary.seconds
-        last_window = window_start(int(time.time() * 1000), settings.monitor_window_s * 1000)
+        # the window of the last record published (not of the clock: labels follow records,
+        # and the window the clock is in when they are delivered may hold no record at all)
+        last_window = window_start(last[0], settings.monitor_window_s * 1000)
         _wait_until(  # recovered, every label joined, and the last window judged
             lambda: (
-                report.recovered_at is not None
-                and joiner.stats.joined >= report.records
-                and monitor.stats.last_closed >= last_window
+                stop.is_set()
+                or (
+                    report.recovered_at is not None
+                    and joiner.stats.joined >= report.records
+                    and monitor.stats.last_closed >= last_window
+                )
             ),
             config.settle_s,
         )
@@ -256,6 +270,25 @@ class _Timeline:
                 )
 
 
+def _guarded(
+    name: str, run: Callable[[threading.Event], object], stop: threading.Event, died: dict[str, str]
+) -> None:
+    """Run a worker; if it dies, record which and why and stop the loop: a loop with a dead
+    worker cannot close, and waiting out its timeouts would only hide the reason."""
+    try:
+        run(stop)
+    except Exception as exc:
+        died[name] = f"{type(exc).__name__}: {exc}"
+        stop.set()
+
+
+def _noting_last(records: Iterable[SimulatedRecord], last: list[int]) -> Iterator[SimulatedRecord]:
+    """The records, noting the event time of the latest one in ``last[0]``."""
+    for record in records:
+        last[0] = int(record.record["event_time"])
+        yield record
+
+
 def _until_recovered(
     records: Iterator[SimulatedRecord], report: LoopReport, after: int
 ) -> Iterator[SimulatedRecord]:
@@ -303,7 +336,11 @@ def _phases(settings: Settings, report: LoopReport, run: str, drift_index: int) 
             if message.error():
                 eof.add(int(message.partition() or 0))
                 continue
-            example = codec.decode(message.value(), "LabeledExample")
+            try:
+                example = codec.decode(message.value(), "LabeledExample")
+            except CodecError:
+                report.undecodable += 1  # counted and reported; the reading goes on
+                continue
             prefix = f"sim-{run}-"
             if not example["request_id"].startswith(prefix):
                 continue
@@ -331,6 +368,8 @@ def still_drifting(alerts: list[dict[str, Any]]) -> list[str]:
 
 def _judge(report: LoopReport) -> None:
     missing = report.missing_steps
+    for name, why in report.died.items():
+        missing.append(f"the {name} worker died: {why}")
     if not any(a["status"] == "FIRING" for a in report.alerts):
         missing.append("no drift alert fired")
     if not report.requests:
@@ -352,7 +391,8 @@ def _judge(report: LoopReport) -> None:
             missing.append(f"drift alerts still firing after recovery: {', '.join(still)}")
     if len(report.requests) > 1:
         missing.append(f"{len(report.requests)} retrain requests for one incident")
-    during, after = report.phases["during drift"], report.phases["after recovery"]
+    during = report.phases.get("during drift", Phase())
+    after = report.phases.get("after recovery", Phase())
     if not after.n or not during.n:
         missing.append("too few labeled predictions to compare old and new champion")
     elif not after.accuracy > during.accuracy:

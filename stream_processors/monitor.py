@@ -44,6 +44,7 @@ from schemas import CodecError
 from stream_processors.alerts import alert_event, condition_alert, drift_alert, transition
 from stream_processors.model_holder import ModelHolder
 from stream_processors.quality_stats import (
+    VOLUME,
     Condition,
     QualityThresholds,
     quality_conditions,
@@ -440,6 +441,41 @@ class Monitor:
                         score=verdict.feature == SCORE,
                     )
                 )
+        self._retire(version, start, n, set(ref), was, now)
+
+    def _retire(
+        self,
+        version: str,
+        start: int,
+        n: int,
+        judged: set[str],
+        was: dict[str, str],
+        now: dict[str, str],
+    ) -> None:
+        """Resolve the drift of features this version's model does not use (a retrained
+        version may pick other engineered features): nothing will ever judge them again, and
+        an alert no window can resolve would page for ever."""
+        for name in sorted(was):
+            if name in judged or name.startswith("quality:") or name == VOLUME:
+                continue
+            now.pop(name, None)
+            self._publish(
+                alert_event(
+                    self.settings.model_name,
+                    version,
+                    kind="DATA_DRIFT",
+                    status="RESOLVED",
+                    severity="LOW",
+                    feature=name,
+                    statistic="psi",
+                    value=0.0,
+                    threshold=self.thresholds.resolve_ratio * self.thresholds.psi_low,
+                    window=(start, start + self.size_ms),
+                    sample_size=n,
+                    message=f"{name} left drift: version {version} does not use it, so it is "
+                    "no longer compared",
+                )
+            )
 
     def _condition(
         self,

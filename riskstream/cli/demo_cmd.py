@@ -82,7 +82,8 @@ def demo(
                 "subject": alert_subject(a),
                 "statistic": a["statistic"],
                 "value": round(a["value"], 4),
-                "window_start": str(a["window_start"]),
+                "window_start": int(a["window_start"]),  # epoch ms
+                "window_end": int(a["window_end"]),
             }
             for a in report.alerts
         ],
@@ -155,7 +156,8 @@ def _print_summary(summary: dict) -> None:
         table.add_row(
             f"alert {alert['status'].lower()}",
             f"{alert['severity']} {alert['kind']} {alert['subject']} "
-            f"{alert['statistic']} {alert['value']} (window {alert['window_start']})",
+            f"{alert['statistic']} {alert['value']} (window "
+            f"{_clock(alert['window_start'])}-{_clock(alert['window_end'])})",
         )
     for request in summary["retrain_requests"]:
         table.add_row("retrain request", f"{'+'.join(request['reasons'])}: {request['detail']}")
@@ -185,6 +187,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _clock(epoch_ms: int) -> str:
-    from datetime import UTC, datetime
+    """A window bound as a person reads it: local wall-clock time (the epoch is in --json)."""
+    from datetime import datetime
 
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(epoch_ms / 1000).astimezone().strftime("%H:%M:%S")

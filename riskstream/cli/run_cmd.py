@@ -146,9 +146,14 @@ def run_all() -> None:
     }
     try:
         while not stop.wait(1.0):
-            dead = [name for name, proc in procs.items() if proc.poll() is not None]
+            dead = {name: proc.poll() for name, proc in procs.items() if proc.poll() is not None}
             if dead:
-                typer.echo(f"worker(s) exited: {', '.join(dead)}; stopping the others", err=True)
+                which = ", ".join(f"{name} (exit code {code})" for name, code in dead.items())
+                typer.echo(
+                    f"worker(s) exited: {which}; its error is printed above. Stopping the "
+                    "others; fix the cause and run `riskstream run all` again",
+                    err=True,
+                )
                 raise typer.Exit(1)
     finally:
         for proc in procs.values():
