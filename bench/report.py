@@ -124,6 +124,25 @@ def _detection_table(d: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _burst_table(b: dict[str, Any]) -> list[str]:
+    rows = [
+        f"{b['records']:,} records with glucose +0.75 sd at {b['rate']:,.0f}/s, then nothing; "
+        f"windows of {b['window_s']} s, lateness {b['lateness_s']} s, idle timeout "
+        f"{b['idle_s']} s (bound {b['bound_s']} s). riskstream rows are measured live (real "
+        "scorer and monitor; seconds from the first record to a HIGH+ glucose alert); "
+        "river's detectors see the same records one by one (the record at which they "
+        "fired, in seconds at the burst's rate).",
+        "",
+        "| detector | delay (s) |",
+        "|---|---|",
+    ]
+    for name, seconds in b["seconds"].items():
+        rows.append(
+            f"| {name} | {'none within the bound + 45 s' if seconds is None else seconds} |"
+        )
+    return rows
+
+
 def render(r: dict[str, Any], source: Path) -> str:
     m = r["machine"]
     lines = [
@@ -162,6 +181,8 @@ def render(r: dict[str, Any], source: Path) -> str:
         ]
     if r.get("detection"):
         lines += ["## Drift-detection quality", "", *_detection_table(r["detection"]), ""]
+    if r.get("burst"):
+        lines += ["### A burst followed by silence", "", *_burst_table(r["burst"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import backtest_speed, detection, latency, throughput
+from bench import backtest_speed, burst, detection, latency, throughput
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -29,12 +29,14 @@ FULL: dict[str, dict[str, Any]] = {
     "throughput": {"records": 50_000, "naive_records": 3_000, "repeats": 3},
     "latency": {"rates": [1000, 5000], "seconds": 60.0},
     "detection": {"scale": 1.0},
+    "burst": {"records": 6_000, "without_idle": True},
     "backtest": {"records": 100_000},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
     "latency": {"rates": [200], "seconds": 5.0},
     "detection": {"scale": 0.02},
+    "burst": {"records": 1_000, "without_idle": False},
     "backtest": {"records": 2_000},
 }
 
@@ -92,6 +94,9 @@ def run(
         if "detection" in only:
             echo("== drift-detection quality")
             result["detection"] = detection.measure(echo, **sizes["detection"])
+        if "burst" in only:
+            echo("== a burst followed by silence")
+            result["burst"] = burst.measure(base, work, echo, **sizes["burst"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -116,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection",
-        help="comma-separated: throughput, latency, backtest, detection",
+        default="throughput,latency,backtest,detection,burst",
+        help="comma-separated: throughput, latency, backtest, detection, burst",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

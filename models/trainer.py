@@ -230,7 +230,7 @@ class Trainer:
             rule=self.settings.selection_rule,
         )
         if self.settings.reference == "recent":
-            _describe_recent_traffic(result.model, _frame(examples))
+            _describe_recent_traffic(result.model, _frame(holdout))
         hold_raw = _frame(holdout)
         hold_y = np.array([int(e["label"]) for e in holdout])
         _, risk = result.model.predict_frame(hold_raw)
@@ -311,11 +311,12 @@ class Trainer:
 
 
 def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
-    """Make the version's drift reference the recent traffic it was trained and validated on
-    (``RISKSTREAM_REFERENCE=recent``), not its whole training set, which mixes the bootstrap
-    data with the drifted regime: the drift monitor then compares what the version will
-    serve with what it was built for, and the incident that asked for it resolves once it
-    serves."""
+    """Make the version's drift reference the newest traffic it was validated on (the
+    holdout, ``RISKSTREAM_REFERENCE=recent``), not its whole training set, which mixes the
+    bootstrap data with the drifted regime: the drift monitor then compares what the version
+    will serve with what it was built for, and the incident that asked for it resolves once
+    it serves. Not the whole retrain range either: it begins at the window of the first
+    alert, which the drift may have filled only in part."""
     _, risk = model.predict_frame(recent)
     model.reference.update(drift_reference(recent, model.pipeline.frame(recent), risk))
     model.reference["source"] = "recent"

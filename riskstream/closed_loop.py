@@ -184,7 +184,8 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         report.drift_onset = publish_start + config.drift_at_s
         records = sim.stream(count, int(publish_start * 1000))
         if config.after_recovery > 0:
-            records = _until_recovered(records, report, config.after_recovery)
+            window_ms = settings.monitor_window_s * 1000
+            records = _until_recovered(records, report, config.after_recovery, window_ms)
         records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
         last: list[int] = [int(publish_start * 1000)]
         summary = publish_simulated(settings, _noting_last(records, last), labels=True)
@@ -290,15 +291,21 @@ def _noting_last(records: Iterable[SimulatedRecord], last: list[int]) -> Iterato
 
 
 def _until_recovered(
-    records: Iterator[SimulatedRecord], report: LoopReport, after: int
+    records: Iterator[SimulatedRecord], report: LoopReport, after: int, window_ms: int
 ) -> Iterator[SimulatedRecord]:
-    """The simulated records up to ``after`` more once the scorer serves the new champion."""
+    """The simulated records up to ``after`` more once the scorer serves the new champion,
+    then to the end of that window: a last window cut short would be judged as what it
+    looks like, a volume drop."""
     served = 0
+    stop_at: int | None = None
     for record in records:
         if report.recovered_at is not None:
-            if served >= after:
-                return
             served += 1
+            event_ms = int(record.record["event_time"])
+            if served > after and stop_at is None:
+                stop_at = window_start(event_ms, window_ms) + window_ms
+            if stop_at is not None and event_ms >= stop_at:
+                return
         yield record
 
 

@@ -58,7 +58,15 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
         "gradual 1 sd glucose over 20 windows",
         "concept drift",
         "clean control",
+        "complete real Pima rows (clean)",
+        "after a promotion, same regime",
     }
+    promoted = streams["after a promotion, same regime"]
+    assert "riskstream drift monitor, training-set reference (before)" in promoted
+    burst = result["burst"]
+    delay = burst["seconds"]["riskstream, idle partitions"]
+    assert delay is not None and 0 < delay <= burst["bound_s"] + 10
     assert streams["clean control"]["always fires"]["false_alarms_per_100k"] == pytest.approx(100.0)
     text = markdown.read_text()
     assert "| c / a |" in text and "Drift-detection quality" in text
+    assert "A burst followed by silence" in text

@@ -174,7 +174,13 @@ def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
     assert outcome["metrics"]["holdout_n"] == pytest.approx(round(332 * 0.3), abs=1)
     events = _model_version_events(deployment)
     assert any(e["version"] == version and e["run_id"] == outcome["run_id"] for e in events)
-    assert Registry(deployment).load(version).version == version
+    loaded = Registry(deployment).load(version)
+    assert loaded.version == version
+    # Its drift reference is the newest traffic it was validated on, not Pima.tr2 plus it.
+    assert info.tags["riskstream.reference"] == "recent"
+    assert loaded.reference["source"] == "recent"
+    assert loaded.reference["n"] == outcome["metrics"]["holdout_n"]
+    assert loaded.reference["missing_shares"]["skin_thickness"] == 0.0  # Pima.te is complete
 
 
 def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
