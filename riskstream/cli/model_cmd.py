@@ -23,7 +23,10 @@ def train(
     settings = load_settings()
     configure_logging(settings)
     from models.bootstrap import bootstrap
+    from riskstream.kafka.admin import ensure_topics
 
+    if publish:  # a new prefix has no topics yet: make them before hours of work, not after
+        ensure_topics(settings)
     with console.status("training candidates (stratified 5-fold CV, small grid search)…"):
         report = bootstrap(settings, seed=seed, publish=publish)
     result = report.result

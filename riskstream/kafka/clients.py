@@ -17,7 +17,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from riskstream.errors import ServiceUnavailableError
+from riskstream.errors import ServiceUnavailableError, TopicError
 from riskstream.settings import Settings
 from schemas import AvroCodec, build_codec
 
@@ -60,9 +60,17 @@ def publish_events(
     events: Sequence[tuple[bytes | None, Mapping[str, Any]]],
     timeout: float = 15.0,
 ) -> DeliveryTally:
-    """Produce a few events and wait for every delivery report (control-plane messages)."""
+    """Produce a few events and wait for every delivery report (control-plane messages). A
+    missing topic is named at once, with the command that creates it, rather than found
+    out as an undelivered event after the timeout."""
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"enable.idempotence": True}))
+    if not _topic_exists(producer, settings.topic(topic)):
+        raise TopicError(
+            "the topic does not exist",
+            topic=settings.topic(topic),
+            hint="create the catalog's topics for this prefix: `riskstream topics create`",
+        )
     tally = DeliveryTally()
     for key, event in events:
         producer.produce(
@@ -80,6 +88,14 @@ def publish_events(
             hint="is Kafka up? `riskstream stack status`",
         )
     return tally
+
+
+def _topic_exists(client: Producer, topic: str) -> bool:
+    try:
+        found = client.list_topics(topic, timeout=5).topics.get(topic)
+    except KafkaException:
+        return True  # cannot tell: let the caller report the delivery failure
+    return found is not None and found.error is None and bool(found.partitions)
 
 
 def rewind(consumer: Consumer, messages: list[Message]) -> None:

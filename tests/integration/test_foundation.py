@@ -126,3 +126,21 @@ def test_redis_is_reachable(stack: Settings) -> None:
     client = redis.Redis.from_url(stack.redis_url.get_secret_value())
     assert client.ping() is True
     assert int(client.info("server")["redis_version"].split(".")[0]) >= 6
+
+
+def test_writing_to_a_prefix_without_topics_names_the_topic_and_the_command(
+    stack: Settings,
+) -> None:
+    import uuid
+
+    from riskstream.errors import TopicError
+    from riskstream.kafka.clients import publish_events
+    from tests.unit.schemas.samples import SAMPLES
+
+    fresh = stack.model_copy(update={"topic_prefix": f"none{uuid.uuid4().hex[:6]}."})
+    with pytest.raises(TopicError) as raised:
+        publish_events(
+            fresh, "model-versions", "ModelVersionEvent", [(b"k", SAMPLES["ModelVersionEvent"])]
+        )
+    text = str(raised.value)
+    assert fresh.topic("model-versions") in text and "riskstream topics create" in text
