@@ -8,6 +8,7 @@ version held the alias before.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import tempfile
@@ -113,7 +114,8 @@ class Registry:
                     artifacts={"bundle": str(bundle_path)},
                     pip_requirements=["riskstream"],
                 )
-        registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
+        with _printed_to_log():
+            registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
         version = str(registered.version)
         model.version = version
         return run.info.run_id, version
@@ -228,3 +230,16 @@ class Registry:
         model = ScoringModel.load(path)
         model.version = version
         return model
+
+
+@contextlib.contextmanager
+def _printed_to_log() -> Any:
+    """MLflow prints its registration news ("Registered model ... already exists. Creating a
+    new version ...") straight to stderr, where it cut into the demo's timeline: send it to
+    the log at DEBUG instead (the registry's own INFO line says what happened)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield
+    for line in buffer.getvalue().splitlines():
+        if line.strip():
+            log.debug("mlflow: %s", line)

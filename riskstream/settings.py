@@ -8,6 +8,8 @@ to librdkafka as ``<name>`` with ``_`` → ``.`` (``RISKSTREAM_KAFKA_SASL_PASSWO
 
 from __future__ import annotations
 
+import logging
+
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -281,6 +283,9 @@ class Settings(BaseSettings):
         config: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap,
             "metadata.recovery.strategy": "none",
+            # librdkafka's own lines go through Python logging ("librdkafka"), not raw to
+            # stderr as `%4|...|TERMINATE|...`: a command's console stays readable
+            "logger": logging.getLogger("librdkafka"),
         }
         config.update({k: v.get_secret_value() for k, v in self.kafka_extra.items()})
         config.update(overrides or {})

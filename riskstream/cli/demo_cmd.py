@@ -120,6 +120,13 @@ def demo(
         console.print_json(json.dumps(summary))
     else:
         _print_summary(summary)
+    from riskstream.logs import LIBRDKAFKA_WARNINGS
+
+    if LIBRDKAFKA_WARNINGS.count and not as_json:
+        echo(
+            f"librdkafka warned {LIBRDKAFKA_WARNINGS.count} time(s) (reconnects, retries), not "
+            "shown; RISKSTREAM_LOG_LEVEL=DEBUG shows them"
+        )
     if not report.closed:
         console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
         raise typer.Exit(1)

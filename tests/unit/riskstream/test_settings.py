@@ -49,6 +49,7 @@ def test_kafka_passthrough_maps_env_names_to_librdkafka_options(
     monkeypatch.setenv("RISKSTREAM_KAFKA_SSL_CA_LOCATION", "/etc/ca.pem")
     monkeypatch.setenv("RISKSTREAM_KAFKA_LOG_LEVEL", "3")
     config = Settings().kafka_config({"group.id": "g"})
+    assert config.pop("logger").name == "librdkafka"  # its lines go through Python logging
     assert config == {
         "bootstrap.servers": "127.0.0.1:9092",
         "metadata.recovery.strategy": "none",
