@@ -9,7 +9,6 @@ to librdkafka as ``<name>`` with ``_`` → ``.`` (``RISKSTREAM_KAFKA_SASL_PASSWO
 from __future__ import annotations
 
 import logging
-
 import os
 from collections.abc import Mapping
 from pathlib import Path
