@@ -11,7 +11,14 @@ from confluent_kafka import Producer
 
 from riskstream.errors import RiskstreamError
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, messages, partitions_of, reader, resolve
+from riskstream.tools.reading import (
+    Start,
+    TopicReadError,
+    messages,
+    partitions_of,
+    reader,
+    resolve,
+)
 
 
 class ReplayError(RiskstreamError):
@@ -35,6 +42,19 @@ def plan_size(settings: Settings, source: str, start: Start, stop: Start | None)
     return sum(max(0, end[p] - begin[p]) for p in begin)
 
 
+def create_like(settings: Settings, source: str, target: str, partitions: int) -> int:
+    """Create a missing replay target with the source's partition count (so each record
+    keeps its partition) and retention; returns the partition count."""
+    from riskstream.kafka.admin import ensure_topics
+    from riskstream.topics import TopicSpec
+
+    spec = TopicSpec(
+        target, "as the source", "as the source", f"replay of {source}", partitions=partitions
+    )
+    ensure_topics(settings.model_copy(update={"topic_prefix": ""}), [spec])
+    return partitions
+
+
 def replay(
     settings: Settings,
     source: str,
@@ -50,8 +70,11 @@ def replay(
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 10}))
     probe = reader(settings)
     try:
-        target_parts = len(partitions_of(probe, target))
         source_parts = len(partitions_of(probe, source))
+        try:
+            target_parts = len(partitions_of(probe, target))
+        except TopicReadError:
+            target_parts = create_like(settings, source, target, source_parts)
     finally:
         probe.close()
     if target_parts < source_parts:
