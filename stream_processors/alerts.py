@@ -142,3 +142,43 @@ def drift_alert(
         message=f"{subject} {'entered' if status == 'FIRING' else 'left'} drift: PSI "
         f"{verdict.psi:.3f}, KS {verdict.ks:.3f} (p={verdict.ks_pvalue:.2g}), JS {verdict.js:.3f}",
     )
+
+
+def model_load_alert(model_name: str, version: str, reason: str) -> dict[str, Any]:
+    """A version that does not load: its records get no verdict until it does."""
+    at = now_ms()
+    return alert_event(
+        model_name,
+        version,
+        kind="MODEL_LOAD",
+        status="FIRING",
+        severity="HIGH",
+        statistic="model_load",
+        value=1.0,
+        threshold=0.0,
+        window=(at, at),
+        sample_size=0,
+        message=f"version {version} does not load ({reason}); its records get no drift verdict",
+    )
+
+
+def retired_alert(
+    model_name: str, version: str, feature: str, window: tuple[int, int], sample_size: int
+) -> dict[str, Any]:
+    """A drifting feature that the serving version does not use leaves drift: no window will
+    judge it again, and an alert nothing can resolve would page for ever."""
+    return alert_event(
+        model_name,
+        version,
+        kind="DATA_DRIFT",
+        status="RESOLVED",
+        severity="LOW",
+        feature=feature,
+        statistic="psi",
+        value=0.0,
+        threshold=0.0,
+        window=window,
+        sample_size=sample_size,
+        message=f"{feature} left drift: version {version} does not use it, so it is no longer "
+        "compared",
+    )

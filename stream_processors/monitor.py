@@ -5,19 +5,24 @@ A faust-streaming agent takes the predictions and dead letters in batches of up 
 counts each prediction into a tumbling event-time window over the bin edges of the current
 champion's reference distribution (windows are keyed by that champion version, followed on
 `model-versions`; a new champion takes over from the next window boundary, agreed in Redis,
-so no window is split between versions), with the features it did not carry; each input the
-scorer dead-lettered is counted by reason. When the event-time watermark of the prediction
-partitions passes a window's end plus the allowed lateness, a Faust timer on one worker
-(elected in Redis) closes it: drift against the reference (PSI, KS, JS; see ``statistics``),
-data-quality rates and volume against recent windows (``quality_stats``). A condition raises
-a FIRING alert when it starts and a RESOLVED one when it ends.
+so no window is split between versions). Only measured values are binned: a feature the
+record did not carry (imputed), or one derived from it, is counted as missing instead, as the
+reference counts it. Each input the scorer dead-lettered is counted by reason. When the
+watermark shared by every worker (the least event time over all partitions; an idle
+partition is moved on by the clock) passes a window's end plus the allowed lateness, a Faust
+timer on one worker (elected in Redis) closes it: drift against the reference (PSI, KS, JS;
+see ``statistics``), data-quality rates against the reference's missing shares and volume
+against recent windows (``quality_stats``). A condition raises a FIRING alert when it starts
+or escalates and a RESOLVED one when it ends; the state is shared by all versions, so a new
+champion's windows resolve what the old one's raised. A prediction of a version that does not
+load gets no verdict, counted by reason, and one MODEL_LOAD alert.
 
 Guarantee: window counts are exact (each record counted once: the worker commits a batch's
-offsets only after the agent has applied it to Redis, and replays are filtered by the last applied
-offset per window and partition); alerts are at-least-once (a worker killed between
-publishing an alert and recording the new state may publish it again). Redis keeps nothing on
-disk: after a restart the windows it lost are marked incomplete and get no verdict, instead of
-a verdict on partial counts.
+offsets only after the agent has applied it to Redis, and replays are filtered by the last
+applied offset per window and partition; a record for a closed window is counted as late);
+alerts are at-least-once (a worker killed between publishing an alert and recording the new
+state may publish it again). Redis keeps nothing on disk: after a restart the windows it lost
+are marked incomplete and get no verdict, instead of a verdict on partial counts.
 """
 
 from __future__ import annotations
@@ -30,9 +35,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from models.bundle import ModelLoadError
 from models.reference import missing_shares
-from models.registry_reader import RegistryError
 from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import codec_for, now_ms
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
@@ -41,7 +44,13 @@ from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 from schemas import CodecError
-from stream_processors.alerts import alert_event, condition_alert, drift_alert, transition
+from stream_processors.alerts import (
+    condition_alert,
+    drift_alert,
+    model_load_alert,
+    retired_alert,
+    transition,
+)
 from stream_processors.model_holder import ModelHolder
 from stream_processors.quality_stats import (
     VOLUME,
@@ -50,6 +59,7 @@ from stream_processors.quality_stats import (
     quality_conditions,
     volume_condition,
 )
+from stream_processors.references import References
 from stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
 from stream_processors.window_store import WindowStore
 from stream_processors.windows import (
@@ -116,8 +126,7 @@ class Monitor:
         self.lateness_ms = settings.monitor_lateness_s * 1000
         self.stats = MonitorStats()
         self.metrics = WorkerMetrics("monitor")
-        self._references: dict[str, dict[str, Any]] = {}
-        self._unavailable: dict[str, str] = {}  # version → why it does not load
+        self.references = References(self.champion, self._model_load_alert)
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -126,25 +135,8 @@ class Monitor:
         self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
 
     def reference(self, version: str) -> dict[str, Any] | None:
-        """The version's drift reference, or None when the version does not load (unknown to
-        this registry, corrupt or deleted: say predictions another deployment wrote). That
-        version's records get no verdict, counted by reason, and one MODEL_LOAD alert is
-        raised for it; the worker goes on with every other version."""
-        if version in self._references:
-            return self._references[version]
-        if version in self._unavailable:
-            return None
-        current = self.champion.current
-        if current is not None and current.version == version:
-            self._references[version] = current.reference
-            return current.reference
-        try:  # a former champion's windows still closing, or a version predictions name
-            self._references[version] = self.champion.registry.load(version).reference
-        except (ModelLoadError, RegistryError) as exc:
-            self._unavailable[version] = exc.message
-            self._model_load_alert(version, exc.message)
-            return None
-        return self._references[version]
+        """The version's drift reference, or None when it does not load (see References)."""
+        return self.references.get(version)
 
     def _model_load_alert(self, version: str, reason: str) -> None:
         log.error(
@@ -154,23 +146,7 @@ class Monitor:
         )
         if not self.store.first_to_report(f"model-load:{version}"):
             return  # another worker, or this one before a restart, raised it
-        at = now_ms()
-        self._publish(
-            alert_event(
-                self.settings.model_name,
-                version,
-                kind="MODEL_LOAD",
-                status="FIRING",
-                severity="HIGH",
-                statistic="model_load",
-                value=1.0,
-                threshold=0.0,
-                window=(at, at),
-                sample_size=0,
-                message=f"version {version} does not load ({reason}); its records get no "
-                "drift verdict",
-            )
-        )
+        self._publish(model_load_alert(self.settings.model_name, version, reason))
         self.producer.flush(10)
 
     def _skip(self, reason: str, count: int = 1) -> None:
@@ -187,7 +163,7 @@ class Monitor:
         current = self.champion.current
         assert current is not None
         if current.version != self._version:
-            self._references.setdefault(current.version, current.reference)
+            self.references.add(current.version, current.reference)
             self._take_over(current.version)
             log.info("monitor: binning over champion %s's reference", current.version)
             self.metrics.model_version.set(int(current.version))
@@ -352,7 +328,8 @@ class Monitor:
         if watermark is None:
             return
         horizon = watermark - self.size_ms - self.lateness_ms
-        self.store.close_due(list(self._references), horizon, self._evaluate, self._redis_restarted)
+        versions = self.references.versions()
+        self.store.close_due(versions, horizon, self._evaluate, self._redis_restarted)
 
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)
@@ -459,23 +436,8 @@ class Monitor:
             if name in judged or name.startswith("quality:") or name == VOLUME:
                 continue
             now.pop(name, None)
-            self._publish(
-                alert_event(
-                    self.settings.model_name,
-                    version,
-                    kind="DATA_DRIFT",
-                    status="RESOLVED",
-                    severity="LOW",
-                    feature=name,
-                    statistic="psi",
-                    value=0.0,
-                    threshold=self.thresholds.resolve_ratio * self.thresholds.psi_low,
-                    window=(start, start + self.size_ms),
-                    sample_size=n,
-                    message=f"{name} left drift: version {version} does not use it, so it is "
-                    "no longer compared",
-                )
-            )
+            window = (start, start + self.size_ms)
+            self._publish(retired_alert(self.settings.model_name, version, name, window, n))
 
     def _condition(
         self,

@@ -130,7 +130,6 @@ def test_drift_enters_once_and_resolves_once_with_exact_window_counts(
     predictions, expected = _predictions(deployment, shifts, per_window=400)
     _produce(settings, predictions)
     monitor = Monitor(settings)
-    monitor._references = {}
     _run(
         [monitor],
         lambda: monitor.stats.windows_closed >= 9 and monitor.stats.records == len(predictions),
