@@ -25,12 +25,41 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def time_labels(start_ms: int, bucket_ms: int, count: int) -> list[str]:
+    """Bucket start times at the precision the bucket width needs, so no two share a label
+    (over a run of seconds, whole seconds folded every bucket into one point): milliseconds
+    for sub-second buckets, dates for buckets of a day or more. UTC."""
+    if bucket_ms < 1000:
+        fmt, trim = "%H:%M:%S.%f", 3
+    elif bucket_ms < 3_600_000:
+        fmt, trim = "%H:%M:%S", 0
+    elif bucket_ms < 86_400_000:
+        fmt, trim = "%m-%d %H:%M", 0
+    else:
+        fmt, trim = "%Y-%m-%d", 0
+    labels = []
+    for b in range(count):
+        text = datetime.fromtimestamp((start_ms + b * bucket_ms) / 1000, UTC).strftime(fmt)
+        labels.append(text[:-trim] if trim else text)
+    return labels
+
+
+def duration_text(ms: int) -> str:
+    """A bucket width as a person says it: 250 ms, 12 s, 5 min, 3 h, 2 d."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            value = ms / size
+            return (
+                f"{value:.0f} {unit}"
+                if value >= 10 or value.is_integer()
+                else f"{value:.1f} {unit}"
+            )
+    return f"{ms} ms"
+
+
 def _bucket_labels(r: BacktestResult) -> list[str]:
     count = len(r.versions[0].buckets) if r.versions else 0
-    return [
-        datetime.fromtimestamp((r.start_ms + b * r.bucket_ms) / 1000, UTC).strftime("%H:%M:%S")
-        for b in range(count)
-    ]
+    return time_labels(r.start_ms, r.bucket_ms, count)
 
 
 def metrics_figure(r: BacktestResult) -> str:
@@ -114,7 +143,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
 <h1>Backtest</h1>
 <p>{html.escape(window)}: {r.records:,} labeled records ({r.invalid:,} invalid,
 {r.unlabeled:,} without ground truth yet), {len(r.versions[0].buckets) if r.versions else 0}
-buckets of {r.bucket_ms / 1000:.0f} s.</p>
+buckets of {duration_text(r.bucket_ms)}.</p>
 <p class="best" id="verdict">Over this period, <b>version {html.escape(str(best))}</b> would have
 been the better champion (ranked by {html.escape(r.ranking_metric)}, Brier score breaking ties).</p>
 <h2>Ranking</h2>
