@@ -18,12 +18,22 @@ REPORT_METRICS = ("accuracy", "roc_auc", "f1", "brier", "errors")
 def train(
     seed: int = typer.Option(0, help="Seed of CV splits and models."),
     publish: bool = typer.Option(True, help="Publish a ModelVersionEvent to model-versions."),
+    if_no_champion: bool = typer.Option(
+        False, help="Do nothing if the model has a champion already (a deployment's first run)."
+    ),
 ) -> None:
     """Bootstrap training on Pima.tr2; a table of candidates with CV and Pima.te metrics."""
     settings = load_settings()
     configure_logging(settings)
     from models.bootstrap import bootstrap
+    from models.registry import CHAMPION, Registry
     from riskstream.kafka.admin import ensure_topics
+
+    if if_no_champion:
+        champion = Registry(settings).alias_version(CHAMPION)
+        if champion is not None:
+            echo(f"the champion is version {champion}: nothing to train")
+            return
 
     if publish:  # a new prefix has no topics yet: make them before hours of work, not after
         ensure_topics(settings)

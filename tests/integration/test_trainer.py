@@ -244,3 +244,20 @@ def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings)
     ]
     assert len(outcomes) == 1, outcomes
     assert outcomes[0]["status"] in ("PROMOTED", "CHALLENGER", "FAILED", "SKIPPED")
+
+
+def test_model_train_if_no_champion_leaves_a_champion_in_place(deployment: Settings) -> None:
+    """compose's bootstrap job runs on every `up`: it must not register a version each time."""
+    from typer.testing import CliRunner
+
+    from riskstream.cli.main import app
+    from tests.integration.conftest import worker_env
+
+    registry = Registry(deployment)
+    before = [v.version for v in registry.versions()]
+    result = CliRunner().invoke(
+        app, ["model", "train", "--if-no-champion"], env=worker_env(deployment)
+    )
+    assert result.exit_code == 0, result.output
+    assert "nothing to train" in result.output
+    assert [v.version for v in registry.versions()] == before

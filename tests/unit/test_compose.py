@@ -72,3 +72,25 @@ def test_worker_variables_are_real_settings_and_reach_compose_services(
     assert env["RISKSTREAM_REDIS_URL"].startswith("redis://redis:6379")
     assert env["RISKSTREAM_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert "5000:5000" in compose["services"]["mlflow"]["ports"][0]
+
+
+def test_every_long_running_service_has_a_healthcheck_on_its_own_ops_port(
+    compose: dict[str, Any],
+) -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    for name in ("kafka", "redis", "mlflow", *WORKERS):
+        assert "healthcheck" in compose["services"][name], name
+    for place, name in enumerate(WORKERS):
+        test = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert f"localhost:{defaults.ops_port + place}/health" in test, name
+
+
+def test_a_bootstrap_job_gives_the_scorers_a_champion_before_they_start(
+    compose: dict[str, Any],
+) -> None:
+    champion = compose["services"]["champion"]
+    assert champion["command"] == ["model", "train", "--if-no-champion"]
+    assert champion["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    for name in WORKERS:
+        depends = compose["services"][name]["depends_on"]
+        assert depends["champion"]["condition"] == "service_completed_successfully", name
