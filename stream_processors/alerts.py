@@ -144,8 +144,12 @@ def drift_alert(
     )
 
 
-def model_load_alert(model_name: str, version: str, reason: str) -> dict[str, Any]:
-    """A version that does not load: its records get no verdict until it does."""
+def model_load_alert(
+    model_name: str, version: str, message: str, statistic: str = "model_load"
+) -> dict[str, Any]:
+    """A model version that does not load; ``message`` says what that means for the worker
+    that raises it (the scorer keeps the old version, the monitor skips the version's
+    records)."""
     at = now_ms()
     return alert_event(
         model_name,
@@ -153,12 +157,12 @@ def model_load_alert(model_name: str, version: str, reason: str) -> dict[str, An
         kind="MODEL_LOAD",
         status="FIRING",
         severity="HIGH",
-        statistic="model_load",
+        statistic=statistic,
         value=1.0,
         threshold=0.0,
         window=(at, at),
         sample_size=0,
-        message=f"version {version} does not load ({reason}); its records get no drift verdict",
+        message=message,
     )
 
 

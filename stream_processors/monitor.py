@@ -146,7 +146,8 @@ class Monitor:
         )
         if not self.store.first_to_report(f"model-load:{version}"):
             return  # another worker, or this one before a restart, raised it
-        self._publish(model_load_alert(self.settings.model_name, version, reason))
+        message = f"version {version} does not load ({reason}); its records get no drift verdict"
+        self._publish(model_load_alert(self.settings.model_name, version, message))
         self.producer.flush(10)
 
     def _skip(self, reason: str, count: int = 1) -> None:

@@ -18,7 +18,6 @@ from confluent_kafka import KafkaException, Message, Producer
 from riskstream.kafka.clients import (
     codec_for,
     group_consumer,
-    now_ms,
     publish_events,
     rewind,
     settle_transaction,
@@ -33,7 +32,7 @@ from riskstream.topics import (
     PATIENT_RECORDS,
     PREDICTIONS,
 )
-from stream_processors.alerts import alert_event
+from stream_processors.alerts import model_load_alert
 from stream_processors.model_holder import ModelHolder
 from stream_processors.scoring import Input, ScoredBatch, score_batch
 
@@ -197,19 +196,11 @@ class Scorer:
     def _alert_load_failure(self, version: str, reason: str) -> None:
         self.metrics.model_load_failures.inc()
         current = self.models.current
-        now = now_ms()
-        alert = alert_event(
+        alert = model_load_alert(
             self.settings.model_name,
             current.version if current else "none",
-            kind="MODEL_LOAD",
-            status="FIRING",
-            severity="HIGH",
+            f"version {version} failed to load ({reason}); the old version keeps serving",
             statistic="load_failure",
-            value=1.0,
-            threshold=0.0,
-            window=(now, now),
-            sample_size=0,
-            message=f"version {version} failed to load ({reason}); the old version keeps serving",
         )
         self.metrics.alert(alert)
         try:
