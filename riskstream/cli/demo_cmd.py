@@ -112,6 +112,7 @@ def demo(
             for name, p in report.phases.items()
         },
         "labeled": {name: p.n for name, p in report.phases.items()},
+        "undecodable_labeled_examples": report.undecodable,
         "time_to_recovery_s": None
         if report.time_to_recovery_s is None
         else round(report.time_to_recovery_s, 1),
@@ -186,6 +187,11 @@ def _print_summary(summary: dict) -> None:
         )
     for phase, accuracy in summary["accuracy"].items():
         table.add_row(f"accuracy {phase}", f"{accuracy} ({summary['labeled'][phase]} labeled)")
+    if summary["undecodable_labeled_examples"]:
+        table.add_row(
+            "skipped",
+            f"{summary['undecodable_labeled_examples']} labeled examples that do not decode",
+        )
     table.add_row(
         "time to recovery",
         f"{summary['time_to_recovery_s']} s from drift onset to the new champion serving",
