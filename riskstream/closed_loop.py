@@ -183,8 +183,12 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         publish_start = time.time()
         report.drift_onset = publish_start + config.drift_at_s
         records = sim.stream(count, int(publish_start * 1000))
+        window_ms = settings.monitor_window_s * 1000
+        # Traffic ends with a whole window: a last window cut short would be judged as what
+        # it looks like, a volume drop (the demo's last alert before this was one).
+        end = window_start(int((publish_start + count / config.rate) * 1000), window_ms)
+        records = takewhile(lambda r: int(r.record["event_time"]) < end, records)
         if config.after_recovery > 0:
-            window_ms = settings.monitor_window_s * 1000
             records = _until_recovered(records, report, config.after_recovery, window_ms)
         records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
         last: list[int] = [int(publish_start * 1000)]
