@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.features import IMPUTABLE, is_measured
+from models.features import IMPUTABLE, inputs_of
 from models.reference import bin_index
 from stream_processors.quality_stats import reason_family
 
@@ -77,14 +77,17 @@ def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> 
     if not group:
         return fields
     fields["n"] = len(group)
+    # which records lack each imputable feature: one pass, not one check per feature
+    lacking = (
+        {name: np.array([name in o.missing for o in group]) for name in IMPUTABLE}
+        if any(o.missing for o in group)
+        else {}
+    )
     for name, hist in reference["features"].items():
-        values = np.array(
-            [
-                o.features.get(name, np.nan) if is_measured(name, o.missing) else np.nan
-                for o in group
-            ],
-            dtype=float,
-        )
+        values = np.array([o.features.get(name, np.nan) for o in group], dtype=float)
+        unmeasured = [lacking[i] for i in inputs_of(name) if i in lacking]
+        if unmeasured:
+            values[np.logical_or.reduce(unmeasured)] = np.nan
         present = values[~np.isnan(values)]  # measured values only, as in the reference
         bins, counts = np.unique(bin_index(hist["edges"], present), return_counts=True)
         for b, count in zip(bins, counts, strict=True):
