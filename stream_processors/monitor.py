@@ -37,7 +37,7 @@ from confluent_kafka import Producer
 
 from models.reference import missing_shares
 from riskstream.kafka.admin import partition_count
-from riskstream.kafka.clients import codec_for, now_ms
+from riskstream.kafka.clients import broker_answers, codec_for, now_ms
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
@@ -324,7 +324,12 @@ class Monitor:
 
     def _close_windows(self) -> None:
         runner = self._runner
-        positions = self.watermark.positions(runner.assigned(), self._predictions, runner.unread)
+        positions = self.watermark.positions(
+            runner.assigned(),
+            self._predictions,
+            runner.unread,
+            lambda: broker_answers(self.producer, self._predictions),
+        )
         watermark = self.store.shared_watermark(positions, self._partitions)
         if watermark is None:
             return

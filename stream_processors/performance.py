@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 from models.registry_reader import RegistryReader
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.admin import partition_count
-from riskstream.kafka.clients import codec_for
+from riskstream.kafka.clients import broker_answers, codec_for
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
@@ -186,7 +186,12 @@ class PerformanceMonitor:
 
     def _close_windows(self) -> None:
         runner = self._runner
-        positions = self.watermark.positions(runner.assigned(), self._topic, runner.unread)
+        positions = self.watermark.positions(
+            runner.assigned(),
+            self._topic,
+            runner.unread,
+            lambda: broker_answers(self.producer, self._topic),
+        )
         watermark = self.store.shared_watermark(positions, self._partitions)
         if watermark is None:
             return

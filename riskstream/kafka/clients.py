@@ -90,6 +90,16 @@ def publish_events(
     return tally
 
 
+def broker_answers(client: Producer, topic: str, timeout: float = 0.5) -> bool:
+    """Whether the cluster answers a metadata request for ``topic`` now: the monitors ask
+    before they take a silent partition for an idle one."""
+    try:
+        client.list_topics(topic, timeout=timeout)
+    except KafkaException:
+        return False
+    return True
+
+
 def _topic_exists(client: Producer, topic: str) -> bool:
     try:
         found = client.list_topics(topic, timeout=5).topics.get(topic)

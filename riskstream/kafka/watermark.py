@@ -35,6 +35,7 @@ class EventTimeWatermark:
         self.delivered_at: dict[Where, float] = {}
         self.emitted: int | None = None
         self.first: tuple[int, float] | None = None  # (event ms, wall s) of the first record
+        self._idle_seen = False  # the last positions() found a partition idle
 
     def observe(self, topic: str, partition: int, event_ms: int) -> None:
         where = (topic, partition)
@@ -50,19 +51,40 @@ class EventTimeWatermark:
     def _quiet_ms(self, since_s: float, now_s: float) -> int:
         """How long a partition quiet since ``since_s`` has been idle (0: not idle yet)."""
         quiet = (now_s - since_s) * 1000
-        return int(quiet) if self.idle_ms and quiet >= self.idle_ms else 0
+        idle = bool(self.idle_ms) and quiet >= self.idle_ms
+        self._idle_seen |= idle
+        return int(quiet) if idle else 0
 
     def positions(
         self,
         assigned: Iterable[Where],
         topic: str,
         unread: Callable[[str, int], bool],
+        reachable: Callable[[], bool] = lambda: True,
     ) -> dict[int, int | None]:
         """Each assigned partition of ``topic`` → the event time up to which it has
         delivered (its latest, moved on by the clock while it is idle), or None while it
         holds the watermark back; ``unread`` says whether a partition may still hold records
-        the worker has not processed."""
-        now_s = self.clock()
+        the worker has not processed. ``reachable`` is asked before any partition counts as
+        idle: while the broker does not answer, silence says nothing (a broker restart is
+        not a clinic closing), so the idle clocks start again."""
+        out = self._positions(assigned, topic, unread, self.clock())
+        if self._idle_seen and not reachable():
+            now_s = self.clock()
+            self.delivered_at = dict.fromkeys(self.delivered_at, now_s)
+            if self.first is not None:
+                self.first = (self.first[0], now_s)
+            out = self._positions(assigned, topic, unread, now_s)
+        return out
+
+    def _positions(
+        self,
+        assigned: Iterable[Where],
+        topic: str,
+        unread: Callable[[str, int], bool],
+        now_s: float,
+    ) -> dict[int, int | None]:
+        self._idle_seen = False
         out: dict[int, int | None] = {}
         for where in assigned:
             if where[0] != topic:

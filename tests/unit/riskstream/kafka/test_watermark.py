@@ -129,3 +129,28 @@ def test_without_an_idle_timeout_a_quiet_partition_holds_it_back_for_ever() -> N
     w.observe(T, 1, 2_000)
     clock.now_s += 3_600
     assert w.of(ASSIGNED, T, _nothing_unread) == 2_000
+
+
+def test_silence_while_the_broker_is_away_is_not_idleness() -> None:
+    """A broker restart silences every partition; the records behind it are not late."""
+    clock = Clock(1_000.0)
+    w = EventTimeWatermark(idle_ms=3_000, clock=clock)
+    w.observe(T, 0, 50_000)
+    w.observe(T, 1, 50_000)
+    clock.now_s += 10  # the broker has been down for 10 s
+    assert w.of(ASSIGNED, T, _nothing_unread) == 60_000  # unconfirmed: the clock moves it
+    w2 = EventTimeWatermark(idle_ms=3_000, clock=clock)
+    w2.observe(T, 0, 50_000)
+    w2.observe(T, 1, 50_000)
+    clock.now_s += 10
+    assert w2.positions(ASSIGNED, T, _nothing_unread, reachable=lambda: False) == {
+        0: 50_000,
+        1: 50_000,
+    }
+    clock.now_s += 2  # back, but quiet for only 2 s since the outage: not idle yet
+    assert w2.positions(ASSIGNED, T, _nothing_unread, reachable=lambda: True) == {
+        0: 50_000,
+        1: 50_000,
+    }
+    clock.now_s += 2
+    assert w2.positions(ASSIGNED, T, _nothing_unread) == {0: 54_000, 1: 54_000}
