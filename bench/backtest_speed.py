@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Echo, deployment
-from models.registry import CHAMPION, Registry
-from producers.publish import Publisher, PublishSummary
-from producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.settings import Settings
 from riskstream.tools.backtest import backtest
 

@@ -17,13 +17,13 @@ import pandas as pd
 from river import drift
 
 from bench.common import Echo, deployment
-from models import data
-from models.features import RAW_FEATURES
-from producers import pima_rows
-from producers.publish import Publisher, PublishSummary
+from riskstream.models import data
+from riskstream.producers import pima_rows
+from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.settings import Settings
-from stream_processors.monitor import Monitor
-from stream_processors.scorer import Scorer
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.scorer import Scorer
 
 RATE = 2000.0
 WINDOW_S, LATENESS_S, IDLE_S = 10, 2, 3
@@ -62,7 +62,7 @@ def live_delay(settings: Settings, rows: pd.DataFrame, give_up_s: float) -> floa
         publisher.finish(PublishSummary())
         while time.time() - began < give_up_s:
             for alert in monitor.stats.alerts:
-                if alert["feature"] == "glucose" and alert["severity"] in ("HIGH", "CRITICAL"):
+                if alert.feature == "glucose" and alert.severity in ("HIGH", "CRITICAL"):
                     return round(time.time() - began, 1)
             time.sleep(0.2)
         return None

@@ -20,10 +20,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from models.bootstrap import bootstrap
-from producers.publish import Publisher, PublishSummary
-from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.kafka.admin import ensure_topics
+from riskstream.models.bootstrap import bootstrap
+from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.settings import Settings, load_settings
 from riskstream.stack.manager import kafka_ready, redis_ready, stack_up
 
@@ -52,7 +52,7 @@ def deployment(base: Settings, stem: str, state_dir: Path, **changes: Any) -> Se
         }
     )
     ensure_topics(settings)
-    bootstrap(settings, publish=False)
+    bootstrap(settings)
     return settings
 
 

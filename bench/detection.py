@@ -20,14 +20,15 @@ import pandas as pd
 from river import drift
 
 from bench.common import Echo
-from models import data
-from models.bundle import ScoringModel
-from models.features import RAW_FEATURES, measured_mask
-from models.reference import bin_index, drift_reference
-from models.training import train
-from producers import pima_rows
-from producers.simulator import PimaModel, Scenario, Simulator
-from stream_processors.performance_stats import (
+from riskstream.models import data
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.features import measured_mask
+from riskstream.models.reference import bin_index, drift_reference
+from riskstream.models.training import train
+from riskstream.producers import pima_rows
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.patient_record import RAW_FEATURES
+from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     Outcome,
     PerformanceThresholds,
@@ -35,7 +36,7 @@ from stream_processors.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from stream_processors.statistics import DriftThresholds, drift_verdicts
+from riskstream.stream_processors.statistics import DriftThresholds, drift_verdicts
 
 WINDOW = 1000
 SCORE = "__score__"

@@ -1,6 +1,6 @@
 """The scorer as a faust-streaming agent, for the measured Faust vs confluent-kafka choice.
 
-Same work per record as ``stream_processors.scorer`` (``score_batch``: decode, validate,
+Same work per record as ``riskstream.stream_processors.scorer`` (``score_batch``: decode, validate,
 features, predict, explanations, encode), batched with ``take_events``; predictions go out
 through Faust's producer with at-least-once acknowledgement (Faust's exactly-once mode
 would need a transactional producer per partition, which costs more still).
@@ -16,10 +16,10 @@ from typing import Any
 
 import faust
 
-from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
+from riskstream.models.registry import CHAMPION, Registry
 from riskstream.settings import load_settings
-from stream_processors.scoring import Input, score_batch
+from riskstream.stream_processors.scoring import Input, score_batch
 
 
 def main(in_topic: str, out_topic: str, app_id: str) -> None:
@@ -57,7 +57,7 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
             ]
             batch = score_batch(items, model, codec, settings.model_name)
             for key, prediction in batch.predictions:
-                await sink.send(key=key, value=codec.encode("Prediction", prediction))
+                await sink.send(key=key, value=codec.encode_event(prediction))
 
     logging.basicConfig(level=logging.WARNING)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)

@@ -15,9 +15,9 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import Echo, deployment, end_offsets, run_argv, workers
-from producers.publish import Publisher, PublishSummary
-from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.kafka.clients import codec_for
+from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.settings import Settings
 from riskstream.topics import PREDICTIONS
 

@@ -14,9 +14,11 @@ import uuid
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from models.features import records_to_frame, validate_record
-from models.registry import CHAMPION, Registry
-from riskstream.kafka.clients import codec_for, new_id, now_ms
+from riskstream.ids import new_id, now_ms
+from riskstream.kafka.clients import codec_for
+from riskstream.models.features import records_to_frame
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.schemas.patient_record import validate_record
 from riskstream.settings import Settings
 from riskstream.topics import PATIENT_RECORDS
 

@@ -25,9 +25,9 @@ from bench.common import (
 )
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
 from riskstream.settings import Settings
+from riskstream.stream_processors.monitor import GROUP as MONITOR_GROUP
+from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
-from stream_processors.monitor import GROUP as MONITOR_GROUP
-from stream_processors.scorer import GROUP as SCORER_GROUP
 
 
 def _start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:

@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from models import data
-from models.events import model_version_event, publish_model_event
-from models.features import PIPELINE_VERSION
-from models.plots import close, evaluation_figures
-from models.registry import CHALLENGER, CHAMPION, Registry
-from models.selection import Gates
-from models.training import TrainingResult, evaluate_model, train
+from riskstream.models import data
+from riskstream.models.features import PIPELINE_VERSION
+from riskstream.models.plots import close, evaluation_figures
+from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
+from riskstream.models.selection import Gates
+from riskstream.models.training import TrainingResult, evaluate_model, train
+from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,10 @@ class BootstrapReport:
     alias: str | None
     reason: str
     gate_failures: list[str]
+    event: ModelVersionEvent  # for the caller to publish on `model-versions`
 
 
-def bootstrap(settings: Settings, *, seed: int = 0, publish: bool = True) -> BootstrapReport:
+def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
     """Train on Pima.tr2 (CV picks the candidate and threshold), evaluate on Pima.te, register
     the selected candidate, and make it champion if it passes the gates on Pima.te and no
     champion exists yet."""
@@ -106,20 +107,16 @@ def bootstrap(settings: Settings, *, seed: int = 0, publish: bool = True) -> Boo
         previous = registry.promote(version)
     elif alias == CHALLENGER:
         registry.set_alias(CHALLENGER, version)
-    if publish:
-        status = {CHAMPION: "PROMOTED", CHALLENGER: "CHALLENGER", None: "REJECTED"}[alias]
-        publish_model_event(
-            settings,
-            model_version_event(
-                settings,
-                status,
-                version=version,
-                alias=alias,
-                previous_version=previous,
-                reason=reason,
-                metrics=metrics,
-                run_id=run_id,
-                lineage=lineage,
-            ),
-        )
-    return BootstrapReport(result, holdout, version, run_id, alias, reason, gate_failures)
+    status = {CHAMPION: "PROMOTED", CHALLENGER: "CHALLENGER", None: "REJECTED"}[alias]
+    event = ModelVersionEvent.announce(
+        settings.model_name,
+        status,
+        version=version,
+        alias=alias,
+        previous_version=previous,
+        reason=reason,
+        metrics=metrics,
+        run_id=run_id,
+        lineage=lineage,
+    )
+    return BootstrapReport(result, holdout, version, run_id, alias, reason, gate_failures, event)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.features import FeaturePipeline
 from riskstream.errors import RiskstreamError
+from riskstream.models.features import FeaturePipeline
 
 BUNDLE_FILE = "bundle.pkl"
 FORMAT = 1
@@ -96,7 +96,7 @@ class ScoringModel:
         file = path / BUNDLE_FILE if path.is_dir() else path
         try:
             with file.open("rb") as handle:
-                model = pickle.load(handle)
+                model = _BundleUnpickler(handle).load()
         except FileNotFoundError:
             raise ModelLoadError("model artifact is missing", path=str(file)) from None
         except Exception as exc:  # a corrupt pickle can raise nearly anything
@@ -119,6 +119,19 @@ class ScoringModel:
             ) from None
         if risk.shape != (len(probe),) or not np.all((risk >= 0) & (risk <= 1)):
             raise ModelLoadError("model scores fall outside [0, 1]")
+
+
+class _BundleUnpickler(pickle.Unpickler):
+    """Bundles saved before 0.2 name their classes `models.bundle.ScoringModel`, ...; the
+    packages now install under `riskstream.`, so those names are read as `riskstream.*`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".", 1)[0] in _MOVED_PACKAGES:
+            module = f"riskstream.{module}"
+        return super().find_class(module, name)
+
+
+_MOVED_PACKAGES = frozenset({"models", "producers", "schemas", "stream_processors"})
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

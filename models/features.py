@@ -1,47 +1,22 @@
-"""The one feature pipeline: validation, imputation and engineered features.
+"""The one feature pipeline: imputation and engineered features.
 
-Training and scoring both call it, so they cannot diverge: the scorer's dead-letter rules are
-:func:`validate_record`, and every model version stores the fitted :class:`FeaturePipeline`
+Training and scoring both call it, so they cannot diverge: the fields it may impute are those
+the PatientRecord contract (:mod:`riskstream.schemas.patient_record`) allows to be null, and
+every model version stores the fitted :class:`FeaturePipeline`
 (with its medians) and :data:`PIPELINE_VERSION`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
+
 PIPELINE_VERSION = "pima-features-1"
-
-# The Pima features as PatientRecord names them. insulin is optional in the schema and absent
-# from the training data, so no model uses it.
-RAW_FEATURES: tuple[str, ...] = (
-    "pregnancies",
-    "glucose",
-    "blood_pressure",
-    "skin_thickness",
-    "bmi",
-    "pedigree",
-    "age",
-)
-REQUIRED = ("pregnancies", "pedigree", "age")  # never null in the schema
-IMPUTABLE = ("glucose", "blood_pressure", "skin_thickness", "bmi")  # null means "not measured"
-
-# Physiologically possible ranges (inclusive). A value outside is a data error, not a patient.
-RANGES: dict[str, tuple[float, float]] = {
-    "pregnancies": (0, 25),
-    "glucose": (30, 500),
-    "blood_pressure": (20, 200),
-    "skin_thickness": (3, 100),
-    "insulin": (0, 1000),
-    "bmi": (10, 80),
-    "pedigree": (0, 3),
-    "age": (1, 120),
-}
 
 
 # Candidates for engineered features; training keeps those cross-validation shows help.
@@ -90,49 +65,6 @@ def measured_mask(raw: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
         inputs = [i for i in inputs_of(name) if i in present]
         mask[name] = present[inputs].all(axis=1) if inputs else pd.Series(True, index=raw.index)
     return pd.DataFrame(mask, index=raw.index)
-
-
-@dataclass(frozen=True)
-class Violation:
-    """Why a record cannot be scored; ``reason`` is the dead-letter code."""
-
-    reason: str  # missing_field | nan | negative | out_of_range, then ":<field>"
-    detail: str
-
-
-def validate_record(record: Mapping[str, Any]) -> Violation | None:
-    """The first rule a decoded PatientRecord breaks, or None. Names fields, never values."""
-    for name in REQUIRED:
-        if record.get(name) is None:
-            return Violation(f"missing_field:{name}", f"{name} is required")
-    for name, (low, high) in RANGES.items():
-        value = record.get(name)
-        if value is None:
-            continue
-        if isinstance(value, float) and math.isnan(value):
-            return Violation(f"nan:{name}", f"{name} is NaN")
-        if value < 0:
-            return Violation(f"negative:{name}", f"{name} is negative")
-        if not low <= value <= high:
-            return Violation(f"out_of_range:{name}", f"{name} is outside the range [{low}, {high}]")
-    return None
-
-
-def valid_rows(frame: pd.DataFrame) -> np.ndarray:
-    """``validate_record(row) is None`` for every row of a frame of record fields (NaN for
-    null), vectorised: the backtest checks 100k records this way. A NaN in a required field
-    is a missing field; elsewhere NaN means null and passes (a float NaN cannot be told from
-    null once in a frame, and the Avro decoder never yields NaN for a null)."""
-    ok = np.ones(len(frame), dtype=bool)
-    for name in REQUIRED:
-        ok &= frame[name].notna().to_numpy()
-    for name, (low, high) in RANGES.items():
-        if name not in frame:
-            continue
-        values = frame[name].to_numpy(dtype=float)
-        present = ~np.isnan(values)
-        ok &= ~present | ((values >= low) & (values <= high))
-    return ok
 
 
 class FeaturePipeline:

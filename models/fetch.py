@@ -1,8 +1,8 @@
-"""``python -m models.fetch``: the registry reads of the workers, in a child process that
-imports MLflow, prints one JSON line and exits (see ``models.registry_reader``).
+"""``python -m riskstream.models.fetch``: the registry reads of the workers, in a child process that
+imports MLflow, prints one JSON line and exits (see ``riskstream.models.registry_reader``).
 
-    python -m models.fetch alias champion   -> {"version": "3"} or {"version": null}
-    python -m models.fetch version 3        -> {"version": "3", "folder": "..."}
+    python -m riskstream.models.fetch alias champion   -> {"version": "3"} or {"version": null}
+    python -m riskstream.models.fetch version 3        -> {"version": "3", "folder": "..."}
 
 ``version`` downloads the bundle, checks that it loads and scores, and caches it with the
 version's validation metrics; a failure prints {"error": ..., "kind": ...} and exits 2.
@@ -18,14 +18,14 @@ import sys
 import tempfile
 import warnings
 
-from models.bundle import ScoringModel
-from models.registry_reader import BUNDLE_FILE, METRICS_FILE, version_cache
 from riskstream.errors import RiskstreamError
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.registry_reader import BUNDLE_FILE, METRICS_FILE, version_cache
 from riskstream.settings import load_settings
 
 
 def _fetch_version(version: str) -> dict[str, str]:
-    from models.registry import Registry
+    from riskstream.models.registry import Registry
 
     settings = load_settings()
     registry = Registry(settings)
@@ -46,7 +46,7 @@ def _fetch_version(version: str) -> dict[str, str]:
 
 
 def _alias(alias: str) -> dict[str, str | None]:
-    from models.registry import Registry
+    from riskstream.models.registry import Registry
 
     return {"version": Registry(load_settings()).alias_version(alias)}
 
@@ -55,7 +55,11 @@ def main(argv: list[str]) -> int:
     logging.disable(logging.WARNING)  # stdout carries the answer; MLflow narrates on stderr
     warnings.filterwarnings("ignore")
     if len(argv) != 2 or argv[0] not in ("alias", "version"):
-        print(json.dumps({"error": f"usage: models.fetch alias NAME | version N, not {argv}"}))
+        print(
+            json.dumps(
+                {"error": f"usage: riskstream.models.fetch alias NAME | version N, not {argv}"}
+            )
+        )
         return 2
     try:
         answer = _alias(argv[1]) if argv[0] == "alias" else _fetch_version(argv[1])

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.features import IMPUTABLE, measured_mask
+from riskstream.models.features import measured_mask
+from riskstream.schemas.patient_record import IMPUTABLE
 
 SCORE_EDGES = [round(0.1 * i, 1) for i in range(1, 10)]
 

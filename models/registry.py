@@ -23,8 +23,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
-from models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
-from models.registry_reader import CHALLENGER, CHAMPION, RegistryError, registered_name
+from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
+from riskstream.models.registry_reader import CHALLENGER, CHAMPION, RegistryError, registered_name
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,10 @@
 MLflow, SQLAlchemy and the tracking store cost a worker 75-130 MiB of resident memory for the
 whole of its life, to answer a handful of questions (which version is champion? load version
 N; its validation metrics) asked at start-up and at each promotion. So the workers ask a
-short-lived child process (``python -m models.fetch``) that imports MLflow, answers in JSON
-and exits; bundles and metrics are cached under ``<state_dir>/model-cache``, keyed by the
-registered name and the version (a registered version never changes).
+short-lived child process (``python -m riskstream.models.fetch``) that imports MLflow,
+answers in JSON and exits; bundles and metrics are cached under
+``<state_dir>/model-cache``, keyed by the registered name and the version (a registered
+version never changes).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
 from riskstream.errors import RiskstreamError
+from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
 from riskstream.settings import ENV_PREFIX, Settings
 
 CHAMPION = "champion"
@@ -50,7 +51,7 @@ def version_cache(settings: Settings, version: str) -> Path:
 
 
 class RegistryReader:
-    """Champion lookups, bundles and validation metrics, through ``models.fetch``."""
+    """Champion lookups, bundles and validation metrics, through ``riskstream.models.fetch``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -85,7 +86,7 @@ class RegistryReader:
         env.update(self.settings.worker_environment())
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "models.fetch", *args],
+                [sys.executable, "-m", "riskstream.models.fetch", *args],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -19,11 +19,11 @@ from sklearn.model_selection import (
     cross_val_score,
 )
 
-from models.bundle import ScoringModel
-from models.candidates import CANDIDATES, Candidate, candidate
-from models.features import ENGINEERED, FeaturePipeline
-from models.reference import reference_distribution
-from models.selection import CandidateScore, choose_threshold, evaluate, select_candidate
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.candidates import CANDIDATES, Candidate, candidate
+from riskstream.models.features import ENGINEERED, FeaturePipeline
+from riskstream.models.reference import reference_distribution
+from riskstream.models.selection import CandidateScore, choose_threshold, evaluate, select_candidate
 
 log = logging.getLogger(__name__)
 FOLDS = 5

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import data
-from models.features import IMPUTABLE, RANGES, RAW_FEATURES
+from riskstream.models import data
+from riskstream.schemas.patient_record import IMPUTABLE, RANGES, RAW_FEATURES
 
 SOURCES = ("Pima.tr.csv", "Pima.te.csv")
 # How much a repeated measurement moves: a glucose reading by a couple of mg/dL, a skinfold

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
-from models.features import RAW_FEATURES, validate_record
-from producers.simulator import SimulatedRecord
 from riskstream.errors import RiskstreamError
-from riskstream.kafka.clients import DeliveryTally, codec_for, new_id
+from riskstream.ids import new_id
+from riskstream.kafka.clients import DeliveryTally, codec_for
+from riskstream.kafka.factory import idempotent_producer
+from riskstream.producers.simulator import SimulatedRecord
+from riskstream.schemas.patient_record import RAW_FEATURES, validate_record
 from riskstream.settings import Settings
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 
@@ -92,9 +92,7 @@ class Publisher:
         self.settings = settings
         self.codec = codec_for(settings)
         self.tally = DeliveryTally()
-        self.producer = Producer(
-            settings.kafka_config({"enable.idempotence": True, "linger.ms": 5})
-        )
+        self.producer = idempotent_producer(settings)
         self.records_topic = settings.topic(PATIENT_RECORDS.name)
         self.truth_topic = settings.topic(GROUND_TRUTH.name)
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models import data
-from models.features import IMPUTABLE, RAW_FEATURES
+from riskstream.models import data
+from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
 
 INTEGER_FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "age")
 SCENARIOS = (

@@ -15,27 +15,36 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
-from models.bootstrap import bootstrap
-from models.registry import CHAMPION, Registry
-from models.trainer import Trainer
-from producers.publish import publish_simulated
-from producers.simulator import PimaModel, Scenario, SimulatedRecord, Simulator
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.follow import EventFollower
+from riskstream.kafka.model_events import publish_model_event
+from riskstream.kafka.reading import messages
+from riskstream.models.bootstrap import bootstrap
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.producers.publish import publish_simulated
+from riskstream.producers.simulator import PimaModel, Scenario, SimulatedRecord, Simulator
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import (
+    DriftAlert,
+    LabeledExample,
+    ModelVersionEvent,
+    RetrainRequest,
+)
 from riskstream.settings import Settings
-from riskstream.topics import LABELED_EXAMPLES
-from schemas import CodecError
-from stream_processors.alerts import alert_subject
-from stream_processors.joiner import Joiner
-from stream_processors.monitor import Monitor
-from stream_processors.performance import PerformanceMonitor
-from stream_processors.scorer import Scorer
-from stream_processors.trigger import Trigger
-from stream_processors.windows import window_start
+from riskstream.stream_processors.alerts import alert_subject
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.performance import PerformanceMonitor
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.stream_processors.trainer import Trainer
+from riskstream.stream_processors.trigger import Trigger
+from riskstream.stream_processors.windows import window_start
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 Echo = Callable[[str], None]
+# The drift monitor's alerts: the ones the loop reacts to (performance alerts go to the log).
+DRIFT_MONITOR_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT", "DATA_QUALITY", "VOLUME"})
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,8 @@ class LoopReport:
     new_version: str | None = None
     records: int = 0
     seconds: float = 0.0
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[tuple[str, Any]] = field(default_factory=list)
+    alerts: list[DriftAlert] = field(default_factory=list)
+    requests: list[tuple[str, RetrainRequest]] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
     first_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
     phases: dict[str, Phase] = field(default_factory=dict)
@@ -126,6 +135,7 @@ def ensure_bootstrap_champion(settings: Settings, echo: Echo) -> str:
         return boots[-1].version
     echo("no champion: bootstrap training on Pima.tr2 …")
     report = bootstrap(settings)
+    publish_model_event(settings, report.event)
     test = report.holdout[report.result.selected.name]
     echo(
         f"version {report.version} ({report.result.selected.name}): Pima.te errors "
@@ -232,6 +242,7 @@ class _Timeline:
         report: LoopReport,
     ) -> None:
         self.echo, self.started, self.report = echo, started, report
+        self.settings = scorer.settings
         self.scorer, self.monitor, self.trigger, self.trainer = scorer, monitor, trigger, trainer
 
     def say(self, text: str) -> None:
@@ -240,29 +251,39 @@ class _Timeline:
         self.echo(f"  t+{elapsed:6.1f}s  {text}")
 
     def follow(self, stop: threading.Event) -> None:
-        seen_alerts = seen_requests = seen_outcomes = 0
+        """Narrate from the topics, as a user watching them would."""
+        follower = EventFollower(
+            self.settings,
+            {
+                DRIFT_ALERTS.name: DriftAlert,
+                RETRAIN_REQUESTS.name: RetrainRequest,
+                MODEL_VERSIONS.name: ModelVersionEvent,
+            },
+        )
+        try:
+            self._follow(follower, stop)
+        finally:
+            follower.close()
+
+    def _follow(self, follower: EventFollower, stop: threading.Event) -> None:
         last_progress = 0.0
-        while not stop.wait(0.5):
-            for alert in self.monitor.stats.alerts[seen_alerts:]:
-                self.report.alerts.append(alert)
-                self.say(
-                    f"ALERT {alert['status']} {alert['severity']} {alert['kind']} "
-                    f"{alert_subject(alert)}: {alert['statistic']} {alert['value']:.3f} "
-                    f"(window of {alert['sample_size']} records)"
-                )
-            seen_alerts = len(self.monitor.stats.alerts)
-            for retrain_id, request in self.trigger.requests[seen_requests:]:
-                self.report.requests.append((retrain_id, request))
-                self.say(f"RETRAIN requested ({'+'.join(request.reasons)}: {request.detail})")
-            seen_requests = len(self.trigger.requests)
-            for outcome in self.trainer.outcomes[seen_outcomes:]:
-                self.report.outcome = outcome
-                if outcome["status"] == "PROMOTED":
-                    self.report.new_version = outcome["version"]
-                self.say(
-                    f"TRAINER {outcome['status']} version {outcome['version']}: {outcome['reason']}"
-                )
-            seen_outcomes = len(self.trainer.outcomes)
+        while not stop.is_set():
+            for event in follower.poll(0.5):
+                if isinstance(event, DriftAlert) and event.kind in DRIFT_MONITOR_KINDS:
+                    self.report.alerts.append(event)
+                    self.say(
+                        f"ALERT {event.status} {event.severity} {event.kind} "
+                        f"{alert_subject(event)}: {event.statistic} {event.value:.3f} "
+                        f"(window of {event.sample_size} records)"
+                    )
+                elif isinstance(event, RetrainRequest):
+                    self.report.requests.append((event.retrain_id, event))
+                    self.say(f"RETRAIN requested ({'+'.join(event.reasons)}: {event.detail})")
+                elif isinstance(event, ModelVersionEvent) and "retrain_ids" in event.lineage:
+                    self.report.outcome = event.to_avro()
+                    if event.status == "PROMOTED":
+                        self.report.new_version = event.version
+                    self.say(f"TRAINER {event.status} version {event.version}: {event.reason}")
             new = self.report.new_version
             if new and self.report.recovered_at is None and new in self.scorer.models.serving_since:
                 self.report.recovered_at = self.scorer.models.serving_since[new]
@@ -327,53 +348,34 @@ def _phases(settings: Settings, report: LoopReport, run: str, drift_index: int) 
     drifted traffic) and after recovery (new champion on drifted traffic)."""
     codec = codec_for(settings)
     topic = settings.topic(LABELED_EXAMPLES.name)
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"demo-report-{run}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-            }
-        )
-    )
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     phases = {"before drift": Phase(), "during drift": Phase(), "after recovery": Phase()}
-    eof: set[int] = set()
-    deadline = time.monotonic() + 60
-    while len(eof) < len(partitions) and time.monotonic() < deadline:
-        for message in consumer.consume(1000, timeout=0.5):
-            if message.error():
-                eof.add(int(message.partition() or 0))
-                continue
-            try:
-                example = codec.decode(message.value(), "LabeledExample")
-            except CodecError:
-                report.undecodable += 1  # counted and reported; the reading goes on
-                continue
-            prefix = f"sim-{run}-"
-            if not example["request_id"].startswith(prefix):
-                continue
-            index = int(example["request_id"][len(prefix) :])
-            if index < drift_index:
-                phase = phases["before drift"]
-            elif example["model_version"] == report.new_version:
-                phase = phases["after recovery"]
-            else:
-                phase = phases["during drift"]
-            phase.n += 1
-            phase.correct += int(example["label"] == example["predicted_label"])
-    consumer.close()
+    prefix = f"sim-{run}-"
+    for message in messages(settings, topic, "beginning"):
+        try:
+            example = codec.decode_event(message.value(), LabeledExample)
+        except CodecError:
+            report.undecodable += 1  # counted and reported; the reading goes on
+            continue
+        if not example.request_id.startswith(prefix):
+            continue
+        index = int(example.request_id[len(prefix) :])
+        if index < drift_index:
+            phase = phases["before drift"]
+        elif example.model_version == report.new_version:
+            phase = phases["after recovery"]
+        else:
+            phase = phases["during drift"]
+        phase.n += 1
+        phase.correct += int(example.label == example.predicted_label)
     report.phases = phases
 
 
-def still_drifting(alerts: list[dict[str, Any]]) -> list[str]:
+def still_drifting(alerts: list[DriftAlert]) -> list[str]:
     """The drift subjects whose last alert is FIRING: not resolved by the end of the run."""
     last: dict[str, str] = {}
     for alert in alerts:
-        if alert["kind"] in ("DATA_DRIFT", "SCORE_DRIFT"):
-            last[alert_subject(alert)] = alert["status"]
+        if alert.kind in ("DATA_DRIFT", "SCORE_DRIFT"):
+            last[alert_subject(alert)] = alert.status
     return sorted(subject for subject, status in last.items() if status == "FIRING")
 
 
@@ -381,7 +383,7 @@ def _judge(report: LoopReport) -> None:
     missing = report.missing_steps
     for name, why in report.died.items():
         missing.append(f"the {name} worker died: {why}")
-    if not any(a["status"] == "FIRING" for a in report.alerts):
+    if not any(a.status == "FIRING" for a in report.alerts):
         missing.append("no drift alert fired")
     if not report.requests:
         missing.append("no retrain was requested")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from confluent_kafka.admin import AdminClient
-
+from riskstream.kafka.factory import admin_client
 from riskstream.redis_client import connect
 from riskstream.settings import Settings
 
@@ -39,7 +38,7 @@ def remove_old_runs(
     settings: Settings, keep: int = 1, echo: Callable[[str], None] = lambda _: None
 ) -> list[str]:
     """Delete the topics and Redis keys of every demo namespace but the ``keep`` latest."""
-    admin = AdminClient(settings.kafka_config())
+    admin = admin_client(settings)
     topics = list(admin.list_topics(timeout=10).topics)
     old = namespaces_of(topics, settings.topic_prefix)
     doomed = old[: max(0, len(old) - keep)]

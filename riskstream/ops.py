@@ -23,6 +23,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from riskstream.schemas.events import DriftAlert
+
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -123,8 +125,8 @@ class WorkerMetrics:
     def dead_letter(self, reason: str, count: int = 1) -> None:
         self._dead_letters.labels(self.processor, reason).inc(count)
 
-    def alert(self, alert: dict[str, Any]) -> None:
-        self._alerts.labels(alert["kind"], alert["severity"], alert["status"]).inc()
+    def alert(self, alert: DriftAlert) -> None:
+        self._alerts.labels(alert.kind, alert.severity, alert.status).inc()
 
     def on_stats(self, raw: str) -> None:
         """librdkafka's ``stats_cb``: per-partition consumer lag, from the consumer's position

@@ -1,8 +1,13 @@
 """Avro contracts of every riskstream event (the .avsc files here) and their codec."""
 
-from schemas.catalog import EVENT_TYPES, LocalSchemaCatalog, RegistrySchemaSource, stable_schema_id
-from schemas.codec import AvroCodec, build_codec
-from schemas.errors import (
+from riskstream.schemas.catalog import (
+    EVENT_TYPES,
+    LocalSchemaCatalog,
+    RegistrySchemaSource,
+    stable_schema_id,
+)
+from riskstream.schemas.codec import AvroCodec, build_codec
+from riskstream.schemas.errors import (
     CodecError,
     EmptyPayloadError,
     MalformedPayloadError,

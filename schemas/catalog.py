@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.errors import UnknownSchemaIdError
+from riskstream.schemas.errors import UnknownSchemaIdError
 
 EVENT_TYPES = (
     "PatientRecord",
@@ -34,7 +34,7 @@ NAMESPACE = "io.riskstream"
 
 def load_schema_json(event_type: str) -> dict[str, Any]:
     """The raw JSON of a shipped .avsc file."""
-    text = resources.files("schemas").joinpath(f"{event_type}.avsc").read_text("utf-8")
+    text = resources.files("riskstream.schemas").joinpath(f"{event_type}.avsc").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

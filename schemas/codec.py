@@ -3,7 +3,7 @@ record encoded schemaless with fastavro.
 
 Decoding resolves the writer's schema (looked up by id) against the reader's, so a consumer
 built against v1 of an event reads v2 records and the reverse. Every failure is a typed
-:class:`~schemas.errors.CodecError`, never a bare exception.
+:class:`~riskstream.schemas.errors.CodecError`, never a bare exception.
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import fastavro
 from fastavro.read import SchemaResolutionError
 
-from schemas.catalog import EVENT_TYPES, LocalSchemaCatalog, SchemaSource, load_schema_json
-from schemas.errors import (
+from riskstream.schemas.catalog import (
+    EVENT_TYPES,
+    LocalSchemaCatalog,
+    SchemaSource,
+    load_schema_json,
+)
+from riskstream.schemas.errors import (
     CodecError,
     EmptyPayloadError,
     MalformedPayloadError,
@@ -27,6 +32,9 @@ from schemas.errors import (
     TruncatedPayloadError,
     WrongMagicByteError,
 )
+from riskstream.schemas.events import Event
+
+E = TypeVar("E", bound=Event)
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
@@ -74,7 +82,15 @@ class AvroCodec:
             ) from exc
         return buffer.getvalue()
 
+    def encode_event(self, event: Event) -> bytes:
+        """Serialize a typed event with this process's schema for its type."""
+        return self.encode(event.SCHEMA, event.to_avro())
+
     # -- decode -------------------------------------------------------------------------
+
+    def decode_event(self, data: bytes | None, kind: type[E]) -> E:
+        """Deserialize one event into its typed form (times as epoch milliseconds)."""
+        return kind.from_avro(self.decode(data, kind.SCHEMA))
 
     def schema_id_of(self, data: bytes | None, limit_size: bool = True) -> int:
         """Validate the wire header and return the schema id it names."""
@@ -175,7 +191,7 @@ def _required_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
 
 def build_codec(schema_registry_url: str | None, max_payload_bytes: int | None) -> AvroCodec:
     """The codec a deployment uses: registry ids when a registry URL is set, else local ids."""
-    from schemas.catalog import RegistrySchemaSource
+    from riskstream.schemas.catalog import RegistrySchemaSource
 
     source = RegistrySchemaSource(schema_registry_url) if schema_registry_url else None
     return AvroCodec(source, max_payload_bytes=max_payload_bytes)

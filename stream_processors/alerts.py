@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from riskstream.kafka.clients import new_id, now_ms
-from stream_processors.quality_stats import Condition
-from stream_processors.statistics import SEVERITIES, DriftThresholds, FeatureVerdict
+from riskstream.ids import new_id, now_ms
+from riskstream.schemas.events import DriftAlert
+from riskstream.stream_processors.quality_stats import Condition
+from riskstream.stream_processors.statistics import SEVERITIES, DriftThresholds, FeatureVerdict
 
 
 def _rank(severity: str | None) -> int:
@@ -52,33 +52,33 @@ def alert_event(
     sample_size: int,
     message: str,
     feature: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "alert_id": new_id(),
-        "event_time": now_ms(),
-        "model_name": model_name,
-        "model_version": version,
-        "kind": kind,
-        "status": status,
-        "severity": severity,
-        "feature": feature,
-        "statistic": statistic,
-        "value": float(value),
-        "threshold": float(threshold),
-        "window_start": window[0],
-        "window_end": window[1],
-        "sample_size": sample_size,
-        "resolves_alert_id": None,
-        "message": message,
-    }
+) -> DriftAlert:
+    return DriftAlert(
+        alert_id=new_id(),
+        event_time=now_ms(),
+        model_name=model_name,
+        model_version=version,
+        kind=kind,
+        status=status,
+        severity=severity,
+        feature=feature,
+        statistic=statistic,
+        value=float(value),
+        threshold=float(threshold),
+        window_start=window[0],
+        window_end=window[1],
+        sample_size=sample_size,
+        resolves_alert_id=None,
+        message=message,
+    )
 
 
-def alert_subject(alert: dict[str, Any]) -> str:
+def alert_subject(alert: DriftAlert) -> str:
     """What an alert is about, for a person: its feature, else "score" for the prediction
     score's distribution, else its kind (volume, concept drift, a metric)."""
-    if alert["feature"]:
-        return str(alert["feature"])
-    return "score" if alert["kind"] == "SCORE_DRIFT" else str(alert["kind"]).lower()
+    if alert.feature:
+        return alert.feature
+    return "score" if alert.kind == "SCORE_DRIFT" else alert.kind.lower()
 
 
 def condition_alert(
@@ -88,7 +88,7 @@ def condition_alert(
     status: str,
     window: tuple[int, int],
     sample_size: int,
-) -> dict[str, Any]:
+) -> DriftAlert:
     """The alert of a data-quality, volume or performance condition entering or leaving
     breach. ``feature`` is the feature a missing rate is about, else None."""
     feature = (
@@ -123,7 +123,7 @@ def drift_alert(
     sample_size: int,
     *,
     score: bool,
-) -> dict[str, Any]:
+) -> DriftAlert:
     """A feature (or the score, when ``score``) entering or leaving drift."""
     subject = "score" if score else verdict.feature
     t = thresholds
@@ -146,7 +146,7 @@ def drift_alert(
 
 def model_load_alert(
     model_name: str, version: str, message: str, statistic: str = "model_load"
-) -> dict[str, Any]:
+) -> DriftAlert:
     """A model version that does not load; ``message`` says what that means for the worker
     that raises it (the scorer keeps the old version, the monitor skips the version's
     records)."""
@@ -168,7 +168,7 @@ def model_load_alert(
 
 def retired_alert(
     model_name: str, version: str, feature: str, window: tuple[int, int], sample_size: int
-) -> dict[str, Any]:
+) -> DriftAlert:
     """A drifting feature that the serving version does not use leaves drift: no window will
     judge it again, and an alert nothing can resolve would page for ever."""
     return alert_event(

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, TopicPartition
 
-from models.bundle import ModelLoadError, ScoringModel
-from models.registry_reader import CHAMPION, RegistryError, RegistryReader
+from riskstream.kafka.factory import reader
+from riskstream.models.bundle import ModelLoadError, ScoringModel
+from riskstream.models.registry_reader import CHAMPION, RegistryError, RegistryReader
+from riskstream.schemas import AvroCodec, CodecError
+from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
 from riskstream.topics import MODEL_VERSIONS
-from schemas import AvroCodec, CodecError
 
 log = logging.getLogger(__name__)
 CHAMPION_MOVES = frozenset({"PROMOTED", "ROLLED_BACK"})
@@ -93,14 +93,7 @@ class ModelHolder:
 
     def _follow(self) -> None:
         topic = self.settings.topic(MODEL_VERSIONS.name)
-        consumer = Consumer(
-            self.settings.kafka_config(
-                {
-                    "group.id": f"riskstream-model-follower-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                }
-            )
-        )
+        consumer = reader(self.settings)  # committed events only: the trainer's are transactional
         try:
             partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
             # From the end: the champion at start-up came from the registry itself.
@@ -110,7 +103,7 @@ class ModelHolder:
                 if message is None or message.error():
                     continue
                 try:
-                    event = self.codec.decode(message.value(), "ModelVersionEvent")
+                    event = self.codec.decode_event(message.value(), ModelVersionEvent)
                 except CodecError:
                     log.warning(
                         "%s: undecodable model-versions event at offset %s",
@@ -122,13 +115,13 @@ class ModelHolder:
         finally:
             consumer.close()
 
-    def handle_event(self, event: dict[str, Any]) -> bool:
+    def handle_event(self, event: ModelVersionEvent) -> bool:
         """Swap in the version a champion-moving event names. True if it now serves."""
-        if event["model_name"] != self.settings.model_name:
+        if event.model_name != self.settings.model_name:
             return False
-        if event["status"] not in CHAMPION_MOVES or event.get("alias") != CHAMPION:
+        if event.status not in CHAMPION_MOVES or event.alias != CHAMPION or not event.version:
             return False
-        version = event["version"]
+        version = event.version
         current = self.current
         if current is not None and current.version == version:
             return True

@@ -29,40 +29,42 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Producer
-
-from models.reference import missing_shares
-from riskstream.kafka.admin import partition_count
-from riskstream.kafka.clients import broker_answers, codec_for, now_ms
-from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
+from riskstream.ids import now_ms
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.factory import idempotent_producer
+from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.models.reference import missing_shares
 from riskstream.ops import WorkerMetrics
+from riskstream.recent import RecentDict, recent_list
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
 from riskstream.settings import Settings
-from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
-from schemas import CodecError
-from stream_processors.alerts import (
+from riskstream.stream_processors.alerts import (
     condition_alert,
     drift_alert,
     model_load_alert,
     retired_alert,
     transition,
 )
-from stream_processors.model_holder import ModelHolder
-from stream_processors.quality_stats import (
+from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.quality_stats import (
     VOLUME,
     Condition,
     QualityThresholds,
     quality_conditions,
     volume_condition,
 )
-from stream_processors.references import References
-from stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
-from stream_processors.window_store import WindowStore
-from stream_processors.windows import (
+from riskstream.stream_processors.references import References
+from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
+from riskstream.stream_processors.window_store import WindowStore
+from riskstream.stream_processors.windowed import WindowedMonitor
+from riskstream.stream_processors.windows import (
     Observation,
     WindowHistograms,
     binning_version,
@@ -73,6 +75,7 @@ from stream_processors.windows import (
     takeover_boundary,
     window_start,
 )
+from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"
@@ -89,8 +92,9 @@ class MonitorStats:
     late: int = 0
     last_closed: int = -1  # start of the latest window judged
     skipped: dict[str, int] = field(default_factory=dict)  # reason → records with no verdict
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: dict[int, list[FeatureVerdict]] = field(default_factory=dict)
+    # the latest alerts and verdicts (bounded): the full history is on `drift-alerts`
+    alerts: deque[DriftAlert] = field(default_factory=recent_list)
+    verdicts: RecentDict[int, list[FeatureVerdict]] = field(default_factory=RecentDict)
 
 
 def thresholds_of(settings: Settings) -> DriftThresholds:
@@ -114,7 +118,7 @@ def quality_thresholds_of(settings: Settings) -> QualityThresholds:
     )
 
 
-class Monitor:
+class Monitor(WindowedMonitor):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
@@ -132,7 +136,8 @@ class Monitor:
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
         self._partitions = 0  # of the watched topic, read when the worker starts
-        self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
+        self._watched = self._predictions
+        self.producer = idempotent_producer(settings)
 
     def reference(self, version: str) -> dict[str, Any] | None:
         """The version's drift reference, or None when it does not load (see References)."""
@@ -199,26 +204,11 @@ class Monitor:
         if self.champion.wait_for_champion(stop) is None:
             return self.stats
         self.champion.follow()
-        self._partitions = partition_count(self.settings, self._predictions)
-        app = faust_app(self.settings, GROUP)
-        self._runner = runner = FaustRunner(app, self.metrics, stop)
-        source = raw_topic(app, self._predictions, self.settings.topic(DEAD_LETTER.name))
-
-        @app.agent(source, name="count")
-        async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
-            async for events in stream.take_events(1000, within=0.2):
-                records = records_of(events)
-                await runner.apply(records, self._count)
-
-        @app.timer(0.5, name="close-windows")
-        async def close_windows() -> None:
-            await runner.tick(self._close_windows)
-
+        topics = [self._predictions, self.settings.topic(DEAD_LETTER.name)]
         try:
-            runner.run()
+            self._run_windows(GROUP, topics, stop)
         finally:
             self.champion.stop()
-            self.producer.flush(10)
         return self.stats
 
     # -- counting -------------------------------------------------------------------------
@@ -233,20 +223,17 @@ class Monitor:
                 self._dead_letter(record, dead)
                 continue
             try:
-                p = self.codec.decode(record.value, "Prediction")
+                p = self.codec.decode_event(record.value, Prediction)
             except CodecError:
                 log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
                 self._skip("undecodable")
                 continue
-            if self.reference(p["model_version"]) is None:
+            if self.reference(p.model_version) is None:
                 self._skip("model_version_unavailable")
                 continue
-            event_ms = int(p["event_time"].timestamp() * 1000)
-            self.watermark.observe(self._predictions, partition, event_ms)
+            self.watermark.observe(self._predictions, partition, p.event_time)
             observations.append(
-                Observation(
-                    partition, offset, event_ms, p["features"], p["risk"], tuple(p["missing"])
-                )
+                Observation(partition, offset, p.event_time, p.features, p.risk, tuple(p.missing))
             )
         self.metrics.records_in.inc(len(records))
         for (start, partition), group in group_by_window(observations, self.size_ms).items():
@@ -267,13 +254,12 @@ class Monitor:
 
     def _dead_letter(self, record: Record, into: list[tuple[int, int, int, str]]) -> None:
         try:
-            letter = self.codec.decode(record.value, "DeadLetter")
+            letter = self.codec.decode_event(record.value, DeadLetter)
         except CodecError:
             log.warning("monitor: undecodable dead letter at offset %s", record.offset)
             return
-        if letter["processor"] == "scorer":  # the joiner's late labels are not inputs
-            event_ms = int(letter["event_time"].timestamp() * 1000)
-            into.append((record.partition, record.offset, event_ms, letter["reason"]))
+        if letter.processor == "scorer":  # the joiner's late labels are not inputs
+            into.append((record.partition, record.offset, letter.event_time, letter.reason))
 
     def _apply(
         self,
@@ -322,20 +308,8 @@ class Monitor:
 
     # -- closing --------------------------------------------------------------------------
 
-    def _close_windows(self) -> None:
-        runner = self._runner
-        positions = self.watermark.positions(
-            runner.assigned(),
-            self._predictions,
-            runner.unread,
-            lambda: broker_answers(self.producer, self._predictions),
-        )
-        watermark = self.store.shared_watermark(positions, self._partitions)
-        if watermark is None:
-            return
-        horizon = watermark - self.size_ms - self.lateness_ms
-        versions = self.references.versions()
-        self.store.close_due(versions, horizon, self._evaluate, self._redis_restarted)
+    def _open_versions(self) -> list[str]:
+        return self.references.versions()
 
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)
@@ -467,13 +441,13 @@ class Monitor:
             )
             self._publish(alert)
 
-    def _publish(self, alert: dict[str, Any]) -> None:
+    def _publish(self, alert: DriftAlert) -> None:
         self.producer.produce(
             self.settings.topic(DRIFT_ALERTS.name),
-            key=(alert["feature"] or alert["kind"].lower()).encode(),
-            value=self.codec.encode("DriftAlert", alert),
+            key=(alert.feature or alert.kind.lower()).encode(),
+            value=self.codec.encode_event(alert),
         )
         self.stats.alerts.append(alert)
         self.metrics.alert(alert)
         self.metrics.records_out(DRIFT_ALERTS.name)
-        log.info("monitor: %s", alert["message"])
+        log.info("monitor: %s", alert.message)

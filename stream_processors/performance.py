@@ -21,23 +21,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
-from confluent_kafka import Producer
-
-from models.registry_reader import RegistryReader
 from riskstream.errors import RiskstreamError
-from riskstream.kafka.admin import partition_count
-from riskstream.kafka.clients import broker_answers, codec_for
-from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.factory import idempotent_producer
+from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
+from riskstream.recent import RecentDict, recent_list
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DriftAlert, LabeledExample
 from riskstream.settings import Settings
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
-from schemas import CodecError
-from stream_processors.alerts import alert_event, condition_alert, transition
-from stream_processors.performance_stats import (
+from riskstream.stream_processors.alerts import alert_event, condition_alert, transition
+from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
     Outcome,
@@ -46,8 +45,10 @@ from stream_processors.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from stream_processors.window_store import WindowStore
-from stream_processors.windows import window_start
+from riskstream.stream_processors.window_store import WindowStore
+from riskstream.stream_processors.windowed import WindowedMonitor
+from riskstream.stream_processors.windows import window_start
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-performance"
@@ -68,11 +69,12 @@ class PerformanceStats:
     windows_closed: int = 0
     windows_incomplete: int = 0
     late: int = 0
-    metrics: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    # the latest windows' metrics and alerts (bounded): the history is on the topics
+    metrics: RecentDict[tuple[str, int], dict[str, float]] = field(default_factory=RecentDict)
+    alerts: deque[DriftAlert] = field(default_factory=recent_list)
 
 
-class PerformanceMonitor:
+class PerformanceMonitor(WindowedMonitor):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
@@ -98,7 +100,8 @@ class PerformanceMonitor:
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
         self._runner: FaustRunner
         self._partitions = 0  # of the watched topic, read when the worker starts
-        self.producer = Producer(settings.kafka_config({"enable.idempotence": True}))
+        self._watched = self._topic
+        self.producer = idempotent_producer(settings)
 
     def validation(self, version: str) -> dict[str, float]:
         """The version's held-out metrics from the registry (empty if it cannot be read)."""
@@ -112,24 +115,8 @@ class PerformanceMonitor:
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()
-        self._partitions = partition_count(self.settings, self._topic)
-        app = faust_app(self.settings, GROUP)
-        self._runner = runner = FaustRunner(app, self.metrics, stop)
         self.metrics.ready = True
-
-        @app.agent(raw_topic(app, self._topic), name="count")
-        async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
-            async for events in stream.take_events(1000, within=0.2):
-                await runner.apply(records_of(events), self._count)
-
-        @app.timer(0.5, name="close-windows")
-        async def close_windows() -> None:
-            await runner.tick(self._close_windows)
-
-        try:
-            runner.run()
-        finally:
-            self.producer.flush(10)
+        self._run_windows(GROUP, [self._topic], stop)
         return self.stats
 
     # -- counting ---------------------------------------------------------------------------
@@ -138,16 +125,15 @@ class PerformanceMonitor:
         examples: list[Labeled] = []
         for record in records:
             try:
-                e = self.codec.decode(record.value, "LabeledExample")
+                e = self.codec.decode_event(record.value, LabeledExample)
             except CodecError:
                 log.warning("performance: undecodable labeled example at %s", record.offset)
                 self.metrics.skipped.labels("undecodable").inc()
                 continue
-            labeled_ms = int(e["labeled_at"].timestamp() * 1000)
-            self.watermark.observe(self._topic, record.partition, labeled_ms)
-            outcome = Outcome(int(e["label"]), float(e["risk"]), int(e["predicted_label"]))
+            self.watermark.observe(self._topic, record.partition, e.labeled_at)
+            outcome = Outcome(int(e.label), float(e.risk), int(e.predicted_label))
             examples.append(
-                Labeled(record.partition, record.offset, labeled_ms, e["model_version"], outcome)
+                Labeled(record.partition, record.offset, e.labeled_at, e.model_version, outcome)
             )
         self.metrics.records_in.inc(len(records))
         groups: dict[tuple[str, int, int], list[Labeled]] = {}
@@ -184,19 +170,8 @@ class PerformanceMonitor:
 
     # -- closing ----------------------------------------------------------------------------
 
-    def _close_windows(self) -> None:
-        runner = self._runner
-        positions = self.watermark.positions(
-            runner.assigned(),
-            self._topic,
-            runner.unread,
-            lambda: broker_answers(self.producer, self._topic),
-        )
-        watermark = self.store.shared_watermark(positions, self._partitions)
-        if watermark is None:
-            return
-        horizon = watermark - self.size_ms - self.lateness_ms
-        self.store.close_due(sorted(self._versions), horizon, self._evaluate, self._redis_restarted)
+    def _open_versions(self) -> list[str]:
+        return sorted(self._versions)
 
     def _evaluate(self, version: str, start: int) -> None:
         raw = self.store.counts(version, start)
@@ -248,13 +223,13 @@ class PerformanceMonitor:
         )
         self.producer.flush(10)
 
-    def _publish(self, alert: dict[str, Any]) -> None:
+    def _publish(self, alert: DriftAlert) -> None:
         self.producer.produce(
             self.settings.topic(DRIFT_ALERTS.name),
-            key=alert["kind"].lower().encode(),
-            value=self.codec.encode("DriftAlert", alert),
+            key=alert.kind.lower().encode(),
+            value=self.codec.encode_event(alert),
         )
         self.stats.alerts.append(alert)
         self.metrics.alert(alert)
         self.metrics.records_out(DRIFT_ALERTS.name)
-        log.info("performance: %s", alert["message"])
+        log.info("performance: %s", alert.message)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from river import drift
 
-from stream_processors.quality_stats import Condition
-from stream_processors.statistics import binned_roc_auc
+from riskstream.stream_processors.quality_stats import Condition
+from riskstream.stream_processors.statistics import binned_roc_auc
 
 SCORE_BINS = 20
 BRIER_SCALE = 1_000_000

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from models.bundle import ModelLoadError
-from models.registry_reader import RegistryError
-from stream_processors.model_holder import ModelHolder
+from riskstream.models.bundle import ModelLoadError
+from riskstream.models.registry_reader import RegistryError
+from riskstream.stream_processors.model_holder import ModelHolder
 
 
 class References:

@@ -13,18 +13,16 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException, Message, Producer
+from confluent_kafka import Message
 
-from riskstream.kafka.clients import (
-    codec_for,
-    group_consumer,
-    publish_events,
-    rewind,
-    settle_transaction,
-    transactional_producer,
-)
+from riskstream.kafka.clients import publish_events
+from riskstream.kafka.dead_letter import consumed
+from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
 from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
+from riskstream.stream_processors.alerts import model_load_alert
+from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 from riskstream.topics import (
     DEAD_LETTER,
     DEAD_LETTER_MAX_BYTES,
@@ -32,9 +30,6 @@ from riskstream.topics import (
     PATIENT_RECORDS,
     PREDICTIONS,
 )
-from stream_processors.alerts import model_load_alert
-from stream_processors.model_holder import ModelHolder
-from stream_processors.scoring import Input, ScoredBatch, score_batch
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-scorer"
@@ -65,132 +60,65 @@ class Scorer:
         linger_s: float = LINGER_S,
     ) -> None:
         self.settings = settings
-        self.codec = codec_for(settings)
-        self.batch_size = batch_size
-        self.batch_wait_s = batch_wait_s
-        self.linger_s = linger_s
         self.stats = ScorerStats()
         self.metrics = WorkerMetrics("scorer")
-        self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
-        self.consumer = group_consumer(
+        self.runtime = TransactionalRuntime(
             settings,
             GROUP,
-            {"fetch.max.bytes": 8 * 1024 * 1024, **self.metrics.consumer_config()},
+            instance,
+            [PATIENT_RECORDS.name],
+            self.metrics,
+            cadence=Cadence(batch_size, batch_wait_s, linger_s),
+            consumer_config={"fetch.max.bytes": 8 * 1024 * 1024},
+            producer_config={"message.max.bytes": DEAD_LETTER_MAX_BYTES},
         )
-        self.instance = instance
-        self.producer = transactional_producer(
-            settings, GROUP, instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
-        )
-        self._predictions = settings.topic(PREDICTIONS.name)
-        self._dead_letter = settings.topic(DEAD_LETTER.name)
+        self.codec = self.runtime.codec
+        self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
 
     def run(self, stop: threading.Event | None = None) -> ScorerStats:
         stop = stop or threading.Event()
-        self.producer.init_transactions(30)
+        self.runtime.start()
         if self.models.wait_for_champion(stop) is None:
             return self.stats
         self.models.follow()
-        self.consumer.subscribe(
-            [self.settings.topic(PATIENT_RECORDS.name)], **self.metrics.rebalance_callbacks()
-        )
-        log.info("scorer: consuming %s", self.settings.topic(PATIENT_RECORDS.name))
-        self.metrics.ready = True
         try:
-            while not stop.is_set():
-                self.metrics.beat()
-                # Wait for one record, then up to `linger_s` for the batch to fill: a full
-                # batch under load; at low load a short wait that bounds the transaction rate.
-                first = self.consumer.poll(self.batch_wait_s)
-                if first is None:
-                    continue
-                messages = [first, *self.consumer.consume(self.batch_size - 1, self.linger_s)]
-                if messages:
-                    self._process(messages)
+            self.runtime.run(self.process, stop)
         finally:
             self.models.stop()
-            self.consumer.close()
         return self.stats
 
-    def _process(self, messages: list[Message]) -> None:
-        items = []
-        for m in messages:
-            if m.error():
-                log.warning("scorer: consumer error %s", m.error())
-                continue
-            items.append(
-                Input(
-                    m.key(),
-                    m.value(),
-                    m.topic() or "",
-                    int(m.partition() or 0),
-                    int(m.offset() or 0),
-                    int(m.timestamp()[1]),
-                )
-            )
-        if not items:
-            return
+    def process(self, messages: list[Message]) -> Batch | None:
+        """Score one batch with one model version: predictions and dead letters out."""
+        if not messages:
+            return None
+        items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
-        batch = score_batch(items, model, self.codec, self.settings.model_name)
-        committing = False
-        try:
-            self.producer.begin_transaction()
-            for key, prediction in batch.predictions:
-                self.producer.produce(
-                    self._predictions, key=key, value=self.codec.encode("Prediction", prediction)
-                )
-                self.producer.poll(0)
-            for dl_key, letter in batch.dead_letters:
-                self.producer.produce(
-                    self._dead_letter, key=dl_key, value=self.codec.encode("DeadLetter", letter)
-                )
-            self.producer.send_offsets_to_transaction(
-                self.consumer.position(self.consumer.assignment()),
-                self.consumer.consumer_group_metadata(),
-                30,
-            )
-            committing = True
-            self.producer.commit_transaction(30)
-        except KafkaException as exc:
-            if not self._settle(exc, committing):
-                rewind(self.consumer, messages)
-                return
+        scored = score_batch(items, model, self.codec, self.settings.model_name)
+        outputs = [Output(PREDICTIONS.name, key, p) for key, p in scored.predictions]
+        outputs += [Output(DEAD_LETTER.name, key, d) for key, d in scored.dead_letters]
+        return Batch(outputs, after_commit=lambda: self._observe(items, scored, model.version))
+
+    def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
         self.stats.batches += 1
         self.stats.records_in += len(items)
         self.stats.predictions += len(batch.predictions)
         self.stats.dead_letters += len(batch.dead_letters)
-        self._observe(items, batch, model.version)
         if batch.predictions:
-            version = model.version
             self.stats.served_by[version] = self.stats.served_by.get(version, 0) + len(
                 batch.predictions
             )
             first = batch.predictions[0][1]
             self.stats.first_offset_by_version.setdefault(
-                version, (first["source_partition"], first["source_offset"])
+                version, (first.source_partition, first.source_offset)
             )
-
-    def _settle(self, exc: KafkaException, committing: bool) -> bool:
-        """True if the failed transaction committed after all; else it was aborted (or the
-        producer rebuilt) and the caller rewinds the batch."""
-        committed, self.producer = settle_transaction(
-            self.producer, exc, committing, self._new_producer, "scorer"
-        )
-        return committed
-
-    def _new_producer(self) -> Producer:
-        return transactional_producer(
-            self.settings, GROUP, self.instance, {"message.max.bytes": DEAD_LETTER_MAX_BYTES}
-        )
-
-    def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
         m = self.metrics
         m.records_in.inc(len(items))
         m.records_out(PREDICTIONS.name, len(batch.predictions))
         for _, letter in batch.dead_letters:
-            m.dead_letter(letter["reason"])
+            m.dead_letter(letter.reason)
         for _, prediction in batch.predictions:
-            m.latency.observe(prediction["latency_ms"] / 1000)
+            m.latency.observe(prediction.latency_ms / 1000)
         m.model_version.set(int(version) if version.isdigit() else -1)
 
     def _alert_load_failure(self, version: str, reason: str) -> None:
@@ -204,6 +132,6 @@ class Scorer:
         )
         self.metrics.alert(alert)
         try:
-            publish_events(self.settings, DRIFT_ALERTS.name, "DriftAlert", [(b"model_load", alert)])
+            publish_events(self.settings, DRIFT_ALERTS.name, [(b"model_load", alert)])
         except Exception:  # the alert is best effort; the log line above already says it
             log.exception("scorer: could not publish the model-load alert")

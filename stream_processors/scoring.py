@@ -11,43 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.bundle import ScoringModel
-from models.features import IMPUTABLE, records_to_frame, validate_record
-from riskstream.kafka.clients import new_id, now_ms
-from schemas import AvroCodec, CodecError
+from riskstream.ids import new_id, now_ms
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.features import records_to_frame
+from riskstream.schemas import AvroCodec, CodecError
+from riskstream.schemas.events import Consumed, DeadLetter, Prediction, epoch_ms
+from riskstream.schemas.patient_record import IMPUTABLE, validate_record
 
-
-@dataclass(frozen=True)
-class Input:
-    """One consumed PatientRecord message, as the transport saw it."""
-
-    key: bytes | None
-    value: bytes | None
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
+Input = Consumed  # one consumed PatientRecord message, as the transport saw it
 
 
 @dataclass
 class ScoredBatch:
-    predictions: list[tuple[bytes, dict[str, Any]]]  # (key, Prediction)
-    dead_letters: list[tuple[bytes | None, dict[str, Any]]]  # (key, DeadLetter)
+    predictions: list[tuple[bytes, Prediction]]  # (key, event)
+    dead_letters: list[tuple[bytes | None, DeadLetter]]
 
 
-def dead_letter_for(item: Input, reason: str, detail: str) -> dict[str, Any]:
-    return {
-        "dead_letter_id": new_id(),
-        "event_time": now_ms(),
-        "processor": "scorer",
-        "reason": reason,
-        "detail": detail,
-        "source_topic": item.topic,
-        "source_partition": item.partition,
-        "source_offset": item.offset,
-        "original_key": item.key,
-        "original_value": item.value,
-    }
+def dead_letter_for(item: Input, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter.of(item, "scorer", reason, detail)
 
 
 def score_batch(
@@ -55,7 +36,7 @@ def score_batch(
 ) -> ScoredBatch:
     """Decode → validate → score (one model version for the whole batch) → events."""
     good: list[tuple[Input, dict[str, Any]]] = []
-    dead: list[tuple[bytes | None, dict[str, Any]]] = []
+    dead: list[tuple[bytes | None, DeadLetter]] = []
     for item in items:
         try:
             record = codec.decode(item.value, "PatientRecord")
@@ -71,7 +52,7 @@ def score_batch(
             dead.append((item.key, dead_letter_for(item, violation.reason, violation.detail)))
             continue
         good.append((item, record))
-    predictions: list[tuple[bytes, dict[str, Any]]] = []
+    predictions: list[tuple[bytes, Prediction]] = []
     if good:
         frame = records_to_frame([record for _, record in good])
         features = model.pipeline.transform(frame)
@@ -86,24 +67,24 @@ def score_batch(
             predictions.append(
                 (
                     item.key or record["patient_id"].encode(),
-                    {
-                        "prediction_id": new_id(),
-                        "request_id": record["request_id"],
-                        "patient_id": record["patient_id"],
-                        "event_time": record["event_time"],
-                        "scored_at": scored_at,
-                        "model_name": model_name,
-                        "model_version": model.version,
-                        "risk": risks[i],
-                        "label": labels[i],
-                        "threshold": float(model.threshold),
-                        "latency_ms": float(max(0, scored_at - item.timestamp_ms)),
-                        "features": dict(zip(names, rows[i], strict=True)),
-                        "missing": [name for name in IMPUTABLE if record.get(name) is None],
-                        "contributions": [{"feature": f, "value": v} for f, v in top3[i]],
-                        "source_partition": item.partition,
-                        "source_offset": item.offset,
-                    },
+                    Prediction(
+                        prediction_id=new_id(),
+                        request_id=record["request_id"],
+                        patient_id=record["patient_id"],
+                        event_time=epoch_ms(record["event_time"]),
+                        scored_at=scored_at,
+                        model_name=model_name,
+                        model_version=model.version,
+                        risk=risks[i],
+                        label=labels[i],
+                        threshold=float(model.threshold),
+                        latency_ms=float(max(0, scored_at - item.timestamp_ms)),
+                        features=dict(zip(names, rows[i], strict=True)),
+                        missing=[name for name in IMPUTABLE if record.get(name) is None],
+                        contributions=[{"feature": f, "value": v} for f, v in top3[i]],
+                        source_partition=item.partition,
+                        source_offset=item.offset,
+                    ),
                 )
             )
     return ScoredBatch(predictions, dead)

@@ -1,7 +1,7 @@
 """Drift and performance statistics on binned windows: pure functions, no I/O.
 
 Windows are histograms over the bin edges of the champion's reference distribution
-(``models.reference``), so every statistic here takes two count vectors of equal length.
+(``riskstream.models.reference``), so every statistic here takes two count vectors of equal length.
 """
 
 from __future__ import annotations

@@ -14,17 +14,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any
 
-from models.events import publish_retrain_request
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
+from riskstream.kafka.model_events import publish_retrain_request
 from riskstream.ops import WorkerMetrics
+from riskstream.recent import recent_list
 from riskstream.redis_client import REDIS_DOWN, connect
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
-from schemas import CodecError
-from stream_processors.trigger_policy import (
+from riskstream.stream_processors.trigger_policy import (
     Decision,
     Request,
     TriggerConfig,
@@ -33,6 +35,7 @@ from stream_processors.trigger_policy import (
     on_labels,
     on_tick,
 )
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-trigger"
@@ -54,8 +57,9 @@ class Trigger:
         self.config = config_of(settings)
         self.redis = connect(settings)
         self._state_key = settings.redis_key("trigger", "state")
-        self.requests: list[tuple[str, Request]] = []
-        self.absorbed: list[str] = []
+        # the latest requests and absorbed alerts (bounded): requests are on their topic
+        self.requests: deque[tuple[str, Request]] = recent_list()
+        self.absorbed: deque[str] = recent_list()
         self.metrics = WorkerMetrics("trigger")
         self._state = TriggerState(None, 0)
         self._alerts = settings.topic(DRIFT_ALERTS.name)
@@ -118,7 +122,7 @@ class Trigger:
                 labels += 1
                 continue
             try:
-                alert = self.codec.decode(record.value, "DriftAlert")
+                alert = self.codec.decode_event(record.value, DriftAlert)
             except CodecError:
                 log.warning("trigger: undecodable alert at offset %s", record.offset)
                 continue

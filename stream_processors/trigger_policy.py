@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+from riskstream.schemas.events import DriftAlert
 
 SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2, "CRITICAL": 3}
 DRIFT_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT", "CONCEPT_DRIFT"})
@@ -49,32 +50,31 @@ def _fire(state: TriggerState, now_ms: int, config: TriggerConfig, request: Requ
 
 
 def on_alert(
-    alert: dict[str, Any], state: TriggerState, now_ms: int, config: TriggerConfig
+    alert: DriftAlert, state: TriggerState, now_ms: int, config: TriggerConfig
 ) -> Decision:
     """A FIRING alert of enough severity requests a retrain over the data since it began."""
-    if alert["status"] != "FIRING":
+    if alert.status != "FIRING":
         return Decision(state)
-    if SEVERITY_RANK[alert["severity"]] < SEVERITY_RANK[config.min_severity]:
+    if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[config.min_severity]:
         return Decision(state)
-    kind = alert["kind"]
+    kind = alert.kind
     if kind == "PERFORMANCE":
         reason = "PERFORMANCE_DROP"
     elif kind in DRIFT_KINDS:
         reason = "DRIFT_ALERT"
     else:
         return Decision(state)  # data quality, volume, model load: not a reason to retrain
-    start = alert["window_start"]
-    start_ms = int(start.timestamp() * 1000) if hasattr(start, "timestamp") else int(start)
-    subject = alert.get("feature") or alert["statistic"]
+    start_ms = alert.window_start
+    subject = alert.feature or alert.statistic
     return _fire(
         state,
         now_ms,
         config,
         Request(
             (reason,),
-            (alert["alert_id"],),
+            (alert.alert_id,),
             start_ms,
-            f"{kind} {alert['severity']} on {subject}",
+            f"{kind} {alert.severity} on {subject}",
         ),
     )
 

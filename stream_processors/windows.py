@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from models.features import IMPUTABLE, inputs_of
-from models.reference import bin_index
-from stream_processors.quality_stats import reason_family
+from riskstream.models.features import inputs_of
+from riskstream.models.reference import bin_index
+from riskstream.schemas.patient_record import IMPUTABLE
+from riskstream.stream_processors.quality_stats import reason_family
 
 
 def window_start(event_ms: int, size_ms: int) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import cache
 
-from models import data
-from models.bundle import ScoringModel
-from models.candidates import candidate
-from models.features import FeaturePipeline
-from models.reference import reference_distribution
+from riskstream.models import data
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.candidates import candidate
+from riskstream.models.features import FeaturePipeline
+from riskstream.models.reference import reference_distribution
 
 
 @cache

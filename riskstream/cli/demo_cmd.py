@@ -41,7 +41,7 @@ def demo(
     from riskstream.demo_runs import remove_old_runs, run_namespace
     from riskstream.stack import stack_down, stack_up
     from riskstream.stack.manager import kafka_ready, redis_ready
-    from stream_processors.alerts import alert_subject
+    from riskstream.stream_processors.alerts import alert_subject
 
     settings = load_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
@@ -75,15 +75,15 @@ def demo(
         "throughput_per_s": round(report.records / report.seconds, 1) if report.seconds else 0,
         "alerts": [
             {
-                "status": a["status"],
-                "severity": a["severity"],
-                "kind": a["kind"],
-                "feature": a["feature"],
+                "status": a.status,
+                "severity": a.severity,
+                "kind": a.kind,
+                "feature": a.feature,
                 "subject": alert_subject(a),
-                "statistic": a["statistic"],
-                "value": round(a["value"], 4),
-                "window_start": int(a["window_start"]),  # epoch ms
-                "window_end": int(a["window_end"]),
+                "statistic": a.statistic,
+                "value": round(a.value, 4),
+                "window_start": a.window_start,  # epoch ms
+                "window_end": a.window_end,
             }
             for a in report.alerts
         ],

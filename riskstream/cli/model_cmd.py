@@ -25,9 +25,9 @@ def train(
     """Bootstrap training on Pima.tr2; a table of candidates with CV and Pima.te metrics."""
     settings = load_settings()
     configure_logging(settings)
-    from models.bootstrap import bootstrap
-    from models.registry import CHAMPION, Registry
     from riskstream.kafka.admin import ensure_topics
+    from riskstream.models.bootstrap import bootstrap
+    from riskstream.models.registry import CHAMPION, Registry
 
     if if_no_champion:
         champion = Registry(settings).alias_version(CHAMPION)
@@ -38,7 +38,11 @@ def train(
     if publish:  # a new prefix has no topics yet: make them before hours of work, not after
         ensure_topics(settings)
     with console.status("training candidates (stratified 5-fold CV, small grid search)…"):
-        report = bootstrap(settings, seed=seed, publish=publish)
+        report = bootstrap(settings, seed=seed)
+    if publish:
+        from riskstream.kafka.model_events import publish_model_event
+
+        publish_model_event(settings, report.event)
     result = report.result
     table = Table(
         title=f"candidates (features: {result.pipeline.describe()})",
@@ -73,7 +77,7 @@ def list_versions() -> None:
     """Versions, aliases, metrics and lineage."""
     settings = load_settings()
     configure_logging(settings)
-    from models.registry import Registry
+    from riskstream.models.registry import Registry
 
     registry = Registry(settings)
     table = Table(title=f"model {registry.name}")
@@ -116,16 +120,17 @@ def promote(version: str = typer.Argument(..., help="Version number to make cham
     """Move `champion` to VERSION and publish a ModelVersionEvent."""
     settings = load_settings()
     configure_logging(settings)
-    from models.events import model_version_event, publish_model_event
-    from models.registry import Registry
+    from riskstream.kafka.model_events import publish_model_event
+    from riskstream.models.registry import Registry
+    from riskstream.schemas.events import ModelVersionEvent
 
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version)
     publish_model_event(
         settings,
-        model_version_event(
-            settings,
+        ModelVersionEvent.announce(
+            settings.model_name,
             "PROMOTED",
             version=version,
             alias="champion",
@@ -142,15 +147,16 @@ def rollback() -> None:
     """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
     settings = load_settings()
     configure_logging(settings)
-    from models.events import model_version_event, publish_model_event
-    from models.registry import Registry
+    from riskstream.kafka.model_events import publish_model_event
+    from riskstream.models.registry import Registry
+    from riskstream.schemas.events import ModelVersionEvent
 
     registry = Registry(settings)
     current, target = registry.rollback()
     publish_model_event(
         settings,
-        model_version_event(
-            settings,
+        ModelVersionEvent.announce(
+            settings.model_name,
             "ROLLED_BACK",
             version=target,
             alias="champion",

@@ -51,8 +51,8 @@ def publish(
     allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
 ) -> None:
     """Publish records keyed by patient id, with a progress bar and a delivery summary."""
-    from producers.publish import PublishSummary, publish_file, publish_simulated
     from riskstream.kafka.admin import ensure_topics
+    from riskstream.producers.publish import PublishSummary, publish_file, publish_simulated
 
     settings = load_settings()
     configure_logging(settings)
@@ -78,7 +78,7 @@ def publish(
                 settings, from_file, allow_invalid=allow_invalid, rate=rate, on_progress=progress
             )
         else:
-            from producers.simulator import PimaModel, Scenario, Simulator
+            from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 
             try:
                 scenario = Scenario.named(

@@ -70,7 +70,7 @@ def trainer(
     ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """retrain-requests → train, register, promote or not → model-versions."""
-    from models.trainer import Trainer
+    from riskstream.stream_processors.trainer import Trainer
 
     _run(lambda settings: Trainer(settings, seed=seed, max_runs=max_runs or None), ops_port)
 
@@ -83,7 +83,7 @@ def scorer(
     ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """patient-records → predictions, exactly once (Kafka transactions)."""
-    from stream_processors.scorer import Scorer
+    from riskstream.stream_processors.scorer import Scorer
 
     _run(
         lambda settings: Scorer(settings, instance=instance, batch_size=batch_size),
@@ -98,7 +98,7 @@ def joiner(
     ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
-    from stream_processors.joiner import Joiner
+    from riskstream.stream_processors.joiner import Joiner
 
     _run(lambda settings: Joiner(settings, instance=instance), ops_port)
 
@@ -108,7 +108,7 @@ def joiner(
 def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
     """predictions + dead-letter → windowed drift, data-quality and volume statistics in
     Redis → drift-alerts."""
-    from stream_processors.monitor import Monitor
+    from riskstream.stream_processors.monitor import Monitor
 
     _run(Monitor, ops_port)
 
@@ -117,7 +117,7 @@ def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
 @fails_cleanly
 def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
     """labeled-examples → windowed model metrics and ADWIN on errors → drift-alerts."""
-    from stream_processors.performance import PerformanceMonitor
+    from riskstream.stream_processors.performance import PerformanceMonitor
 
     _run(PerformanceMonitor, ops_port)
 
@@ -126,7 +126,7 @@ def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -
 @fails_cleanly
 def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
     """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
-    from stream_processors.trigger import Trigger
+    from riskstream.stream_processors.trigger import Trigger
 
     _run(Trigger, ops_port)
 

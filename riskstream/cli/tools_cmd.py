@@ -16,8 +16,8 @@ from rich.table import Table
 
 from riskstream.cli.console import console, echo, err_console, fails_cleanly
 from riskstream.errors import RiskstreamError
+from riskstream.kafka.reading import Start, skipped_summary
 from riskstream.settings import load_settings
-from riskstream.tools.reading import Start, skipped_summary
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
@@ -169,8 +169,8 @@ def _watch(
     exit_on: str | None,
     skipped: Counter[str],
 ) -> None:
+    from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
     from riskstream.tools.alerts import read_alerts
-    from stream_processors.trigger_policy import SEVERITY_RANK
 
     alerts = read_alerts(settings, parse_start(start), skipped=skipped)
     with Live(_alerts_table(state.active), console=console, refresh_per_second=4) as live:

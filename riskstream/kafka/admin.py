@@ -89,15 +89,20 @@ def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
 
 def partition_count(settings: Settings, topic: str, timeout: float = 30.0) -> int:
     """How many partitions ``topic`` has (it must exist: see ``ensure_topics``)."""
-    metadata = _metadata(*watched_admin(settings), settings, timeout)
+    return len(partitions_in(_metadata(*watched_admin(settings), settings, timeout), topic))
+
+
+def partitions_in(metadata: Any, topic: str) -> list[int]:
+    """The partitions of ``topic`` in a metadata answer (any client's ``list_topics``)."""
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise TopicError(
             "topic not found",
             topic=topic,
-            hint="create the catalog's topics with `riskstream topics create`",
+            hint="check RISKSTREAM_TOPIC_PREFIX, or create the catalog's topics: "
+            "`riskstream topics create`",
         )
-    return len(found.partitions)
+    return sorted(found.partitions)
 
 
 def ensure_topics(

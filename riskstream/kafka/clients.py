@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import (
     Consumer,
@@ -18,18 +16,10 @@ from confluent_kafka import (
 )
 
 from riskstream.errors import ServiceUnavailableError, TopicError
+from riskstream.kafka.factory import idempotent_producer
+from riskstream.schemas import AvroCodec, build_codec
+from riskstream.schemas.events import Event
 from riskstream.settings import Settings
-from schemas import AvroCodec, build_codec
-
-
-def new_id() -> str:
-    """128 random bits as 32 hex digits: as unique as a UUID4, at a tenth of the cost (the
-    scorer makes one per prediction)."""
-    return os.urandom(16).hex()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def codec_for(settings: Settings) -> AvroCodec:
@@ -56,15 +46,14 @@ class DeliveryTally:
 def publish_events(
     settings: Settings,
     topic: str,
-    event_type: str,
-    events: Sequence[tuple[bytes | None, Mapping[str, Any]]],
+    events: Sequence[tuple[bytes | None, Event]],
     timeout: float = 15.0,
 ) -> DeliveryTally:
     """Produce a few events and wait for every delivery report (control-plane messages). A
     missing topic is named at once, with the command that creates it, rather than found
     out as an undelivered event after the timeout."""
     codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"enable.idempotence": True}))
+    producer = idempotent_producer(settings)
     if not _topic_exists(producer, settings.topic(topic)):
         raise TopicError(
             "the topic does not exist",
@@ -74,13 +63,13 @@ def publish_events(
     tally = DeliveryTally()
     for key, event in events:
         producer.produce(
-            settings.topic(topic), key=key, value=codec.encode(event_type, event), on_delivery=tally
+            settings.topic(topic), key=key, value=codec.encode_event(event), on_delivery=tally
         )
         producer.poll(0)
     remaining = producer.flush(timeout)
     if remaining or tally.failed:
         raise ServiceUnavailableError(
-            f"could not deliver {event_type} events",
+            f"could not deliver {', '.join(sorted({e.SCHEMA for _, e in events}))} events",
             topic=settings.topic(topic),
             undelivered=remaining,
             failed=tally.failed,
@@ -117,46 +106,6 @@ def rewind(consumer: Consumer, messages: list[Message]) -> None:
         first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
     for (topic, partition), offset in first.items():
         consumer.seek(TopicPartition(topic, partition, offset))
-
-
-def group_consumer(
-    settings: Settings, group: str, extra: Mapping[str, Any] | None = None
-) -> Consumer:
-    """A worker's consumer: the deployment's group, manual commits, committed data only."""
-    return Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"{settings.topic_prefix}{group}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                **(extra or {}),
-            }
-        )
-    )
-
-
-def transactional_producer(
-    settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
-) -> Producer:
-    """A worker's transactional producer. The id is stable per instance, so a restarted
-    worker fences and aborts its predecessor's open transaction instead of waiting for it to
-    time out."""
-    return Producer(transactional_config(settings, group, instance, extra))
-
-
-def transactional_config(
-    settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The librdkafka configuration of a worker's transactional producer."""
-    return settings.kafka_config(
-        {
-            "transactional.id": f"{settings.topic_prefix}{group}-{instance}",
-            "transaction.timeout.ms": 30_000,
-            "linger.ms": 5,
-            **(extra or {}),
-        }
-    )
 
 
 def ready_producer(make: Callable[[], Producer], worker: str) -> Producer:

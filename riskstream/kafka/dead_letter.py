@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from confluent_kafka import Message
 
-from riskstream.kafka.clients import new_id, now_ms
+from riskstream.schemas.events import Consumed, DeadLetter
 
 
-def dead_letter(message: Message, processor: str, reason: str, detail: str) -> dict[str, Any]:
+def consumed(message: Message) -> Consumed:
+    """A confluent-kafka message as the processors see it."""
+    return Consumed(
+        message.key(),
+        message.value(),
+        message.topic() or "",
+        int(message.partition() or 0),
+        int(message.offset() or 0),
+        int(message.timestamp()[1]),
+    )
+
+
+def dead_letter(message: Message, processor: str, reason: str, detail: str) -> DeadLetter:
     """The DeadLetter event for one consumed message. ``detail`` must name fields only."""
-    key = message.key()
-    value = message.value()
-    return {
-        "dead_letter_id": new_id(),
-        "event_time": now_ms(),
-        "processor": processor,
-        "reason": reason,
-        "detail": detail,
-        "source_topic": message.topic() or "",
-        "source_partition": int(message.partition() or 0),
-        "source_offset": int(message.offset() or 0),
-        "original_key": key if isinstance(key, bytes) else None,
-        "original_value": value if isinstance(value, bytes) else None,
-    }
+    return DeadLetter.of(consumed(message), processor, reason, detail)

@@ -19,7 +19,6 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -28,6 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from riskstream.errors import ConfigError, ServiceUnavailableError
 from riskstream.ops import WorkerMetrics
 from riskstream.redis_client import REDIS_DOWN
+from riskstream.schemas.events import Consumed as Record
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,31 +37,35 @@ FAUST_LOG = logging.getLogger("faust.riskstream")
 COMMIT_INTERVAL_S = 1.0  # how often a worker commits the offsets of the batches it applied
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed message, whichever client read it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
-
-
 def records_of(events: Sequence[Any]) -> list[Record]:
     """The records of a batch of Faust events (``stream.take_events``)."""
     return [
         Record(
+            e.message.key,
+            e.message.value,
             e.message.topic,
             e.message.partition,
             e.message.offset,
-            e.message.key,
-            e.message.value,
             int(e.message.timestamp * 1000),
         )
         for e in events
     ]
+
+
+def offsets_to_commit(
+    assignment: Iterable[Any],
+    processed: dict[tuple[str, int], int],
+    committed: dict[Any, int | None],
+) -> dict[Any, int]:
+    """Per owned partition (``tp`` with ``.topic`` and ``.partition``), the offset after its
+    last applied record, where that is ahead of the committed one: never a commit backwards,
+    none for a partition with nothing applied, none for a partition no longer owned."""
+    offsets = {}
+    for tp in assignment:
+        done = processed.get((tp.topic, tp.partition))
+        if done is not None and done + 1 > (committed.get(tp) or 0):
+            offsets[tp] = done + 1
+    return offsets
 
 
 class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -253,11 +257,7 @@ class FaustRunner:
         broker when a partition is assigned) is the floor, so no commit goes backwards."""
         consumer: Any = self.app.consumer  # Faust's Consumer: its commit without ack checks
         committed = consumer._committed_offset
-        offsets = {}
-        for tp in consumer.assignment():
-            done = self.processed.get((tp.topic, tp.partition))
-            if done is not None and done + 1 > (committed.get(tp) or 0):
-                offsets[tp] = done + 1
+        offsets = offsets_to_commit(consumer.assignment(), self.processed, committed)
         if offsets and await consumer._commit(offsets):
             committed.update(offsets)
 

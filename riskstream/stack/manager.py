@@ -14,9 +14,9 @@ from pathlib import Path
 
 import redis
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from riskstream.errors import PortInUseError, StackError
+from riskstream.kafka.factory import admin_client
 from riskstream.settings import Settings, mask_url_password
 from riskstream.stack.kafka_broker import KafkaBroker, pinned_version
 from riskstream.stack.processes import log_tail, port_in_use
@@ -44,7 +44,7 @@ def _quiet(_: str) -> None:
 def kafka_ready(settings: Settings, timeout: float = 2.0) -> bool:
     try:
         # log_level 0: while the broker starts, librdkafka would print a line per refused connect.
-        AdminClient(settings.kafka_config({"log_level": 0})).list_topics(timeout=timeout)
+        admin_client(settings, {"log_level": 0}).list_topics(timeout=timeout)
     except KafkaException:
         return False
     return True

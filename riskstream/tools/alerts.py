@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskstream.kafka.reading import Start, decoded
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, decoded
+from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
 from riskstream.topics import DRIFT_ALERTS
-from stream_processors.trigger_policy import SEVERITY_RANK
 
 
 def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.bundle import ScoringModel
-from models.features import RAW_FEATURES, valid_rows
-from models.reference import bin_index
-from models.registry import Registry
-from models.selection import evaluate
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.reading import Start, messages
+from riskstream.models.bundle import ScoringModel
+from riskstream.models.reference import bin_index
+from riskstream.models.registry import Registry
+from riskstream.models.selection import evaluate
+from riskstream.schemas import CodecError
+from riskstream.schemas.patient_record import RAW_FEATURES, valid_rows
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, messages
+from riskstream.stream_processors.statistics import psi
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
-from schemas import CodecError
-from stream_processors.statistics import psi
 
 Progress = Callable[[str, int], None]  # (stage, records so far)
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from riskstream.kafka.reading import Start, decoded
 from riskstream.settings import Settings
-from riskstream.tools.reading import Start, decoded
 from riskstream.topics import PREDICTIONS
 
 

@@ -7,18 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Producer
-
 from riskstream.errors import RiskstreamError
-from riskstream.settings import Settings
-from riskstream.tools.reading import (
+from riskstream.kafka.factory import idempotent_producer, reader
+from riskstream.kafka.reading import (
     Start,
     TopicReadError,
     messages,
     partitions_of,
-    reader,
     resolve,
 )
+from riskstream.settings import Settings
 
 
 class ReplayError(RiskstreamError):
@@ -67,7 +65,7 @@ def replay(
     """Copy ``source[start:stop]`` to ``target``. Each record keeps its key, headers, timestamp
     and partition number (so the order within a partition is kept); ``speed`` 1.0 keeps the
     recorded gaps, 10.0 is ten times faster, 0 is as fast as the broker takes it."""
-    producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 10}))
+    producer = idempotent_producer(settings, {"linger.ms": 10})
     probe = reader(settings)
     try:
         source_parts = len(partitions_of(probe, source))

@@ -119,8 +119,9 @@ def deployment_with_champion(
 ) -> Settings:
     """A fresh deployment (own topic prefix, catalog topics, MLflow store under ``state_dir``)
     whose registry holds a bootstrapped champion."""
-    from models.bootstrap import bootstrap
-    from models.registry import CHAMPION
+    from riskstream.kafka.model_events import publish_model_event
+    from riskstream.models.bootstrap import bootstrap
+    from riskstream.models.registry import CHAMPION
 
     settings = base.model_copy(
         update={
@@ -131,7 +132,9 @@ def deployment_with_champion(
         }
     )
     ensure_topics(settings)
-    report = bootstrap(settings, publish=publish)
+    report = bootstrap(settings)
+    if publish:
+        publish_model_event(settings, report.event)
     assert report.alias == CHAMPION, report.reason
     return settings
 

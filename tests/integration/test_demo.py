@@ -9,8 +9,8 @@ from pathlib import Path
 
 from riskstream.closed_loop import LoopConfig, run_loop, still_drifting
 from riskstream.settings import Settings
-from stream_processors.alerts import alert_subject
-from stream_processors.window_store import WindowStore
+from riskstream.stream_processors.alerts import alert_subject
+from riskstream.stream_processors.window_store import WindowStore
 
 
 def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
         < first("TRAINER PROMOTED")
         <= first("SCORER now serves")
     ), steps
-    onset_window = min(int(a["window_start"]) for a in report.alerts)  # epoch ms
+    onset_window = min(int(a.window_start) for a in report.alerts)  # epoch ms
     assert onset_window >= int(report.drift_onset * 1000) - 10_000  # no alarm before drift
     phases = report.phases
     assert sum(p.n for p in phases.values()) == report.records  # each labeled once
@@ -58,12 +58,12 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
         if key.decode().count(":") == window.count(":")
     )
     assert versions_per_start and max(versions_per_start.values()) == 1, versions_per_start
-    assert not [a for a in report.alerts if a["kind"] == "VOLUME"], "a volume alert, no drop"
+    assert not [a for a in report.alerts if a.kind == "VOLUME"], "a volume alert, no drop"
     # Quiet after recovery: the new version's reference is the traffic it was trained on, so
     # every drift alert of the incident resolves once it serves, nothing new fires against it
     # that could ask for another retrain, and the incident made exactly one request.
     promoted = first("TRAINER PROMOTED")
-    drift = [(a["status"], alert_subject(a)) for a in report.alerts if "DRIFT" in a["kind"]]
+    drift = [(a.status, alert_subject(a)) for a in report.alerts if "DRIFT" in a.kind]
     fired = {subject for status, subject in drift if status == "FIRING"}
     assert fired and not still_drifting(report.alerts), drift
     resolutions = [i for i, text in enumerate(steps) if text.startswith("ALERT RESOLVED")]
@@ -71,9 +71,9 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     against_new = [
         a
         for a in report.alerts
-        if a["model_version"] == report.new_version
-        and a["status"] == "FIRING"
-        and a["severity"] in ("HIGH", "CRITICAL")
+        if a.model_version == report.new_version
+        and a.status == "FIRING"
+        and a.severity in ("HIGH", "CRITICAL")
     ]
-    assert not against_new, [a["message"] for a in against_new]
+    assert not against_new, [a.message for a in against_new]
     assert len(report.requests) == 1, report.requests

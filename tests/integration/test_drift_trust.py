@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from producers.pima_rows import as_records, complete_rows, resample
-from producers.publish import Publisher, PublishSummary
 from riskstream.kafka.clients import codec_for
+from riskstream.producers.pima_rows import as_records, complete_rows, resample
+from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.settings import Settings
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.scorer import Scorer
 from riskstream.topics import DRIFT_ALERTS, PREDICTIONS
-from stream_processors.joiner import Joiner
-from stream_processors.monitor import Monitor
-from stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES
@@ -113,8 +113,8 @@ def test_complete_real_pima_rows_raise_no_alert_of_medium_or_above(
     1.056): the reference held Pima.tr2's imputed medians, which no measured stream has."""
     settings = _deployment(stack, state_dir)
     monitor = _real_rows_through_the_scorer(settings, 20_000)
-    severe = [a for a in monitor.stats.alerts if a["severity"] in SEVERE]
-    assert not severe, [a["message"] for a in severe]
+    severe = [a for a in monitor.stats.alerts if a.severity in SEVERE]
+    assert not severe, [a.message for a in severe]
     judged = [v for verdicts in monitor.stats.verdicts.values() for v in verdicts]
     skin = [v.psi for v in judged if v.feature == "skin_thickness"]
     assert len(skin) >= 18 and max(skin) < 0.1, skin
@@ -129,16 +129,16 @@ def test_a_feature_left_out_of_40_percent_is_a_quality_alert_not_drift(
     quality = [
         a
         for a in alerts
-        if a["kind"] == "DATA_QUALITY"
-        and a["statistic"] == "missing_rate"
-        and a["feature"] == "skin_thickness"
-        and a["status"] == "FIRING"
+        if a.kind == "DATA_QUALITY"
+        and a.statistic == "missing_rate"
+        and a.feature == "skin_thickness"
+        and a.status == "FIRING"
     ]
-    assert len(quality) >= 1, [a["message"] for a in alerts]
-    assert quality[0]["value"] == pytest.approx(0.4, abs=0.03)
-    drift = [a for a in alerts if a["kind"] in ("DATA_DRIFT", "SCORE_DRIFT")]
-    assert not [a for a in drift if a["feature"] == "skin_thickness"], drift
-    assert not [a for a in drift if a["severity"] in SEVERE], [a["message"] for a in drift]
+    assert len(quality) >= 1, [a.message for a in alerts]
+    assert quality[0].value == pytest.approx(0.4, abs=0.03)
+    drift = [a for a in alerts if a.kind in ("DATA_DRIFT", "SCORE_DRIFT")]
+    assert not [a for a in drift if a.feature == "skin_thickness"], drift
+    assert not [a for a in drift if a.severity in SEVERE], [a.message for a in drift]
 
 
 def test_a_burst_followed_by_silence_is_judged_within_window_lateness_and_idle_time(
@@ -163,7 +163,7 @@ def test_a_burst_followed_by_silence_is_judged_within_window_lateness_and_idle_t
         hits = [
             a
             for a in monitor.stats.alerts
-            if a["feature"] == "glucose" and a["severity"] in ("HIGH", "CRITICAL")
+            if a.feature == "glucose" and a.severity in ("HIGH", "CRITICAL")
         ]
         if hits and "alert" not in seen:
             seen["alert"] = time.time()

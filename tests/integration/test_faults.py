@@ -15,13 +15,14 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from riskstream.kafka.clients import codec_for, now_ms
+from riskstream.ids import now_ms
+from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.stream_processors.window_store import WindowStore
 from riskstream.topics import GROUND_TRUTH, LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
-from stream_processors.joiner import Joiner
-from stream_processors.monitor import Monitor
-from stream_processors.scorer import Scorer
-from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import (
     PrivateBroker,

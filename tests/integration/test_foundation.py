@@ -11,9 +11,9 @@ from confluent_kafka.admin import AdminClient
 
 from riskstream.errors import TopicError
 from riskstream.kafka.admin import ensure_topics
+from riskstream.schemas import AvroCodec
 from riskstream.settings import Settings
 from riskstream.topics import CATALOG, PATIENT_RECORDS, TopicSpec
-from schemas import AvroCodec
 from tests.unit.schemas.samples import SAMPLES
 
 
@@ -135,12 +135,12 @@ def test_writing_to_a_prefix_without_topics_names_the_topic_and_the_command(
 
     from riskstream.errors import TopicError
     from riskstream.kafka.clients import publish_events
+    from riskstream.schemas.events import ModelVersionEvent
     from tests.unit.schemas.samples import SAMPLES
 
     fresh = stack.model_copy(update={"topic_prefix": f"none{uuid.uuid4().hex[:6]}."})
     with pytest.raises(TopicError) as raised:
-        publish_events(
-            fresh, "model-versions", "ModelVersionEvent", [(b"k", SAMPLES["ModelVersionEvent"])]
-        )
+        event = ModelVersionEvent.from_avro(SAMPLES["ModelVersionEvent"])
+        publish_events(fresh, "model-versions", [(b"k", event)])
     text = str(raised.value)
     assert fresh.topic("model-versions") in text and "riskstream topics create" in text

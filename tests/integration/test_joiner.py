@@ -13,8 +13,8 @@ from confluent_kafka import Producer
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
+from riskstream.stream_processors.joiner import Joiner, example_id
 from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
-from stream_processors.joiner import Joiner, example_id
 from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
 

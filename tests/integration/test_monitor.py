@@ -14,15 +14,16 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from models import data
-from models.features import IMPUTABLE
-from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.faust_worker import Record
+from riskstream.kafka.dead_letter import consumed
+from riskstream.models import data
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.schemas.events import Consumed
+from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.settings import Settings
+from riskstream.stream_processors.monitor import GROUP, Monitor
+from riskstream.stream_processors.window_store import WindowStore
 from riskstream.topics import DEAD_LETTER, PREDICTIONS
-from stream_processors.monitor import GROUP, Monitor
-from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES
@@ -139,17 +140,17 @@ def test_drift_enters_once_and_resolves_once_with_exact_window_counts(
     for start, n in expected.items():
         counts = store.counts(version, start)
         assert int(counts.get(b"n", 0)) == n, f"window {start}"
-    glucose = [a for a in monitor.stats.alerts if a["feature"] == "glucose"]
-    assert [(a["status"], a["window_start"]) for a in glucose] == [
+    glucose = [a for a in monitor.stats.alerts if a.feature == "glucose"]
+    assert [(a.status, a.window_start) for a in glucose] == [
         ("FIRING", T0 + 3 * WINDOW_S * 1000),
         ("RESOLVED", T0 + 6 * WINDOW_S * 1000),
     ]
-    assert glucose[0]["severity"] in ("MEDIUM", "HIGH", "CRITICAL")
+    assert glucose[0].severity in ("MEDIUM", "HIGH", "CRITICAL")
     clean_windows = [T0 + w * WINDOW_S * 1000 for w in (0, 1, 2)]
     for start in clean_windows:
         assert not any(v.drifting for v in monitor.stats.verdicts[start])
     for alert in monitor.stats.alerts:  # on the topic too, decodable
-        assert alert["kind"] in ("DATA_DRIFT", "SCORE_DRIFT")
+        assert alert.kind in ("DATA_DRIFT", "SCORE_DRIFT")
 
 
 def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
@@ -162,14 +163,10 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
         )
     )
     consumer.subscribe([settings.topic(PREDICTIONS.name)])
-    messages: list[Record] = []
+    messages: list[Consumed] = []
     deadline = time.monotonic() + 30
     while len(messages) < 300 and time.monotonic() < deadline:
-        messages += [
-            Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])
-            for m in consumer.consume(500, 0.5)
-            if not m.error()
-        ]
+        messages += [consumed(m) for m in consumer.consume(500, 0.5) if not m.error()]
     consumer.close()
     monitor = Monitor(settings)
     version = predictions[0]["model_version"]
@@ -250,9 +247,7 @@ def test_quality_and_volume_conditions_fire_and_resolve_once(deployment: Setting
         [monitor],
         lambda: monitor.stats.windows_closed >= 9 and monitor.stats.dead_letters == 60,
     )
-    fired = sorted(
-        (a["window_start"], a["status"], a["statistic"], a["kind"]) for a in monitor.stats.alerts
-    )
+    fired = sorted((a.window_start, a.status, a.statistic, a.kind) for a in monitor.stats.alerts)
     w = [T0 + k * WINDOW_S * 1000 for k in range(10)]
     assert fired == sorted(
         [
@@ -266,10 +261,10 @@ def test_quality_and_volume_conditions_fire_and_resolve_once(deployment: Setting
             (w[7], "RESOLVED", "volume_ratio", "VOLUME"),
         ]
     ), fired
-    by_statistic = {(a["statistic"], a["status"]): a for a in monitor.stats.alerts}
-    assert by_statistic[("dead_letter_rate", "FIRING")]["value"] == pytest.approx(60 / 460)
-    assert by_statistic[("out_of_range_rate", "FIRING")]["value"] == pytest.approx(40 / 460)
-    assert by_statistic[("missing_rate", "FIRING")]["feature"] == "bmi"
+    by_statistic = {(a.statistic, a.status): a for a in monitor.stats.alerts}
+    assert by_statistic[("dead_letter_rate", "FIRING")].value == pytest.approx(60 / 460)
+    assert by_statistic[("out_of_range_rate", "FIRING")].value == pytest.approx(40 / 460)
+    assert by_statistic[("missing_rate", "FIRING")].feature == "bmi"
     # 30% left out on purpose, plus the training data's own 1% of missing bmi
-    assert by_statistic[("missing_rate", "FIRING")]["value"] == pytest.approx(0.3, abs=0.02)
-    assert by_statistic[("volume_ratio", "FIRING")]["value"] == pytest.approx(140 / 400)
+    assert by_statistic[("missing_rate", "FIRING")].value == pytest.approx(0.3, abs=0.02)
+    assert by_statistic[("volume_ratio", "FIRING")].value == pytest.approx(140 / 400)

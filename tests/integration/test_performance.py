@@ -15,9 +15,9 @@ from confluent_kafka import Producer
 
 from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
+from riskstream.stream_processors.performance import PerformanceMonitor
+from riskstream.stream_processors.window_store import WindowStore
 from riskstream.topics import LABELED_EXAMPLES
-from stream_processors.performance import PerformanceMonitor
-from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion
 from tests.unit.schemas.samples import SAMPLES
 
@@ -102,21 +102,21 @@ def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
     assert accuracy[w[3]] == pytest.approx(0.5, abs=0.08)
 
     gated = sorted(
-        (a["window_start"], a["status"], a["statistic"])
+        (a.window_start, a.status, a.statistic)
         for a in monitor.stats.alerts
-        if a["kind"] == "PERFORMANCE"
+        if a.kind == "PERFORMANCE"
     )
     assert gated == sorted(
         [(w[3], "FIRING", m) for m in ("accuracy", "f1", "roc_auc")]
         + [(w[5], "RESOLVED", m) for m in ("accuracy", "f1", "roc_auc")]
     )
     assert all(
-        a["severity"] in ("HIGH", "CRITICAL")
+        a.severity in ("HIGH", "CRITICAL")
         for a in monitor.stats.alerts
-        if a["kind"] == "PERFORMANCE" and a["status"] == "FIRING"
+        if a.kind == "PERFORMANCE" and a.status == "FIRING"
     )
-    concept = [a for a in monitor.stats.alerts if a["kind"] == "CONCEPT_DRIFT"]
-    assert [a["status"] for a in concept] == ["FIRING", "RESOLVED"]
-    assert w[3] <= concept[0]["window_start"] < w[5]  # found inside the bad stretch
-    assert concept[0]["value"] > concept[0]["threshold"]  # the error rate rose
-    assert w[5] <= concept[1]["window_start"]
+    concept = [a for a in monitor.stats.alerts if a.kind == "CONCEPT_DRIFT"]
+    assert [a.status for a in concept] == ["FIRING", "RESOLVED"]
+    assert w[3] <= concept[0].window_start < w[5]  # found inside the bad stretch
+    assert concept[0].value > concept[0].threshold  # the error rate rose
+    assert w[5] <= concept[1].window_start

@@ -14,11 +14,11 @@ import pytest
 from confluent_kafka import Consumer
 from typer.testing import CliRunner
 
-from models.features import IMPUTABLE
-from producers.simulator import window_means
 from riskstream.cli.main import app
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
+from riskstream.producers.simulator import window_means
+from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.settings import Settings
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 from tests.integration.conftest import worker_env

@@ -22,15 +22,16 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from models.bootstrap import bootstrap
-from models.events import model_version_event, publish_model_event
-from models.registry import CHAMPION, Registry
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.model_events import publish_model_event
+from riskstream.models.bootstrap import bootstrap
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.stream_processors.window_store import WindowStore
 from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
-from stream_processors.monitor import Monitor
-from stream_processors.scorer import Scorer
-from stream_processors.window_store import WindowStore
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
@@ -98,7 +99,7 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     no_age = {k: v for k, v in _record(2).items() if k != "age"}
     schema = json.loads((REPO / "schemas" / "PatientRecord.avsc").read_text())
     schema["fields"] = [f for f in schema["fields"] if f["name"] != "age"]
-    from schemas import AvroCodec, RegistrySchemaSource
+    from riskstream.schemas import AvroCodec, RegistrySchemaSource
 
     old_producer = AvroCodec(
         RegistrySchemaSource(deployment.schema_registry_url or ""),
@@ -155,12 +156,12 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
         while scorer.models.current is None and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(2)  # the follower assigns model-versions at its end
-        new = bootstrap(deployment, publish=False).version  # a challenger
+        new = bootstrap(deployment).version  # a challenger
         registry.promote(new)
         publish_model_event(
             deployment,
-            model_version_event(
-                deployment, "PROMOTED", version=new, alias=CHAMPION, previous_version=old
+            ModelVersionEvent.announce(
+                deployment.model_name, "PROMOTED", version=new, alias=CHAMPION, previous_version=old
             ),
         )
         deadline = time.monotonic() + 30
@@ -174,8 +175,12 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
 
         publish_model_event(
             deployment,
-            model_version_event(
-                deployment, "PROMOTED", version="999", alias=CHAMPION, previous_version=new
+            ModelVersionEvent.announce(
+                deployment.model_name,
+                "PROMOTED",
+                version="999",
+                alias=CHAMPION,
+                previous_version=new,
             ),
         )
         deadline = time.monotonic() + 30

@@ -49,7 +49,7 @@ def _refused_run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPr
 
 
 def _publish_prediction(settings: Settings) -> None:
-    from models.registry import CHAMPION, Registry
+    from riskstream.models.registry import CHAMPION, Registry
 
     version = Registry(settings).alias_version(CHAMPION)
     prediction = {

@@ -19,20 +19,22 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
-from models.registry import CHAMPION, Registry
-from producers.publish import Publisher, PublishSummary
-from producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.cli.main import app
-from riskstream.kafka.clients import codec_for, now_ms
+from riskstream.ids import now_ms
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.reading import messages
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
+from riskstream.stream_processors.alerts import alert_event
+from riskstream.stream_processors.scorer import Scorer
 from riskstream.tools.backtest import backtest
 from riskstream.tools.backtest_report import render_html
 from riskstream.tools.predictions import PredictionFilter, read_predictions
-from riskstream.tools.reading import messages
 from riskstream.tools.replay import replay
 from riskstream.topics import DRIFT_ALERTS, PATIENT_RECORDS
-from stream_processors.alerts import alert_event
-from stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, process_env, worker_env
 
 pytestmark = pytest.mark.integration
@@ -99,7 +101,7 @@ def test_predictions_filters_and_cli(scored: Settings) -> None:
     assert len(lines) == 4 and {p["patient_id"] for p in lines} == {"p3"}
 
 
-def _alert(settings: Settings, severity: str) -> dict[str, Any]:
+def _alert(settings: Settings, severity: str) -> DriftAlert:
     now = now_ms()
     return alert_event(
         settings.model_name,
@@ -127,7 +129,7 @@ def test_watch_exits_on_an_alert_and_times_out_without_one(scored: Settings) -> 
             producer.produce(
                 scored.topic(DRIFT_ALERTS.name),
                 key=b"glucose",
-                value=codec.encode("DriftAlert", _alert(scored, severity)),
+                value=codec.encode_event(_alert(scored, severity)),
             )
         producer.flush(10)
 
@@ -303,7 +305,7 @@ def test_readers_count_malformed_messages_and_read_on(stack: Settings) -> None:
         producer.produce(settings.topic(alerts.name), value=b"")
         producer.produce(
             settings.topic(alerts.name),
-            value=codec.encode("DriftAlert", _alert(settings, "HIGH")),
+            value=codec.encode_event(_alert(settings, "HIGH")),
         )
     assert producer.flush(30) == 0
     watched = CliRunner().invoke(

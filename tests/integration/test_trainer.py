@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from models import data
-from models.bootstrap import bootstrap
-from models.events import publish_retrain_request
-from models.registry import CHAMPION, Registry
-from models.trainer import Trainer
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.model_events import publish_retrain_request
+from riskstream.models import data
+from riskstream.models.bootstrap import bootstrap
+from riskstream.models.registry import CHAMPION, Registry
 from riskstream.settings import Settings
+from riskstream.stream_processors.trainer import Trainer
 from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
 
@@ -89,8 +89,8 @@ def _run_trainer_once(settings: Settings) -> dict[str, Any]:
     thread.start()
     thread.join(timeout=240)
     assert not thread.is_alive(), "trainer did not finish a run within 240 s"
-    assert len(trainer.outcomes) == 1
-    return trainer.outcomes[0]
+    assert trainer.runs == 1 and trainer.last_outcome is not None
+    return trainer.last_outcome.to_avro()
 
 
 def _model_version_events(settings: Settings) -> list[dict[str, Any]]:
@@ -101,6 +101,7 @@ def _model_version_events(settings: Settings) -> list[dict[str, Any]]:
                 "group.id": f"t-{uuid.uuid4().hex}",
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
+                "isolation.level": "read_committed",  # as the scorers read it
             }
         )
     )
@@ -184,11 +185,11 @@ def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
 
 
 def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
-    from models.bundle import ModelLoadError
+    from riskstream.models.bundle import ModelLoadError
 
     registry = Registry(deployment)
     champion_before = registry.alias_version(CHAMPION)
-    report = bootstrap(deployment, publish=False)  # registers a challenger
+    report = bootstrap(deployment)  # registers a challenger
     source = registry.client.get_model_version(registry.name, report.version).source
     logged = registry.client.get_logged_model(source.removeprefix("models:/"))
     bundles = list(Path(logged.artifact_location.removeprefix("file://")).rglob("bundle.pkl"))
@@ -215,8 +216,8 @@ def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
 
 
 def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings) -> None:
-    """The request's offset commits only after its outcome is published, so a trainer killed
-    while training leaves it to the next one: retried, not lost."""
+    """The outcome and the request's offset commit in one transaction, so a trainer killed
+    while training leaves the request to the next one: retried, not lost, one outcome."""
     start = T0 + 80_000_000
     _, labels = data.load(data.HOLDOUT_FILE)
     _publish_examples(deployment, _examples(labels.to_numpy(), start))

@@ -12,9 +12,10 @@ from confluent_kafka import Consumer
 
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.schemas.events import DriftAlert, LabeledExample
 from riskstream.settings import Settings
+from riskstream.stream_processors.trigger import Trigger
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
-from stream_processors.trigger import Trigger
 from tests.unit.schemas.samples import SAMPLES
 
 
@@ -43,13 +44,9 @@ def _requests(settings: Settings, wait_s: float) -> list[dict[str, Any]]:
     return out
 
 
-def _alert(severity: str, alert_id: str, feature: str = "glucose") -> tuple[bytes, dict]:
-    return feature.encode(), {
-        **SAMPLES["DriftAlert"],
-        "alert_id": alert_id,
-        "severity": severity,
-        "feature": feature,
-    }
+def _alert(severity: str, alert_id: str, feature: str = "glucose") -> tuple[bytes, DriftAlert]:
+    sample = {**SAMPLES["DriftAlert"], "alert_id": alert_id, "severity": severity}
+    return feature.encode(), DriftAlert.from_avro({**sample, "feature": feature})
 
 
 def _run(trigger: Trigger, until: Any, timeout: float = 30) -> None:
@@ -69,7 +66,6 @@ def test_one_incident_yields_one_request(stack: Settings) -> None:
     publish_events(
         settings,
         DRIFT_ALERTS.name,
-        "DriftAlert",
         [
             _alert("LOW", "low-1"),
             _alert("HIGH", "high-1"),
@@ -88,11 +84,11 @@ def test_one_incident_yields_one_request(stack: Settings) -> None:
     assert requests[0]["alert_ids"][0] in {"high-1", "high-2", "high-3"}
     assert len(trigger.absorbed) == 2
     # A restarted trigger remembers the cooldown (its state is in Redis).
-    publish_events(settings, DRIFT_ALERTS.name, "DriftAlert", [_alert("HIGH", "high-4")])
+    publish_events(settings, DRIFT_ALERTS.name, [_alert("HIGH", "high-4")])
     again = Trigger(settings)
     # Rejoining the group can wait for the old member's session to end: allow for it.
     _run(again, lambda: bool(again.absorbed), timeout=60)
-    assert again.requests == [] and again.absorbed == ["DRIFT_ALERT"], (
+    assert list(again.requests) == [] and list(again.absorbed) == ["DRIFT_ALERT"], (
         again.requests,
         again.absorbed,
     )
@@ -104,8 +100,13 @@ def test_enough_labeled_examples_request_a_retrain(stack: Settings) -> None:
     publish_events(
         settings,
         LABELED_EXAMPLES.name,
-        "LabeledExample",
-        [(b"p", {**example, "example_id": str(i), "request_id": f"r{i}"}) for i in range(45)],
+        [
+            (
+                b"p",
+                LabeledExample.from_avro({**example, "example_id": str(i), "request_id": f"r{i}"}),
+            )
+            for i in range(45)
+        ],
     )
     trigger = Trigger(settings)
     _run(trigger, lambda: len(trigger.requests) >= 1)

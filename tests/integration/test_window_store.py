@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from riskstream.settings import Settings
-from stream_processors.window_store import WindowStore
+from riskstream.stream_processors.window_store import WindowStore
 
 pytestmark = pytest.mark.integration
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import data
-from models.bundle import ModelLoadError, ScoringModel
-from models.candidates import CANDIDATES, Candidate
-from models.features import FeaturePipeline
-from models.reference import reference_distribution
+from riskstream.models import data
+from riskstream.models.bundle import ModelLoadError, ScoringModel
+from riskstream.models.candidates import CANDIDATES, Candidate
+from riskstream.models.features import FeaturePipeline
+from riskstream.models.reference import reference_distribution
 
 
 @pytest.fixture(scope="module")

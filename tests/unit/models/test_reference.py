@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from models.features import FeaturePipeline, is_measured, measured_mask
-from models.reference import (
+from riskstream.models.features import FeaturePipeline, is_measured, measured_mask
+from riskstream.models.reference import (
     bin_index,
     histogram,
     missing_shares,

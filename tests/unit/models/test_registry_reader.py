@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from models import data
-from models.bundle import ModelLoadError, ScoringModel
-from models.candidates import CANDIDATES
-from models.features import FeaturePipeline
-from models.reference import reference_distribution
-from models.registry_reader import (
+from riskstream.models import data
+from riskstream.models.bundle import ModelLoadError, ScoringModel
+from riskstream.models.candidates import CANDIDATES
+from riskstream.models.features import FeaturePipeline
+from riskstream.models.reference import reference_distribution
+from riskstream.models.registry_reader import (
     BUNDLE_FILE,
     METRICS_FILE,
     RegistryError,
@@ -34,7 +34,7 @@ def _no_child(*args: Any, **kwargs: Any) -> None:
 
 def _child_says(stdout: str, code: int = 2) -> Any:
     def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        assert argv[1:3] == ["-m", "models.fetch"]
+        assert argv[1:3] == ["-m", "riskstream.models.fetch"]
         return subprocess.CompletedProcess(argv, code, stdout, "")
 
     return run

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.selection import (
+from riskstream.models.selection import (
     CandidateScore,
     Gates,
     choose_threshold,

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from models import data
-from models.features import validate_record
-from producers.simulator import PimaModel, Scenario, Simulator, window_means
+from riskstream.models import data
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator, window_means
+from riskstream.schemas.patient_record import validate_record
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 from riskstream.closed_loop import LoopReport, _guarded, _judge, still_drifting
+from riskstream.schemas.events import DriftAlert
+from tests.unit.schemas.samples import drift_alert
 
 
 def test_a_worker_that_dies_is_named_with_its_error_and_stops_the_loop() -> None:
@@ -31,8 +33,8 @@ def test_a_worker_that_returns_is_not_a_death() -> None:
     assert not stop.is_set() and died == {}
 
 
-def _alert(status: str, feature: str | None, kind: str = "DATA_DRIFT") -> dict:
-    return {"status": status, "feature": feature, "kind": kind}
+def _alert(status: str, feature: str | None, kind: str = "DATA_DRIFT") -> DriftAlert:
+    return drift_alert(status=status, feature=feature, kind=kind)
 
 
 def test_still_drifting_lists_subjects_whose_last_alert_fired() -> None:

@@ -4,6 +4,7 @@ import urllib.error
 import urllib.request
 
 from riskstream.ops import OpsServer, WorkerMetrics, partition_lag
+from tests.unit.schemas.samples import drift_alert
 
 
 def test_partition_lag_counts_from_the_position_to_the_stable_end() -> None:
@@ -63,7 +64,7 @@ def test_health_and_readiness_follow_the_worker() -> None:
         time.sleep(0.3)  # no beat: the loop is stuck
         assert _get(f"{server.address}/health") == (503, "stalled\n")
         m.records_out("labeled-examples", 3)
-        m.alert({"kind": "PERFORMANCE", "severity": "HIGH", "status": "FIRING"})
+        m.alert(drift_alert(kind="PERFORMANCE", severity="HIGH", status="FIRING"))
         status, text = _get(f"{server.address}/metrics")
         assert status == 200
         assert (

@@ -5,7 +5,7 @@ from riskstream.topics import CATALOG, MODEL_VERSIONS, spec
 
 def test_names_are_unique_and_every_schema_ships() -> None:
     assert len({t.name for t in CATALOG}) == len(CATALOG)
-    shipped = {p.name for p in resources.files("schemas").iterdir()}
+    shipped = {p.name for p in resources.files("riskstream.schemas").iterdir()}
     for entry in CATALOG:
         assert f"{entry.value_schema}.avsc" in shipped
 

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from riskstream.schemas.events import DriftAlert
+
 T = 1_700_000_000_000
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -110,3 +112,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         original_value=b"{}",
     ),
 }
+
+
+def drift_alert(**changes: Any) -> DriftAlert:
+    """The sample DriftAlert, typed, with ``changes``."""
+    return DriftAlert.from_avro({**SAMPLES["DriftAlert"], **changes})

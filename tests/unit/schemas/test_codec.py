@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka.serialization import SerializationError
 
 from riskstream.errors import RiskstreamError
-from schemas import (
+from riskstream.schemas import (
     EVENT_TYPES,
     AvroCodec,
     EmptyPayloadError,
@@ -21,7 +21,7 @@ from schemas import (
     WrongMagicByteError,
     stable_schema_id,
 )
-from schemas.catalog import load_schema_json
+from riskstream.schemas.catalog import load_schema_json
 from tests.unit.schemas.samples import SAMPLES, T
 
 

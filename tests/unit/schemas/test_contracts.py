@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from schemas.catalog import EVENT_TYPES, NAMESPACE, load_schema_json
+from riskstream.schemas.catalog import EVENT_TYPES, NAMESPACE, load_schema_json
 
 
 def _fields(schema: dict[str, Any]) -> list[dict[str, Any]]:

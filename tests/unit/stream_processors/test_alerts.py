@@ -1,23 +1,12 @@
 """How an alert names what it is about, for the demo's timeline and summary."""
 
-from stream_processors.alerts import alert_event, alert_subject
+from riskstream.schemas.events import DriftAlert
+from riskstream.stream_processors.alerts import alert_subject
+from tests.unit.schemas.samples import drift_alert
 
 
-def _alert(kind: str, feature: str | None, statistic: str = "psi") -> dict:
-    return alert_event(
-        "m",
-        "1",
-        kind=kind,
-        status="FIRING",
-        severity="HIGH",
-        statistic=statistic,
-        value=0.4,
-        threshold=0.25,
-        window=(0, 1),
-        sample_size=500,
-        message="msg",
-        feature=feature,
-    )
+def _alert(kind: str, feature: str | None, statistic: str = "psi") -> DriftAlert:
+    return drift_alert(kind=kind, feature=feature, statistic=statistic)
 
 
 def test_a_feature_alert_names_its_feature() -> None:
@@ -31,7 +20,7 @@ def test_a_score_alert_names_the_score_and_others_their_kind() -> None:
 
 
 def test_transition_fires_on_entry_and_resolves_on_exit() -> None:
-    from stream_processors.alerts import transition
+    from riskstream.stream_processors.alerts import transition
 
     now: dict[str, str] = {}
     assert transition("glucose", True, {}, now, "HIGH") == "FIRING"
@@ -46,7 +35,7 @@ def test_transition_fires_on_entry_and_resolves_on_exit() -> None:
 def test_transition_fires_again_when_an_incident_escalates() -> None:
     """An incident whose first window was only partly drifted fires LOW; when the next
     window is CRITICAL the trigger (which waits for HIGH) must hear of it."""
-    from stream_processors.alerts import transition
+    from riskstream.stream_processors.alerts import transition
 
     was = {"glucose": "LOW"}
     now = dict(was)

@@ -12,7 +12,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from stream_processors.performance_stats import (
+from riskstream.stream_processors.performance_stats import (
     SCORE_BINS,
     ErrorRateDetector,
     Outcome,

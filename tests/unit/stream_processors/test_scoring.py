@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from schemas import AvroCodec, LocalSchemaCatalog
-from schemas.catalog import load_schema_json
-from stream_processors.scoring import Input, score_batch
+from riskstream.schemas import AvroCodec, LocalSchemaCatalog
+from riskstream.schemas.catalog import load_schema_json
+from riskstream.schemas.events import DeadLetter, Prediction
+from riskstream.stream_processors.scoring import Input, score_batch
 from tests.fixture_model import fixture_model
 from tests.unit.schemas.samples import SAMPLES
 
@@ -29,21 +30,21 @@ def test_a_valid_record_gets_one_full_prediction() -> None:
     assert batch.dead_letters == []
     ((key, p),) = batch.predictions
     assert key == b"p-1"
-    assert p["request_id"] == "r-1" and p["patient_id"] == "p-1"
-    assert 0 <= p["risk"] <= 1
-    assert p["label"] == int(p["risk"] >= p["threshold"])
-    assert p["model_version"] == "1" and p["model_name"] == "diabetes-risk"
-    assert (p["source_partition"], p["source_offset"]) == (2, 7)
-    assert len(p["contributions"]) == 3
-    assert set(p["features"]) == set(model.feature_names)
-    assert p["features"]["skin_thickness"] == model.pipeline.medians["skin_thickness"]
+    assert p.request_id == "r-1" and p.patient_id == "p-1"
+    assert 0 <= p.risk <= 1
+    assert p.label == int(p.risk >= p.threshold)
+    assert p.model_version == "1" and p.model_name == "diabetes-risk"
+    assert (p.source_partition, p.source_offset) == (2, 7)
+    assert len(p.contributions) == 3
+    assert set(p.features) == set(model.feature_names)
+    assert p.features["skin_thickness"] == model.pipeline.medians["skin_thickness"]
     assert (
-        p["missing"]
+        p.missing
         == [n for n in ("glucose", "blood_pressure", "skin_thickness", "bmi") if GOOD[n] is None]
-        and "skin_thickness" in p["missing"]
+        and "skin_thickness" in p.missing
     )
-    assert p["latency_ms"] >= 0
-    CODEC.decode(CODEC.encode("Prediction", p), "Prediction")  # it fits the schema
+    assert p.latency_ms >= 0
+    assert CODEC.decode_event(CODEC.encode_event(p), Prediction) == p  # it fits the schema
 
 
 def _without_age_writer() -> bytes:
@@ -77,34 +78,34 @@ def test_every_bad_input_becomes_a_dead_letter_with_its_reason(kind: str) -> Non
     batch = score_batch(
         [_input(value, offset=3), _input(_encode(request_id="ok"))], fixture_model(), CODEC, "m"
     )
-    assert [p["request_id"] for _, p in batch.predictions] == ["ok"]
+    assert [p.request_id for _, p in batch.predictions] == ["ok"]
     ((key, letter),) = batch.dead_letters
-    assert letter["reason"] == reason
-    assert letter["original_value"] == value  # byte for byte
-    assert letter["original_key"] == key == b"p-1"
-    assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
+    assert letter.reason == reason
+    assert letter.original_value == value  # byte for byte
+    assert letter.original_key == key == b"p-1"
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
         "patient-records",
         2,
         3,
     )
-    CODEC.decode(CODEC.encode("DeadLetter", letter), "DeadLetter")
+    assert CODEC.decode_event(CODEC.encode_event(letter), DeadLetter) == letter
 
 
 @pytest.mark.parametrize("key", [None, b"\xff\xfe", b"someone-else"])
 def test_a_wrong_key_is_a_dead_letter(key: bytes | None) -> None:
     batch = score_batch([_input(_encode(), key=key)], fixture_model(), CODEC, "m")
     assert batch.predictions == []
-    assert batch.dead_letters[0][1]["reason"] == "wrong_key"
+    assert batch.dead_letters[0][1].reason == "wrong_key"
 
 
 def test_dead_letter_details_carry_no_patient_values() -> None:
     batch = score_batch([_input(_encode(glucose=4321.0))], fixture_model(), CODEC, "m")
     letter = batch.dead_letters[0][1]
-    assert "4321" not in letter["detail"] and "p-1" not in letter["detail"]
+    assert "4321" not in letter.detail and "p-1" not in letter.detail
 
 
 def test_one_batch_is_scored_by_one_version() -> None:
     items = [_input(_encode(request_id=f"r{i}"), offset=i) for i in range(50)]
     batch = score_batch(items, fixture_model(version="9"), CODEC, "m")
-    assert {p["model_version"] for _, p in batch.predictions} == {"9"}
+    assert {p.model_version for _, p in batch.predictions} == {"9"}
     assert len(batch.predictions) == 50

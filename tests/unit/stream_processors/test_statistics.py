@@ -6,8 +6,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import roc_auc_score
 
-from models.reference import bin_index, histogram, quantile_edges
-from stream_processors.statistics import (
+from riskstream.models.reference import bin_index, histogram, quantile_edges
+from riskstream.stream_processors.statistics import (
     DriftThresholds,
     binned_roc_auc,
     drift_verdicts,

@@ -1,10 +1,12 @@
-from stream_processors.trigger_policy import (
+from riskstream.schemas.events import DriftAlert
+from riskstream.stream_processors.trigger_policy import (
     TriggerConfig,
     TriggerState,
     on_alert,
     on_labels,
     on_tick,
 )
+from tests.unit.schemas.samples import drift_alert
 
 CONFIG = TriggerConfig(
     min_severity="HIGH", label_count=100, cooldown_ms=60_000, schedule_ms=3_600_000
@@ -13,16 +15,9 @@ CONFIG = TriggerConfig(
 
 def _alert(
     severity: str = "HIGH", status: str = "FIRING", kind: str = "DATA_DRIFT", alert_id: str = "a1"
-) -> dict:
-    return {
-        "alert_id": alert_id,
-        "status": status,
-        "severity": severity,
-        "kind": kind,
-        "feature": "glucose",
-        "statistic": "psi",
-        "window_start": 5_000,
-    }
+) -> DriftAlert:
+    sample = {"feature": "glucose", "statistic": "psi", "window_start": 5_000}
+    return drift_alert(severity=severity, status=status, kind=kind, alert_id=alert_id, **sample)
 
 
 def test_a_high_drift_alert_requests_a_retrain_from_its_window() -> None:

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from stream_processors.windows import (
+from riskstream.stream_processors.windows import (
     Observation,
     binning_version,
     count_fields,

@@ -1,6 +1,6 @@
 """The transactional producer's configuration."""
 
-from riskstream.kafka.clients import transactional_config
+from riskstream.kafka.factory import transactional_config
 from riskstream.settings import Settings
 
 

@@ -80,3 +80,41 @@ def test_every_bootstrap_server_becomes_a_faust_broker_url(tmp_path: Path) -> No
     assert app.conf.id == "t.riskstream-monitor"
     assert app.conf.datadir == (tmp_path / "state" / "faust" / "t.riskstream-monitor").resolve()
     assert app.conf.datadir.is_dir()
+
+
+# -- the commit path and the Faust internals it relies on --------------------------------
+
+
+def test_commits_the_offset_after_the_last_applied_record_and_never_backwards() -> None:
+    from faust.types import TP
+
+    from riskstream.kafka.faust_worker import offsets_to_commit
+
+    a, b, c = TP("t", 0), TP("t", 1), TP("t", 2)
+    processed = {("t", 0): 41, ("t", 1): 9, ("t", 2): 5, ("gone", 0): 99}
+    committed: dict = {a: 10, b: 50, c: None}
+    # a: ahead of the commit; b: behind it (a rebalance restored a later commit); c: first
+    assert offsets_to_commit([a, b, c], processed, committed) == {a: 42, c: 6}
+    assert offsets_to_commit([a], {}, committed) == {}
+
+
+def test_the_faust_internals_riskstream_overrides_are_still_there() -> None:
+    """faust-streaming is pinned below the next minor release; these are the members the
+    runner overrides or calls, so a release that moves them fails here, not in production."""
+    import inspect
+
+    import faust
+    from faust.transport.drivers import aiokafka
+
+    assert (
+        "transport"
+        in inspect.signature(aiokafka.AIOKafkaConsumerThread._create_worker_consumer).parameters
+    )
+    assert inspect.iscoroutinefunction(aiokafka.Consumer._commit)
+    assert callable(aiokafka.Consumer._new_consumer_thread)
+    assert aiokafka.Transport.Consumer is aiokafka.Consumer
+    assert callable(faust.App._new_transport)
+    from faust.transport.consumer import Consumer
+
+    assert issubclass(aiokafka.Consumer, Consumer)
+    assert "self._committed_offset" in inspect.getsource(Consumer.__init__)

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
-from models.trainer import MergedRequest
+from riskstream.schemas.events import RetrainRequest
+from riskstream.stream_processors.trainer import MergedRequest
 
 
 def _req(
@@ -9,17 +10,24 @@ def _req(
     start: int | None,
     end: int | None,
     alerts: list[str] | None = None,
-) -> dict:
+) -> RetrainRequest:
+    """As the codec decodes one: the range as datetimes, made epoch ms by from_avro."""
+
     def ts(ms: int | None) -> datetime | None:
         return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
-    return {
-        "retrain_id": rid,
-        "reasons": reasons,
-        "alert_ids": alerts or [],
-        "range_start": ts(start),
-        "range_end": ts(end),
-    }
+    return RetrainRequest.from_avro(
+        {
+            "retrain_id": rid,
+            "event_time": ts(0),
+            "model_name": "m",
+            "reasons": reasons,
+            "alert_ids": alerts or [],
+            "range_start": ts(start),
+            "range_end": ts(end),
+            "detail": "",
+        }
+    )
 
 
 def test_merge_unions_reasons_alerts_and_widens_the_range() -> None:

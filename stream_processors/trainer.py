@@ -1,9 +1,11 @@
 """The trainer worker (`riskstream run trainer`): retrain-requests → MLflow → model-versions.
 
-Guarantee: at-least-once. A request's offset is committed only after its outcome (promoted,
-challenger, skipped, rejected or failed) is on `model-versions`; a trainer killed mid-training
-sees the request again when it restarts. One training runs at a time; requests that arrive
-meanwhile are merged into the next run, and the merge is logged.
+Guarantee: exactly one outcome (promoted, challenger, skipped, rejected or failed) per request
+batch on `model-versions`: the outcome, any dead letters and the requests' offsets commit in
+one Kafka transaction. The MLflow registration is outside it, so a trainer killed after
+registering and before committing trains the batch again and registers another version (at
+least once in the registry). One training runs at a time; requests that arrive meanwhile are
+merged into the next run, and the merge is logged.
 """
 
 from __future__ import annotations
@@ -11,31 +13,37 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message
 
-from models import data
-from models.bootstrap import gates_of
-from models.bundle import ModelLoadError, ScoringModel
-from models.events import model_version_event, publish_model_event
-from models.features import PIPELINE_VERSION, RAW_FEATURES
-from models.labeled_examples import read_labeled_examples
-from models.reference import drift_reference
-from models.registry import CHALLENGER, CHAMPION, Registry
-from models.selection import decide_promotion, evaluate
-from models.training import train
-from riskstream.kafka.clients import codec_for
 from riskstream.kafka.dead_letter import dead_letter
+from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.models import data
+from riskstream.models.bootstrap import gates_of
+from riskstream.models.bundle import ModelLoadError, ScoringModel
+from riskstream.models.features import PIPELINE_VERSION
+from riskstream.models.reference import drift_reference
+from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
+from riskstream.models.selection import decide_promotion, evaluate
+from riskstream.models.training import train
 from riskstream.ops import WorkerMetrics
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import (
+    DeadLetter,
+    LabeledExample,
+    ModelVersionEvent,
+    RetrainRequest,
+)
+from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.settings import Settings
-from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, RETRAIN_REQUESTS
-from schemas import CodecError
+from riskstream.stream_processors.labeled_examples import read_labeled_examples
+from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
 PROCESSOR = "trainer"
+GROUP = "riskstream-trainer"
 
 
 @dataclass
@@ -50,11 +58,11 @@ class MergedRequest:
     unbounded_start: bool = False
     unbounded_end: bool = False
 
-    def add(self, request: dict[str, Any]) -> None:
-        self.retrain_ids.append(request["retrain_id"])
-        self.reasons += [r for r in request["reasons"] if r not in self.reasons]
-        self.alert_ids += [a for a in request.get("alert_ids", []) if a not in self.alert_ids]
-        start, end = _ms(request.get("range_start")), _ms(request.get("range_end"))
+    def add(self, request: RetrainRequest) -> None:
+        self.retrain_ids.append(request.retrain_id)
+        self.reasons += [r for r in request.reasons if r not in self.reasons]
+        self.alert_ids += [a for a in request.alert_ids if a not in self.alert_ids]
+        start, end = request.range_start, request.range_end
         self.unbounded_start |= start is None
         self.unbounded_end |= end is None
         if start is not None:
@@ -75,12 +83,6 @@ class MergedRequest:
         return f"{text} (alerts: {','.join(self.alert_ids)})" if self.alert_ids else text
 
 
-def _ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
-
-
 class Trainer:
     """Consumes retrain requests and turns each (merged) batch into one training outcome."""
 
@@ -88,89 +90,85 @@ class Trainer:
         self.settings = settings
         self.seed = seed
         self.max_runs = max_runs  # exit after this many training runs (None: never)
-        self.codec = codec_for(settings)
         self.registry = Registry(settings)
-        self.consumer = Consumer(
-            settings.kafka_config(
-                {
-                    "group.id": f"{settings.topic_prefix}riskstream-trainer",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "max.poll.interval.ms": 900_000,  # a training may take minutes
-                }
-            )
-        )
-        self.producer = Producer(settings.kafka_config())
-        self.outcomes: list[dict[str, Any]] = []
         self.metrics = WorkerMetrics("trainer", stall_s=900.0)  # a training may take minutes
+        self.runtime = TransactionalRuntime(
+            settings,
+            GROUP,
+            "0",
+            [RETRAIN_REQUESTS.name],
+            self.metrics,
+            cadence=Cadence(size=500, wait_s=1.0, linger_s=0.2),
+            consumer_config={"max.poll.interval.ms": 900_000},  # a training may take minutes
+        )
+        self.codec = self.runtime.codec
+        self.runs = 0
+        self.last_outcome: ModelVersionEvent | None = None
 
     def run(self, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
         stop = stop or threading.Event()
-        max_runs = max_runs if max_runs is not None else self.max_runs
-        self.consumer.subscribe(
-            [self.settings.topic(RETRAIN_REQUESTS.name)], **self.metrics.rebalance_callbacks()
-        )
-        runs = 0
-        log.info(
-            "trainer: waiting for retrain requests on %s",
-            self.settings.topic(RETRAIN_REQUESTS.name),
-        )
-        self.metrics.ready = True
-        try:
-            while not stop.is_set() and (max_runs is None or runs < max_runs):
-                self.metrics.beat()
-                messages = self.consumer.consume(500, timeout=1.0)
-                self.metrics.records_in.inc(len(messages))
-                merged = self._merge(messages)
-                if merged is None:
-                    if messages:
-                        self.consumer.commit(asynchronous=False)
-                    continue
-                self.outcomes.append(self.handle(merged))
-                self.consumer.commit(asynchronous=False)
-                runs += 1
-        finally:
-            self.producer.flush(10)
-            self.consumer.close()
+        limit = max_runs if max_runs is not None else self.max_runs
+        if limit is not None and self.runs >= limit:
+            return
+        self.runtime.start()
 
-    def _merge(self, messages: list[Message]) -> MergedRequest | None:
+        def process(messages: list[Message]) -> Batch | None:
+            batch = self.process(messages)
+            if batch is not None and limit is not None and self.runs + 1 >= limit:
+                stop.set()  # the batch still commits: the loop ends after it
+            return batch
+
+        self.runtime.run(process, stop)
+
+    def process(self, messages: list[Message]) -> Batch | None:
+        """Merge the batch's requests into one training run; its outcome goes out with the
+        requests' offsets."""
+        if not messages:
+            return None
+        self.metrics.records_in.inc(len(messages))
+        merged, letters = self._merge(messages)
+        outputs = [Output(DEAD_LETTER.name, d.original_key, d) for d in letters]
+        if merged is None:
+            return Batch(outputs)
+        outcome = self.handle(merged)
+        outputs.append(Output(MODEL_VERSIONS.name, self.settings.model_name.encode(), outcome))
+
+        def done() -> None:
+            self.runs += 1
+            self.last_outcome = outcome
+            log.info("trainer: %s %s — %s", outcome.status, outcome.version or "", outcome.reason)
+
+        return Batch(outputs, after_commit=done)
+
+    def _merge(self, messages: list[Message]) -> tuple[MergedRequest | None, list[DeadLetter]]:
         merged = MergedRequest()
+        letters = []
         for message in messages:
-            if message.error():
-                log.warning("trainer: consumer error %s", message.error())
-                continue
             try:
-                request = self.codec.decode(message.value(), "RetrainRequest")
+                request = self.codec.decode_event(message.value(), RetrainRequest)
             except CodecError as exc:
-                self._dead_letter(message, exc.reason, exc.message)
+                letters.append(dead_letter(message, PROCESSOR, exc.reason, exc.message))
                 continue
-            if request["model_name"] != self.settings.model_name:
-                self._dead_letter(message, "wrong_model", "request names another model")
+            if request.model_name != self.settings.model_name:
+                letters.append(
+                    dead_letter(message, PROCESSOR, "wrong_model", "request names another model")
+                )
                 continue
             merged.add(request)
         if not merged.retrain_ids:
-            return None
+            return None, letters
         if len(merged.retrain_ids) > 1:
             log.info(
                 "trainer: merged %d retrain requests into one run: %s",
                 len(merged.retrain_ids),
                 ",".join(merged.retrain_ids),
             )
-        return merged
-
-    def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
-        event = dead_letter(message, PROCESSOR, reason, detail)
-        self.producer.produce(
-            self.settings.topic(DEAD_LETTER.name),
-            key=message.key(),
-            value=self.codec.encode("DeadLetter", event),
-        )
-        self.producer.flush(10)
+        return merged, letters
 
     # -- one training run -----------------------------------------------------------------
 
-    def handle(self, request: MergedRequest) -> dict[str, Any]:
-        """Train, register and decide; publish exactly one ModelVersionEvent and return it."""
+    def handle(self, request: MergedRequest) -> ModelVersionEvent:
+        """Train, register and decide: the one ModelVersionEvent of this request batch."""
         log.info(
             "trainer: training for %s (%s)", ",".join(request.retrain_ids), request.reason_text()
         )
@@ -178,8 +176,8 @@ class Trainer:
             event = self._train_and_decide(request)
         except Exception as exc:  # reported, never lost: the request's outcome is FAILED
             log.exception("trainer: training failed for %s", ",".join(request.retrain_ids))
-            event = model_version_event(
-                self.settings,
+            event = ModelVersionEvent.announce(
+                self.settings.model_name,
                 "FAILED",
                 reason=f"training failed: {type(exc).__name__}: {str(exc)[:300]}",
                 lineage={
@@ -187,11 +185,9 @@ class Trainer:
                     "training_reason": request.reason_text(),
                 },
             )
-        publish_model_event(self.settings, event)
-        log.info("trainer: %s %s — %s", event["status"], event["version"] or "", event["reason"])
         return event
 
-    def _train_and_decide(self, request: MergedRequest) -> dict[str, Any]:
+    def _train_and_decide(self, request: MergedRequest) -> ModelVersionEvent:
         batch = read_labeled_examples(self.settings, self.codec, request.start, request.end)
         topic = self.settings.topic(LABELED_EXAMPLES.name)
         lineage = {
@@ -200,19 +196,19 @@ class Trainer:
             "labeled_examples": batch.lineage(topic),
             "feature_pipeline": PIPELINE_VERSION,
         }
-        examples = sorted(batch.examples, key=lambda e: (e["event_time"], e["request_id"]))
-        labels = {int(e["label"]) for e in examples}
+        examples = sorted(batch.examples, key=lambda e: (e.event_time, e.request_id))
+        labels = {int(e.label) for e in examples}
         minimum = self.settings.retrain_min_examples
         if len(examples) < minimum:
-            return model_version_event(
-                self.settings,
+            return ModelVersionEvent.announce(
+                self.settings.model_name,
                 "SKIPPED",
                 lineage=lineage,
                 reason=f"only {len(examples)} labeled examples in the range; need {minimum}",
             )
         if len(labels) < 2:
-            return model_version_event(
-                self.settings,
+            return ModelVersionEvent.announce(
+                self.settings.model_name,
                 "SKIPPED",
                 lineage=lineage,
                 reason=f"the range holds only one class ({labels.pop()})",
@@ -221,7 +217,7 @@ class Trainer:
         recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
         boot_raw, boot_y = data.load(data.TRAIN_FILE)
         raw = pd.concat([boot_raw, _frame(recent)], ignore_index=True)
-        y = pd.concat([boot_y, pd.Series([int(e["label"]) for e in recent])], ignore_index=True)
+        y = pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True)
         result = train(
             raw,
             y,
@@ -232,7 +228,7 @@ class Trainer:
         if self.settings.reference == "recent":
             _describe_recent_traffic(result.model, _frame(holdout))
         hold_raw = _frame(holdout)
-        hold_y = np.array([int(e["label"]) for e in holdout])
+        hold_y = np.array([int(e.label) for e in holdout])
         _, risk = result.model.predict_frame(hold_raw)
         candidate_metrics = evaluate(hold_y, risk, result.model.threshold)
         champion_version = self.registry.alias_version(CHAMPION)
@@ -276,8 +272,8 @@ class Trainer:
         try:
             self.registry.load(version)
         except ModelLoadError as exc:
-            return model_version_event(
-                self.settings,
+            return ModelVersionEvent.announce(
+                self.settings.model_name,
                 "FAILED",
                 version=version,
                 run_id=run_id,
@@ -297,8 +293,8 @@ class Trainer:
         else:
             self.registry.set_alias(CHALLENGER, version)
             previous, status, alias = champion_version, "CHALLENGER", CHALLENGER
-        return model_version_event(
-            self.settings,
+        return ModelVersionEvent.announce(
+            self.settings.model_name,
             status,
             version=version,
             alias=alias,
@@ -322,8 +318,8 @@ def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
     model.reference["source"] = "recent"
 
 
-def _frame(examples: list[dict[str, Any]]) -> pd.DataFrame:
+def _frame(examples: list[LabeledExample]) -> pd.DataFrame:
     return pd.DataFrame.from_records(
-        [{n: e["features"].get(n, np.nan) for n in RAW_FEATURES} for e in examples],
+        [{n: e.features.get(n, np.nan) for n in RAW_FEATURES} for e in examples],
         columns=list(RAW_FEATURES),
     ).astype(float)

@@ -1,5 +1,7 @@
-"""Reading a topic as a user tool does: ``assign()`` with no group membership and no commits,
-so live consumer groups are never rebalanced or moved.
+"""Reading a topic to its end (or following it) as a user tool does: ``assign()`` with no
+group membership and no commits, so live consumer groups are never rebalanced or moved. The
+one such reader: the tools, the trainer's replay of labeled examples and the demo's report
+all read through :func:`messages`.
 
 Where to start: ``"end"`` (only what arrives from now on), ``"beginning"``, an epoch
 millisecond timestamp (``offsets_for_times``), or explicit offsets per partition.
@@ -8,17 +10,18 @@ millisecond timestamp (``offsets_for_times``), or explicit offsets per partition
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from riskstream.errors import RiskstreamError
+from riskstream.errors import RiskstreamError, TopicError
+from riskstream.kafka.admin import partitions_in
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.factory import reader
+from riskstream.schemas import CodecError
 from riskstream.settings import Settings
-from schemas import CodecError
 
 Start = str | int | dict[int, int]  # "end" | "beginning" | epoch ms | {partition: offset}
 
@@ -27,29 +30,11 @@ class TopicReadError(RiskstreamError):
     """A topic could not be read (it does not exist, or the broker is away)."""
 
 
-def reader(settings: Settings, extra: dict[str, object] | None = None) -> Consumer:
-    return Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"riskstream-tool-{uuid.uuid4().hex}",  # required, never joined
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-                **(extra or {}),
-            }
-        )
-    )
-
-
 def partitions_of(consumer: Consumer, topic: str) -> list[int]:
-    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise TopicReadError(
-            "topic not found",
-            topic=topic,
-            hint="check RISKSTREAM_TOPIC_PREFIX, or create it: `riskstream topics create`",
-        )
-    return sorted(metadata.partitions)
+    try:
+        return partitions_in(consumer.list_topics(topic, timeout=10), topic)
+    except TopicError as exc:
+        raise TopicReadError(exc.message, hint=exc.hint, **exc.context) from None
 
 
 def resolve(

@@ -1,0 +1,40 @@
+"""The control plane's two events: ModelVersionEvents on `model-versions` (how scorers and
+people learn of registry changes) and RetrainRequests on `retrain-requests`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from riskstream.ids import new_id, now_ms
+from riskstream.kafka.clients import publish_events
+from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
+from riskstream.settings import Settings
+from riskstream.topics import MODEL_VERSIONS, RETRAIN_REQUESTS
+
+
+def publish_model_event(settings: Settings, event: ModelVersionEvent) -> None:
+    publish_events(settings, MODEL_VERSIONS.name, [(settings.model_name.encode(), event)])
+
+
+def publish_retrain_request(
+    settings: Settings,
+    reasons: Sequence[str],
+    *,
+    range_start: int | None = None,
+    range_end: int | None = None,
+    alert_ids: Sequence[str] = (),
+    detail: str = "",
+) -> str:
+    """Ask the trainer for a new candidate; returns the request's id."""
+    request = RetrainRequest(
+        new_id(),
+        now_ms(),
+        settings.model_name,
+        list(reasons),
+        list(alert_ids),
+        range_start,
+        range_end,
+        detail,
+    )
+    publish_events(settings, RETRAIN_REQUESTS.name, [(settings.model_name.encode(), request)])
+    return request.retrain_id

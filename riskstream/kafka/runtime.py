@@ -1,0 +1,194 @@
+"""The one runtime of the confluent-kafka workers (scorer, joiner, trainer).
+
+A worker is a "process this batch" function; :class:`TransactionalRuntime` owns the rest, as
+quix-streams' ``Checkpoint`` does: the consumer, the transactional producer, the batch loop,
+the offsets and the settle-on-failure path. Each batch's outputs and its input offsets commit
+in one Kafka transaction, so `read_committed` readers see a batch's events exactly once. A
+batch that does not commit is consumed again: the consumer seeks back to its first offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException, Message, Producer
+
+from riskstream.kafka.clients import codec_for, rewind, settle_transaction
+from riskstream.kafka.factory import group_consumer, transactional_producer
+from riskstream.ops import WorkerMetrics
+from riskstream.schemas.events import Event
+from riskstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One event to produce in the batch's transaction (``topic`` is the catalog name)."""
+
+    topic: str
+    key: bytes | None
+    event: Event
+
+
+@dataclass
+class Batch:
+    """What a worker made of the messages it was handed.
+
+    ``before_commit`` runs inside the transaction, after the offsets are sent: a side effect
+    that must happen if the batch commits and may repeat if it does not (the joiner parks
+    early labels there). ``after_commit`` runs once the batch has committed.
+    """
+
+    outputs: list[Output] = field(default_factory=list)
+    before_commit: Callable[[], None] | None = None
+    after_commit: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How a worker waits for work: up to ``wait_s`` for a first message, then up to
+    ``linger_s`` for the batch to fill to ``size``. ``idle_calls`` hands the worker empty
+    batches too (the joiner releases parked labels when no message arrives)."""
+
+    size: int = 1000
+    wait_s: float = 0.1
+    linger_s: float = 0.01
+    idle_calls: bool = False
+
+
+class TransactionalRuntime:
+    """Consume → process → produce + send offsets → commit, with one producer per instance.
+
+    ``retry_on`` names the errors of a dependency other than Kafka (Redis) after which the
+    batch is consumed again in a second rather than crashing the worker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        instance: str,
+        topics: Sequence[str],
+        metrics: WorkerMetrics,
+        *,
+        cadence: Cadence = Cadence(),
+        consumer_config: dict[str, Any] | None = None,
+        producer_config: dict[str, Any] | None = None,
+        retry_on: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.settings = settings
+        self.name = group.removeprefix("riskstream-")
+        self.group = group
+        self.instance = instance
+        self.topics = [settings.topic(t) for t in topics]
+        self.metrics = metrics
+        self.cadence = cadence
+        self.retry_on = retry_on
+        self.codec = codec_for(settings)
+        self.consumer = group_consumer(
+            settings, group, {**(consumer_config or {}), **metrics.consumer_config()}
+        )
+        self._producer_config = producer_config or {}
+        self.producer = self._new_producer()
+        self._full_names: dict[str, str] = {}
+
+    def _new_producer(self) -> Producer:
+        return transactional_producer(
+            self.settings, self.group, self.instance, self._producer_config
+        )
+
+    def start(self) -> None:
+        """Fence any predecessor's open transaction; call before :meth:`run`."""
+        self.producer.init_transactions(30)
+
+    def run(self, process: Callable[[list[Message]], Batch | None], stop: threading.Event) -> None:
+        """Hand batches to ``process`` until ``stop`` is set; always closes the consumer."""
+        self.consumer.subscribe(self.topics, **self.metrics.rebalance_callbacks())
+        log.info("%s: consuming %s", self.name, ", ".join(self.topics))
+        self.metrics.ready = True
+        try:
+            while not stop.is_set():
+                self.metrics.beat()
+                messages = self._next_batch()
+                if not messages and not self.cadence.idle_calls:
+                    continue
+                try:
+                    self.process_once(process, messages)
+                except self.retry_on as exc:
+                    log.warning("%s: %s unavailable; the batch is retried in 1 s", self.name, exc)
+                    if messages:
+                        rewind(self.consumer, messages)
+                    stop.wait(1.0)
+        finally:
+            self.consumer.close()
+
+    def _next_batch(self) -> list[Message]:
+        first = self.consumer.poll(self.cadence.wait_s)
+        if first is None:
+            return []
+        rest = self.consumer.consume(self.cadence.size - 1, self.cadence.linger_s)
+        batch = []
+        for message in (first, *rest):
+            if message.error():
+                log.warning("%s: consumer error %s", self.name, message.error())
+            else:
+                batch.append(message)
+        return batch
+
+    def process_once(
+        self, process: Callable[[list[Message]], Batch | None], messages: list[Message]
+    ) -> bool:
+        """One batch through ``process`` and one transaction. True once it committed; False
+        if it was rolled back and the consumer rewound to be handed it again."""
+        batch = process(messages)
+        if batch is None:
+            return True
+        if not messages and not batch.outputs and batch.before_commit is None:
+            if batch.after_commit:
+                batch.after_commit()
+            return True
+        if not self._commit(batch):
+            rewind(self.consumer, messages)
+            return False
+        if batch.after_commit:
+            batch.after_commit()
+        return True
+
+    def _commit(self, batch: Batch) -> bool:
+        committing = False
+        self.producer.begin_transaction()
+        try:
+            for out in batch.outputs:
+                self.producer.produce(
+                    self._topic(out.topic), key=out.key, value=self.codec.encode_event(out.event)
+                )
+                self.producer.poll(0)
+            self.producer.send_offsets_to_transaction(
+                self.consumer.position(self.consumer.assignment()),
+                self.consumer.consumer_group_metadata(),
+                30,
+            )
+            if batch.before_commit:
+                batch.before_commit()
+            committing = True
+            self.producer.commit_transaction(30)
+        except KafkaException as exc:
+            committed, self.producer = settle_transaction(
+                self.producer, exc, committing, self._new_producer, self.name
+            )
+            return committed
+        except self.retry_on:
+            self.producer.abort_transaction(30)
+            raise
+        return True
+
+    def _topic(self, name: str) -> str:
+        full = self._full_names.get(name)
+        if full is None:
+            full = self._full_names[name] = self.settings.topic(name)
+        return full

@@ -1,0 +1,257 @@
+"""One frozen dataclass per Avro schema: what processor code handles instead of dicts.
+
+The codec converts at the edge (:meth:`AvroCodec.encode_event`, :meth:`AvroCodec.decode_event`),
+as confluent-kafka's Avro example keeps its `User` class apart from the dict the serializer
+sees. Times are epoch milliseconds everywhere in riskstream; fastavro reads a
+`timestamp-millis` field as a datetime, so :meth:`Event.from_avro` turns it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+from riskstream.ids import new_id, now_ms
+
+
+def epoch_ms(value: int | datetime) -> int:
+    """A time as epoch milliseconds, whether fastavro decoded it or a producer wrote it."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+class Event:
+    """Base of the typed events: the Avro name and the dict conversions."""
+
+    SCHEMA: ClassVar[str]
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time",)
+    _names: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.SCHEMA = cls.__name__
+
+    @classmethod
+    def _fields(cls) -> tuple[str, ...]:
+        names = cls.__dict__.get("_names")
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+            cls._names = names
+        return names
+
+    def to_avro(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._fields()}
+
+    @classmethod
+    def from_avro(cls, record: Mapping[str, Any]) -> Self:
+        values = {name: record[name] for name in cls._fields() if name in record}
+        for name in cls.TIMES:
+            if values.get(name) is not None:
+                values[name] = epoch_ms(values[name])
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PatientRecord(Event):
+    request_id: str
+    patient_id: str
+    source: str
+    event_time: int
+    pregnancies: int
+    glucose: float | None
+    blood_pressure: float | None
+    skin_thickness: float | None
+    insulin: float | None
+    bmi: float | None
+    pedigree: float
+    age: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prediction(Event):
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time", "scored_at")
+    prediction_id: str
+    request_id: str
+    patient_id: str
+    event_time: int
+    scored_at: int
+    model_name: str
+    model_version: str
+    risk: float
+    label: int
+    threshold: float
+    latency_ms: float
+    features: Mapping[str, float]
+    missing: Sequence[str]
+    contributions: Sequence[Mapping[str, Any]]  # {"feature", "value"}: the Contribution record
+    source_partition: int
+    source_offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroundTruth(Event):
+    label_id: str
+    request_id: str
+    patient_id: str
+    event_time: int
+    outcome: int
+    source: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabeledExample(Event):
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time", "labeled_at")
+    example_id: str
+    request_id: str
+    patient_id: str
+    event_time: int
+    labeled_at: int
+    features: Mapping[str, float]
+    label: int
+    risk: float
+    predicted_label: int
+    model_version: str
+    prediction_partition: int
+    prediction_offset: int
+    truth_partition: int
+    truth_offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriftAlert(Event):
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time", "window_start", "window_end")
+    alert_id: str
+    event_time: int
+    model_name: str
+    model_version: str
+    kind: str
+    status: str
+    severity: str
+    feature: str | None
+    statistic: str
+    value: float
+    threshold: float
+    window_start: int
+    window_end: int
+    sample_size: int
+    resolves_alert_id: str | None
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetrainRequest(Event):
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time", "range_start", "range_end")
+    retrain_id: str
+    event_time: int
+    model_name: str
+    reasons: Sequence[str]
+    alert_ids: Sequence[str]
+    range_start: int | None
+    range_end: int | None
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModelVersionEvent(Event):
+    event_id: str
+    event_time: int
+    model_name: str
+    version: str | None
+    alias: str | None
+    previous_version: str | None
+    status: str
+    reason: str
+    metrics: Mapping[str, float]
+    run_id: str | None
+    lineage: Mapping[str, str]
+
+    @classmethod
+    def announce(
+        cls,
+        model_name: str,
+        status: str,
+        *,
+        version: str | None = None,
+        alias: str | None = None,
+        previous_version: str | None = None,
+        reason: str = "",
+        metrics: Mapping[str, float] | None = None,
+        run_id: str | None = None,
+        lineage: Mapping[str, str] | None = None,
+    ) -> ModelVersionEvent:
+        """A new event, now; NaN metrics are left out (Avro doubles carry them, readers
+        choke on them)."""
+        return cls(
+            new_id(),
+            now_ms(),
+            model_name,
+            version,
+            alias,
+            previous_version,
+            status,
+            reason,
+            {k: float(v) for k, v in (metrics or {}).items() if v == v},
+            run_id,
+            dict(lineage or {}),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Consumed:
+    """One consumed message as every processor sees it, whatever client read it: what a
+    dead letter must keep, and the transport's timestamp for latency."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter(Event):
+    dead_letter_id: str
+    event_time: int
+    processor: str
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_key: bytes | None
+    original_value: bytes | None
+
+    @classmethod
+    def of(cls, item: Consumed, processor: str, reason: str, detail: str) -> DeadLetter:
+        """The dead letter of one consumed message. ``detail`` must name fields only."""
+        return cls(
+            new_id(),
+            now_ms(),
+            processor,
+            reason,
+            detail,
+            item.topic,
+            item.partition,
+            item.offset,
+            item.key if isinstance(item.key, bytes) else None,
+            item.value if isinstance(item.value, bytes) else None,
+        )
+
+
+EVENT_CLASSES: dict[str, type[Event]] = {
+    cls.SCHEMA: cls
+    for cls in (
+        PatientRecord,
+        Prediction,
+        GroundTruth,
+        LabeledExample,
+        DriftAlert,
+        RetrainRequest,
+        ModelVersionEvent,
+        DeadLetter,
+    )
+}
