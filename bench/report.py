@@ -55,6 +55,8 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     bar_ok,
                 )
             )
+    if r.get("soak"):
+        rows += _soak_rows(r["soak"])
     b = r.get("backtest")
     if b:
         for label, bar in (("one_version", 50_000), ("three_versions", None)):
@@ -149,6 +151,43 @@ def _burst_table(b: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _soak_rows(s: dict[str, Any]) -> list[str]:
+    return [
+        _row(
+            f"RSS growth after warm-up, {name} (soak, {s['records']:,} rec)",
+            f"{g['growth']:+.1%} ({g['after_warm_up_mb']:.0f} → {g['end_mb']:.0f} MiB)",
+            "<= 5%",
+            g["growth"] <= 0.05,
+        )
+        for name, g in sorted(s["growth"].items())
+    ]
+
+
+def _soak_table(s: dict[str, Any]) -> list[str]:
+    names = sorted(s["samples"][0]["rss_mb"]) if s["samples"] else []
+    step = max(1, len(s["samples"]) // 12)
+    shown = s["samples"][::step] + (
+        [s["samples"][-1]] if s["samples"][::step][-1:] != s["samples"][-1:] else []
+    )
+    rows = [
+        f"`riskstream run all` (every worker in its own process) under {s['records']:,} "
+        f"records at {s['rate']:,.0f}/s, each with its label (1 s mean delay), for "
+        f"{s['seconds']:,.0f} s. Resident memory (VmRSS, MiB) of each worker, and the "
+        "scorer group's lag on patient-records, sampled over the run (warm-up: the first "
+        "fifth of the records):",
+        "",
+        "| t (s) | sent | scorer lag | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for x in shown:
+        rows.append(
+            f"| {x['t']:,.0f} | {x['sent']:,} | {x['backlog']:,} | "
+            + " | ".join(f"{x['rss_mb'][n]:.0f}" for n in names)
+            + " |"
+        )
+    return rows
+
+
 def render(r: dict[str, Any], source: Path) -> str:
     m = r["machine"]
     lines = [
@@ -189,6 +228,13 @@ def render(r: dict[str, Any], source: Path) -> str:
         lines += ["## Drift-detection quality", "", *_detection_table(r["detection"]), ""]
     if r.get("burst"):
         lines += ["### A burst followed by silence", "", *_burst_table(r["burst"]), ""]
+    if r.get("soak"):
+        lines += [
+            "## Soak: worker memory over millions of records",
+            "",
+            *_soak_table(r["soak"]),
+            "",
+        ]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Run every benchmark, write ``bench/results/<utc time>.json`` and regenerate BENCHMARKS.md.
 
-python -m bench.run            # the full run (`make bench`), about 15 minutes
+python -m bench.run            # the full run (`make bench`), about 40 minutes with the soak
 python -m bench.run --smoke    # tiny sizes: proves it all runs (CI); numbers mean nothing
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import backtest_speed, burst, detection, latency, throughput
+from bench import backtest_speed, burst, detection, latency, soak, throughput
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -31,6 +31,7 @@ FULL: dict[str, dict[str, Any]] = {
     "detection": {"scale": 1.0},
     "burst": {"records": 6_000, "without_idle": True},
     "backtest": {"records": 100_000},
+    "soak": {"records": 2_000_000, "rate": 2_000.0},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -38,6 +39,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "detection": {"scale": 0.02},
     "burst": {"records": 1_000, "without_idle": False},
     "backtest": {"records": 2_000},
+    "soak": {"records": 3_000, "rate": 500.0, "sample_s": 2.0},
 }
 
 
@@ -97,6 +99,9 @@ def run(
         if "burst" in only:
             echo("== a burst followed by silence")
             result["burst"] = burst.measure(base, work, echo, **sizes["burst"])
+        if "soak" in only:
+            echo("== soak: worker memory under a long steady stream")
+            result["soak"] = soak.measure(base, work, echo, **sizes["soak"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -121,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst",
-        help="comma-separated: throughput, latency, backtest, detection, burst",
+        default="throughput,latency,backtest,detection,burst,soak",
+        help="comma-separated: throughput, latency, backtest, detection, burst, soak",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

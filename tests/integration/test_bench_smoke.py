@@ -67,6 +67,12 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
     delay = burst["seconds"]["riskstream, idle partitions"]
     assert delay is not None and 0 < delay <= burst["bound_s"] + 10
     assert streams["clean control"]["always fires"]["false_alarms_per_100k"] == pytest.approx(100.0)
+    soak = result["soak"]
+    assert soak["samples"] and soak["samples"][-1]["sent"] == soak["records"]
+    assert set(soak["samples"][-1]["rss_mb"]) == {
+        "scorer", "joiner", "monitor", "performance", "trigger", "trainer"
+    }  # fmt: skip
+    assert all(mb > 20 for mb in soak["samples"][-1]["rss_mb"].values())
     text = markdown.read_text()
     assert "| c / a |" in text and "Drift-detection quality" in text
-    assert "A burst followed by silence" in text
+    assert "A burst followed by silence" in text and "Soak: worker memory" in text

@@ -1,0 +1,161 @@
+"""Soak: `riskstream run all` under a steady stream (records and their labels) for millions
+of records, with each worker's resident memory sampled over time.
+
+Long-running workers must keep bounded state; the bar is RSS growth of at most 5% from the
+end of warm-up (the first fifth of the records) to the end. The rate is the one asked for;
+the backlog samples say whether the workers kept up with it (a backlog that grows means the
+rate was above what they sustain).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bench.common import REPO, Echo, deployment, end_offsets, worker_env
+from riskstream.producers.publish import publish_simulated
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.settings import Settings
+from riskstream.stream_processors.scorer import GROUP as SCORER
+from riskstream.topics import PATIENT_RECORDS
+
+WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
+WARM_UP = 0.2  # of the records: caches, windows and Faust tables fill first
+BAR = 0.05
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children_by_worker(pid: int) -> dict[str, int]:
+    """`run all`'s worker processes, by the worker each runs."""
+    found: dict[str, int] = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        words = [w.decode() for w in argv if w]
+        if "run" in words and words.index("run") + 1 < len(words):
+            found[words[words.index("run") + 1]] = int(child)
+    return found
+
+
+def _publish(settings: Settings, records: int, rate: float, sent: list[int]) -> None:
+    """``records`` at ``rate`` per second with a label each (1 s mean delay), in chunks so
+    the publisher's own memory stays small."""
+    model = PimaModel.fit()
+    chunk = min(records, 50_000)
+    for k in range(0, records, chunk):
+        sim = Simulator(model, Scenario(label_delay_s=1.0), seed=k, rate=rate, run=f"soak{k}")
+        count = min(chunk, records - k)
+        publish_simulated(settings, sim.stream(count, int(time.time() * 1000)), labels=True)
+        sent[0] += count
+
+
+def measure(
+    base: Settings,
+    work: Path,
+    echo: Echo,
+    *,
+    records: int,
+    rate: float,
+    sample_s: float = 10.0,
+) -> dict[str, Any]:
+    settings = deployment(base, "soak-", work / "soak")
+    run_all = subprocess.Popen(
+        [sys.executable, "-m", "riskstream.cli.main", "run", "all"],
+        env=worker_env(settings),
+        cwd=REPO,
+    )
+    samples: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 60
+        pids: dict[str, int] = {}
+        while len(pids) < len(WORKERS) and time.monotonic() < deadline:
+            time.sleep(1)
+            pids = children_by_worker(run_all.pid)
+        if len(pids) < len(WORKERS):
+            raise RuntimeError(f"run all started only {sorted(pids)}")
+        time.sleep(10)  # the scorer loads the champion, the Faust workers join their groups
+        sent = [0]
+        publisher = threading.Thread(target=_publish, args=(settings, records, rate, sent))
+        started = time.monotonic()
+        publisher.start()
+        echo(f"soak: {records:,} records at {rate:,.0f}/s into `run all` ({len(pids)} workers)")
+        while publisher.is_alive() or _backlog(settings) > 0:
+            time.sleep(sample_s)
+            if run_all.poll() is not None:
+                raise RuntimeError(f"run all exited with {run_all.returncode} during the soak")
+            backlog = _backlog(settings)
+            rss = {name: round(rss_mb(pid), 1) for name, pid in pids.items()}
+            sample: dict[str, Any] = {
+                "t": round(time.monotonic() - started, 1),
+                "sent": sent[0],
+                "backlog": backlog,
+                "rss_mb": rss,
+            }
+            samples.append(sample)
+            echo(
+                f"soak: t+{sample['t']:.0f}s sent {sent[0]:,} backlog {backlog:,} "
+                + " ".join(f"{n} {v:.0f}" for n, v in rss.items())
+                + " MiB"
+            )
+            if not publisher.is_alive() and time.monotonic() - started > 4 * records / rate:
+                break  # the workers did not catch up; the backlog samples say by how much
+        publisher.join()
+        seconds = time.monotonic() - started
+    finally:
+        run_all.send_signal(signal.SIGTERM)
+        try:
+            run_all.wait(60)
+        except subprocess.TimeoutExpired:
+            run_all.kill()
+    return {
+        "records": records,
+        "rate": rate,
+        "seconds": round(seconds, 1),
+        "samples": samples,
+        "growth": growth(samples, records),
+    }
+
+
+def _backlog(settings: Settings) -> int:
+    """The scorer group's lag on patient-records: published records whose offsets it has
+    not committed yet (read as the group's committed offsets; this never joins the group)."""
+    topic = settings.topic(PATIENT_RECORDS.name)
+    ends = end_offsets(settings, topic)
+    peek = Consumer(settings.kafka_config({"group.id": f"{settings.topic_prefix}{SCORER}"}))
+    try:
+        done = peek.committed([TopicPartition(topic, p) for p in ends], timeout=10)
+    finally:
+        peek.close()
+    # the last offset of a partition written by transactions is a commit marker, never
+    # consumed: a partition the scorer has caught up on ends one past its committed offset
+    return sum(max(0, ends[tp.partition] - max(tp.offset, 0) - 1) for tp in done)
+
+
+def growth(samples: list[dict[str, Any]], records: int) -> dict[str, dict[str, float]]:
+    """Per worker: RSS at the end of warm-up, at the end, the peak after warm-up, and the
+    growth from the first to the last (the bar: <= 5%)."""
+    warm = [s for s in samples if s["sent"] >= WARM_UP * records]
+    if len(warm) < 2:
+        return {}
+    out = {}
+    for name in warm[0]["rss_mb"]:
+        first, last = warm[0]["rss_mb"][name], warm[-1]["rss_mb"][name]
+        out[name] = {
+            "after_warm_up_mb": first,
+            "end_mb": last,
+            "peak_mb": max(s["rss_mb"][name] for s in warm),
+            "growth": round((last - first) / first, 4) if first else float("nan"),
+        }
+    return out
