@@ -31,7 +31,7 @@ FULL: dict[str, dict[str, Any]] = {
     "detection": {"scale": 1.0},
     "burst": {"records": 6_000, "without_idle": True},
     "backtest": {"records": 100_000},
-    "soak": {"records": 2_000_000, "rate": 2_000.0},
+    "soak": {"records": 2_000_000, "rate": 3_000.0},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
