@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from riskstream.errors import CredentialsRefusedError, ServiceUnavailableError, TopicError
+from riskstream.kafka.factory import admin_client
 from riskstream.settings import Settings
 from riskstream.topics import CATALOG, TopicSpec
 
@@ -58,7 +59,7 @@ class RefusalWatch:
 def watched_admin(settings: Settings) -> tuple[AdminClient, RefusalWatch]:
     """An admin client whose error callbacks feed a RefusalWatch."""
     watch = RefusalWatch()
-    return AdminClient(settings.kafka_config({"error_cb": watch})), watch
+    return admin_client(settings, {"error_cb": watch}), watch
 
 
 def _metadata(admin: AdminClient, watch: RefusalWatch, settings: Settings, timeout: float) -> Any:

@@ -1,11 +1,13 @@
 """Every Kafka client riskstream makes, by profile: one place for the settings each use
 needs, so they cannot drift apart between workers.
 
-- ``transactional_producer``: a worker's exactly-once output (scorer, joiner, trainer).
-- ``idempotent_producer``: everything else that writes (publishers, monitors, commands).
-- ``group_consumer``: a worker's input, as a member of the deployment's group.
-- ``reader``: a tool or a report reading a topic, with no group and no commits.
-- ``admin_client``: topics and metadata.
+- ``transactional``: a worker's exactly-once output (scorer, joiner, trainer).
+- ``idempotent``: everything else that writes (publishers, monitors, commands).
+- ``group``: a worker's input, as a member of the deployment's group.
+- ``reader``: a tool or a report reading a topic with ``assign()``: no group, no commits.
+- ``admin``: topics and metadata.
+
+Each profile is a pure ``*_config`` function (unit-tested) and a client maker.
 """
 
 from __future__ import annotations
@@ -19,37 +21,27 @@ from confluent_kafka.admin import AdminClient
 
 from riskstream.settings import Settings
 
+Extra = Mapping[str, Any] | None
 
-def group_consumer(
-    settings: Settings, group: str, extra: Mapping[str, Any] | None = None
-) -> Consumer:
-    """A worker's consumer: the deployment's group, manual commits, committed data only."""
-    return Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"{settings.topic_prefix}{group}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                **(extra or {}),
-            }
-        )
+
+def group_config(settings: Settings, group: str, extra: Extra = None) -> dict[str, Any]:
+    """The deployment's group, manual commits, committed data only."""
+    return settings.kafka_config(
+        {
+            "group.id": f"{settings.topic_prefix}{group}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            **(extra or {}),
+        }
     )
 
 
-def transactional_producer(
-    settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
-) -> Producer:
-    """A worker's transactional producer. The id is stable per instance, so a restarted
-    worker fences and aborts its predecessor's open transaction instead of waiting for it to
-    time out."""
-    return Producer(transactional_config(settings, group, instance, extra))
-
-
 def transactional_config(
-    settings: Settings, group: str, instance: str, extra: Mapping[str, Any] | None = None
+    settings: Settings, group: str, instance: str, extra: Extra = None
 ) -> dict[str, Any]:
-    """The librdkafka configuration of a worker's transactional producer."""
+    """The id is stable per instance, so a restarted worker fences and aborts its
+    predecessor's open transaction instead of waiting for it to time out."""
     return settings.kafka_config(
         {
             "transactional.id": f"{settings.topic_prefix}{group}-{instance}",
@@ -60,29 +52,42 @@ def transactional_config(
     )
 
 
-def idempotent_producer(settings: Settings, extra: Mapping[str, Any] | None = None) -> Producer:
-    """A producer whose retries never duplicate or reorder a partition's records."""
-    return Producer(
-        settings.kafka_config({"enable.idempotence": True, "linger.ms": 5, **(extra or {})})
+def idempotent_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
+    """Retries never duplicate or reorder a partition's records."""
+    return settings.kafka_config({"enable.idempotence": True, "linger.ms": 5, **(extra or {})})
+
+
+def reader_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
+    """A group id librdkafka requires but that is never joined; no commits; committed data."""
+    return settings.kafka_config(
+        {
+            "group.id": f"riskstream-reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            **(extra or {}),
+        }
     )
 
 
-def reader(settings: Settings, extra: Mapping[str, Any] | None = None) -> Consumer:
-    """A consumer for ``assign()``: a group id librdkafka requires but never joins, no
-    commits, committed data only."""
-    return Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"riskstream-reader-{uuid.uuid4().hex}",  # required, never joined
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                **(extra or {}),
-            }
-        )
-    )
+def group_consumer(settings: Settings, group: str, extra: Extra = None) -> Consumer:
+    return Consumer(group_config(settings, group, extra))
 
 
-def admin_client(settings: Settings, extra: Mapping[str, Any] | None = None) -> AdminClient:
+def transactional_producer(
+    settings: Settings, group: str, instance: str, extra: Extra = None
+) -> Producer:
+    return Producer(transactional_config(settings, group, instance, extra))
+
+
+def idempotent_producer(settings: Settings, extra: Extra = None) -> Producer:
+    return Producer(idempotent_config(settings, extra))
+
+
+def reader(settings: Settings, extra: Extra = None) -> Consumer:
+    return Consumer(reader_config(settings, extra))
+
+
+def admin_client(settings: Settings, extra: Extra = None) -> AdminClient:
     return AdminClient(settings.kafka_config(dict(extra or {})))
