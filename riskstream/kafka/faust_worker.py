@@ -68,6 +68,18 @@ def offsets_to_commit(
     return offsets
 
 
+def forget_acked_below(acked: list[int], index: set[int], committed: int) -> None:
+    """Drop Faust's record of acked offsets below ``committed``, in place.
+
+    Faust keeps every acked offset until its own commit passes it, and its own commit stalls
+    behind riskstream's commits (see ``_commit_processed``), so the list and its index grew
+    by about 75 of every 100 records a worker read: 35 MiB per million records in the soak
+    benchmark. Faust ignores acks below the committed offset, so these entries are dead.
+    """
+    acked[:] = [o for o in acked if o >= committed]
+    index.difference_update([o for o in index if o < committed])
+
+
 class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust reads committed data only under its own exactly-once mode; riskstream's agents
     read transactional topics under at-least-once, so they ask for it here."""
@@ -260,6 +272,9 @@ class FaustRunner:
         offsets = offsets_to_commit(consumer.assignment(), self.processed, committed)
         if offsets and await consumer._commit(offsets):
             committed.update(offsets)
+            for tp, offset in offsets.items():
+                forget_acked_below(consumer._acked[tp], consumer._acked_index[tp], offset)
+                consumer._gap[tp].chop(0, offset)
 
     def assigned(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}

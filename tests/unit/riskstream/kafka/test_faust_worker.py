@@ -117,4 +117,16 @@ def test_the_faust_internals_riskstream_overrides_are_still_there() -> None:
     from faust.transport.consumer import Consumer
 
     assert issubclass(aiokafka.Consumer, Consumer)
-    assert "self._committed_offset" in inspect.getsource(Consumer.__init__)
+    init = inspect.getsource(Consumer.__init__)
+    for member in ("_committed_offset", "_acked", "_acked_index", "_gap"):
+        assert f"self.{member} = " in init, member
+
+
+def test_faust_forgets_the_acked_offsets_a_commit_has_passed() -> None:
+    from riskstream.kafka.faust_worker import forget_acked_below
+
+    acked, index = [3, 4, 5, 9, 10, 12], {3, 4, 5, 9, 10, 12}
+    forget_acked_below(acked, index, 10)
+    assert acked == [10, 12] and index == {10, 12}
+    forget_acked_below(acked, index, 0)  # nothing below: nothing dropped
+    assert acked == [10, 12] and index == {10, 12}
