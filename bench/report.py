@@ -173,9 +173,10 @@ def _soak_table(s: dict[str, Any]) -> list[str]:
         f"`riskstream run all` (every worker in its own process) under {s['records']:,} "
         f"records, each with its label (1 s mean delay), published at {s['rate']:,.0f}/s "
         f"asked, {s['achieved_rate'] or 0:,.0f}/s reached (one publishing process on the same "
-        f"cores), for {s['seconds']:,.0f} s. Resident memory (VmRSS, MiB) of each worker, and the "
-        "scorer group's lag on patient-records, sampled over the run (warm-up: the first "
-        "fifth of the records):",
+        f"cores), for {s['seconds']:,.0f} s. Growth compares the median of the first six samples "
+        "after warm-up with the median of the last six. Resident memory (VmRSS, MiB) of each "
+        "worker, and the scorer group's lag on patient-records, sampled over the run "
+        "(warm-up: the first fifth of the records):",
         "",
         "| t (s) | sent | scorer lag | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
     retrain_min_examples: int = Field(
         100, ge=1, description="Fewer labeled examples in a retrain range: training is skipped."
     )
+    retrain_max_examples: int = Field(
+        50_000,
+        ge=100,
+        description="A retrain uses at most this many of the range's newest labeled examples "
+        "(the trainer's memory is bounded by it, whatever the range).",
+    )
     retrain_holdout_fraction: float = Field(
         0.3, gt=0, lt=1, description="Newest share of labeled examples kept to compare models."
     )

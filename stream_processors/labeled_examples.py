@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from riskstream.kafka.reading import messages
+from riskstream.kafka.factory import reader
+from riskstream.kafka.reading import messages, resolve
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import LabeledExample
 from riskstream.settings import Settings
@@ -27,15 +28,30 @@ class LabeledBatch:
 
 
 def read_labeled_examples(
-    settings: Settings, codec: AvroCodec, start_ms: int | None, end_ms: int | None
+    settings: Settings,
+    codec: AvroCodec,
+    start_ms: int | None,
+    end_ms: int | None,
+    newest: int | None = None,
 ) -> LabeledBatch:
-    """Every labeled example with ``start_ms <= event_time < end_ms`` present now."""
+    """The labeled examples with ``start_ms <= event_time < end_ms`` present now; with
+    ``newest``, only from about the last ``newest`` offsets of the topic (spread evenly over
+    its partitions, as examples are keyed by patient), so a range of months cannot fill the
+    trainer's memory."""
     topic = settings.topic(LABELED_EXAMPLES.name)
     examples: list[LabeledExample] = []
     ranges: dict[int, tuple[int, int]] = {}
     undecodable = 0
-    start = start_ms if start_ms is not None else "beginning"
-    for message in messages(settings, topic, start):
+    probe = reader(settings)
+    try:
+        begin = resolve(probe, topic, start_ms if start_ms is not None else "beginning")
+        if newest is not None:
+            ends = resolve(probe, topic, "end")
+            share = -(-newest // len(ends))  # per partition, rounded up
+            begin = {p: max(begin[p], ends[p] - share) for p in begin}
+    finally:
+        probe.close()
+    for message in messages(settings, topic, begin):
         try:
             example = codec.decode_event(message.value(), LabeledExample)
         except CodecError:

@@ -188,7 +188,13 @@ class Trainer:
         return event
 
     def _train_and_decide(self, request: MergedRequest) -> ModelVersionEvent:
-        batch = read_labeled_examples(self.settings, self.codec, request.start, request.end)
+        batch = read_labeled_examples(
+            self.settings,
+            self.codec,
+            request.start,
+            request.end,
+            newest=self.settings.retrain_max_examples,
+        )
         topic = self.settings.topic(LABELED_EXAMPLES.name)
         lineage = {
             "retrain_ids": ",".join(request.retrain_ids),
