@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from riskstream.kafka.admin import ensure_topics
+from riskstream.kafka.factory import reader
+from riskstream.kafka.reading import partitions_of, watermarks
 from riskstream.models.bootstrap import bootstrap
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
@@ -69,22 +71,12 @@ def produce_records(settings: Settings, count: int, seed: int = 0) -> int:
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(settings.kafka_config({"group.id": f"bench-peek-{uuid.uuid4().hex}"}))
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    ends = {}
-    deadline = time.monotonic() + 30
-    for p in metadata.partitions:
-        while True:  # a topic created a moment ago may have no leader yet
-            try:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                break
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        ends[p] = high
-    consumer.close()
-    return ends
+    consumer = reader(settings)
+    try:
+        parts = partitions_of(consumer, topic)
+        return {p: watermarks(consumer, TopicPartition(topic, p))[1] for p in parts}
+    finally:
+        consumer.close()
 
 
 def read_timestamps(

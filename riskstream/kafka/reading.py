@@ -14,7 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from riskstream.errors import RiskstreamError, TopicError
 from riskstream.kafka.admin import partitions_in
@@ -37,6 +44,25 @@ def partitions_of(consumer: Consumer, topic: str) -> list[int]:
         raise TopicReadError(exc.message, hint=exc.hint, **exc.context) from None
 
 
+def watermarks(consumer: Consumer, tp: TopicPartition, patience_s: float = 15.0) -> tuple[int, int]:
+    """A partition's low and high offsets. A topic created a moment ago may have no leader
+    yet (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE): asked again until it has one."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            waiting = error.retriable() or error.code() in LEADERLESS
+            if not waiting or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+LEADERLESS = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
+
+
 def resolve(
     consumer: Consumer, topic: str, where: Start, default_end: bool = False
 ) -> dict[int, int]:
@@ -44,10 +70,7 @@ def resolve(
     parts = partitions_of(consumer, topic)
     if isinstance(where, dict):
         return {p: int(where.get(p, 0)) for p in parts}
-    ends = {}
-    for p in parts:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        ends[p] = (low, high)
+    ends = {p: watermarks(consumer, TopicPartition(topic, p)) for p in parts}
     if where == "end":
         return {p: high for p, (_, high) in ends.items()}
     if where == "beginning":

@@ -131,6 +131,23 @@ def test_too_few_labeled_examples_are_skipped_and_said_so(deployment: Settings) 
     assert any(e["event_id"] == outcome["event_id"] and e["status"] == "SKIPPED" for e in published)
 
 
+def test_a_retrain_reads_at_most_the_newest_max_examples_of_its_range(
+    deployment: Settings,
+) -> None:
+    """150 examples in the range, a cap of 100: the trainer sees at most 100 (and then skips,
+    needing 120), where without the cap it would have trained on all 150."""
+    start = T0 + 15_000_000
+    _publish_examples(deployment, _examples(np.array([0, 1] * 75), start))
+    capped = deployment.model_copy(
+        update={"retrain_max_examples": 100, "retrain_min_examples": 120}
+    )
+    _request(capped, start, start + 10_000_000)
+    outcome = _run_trainer_once(capped)
+    assert outcome["status"] == "SKIPPED", outcome
+    seen = int(outcome["reason"].split("only ")[1].split(" ")[0])
+    assert 90 <= seen <= 100, outcome["reason"]  # the newest 50 of each of 2 partitions
+
+
 def test_one_class_is_skipped(deployment: Settings) -> None:
     start = T0 + 20_000_000
     _publish_examples(deployment, _examples(np.zeros(150, dtype=int), start))
