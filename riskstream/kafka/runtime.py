@@ -161,8 +161,8 @@ class TransactionalRuntime:
 
     def _commit(self, batch: Batch) -> bool:
         committing = False
-        self.producer.begin_transaction()
         try:
+            self.producer.begin_transaction()
             for out in batch.outputs:
                 self.producer.produce(
                     self._topic(out.topic), key=out.key, value=self.codec.encode_event(out.event)
@@ -183,7 +183,12 @@ class TransactionalRuntime:
             )
             return committed
         except self.retry_on:
-            self.producer.abort_transaction(30)
+            try:
+                self.producer.abort_transaction(30)
+            except KafkaException as exc:  # the batch is consumed again either way
+                _, self.producer = settle_transaction(
+                    self.producer, exc, False, self._new_producer, self.name
+                )
             raise
         return True
 
