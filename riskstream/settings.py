@@ -85,11 +85,22 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Prefix of every topic and Redis key.")
     model_name: str = Field("diabetes-risk", description="Registered MLflow model name.")
     topic_partitions: int = Field(6, ge=1, description="Partitions of topics riskstream creates.")
-    topic_replication: int = Field(1, ge=1, description="Replication factor of new topics.")
+    topic_replication: int | None = Field(
+        None,
+        ge=1,
+        description="Replication factor of new topics; unset: the cluster's "
+        "default.replication.factor (3 on `stack up --brokers 3`).",
+    )
     stack_managed: bool | None = Field(
         None,
         description="Whether `stack up` runs Kafka/Redis here: unset = unless their address "
         "is configured; true = always, on the configured addresses; false = never.",
+    )
+    stack_brokers: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Kafka nodes `stack up` runs: 1, or a cluster (3 survives losing one).",
     )
     stack_controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."

@@ -9,6 +9,7 @@ from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
 from riskstream.stack import stack_down, stack_status, stack_up
+from riskstream.stack.kafka_broker import cluster_bootstrap, local_nodes
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka (KRaft) + Redis stack.")
 
@@ -18,10 +19,25 @@ app = typer.Typer(help="Start, stop and inspect the local Kafka (KRaft) + Redis 
 def up(
     timeout: float = typer.Option(120.0, help="Seconds to wait for each service."),
     topics: bool = typer.Option(True, help="Create the catalog's topics once Kafka is up."),
+    brokers: int = typer.Option(
+        0,
+        min=0,
+        max=5,
+        help="Kafka nodes to run: 3 makes a cluster that survives losing one "
+        "(default: RISKSTREAM_STACK_BROKERS, 1).",
+    ),
 ) -> None:
     """Start Kafka and Redis unless running (or configured elsewhere); wait until ready."""
     settings = load_settings()
+    if brokers:
+        settings = settings.model_copy(update={"stack_brokers": brokers})
     stack_up(settings, echo=echo, timeout=timeout)
+    if settings.stack_brokers > 1 and not settings.kafka_is_external:
+        every = cluster_bootstrap(local_nodes(settings)[0].nodes)
+        echo(
+            f"kafka: clients that must find the cluster with any one node down: "
+            f"export RISKSTREAM_KAFKA_BOOTSTRAP={every} RISKSTREAM_STACK_MANAGED=true"
+        )
     if topics:
         states = ensure_topics(settings)
         created = [s.name for s in states if s.created]

@@ -146,7 +146,8 @@ def ensure_topics(
         new = NewTopic(
             name,
             num_partitions=wanted,
-            replication_factor=settings.topic_replication,
+            # -1: the broker's default.replication.factor (KIP-464)
+            replication_factor=settings.topic_replication or -1,
             config=entry.config(),
         )
         to_create.append(new)

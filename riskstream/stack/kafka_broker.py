@@ -1,8 +1,13 @@
-"""Apache Kafka 4.x, single node in KRaft mode, run from Maven Central jars on Java 17.
+"""Apache Kafka 4.x in KRaft mode, one node or a cluster of a few, run from Maven Central jars
+on Java 17.
 
 Kafka's shell scripts only wrap two main classes, which run the same with the jars on a
 classpath: ``kafka.tools.StorageTool format`` prepares the log dir once, then
 ``kafka.Kafka server.properties`` runs the broker. The pom beside this file pins the version.
+
+A cluster (``stack up --brokers 3``) runs every node as broker and controller, with a static
+quorum of all of them, so it survives losing any one: its topics are replicated to three
+nodes with ``min.insync.replicas=2``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,58 @@ def cluster_id_from(raw: bytes) -> str:
         raise StackError("a Kafka cluster id needs 16 bytes", got=len(raw))
     first = bytes([raw[0] & 0x7F])
     return base64.urlsafe_b64encode(first + raw[1:]).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """Where one node of the local cluster listens."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+
+
+def node_addresses(bootstrap: str, controller_port: int, brokers: int) -> list[NodeAddress]:
+    """The nodes of a local cluster of ``brokers``: node ``i`` (from 1) listens where the
+    bootstrap's ``i``-th address says, or, when the bootstrap names fewer, two ports above the
+    node before it; controller ports likewise step by two from ``controller_port``
+    (9092/9093, 9094/9095, 9096/9097 by default)."""
+    if brokers < 1:
+        raise StackError("a cluster needs at least one broker", brokers=brokers)
+    listed = [split_host_port(a, 9092) for a in bootstrap.split(",") if a.strip()]
+    host, first = listed[0]
+    nodes = []
+    for i in range(brokers):
+        node_host, port = listed[i] if len(listed) == brokers else (host, first + 2 * i)
+        nodes.append(NodeAddress(i + 1, node_host, port, controller_port + 2 * i))
+    used = [n.port for n in nodes] + [n.controller_port for n in nodes]
+    if len(set(used)) != len(used):
+        raise StackError(
+            "the cluster's client and controller ports overlap",
+            ports=sorted(used),
+            hint="move RISKSTREAM_STACK_CONTROLLER_PORT away from the bootstrap ports",
+        )
+    return nodes
+
+
+def cluster_bootstrap(nodes: list[NodeAddress]) -> str:
+    return ",".join(f"{n.host}:{n.port}" for n in nodes)
+
+
+def replication_properties(brokers: int) -> dict[str, str]:
+    """Replication of the internal and new topics: three copies, two in sync, as far as the
+    cluster has nodes (one node: one copy)."""
+    copies, in_sync = str(min(3, brokers)), str(min(2, brokers))
+    return {
+        "default.replication.factor": copies,
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": copies,
+        "transaction.state.log.replication.factor": copies,
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": copies,
+        "share.coordinator.state.topic.min.isr": in_sync,
+    }
 
 
 def split_host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -104,23 +161,41 @@ class SaslSslListener:
 
 
 class KafkaBroker:
-    """The local broker's files under ``<state_dir>/kafka`` and its process."""
+    """One local node's files and its process: ``<state_dir>/kafka`` for a single broker,
+    ``<state_dir>/kafka/node-<id>`` for a node of a cluster (the jars are shared)."""
 
-    def __init__(self, settings: Settings, sasl_ssl: SaslSslListener | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sasl_ssl: SaslSslListener | None = None,
+        node_id: int = 1,
+        brokers: int = 1,
+    ) -> None:
         self.settings = settings
         self.sasl_ssl = sasl_ssl
-        self.home = (settings.state_dir / "kafka").resolve()
-        self.libs = self.home / "libs"
+        self.node_id, self.brokers = node_id, brokers
+        self.nodes = node_addresses(
+            settings.kafka_bootstrap, settings.stack_controller_port, brokers
+        )
+        root = (settings.state_dir / "kafka").resolve()
+        self.home = root if brokers == 1 else root / f"node-{node_id}"
+        self.libs = root / "libs"
+        self.cluster_id_file = root / "cluster-id"
         self.data = self.home / "data"
         self.properties = self.home / "server.properties"
-        self.host, self.port = split_host_port(settings.kafka_bootstrap, 9092)
-        self.controller_port = settings.stack_controller_port
+        me = self.nodes[node_id - 1]
+        self.host, self.port, self.controller_port = me.host, me.port, me.controller_port
+        name = "kafka" if brokers == 1 else f"kafka-{node_id}"
         self.process = ManagedProcess(
-            "kafka",
-            pidfile=(settings.state_dir / "run" / "kafka.pid").resolve(),
+            name,
+            pidfile=(settings.state_dir / "run" / f"{name}.pid").resolve(),
             logfile=self.home / "kafka.log",
             marker=MAIN_CLASS,
         )
+
+    @property
+    def name(self) -> str:
+        return self.process.name
 
     # -- jars ---------------------------------------------------------------------------
 
@@ -149,7 +224,7 @@ class KafkaBroker:
         if self.libs.exists():
             shutil.rmtree(self.libs)
         self.libs.mkdir(parents=True)
-        log_path = self.home / "mvn.log"
+        log_path = self.libs.parent / "mvn.log"
         argv = [
             mvn,
             "-B",
@@ -181,10 +256,11 @@ class KafkaBroker:
 
     def write_properties(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in self.nodes)
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://{self.host}:{self.port},"
             f"CONTROLLER://{self.host}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
@@ -193,12 +269,8 @@ class KafkaBroker:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.data),
             "num.partitions": str(self.settings.topic_partitions),
-            "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "6",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            **replication_properties(self.brokers),
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
             "log.retention.check.interval.ms": "60000",
@@ -212,8 +284,15 @@ class KafkaBroker:
     def formatted(self) -> bool:
         return (self.data / "meta.properties").exists()
 
+    def cluster_id(self) -> str:
+        """The id every node of this cluster is formatted with, made once and kept."""
+        if not self.cluster_id_file.exists():
+            self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cluster_id_file.write_text(cluster_id_from(uuid.uuid4().bytes))
+        return self.cluster_id_file.read_text().strip()
+
     def format_storage(self) -> None:
-        cluster_id = cluster_id_from(uuid.uuid4().bytes)
+        cluster_id = self.cluster_id() if self.brokers > 1 else cluster_id_from(uuid.uuid4().bytes)
         result = subprocess.run(
             [
                 *self._java(),
@@ -243,3 +322,21 @@ class KafkaBroker:
 
     def start(self) -> int:
         return self.process.start([*self._java(), MAIN_CLASS, str(self.properties)], cwd=self.home)
+
+
+def local_nodes(settings: Settings, sasl_ssl: SaslSslListener | None = None) -> list[KafkaBroker]:
+    """The nodes ``stack up`` runs for these settings (``stack_brokers`` of them)."""
+    brokers = settings.stack_brokers
+    return [KafkaBroker(settings, sasl_ssl, i, brokers) for i in range(1, brokers + 1)]
+
+
+def started_nodes(settings: Settings) -> list[KafkaBroker]:
+    """Every node with a pid file under the state dir, whatever the cluster size now asked
+    for: ``down`` stops what ``up`` started."""
+    run = settings.state_dir / "run"
+    ids = sorted(
+        int(p.stem.split("-")[1]) for p in run.glob("kafka-*.pid") if p.stem.split("-")[1].isdigit()
+    )
+    single = KafkaBroker(settings)
+    nodes = [single] if not ids or single.process.pidfile.exists() else []
+    return nodes + [KafkaBroker(settings, None, i, max(ids)) for i in ids]

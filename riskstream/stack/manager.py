@@ -18,7 +18,13 @@ from confluent_kafka import KafkaException
 from riskstream.errors import PortInUseError, StackError
 from riskstream.kafka.factory import admin_client
 from riskstream.settings import Settings, mask_url_password
-from riskstream.stack.kafka_broker import KafkaBroker, pinned_version
+from riskstream.stack.kafka_broker import (
+    KafkaBroker,
+    cluster_bootstrap,
+    local_nodes,
+    pinned_version,
+    started_nodes,
+)
 from riskstream.stack.processes import log_tail, port_in_use
 from riskstream.stack.redis_server import RedisServer
 
@@ -69,27 +75,38 @@ def _wait(
     name: str,
     ready: Callable[[], bool],
     exited: Callable[[], bool],
-    log: Path,
+    log: Path | Callable[[], Path],
     timeout: float,
 ) -> None:
+    def tail() -> str:
+        return log_tail(log if isinstance(log, Path) else log())
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
             return
         if exited():
             raise StackError(
-                f"{name} exited while starting",
-                hint=f"last lines of its log:\n{log_tail(log)}",
+                f"{name} exited while starting", hint=f"last lines of its log:\n{tail()}"
             )
         time.sleep(0.5)
     raise StackError(
         f"{name} did not become ready within {timeout:.0f}s",
-        hint=f"last lines of its log:\n{log_tail(log)}",
+        hint=f"last lines of its log:\n{tail()}",
     )
 
 
+def kafka_brokers_up(settings: Settings, timeout: float = 2.0) -> int:
+    """How many brokers the cluster's metadata lists (0: no answer)."""
+    try:
+        metadata = admin_client(settings, {"log_level": 0}).list_topics(timeout=timeout)
+    except KafkaException:
+        return 0
+    return len(metadata.brokers)
+
+
 def _up_kafka(
-    settings: Settings, echo: Echo, timeout: float, broker: KafkaBroker | None = None
+    settings: Settings, echo: Echo, timeout: float, nodes: list[KafkaBroker] | None = None
 ) -> None:
     if settings.kafka_is_external:
         echo(f"kafka: using the configured cluster at {settings.kafka_bootstrap}")
@@ -100,38 +117,54 @@ def _up_kafka(
                 hint="unset RISKSTREAM_KAFKA_BOOTSTRAP to run the local broker instead",
             )
         return
-    broker = broker or KafkaBroker(settings)
-    pid = broker.process.running_pid()
-    if pid is not None:
-        if kafka_ready(settings):
-            echo(f"kafka: already running (pid {pid}) at {broker.host}:{broker.port}")
-            return
-        echo(f"kafka: pid {pid} is up but not ready yet; waiting")
-    else:
-        for port in (broker.port, broker.controller_port):
-            if port_in_use(broker.host, port):
+    nodes = nodes or local_nodes(settings)
+    # every node, so that a client still finds the cluster when the first node is down
+    ask = settings.model_copy(update={"kafka_bootstrap": cluster_bootstrap(nodes[0].nodes)})
+    to_start = [node for node in nodes if node.process.running_pid() is None]
+    if not to_start and kafka_brokers_up(ask) >= len(nodes):
+        where = ", ".join(f"{n.host}:{n.port}" for n in nodes)
+        echo(f"kafka: already running ({len(nodes)} broker(s)) at {where}")
+        return
+    for node in to_start:
+        for port in (node.port, node.controller_port):
+            if port_in_use(node.host, port):
                 raise PortInUseError(
-                    f"port {port} on {broker.host} is in use by a process riskstream did not start",
-                    hint="stop that process, or set RISKSTREAM_KAFKA_BOOTSTRAP to use it as "
-                    "your cluster (RISKSTREAM_STACK_CONTROLLER_PORT moves the controller port)",
+                    f"port {port} on {node.host} is in use by a process riskstream did not start",
+                    hint="stop that process (`riskstream stack down` stops a stack of another "
+                    "size), or set RISKSTREAM_KAFKA_BOOTSTRAP to use it as your cluster "
+                    "(RISKSTREAM_STACK_CONTROLLER_PORT moves the controller ports)",
                 )
-        if not broker.jars_ready():
-            echo(f"kafka: fetching Apache Kafka {pinned_version()} jars with mvn (first run only)")
-        broker.fetch_jars(on_line=lambda line: echo(f"  mvn: {line}"))
-        broker.write_properties()
-        if not broker.formatted():
-            echo("kafka: formatting the KRaft log dir")
-            broker.format_storage()
-        pid = broker.start()
-        echo(f"kafka: started pid {pid}; waiting for a metadata answer")
+    if to_start and not to_start[0].jars_ready():
+        echo(f"kafka: fetching Apache Kafka {pinned_version()} jars with mvn (first run only)")
+    for node in to_start:
+        node.fetch_jars(on_line=lambda line: echo(f"  mvn: {line}"))
+        node.write_properties()
+        if not node.formatted():
+            echo(f"{node.name}: formatting the KRaft log dir")
+            node.format_storage()
+        pid = node.start()
+        echo(f"{node.name}: started pid {pid} at {node.host}:{node.port}")
+    echo(f"kafka: waiting until the metadata lists {len(nodes)} broker(s)")
+
+    def any_exited() -> bool:
+        return any(n.process.exited() for n in nodes)
+
+    def log_of_exited() -> Path:
+        return next(
+            (n.process.logfile for n in nodes if n.process.exited()), nodes[0].process.logfile
+        )
+
     _wait(
         "kafka",
-        lambda: kafka_ready(settings),
-        broker.process.exited,
-        broker.process.logfile,
+        lambda: kafka_brokers_up(ask) >= len(nodes),
+        any_exited,
+        log_of_exited,
         timeout,
     )
-    echo(f"kafka: ready at {broker.host}:{broker.port} (Apache Kafka {pinned_version()}, KRaft)")
+    echo(
+        f"kafka: ready, {len(nodes)} broker(s) at {ask.kafka_bootstrap} "
+        f"(Apache Kafka {pinned_version()}, KRaft)"
+    )
 
 
 def _up_redis(settings: Settings, echo: Echo, timeout: float) -> None:
@@ -178,10 +211,8 @@ def stack_up(settings: Settings, echo: Echo = _quiet, timeout: float = 120.0) ->
 def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
     """Stop the processes ``up`` started (by pid file); return the names stopped."""
     stopped = []
-    for name, process in (
-        ("kafka", KafkaBroker(settings).process),
-        ("redis", RedisServer(settings).process),
-    ):
+    processes = [(n.name, n.process) for n in started_nodes(settings)]
+    for name, process in [*processes, ("redis", RedisServer(settings).process)]:
         pid = process.running_pid()
         if process.stop():
             echo(f"{name}: stopped pid {pid}")
@@ -192,9 +223,7 @@ def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
 
 
 def stack_status(settings: Settings) -> list[ServiceStatus]:
-    broker = KafkaBroker(settings)
-    kafka_pid = None if settings.kafka_is_external else broker.process.running_pid()
-    kafka_up = kafka_ready(settings, timeout=2.0)
+    """One row per Kafka node riskstream runs (or one for an external cluster), one for Redis."""
     server = RedisServer(settings)
     redis_pid = None if settings.redis_is_external else server.process.running_pid()
     redis_up = redis_ready(settings)
@@ -213,17 +242,35 @@ def stack_status(settings: Settings) -> list[ServiceStatus]:
             return "running" if up else "starting"
         return "in use by another process" if up else "stopped"
 
+    if settings.kafka_is_external:
+        kafka_rows = [
+            ServiceStatus(
+                "kafka",
+                state(True, kafka_ready(settings), None),
+                settings.kafka_bootstrap,
+                None,
+                "unknown (external)",
+                managed=False,
+            )
+        ]
+    else:
+        kafka_rows = []
+        for node in started_nodes(settings):
+            address = f"{node.host}:{node.port}"
+            up = kafka_ready(settings.model_copy(update={"kafka_bootstrap": address}))
+            pid = node.process.running_pid()
+            kafka_rows.append(
+                ServiceStatus(
+                    node.name,
+                    state(False, up, pid),
+                    address,
+                    pid,
+                    f"Apache Kafka {pinned_version()} (KRaft)",
+                    managed=True,
+                )
+            )
     return [
-        ServiceStatus(
-            "kafka",
-            state(settings.kafka_is_external, kafka_up, kafka_pid),
-            settings.kafka_bootstrap,
-            kafka_pid,
-            "unknown (external)"
-            if settings.kafka_is_external
-            else f"Apache Kafka {pinned_version()} (KRaft)",
-            managed=not settings.kafka_is_external,
-        ),
+        *kafka_rows,
         ServiceStatus(
             "redis",
             state(settings.redis_is_external, redis_up, redis_pid),

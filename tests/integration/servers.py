@@ -20,8 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from riskstream.settings import Settings
-from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener
+from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener, local_nodes
 from riskstream.stack.manager import _up_kafka, redis_ready
+from riskstream.stack.processes import port_in_use
 from riskstream.stack.redis_server import RedisServer
 
 
@@ -83,10 +84,58 @@ class PrivateBroker:
         self.broker = KafkaBroker(self.settings, sasl_ssl)
 
     def start(self) -> None:
-        _up_kafka(self.settings, print, timeout=120, broker=self.broker)
+        _up_kafka(self.settings, print, timeout=120, nodes=[self.broker])
 
     def stop(self) -> None:
         assert self.broker.process.stop(timeout=60)
+
+
+def free_port_run(count: int, step: int = 2) -> int:
+    """A port p with p, p+step, ... (count of them) all free now."""
+    for _ in range(200):
+        first = free_port()
+        ports = [first + step * i for i in range(count)]
+        if all(p < 65536 and not port_in_use("127.0.0.1", p) for p in ports):
+            return first
+    raise AssertionError("no run of free ports found")
+
+
+class PrivateCluster:
+    """A three-node KRaft cluster of this test alone (every node broker and controller), so a
+    test can SIGKILL one node without disturbing any other test."""
+
+    def __init__(self, base: Settings, home: Path, brokers: int = 3) -> None:
+        ports = [free_port() for _ in range(brokers)]
+        self.settings = base.model_copy(
+            update={
+                "kafka_bootstrap": ",".join(f"127.0.0.1:{p}" for p in ports),
+                "stack_controller_port": free_port_run(brokers),
+                "stack_managed": True,
+                "stack_brokers": brokers,
+                "state_dir": home,
+            }
+        )
+        self.nodes = local_nodes(self.settings)
+
+    def start(self) -> None:
+        _up_kafka(self.settings, print, timeout=180, nodes=self.nodes)
+
+    def node_at(self, node_id: int) -> KafkaBroker:
+        return self.nodes[node_id - 1]
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node's JVM, as a machine losing power would."""
+        node = self.node_at(node_id)
+        pid = node.process.running_pid()
+        assert pid is not None, f"node {node_id} is not running"
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while node.process.running_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.process.stop(timeout=30)
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -1,13 +1,14 @@
 """Faults the pipeline must ride out without a manual restart, on real services: Redis
-restarting (it keeps nothing on disk) and the Kafka broker restarting, under running
-workers. Each test runs its own private server, so the fault disturbs no other test."""
+restarting (it keeps nothing on disk), the Kafka broker restarting, and one node of a
+three-node cluster lost for good, under running workers. Each test runs its own private
+servers, so the fault disturbs no other test."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 
 from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
+from riskstream.kafka.factory import admin_client
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
@@ -26,6 +28,7 @@ from riskstream.topics import GROUND_TRUTH, LABELED_EXAMPLES, PATIENT_RECORDS, P
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import (
     PrivateBroker,
+    PrivateCluster,
     PrivateRedis,
     start_workers,
     wait_until_owning,
@@ -189,22 +192,89 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
 ) -> None:
     """The scorer, the joiner and the monitor ride out a broker restart under 300 records/s:
     every record gets one prediction, every label one example, every window exact counts."""
-    settings = deployment_with_champion(
+    settings = _fault_deployment(stack, "br", tmp_path, private_broker.settings, private_redis)
+
+    def restart() -> str:
+        private_broker.stop()  # producers buffer and workers retry meanwhile
+        time.sleep(3)
+        private_broker.start()
+        return "broker restart"
+
+    print(_ride_out(settings, restart))
+
+
+def test_losing_the_leaders_broker_of_three_loses_and_duplicates_nothing(
+    stack: Settings, tmp_path: Path, private_cluster: PrivateCluster, private_redis: PrivateRedis
+) -> None:
+    """On a three-node cluster (replication 3, min.insync.replicas 2) the node leading most
+    of the deployment's partitions is SIGKILLed under 300 records/s and never comes back: the
+    workers carry on against the other two, with no restart, and lose or repeat nothing."""
+    settings = _fault_deployment(stack, "kc", tmp_path, private_cluster.settings, private_redis)
+    replicas = _replica_counts(settings)
+    assert replicas == {3}, f"topics are not replicated to all three nodes: {replicas}"
+
+    def kill_leaders_broker() -> str:
+        leaders = _leaders(settings)
+        node, led = leaders.most_common(1)[0]
+        private_cluster.kill(node)
+        return f"SIGKILL of node {node} (leader of {led} of {leaders.total()} partitions)"
+
+    print(_ride_out(settings, kill_leaders_broker))
+    after = _leaders(settings)
+    print(f"leaders after the loss, by node: {dict(after)}")
+
+
+@pytest.fixture
+def private_cluster(stack: Settings, tmp_path: Path) -> Iterator[PrivateCluster]:
+    cluster = PrivateCluster(stack, tmp_path / "cluster-home")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def _fault_deployment(
+    stack: Settings, stem: str, tmp_path: Path, kafka: Settings, redis: PrivateRedis
+) -> Settings:
+    return deployment_with_champion(
         stack,
-        "br",
+        stem,
         tmp_path,
-        kafka_bootstrap=private_broker.settings.kafka_bootstrap,
-        redis_url=SecretStr(private_redis.url),
+        kafka_bootstrap=kafka.kafka_bootstrap,
+        redis_url=SecretStr(redis.url),
         joiner_grace_s=60.0,
         monitor_window_s=WINDOW_S,
         monitor_lateness_s=1,
         # With 1 s of lateness, a scorer that takes more than the idle timeout to recover
-        # after the restart sends predictions for windows the clock already closed (CI: 28
-        # records counted as late). Idleness is for clinics that go quiet, and its timeout
-        # must outlast the stalls a deployment wants judged whole (see docs/processors.md);
-        # this test is about exact counts through a broker restart.
+        # after the fault sends predictions for windows the clock already closed (CI: 28
+        # records counted as late after a broker restart). Idleness is for clinics that go
+        # quiet, and its timeout must outlast the stalls a deployment wants judged whole (see
+        # docs/processors.md); these tests are about exact counts through a broker fault.
         monitor_idle_s=120.0,
     )
+
+
+def _deployment_partitions(settings: Settings) -> list[Any]:
+    metadata = admin_client(settings).list_topics(timeout=10)
+    return [
+        partition
+        for name, topic in metadata.topics.items()
+        if name.startswith(settings.topic_prefix)
+        for partition in topic.partitions.values()
+    ]
+
+
+def _leaders(settings: Settings) -> Counter[int]:
+    return Counter(p.leader for p in _deployment_partitions(settings))
+
+
+def _replica_counts(settings: Settings) -> set[int]:
+    return {len(p.replicas) for p in _deployment_partitions(settings)}
+
+
+def _ride_out(settings: Settings, fault: Callable[[], str]) -> str:
+    """Run the scorer, the joiner and the monitor in threads, send 3,000 records and their
+    labels at 300/s, apply ``fault`` 6 s in, and check that every record got one prediction,
+    every label one example and every window exact counts, with no worker dead."""
     monitor = Monitor(settings)
     workers = {"scorer": Scorer(settings), "joiner": Joiner(settings), "monitor": monitor}
     stop = threading.Event()
@@ -213,7 +283,7 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
     sent = 0
     began = time.monotonic()
-    restarted = False
+    what = ""
     while sent < 3000:
         for key, record in _records(sent, 30):
             producer.produce(
@@ -227,13 +297,10 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
             )
         sent += 30
         producer.poll(0)
-        if not restarted and time.monotonic() - began > 6:
-            private_broker.stop()  # producers buffer and workers retry meanwhile
-            time.sleep(3)
-            private_broker.start()
-            restarted = True
+        if not what and time.monotonic() - began > 6:
+            what = fault()
         time.sleep(0.1)
-    assert producer.flush(120) == 0, "the producer could not deliver after the restart"
+    assert producer.flush(120) == 0, f"the producer could not deliver after the {what}"
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
     examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", sent, 90)
     windows = _window_counts(predictions)
@@ -244,7 +311,7 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
     stop.set()
     for thread in threads.values():
         thread.join(60)
-    assert restarted and not dead, f"died in the broker restart: {dead}"
+    assert what and not dead, f"died in the {what}: {dead}"
     ids = [p["request_id"] for p in predictions]
     assert len(set(ids)) == sent, f"{len(set(ids))} distinct predictions of {sent} records"
     assert len(ids) == sent, f"{len(ids) - len(set(ids))} duplicate predictions"
@@ -256,7 +323,7 @@ def test_broker_restart_under_load_loses_and_duplicates_nothing(
     version = predictions[0]["model_version"]
     counted = {start: int(store.counts(version, start).get(b"n", 0)) for start in windows}
     assert counted == windows, f"window counts not exact; the monitor counted {monitor.stats}"
-    print(
-        f"broker restart: {sent} records and labels, {len(ids)} predictions and "
+    return (
+        f"{what}: {sent} records and labels, {len(ids)} predictions and "
         f"{len(examples)} labeled examples, all distinct; {len(windows)} windows exact"
     )
