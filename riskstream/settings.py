@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         SecretStr("redis://127.0.0.1:6379/0"),
         description="Redis URL; a password in it (redis://:pw@host) is used for AUTH.",
     )
+    redis_cluster: bool = Field(
+        False, description="RISKSTREAM_REDIS_URL names a node of a Redis Cluster."
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default: a sqlite file under the state dir."
     )
@@ -283,6 +286,12 @@ class Settings(BaseSettings):
         head = f"{self.topic_prefix}riskstream"
         return ":".join([head, *(str(p) for p in parts)])
 
+    def redis_slot_key(self, group: str, *parts: object) -> str:
+        """A key of ``group``, whose keys one Lua script or transaction touches together: they
+        share the hash tag ``{<prefix><group>}``, so a Redis Cluster keeps them in one slot
+        (and each deployment's group in a slot of its own)."""
+        return self.redis_key(f"{{{self.topic_prefix}{group}}}", *parts)
+
     def kafka_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A librdkafka configuration dict: bootstrap, defaults, passthrough options, then
         overrides.
@@ -319,6 +328,7 @@ class Settings(BaseSettings):
             "RISKSTREAM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             **passthrough,
             "RISKSTREAM_REDIS_URL": self.redis_url.get_secret_value(),
+            "RISKSTREAM_REDIS_CLUSTER": str(self.redis_cluster).lower(),
             "RISKSTREAM_MODEL_NAME": self.model_name,
             **(
                 {"RISKSTREAM_MLFLOW_TRACKING_URI": self.mlflow_tracking_uri}

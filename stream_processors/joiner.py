@@ -32,7 +32,7 @@ from riskstream.kafka.dead_letter import dead_letter
 from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
 from riskstream.models.features import is_measured
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN, connect
+from riskstream.redis_client import REDIS_DOWN, connect, mget
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
     Consumed,
@@ -225,8 +225,8 @@ class Joiner:
         if not decoded:
             return examples, letters, parked
         rids = [truth.request_id for _, truth in decoded]
-        cached = self.redis.mget([self._prediction_key(r) for r in rids])
-        seen = self.redis.mget([self._seen_key(r) for r in rids])
+        cached = mget(self.redis, [self._prediction_key(r) for r in rids])
+        seen = mget(self.redis, [self._seen_key(r) for r in rids])
         grace_ms = self.settings.joiner_grace_s * 1000
         now = now_ms()
         for (message, truth), hit, was_seen in zip(decoded, cached, seen, strict=True):

@@ -1,7 +1,8 @@
 """Windows in Redis: atomic, replay-safe updates, one closer per window, and Redis restarts
 detected rather than silently absorbed.
 
-Keys (all under the deployment prefix, all expiring after ``ttl``), for a store of ``kind``
+Keys (all under the deployment prefix and the hash tag ``{<prefix><kind>}``, so that a Redis
+Cluster keeps a store in one slot; all expiring after ``ttl``), for a store of ``kind``
 ``window`` (the drift monitor) or ``perf`` (the performance monitor):
 
 - ``riskstream:<kind>:<version>:<start>``: hash of counts: about 100 fields, a few kB each;
@@ -19,7 +20,7 @@ Keys (all under the deployment prefix, all expiring after ``ttl``), for a store 
 - ``riskstream:<kind>-positions``: partition → event time up to which its owner has
   delivered it (only ever raised): the watermark is the least over *every* partition of the
   topic, so a worker never closes a window another worker's partitions are still filling;
-- ``riskstream:epoch``: a random id set once per Redis lifetime;
+- ``riskstream:<tag>:epoch``: a random id set once per lifetime of the Redis holding the store;
 - ``riskstream:<kind>-incomplete``: event time up to which windows lost counts in a restart.
 
 An update applies only if the partition's last applied offset is still what the worker read
@@ -88,21 +89,26 @@ class WindowStore:
         self._apply = self.redis.register_script(APPLY)
         self._raise_to = self.redis.register_script(RAISE_TO)
         self._raise_positions = self.redis.register_script(RAISE_POSITIONS)
-        self._epoch_key = settings.redis_key("epoch")
-        self._incomplete_key = settings.redis_key(f"{kind}-incomplete")
-        self._takeovers_key = settings.redis_key(f"{kind}-takeovers")
+        self._epoch_key = self._key("epoch")
+        self._incomplete_key = self._key(f"{kind}-incomplete")
+        self._takeovers_key = self._key(f"{kind}-takeovers")
         self.epoch: str | None = None
 
+    def _key(self, *parts: object) -> str:
+        """Every key of this store shares one hash tag: on a Redis Cluster the Lua scripts'
+        keys are then in one slot."""
+        return self.settings.redis_slot_key(self.kind, *parts)
+
     def window_key(self, version: str, start: int) -> str:
-        return self.settings.redis_key(self.kind, version, start)
+        return self._key(self.kind, version, start)
 
     def _index_key(self, version: str) -> str:
-        return self.settings.redis_key(f"{self.kind}s", version)
+        return self._key(f"{self.kind}s", version)
 
     def _state_key(self, version: str | None) -> str:
         if version is None:
-            return self.settings.redis_key(f"{self.kind}-alerting")
-        return self.settings.redis_key(f"{self.kind}-alerting", version)
+            return self._key(f"{self.kind}-alerting")
+        return self._key(f"{self.kind}-alerting", version)
 
     # -- Redis lifetime ---------------------------------------------------------------------
 
@@ -216,7 +222,7 @@ class WindowStore:
         """Record this worker's partition positions, then the watermark over all of the
         topic's ``partitions``, whoever owns them: None while any has no position yet. A
         partition a worker holds back (None) keeps the last position any owner recorded."""
-        key = self.settings.redis_key(f"{self.kind}-positions")
+        key = self._key(f"{self.kind}-positions")
         args: list[Any] = []
         for partition, position in positions.items():
             if position is not None:
@@ -279,15 +285,15 @@ class WindowStore:
     def first_to_report(self, what: str) -> bool:
         """True for exactly one caller per ``what`` (within the TTL): one alert per event
         however many workers see it."""
-        key = self.settings.redis_key(f"{self.kind}-reported", what)
+        key = self._key(f"{self.kind}-reported", what)
         return bool(self.redis.set(key, b"1", nx=True, ex=self.ttl_s))
 
     def volume_history(self, keep: int) -> list[int]:
-        values = self.redis.lrange(self.settings.redis_key(f"{self.kind}-volume"), 0, keep - 1)
+        values = self.redis.lrange(self._key(f"{self.kind}-volume"), 0, keep - 1)
         return [int(v) for v in reversed(values)]
 
     def push_volume(self, total: int, keep: int) -> None:
-        key = self.settings.redis_key(f"{self.kind}-volume")
+        key = self._key(f"{self.kind}-volume")
         pipe = self.redis.pipeline()
         pipe.lpush(key, total)
         pipe.ltrim(key, 0, keep - 1)

@@ -26,18 +26,28 @@ def up(
         help="Kafka nodes to run: 3 makes a cluster that survives losing one "
         "(default: RISKSTREAM_STACK_BROKERS, 1).",
     ),
+    redis_cluster: bool = typer.Option(
+        False,
+        "--redis-cluster",
+        help="Run a Redis Cluster of three masters (default: RISKSTREAM_REDIS_CLUSTER).",
+    ),
 ) -> None:
     """Start Kafka and Redis unless running (or configured elsewhere); wait until ready."""
     settings = load_settings()
     if brokers:
         settings = settings.model_copy(update={"stack_brokers": brokers})
+    if redis_cluster:
+        settings = settings.model_copy(update={"redis_cluster": True})
     stack_up(settings, echo=echo, timeout=timeout)
     if settings.stack_brokers > 1 and not settings.kafka_is_external:
         every = cluster_bootstrap(local_nodes(settings)[0].nodes)
         echo(
             f"kafka: clients that must find the cluster with any one node down: "
-            f"export RISKSTREAM_KAFKA_BOOTSTRAP={every} RISKSTREAM_STACK_MANAGED=true"
+            f"export RISKSTREAM_KAFKA_BOOTSTRAP={every} RISKSTREAM_STACK_BROKERS="
+            f"{settings.stack_brokers} RISKSTREAM_STACK_MANAGED=true"
         )
+    if settings.redis_cluster and not settings.redis_is_external:
+        echo("redis: workers use the cluster with: export RISKSTREAM_REDIS_CLUSTER=true")
     if topics:
         states = ensure_topics(settings)
         created = [s.name for s in states if s.created]

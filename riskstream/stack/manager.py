@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 from confluent_kafka import KafkaException
+from pydantic import SecretStr
 
 from riskstream.errors import PortInUseError, StackError
 from riskstream.kafka.factory import admin_client
@@ -26,7 +28,12 @@ from riskstream.stack.kafka_broker import (
     started_nodes,
 )
 from riskstream.stack.processes import log_tail, port_in_use
-from riskstream.stack.redis_server import RedisServer
+from riskstream.stack.redis_server import (
+    RedisServer,
+    cluster_masters,
+    create_cluster,
+    started_servers,
+)
 
 Echo = Callable[[str], None]
 
@@ -202,9 +209,68 @@ def _up_redis(settings: Settings, echo: Echo, timeout: float) -> None:
     echo(f"redis: ready at {server.host}:{server.port} (redis {server.version()})")
 
 
+def _node_settings(settings: Settings, server: RedisServer) -> Settings:
+    url = urlsplit(settings.redis_url.get_secret_value())
+    netloc = url.netloc.rsplit("@", 1)[0] + "@" if "@" in url.netloc else ""
+    node_url = url._replace(netloc=f"{netloc}{server.host}:{server.port}").geturl()
+    return settings.model_copy(update={"redis_url": SecretStr(node_url)})
+
+
+def cluster_info(settings: Settings) -> dict[str, str]:
+    """CLUSTER INFO of the node ``settings`` names ({} when it does not answer)."""
+    try:
+        raw = redis_client(settings).execute_command("CLUSTER INFO")
+    except redis.RedisError:
+        return {}
+    if isinstance(raw, dict):  # redis-py parses the reply
+        return {str(k): str(v) for k, v in raw.items()}
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+
+def _up_redis_cluster(settings: Settings, echo: Echo, timeout: float) -> None:
+    masters = cluster_masters(settings)
+    for server in masters:
+        node = _node_settings(settings, server)
+        if server.process.running_pid() is None:
+            if port_in_use(server.host, server.port):
+                raise PortInUseError(
+                    f"port {server.port} on {server.host} is in use by a process riskstream "
+                    "did not start",
+                    hint="stop it (`riskstream stack down` stops a single redis-server), or "
+                    "move RISKSTREAM_REDIS_URL's port: the masters take it and the two above",
+                )
+            echo(f"{server.name}: started pid {server.start()}")
+        _wait(
+            server.name,
+            lambda node=node: redis_ready(node),  # type: ignore[misc]
+            server.process.exited,
+            server.process.logfile,
+            timeout,
+        )
+    first = _node_settings(settings, masters[0])
+    if int(cluster_info(first).get("cluster_slots_assigned", "0")) == 0:
+        echo(f"redis: creating a cluster of {len(masters)} masters (no replicas)")
+        create_cluster(masters)
+    _wait(
+        "redis cluster",
+        lambda: all(
+            cluster_info(_node_settings(settings, m)).get("cluster_state") == "ok" for m in masters
+        ),
+        lambda: any(m.process.exited() for m in masters),
+        masters[0].process.logfile,
+        timeout,
+    )
+    where = ", ".join(m.address for m in masters)
+    echo(f"redis: cluster ready, {len(masters)} masters at {where} (redis {masters[0].version()})")
+
+
 def stack_up(settings: Settings, echo: Echo = _quiet, timeout: float = 120.0) -> None:
     """Start whatever of Kafka and Redis is not configured externally, and wait for both."""
-    _up_redis(settings, echo, timeout)
+    if settings.redis_cluster and not settings.redis_is_external:
+        _up_redis_cluster(settings, echo, timeout)
+    else:
+        _up_redis(settings, echo, timeout)
     _up_kafka(settings, echo, timeout)
 
 
@@ -212,7 +278,8 @@ def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
     """Stop the processes ``up`` started (by pid file); return the names stopped."""
     stopped = []
     processes = [(n.name, n.process) for n in started_nodes(settings)]
-    for name, process in [*processes, ("redis", RedisServer(settings).process)]:
+    processes += [(r.name, r.process) for r in started_servers(settings)]
+    for name, process in processes:
         pid = process.running_pid()
         if process.stop():
             echo(f"{name}: stopped pid {pid}")
@@ -269,14 +336,27 @@ def stack_status(settings: Settings) -> list[ServiceStatus]:
                     managed=True,
                 )
             )
-    return [
-        *kafka_rows,
-        ServiceStatus(
-            "redis",
-            state(settings.redis_is_external, redis_up, redis_pid),
-            mask_url_password(settings.redis_url.get_secret_value()),
-            redis_pid,
-            redis_version,
-            managed=not settings.redis_is_external,
-        ),
-    ]
+    if settings.redis_cluster and not settings.redis_is_external:
+        redis_rows = [
+            ServiceStatus(
+                m.name,
+                state(False, redis_ready(_node_settings(settings, m)), m.process.running_pid()),
+                m.address,
+                m.process.running_pid(),
+                f"{redis_version} (cluster master)",
+                managed=True,
+            )
+            for m in cluster_masters(settings)
+        ]
+    else:
+        redis_rows = [
+            ServiceStatus(
+                "redis",
+                state(settings.redis_is_external, redis_up, redis_pid),
+                mask_url_password(settings.redis_url.get_secret_value()),
+                redis_pid,
+                redis_version,
+                managed=not settings.redis_is_external,
+            )
+        ]
+    return [*kafka_rows, *redis_rows]

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from riskstream.settings import Settings
 from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener, local_nodes
-from riskstream.stack.manager import _up_kafka, redis_ready
+from riskstream.stack.manager import _up_kafka, _up_redis_cluster, redis_ready
 from riskstream.stack.processes import port_in_use
-from riskstream.stack.redis_server import RedisServer
+from riskstream.stack.redis_server import CLUSTER_MASTERS, RedisServer, cluster_masters
 
 
 def free_port() -> int:
@@ -136,6 +137,37 @@ class PrivateCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.process.stop(timeout=30)
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of three masters of this test alone, as ``stack up --redis-cluster``
+    runs it."""
+
+    def __init__(self, base: Settings, home: Path) -> None:
+        self.url = f"redis://127.0.0.1:{free_port_run(CLUSTER_MASTERS, step=1)}/0"
+        self.settings = base.model_copy(
+            update={
+                "redis_url": SecretStr(self.url),
+                "redis_cluster": True,
+                "stack_managed": True,
+                "state_dir": home,
+            }
+        )
+        self.masters = cluster_masters(self.settings)
+
+    def start(self) -> None:
+        _up_redis_cluster(self.settings, print, timeout=60)
+
+    def keys_per_master(self, pattern: str) -> dict[int, int]:
+        counts = {}
+        for master in self.masters:
+            node = redis.Redis(host=master.host, port=master.port)
+            counts[master.port] = sum(1 for _ in node.scan_iter(pattern, count=1000))
+        return counts
+
+    def stop(self) -> None:
+        for master in self.masters:
+            master.process.stop()
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -16,7 +16,6 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import admin_client
 from riskstream.settings import Settings
@@ -33,7 +32,7 @@ from tests.integration.servers import (
     start_workers,
     wait_until_owning,
 )
-from tests.unit.schemas.samples import SAMPLES
+from tests.integration.traffic import records, truths, window_counts
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 4
@@ -45,22 +44,6 @@ def private_redis(stack: Settings, tmp_path: Path) -> Iterator[PrivateRedis]:
     redis.start()
     yield redis
     redis.server.process.stop()
-
-
-def _records(start: int, n: int) -> list[tuple[bytes, dict[str, object]]]:
-    return [
-        (
-            f"p{i % 40}".encode(),
-            {
-                **SAMPLES["PatientRecord"],
-                "request_id": f"r{i}",
-                "patient_id": f"p{i % 40}",
-                "event_time": now_ms(),
-                "glucose": 90.0 + i % 60,
-            },
-        )
-        for i in range(start, start + n)
-    ]
 
 
 def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial_window(
@@ -85,7 +68,7 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     crashed = restarted = False
     cached_at_restart = counted_before_crash = 0
     while time.monotonic() - began < 24:  # 100 records/s for 24 s
-        for key, record in _records(sent, 20):
+        for key, record in records(sent, 20):
             producer.produce(
                 settings.topic(PATIENT_RECORDS.name),
                 key=key,
@@ -122,7 +105,7 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     assert monitor.stats.windows_incomplete >= 1
 
     # Every window the monitor judged holds exactly its records; the others say incomplete.
-    expected = _window_counts(predictions)
+    expected = window_counts(predictions, WINDOW_S)
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     judged = incomplete = 0
@@ -160,31 +143,6 @@ def private_broker(stack: Settings, tmp_path: Path) -> Iterator[PrivateBroker]:
     broker.start()
     yield broker
     broker.broker.process.stop()
-
-
-def _window_counts(predictions: list[dict[str, Any]]) -> dict[int, int]:
-    """Predictions per monitor window start, from their event times."""
-    size_ms = WINDOW_S * 1000
-    return dict(
-        Counter(int(p["event_time"].timestamp() * 1000) // size_ms * size_ms for p in predictions)
-    )
-
-
-def _truths(start: int, n: int) -> list[tuple[bytes, dict[str, object]]]:
-    return [
-        (
-            f"p{i % 40}".encode(),
-            {
-                **SAMPLES["GroundTruth"],
-                "label_id": f"l{i}",
-                "request_id": f"r{i}",
-                "patient_id": f"p{i % 40}",
-                "event_time": now_ms(),
-                "outcome": i % 2,
-            },
-        )
-        for i in range(start, start + n)
-    ]
 
 
 def test_broker_restart_under_load_loses_and_duplicates_nothing(
@@ -285,13 +243,13 @@ def _ride_out(settings: Settings, fault: Callable[[], str]) -> str:
     began = time.monotonic()
     what = ""
     while sent < 3000:
-        for key, record in _records(sent, 30):
+        for key, record in records(sent, 30):
             producer.produce(
                 settings.topic(PATIENT_RECORDS.name),
                 key=key,
                 value=codec.encode("PatientRecord", record),
             )
-        for key, truth in _truths(sent, 30):
+        for key, truth in truths(sent, 30):
             producer.produce(
                 settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
             )
@@ -303,7 +261,7 @@ def _ride_out(settings: Settings, fault: Callable[[], str]) -> str:
     assert producer.flush(120) == 0, f"the producer could not deliver after the {what}"
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
     examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", sent, 90)
-    windows = _window_counts(predictions)
+    windows = window_counts(predictions, WINDOW_S)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and monitor.stats.windows_closed < len(windows) - 1:
         time.sleep(0.5)

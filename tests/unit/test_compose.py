@@ -26,10 +26,28 @@ def _host_port(service: dict[str, Any]) -> int:
 
 def test_services_exist_with_healthchecks(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("kafka", "redis", "mlflow", *WORKERS):
+    for name in ("kafka", "redis", "mlflow", "schema-registry", *WORKERS):
         assert name in services, name
-    for name in ("kafka", "redis", "mlflow"):
+    for name in ("kafka", "redis", "mlflow", "schema-registry"):
         assert "healthcheck" in services[name], name
+
+
+def test_every_worker_and_the_champion_job_write_through_the_schema_registry(
+    compose: dict[str, Any],
+) -> None:
+    registry = compose["services"]["schema-registry"]
+    assert registry["image"].startswith("confluentinc/cp-schema-registry:")
+    assert registry["depends_on"]["kafka"]["condition"] == "service_healthy"
+    listener = registry["environment"]["SCHEMA_REGISTRY_LISTENERS"]
+    port = int(listener.rsplit(":", 1)[1])
+    assert _host_port(registry) == port
+    assert "kafka:19092" in registry["environment"]["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"]
+    assert f"localhost:{port}" in " ".join(registry["healthcheck"]["test"])
+    for name in (*WORKERS, "champion"):
+        service = compose["services"][name]
+        url = service["environment"]["RISKSTREAM_SCHEMA_REGISTRY_URL"]
+        assert url == f"http://schema-registry:{port}", name
+        assert service["depends_on"]["schema-registry"]["condition"] == "service_healthy", name
 
 
 def test_kafka_is_a_pinned_kraft_image_matching_the_local_stack(compose: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from redis.crc import key_slot
 
 from riskstream.settings import MASK, Settings, is_secret_option, mask_url_password
 
@@ -136,3 +137,18 @@ def test_clients_do_not_rebootstrap_unless_the_deployment_asks() -> None:
     assert Settings().kafka_config()["metadata.recovery.strategy"] == "none"
     chosen = Settings(kafka_extra={"metadata.recovery.strategy": SecretStr("rebootstrap")})
     assert chosen.kafka_config()["metadata.recovery.strategy"] == "rebootstrap"
+
+
+def test_a_slot_group_shares_one_cluster_slot_per_deployment() -> None:
+    blue, green = Settings(topic_prefix="blue."), Settings(topic_prefix="green.")
+    keys = [blue.redis_slot_key("window", *parts) for parts in (("epoch",), ("window", "v3", 60))]
+    assert keys[0] == "blue.riskstream:{blue.window}:epoch"
+    assert key_slot(keys[0].encode()) == key_slot(keys[1].encode())
+    # another deployment's store hashes by its own tag (here to another slot)
+    assert key_slot(green.redis_slot_key("window", "epoch").encode()) != key_slot(keys[0].encode())
+    assert blue.redis_slot_key("window", "epoch").startswith(blue.redis_key())
+
+
+def test_workers_inherit_the_cluster_mode() -> None:
+    assert Settings(redis_cluster=True).worker_environment()["RISKSTREAM_REDIS_CLUSTER"] == "true"
+    assert Settings().worker_environment()["RISKSTREAM_REDIS_CLUSTER"] == "false"
