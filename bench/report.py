@@ -57,6 +57,17 @@ def _bars(r: dict[str, Any]) -> list[str]:
             )
     if r.get("soak"):
         rows += _soak_rows(r["soak"])
+    if r.get("swaps"):
+        w = r["swaps"]
+        rows.append(
+            _row(
+                f"scorer RSS over {w['later_swaps']} promotions after each kind loaded once",
+                f"{w['later_growth_mb']:+.1f} MiB ({w['after_first_round_mb']:.0f} → "
+                f"{w['end_mb']:.0f} MiB)",
+                "-",
+                None,
+            )
+        )
     b = r.get("backtest")
     if b:
         for label, bar in (("one_version", 50_000), ("three_versions", None)):
@@ -237,6 +248,26 @@ def render(r: dict[str, Any], source: Path) -> str:
             *_soak_table(r["soak"]),
             "",
         ]
+    if r.get("swaps"):
+        title = "## Model swaps: scorer memory over promotions"
+        lines += [title, "", *_swaps_table(r["swaps"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)
+
+
+def _swaps_table(w: dict[str, Any]) -> list[str]:
+    kinds = ", ".join(f"{v['version']} ({v['kind']})" for v in w["versions"])
+    rows = [
+        f"One `ModelHolder` in a fresh process swaps through versions {kinds}, {w['rounds']} "
+        f"times, as a scorer does on each promotion; RSS after each swap (`bench/model_swaps.py`, "
+        f"{w['start_mb']:.0f} MiB before the first load).",
+        "",
+        "| round | " + " | ".join(f"v{v['version']} {v['kind']}" for v in w["versions"]) + " |",
+        "|---|" + "---|" * len(w["versions"]),
+    ]
+    per_round: dict[int, list[str]] = {}
+    for swap in w["swaps"]:
+        per_round.setdefault(swap["round"], []).append(f"{swap['rss_mb']:.1f}")
+    rows += [f"| {r + 1} | " + " | ".join(mbs) + " |" for r, mbs in sorted(per_round.items())]
+    return rows

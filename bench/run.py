@@ -19,7 +19,7 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import backtest_speed, burst, detection, latency, soak, throughput
+from bench import backtest_speed, burst, detection, latency, model_swaps, soak, throughput
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -32,6 +32,7 @@ FULL: dict[str, dict[str, Any]] = {
     "burst": {"records": 6_000, "without_idle": True},
     "backtest": {"records": 100_000},
     "soak": {"records": 2_000_000, "rate": 3_000.0},
+    "swaps": {"rounds": 4},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -40,6 +41,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "burst": {"records": 1_000, "without_idle": False},
     "backtest": {"records": 2_000},
     "soak": {"records": 3_000, "rate": 500.0, "sample_s": 2.0},
+    "swaps": {"rounds": 2, "kinds": ("logistic", "xgboost")},
 }
 
 
@@ -102,6 +104,9 @@ def run(
         if "soak" in only:
             echo("== soak: worker memory under a long steady stream")
             result["soak"] = soak.measure(base, work, echo, **sizes["soak"])
+        if "swaps" in only:
+            echo("== model swaps: scorer memory over promotions")
+            result["swaps"] = model_swaps.measure(base, work, echo, **sizes["swaps"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -126,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst,soak",
-        help="comma-separated: throughput, latency, backtest, detection, burst, soak",
+        default="throughput,latency,backtest,detection,burst,soak,swaps",
+        help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

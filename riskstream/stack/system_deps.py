@@ -18,6 +18,7 @@ from dataclasses import dataclass
 # (command or probe, Debian package). A probe is checked by ``present`` below.
 REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("redis-server", "redis-server"),
+    ("redis-cli", "redis-tools"),  # creates `stack up --redis-cluster` (redis-server pulls it in)
     ("java", "openjdk-17-jre-headless"),
     ("mvn", "maven"),
     ("python3-venv", "python3-venv"),

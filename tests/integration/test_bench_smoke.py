@@ -73,6 +73,13 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
         "scorer", "joiner", "monitor", "performance", "trigger", "trainer"
     }  # fmt: skip
     assert all(mb > 20 for mb in soak["samples"][-1]["rss_mb"].values())
+    swaps = result["swaps"]
+    assert [v["kind"] for v in swaps["versions"]] == ["logistic", "xgboost"]
+    assert [(s["round"], s["kind"]) for s in swaps["swaps"]] == [
+        (0, "logistic"), (0, "xgboost"), (1, "logistic"), (1, "xgboost")
+    ]  # fmt: skip
+    assert all(s["rss_mb"] > s["start_mb"] for s in swaps["swaps"])  # a model is in memory
     text = markdown.read_text()
     assert "| c / a |" in text and "Drift-detection quality" in text
     assert "A burst followed by silence" in text and "Soak: worker memory" in text
+    assert "Model swaps: scorer memory over promotions" in text
