@@ -24,14 +24,29 @@ from riskstream.settings import Settings
 Extra = Mapping[str, Any] | None
 
 
+# librdkafka prefetches up to 64 MiB per consumer by default, and a worker that lags keeps
+# the queue full; the memory is not given back. Measured on 2026-11-29 (a consumer 400,000
+# records of 300 B behind, reading 500 every 20 ms): RSS peaked 78 MiB above its start with
+# the default, 47 MiB with 16 MiB, 25 MiB with 4 MiB. 4 MiB is still about 13,000 records of
+# readahead, over half a second of the scorer's throughput.
+PREFETCH_KBYTES = 4096
+
+
 def group_config(settings: Settings, group: str, extra: Extra = None) -> dict[str, Any]:
-    """The deployment's group, manual commits, committed data only."""
+    """The deployment's group, manual commits, committed data only, bounded prefetch (unless
+    RISKSTREAM_KAFKA_QUEUED_MAX_MESSAGES_KBYTES says otherwise)."""
+    prefetch = (
+        {}
+        if "queued.max.messages.kbytes" in settings.kafka_extra
+        else {"queued.max.messages.kbytes": PREFETCH_KBYTES}
+    )
     return settings.kafka_config(
         {
             "group.id": f"{settings.topic_prefix}{group}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            **prefetch,
             **(extra or {}),
         }
     )

@@ -1,4 +1,6 @@
-"""The transactional producer's configuration."""
+"""The Kafka client profiles: what each sets."""
+
+import pytest
 
 from riskstream.kafka.factory import transactional_config
 from riskstream.settings import Settings
@@ -34,6 +36,17 @@ def test_each_profile_sets_what_its_use_needs() -> None:
         reader_config(settings, {"isolation.level": "read_uncommitted"})["isolation.level"]
         == "read_uncommitted"
     )
+
+
+def test_a_group_consumer_prefetches_little_unless_the_deployment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskstream.kafka.factory import PREFETCH_KBYTES, group_config
+
+    assert group_config(Settings(), "g")["queued.max.messages.kbytes"] == PREFETCH_KBYTES
+    assert PREFETCH_KBYTES < 65536  # librdkafka's default, which a lagging worker keeps full
+    monkeypatch.setenv("RISKSTREAM_KAFKA_QUEUED_MAX_MESSAGES_KBYTES", "32768")
+    assert group_config(Settings(), "g")["queued.max.messages.kbytes"] == "32768"
 
 
 def test_no_kafka_client_is_built_outside_the_factory() -> None:
