@@ -118,7 +118,7 @@ CANDIDATES: tuple[Candidate, ...] = (
         "random_forest",
         4,
         _forest,
-        {"max_depth": [3, 5, None], "min_samples_leaf": [1, 5]},
+        {"max_depth": [3, 5, 8], "min_samples_leaf": [1, 5]},
         "occlusion",
     ),
 )

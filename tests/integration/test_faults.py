@@ -23,7 +23,7 @@ from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import GROUND_TRUTH, LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
+from riskstream.topics import LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import (
     PrivateBroker,
@@ -32,7 +32,7 @@ from tests.integration.servers import (
     start_workers,
     wait_until_owning,
 )
-from tests.integration.traffic import records, truths, window_counts
+from tests.integration.traffic import records, send_records_and_labels, window_counts
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 4
@@ -237,22 +237,12 @@ def _ride_out(settings: Settings, fault: Callable[[], str]) -> str:
     workers = {"scorer": Scorer(settings), "joiner": Joiner(settings), "monitor": monitor}
     stop = threading.Event()
     threads = _running(workers, stop)
-    codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
     sent = 0
     began = time.monotonic()
     what = ""
     while sent < 3000:
-        for key, record in records(sent, 30):
-            producer.produce(
-                settings.topic(PATIENT_RECORDS.name),
-                key=key,
-                value=codec.encode("PatientRecord", record),
-            )
-        for key, truth in truths(sent, 30):
-            producer.produce(
-                settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
-            )
+        send_records_and_labels(producer, settings, sent, 30)
         sent += 30
         producer.poll(0)
         if not what and time.monotonic() - began > 6:

@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.trigger import Trigger
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import GROUND_TRUTH, LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
+from riskstream.topics import LABELED_EXAMPLES, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import PrivateRedisCluster, start_workers, wait_until_owning
-from tests.integration.traffic import records, truths, window_counts
+from tests.integration.traffic import send_records_and_labels, window_counts
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 4
@@ -59,19 +58,9 @@ def test_monitor_joiner_and_trigger_count_exactly_on_a_redis_cluster(
     stop = threading.Event()
     threads = start_workers(workers, stop)
     wait_until_owning(workers)
-    codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
     for sent in range(0, SENT, 30):  # 300 records and 300 labels a second
-        for key, record in records(sent, 30):
-            producer.produce(
-                settings.topic(PATIENT_RECORDS.name),
-                key=key,
-                value=codec.encode("PatientRecord", record),
-            )
-        for key, truth in truths(sent, 30):
-            producer.produce(
-                settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
-            )
+        send_records_and_labels(producer, settings, sent, 30)
         producer.poll(0)
         time.sleep(0.1)
     assert producer.flush(60) == 0

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from confluent_kafka import Producer
+
 from riskstream.ids import now_ms
+from riskstream.kafka.clients import codec_for
+from riskstream.settings import Settings
+from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 from tests.unit.schemas.samples import SAMPLES
 
 
@@ -41,6 +46,21 @@ def truths(start: int, n: int) -> list[tuple[bytes, dict[str, object]]]:
         )
         for i in range(start, start + n)
     ]
+
+
+def send_records_and_labels(producer: Producer, settings: Settings, start: int, n: int) -> None:
+    """Queue records ``start`` .. ``start + n`` and the label of each (the caller polls)."""
+    codec = codec_for(settings)
+    for key, record in records(start, n):
+        producer.produce(
+            settings.topic(PATIENT_RECORDS.name),
+            key=key,
+            value=codec.encode("PatientRecord", record),
+        )
+    for key, truth in truths(start, n):
+        producer.produce(
+            settings.topic(GROUND_TRUTH.name), key=key, value=codec.encode("GroundTruth", truth)
+        )
 
 
 def window_counts(predictions: list[dict[str, Any]], window_s: int) -> dict[int, int]:
