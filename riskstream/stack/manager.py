@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -243,7 +244,7 @@ def _up_redis_cluster(settings: Settings, echo: Echo, timeout: float) -> None:
             echo(f"{server.name}: started pid {server.start()}")
         _wait(
             server.name,
-            lambda node=node: redis_ready(node),  # type: ignore[misc]
+            partial(redis_ready, node),
             server.process.exited,
             server.process.logfile,
             timeout,
