@@ -117,7 +117,11 @@ def test_complete_real_pima_rows_raise_no_alert_of_medium_or_above(
     assert not severe, [a.message for a in severe]
     judged = [v for verdicts in monitor.stats.verdicts.values() for v in verdicts]
     skin = [v.psi for v in judged if v.feature == "skin_thickness"]
-    assert len(skin) >= 18 and max(skin) < 0.1, skin
+    # The bug gave 1.056. Clean windows of 1,000 resampled rows scatter around a reference of
+    # at most 200 rows (Pima.tr2): in a fresh-clone CI run on 2026-11-29 the 20 windows ranged
+    # 0.036-0.102 (one just over the LOW threshold, 0.10, which earlier runs had stayed under).
+    # The bound is above that noise, with room, and a fifth of the bug's value.
+    assert len(skin) >= 18 and max(skin) < 0.2, skin
 
 
 def test_a_feature_left_out_of_40_percent_is_a_quality_alert_not_drift(
