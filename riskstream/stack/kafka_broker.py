@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from riskstream.errors import StackError
 from riskstream.settings import MASK, Settings
-from riskstream.stack.processes import ManagedProcess
+from riskstream.stack.processes import ManagedProcess, numbered_pidfiles
 
 MAIN_CLASS = "kafka.Kafka"
 JVM_OPTS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
@@ -333,10 +333,7 @@ def local_nodes(settings: Settings, sasl_ssl: SaslSslListener | None = None) -> 
 def started_nodes(settings: Settings) -> list[KafkaBroker]:
     """Every node with a pid file under the state dir, whatever the cluster size now asked
     for: ``down`` stops what ``up`` started."""
-    run = settings.state_dir / "run"
-    ids = sorted(
-        int(p.stem.split("-")[1]) for p in run.glob("kafka-*.pid") if p.stem.split("-")[1].isdigit()
-    )
+    ids = numbered_pidfiles(settings.state_dir / "run", "kafka")
     single = KafkaBroker(settings)
     nodes = [single] if not ids or single.process.pidfile.exists() else []
     return nodes + [KafkaBroker(settings, None, i, max(ids)) for i in ids]

@@ -55,13 +55,18 @@ def _quiet(_: str) -> None:
     return None
 
 
-def kafka_ready(settings: Settings, timeout: float = 2.0) -> bool:
+def kafka_brokers_up(settings: Settings, timeout: float = 2.0) -> int:
+    """How many brokers the cluster's metadata lists (0: no answer)."""
     try:
         # log_level 0: while the broker starts, librdkafka would print a line per refused connect.
-        admin_client(settings, {"log_level": 0}).list_topics(timeout=timeout)
+        metadata = admin_client(settings, {"log_level": 0}).list_topics(timeout=timeout)
     except KafkaException:
-        return False
-    return True
+        return 0
+    return len(metadata.brokers)
+
+
+def kafka_ready(settings: Settings, timeout: float = 2.0) -> bool:
+    return kafka_brokers_up(settings, timeout) > 0
 
 
 def redis_client(settings: Settings, timeout: float = 2.0) -> redis.Redis:
@@ -102,15 +107,6 @@ def _wait(
         f"{name} did not become ready within {timeout:.0f}s",
         hint=f"last lines of its log:\n{tail()}",
     )
-
-
-def kafka_brokers_up(settings: Settings, timeout: float = 2.0) -> int:
-    """How many brokers the cluster's metadata lists (0: no answer)."""
-    try:
-        metadata = admin_client(settings, {"log_level": 0}).list_topics(timeout=timeout)
-    except KafkaException:
-        return 0
-    return len(metadata.brokers)
 
 
 def _up_kafka(

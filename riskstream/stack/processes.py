@@ -61,6 +61,13 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def numbered_pidfiles(run_dir: Path, name: str) -> list[int]:
+    """The numbers of ``<name>-<n>.pid`` files in ``run_dir``: the nodes of a local cluster
+    that ``up`` started (Kafka node ids, Redis master ports), sorted."""
+    found = (p.stem.rpartition("-")[2] for p in run_dir.glob(f"{name}-*.pid"))
+    return sorted(int(n) for n in found if n.isdigit())
+
+
 @dataclass(frozen=True)
 class ManagedProcess:
     """A long-running child of the local stack, tracked by a pid file."""

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from riskstream.errors import StackError
 from riskstream.settings import Settings
-from riskstream.stack.processes import ManagedProcess
+from riskstream.stack.processes import ManagedProcess, numbered_pidfiles
 
 CLUSTER_MASTERS = 3
 
@@ -109,10 +109,7 @@ def cluster_masters(settings: Settings) -> list[RedisServer]:
 
 def started_servers(settings: Settings) -> list[RedisServer]:
     """Every local Redis with a pid file, single or cluster master: what ``down`` stops."""
-    run = settings.state_dir / "run"
-    ports = sorted(
-        int(p.stem.split("-")[1]) for p in run.glob("redis-*.pid") if p.stem.split("-")[1].isdigit()
-    )
+    ports = numbered_pidfiles(settings.state_dir / "run", "redis")
     single = RedisServer(settings)
     servers = [single] if not ports or single.process.pidfile.exists() else []
     return servers + [RedisServer(settings, port) for port in ports]
