@@ -20,6 +20,7 @@ from confluent_kafka import Message
 
 from riskstream.kafka.dead_letter import dead_letter
 from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.memory import release_free_memory
 from riskstream.models import data
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
@@ -185,6 +186,7 @@ class Trainer:
                     "training_reason": request.reason_text(),
                 },
             )
+        release_free_memory()  # the examples and frames are gone; give their pages back
         return event
 
     def _train_and_decide(self, request: MergedRequest) -> ModelVersionEvent:

@@ -25,6 +25,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from riskstream.errors import ConfigError, ServiceUnavailableError
+from riskstream.memory import release_free_memory
 from riskstream.ops import WorkerMetrics
 from riskstream.redis_client import REDIS_DOWN
 from riskstream.schemas.events import Consumed as Record
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 # narrate under Faust's name, so they are as quiet as Faust (riskstream.logs).
 FAUST_LOG = logging.getLogger("faust.riskstream")
 COMMIT_INTERVAL_S = 1.0  # how often a worker commits the offsets of the batches it applied
+# how often a worker hands freed heap pages back (riskstream.memory): without it, the drift
+# monitor's resident size crept up about 10 bytes per record in the 2-million-record soak
+# while its live Python objects stayed flat
+TRIM_INTERVAL_S = 60.0
 
 
 def records_of(events: Sequence[Any]) -> list[Record]:
@@ -323,13 +328,16 @@ class FaustRunner:
         await app.start()
         log.info("%s: running as Faust app %s", self.metrics.processor, app.conf.id)
         try:
-            last_commit = 0.0
+            last_commit, last_trim = 0.0, time.monotonic()
             while not self.stop.is_set():
                 self.metrics.beat()
                 await self._refresh()
                 if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
                     await self._commit_processed()
                     last_commit = time.monotonic()
+                if time.monotonic() - last_trim >= TRIM_INTERVAL_S:
+                    release_free_memory()
+                    last_trim = time.monotonic()
                 await asyncio.sleep(0.2)
             await self._commit_processed()
         finally:
