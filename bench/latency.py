@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,7 @@ def _offer(settings: Settings, rate: float, seconds: float) -> int:
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        record["event_time"] = int(time.time() * 1000)
-        publisher.send_record(record)
+        publisher.send_record(replace(record, event_time=int(time.time() * 1000)))
     publisher.finish(PublishSummary(sent=count))
     return count
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from riskstream.models import data
+from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE, RANGES, RAW_FEATURES
 
 SOURCES = ("Pima.tr.csv", "Pima.te.csv")
@@ -64,7 +65,7 @@ def resample(
 
 def as_records(
     frame: pd.DataFrame, start_ms: int, rate: float, run: str, source: str = "pima-rows"
-) -> list[dict[str, Any]]:
+) -> list[PatientRecord]:
     """PatientRecords, one every ``1 / rate`` seconds of event time from ``start_ms``."""
     records = []
     for i, row in enumerate(frame.itertuples(index=False)):
@@ -84,5 +85,5 @@ def as_records(
                 record[name] = int(value)
             else:
                 record[name] = float(value)
-        records.append(record)
+        records.append(PatientRecord(**record))
     return records

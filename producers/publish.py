@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from riskstream.errors import RiskstreamError
-from riskstream.ids import new_id
+from riskstream.ids import new_id, now_ms
 from riskstream.kafka.clients import DeliveryTally, codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.producers.simulator import SimulatedRecord
+from riskstream.schemas.events import GroundTruth, PatientRecord
 from riskstream.schemas.patient_record import RAW_FEATURES, validate_record
 from riskstream.settings import Settings
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
@@ -62,13 +63,14 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, row
 
 
-def to_record(raw: dict[str, Any], now_ms: int, source: str) -> dict[str, Any]:
-    """A raw row → PatientRecord dict; raises FileRowError naming the bad field."""
+def to_record(raw: dict[str, Any], received_ms: int, source: str) -> PatientRecord:
+    """A raw row → PatientRecord; raises FileRowError naming the bad field. Only numbers
+    are checked here: the scorer's validation (and its dead-letter topic) judges the rest."""
     record: dict[str, Any] = {
         "request_id": str(raw.get("request_id") or uuid.uuid4()),
         "patient_id": str(raw.get("patient_id") or ""),
         "source": str(raw.get("source") or source),
-        "event_time": int(raw.get("event_time") or now_ms),
+        "event_time": int(raw.get("event_time") or received_ms),
     }
     if not record["patient_id"]:
         raise FileRowError("row has no patient_id", field="patient_id")
@@ -84,7 +86,7 @@ def to_record(raw: dict[str, Any], now_ms: int, source: str) -> dict[str, Any]:
         record[name] = (
             int(number) if name in ("pregnancies", "age") and number.is_integer() else number
         )
-    return record
+    return PatientRecord(**record)
 
 
 class Publisher:
@@ -96,28 +98,28 @@ class Publisher:
         self.records_topic = settings.topic(PATIENT_RECORDS.name)
         self.truth_topic = settings.topic(GROUND_TRUTH.name)
 
-    def send_record(self, record: dict[str, Any]) -> None:
+    def send_record(self, record: PatientRecord) -> None:
         self.producer.produce(
             self.records_topic,
-            key=record["patient_id"].encode(),
-            value=self.codec.encode("PatientRecord", record),
+            key=record.patient_id.encode(),
+            value=self.codec.encode_event(record),
             on_delivery=self.tally,
         )
         self.producer.poll(0)
 
-    def send_truth(self, record: dict[str, Any], outcome: int) -> None:
-        truth = {
-            "label_id": new_id(),
-            "request_id": record["request_id"],
-            "patient_id": record["patient_id"],
-            "event_time": int(time.time() * 1000),
-            "outcome": int(outcome),
-            "source": record["source"],
-        }
+    def send_truth(self, record: PatientRecord, outcome: int) -> None:
+        truth = GroundTruth(
+            label_id=new_id(),
+            request_id=record.request_id,
+            patient_id=record.patient_id,
+            event_time=now_ms(),
+            outcome=int(outcome),
+            source=record.source,
+        )
         self.producer.produce(
             self.truth_topic,
-            key=record["patient_id"].encode(),
-            value=self.codec.encode("GroundTruth", truth),
+            key=record.patient_id.encode(),
+            value=self.codec.encode_event(truth),
             on_delivery=self.tally,
         )
         self.producer.poll(0)
@@ -142,11 +144,11 @@ def publish_file(
     started = time.monotonic()
     for number, raw in read_rows(path):
         try:
-            record = to_record(raw, int(time.time() * 1000), source=path.name)
+            record = to_record(raw, now_ms(), source=path.name)
         except FileRowError as exc:
             summary.rejected.append((number, f"{exc.context.get('field')}: {exc.message}"))
             continue
-        violation = validate_record(record)
+        violation = validate_record(record.to_avro())
         if violation is not None:
             if not allow_invalid:
                 summary.rejected.append((number, violation.reason))
@@ -173,7 +175,7 @@ def publish_simulated(
     outcome goes to ground-truth after its delay."""
     publisher = Publisher(settings)
     summary = PublishSummary()
-    pending: list[tuple[float, int, dict[str, Any], int]] = []
+    pending: list[tuple[float, int, PatientRecord, int]] = []
     started = time.monotonic()
     for i, sim in enumerate(records):
         _sleep_until(started + sim.offset_s / speed, pending, publisher, summary, started, speed)

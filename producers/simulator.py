@@ -23,6 +23,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from riskstream.models import data
+from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
 
 INTEGER_FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "age")
@@ -141,7 +142,7 @@ def _concept_outcome(
 
 @dataclass
 class SimulatedRecord:
-    record: dict[str, Any]
+    record: PatientRecord
     outcome: int
     label_delay_s: float
     offset_s: float  # when to publish, in seconds from the start of the stream
@@ -230,11 +231,14 @@ class Simulator:
             for j, name in enumerate(IMPUTABLE):
                 if missing[i, j]:
                     record[name] = None
-            yield SimulatedRecord(record, int(outcome[i]), float(delays[i]), float(offsets[i]))
+            yield SimulatedRecord(
+                PatientRecord(**record), int(outcome[i]), float(delays[i]), float(offsets[i])
+            )
 
 
-def window_means(records: Sequence[dict[str, Any]], feature: str, size: int) -> list[float]:
+def window_means(records: Sequence[PatientRecord], feature: str, size: int) -> list[float]:
     """Mean of a feature over consecutive blocks of ``size`` records (for checks and plots)."""
-    values = np.array([r[feature] if r[feature] is not None else np.nan for r in records])
+    column = [getattr(r, feature) for r in records]
+    values = np.array([np.nan if v is None else v for v in column], dtype=float)
     blocks = len(values) // size
     return [float(np.nanmean(values[b * size : (b + 1) * size])) for b in range(blocks)]

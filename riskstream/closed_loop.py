@@ -197,7 +197,7 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         # Traffic ends with a whole window: a last window cut short would be judged as what
         # it looks like, a volume drop (the demo's last alert before this was one).
         end = window_start(int((publish_start + count / config.rate) * 1000), window_ms)
-        records = takewhile(lambda r: int(r.record["event_time"]) < end, records)
+        records = takewhile(lambda r: r.record.event_time < end, records)
         if config.after_recovery > 0:
             records = _until_recovered(records, report, config.after_recovery, window_ms)
         records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
@@ -311,7 +311,7 @@ def _guarded(
 def _noting_last(records: Iterable[SimulatedRecord], last: list[int]) -> Iterator[SimulatedRecord]:
     """The records, noting the event time of the latest one in ``last[0]``."""
     for record in records:
-        last[0] = int(record.record["event_time"])
+        last[0] = record.record.event_time
         yield record
 
 
@@ -326,7 +326,7 @@ def _until_recovered(
     for record in records:
         if report.recovered_at is not None:
             served += 1
-            event_ms = int(record.record["event_time"])
+            event_ms = record.record.event_time
             if served > after and stop_at is None:
                 stop_at = window_start(event_ms, window_ms) + window_ms
             if stop_at is not None and event_ms >= stop_at:

@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 from riskstream.kafka.clients import codec_for
 from riskstream.producers.pima_rows import as_records, complete_rows, resample
 from riskstream.producers.publish import Publisher, PublishSummary
+from riskstream.schemas.events import PatientRecord
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
@@ -51,7 +52,7 @@ def _deployment(stack: Settings, state_dir: Path) -> Settings:
     )
 
 
-def _publish(settings: Settings, records: list[dict[str, Any]], rate: float = 0.0) -> None:
+def _publish(settings: Settings, records: list[PatientRecord], rate: float = 0.0) -> None:
     """Publish PatientRecords; ``rate`` > 0 paces them in wall-clock time."""
     publisher = Publisher(settings)
     started = time.monotonic()
@@ -202,7 +203,7 @@ def test_predictions_of_a_version_this_registry_lacks_kill_no_worker(
             "prediction_id": str(uuid.uuid4()),
             "request_id": f"stranger-{i}",
             "patient_id": f"stranger-{i}",
-            "event_time": records[0]["event_time"] + i * 100,
+            "event_time": records[0].event_time + i * 100,
             "model_version": "9999",
         }
         for i in range(300)

@@ -18,6 +18,7 @@ from riskstream.cli.main import app
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.producers.simulator import window_means
+from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.settings import Settings
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
@@ -146,12 +147,12 @@ def _stamped(settings: Settings, labels: bool, n: int) -> list[tuple[dict[str, A
     return sorted(read, key=lambda item: int(item[0]["request_id"].rsplit("-", 1)[1]))
 
 
-def _records(settings: Settings, n: int) -> list[dict[str, Any]]:
-    return [record for record, _ in _stamped(settings, False, n)]
+def _records(settings: Settings, n: int) -> list[PatientRecord]:
+    return [PatientRecord.from_avro(record) for record, _ in _stamped(settings, False, n)]
 
 
-def _corr(records: list[dict[str, Any]], outcomes: list[int], feature: str) -> float:
-    return float(np.corrcoef([r[feature] for r in records], outcomes)[0, 1])
+def _corr(records: list[PatientRecord], outcomes: list[int], feature: str) -> float:
+    return float(np.corrcoef([getattr(r, feature) for r in records], outcomes)[0, 1])
 
 
 def test_a_gradual_shift_ramps_the_window_means(stack: Settings, tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ def test_a_gradual_shift_ramps_the_window_means(stack: Settings, tmp_path: Path)
     _simulate(settings, "covariate-shift", *options, "--size-sd", "1.0", "--feature", "bmi")
     records = _records(settings, 1600)
     means = window_means(records, "bmi", 200)  # 8 windows: 2 clean, 4 ramping, 2 shifted
-    sd = float(np.std([r["bmi"] for r in records[:400]]))
+    sd = float(np.std([r.bmi for r in records[:400]]))
     moved = [(m - means[0]) / sd for m in means]
     assert abs(moved[1]) < 0.3
     assert 0.2 < moved[3] < 0.8  # records 600-800 carry a quarter to a half of the shift
@@ -176,7 +177,7 @@ def test_concept_drift_changes_what_predicts_the_outcome_not_the_features(
     _simulate(settings, "concept-drift", *options)
     records = _records(settings, 3000)
     truths = {t["request_id"]: t["outcome"] for t, _ in _stamped(settings, True, 3000)}
-    outcomes = [truths[r["request_id"]] for r in records]
+    outcomes = [truths[r.request_id] for r in records]
     before, after = slice(0, 1500), slice(1500, 3000)
 
     def corr(part: slice, feature: str) -> float:
@@ -184,7 +185,7 @@ def test_concept_drift_changes_what_predicts_the_outcome_not_the_features(
 
     assert corr(after, "glucose") < corr(before, "glucose") - 0.15
     assert corr(after, "bmi") > corr(before, "bmi") + 0.1
-    glucose = np.array([r["glucose"] for r in records])
+    glucose = np.array([r.glucose for r in records])
     assert abs(glucose[after].mean() - glucose[before].mean()) < 0.15 * glucose[before].std()
 
 
@@ -196,8 +197,8 @@ def test_a_missing_surge_empties_each_measured_field_at_the_requested_rate(
     _simulate(settings, "missing-surge", *options)
     records = _records(settings, 1000)
     for field in IMPUTABLE:
-        before = np.mean([r[field] is None for r in records[:500]])
-        after = np.mean([r[field] is None for r in records[500:]])
+        before = np.mean([getattr(r, field) is None for r in records[:500]])
+        after = np.mean([getattr(r, field) is None for r in records[500:]])
         assert before == 0 and 0.23 < after < 0.37, (field, before, after)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _publish_simulated(settings: Settings, count: int, seed: int = 1) -> None:
     publisher = Publisher(settings)
     sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=seed, run=f"s{seed}")
     for i, item in enumerate(sim.stream(count, now_ms() - 600_000)):
-        record = {**item.record, "patient_id": f"p{i % 7}"}
+        record = replace(item.record, patient_id=f"p{i % 7}")
         publisher.send_record(record)
         publisher.send_truth(record, item.outcome)
     assert publisher.finish(PublishSummary(sent=count)).failed == 0

@@ -24,7 +24,7 @@ def test_measured_values_only_no_spike_at_the_training_median(model: PimaModel) 
     skin thickness of exactly 29.0. Real measurements have no such spike."""
     raw, _ = data.load(data.TRAIN_FILE)
     median = float(raw["skin_thickness"].median())
-    skin = np.array([r.record["skin_thickness"] for r in _records(model, Scenario())])
+    skin = np.array([r.record.skin_thickness for r in _records(model, Scenario())])
     assert np.mean(skin == median) < 0.08
     observed = raw["skin_thickness"].dropna()
     assert np.mean(skin) == pytest.approx(observed.mean(), rel=0.05)
@@ -34,12 +34,12 @@ def test_gaps_come_at_each_features_training_rate(model: PimaModel) -> None:
     raw, _ = data.load(data.TRAIN_FILE)
     records = _records(model, Scenario(), n=6000, baseline=1.0)
     for name in ("skin_thickness", "blood_pressure", "bmi", "glucose"):
-        rate = np.mean([r.record[name] is None for r in records])
+        rate = np.mean([getattr(r.record, name) is None for r in records])
         assert rate == pytest.approx(raw[name].isna().mean(), abs=0.02), name
     # the gaps do not change a seed's measured values or ids
     complete = _records(model, Scenario(), n=6000)
-    assert [r.record["request_id"] for r in records] == [r.record["request_id"] for r in complete]
-    assert [r.record["age"] for r in records] == [r.record["age"] for r in complete]
+    assert [r.record.request_id for r in records] == [r.record.request_id for r in complete]
+    assert [r.record.age for r in records] == [r.record.age for r in complete]
 
 
 def test_same_seed_same_stream(model: PimaModel) -> None:
@@ -53,17 +53,17 @@ def test_clean_stream_looks_like_pima(model: PimaModel) -> None:
     records = _records(model, Scenario())
     raw, outcome = data.load(data.TRAIN_FILE)
     for name in ("glucose", "bmi", "age", "pregnancies"):
-        simulated = np.mean([r.record[name] for r in records])
+        simulated = np.mean([getattr(r.record, name) for r in records])
         assert simulated == pytest.approx(raw[name].mean(), rel=0.05), name
-    assert all(float(r.record["age"]).is_integer() for r in records)
-    assert all(validate_record(r.record) is None for r in records)
+    assert all(float(r.record.age).is_integer() for r in records)
+    assert all(validate_record(r.record.to_avro()) is None for r in records)
     assert np.mean([r.outcome for r in records]) == pytest.approx(outcome.mean(), abs=0.03)
-    diabetic = np.mean([r.record["glucose"] for r in records if r.outcome == 1])
-    healthy = np.mean([r.record["glucose"] for r in records if r.outcome == 0])
+    diabetic = np.mean([r.record.glucose for r in records if r.outcome == 1])
+    healthy = np.mean([r.record.glucose for r in records if r.outcome == 0])
     assert diabetic - healthy > 20  # the class-conditional structure survives
-    corr = np.corrcoef(
-        [r.record["bmi"] for r in records], [r.record["skin_thickness"] for r in records]
-    )[0, 1]
+    corr = np.corrcoef([r.record.bmi for r in records], [r.record.skin_thickness for r in records])[
+        0, 1
+    ]
     assert corr > 0.4  # and so does a correlation between features
 
 
@@ -85,7 +85,9 @@ def test_concept_drift_changes_what_predicts_the_outcome(model: PimaModel) -> No
     records = _records(model, Scenario.named("concept-drift", start=2000))
 
     def corr(part: list, name: str) -> float:
-        return float(np.corrcoef([r.record[name] for r in part], [r.outcome for r in part])[0, 1])
+        return float(
+            np.corrcoef([getattr(r.record, name) for r in part], [r.outcome for r in part])[0, 1]
+        )
 
     before, after = records[:2000], records[2000:]
     # glucose still correlates with BMI and age, so it keeps some signal, but much less
@@ -99,8 +101,8 @@ def test_concept_drift_changes_what_predicts_the_outcome(model: PimaModel) -> No
 
 def test_missing_surge(model: PimaModel) -> None:
     records = _records(model, Scenario.named("missing-surge", start=2000, missing_rate=0.4))
-    before = np.mean([r.record["bmi"] is None for r in records[:2000]])
-    after = np.mean([r.record["bmi"] is None for r in records[2000:]])
+    before = np.mean([r.record.bmi is None for r in records[:2000]])
+    after = np.mean([r.record.bmi is None for r in records[2000:]])
     assert before == 0 and after == pytest.approx(0.4, abs=0.04)
 
 
