@@ -28,7 +28,8 @@ from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import GROUP as SCORER
-from riskstream.topics import PATIENT_RECORDS
+from riskstream.stream_processors.trainer import GROUP as TRAINER
+from riskstream.topics import PATIENT_RECORDS, RETRAIN_REQUESTS
 
 WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
 WARM_UP = 0.2  # of the records: caches, windows and Faust tables fill first
@@ -100,7 +101,8 @@ def measure(
         started = time.monotonic()
         publisher.start()
         echo(f"soak: {records:,} records at {rate:,.0f}/s into `run all` ({len(pids)} workers)")
-        while publisher.is_alive() or _backlog(settings) > 0:
+        # until the stream is scored and any retraining is done: the end is sampled at rest
+        while publisher.is_alive() or _backlog(settings) > 0 or _training(settings):
             time.sleep(sample_s)
             if run_all.poll() is not None:
                 raise RuntimeError(f"run all exited with {run_all.returncode} during the soak")
@@ -142,17 +144,29 @@ def measure(
 
 def _backlog(settings: Settings) -> int:
     """The scorer group's lag on patient-records: published records whose offsets it has
-    not committed yet (read as the group's committed offsets; this never joins the group)."""
-    topic = settings.topic(PATIENT_RECORDS.name)
+    not committed yet."""
+    return _lag(settings, SCORER, PATIENT_RECORDS.name, markers=True)
+
+
+def _training(settings: Settings) -> bool:
+    """Whether the trainer has retrain requests it has not committed (is training)."""
+    return _lag(settings, TRAINER, RETRAIN_REQUESTS.name, markers=False) > 0
+
+
+def _lag(settings: Settings, group: str, name: str, *, markers: bool) -> int:
+    """A worker group's lag on a topic of the catalog, read as the group's committed offsets
+    (this never joins the group); ``markers``: the topic is written by transactions."""
+    topic = settings.topic(name)
     ends = end_offsets(settings, topic)
-    peek = Consumer(settings.kafka_config({"group.id": f"{settings.topic_prefix}{SCORER}"}))
+    peek = Consumer(settings.kafka_config({"group.id": f"{settings.topic_prefix}{group}"}))
     try:
         done = peek.committed([TopicPartition(topic, p) for p in ends], timeout=10)
     finally:
         peek.close()
     # the last offset of a partition written by transactions is a commit marker, never
-    # consumed: a partition the scorer has caught up on ends one past its committed offset
-    return sum(max(0, ends[tp.partition] - max(tp.offset, 0) - 1) for tp in done)
+    # consumed: a partition the group has caught up on ends one past its committed offset
+    marker = 1 if markers else 0
+    return sum(max(0, ends[tp.partition] - max(tp.offset, 0) - marker) for tp in done)
 
 
 def growth(samples: list[dict[str, Any]], records: int) -> dict[str, dict[str, float]]:
