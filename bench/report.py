@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import online_learning
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -251,6 +252,9 @@ def render(r: dict[str, Any], source: Path) -> str:
     if r.get("swaps"):
         title = "## Model swaps: scorer memory over promotions"
         lines += [title, "", *_swaps_table(r["swaps"]), ""]
+    if r.get("online"):
+        title = "## Online learning: the river learner against the batch champion"
+        lines += [title, "", *online_learning.table(r["online"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

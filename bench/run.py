@@ -19,7 +19,16 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import backtest_speed, burst, detection, latency, model_swaps, soak, throughput
+from bench import (
+    backtest_speed,
+    burst,
+    detection,
+    latency,
+    model_swaps,
+    online_learning,
+    soak,
+    throughput,
+)
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -33,6 +42,7 @@ FULL: dict[str, dict[str, Any]] = {
     "backtest": {"records": 100_000},
     "soak": {"records": 2_000_000, "rate": 3_000.0},
     "swaps": {"rounds": 4},
+    "online": {"records": 40_000},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -42,6 +52,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "backtest": {"records": 2_000},
     "soak": {"records": 3_000, "rate": 500.0, "sample_s": 2.0},
     "swaps": {"rounds": 2, "kinds": ("logistic", "xgboost")},
+    "online": {"records": 2_000},
 }
 
 
@@ -107,6 +118,9 @@ def run(
         if "swaps" in only:
             echo("== model swaps: scorer memory over promotions")
             result["swaps"] = model_swaps.measure(base, work, echo, **sizes["swaps"])
+        if "online" in only:
+            echo("== online learning: the river learner against the batch champion")
+            result["online"] = online_learning.measure(echo, **sizes["online"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -131,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst,soak,swaps",
-        help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps",
+        default="throughput,latency,backtest,detection,burst,soak,swaps,online",
+        help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
+        "online",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

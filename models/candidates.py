@@ -2,7 +2,7 @@
 
 Every candidate is a scikit-learn-compatible classifier (fit / predict_proba) so one search,
 one contract suite and one bundle format serve them all. The river model also learns online
-(``learn_one``), which is how it keeps up with the labeled-example stream as a challenger.
+(``learn_one``): `riskstream run learner` feeds it the labeled-example stream.
 """
 
 from __future__ import annotations
@@ -53,8 +53,12 @@ class RiverLogistic(ClassifierMixin, BaseEstimator):
         return self
 
     def learn_one(self, x: np.ndarray, y: int) -> None:
-        """Online update from one labeled example (the challenger's continual learning)."""
+        """Online update from one labeled example (`riskstream run learner`)."""
         self.model_.learn_one(_row(np.asarray(x, dtype=float)), bool(y))
+
+    def predict_one(self, x: np.ndarray) -> float:
+        """The risk of one row, without the frame a batch needs."""
+        return float(self.model_.predict_proba_one(_row(np.asarray(x, dtype=float))).get(True, 0.0))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)

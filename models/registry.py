@@ -24,12 +24,18 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
-from riskstream.models.registry_reader import CHALLENGER, CHAMPION, RegistryError, registered_name
+from riskstream.models.registry_reader import (
+    CHALLENGER,
+    CHAMPION,
+    ONLINE,
+    RegistryError,
+    registered_name,
+)
 from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY_TAG = "riskstream.champion_history"
-__all__ = ["CHALLENGER", "CHAMPION", "Registry", "RegistryError", "VersionInfo"]
+__all__ = ["CHALLENGER", "CHAMPION", "ONLINE", "Registry", "RegistryError", "VersionInfo"]
 
 
 class _BundleModel(PythonModel):

@@ -25,6 +25,7 @@ from riskstream.settings import ENV_PREFIX, Settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+ONLINE = "online"  # the online learner's newest snapshot
 METRICS_FILE = "metrics.json"
 FETCH_TIMEOUT_S = 300.0
 

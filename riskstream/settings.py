@@ -232,6 +232,21 @@ class Settings(BaseSettings):
         0.3, gt=0, lt=1, description="Newest share of labeled examples kept to compare models."
     )
 
+    # -- online learner ---------------------------------------------------------------
+    learner_snapshot_examples: int = Field(
+        5000, ge=1, description="The online learner registers a snapshot after this many examples."
+    )
+    learner_snapshot_s: float = Field(
+        300.0,
+        gt=0,
+        description="Or this many seconds after its last, if it learned anything since.",
+    )
+    learner_lr: float = Field(0.05, gt=0, description="The online model's SGD learning rate.")
+    learner_l2: float = Field(0.0, ge=0, description="The online model's L2 penalty.")
+    run_learner: bool = Field(
+        False, description="`riskstream run all` runs the online learner too."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

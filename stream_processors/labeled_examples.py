@@ -6,7 +6,7 @@ group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from riskstream.kafka.factory import reader
 from riskstream.kafka.reading import messages, resolve
@@ -21,6 +21,7 @@ class LabeledBatch:
     examples: list[LabeledExample]
     ranges: dict[int, tuple[int, int]]  # partition → (first offset, last offset) read
     undecodable: int
+    positions: list[tuple[int, int]] = field(default_factory=list)  # each example's (p, offset)
 
     def lineage(self, topic: str) -> str:
         parts = [f"{topic}[{p}]:{lo}-{hi}" for p, (lo, hi) in sorted(self.ranges.items())]
@@ -40,6 +41,7 @@ def read_labeled_examples(
     trainer's memory."""
     topic = settings.topic(LABELED_EXAMPLES.name)
     examples: list[LabeledExample] = []
+    positions: list[tuple[int, int]] = []
     ranges: dict[int, tuple[int, int]] = {}
     undecodable = 0
     probe = reader(settings)
@@ -63,6 +65,7 @@ def read_labeled_examples(
             continue
         examples.append(example)
         partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+        positions.append((partition, offset))
         lo, hi = ranges.get(partition, (offset, offset))
         ranges[partition] = (min(lo, offset), max(hi, offset))
-    return LabeledBatch(examples, ranges, undecodable)
+    return LabeledBatch(examples, ranges, undecodable, positions)

@@ -25,6 +25,7 @@ from riskstream.models import data
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.features import PIPELINE_VERSION
+from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
 from riskstream.models.reference import drift_reference
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
 from riskstream.models.selection import decide_promotion, evaluate
@@ -189,6 +190,24 @@ class Trainer:
         release_free_memory()  # the examples and frames are gone; give their pages back
         return event
 
+    def _online_rival(
+        self, positions: list[tuple[int, int]], raw: pd.DataFrame, y: np.ndarray
+    ) -> tuple[str, str, dict[str, float]] | None:
+        """The newest online snapshot that learned none of the holdout, judged on it:
+        (version, run id, holdout metrics); None when there is none or it does not load."""
+        for info in reversed(self.registry.versions()):
+            offsets = info.tags.get(OFFSETS_TAG)
+            if offsets is None or has_learned_any(parse_offsets(offsets), positions):
+                continue
+            try:
+                snapshot = self.registry.load(info.version)
+            except ModelLoadError:
+                log.warning("trainer: online snapshot %s does not load; not compared", info.version)
+                return None
+            _, risk = snapshot.predict_frame(raw)
+            return info.version, info.run_id or "", evaluate(y, risk, snapshot.threshold)
+        return None
+
     def _train_and_decide(self, request: MergedRequest) -> ModelVersionEvent:
         batch = read_labeled_examples(
             self.settings,
@@ -204,7 +223,11 @@ class Trainer:
             "labeled_examples": batch.lineage(topic),
             "feature_pipeline": PIPELINE_VERSION,
         }
-        examples = sorted(batch.examples, key=lambda e: (e.event_time, e.request_id))
+        ordered = sorted(
+            zip(batch.examples, batch.positions, strict=True),
+            key=lambda pair: (pair[0].event_time, pair[0].request_id),
+        )
+        examples = [example for example, _ in ordered]
         labels = {int(e.label) for e in examples}
         minimum = self.settings.retrain_min_examples
         if len(examples) < minimum:
@@ -223,6 +246,7 @@ class Trainer:
             )
         cut = int(len(examples) * (1 - self.settings.retrain_holdout_fraction))
         recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
+        holdout_positions = [position for _, position in ordered[cut:]]
         boot_raw, boot_y = data.load(data.TRAIN_FILE)
         raw = pd.concat([boot_raw, _frame(recent)], ignore_index=True)
         y = pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True)
@@ -289,6 +313,21 @@ class Trainer:
                 metrics=metrics,
                 reason=f"registered version does not load back: {exc.message}",
             )
+        rival = self._online_rival(holdout_positions, hold_raw, hold_y)
+        if rival is not None:
+            metric = self.settings.selection_metric
+            online_version, online_run, online_metrics = rival
+            metrics.update({f"online_holdout_{k}": v for k, v in online_metrics.items()})
+            better = online_metrics[metric] > candidate_metrics[metric]
+            lineage["online_rival"] = (
+                f"online snapshot {online_version} {metric} {online_metrics[metric]:.4f} vs "
+                f"batch version {version} {candidate_metrics[metric]:.4f}: "
+                + ("the snapshot is the candidate" if better else "the batch version is")
+            )
+            if better:  # the event's holdout_* describe the version it announces
+                metrics.update({f"batch_holdout_{k}": v for k, v in candidate_metrics.items()})
+                metrics.update({f"holdout_{k}": v for k, v in online_metrics.items()})
+                version, run_id, candidate_metrics = online_version, online_run, online_metrics
         decision = decide_promotion(
             candidate_metrics,
             champion_metrics,

@@ -24,7 +24,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
+WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer", "learner")
 OPS_PORT_HELP = (
     "Port of /health, /ready and /metrics (default: RISKSTREAM_OPS_PORT + the "
     "worker's place in `run all`; 0: off)."
@@ -73,6 +73,19 @@ def trainer(
     from riskstream.stream_processors.trainer import Trainer
 
     _run(lambda settings: Trainer(settings, seed=seed, max_runs=max_runs or None), ops_port)
+
+
+@app.command("learner")
+@fails_cleanly
+def learner(
+    seed: int = typer.Option(0, help="Seed of the bootstrap fit's example order."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
+) -> None:
+    """labeled-examples → a river model that predicts, then learns, each example →
+    snapshots in MLflow (alias `online`)."""
+    from riskstream.stream_processors.online_learner import Learner
+
+    _run(lambda settings: Learner(settings, seed=seed), ops_port)
 
 
 @app.command("scorer")
@@ -134,15 +147,17 @@ def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
 @app.command("all")
 @fails_cleanly
 def run_all() -> None:
-    """Every worker, each in its own process; stops them all on SIGINT/SIGTERM or if one dies."""
+    """Every worker, each in its own process (the online learner with
+    RISKSTREAM_RUN_LEARNER=true); stops them all on SIGINT/SIGTERM or if one dies."""
     import subprocess
     import sys
 
-    _worker_settings()
+    settings = _worker_settings()
     stop = _stop_on_signals()
+    names = [n for n in WORKERS if n != "learner" or settings.run_learner]
     procs = {
         name: subprocess.Popen([sys.executable, "-m", "riskstream.cli.main", "run", name])
-        for name in WORKERS
+        for name in names
     }
     try:
         while not stop.wait(1.0):

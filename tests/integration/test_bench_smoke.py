@@ -79,7 +79,13 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
         (0, "logistic"), (0, "xgboost"), (1, "logistic"), (1, "xgboost")
     ]  # fmt: skip
     assert all(s["rss_mb"] > s["start_mb"] for s in swaps["swaps"])  # a model is in memory
+    online = result["online"]
+    for name in ("none", "covariate-shift", "concept-drift"):
+        for half in ("first_half", "second_half"):
+            scores = online[name][half]
+            assert 0.4 < scores["online"]["accuracy"] <= 1 and scores["champion"]["roc_auc"] > 0.4
     text = markdown.read_text()
     assert "| c / a |" in text and "Drift-detection quality" in text
     assert "A burst followed by silence" in text and "Soak: worker memory" in text
     assert "Model swaps: scorer memory over promotions" in text
+    assert "Online learning: the river learner against the batch champion" in text
