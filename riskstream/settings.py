@@ -233,13 +233,15 @@ class Settings(BaseSettings):
     )
 
     # -- online learner ---------------------------------------------------------------
-    learner_snapshot_examples: int = Field(
-        5000, ge=1, description="The online learner registers a snapshot after this many examples."
-    )
     learner_snapshot_s: float = Field(
-        300.0,
+        600.0,
         gt=0,
-        description="Or this many seconds after its last, if it learned anything since.",
+        description="The online learner registers a snapshot this often, if it learned since.",
+    )
+    learner_snapshot_examples: int = Field(
+        1_000_000,
+        ge=1,
+        description="... and at the latest after this many examples (what a crash relearns).",
     )
     learner_lr: float = Field(0.05, gt=0, description="The online model's SGD learning rate.")
     learner_l2: float = Field(0.0, ge=0, description="The online model's L2 penalty.")
