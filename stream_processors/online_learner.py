@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pandas as pd
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import codec_for
@@ -65,6 +65,11 @@ class Learner:
             "The online model's predict-then-learn metrics over every example it learned "
             "(metric=champion_progressive_accuracy: the serving champions' on the same ones).",
             ["metric"],
+            registry=self.metrics.registry,
+        )
+        self.snapshot_failures = Counter(
+            "riskstream_online_snapshot_failures",
+            "Snapshots the registry refused; the next one retries.",
             registry=self.metrics.registry,
         )
         self.learner: OnlineLearner | None = None
@@ -116,7 +121,7 @@ class Learner:
                 self.metrics.beat()
                 self.learn(consumer.consume(500, 1.0))
                 if self._snapshot_due(last_snapshot):
-                    self.snapshot()
+                    self.try_snapshot()
                     last_snapshot = time.monotonic()
             if self._unsaved:
                 self.snapshot()  # what it learned survives a clean stop
@@ -152,6 +157,23 @@ class Learner:
         for name, value in self.learner.score.metrics().items():
             self.progressive.labels(name).set(value)
         return len(examples)
+
+    def try_snapshot(self) -> str | None:
+        """A scheduled snapshot: a registry that fails (MLflow down, disk full) is logged
+        and tried again at the next one; the learner keeps learning, and what it learned
+        meanwhile goes into that snapshot. (A worker that died here would stop `run all`.)"""
+        try:
+            return self.snapshot()
+        except Exception as exc:  # any registry failure: the next snapshot retries
+            log.error(
+                "learner: snapshot failed (%s: %s); %d examples unsaved, retrying at the next "
+                "one. Check that the MLflow store (RISKSTREAM_MLFLOW_TRACKING_URI) answers",
+                type(exc).__name__,
+                str(exc)[:200],
+                self._unsaved,
+            )
+            self.snapshot_failures.inc()
+            return None
 
     def snapshot(self) -> str:
         """Register the model as it is now, with its offsets; the `online` alias follows."""
