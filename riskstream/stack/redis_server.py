@@ -12,6 +12,7 @@ from riskstream.settings import Settings
 from riskstream.stack.processes import ManagedProcess, numbered_pidfiles
 
 CLUSTER_MASTERS = 3
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on its port + this (its bus)
 
 
 class RedisServer:
@@ -104,6 +105,15 @@ class RedisServer:
 def cluster_masters(settings: Settings) -> list[RedisServer]:
     """The local cluster's masters: on the URL's port and the two above it."""
     first = RedisServer(settings).port
+    highest = first + CLUSTER_MASTERS - 1 + CLUSTER_BUS_OFFSET
+    if highest > 65535:
+        raise StackError(
+            "the Redis URL's port is too high for a local Redis Cluster",
+            port=first,
+            hint=f"each master also listens on its port + {CLUSTER_BUS_OFFSET:,}; use a port "
+            f"of {65535 - CLUSTER_BUS_OFFSET - CLUSTER_MASTERS + 1} or less in "
+            "RISKSTREAM_REDIS_URL",
+        )
     return [RedisServer(settings, first + i) for i in range(CLUSTER_MASTERS)]
 
 

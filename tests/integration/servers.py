@@ -24,7 +24,12 @@ from riskstream.settings import Settings
 from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener, local_nodes
 from riskstream.stack.manager import _up_kafka, _up_redis_cluster, redis_ready
 from riskstream.stack.processes import port_in_use
-from riskstream.stack.redis_server import CLUSTER_MASTERS, RedisServer, cluster_masters
+from riskstream.stack.redis_server import (
+    CLUSTER_BUS_OFFSET,
+    CLUSTER_MASTERS,
+    RedisServer,
+    cluster_masters,
+)
 
 
 def free_port() -> int:
@@ -91,11 +96,13 @@ class PrivateBroker:
         assert self.broker.process.stop(timeout=60)
 
 
-def free_port_run(count: int, step: int = 2) -> int:
-    """A port p with p, p+step, ... (count of them) all free now."""
+def free_port_run(count: int, step: int = 2, shadow: int = 0) -> int:
+    """A port p with p, p+step, ... (count of them) all free now; with ``shadow``, each
+    port's p+shadow too (a Redis Cluster node also listens on its port + 10000)."""
     for _ in range(200):
         first = free_port()
         ports = [first + step * i for i in range(count)]
+        ports += [p + shadow for p in ports] if shadow else []
         if all(p < 65536 and not port_in_use("127.0.0.1", p) for p in ports):
             return first
     raise AssertionError("no run of free ports found")
@@ -144,7 +151,8 @@ class PrivateRedisCluster:
     runs it."""
 
     def __init__(self, base: Settings, home: Path) -> None:
-        self.url = f"redis://127.0.0.1:{free_port_run(CLUSTER_MASTERS, step=1)}/0"
+        first = free_port_run(CLUSTER_MASTERS, step=1, shadow=CLUSTER_BUS_OFFSET)
+        self.url = f"redis://127.0.0.1:{first}/0"
         self.settings = base.model_copy(
             update={
                 "redis_url": SecretStr(self.url),

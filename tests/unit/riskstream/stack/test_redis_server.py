@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
+from riskstream.errors import StackError
 from riskstream.settings import Settings
 from riskstream.stack.redis_server import RedisServer, cluster_masters, started_servers
 
@@ -19,6 +21,16 @@ def test_three_masters_on_the_url_port_and_the_two_above(tmp_path: Path) -> None
     assert masters[1].process.pidfile.name == "redis-7001.pid"
     assert {m.cluster for m in masters} == {True}
     assert not RedisServer(_settings(tmp_path)).cluster
+
+
+def test_a_port_whose_cluster_bus_would_pass_65535_is_refused_with_the_limit(
+    tmp_path: Path,
+) -> None:
+    assert len(cluster_masters(_settings(tmp_path, "redis://127.0.0.1:55533/0"))) == 3
+    with pytest.raises(StackError) as refused:
+        cluster_masters(_settings(tmp_path, "redis://127.0.0.1:55534/0"))
+    assert "55533 or less" in str(refused.value.hint)
+    assert refused.value.context["port"] == 55534
 
 
 def test_down_stops_the_masters_or_the_single_server_that_up_started(tmp_path: Path) -> None:
