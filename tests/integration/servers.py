@@ -4,6 +4,7 @@ kill, restart or reconfigure them without disturbing any other test."""
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -96,16 +97,35 @@ class PrivateBroker:
         assert self.broker.process.stop(timeout=60)
 
 
-def free_port_run(count: int, step: int = 2, shadow: int = 0) -> int:
-    """A port p with p, p+step, ... (count of them) all free now; with ``shadow``, each
-    port's p+shadow too (a Redis Cluster node also listens on its port + 10000)."""
+def free_port_run(count: int, step: int = 2) -> int:
+    """A port p with p, p+step, ... (count of them) all free now."""
     for _ in range(200):
         first = free_port()
         ports = [first + step * i for i in range(count)]
-        ports += [p + shadow for p in ports] if shadow else []
         if all(p < 65536 and not port_in_use("127.0.0.1", p) for p in ports):
             return first
     raise AssertionError("no run of free ports found")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_cluster_ports(count: int, shadow: int) -> int:
+    """A port p with p..p+count-1 and each one's +``shadow`` (a Redis Cluster node's bus)
+    free now, all below the kernel's ephemeral range: a port in that range can be taken by
+    any outgoing connection between this check and the server's bind, which failed CI once."""
+    below = _ephemeral_low()
+    pick = random.Random()
+    for _ in range(500):
+        first = pick.randrange(10_000, below - shadow - count)
+        ports = [first + i for i in range(count)]
+        if all(not port_in_use("127.0.0.1", p) for p in ports + [p + shadow for p in ports]):
+            return first
+    raise AssertionError("no run of free ports found below the ephemeral range")
 
 
 class PrivateCluster:
@@ -151,7 +171,7 @@ class PrivateRedisCluster:
     runs it."""
 
     def __init__(self, base: Settings, home: Path) -> None:
-        first = free_port_run(CLUSTER_MASTERS, step=1, shadow=CLUSTER_BUS_OFFSET)
+        first = free_cluster_ports(CLUSTER_MASTERS, shadow=CLUSTER_BUS_OFFSET)
         self.url = f"redis://127.0.0.1:{first}/0"
         self.settings = base.model_copy(
             update={
