@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
 from riskstream.kafka.factory import reader
 from riskstream.kafka.reading import messages, resolve
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import LabeledExample
+from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES
 
@@ -69,3 +73,11 @@ def read_labeled_examples(
         lo, hi = ranges.get(partition, (offset, offset))
         ranges[partition] = (min(lo, offset), max(hi, offset))
     return LabeledBatch(examples, ranges, undecodable, positions)
+
+
+def examples_frame(examples: list[LabeledExample]) -> pd.DataFrame:
+    """The raw features of labeled examples, NaN where a feature was not measured."""
+    return pd.DataFrame.from_records(
+        [{n: e.features.get(n, np.nan) for n in RAW_FEATURES} for e in examples],
+        columns=list(RAW_FEATURES),
+    ).astype(float)

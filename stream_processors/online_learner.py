@@ -20,7 +20,6 @@ import threading
 import time
 
 import numpy as np
-import pandas as pd
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 from prometheus_client import Counter, Gauge
 
@@ -34,20 +33,12 @@ from riskstream.models.registry import ONLINE, Registry
 from riskstream.ops import WorkerMetrics
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import LabeledExample
-from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.settings import Settings
+from riskstream.stream_processors.labeled_examples import examples_frame
 from riskstream.topics import LABELED_EXAMPLES
 
 log = logging.getLogger(__name__)
 PROCESSOR = "learner"
-
-
-def examples_frame(examples: list[LabeledExample]) -> pd.DataFrame:
-    """The raw features of labeled examples, NaN where a feature was not measured."""
-    return pd.DataFrame.from_records(
-        [{n: e.features.get(n, np.nan) for n in RAW_FEATURES} for e in examples],
-        columns=list(RAW_FEATURES),
-    ).astype(float)
 
 
 class Learner:

@@ -34,13 +34,11 @@ from riskstream.ops import WorkerMetrics
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
     DeadLetter,
-    LabeledExample,
     ModelVersionEvent,
     RetrainRequest,
 )
-from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.settings import Settings
-from riskstream.stream_processors.labeled_examples import read_labeled_examples
+from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
 from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -248,7 +246,7 @@ class Trainer:
         recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
         holdout_positions = [position for _, position in ordered[cut:]]
         boot_raw, boot_y = data.load(data.TRAIN_FILE)
-        raw = pd.concat([boot_raw, _frame(recent)], ignore_index=True)
+        raw = pd.concat([boot_raw, examples_frame(recent)], ignore_index=True)
         y = pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True)
         result = train(
             raw,
@@ -258,8 +256,8 @@ class Trainer:
             rule=self.settings.selection_rule,
         )
         if self.settings.reference == "recent":
-            _describe_recent_traffic(result.model, _frame(holdout))
-        hold_raw = _frame(holdout)
+            _describe_recent_traffic(result.model, examples_frame(holdout))
+        hold_raw = examples_frame(holdout)
         hold_y = np.array([int(e.label) for e in holdout])
         _, risk = result.model.predict_frame(hold_raw)
         candidate_metrics = evaluate(hold_y, risk, result.model.threshold)
@@ -363,10 +361,3 @@ def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
     _, risk = model.predict_frame(recent)
     model.reference.update(drift_reference(recent, model.pipeline.frame(recent), risk))
     model.reference["source"] = "recent"
-
-
-def _frame(examples: list[LabeledExample]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(
-        [{n: e.features.get(n, np.nan) for n in RAW_FEATURES} for e in examples],
-        columns=list(RAW_FEATURES),
-    ).astype(float)

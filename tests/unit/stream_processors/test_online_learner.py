@@ -6,7 +6,8 @@ import pytest
 from riskstream.models import data
 from riskstream.models.online import OnlineLearner
 from riskstream.settings import Settings
-from riskstream.stream_processors.online_learner import Learner, examples_frame
+from riskstream.stream_processors.labeled_examples import examples_frame
+from riskstream.stream_processors.online_learner import Learner
 
 
 def test_a_registry_that_fails_a_snapshot_leaves_the_learner_learning(
