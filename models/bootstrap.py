@@ -52,6 +52,7 @@ def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
             cand.estimator,
             cand.threshold,
             result.model.reference,
+            calibration=cand.calibration,
         )
         holdout[cand.name] = evaluate_model(probe, test_raw, test_y)
     selected = result.selected

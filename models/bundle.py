@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from riskstream.errors import RiskstreamError
+from riskstream.models.calibration import Calibration
 from riskstream.models.features import FeaturePipeline
 
 BUNDLE_FILE = "bundle.pkl"
@@ -35,13 +36,17 @@ class ScoringModel:
     metrics: dict[str, float] = field(default_factory=dict)
     version: str = "unregistered"
     format: int = FORMAT
+    # maps the estimator's raw scores to calibrated probabilities; None: served raw (bundles
+    # saved before calibration, and the online learner's snapshots)
+    calibration: Calibration | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return self.pipeline.feature_names
 
     def risk(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=float)
+        raw = np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=float)
+        return raw if self.calibration is None else self.calibration.apply(raw)
 
     def predict_frame(self, raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(features, risk) for a frame of raw PatientRecord features."""

@@ -35,6 +35,8 @@ from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY_TAG = "riskstream.champion_history"
+CALIBRATION_TAG = "riskstream.calibration"
+RELIABILITY_TAG = "riskstream.reliability"
 __all__ = ["CHALLENGER", "CHAMPION", "ONLINE", "Registry", "RegistryError", "VersionInfo"]
 
 
@@ -108,6 +110,7 @@ class Registry:
         with mlflow.start_run(experiment_id=self.experiment_id) as run:
             mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
+            tags = {**tags, **calibration_tags(model)}
             mlflow.set_tags(tags)
             mlflow.log_dict(model.reference, "reference.json")
             for name, figure in (figures or {}).items():
@@ -236,6 +239,16 @@ class Registry:
         model = ScoringModel.load(path)
         model.version = version
         return model
+
+
+def calibration_tags(model: ScoringModel) -> dict[str, str]:
+    """How the version's scores are calibrated, and its reliability table (`model list`)."""
+    if model.calibration is None:
+        return {CALIBRATION_TAG: "none (raw scores)"}
+    return {
+        CALIBRATION_TAG: model.calibration.describe(),
+        RELIABILITY_TAG: model.calibration.reliability_text(),
+    }
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from sklearn.model_selection import (
 )
 
 from riskstream.models.bundle import ScoringModel
+from riskstream.models.calibration import Calibration, calibrate
 from riskstream.models.candidates import CANDIDATES, Candidate, candidate
 from riskstream.models.features import ENGINEERED, FeaturePipeline
 from riskstream.models.reference import reference_distribution
@@ -44,6 +45,7 @@ class CandidateResult:
     cv_metrics: dict[str, float]
     explainer: str
     complexity: int
+    calibration: Calibration | None = None  # None: too few rows of a class to calibrate
 
 
 @dataclass
@@ -95,6 +97,18 @@ def search_candidate(
     tuned = clone(spec.build(seed)).set_params(**search.best_params_)
     oof = cross_val_predict(tuned, X, y, cv=_cv(seed), method="predict_proba")[:, 1]
     threshold = choose_threshold(y, oof)
+    calibration = _calibration(oof, y, seed)
+    if calibration is not None:
+        # the same decisions as the raw threshold: the map is strictly increasing
+        oof = calibration.apply(oof)
+        threshold = float(calibration.apply(np.array([threshold]))[0])
+    cv_metrics = evaluate(y, oof, threshold)
+    if calibration is not None:  # honest: each row calibrated by a map fitted on other folds
+        cv_metrics |= {
+            "brier": calibration.brier,
+            "ece": calibration.ece,
+            "ece_uncalibrated": calibration.ece_uncalibrated,
+        }
     return CandidateResult(
         name=spec.name,
         cv_mean=float(np.mean(fold_scores)),
@@ -103,10 +117,19 @@ def search_candidate(
         estimator=search.best_estimator_,
         oof_risk=oof,
         threshold=threshold,
-        cv_metrics=evaluate(y, oof, threshold),
+        cv_metrics=cv_metrics,
         explainer=spec.explainer,
         complexity=spec.complexity,
+        calibration=calibration,
     )
+
+
+def _calibration(oof: np.ndarray, y: np.ndarray, seed: int) -> Calibration | None:
+    try:
+        return calibrate(oof, y, seed)
+    except ValueError as exc:  # too few examples of a class: serve raw scores
+        log.info("scores left uncalibrated: %s", exc)
+        return None
 
 
 def train(
@@ -133,16 +156,18 @@ def train(
     scores = [CandidateScore(r.name, r.complexity, r.cv_mean, r.cv_std_error) for r in results]
     chosen = select_candidate(scores, rule)
     selected = next(r for r in results if r.name == chosen.name)
+    risk = selected.estimator.predict_proba(X)[:, 1]
+    if selected.calibration is not None:
+        risk = selected.calibration.apply(risk)
     model = ScoringModel(
         kind=selected.name,
         explainer=selected.explainer,
         pipeline=pipeline,
         estimator=selected.estimator,
         threshold=selected.threshold,
-        reference=reference_distribution(
-            raw, pipeline.frame(raw), selected.estimator.predict_proba(X)[:, 1]
-        ),
+        reference=reference_distribution(raw, pipeline.frame(raw), risk),
         metrics={f"cv_{k}": v for k, v in selected.cv_metrics.items()},
+        calibration=selected.calibration,
     )
     model.self_check()
     return TrainingResult(pipeline, results, selected, model, lifts)

@@ -73,11 +73,15 @@ def train(
 
 @app.command("list")
 @fails_cleanly
-def list_versions() -> None:
-    """Versions, aliases, metrics and lineage."""
+def list_versions(
+    reliability: bool = typer.Option(
+        False, help="Also print each version's reliability table (cross-validated)."
+    ),
+) -> None:
+    """Versions, aliases, metrics, calibration (ECE) and lineage."""
     settings = load_settings()
     configure_logging(settings)
-    from riskstream.models.registry import Registry
+    from riskstream.models.registry import CALIBRATION_TAG, RELIABILITY_TAG, Registry
 
     registry = Registry(settings)
     table = Table(title=f"model {registry.name}")
@@ -89,6 +93,7 @@ def list_versions() -> None:
         "accuracy",
         "roc_auc",
         "f1",
+        "calibration",
         "lineage",
     ):
         table.add_column(column)
@@ -109,9 +114,27 @@ def list_versions() -> None:
             pick("accuracy"),
             pick("roc_auc"),
             pick("f1"),
+            info.tags.get(CALIBRATION_TAG, "-"),
             info.tags.get("riskstream.data_lineage", "-"),
         )
     console.print(table)
+    if reliability:
+        for info in registry.versions():
+            console.print(reliability_table(info.version, info.tags.get(RELIABILITY_TAG)))
+
+
+def reliability_table(version: str, text: str | None) -> Table | str:
+    """A version's reliability tag (``lower-upper:n:mean/observed`` per bin) as a table."""
+    if not text:
+        return f"version {version}: no reliability table (uncalibrated)"
+    table = Table(title=f"version {version}: reliability (out-of-fold, calibrated)")
+    for column in ("scores", "n", "mean score", "observed rate", "gap"):
+        table.add_column(column, justify="right")
+    for cell in text.split():
+        scores, n, rates = cell.split(":")
+        mean, observed = (float(v) for v in rates.split("/"))
+        table.add_row(scores, n, f"{mean:.3f}", f"{observed:.3f}", f"{observed - mean:+.3f}")
+    return table
 
 
 @app.command("promote")
