@@ -28,7 +28,7 @@ from riskstream.settings import Settings
 SCENARIOS = ("none", "covariate-shift", "concept-drift")
 
 
-def _stream(scenario: str, records: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def simulated_frame(scenario: str, records: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     sim = Simulator(PimaModel.fit(), Scenario.named(scenario, start=records // 2), seed=seed)
     items = list(sim.stream(records, 0))
     rows = [{n: getattr(s.record, n) for n in RAW_FEATURES} for s in items]
@@ -52,7 +52,7 @@ def measure(echo: Echo, *, records: int, seed: int = 11) -> dict[str, Any]:
     out: dict[str, Any] = {"records": records, "champion": champion.kind, "lr": lr, "l2": l2}
     half = records // 2
     for name in SCENARIOS:
-        frame, labels = _stream(name, records, seed)
+        frame, labels = simulated_frame(name, records, seed)
         _, champion_risk = champion.predict_frame(frame)
         learner = OnlineLearner.bootstrap(raw, y, lr=lr, l2=l2)
         began = time.perf_counter()

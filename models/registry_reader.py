@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -75,6 +76,16 @@ class RegistryReader:
             path = self._fetched(version) / METRICS_FILE
             self._metrics[version] = {k: float(v) for k, v in json.loads(path.read_text()).items()}
         return self._metrics[version]
+
+    def validation_metrics(self, version: str) -> dict[str, float]:
+        """``metrics``, or empty when the registry cannot give them (remembered): a monitor
+        then judges the version against the champion gates alone."""
+        try:
+            return self.metrics(version)
+        except RiskstreamError as exc:
+            logging.getLogger(__name__).warning("no validation metrics for %s (%s)", version, exc)
+            self._metrics[version] = {}
+            return {}
 
     def _fetched(self, version: str) -> Path:
         folder = version_cache(self.settings, version)

@@ -7,9 +7,13 @@ the rank correlations of the complete rows. Missingness is drawn separately, at 
 feature's training rate times ``baseline_missing`` (0: complete records), the way a clinic
 leaves a lab value out. The
 outcome is drawn first, from the class prior, then the features from that class's copula, so
-ground truth comes from the same model. Scenarios then change the population
-(covariate shift, missing values, volume) or the outcome's dependence on the features
-(concept drift). Everything is seeded: the same seed gives the same stream.
+ground truth comes from the same model. Scenarios then change the measurements
+(``covariate-shift`` adds to a feature after the outcome was drawn, as a lab offset would: the
+old P(outcome | features) no longer holds), the population (``population-shift`` selects
+patients by their features alone, a covariate shift in the strict sense: P(outcome |
+features) is unchanged, the regime in which performance can be estimated from calibrated
+scores), missing values, volume, or the outcome's dependence on the features (concept drift).
+Everything is seeded: the same seed gives the same stream.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from riskstream.models import data
 from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
 
+POPULATION_POOL = 5  # candidates per record a population shift selects
 INTEGER_FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "age")
 SCENARIOS = (
     "none",
     "covariate-shift",
+    "population-shift",
     "concept-drift",
     "missing-surge",
     "volume-drop",
@@ -184,6 +190,8 @@ class Simulator:
                 frame[name] = frame[name] + weight * sc.size_sd * self.model.sd[name]
                 if name in INTEGER_FEATURES:
                     frame[name] = frame[name].round()
+        if sc.name == "population-shift" and after.any():
+            frame, outcome = self._select_population(frame, outcome, after, rng)
         if sc.concept and after.any():
             outcome = outcome.copy()
             outcome[after] = _concept_outcome(frame[after], self.model.sd, rng)
@@ -197,6 +205,31 @@ class Simulator:
         offsets = np.cumsum(gaps) - gaps[0]
         delays = rng.exponential(sc.label_delay_s, count) if sc.label_delay_s else np.zeros(count)
         return SimulatedBatch(frame, outcome, missing, offsets, delays, rng)
+
+    def _select_population(
+        self,
+        frame: pd.DataFrame,
+        outcome: np.ndarray,
+        after: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Replace the records from ``start`` on by patients drawn, with their outcomes, from
+        a pool of five times as many, each with weight exp(size x z) where z is the sum of
+        the scenario features' standard scores (exponential tilting: a normal feature's mean
+        moves by ``size_sd`` sd). Selection by features alone keeps P(outcome | features)."""
+        sc = self.scenario
+        wanted = int(after.sum())
+        pool, pool_outcome = self.model.sample(POPULATION_POOL * wanted, rng)
+        z = sum(
+            (pool[name] - pool[name].mean()) / self.model.sd[name] for name in sc.features
+        ).to_numpy(dtype=float)
+        weight = np.exp(sc.size_sd * (z - z.max()))
+        chosen = rng.choice(len(pool), size=wanted, replace=False, p=weight / weight.sum())
+        frame = frame.copy()
+        frame.loc[after, :] = pool.iloc[chosen].to_numpy()
+        outcome = outcome.copy()
+        outcome[after] = pool_outcome[chosen]
+        return frame, outcome
 
     def _baseline_missing(self, count: int) -> np.ndarray:
         """Which records leave each imputable feature out, at its training rate. Drawn from

@@ -89,6 +89,18 @@ class WorkerMetrics:
             ["subject", "statistic"],
             registry=r,
         )
+        self.performance_estimate = Gauge(
+            "riskstream_performance_estimate",
+            "A version's performance estimated from calibrated scores (CBPE), last window.",
+            ["version", "metric"],
+            registry=r,
+        )
+        self.estimate_error = Gauge(
+            "riskstream_performance_estimate_error",
+            "Estimated minus realized performance on the last labeled window.",
+            ["version", "metric"],
+            registry=r,
+        )
         self._alerts = Counter(
             "riskstream_alerts", "Alerts raised.", ["kind", "severity", "status"], registry=r
         )

@@ -179,6 +179,19 @@ class Settings(BaseSettings):
         lt=1,
         description="Relative drop below the version's validation metric that raises an alert.",
     )
+    estimate_max_drop: float = Field(
+        0.10,
+        gt=0,
+        lt=1,
+        description="Relative drop of a metric estimated before labels (CBPE) below the "
+        "version's validation value that raises a PERFORMANCE_ESTIMATE alert.",
+    )
+    estimate_reference_size: int = Field(
+        2000,
+        ge=100,
+        description="Labeled examples of each version that calibrate its estimates (its "
+        "reference period, as NannyML's CBPE has one); before that, served scores are used.",
+    )
     performance_adwin_delta: float = Field(
         0.002, gt=0, lt=1, description="ADWIN confidence on the error stream (smaller: fewer cuts)."
     )
@@ -203,6 +216,10 @@ class Settings(BaseSettings):
         600.0,
         ge=0,
         description="After a request, further triggers wait this long (one incident, one request).",
+    )
+    trigger_on_estimate: bool = Field(
+        False,
+        description="PERFORMANCE_ESTIMATE alerts (before labels) request a retrain as well.",
     )
     trigger_schedule_s: float = Field(
         0.0, ge=0, description="Request a retrain at least this often (0: no schedule)."

@@ -94,6 +94,13 @@ DEAD_LETTER = TopicSpec(
     # Room for an oversized input (up to the broker's 1 MB default) plus its envelope.
     extra_config={"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
 )
+PERFORMANCE_WINDOWS = TopicSpec(
+    "performance-windows",
+    "model_version",
+    "PerformanceWindow",
+    "Each closed window's performance: estimated before labels, realized after, and the error.",
+    retention_ms=90 * DAY_MS,
+)
 
 CATALOG: tuple[TopicSpec, ...] = (
     PATIENT_RECORDS,
@@ -104,6 +111,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     RETRAIN_REQUESTS,
     MODEL_VERSIONS,
     DEAD_LETTER,
+    PERFORMANCE_WINDOWS,
 )
 
 

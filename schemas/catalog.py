@@ -28,6 +28,7 @@ EVENT_TYPES = (
     "RetrainRequest",
     "ModelVersionEvent",
     "DeadLetter",
+    "PerformanceWindow",
 )
 NAMESPACE = "io.riskstream"
 

@@ -142,6 +142,23 @@ class DriftAlert(Event):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PerformanceWindow(Event):
+    TIMES: ClassVar[tuple[str, ...]] = ("event_time", "window_start", "window_end")
+    window_id: str
+    event_time: int
+    model_name: str
+    model_version: str
+    basis: str  # ESTIMATED | REALIZED
+    window_start: int
+    window_end: int
+    sample_size: int
+    realized: Mapping[str, float]
+    estimated: Mapping[str, float]
+    estimate_error: Mapping[str, float]
+    segment: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RetrainRequest(Event):
     TIMES: ClassVar[tuple[str, ...]] = ("event_time", "range_start", "range_end")
     retrain_id: str

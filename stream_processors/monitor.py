@@ -40,6 +40,7 @@ from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.reference import missing_shares
+from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
@@ -52,7 +53,13 @@ from riskstream.stream_processors.alerts import (
     retired_alert,
     transition,
 )
+from riskstream.stream_processors.estimate_reference import EstimateReferences
+from riskstream.stream_processors.estimation import ESTIMATED, estimated_metrics, window_record
 from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.performance_stats import (
+    PerformanceThresholds,
+    performance_conditions,
+)
 from riskstream.stream_processors.quality_stats import (
     VOLUME,
     Condition,
@@ -75,7 +82,7 @@ from riskstream.stream_processors.windows import (
     takeover_boundary,
     window_start,
 )
-from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PREDICTIONS
+from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"
@@ -95,6 +102,7 @@ class MonitorStats:
     # the latest alerts and verdicts (bounded): the full history is on `drift-alerts`
     alerts: deque[DriftAlert] = field(default_factory=recent_list)
     verdicts: RecentDict[int, list[FeatureVerdict]] = field(default_factory=RecentDict)
+    estimates: RecentDict[int, dict[str, float]] = field(default_factory=RecentDict)
 
 
 def thresholds_of(settings: Settings) -> DriftThresholds:
@@ -118,6 +126,20 @@ def quality_thresholds_of(settings: Settings) -> QualityThresholds:
     )
 
 
+def estimate_thresholds_of(settings: Settings) -> PerformanceThresholds:
+    """The performance monitor's rules, on estimates: the gates, the allowed drop, the
+    minimum sample."""
+    return PerformanceThresholds(
+        gates={
+            "accuracy": settings.gate_accuracy,
+            "roc_auc": settings.gate_roc_auc,
+            "f1": settings.gate_f1,
+        },
+        max_relative_drop=settings.estimate_max_drop,
+        min_sample=settings.performance_min_sample,
+    )
+
+
 class Monitor(WindowedMonitor):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -131,6 +153,9 @@ class Monitor(WindowedMonitor):
         self.stats = MonitorStats()
         self.metrics = WorkerMetrics("monitor")
         self.references = References(self.champion, self._model_load_alert)
+        self.registry = RegistryReader(settings)
+        self.estimate_references = EstimateReferences(settings)
+        self.estimate_thresholds = estimate_thresholds_of(settings)
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -233,7 +258,15 @@ class Monitor(WindowedMonitor):
                 continue
             self.watermark.observe(self._predictions, partition, p.event_time)
             observations.append(
-                Observation(partition, offset, p.event_time, p.features, p.risk, tuple(p.missing))
+                Observation(
+                    partition,
+                    offset,
+                    p.event_time,
+                    p.features,
+                    p.risk,
+                    tuple(p.missing),
+                    p.label,
+                )
             )
         self.metrics.records_in.inc(len(records))
         for (start, partition), group in group_by_window(observations, self.size_ms).items():
@@ -348,11 +381,39 @@ class Monitor(WindowedMonitor):
             frozenset(was),
         )
         self.store.push_volume(total, self.quality.volume_history)
-        for condition in [*conditions, *([volume] if volume else [])]:
+        for condition in [
+            *conditions,
+            *([volume] if volume else []),
+            *self._estimate(version, start, window),
+        ]:
             self._condition(version, start, total, condition, was, now)
         self.metrics.windows.labels("evaluated").inc()
         self.producer.flush(10)
         self.store.set_breached(None, now)
+
+    def _estimate(self, version: str, start: int, window: WindowHistograms) -> list[Condition]:
+        """Publish the window's performance estimated from its scores (CBPE); its conditions
+        (PERFORMANCE_ESTIMATE, against the version's validation metrics) are judged like
+        the performance monitor's on labels."""
+        if not window.scored:
+            return []
+        estimated = estimated_metrics(window.scored, self.estimate_references.probability(version))
+        for name in ESTIMATED:
+            if estimated[name] == estimated[name]:
+                self.metrics.performance_estimate.labels(version, name).set(estimated[name])
+        bounds = (start, start + self.size_ms)
+        record = window_record(self.settings.model_name, version, "ESTIMATED", bounds, estimated)
+        self.producer.produce(
+            self.settings.topic(PERFORMANCE_WINDOWS.name),
+            key=version.encode(),
+            value=self.codec.encode_event(record),
+        )
+        self.metrics.records_out(PERFORMANCE_WINDOWS.name)
+        self.stats.estimates[start] = estimated
+        validation = self.registry.validation_metrics(version)
+        return performance_conditions(
+            estimated, validation, self.estimate_thresholds, kind="PERFORMANCE_ESTIMATE"
+        )
 
     def _drift(
         self,
@@ -413,7 +474,7 @@ class Monitor(WindowedMonitor):
         version may pick other engineered features): nothing will ever judge them again, and
         an alert no window can resolve would page for ever."""
         for name in sorted(was):
-            if name in judged or name.startswith("quality:") or name == VOLUME:
+            if name in judged or name.startswith(("quality:", "estimate:")) or name == VOLUME:
                 continue
             now.pop(name, None)
             window = (start, start + self.size_ms)

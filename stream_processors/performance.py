@@ -7,8 +7,10 @@ by prediction time would close long after the fact) and by the model version tha
 prediction. When the watermark of the labeled-example partitions passes a window's end plus
 the lateness, a Faust timer on one worker closes it: accuracy, precision, recall, F1, binned
 ROC-AUC and Brier score (``performance_stats``), checked against the champion gates and
-against the version's own validation metrics. Alongside, river's ADWIN watches each version's
-0/1 error stream, example by example, for concept drift.
+against the version's own validation metrics. The window's record on `performance-windows`
+also holds what CBPE estimates from the same records' scores, and the estimate's error.
+Alongside, river's ADWIN watches each version's 0/1 error stream, example by example, for
+concept drift.
 
 Guarantee: window counts are exact, as in the drift monitor (compare-and-set on the last
 applied offset per window and partition; Redis restarts mark windows incomplete). Alerts are
@@ -24,7 +26,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from riskstream.errors import RiskstreamError
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
@@ -33,9 +34,16 @@ from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
-from riskstream.schemas.events import DriftAlert, LabeledExample
+from riskstream.schemas.events import DriftAlert, LabeledExample, PerformanceWindow
 from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import alert_event, condition_alert, transition
+from riskstream.stream_processors.estimate_reference import EstimateReferences, ReferenceExample
+from riskstream.stream_processors.estimation import (
+    estimate_errors,
+    estimate_fields,
+    estimated_metrics,
+    window_record,
+)
 from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
@@ -48,7 +56,7 @@ from riskstream.stream_processors.performance_stats import (
 from riskstream.stream_processors.window_store import WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import window_start
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES
+from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-performance"
@@ -71,6 +79,10 @@ class PerformanceStats:
     late: int = 0
     # the latest windows' metrics and alerts (bounded): the history is on the topics
     metrics: RecentDict[tuple[str, int], dict[str, float]] = field(default_factory=RecentDict)
+    # estimated minus realized, per metric, of the latest windows
+    estimate_errors: RecentDict[tuple[str, int], dict[str, float]] = field(
+        default_factory=RecentDict
+    )
     alerts: deque[DriftAlert] = field(default_factory=recent_list)
 
 
@@ -80,6 +92,7 @@ class PerformanceMonitor(WindowedMonitor):
         self.codec = codec_for(settings)
         self.store = WindowStore(settings, kind="perf")
         self.registry = RegistryReader(settings)
+        self.references = EstimateReferences(settings)
         self.thresholds = PerformanceThresholds(
             gates={
                 "accuracy": settings.gate_accuracy,
@@ -94,7 +107,6 @@ class PerformanceMonitor(WindowedMonitor):
         self.stats = PerformanceStats()
         self.metrics = WorkerMetrics("performance")
         self.detectors: dict[str, ErrorRateDetector] = {}
-        self._validation: dict[str, dict[str, float]] = {}
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -102,16 +114,6 @@ class PerformanceMonitor(WindowedMonitor):
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._topic
         self.producer = idempotent_producer(settings)
-
-    def validation(self, version: str) -> dict[str, float]:
-        """The version's held-out metrics from the registry (empty if it cannot be read)."""
-        if version not in self._validation:
-            try:
-                self._validation[version] = self.registry.metrics(version)
-            except RiskstreamError as exc:
-                log.warning("performance: no validation metrics for %s (%s)", version, exc)
-                self._validation[version] = {}
-        return self._validation[version]
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()
@@ -149,10 +151,15 @@ class PerformanceMonitor(WindowedMonitor):
                 partition,
                 group,
                 lambda ex: ex.offset,
-                lambda fresh: performance_fields(ex.outcome for ex in fresh),
+                lambda fresh: (
+                    performance_fields(ex.outcome for ex in fresh)
+                    + estimate_fields((ex.outcome.risk, ex.outcome.predicted) for ex in fresh)
+                ),
                 self._redis_restarted,
                 self._late,
             )
+        for (version, partition), reference in _by_version(examples).items():
+            self.references.add(version, partition, reference)
         for ex in examples:  # arrival order: ADWIN is sequential
             detector = self.detectors.setdefault(
                 ex.version, ErrorRateDetector(self.settings.performance_adwin_delta)
@@ -187,11 +194,20 @@ class PerformanceMonitor(WindowedMonitor):
         self.stats.metrics[(version, start)] = metrics
         for name, value in metrics.items():
             self.metrics.drift.labels(f"performance:v{version}", name).set(value)
+        window = (start, start + self.size_ms)
+        # the estimate CBPE makes from these very records' scores, against what they realized
+        estimated = estimated_metrics(counts, self.references.probability(version))
+        errors = estimate_errors(estimated, metrics)
+        self.stats.estimate_errors[(version, start)] = errors
+        for name, error in errors.items():
+            self.metrics.estimate_error.labels(version, name).set(error)
+        self._record(
+            window_record(self.settings.model_name, version, "REALIZED", window, estimated, metrics)
+        )
         was = self.store.breached(version)
         now = dict(was)
-        window = (start, start + self.size_ms)
         for condition in performance_conditions(
-            metrics, self.validation(version), self.thresholds, frozenset(was)
+            metrics, self.registry.validation_metrics(version), self.thresholds, frozenset(was)
         ):
             status = transition(condition.name, condition.breached, was, now, condition.severity)
             if status:
@@ -223,6 +239,14 @@ class PerformanceMonitor(WindowedMonitor):
         )
         self.producer.flush(10)
 
+    def _record(self, record: PerformanceWindow) -> None:
+        self.producer.produce(
+            self.settings.topic(PERFORMANCE_WINDOWS.name),
+            key=record.model_version.encode(),
+            value=self.codec.encode_event(record),
+        )
+        self.metrics.records_out(PERFORMANCE_WINDOWS.name)
+
     def _publish(self, alert: DriftAlert) -> None:
         self.producer.produce(
             self.settings.topic(DRIFT_ALERTS.name),
@@ -233,3 +257,12 @@ class PerformanceMonitor(WindowedMonitor):
         self.metrics.alert(alert)
         self.metrics.records_out(DRIFT_ALERTS.name)
         log.info("performance: %s", alert.message)
+
+
+def _by_version(examples: list[Labeled]) -> dict[tuple[str, int], list[ReferenceExample]]:
+    """(version, partition) → its examples for the estimate reference, in offset order."""
+    out: dict[tuple[str, int], list[ReferenceExample]] = {}
+    for ex in sorted(examples, key=lambda e: e.offset):
+        item = ReferenceExample(ex.offset, ex.outcome.risk, ex.outcome.label)
+        out.setdefault((ex.version, ex.partition), []).append(item)
+    return out

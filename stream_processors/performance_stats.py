@@ -22,6 +22,7 @@ from riskstream.stream_processors.statistics import binned_roc_auc
 SCORE_BINS = 20
 BRIER_SCALE = 1_000_000
 ALERTED = ("accuracy", "f1", "roc_auc")  # the metrics the champion gates hold
+CONDITION_PREFIX = {"PERFORMANCE": "performance", "PERFORMANCE_ESTIMATE": "estimate"}
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,13 @@ def performance_conditions(
     validation: Mapping[str, float],
     thresholds: PerformanceThresholds,
     was: frozenset[str] = frozenset(),
+    kind: str = "PERFORMANCE",
 ) -> list[Condition]:
     """One condition per gated metric. It breaches when the window's value is significantly
     (``z`` standard errors) below the gate, or below ``1 - max_relative_drop`` times the
     version's validation value; once breached it resolves only when the value is back within
-    half that drop (hysteresis). Empty below ``min_sample`` labeled examples."""
+    half that drop (hysteresis). Empty below ``min_sample`` labeled examples. The same rules
+    judge estimated metrics (``kind`` PERFORMANCE_ESTIMATE, conditions ``estimate:<metric>``)."""
     if metrics.get("n", 0) < thresholds.min_sample:
         return []
     drop = thresholds.max_relative_drop
@@ -137,7 +140,7 @@ def performance_conditions(
         gate = thresholds.gates.get(name, 0.0)
         reference = validation_metric(validation, name)
         floor = max(gate, (1 - drop) * reference) if reference is not None else gate
-        key = f"performance:{name}"
+        key = f"{CONDITION_PREFIX[kind]}:{name}"
         if key in was:
             recovered = max(gate, (1 - drop / 2) * reference) if reference is not None else gate
             breached = value < recovered
@@ -147,7 +150,7 @@ def performance_conditions(
         if breached:
             deep = reference is not None and value < (1 - 2 * drop) * reference
             severity = "CRITICAL" if deep or value < gate - 0.1 else "HIGH"
-        conditions.append(Condition(key, "PERFORMANCE", name, value, floor, breached, severity))
+        conditions.append(Condition(key, kind, name, value, floor, breached, severity))
     return conditions
 
 

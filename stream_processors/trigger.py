@@ -47,6 +47,7 @@ def config_of(settings: Settings) -> TriggerConfig:
         label_count=settings.trigger_label_count,
         cooldown_ms=int(settings.trigger_cooldown_s * 1000),
         schedule_ms=int(settings.trigger_schedule_s * 1000),
+        on_estimate=settings.trigger_on_estimate,
     )
 
 

@@ -16,6 +16,7 @@ class TriggerConfig:
     label_count: int = 1000
     cooldown_ms: int = 600_000
     schedule_ms: int = 0  # 0: no schedule
+    on_estimate: bool = False  # PERFORMANCE_ESTIMATE alerts are a retrain reason
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def on_alert(
     kind = alert.kind
     if kind == "PERFORMANCE":
         reason = "PERFORMANCE_DROP"
+    elif kind == "PERFORMANCE_ESTIMATE" and config.on_estimate:
+        reason = "PERFORMANCE_ESTIMATE"
     elif kind in DRIFT_KINDS:
         reason = "DRIFT_ALERT"
     else:

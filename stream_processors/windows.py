@@ -2,7 +2,8 @@
 
 A window's hash holds ``n`` (records), ``f:<feature>:<bin>`` (feature histograms over the
 champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` (records that
-did not carry the feature) and ``d:<reason family>`` (inputs the scorer dead-lettered). The
+did not carry the feature), ``d:<reason family>`` (inputs the scorer dead-lettered) and
+``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``). The
 monitor turns a batch into increments per (window, partition) here, and back into histograms
 when a window closes.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from riskstream.models.features import inputs_of
 from riskstream.models.reference import bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
+from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.quality_stats import reason_family
 
 
@@ -56,6 +58,7 @@ class Observation:
     features: Mapping[str, float]
     risk: float
     missing: tuple[str, ...] = ()
+    decided: int = 0  # the label the prediction served (risk at or above its threshold)
 
 
 def group_by_window(
@@ -100,6 +103,7 @@ def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> 
     bins, counts = np.unique(bin_index(reference["score"]["edges"], risks), return_counts=True)
     for b, count in zip(bins, counts, strict=True):
         fields[f"s:{int(b)}"] += int(count)
+    fields.update(estimate_fields((o.risk, o.decided) for o in group))
     return fields
 
 
@@ -116,6 +120,7 @@ class WindowHistograms:
     missing: dict[str, int]
     dead_letters: dict[str, int]
     incomplete: bool = False
+    scored: dict[str, int] = field(default_factory=dict)  # the ``c:`` counts of ``estimation``
 
 
 def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHistograms:
@@ -134,4 +139,5 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
         | {k[2:]: v for k, v in values.items() if k.startswith("m:")},
         {k[2:]: v for k, v in values.items() if k.startswith("d:")},
         bool(values.get("incomplete", 0)),
+        {k: v for k, v in values.items() if k.startswith("c:")},
     )

@@ -129,6 +129,33 @@ def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
     return table
 
 
+def _performance_table(latest: dict[tuple[str, str, str], dict[str, Any]]) -> Table:
+    table = Table(title="performance: latest window (estimated from scores; realized)")
+    for column in ("version", "segment", "basis", "window", "n", "accuracy", "f1", "roc_auc"):
+        table.add_column(column)
+    for (version, segment, basis), record in sorted(latest.items()):
+        table.add_row(
+            version,
+            segment,
+            basis.lower(),
+            _time(record["window_start"]),
+            str(record["sample_size"]),
+            *(_performance_cell(record, name) for name in ("accuracy", "f1", "roc_auc")),
+        )
+    return table
+
+
+def _performance_cell(record: dict[str, Any], name: str) -> str:
+    """``~0.781`` for an estimate; ``0.774 (est +0.007)`` for a realized value."""
+    if record["basis"] == "ESTIMATED":
+        value = record["estimated"].get(name)
+        return "-" if value is None else f"~{value:.3f}"
+    value, error = record["realized"].get(name), record["estimate_error"].get(name)
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" (est {error:+.3f})" if error is not None else "")
+
+
 @fails_cleanly
 def watch(
     start: str = typer.Option(
@@ -142,7 +169,8 @@ def watch(
         None, help="Give up after this many seconds: exit 1 with --exit-on, else 0."
     ),
 ) -> None:
-    """A live table of the active drift, quality and performance alerts."""
+    """A live table of the active drift, quality and performance alerts, and of each
+    version's latest performance: estimated from scores (CBPE) before labels, realized after."""
     from riskstream.tools.alerts import ActiveAlerts
 
     for name, value in (("--min-severity", min_severity), ("--exit-on", exit_on)):
@@ -169,16 +197,29 @@ def _watch(
     exit_on: str | None,
     skipped: Counter[str],
 ) -> None:
+    from rich.console import Group
+
     from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
-    from riskstream.tools.alerts import read_alerts
+    from riskstream.tools.alerts import LatestPerformance, read_alerts, read_performance
 
     alerts = read_alerts(settings, parse_start(start), skipped=skipped)
-    with Live(_alerts_table(state.active), console=console, refresh_per_second=4) as live:
-        for alert in _until(alerts, deadline):
-            if alert is None:
+    windows = read_performance(settings, parse_start(start), skipped=skipped)
+    performance = LatestPerformance()
+
+    def screen() -> Group:
+        return Group(_alerts_table(state.active), _performance_table(performance.latest))
+
+    with Live(screen(), console=console, refresh_per_second=4) as live:
+        for source, event in _until(deadline, alerts=alerts, windows=windows):
+            if event is None:
                 continue
+            if source == "windows":
+                performance.apply(event)
+                live.update(screen())
+                continue
+            alert = event
             state.apply(alert)
-            live.update(_alerts_table(state.active))
+            live.update(screen())
             if (
                 exit_on is not None
                 and alert["status"] == "FIRING"
@@ -189,23 +230,25 @@ def _watch(
                 raise typer.Exit(0)
 
 
-def _until(alerts: Any, deadline: float | None) -> Any:
-    """Yield from ``alerts`` until ``deadline``; the reader polls, so this checks between."""
+def _until(deadline: float | None, **streams: Any) -> Any:
+    """(name, event) from every stream, merged, until ``deadline``; (None, None) while all
+    are quiet (the readers poll, so the deadline is checked between)."""
     import threading
     from queue import Empty, Queue
 
-    queue: Queue[dict[str, Any]] = Queue()
+    queue: Queue[tuple[str, dict[str, Any]]] = Queue()
 
-    def pump() -> None:
-        for alert in alerts:
-            queue.put(alert)
+    def pump(name: str, events: Any) -> None:
+        for event in events:
+            queue.put((name, event))
 
-    threading.Thread(target=pump, daemon=True).start()
+    for name, events in streams.items():
+        threading.Thread(target=pump, args=(name, events), daemon=True).start()
     while deadline is None or time.monotonic() < deadline:
         try:
             yield queue.get(timeout=0.25)
         except Empty:
-            yield None
+            yield None, None
 
 
 @fails_cleanly

@@ -1,4 +1,6 @@
-"""Watching the drift-alert topic: which alerts are active, and waiting for one."""
+"""Watching the drift-alert and performance-window topics: which alerts are active, the
+latest performance of each version (estimated before labels, realized after), and waiting
+for an alert."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 from riskstream.kafka.reading import Start, decoded
 from riskstream.settings import Settings
 from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
-from riskstream.topics import DRIFT_ALERTS
+from riskstream.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
 
 
 def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -44,3 +46,26 @@ def read_alerts(
 ) -> Iterator[dict[str, Any]]:
     topic = settings.topic(DRIFT_ALERTS.name)
     yield from decoded(settings, topic, "DriftAlert", start, follow=follow, skipped=skipped)
+
+
+@dataclass
+class LatestPerformance:
+    """The latest ESTIMATED and REALIZED window of each (version, segment)."""
+
+    latest: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, record: dict[str, Any]) -> None:
+        key = (record["model_version"], record.get("segment") or "all", record["basis"])
+        held = self.latest.get(key)
+        if held is None or record["window_start"] >= held["window_start"]:
+            self.latest[key] = record
+
+
+def read_performance(
+    settings: Settings,
+    start: Start = "end",
+    follow: bool = True,
+    skipped: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    topic = settings.topic(PERFORMANCE_WINDOWS.name)
+    yield from decoded(settings, topic, "PerformanceWindow", start, follow=follow, skipped=skipped)

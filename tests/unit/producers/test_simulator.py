@@ -138,3 +138,27 @@ def test_impossible_scenario_settings_are_refused(overrides: dict, message: str)
         Scenario.named("covariate-shift", **overrides)
     with pytest.raises(ValueError, match="start index"):
         Scenario.named("none", start=-1)
+
+
+def test_population_shift_moves_the_population_and_keeps_p_outcome_given_features(
+    model: PimaModel,
+) -> None:
+    """A covariate shift in the strict sense: patients are selected by their features alone,
+    so the outcome rate at a given glucose level is what it was, while the population moves."""
+    n = 40_000
+    scenario = Scenario.named("population-shift", start=n // 2, size_sd=0.8)
+    batch = Simulator(model, scenario, seed=4).draw(n)
+    glucose, outcome = batch.frame["glucose"].to_numpy(), batch.outcome
+    before, after = slice(0, n // 2), slice(n // 2, n)
+    shift = (glucose[after].mean() - glucose[before].mean()) / model.sd["glucose"]
+    assert 0.5 < shift < 1.0
+    assert outcome[after].mean() > outcome[before].mean() + 0.08  # more of them are diabetic
+    for low, high in ((80, 110), (110, 140), (140, 170)):
+        inside = (glucose >= low) & (glucose < high)
+        rate_before = outcome[before][inside[before]].mean()
+        rate_after = outcome[after][inside[after]].mean()
+        assert rate_after == pytest.approx(rate_before, abs=0.04), (low, high)
+    additive = Simulator(model, Scenario.named("covariate-shift", start=n // 2), seed=4).draw(n)
+    assert additive.outcome[after].mean() == pytest.approx(
+        additive.outcome[before].mean(), abs=0.02
+    )

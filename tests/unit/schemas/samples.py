@@ -111,6 +111,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         original_key=b"k",
         original_value=b"{}",
     ),
+    "PerformanceWindow": dict(
+        window_id="w",
+        event_time=T + 400_000,
+        model_name="diabetes-risk",
+        model_version="2",
+        basis="REALIZED",
+        window_start=T,
+        window_end=T + 300_000,
+        sample_size=250,
+        realized={"accuracy": 0.76, "roc_auc": 0.82},
+        estimated={"accuracy": 0.78, "roc_auc": 0.81},
+        estimate_error={"accuracy": 0.02, "roc_auc": -0.01},
+        segment=None,
+    ),
 }
 
 

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from riskstream.schemas.events import DriftAlert
 from riskstream.stream_processors.trigger_policy import (
     TriggerConfig,
@@ -42,6 +44,15 @@ def test_low_severity_resolutions_and_other_kinds_do_not() -> None:
 def test_performance_alerts_say_so() -> None:
     decision = on_alert(_alert(kind="PERFORMANCE", severity="CRITICAL"), TriggerState(), 1, CONFIG)
     assert decision.request is not None and decision.request.reasons == ("PERFORMANCE_DROP",)
+
+
+def test_an_estimated_drop_retrains_only_when_the_setting_allows() -> None:
+    alert = _alert(kind="PERFORMANCE_ESTIMATE", severity="HIGH")
+    assert on_alert(alert, TriggerState(), 1, CONFIG).request is None
+    allowed = replace(CONFIG, on_estimate=True)
+    decision = on_alert(alert, TriggerState(), 1, allowed)
+    assert decision.request is not None
+    assert decision.request.reasons == ("PERFORMANCE_ESTIMATE",)
 
 
 def test_one_incident_one_request_within_the_cooldown() -> None:
