@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import online_learning
+from bench import estimation, online_learning
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -255,6 +255,9 @@ def render(r: dict[str, Any], source: Path) -> str:
     if r.get("online"):
         title = "## Online learning: the river learner against the batch champion"
         lines += [title, "", *online_learning.table(r["online"]), ""]
+    if r.get("estimation"):
+        title = "## Performance estimated before labels (CBPE) against realized"
+        lines += [title, "", *estimation.table(r["estimation"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from bench import (
     backtest_speed,
     burst,
     detection,
+    estimation,
     latency,
     model_swaps,
     online_learning,
@@ -43,6 +44,7 @@ FULL: dict[str, dict[str, Any]] = {
     "soak": {"records": 2_000_000, "rate": 3_000.0},
     "swaps": {"rounds": 4},
     "online": {"records": 40_000},
+    "estimation": {"records": 40_000, "window": 1_000, "seeds": (13, 14, 15)},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -53,6 +55,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "soak": {"records": 3_000, "rate": 500.0, "sample_s": 2.0},
     "swaps": {"rounds": 2, "kinds": ("logistic", "xgboost")},
     "online": {"records": 2_000},
+    "estimation": {"records": 6_000, "window": 1_000},
 }
 
 
@@ -121,6 +124,9 @@ def run(
         if "online" in only:
             echo("== online learning: the river learner against the batch champion")
             result["online"] = online_learning.measure(echo, **sizes["online"])
+        if "estimation" in only:
+            echo("== performance estimated before labels (CBPE) against realized")
+            result["estimation"] = estimation.measure(echo, **sizes["estimation"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -145,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst,soak,swaps,online",
+        default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation",
         help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
-        "online",
+        "online, estimation",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

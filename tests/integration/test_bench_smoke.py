@@ -84,7 +84,14 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
         for half in ("first_half", "second_half"):
             scores = online[name][half]
             assert 0.4 < scores["online"]["accuracy"] <= 1 and scores["champion"]["roc_auc"] > 0.4
+    estimation = result["estimation"]
+    for name in ("none", "population-shift", "covariate-shift", "concept-drift"):
+        assert estimation[name]["windows"] >= 3
+        for basis in ("reference", "served"):
+            errors = estimation[name][basis]["roc_auc"]
+            assert 0 <= errors["mean_abs"] <= errors["max_abs"] < 0.5
     text = markdown.read_text()
+    assert "Performance estimated before labels" in text
     assert "| c / a |" in text and "Drift-detection quality" in text
     assert "A burst followed by silence" in text and "Soak: worker memory" in text
     assert "Model swaps: scorer memory over promotions" in text

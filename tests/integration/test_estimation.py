@@ -33,11 +33,13 @@ pytestmark = pytest.mark.integration
 
 WINDOW_S, RATE = 10, 100.0  # 1,000 records per window
 REFERENCE, SHIFTED = 2_000, 5_000
-# BENCHMARKS.md ("Performance estimated before labels"): on population-shift windows of
-# 1,000 records, the reference-calibrated ROC-AUC estimate missed by at most 0.024 and the
-# accuracy estimate by 0.021. Asserted with 2.5x headroom: a window of the stack is cut by
-# event time, so its size and its records vary a little from the benchmark's.
-AUC_TOLERANCE, ACCURACY_TOLERANCE = 0.06, 0.055
+# BENCHMARKS.md ("Performance estimated before labels"), population-shift, 60 windows of
+# 1,000 records over three seeded streams, each with its own reference: the
+# reference-calibrated estimate missed ROC-AUC by -0.004 on average and by 0.033 at worst,
+# accuracy by -0.007 and 0.043. Asserted with about twice that room; the mean over the five
+# shifted windows must stay near zero, where estimates on served scores alone (no
+# reference) missed ROC-AUC by -0.035 on average.
+AUC_TOLERANCE, ACCURACY_TOLERANCE, MEAN_AUC_TOLERANCE = 0.07, 0.08, 0.025
 
 
 def _traffic(start_ms: int) -> list[SimulatedRecord]:
@@ -164,6 +166,7 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         # the performance monitor's check on the same records says the same
         assert after["estimate_error"]["roc_auc"] == pytest.approx(auc, abs=0.002)
     assert all(abs(auc) <= AUC_TOLERANCE for auc, _ in misses), misses
+    assert abs(sum(auc for auc, _ in misses) / len(misses)) <= MEAN_AUC_TOLERANCE, misses
     assert all(abs(acc) <= ACCURACY_TOLERANCE for _, acc in misses), misses
     gauge = monitor.metrics.registry.get_sample_value(
         "riskstream_performance_estimate", {"version": "1", "metric": "roc_auc"}

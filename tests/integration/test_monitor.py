@@ -80,6 +80,8 @@ def _predictions(
                     "event_time": event,
                     "model_version": version,
                     "risk": float(risk[i]),
+                    "label": int(risk[i] >= model.threshold),
+                    "threshold": model.threshold,
                     "features": frame.iloc[i].to_dict(),
                     # what the scorer writes: the features it imputed are named missing
                     "missing": sorted(
