@@ -40,7 +40,6 @@ from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.reference import missing_shares
-from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
@@ -53,22 +52,17 @@ from riskstream.stream_processors.alerts import (
     retired_alert,
     transition,
 )
-from riskstream.stream_processors.estimate_reference import EstimateReferences
-from riskstream.stream_processors.estimation import ESTIMATED, estimated_metrics, window_record
+from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
-from riskstream.stream_processors.performance_stats import (
-    PerformanceThresholds,
-    performance_conditions,
-)
 from riskstream.stream_processors.quality_stats import (
     VOLUME,
     Condition,
-    QualityThresholds,
     quality_conditions,
     volume_condition,
 )
 from riskstream.stream_processors.references import References
-from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
+from riskstream.stream_processors.statistics import FeatureVerdict, drift_verdicts
+from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
 from riskstream.stream_processors.window_store import WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import (
@@ -105,57 +99,20 @@ class MonitorStats:
     estimates: RecentDict[int, dict[str, float]] = field(default_factory=RecentDict)
 
 
-def thresholds_of(settings: Settings) -> DriftThresholds:
-    return DriftThresholds(
-        psi_low=settings.drift_psi_low,
-        psi_medium=(settings.drift_psi_low + settings.drift_psi_high) / 2,
-        psi_high=settings.drift_psi_high,
-        psi_critical=2 * settings.drift_psi_high,
-        alpha=settings.drift_alpha,
-        min_sample=settings.drift_min_sample,
-    )
-
-
-def quality_thresholds_of(settings: Settings) -> QualityThresholds:
-    return QualityThresholds(
-        missing_rate=settings.quality_missing_rate,
-        dead_letter_rate=settings.quality_dead_letter_rate,
-        volume_drop=settings.volume_drop,
-        volume_spike=settings.volume_spike,
-        alpha=settings.drift_alpha,
-    )
-
-
-def estimate_thresholds_of(settings: Settings) -> PerformanceThresholds:
-    """The performance monitor's rules, on estimates: the gates, the allowed drop, the
-    minimum sample."""
-    return PerformanceThresholds(
-        gates={
-            "accuracy": settings.gate_accuracy,
-            "roc_auc": settings.gate_roc_auc,
-            "f1": settings.gate_f1,
-        },
-        max_relative_drop=settings.estimate_max_drop,
-        min_sample=settings.performance_min_sample,
-    )
-
-
 class Monitor(WindowedMonitor):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings)
         self.champion = ModelHolder(settings, self.codec, worker="monitor")
-        self.thresholds = thresholds_of(settings)
-        self.quality = quality_thresholds_of(settings)
+        self.thresholds = drift_thresholds(settings)
+        self.quality = quality_thresholds(settings)
         self.size_ms = settings.monitor_window_s * 1000
         self.lateness_ms = settings.monitor_lateness_s * 1000
         self.stats = MonitorStats()
         self.metrics = WorkerMetrics("monitor")
         self.references = References(self.champion, self._model_load_alert)
-        self.registry = RegistryReader(settings)
-        self.estimate_references = EstimateReferences(settings)
-        self.estimate_thresholds = estimate_thresholds_of(settings)
+        self.estimates = Estimates(settings, self.metrics)
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -392,28 +349,20 @@ class Monitor(WindowedMonitor):
         self.store.set_breached(None, now)
 
     def _estimate(self, version: str, start: int, window: WindowHistograms) -> list[Condition]:
-        """Publish the window's performance estimated from its scores (CBPE); its conditions
-        (PERFORMANCE_ESTIMATE, against the version's validation metrics) are judged like
-        the performance monitor's on labels."""
+        """Publish the window's performance estimated from its scores; its conditions are
+        judged with the others."""
         if not window.scored:
             return []
-        estimated = estimated_metrics(window.scored, self.estimate_references.probability(version))
-        for name in ESTIMATED:
-            if estimated[name] == estimated[name]:
-                self.metrics.performance_estimate.labels(version, name).set(estimated[name])
         bounds = (start, start + self.size_ms)
-        record = window_record(self.settings.model_name, version, "ESTIMATED", bounds, estimated)
+        record, conditions = self.estimates.before_labels(version, bounds, window.scored)
         self.producer.produce(
             self.settings.topic(PERFORMANCE_WINDOWS.name),
             key=version.encode(),
             value=self.codec.encode_event(record),
         )
         self.metrics.records_out(PERFORMANCE_WINDOWS.name)
-        self.stats.estimates[start] = estimated
-        validation = self.registry.validation_metrics(version)
-        return performance_conditions(
-            estimated, validation, self.estimate_thresholds, kind="PERFORMANCE_ESTIMATE"
-        )
+        self.stats.estimates[start] = dict(record.estimated)
+        return conditions
 
     def _drift(
         self,

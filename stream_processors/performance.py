@@ -37,22 +37,17 @@ from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert, LabeledExample, PerformanceWindow
 from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import alert_event, condition_alert, transition
-from riskstream.stream_processors.estimate_reference import EstimateReferences, ReferenceExample
-from riskstream.stream_processors.estimation import (
-    estimate_errors,
-    estimate_fields,
-    estimated_metrics,
-    window_record,
-)
+from riskstream.stream_processors.estimates import Estimates, ReferenceExample
+from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
     Outcome,
-    PerformanceThresholds,
     performance_conditions,
     performance_fields,
     window_metrics,
 )
+from riskstream.stream_processors.thresholds import performance_thresholds
 from riskstream.stream_processors.window_store import WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import window_start
@@ -92,20 +87,12 @@ class PerformanceMonitor(WindowedMonitor):
         self.codec = codec_for(settings)
         self.store = WindowStore(settings, kind="perf")
         self.registry = RegistryReader(settings)
-        self.references = EstimateReferences(settings)
-        self.thresholds = PerformanceThresholds(
-            gates={
-                "accuracy": settings.gate_accuracy,
-                "roc_auc": settings.gate_roc_auc,
-                "f1": settings.gate_f1,
-            },
-            max_relative_drop=settings.performance_max_drop,
-            min_sample=settings.performance_min_sample,
-        )
+        self.thresholds = performance_thresholds(settings, settings.performance_max_drop)
         self.size_ms = settings.performance_window_s * 1000
         self.lateness_ms = settings.performance_lateness_s * 1000
         self.stats = PerformanceStats()
         self.metrics = WorkerMetrics("performance")
+        self.estimates = Estimates(settings, self.metrics)
         self.detectors: dict[str, ErrorRateDetector] = {}
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
@@ -159,7 +146,7 @@ class PerformanceMonitor(WindowedMonitor):
                 self._late,
             )
         for (version, partition), reference in _by_version(examples).items():
-            self.references.add(version, partition, reference)
+            self.estimates.references.add(version, partition, reference)
         for ex in examples:  # arrival order: ADWIN is sequential
             detector = self.detectors.setdefault(
                 ex.version, ErrorRateDetector(self.settings.performance_adwin_delta)
@@ -196,14 +183,9 @@ class PerformanceMonitor(WindowedMonitor):
             self.metrics.drift.labels(f"performance:v{version}", name).set(value)
         window = (start, start + self.size_ms)
         # the estimate CBPE makes from these very records' scores, against what they realized
-        estimated = estimated_metrics(counts, self.references.probability(version))
-        errors = estimate_errors(estimated, metrics)
-        self.stats.estimate_errors[(version, start)] = errors
-        for name, error in errors.items():
-            self.metrics.estimate_error.labels(version, name).set(error)
-        self._record(
-            window_record(self.settings.model_name, version, "REALIZED", window, estimated, metrics)
-        )
+        record = self.estimates.on_labels(version, window, counts, metrics)
+        self.stats.estimate_errors[(version, start)] = dict(record.estimate_error)
+        self._record(record)
         was = self.store.breached(version)
         now = dict(was)
         for condition in performance_conditions(

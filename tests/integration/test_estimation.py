@@ -132,8 +132,8 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         # The reference period: labeled long before the shifted windows are judged, as in a
         # clinic where the first weeks' outcomes are known by the time the population moves.
         _publish(settings, clean, _aligned(int(time.time() * 1000) - 150_000))
-        _wait(lambda: performance.references.probability("1") is not None, 120, threads)
-        assert performance.references.probability("1") is not None, "no reference"
+        _wait(lambda: performance.estimates.references.probability("1") is not None, 120, threads)
+        assert performance.estimates.references.probability("1") is not None, "no reference"
         # After the clock has moved idle partitions on from the clean stream's end: windows
         # that start ahead of where it moved them, and end in the past.
         _publish(settings, shifted_items, _aligned(int(time.time() * 1000) - 55_000) + 10_000)

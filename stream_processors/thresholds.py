@@ -1,0 +1,44 @@
+"""The monitors' thresholds, from the deployment's settings: one place maps the
+``RISKSTREAM_*`` values onto the pure policies' threshold objects."""
+
+from __future__ import annotations
+
+from riskstream.settings import Settings
+from riskstream.stream_processors.performance_stats import PerformanceThresholds
+from riskstream.stream_processors.quality_stats import QualityThresholds
+from riskstream.stream_processors.statistics import DriftThresholds
+
+
+def drift_thresholds(settings: Settings) -> DriftThresholds:
+    return DriftThresholds(
+        psi_low=settings.drift_psi_low,
+        psi_medium=(settings.drift_psi_low + settings.drift_psi_high) / 2,
+        psi_high=settings.drift_psi_high,
+        psi_critical=2 * settings.drift_psi_high,
+        alpha=settings.drift_alpha,
+        min_sample=settings.drift_min_sample,
+    )
+
+
+def quality_thresholds(settings: Settings) -> QualityThresholds:
+    return QualityThresholds(
+        missing_rate=settings.quality_missing_rate,
+        dead_letter_rate=settings.quality_dead_letter_rate,
+        volume_drop=settings.volume_drop,
+        volume_spike=settings.volume_spike,
+        alpha=settings.drift_alpha,
+    )
+
+
+def performance_thresholds(settings: Settings, max_drop: float) -> PerformanceThresholds:
+    """The champion gates, the allowed relative drop (of realized metrics, or of estimated
+    ones) and the minimum sample."""
+    return PerformanceThresholds(
+        gates={
+            "accuracy": settings.gate_accuracy,
+            "roc_auc": settings.gate_roc_auc,
+            "f1": settings.gate_f1,
+        },
+        max_relative_drop=max_drop,
+        min_sample=settings.performance_min_sample,
+    )
