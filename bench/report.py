@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import estimation, online_learning
+from bench import estimation, online_learning, segments
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -258,6 +258,9 @@ def render(r: dict[str, Any], source: Path) -> str:
     if r.get("estimation"):
         title = "## Performance estimated before labels (CBPE) against realized"
         lines += [title, "", *estimation.table(r["estimation"]), ""]
+    if r.get("segments"):
+        title = "## Per-source segments: one clinic's drift, and false alarms"
+        lines += [title, "", *segments.table(r["segments"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from bench import (
     latency,
     model_swaps,
     online_learning,
+    segments,
     soak,
     throughput,
 )
@@ -45,6 +46,7 @@ FULL: dict[str, dict[str, Any]] = {
     "swaps": {"rounds": 4},
     "online": {"records": 40_000},
     "estimation": {"records": 40_000, "window": 1_000, "seeds": (13, 14, 15)},
+    "segments": {"windows": 60, "clean": 30, "window": 2_000},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -56,6 +58,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "swaps": {"rounds": 2, "kinds": ("logistic", "xgboost")},
     "online": {"records": 2_000},
     "estimation": {"records": 6_000, "window": 1_000},
+    "segments": {"windows": 4, "clean": 2, "window": 2_000, "sizes": (1.0,)},
 }
 
 
@@ -127,6 +130,9 @@ def run(
         if "estimation" in only:
             echo("== performance estimated before labels (CBPE) against realized")
             result["estimation"] = estimation.measure(echo, **sizes["estimation"])
+        if "segments" in only:
+            echo("== per-source segments: one clinic's drift, and the others' false alarms")
+            result["segments"] = segments.measure(echo, **sizes["segments"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -151,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation",
+        default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation,segments",
         help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
-        "online, estimation",
+        "online, estimation, segments",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

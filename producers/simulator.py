@@ -12,7 +12,9 @@ ground truth comes from the same model. Scenarios then change the measurements
 old P(outcome | features) no longer holds), the population (``population-shift`` selects
 patients by their features alone, a covariate shift in the strict sense: P(outcome |
 features) is unchanged, the regime in which performance can be estimated from calibrated
-scores), missing values, volume, or the outcome's dependence on the features (concept drift).
+scores), one clinic's measurements (``source-drift``: a shift in one source of
+``--sources N``), missing values, volume, or the outcome's dependence on the features
+(concept drift).
 Everything is seeded: the same seed gives the same stream.
 """
 
@@ -36,6 +38,7 @@ SCENARIOS = (
     "none",
     "covariate-shift",
     "population-shift",
+    "source-drift",
     "concept-drift",
     "missing-surge",
     "volume-drop",
@@ -112,6 +115,7 @@ class Scenario:
     volume_factor: float = 0.25
     label_delay_s: float = 0.0  # mean of the exponential label delay
     concept: bool = False
+    source: int = 0  # source-drift: the index of the clinic whose measurements shift
 
     def __post_init__(self) -> None:
         problems = [
@@ -162,6 +166,7 @@ class SimulatedBatch:
     offsets: np.ndarray  # publish times, seconds from the start
     delays: np.ndarray  # label delays, seconds
     rng: np.random.Generator  # drawn from after the columns: ids come from it
+    sources: np.ndarray  # the clinic of each record
 
 
 @dataclass
@@ -173,6 +178,12 @@ class Simulator:
     source: str = "simulator"
     run: str = ""  # distinguishes the request ids of runs with the same seed
     baseline_missing: float = 1.0  # x each feature's training missing rate; 0: complete records
+    sources: int = 1  # clinics: 1 names every record ``source``, else clinic-0 ... clinic-<N-1>
+
+    def source_names(self) -> list[str]:
+        if self.sources <= 1:
+            return [self.source]
+        return [f"clinic-{k}" for k in range(self.sources)]
 
     def draw(self, count: int) -> SimulatedBatch:
         """The whole stream as columns (vectorised, for benchmarks and analyses); ``stream``
@@ -182,7 +193,14 @@ class Simulator:
         sc = self.scenario
         index = np.arange(count)
         after = index >= sc.start
-        if sc.name in ("covariate-shift", "drift-demo"):
+        names = self.source_names()
+        # from a generator of its own: a seed's features and ids do not depend on the spread
+        which = np.random.default_rng([self.seed, 2]).integers(0, len(names), count)
+        if sc.name == "source-drift":
+            if not 0 <= sc.source < len(names):
+                raise ValueError(f"source-drift: source {sc.source} of {len(names)}: use --sources")
+            after = after & (which == sc.source)
+        if sc.name in ("covariate-shift", "drift-demo", "source-drift"):
             weight = np.where(after, 1.0, 0.0)
             if sc.ramp:
                 weight = np.clip((index - sc.start + 1) / sc.ramp, 0, 1) * after
@@ -204,7 +222,8 @@ class Simulator:
             gaps = np.where(after, gaps / sc.volume_factor, gaps)
         offsets = np.cumsum(gaps) - gaps[0]
         delays = rng.exponential(sc.label_delay_s, count) if sc.label_delay_s else np.zeros(count)
-        return SimulatedBatch(frame, outcome, missing, offsets, delays, rng)
+        sources = np.array(names, dtype=object)[which]
+        return SimulatedBatch(frame, outcome, missing, offsets, delays, rng, sources)
 
     def _select_population(
         self,
@@ -254,7 +273,7 @@ class Simulator:
             record: dict[str, Any] = {
                 "request_id": f"sim-{self.run or self.seed}-{i}",
                 "patient_id": f"patient-{rng.integers(0, 10**9):09d}",
-                "source": self.source,
+                "source": str(batch.sources[i]),
                 "event_time": start_ms + int(offsets[i] * 1000),
                 "insulin": None,
             }

@@ -85,8 +85,9 @@ class WorkerMetrics:
         self.drift = Gauge(
             "riskstream_drift_statistic",
             "Latest value of a drift, quality or performance "
-            "statistic, from the last closed window.",
-            ["subject", "statistic"],
+            "statistic, from the last closed window, of the whole stream (segment all) or "
+            "one source segment.",
+            ["subject", "statistic", "segment"],
             registry=r,
         )
         self.performance_estimate = Gauge(
@@ -102,7 +103,10 @@ class WorkerMetrics:
             registry=r,
         )
         self._alerts = Counter(
-            "riskstream_alerts", "Alerts raised.", ["kind", "severity", "status"], registry=r
+            "riskstream_alerts",
+            "Alerts raised.",
+            ["kind", "severity", "status", "segment"],
+            registry=r,
         )
         self.assigned_partitions = Gauge(
             "riskstream_assigned_partitions",
@@ -138,7 +142,7 @@ class WorkerMetrics:
         self._dead_letters.labels(self.processor, reason).inc(count)
 
     def alert(self, alert: DriftAlert) -> None:
-        self._alerts.labels(alert.kind, alert.severity, alert.status).inc()
+        self._alerts.labels(alert.kind, alert.severity, alert.status, alert.segment or "all").inc()
 
     def on_stats(self, raw: str) -> None:
         """librdkafka's ``stats_cb``: per-partition consumer lag, from the consumer's position

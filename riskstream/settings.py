@@ -163,6 +163,13 @@ class Settings(BaseSettings):
         1.0, gt=0, description="A window above (1 + this) x the recent median is an alert."
     )
 
+    segments_max: int = Field(
+        10,
+        ge=0,
+        description="The busiest N sources (clinics) of a window are also monitored on their "
+        "own; the rest together as `other`; 0 turns per-source segments off.",
+    )
+
     # -- performance monitor ------------------------------------------------------------
     performance_window_s: int = Field(
         300, ge=1, description="Tumbling window of labeled examples (by label time), seconds."
@@ -220,6 +227,10 @@ class Settings(BaseSettings):
     trigger_on_estimate: bool = Field(
         False,
         description="PERFORMANCE_ESTIMATE alerts (before labels) request a retrain as well.",
+    )
+    trigger_on_segment: bool = Field(
+        False,
+        description="Alerts about one source segment (a clinic) request a retrain as well.",
     )
     trigger_schedule_s: float = Field(
         0.0, ge=0, description="Request a retrain at least this often (0: no schedule)."

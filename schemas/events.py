@@ -89,6 +89,7 @@ class Prediction(Event):
     contributions: Sequence[Mapping[str, Any]]  # {"feature", "value"}: the Contribution record
     source_partition: int
     source_offset: int
+    source: str | None = None  # the clinic: the record's monitoring segment
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class LabeledExample(Event):
     prediction_offset: int
     truth_partition: int
     truth_offset: int
+    source: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class DriftAlert(Event):
     sample_size: int
     resolves_alert_id: str | None
     message: str
+    segment: str | None = None  # the source segment, or None for the whole stream
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

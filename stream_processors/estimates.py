@@ -107,12 +107,17 @@ class Estimates:
     ) -> tuple[PerformanceWindow, list[Condition]]:
         """A prediction window's estimate (``ESTIMATED``) and its PERFORMANCE_ESTIMATE
         conditions, against the version's validation metrics with the performance
-        monitor's rules."""
-        estimated = estimated_metrics(counts, self.references.probability(version))
+        monitor's rules. No conditions before the version's reference is complete: on
+        scores calibrated for another population the estimate may be off by more than the
+        drop it would alert on (the bootstrap champion's F1 by -0.05 on the simulator)."""
+        probability = self.references.probability(version)
+        estimated = estimated_metrics(counts, probability)
         for name in ESTIMATED:
             if estimated[name] == estimated[name]:
                 self.metrics.performance_estimate.labels(version, name).set(estimated[name])
         record = window_record(self.settings.model_name, version, "ESTIMATED", window, estimated)
+        if probability is None:
+            return record, []
         conditions = performance_conditions(
             estimated,
             self.registry.validation_metrics(version),

@@ -93,6 +93,7 @@ def labeled_example(
         prediction_offset=location[1],
         truth_partition=truth_location[0],
         truth_offset=truth_location[1],
+        source=prediction.source or truth.source,
     )
 
 

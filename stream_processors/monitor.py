@@ -27,6 +27,7 @@ are marked incomplete and get no verdict, instead of a verdict on partial counts
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -39,31 +40,21 @@ from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
-from riskstream.models.reference import missing_shares
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import (
-    condition_alert,
-    drift_alert,
-    model_load_alert,
-    retired_alert,
-    transition,
-)
+from riskstream.stream_processors.alerts import model_load_alert
 from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
-from riskstream.stream_processors.quality_stats import (
-    VOLUME,
-    Condition,
-    quality_conditions,
-    volume_condition,
-)
+from riskstream.stream_processors.quality_stats import Condition
 from riskstream.stream_processors.references import References
-from riskstream.stream_processors.statistics import FeatureVerdict, drift_verdicts
+from riskstream.stream_processors.segments import admitted, tracked_limit
+from riskstream.stream_processors.statistics import FeatureVerdict
 from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
-from riskstream.stream_processors.window_store import WindowStore
+from riskstream.stream_processors.window_store import SegmentGate, WindowStore
+from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import (
     Observation,
@@ -73,6 +64,7 @@ from riskstream.stream_processors.windows import (
     dead_letter_fields,
     group_by_window,
     histograms,
+    segment_histograms,
     takeover_boundary,
     window_start,
 )
@@ -80,7 +72,6 @@ from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PR
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"
-SCORE = "__score__"
 
 
 @dataclass
@@ -97,6 +88,9 @@ class MonitorStats:
     alerts: deque[DriftAlert] = field(default_factory=recent_list)
     verdicts: RecentDict[int, list[FeatureVerdict]] = field(default_factory=RecentDict)
     estimates: RecentDict[int, dict[str, float]] = field(default_factory=RecentDict)
+    segment_verdicts: RecentDict[tuple[int, str], list[FeatureVerdict]] = field(
+        default_factory=RecentDict
+    )
 
 
 class Monitor(WindowedMonitor):
@@ -113,6 +107,8 @@ class Monitor(WindowedMonitor):
         self.metrics = WorkerMetrics("monitor")
         self.references = References(self.champion, self._model_load_alert)
         self.estimates = Estimates(settings, self.metrics)
+        self.judge = WindowJudge(settings, self.store, self.metrics, self.thresholds, self.quality)
+        self.segment_gate = SegmentGate(self.store, tracked_limit(settings.segments_max))
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -223,6 +219,7 @@ class Monitor(WindowedMonitor):
                     p.risk,
                     tuple(p.missing),
                     p.label,
+                    self._segment(p.source),
                 )
             )
         self.metrics.records_in.inc(len(records))
@@ -241,6 +238,12 @@ class Monitor(WindowedMonitor):
             self.stats.dead_letters += self._apply_dead(
                 version_of(start), start, partition, letters
             )
+
+    def _segment(self, source: str | None) -> str | None:
+        if not self.settings.segments_max:
+            return None
+        (segment,) = admitted([source], self.segment_gate.known)
+        return segment
 
     def _dead_letter(self, record: Record, into: list[tuple[int, int, int, str]]) -> None:
         try:
@@ -305,7 +308,8 @@ class Monitor(WindowedMonitor):
         reference = self.reference(version)
         if reference is None:
             return
-        window = histograms(self.store.counts(version, start), reference)
+        raw = self.store.counts(version, start)
+        window = histograms(raw, reference)
         self.stats.windows_closed += 1
         self.stats.last_closed = max(self.stats.last_closed, start)
         if window.incomplete or start <= self.store.incomplete_through():
@@ -317,36 +321,44 @@ class Monitor(WindowedMonitor):
                 start,
             )
             return
-        # One alerting state for every version: a new champion's first window resolves the
-        # conditions the old champion's windows raised, once its reference fits the traffic.
+        # One alerting state for every version and segment: a new champion's first window
+        # resolves the conditions the old champion's windows raised, once its reference fits.
         was = self.store.breached()
         now = dict(was)
-        self._drift(version, start, window.n, reference, window, was, now)
-        total = window.n + sum(window.dead_letters.values())
-        conditions = quality_conditions(
-            window.n,
-            window.missing,
-            window.dead_letters,
-            self.quality,
-            frozenset(was),
-            missing_shares(reference),
-        )
-        volume = volume_condition(
-            self.store.volume_history(self.quality.volume_history),
-            total,
-            self.quality,
-            frozenset(was),
-        )
-        self.store.push_volume(total, self.quality.volume_history)
-        for condition in [
-            *conditions,
-            *([volume] if volume else []),
-            *self._estimate(version, start, window),
-        ]:
-            self._condition(version, start, total, condition, was, now)
+        scope = Scope(version, start, start + self.size_ms, reference)
+        estimated = self._estimate(version, start, window)
+        alerts, verdicts = self.judge.judge(scope, window, was, now, estimated)
+        if verdicts is None:
+            log.info(
+                "monitor: window %s has %d records, below the minimum %d: no drift verdict",
+                start,
+                window.n,
+                self.thresholds.min_sample,
+            )
+        else:
+            self.stats.verdicts[start] = verdicts
+        segments = self._segments(raw, reference)
+        for segment, histogram in segments.items():
+            part = dataclasses.replace(scope, segment=segment, segments_judged=len(segments))
+            found, segment_verdicts = self.judge.judge(part, histogram, was, now)
+            alerts += found
+            if segment_verdicts is not None:
+                self.stats.segment_verdicts[(start, segment)] = segment_verdicts
+        for alert in alerts:
+            self._publish(alert)
         self.metrics.windows.labels("evaluated").inc()
         self.producer.flush(10)
         self.store.set_breached(None, now)
+
+    def _segments(self, raw: dict[bytes, bytes], reference: dict[str, Any]) -> dict[str, Any]:
+        """The window's busiest segments, and those with a volume history that sent nothing
+        (a clinic fallen silent is judged on its volume)."""
+        if not self.settings.segments_max:
+            return {}
+        found = segment_histograms(raw, reference, self.settings.segments_max)
+        for silent in sorted(self.store.volume_segments() - set(found)):
+            found[silent] = histograms({}, reference)
+        return found
 
     def _estimate(self, version: str, start: int, window: WindowHistograms) -> list[Condition]:
         """Publish the window's performance estimated from its scores; its conditions are
@@ -363,93 +375,6 @@ class Monitor(WindowedMonitor):
         self.metrics.records_out(PERFORMANCE_WINDOWS.name)
         self.stats.estimates[start] = dict(record.estimated)
         return conditions
-
-    def _drift(
-        self,
-        version: str,
-        start: int,
-        n: int,
-        reference: dict[str, Any],
-        window: WindowHistograms,
-        was: dict[str, str],
-        now: dict[str, str],
-    ) -> None:
-        ref: dict[str, list[int]] = {
-            name: hist["counts"] for name, hist in reference["features"].items()
-        }
-        cur: dict[str, list[int]] = dict(window.features)
-        ref[SCORE], cur[SCORE] = reference["score"]["counts"], window.score
-        verdicts = drift_verdicts(ref, cur, self.thresholds, frozenset(was))
-        if verdicts is None:
-            log.info(
-                "monitor: window %s has %d records, below the minimum %d: no drift verdict",
-                start,
-                n,
-                self.thresholds.min_sample,
-            )
-            return
-        self.stats.verdicts[start] = verdicts
-        for verdict in verdicts:
-            self.metrics.drift.labels(verdict.feature, "psi").set(verdict.psi)
-            self.metrics.drift.labels(verdict.feature, "ks").set(verdict.ks)
-            self.metrics.drift.labels(verdict.feature, "js").set(verdict.js)
-            status = transition(verdict.feature, verdict.drifting, was, now, verdict.severity)
-            if status:
-                window_range = (start, start + self.size_ms)
-                self._publish(
-                    drift_alert(
-                        self.settings.model_name,
-                        version,
-                        verdict,
-                        status,
-                        self.thresholds,
-                        window_range,
-                        n,
-                        score=verdict.feature == SCORE,
-                    )
-                )
-        self._retire(version, start, n, set(ref), was, now)
-
-    def _retire(
-        self,
-        version: str,
-        start: int,
-        n: int,
-        judged: set[str],
-        was: dict[str, str],
-        now: dict[str, str],
-    ) -> None:
-        """Resolve the drift of features this version's model does not use (a retrained
-        version may pick other engineered features): nothing will ever judge them again, and
-        an alert no window can resolve would page for ever."""
-        for name in sorted(was):
-            if name in judged or name.startswith(("quality:", "estimate:")) or name == VOLUME:
-                continue
-            now.pop(name, None)
-            window = (start, start + self.size_ms)
-            self._publish(retired_alert(self.settings.model_name, version, name, window, n))
-
-    def _condition(
-        self,
-        version: str,
-        start: int,
-        total: int,
-        condition: Condition,
-        was: dict[str, str],
-        now: dict[str, str],
-    ) -> None:
-        self.metrics.drift.labels(condition.name, condition.statistic).set(condition.value)
-        status = transition(condition.name, condition.breached, was, now, condition.severity)
-        if status:
-            alert = condition_alert(
-                self.settings.model_name,
-                version,
-                condition,
-                status,
-                (start, start + self.size_ms),
-                total,
-            )
-            self._publish(alert)
 
     def _publish(self, alert: DriftAlert) -> None:
         self.producer.produce(

@@ -180,7 +180,7 @@ class PerformanceMonitor(WindowedMonitor):
         metrics = window_metrics(counts)
         self.stats.metrics[(version, start)] = metrics
         for name, value in metrics.items():
-            self.metrics.drift.labels(f"performance:v{version}", name).set(value)
+            self.metrics.drift.labels(f"performance:v{version}", name, "all").set(value)
         window = (start, start + self.size_ms)
         # the estimate CBPE makes from these very records' scores, against what they realized
         record = self.estimates.on_labels(version, window, counts, metrics)

@@ -84,6 +84,7 @@ def score_batch(
                         contributions=[{"feature": f, "value": v} for f, v in top3[i]],
                         source_partition=item.partition,
                         source_offset=item.offset,
+                        source=record.get("source"),
                     ),
                 )
             )

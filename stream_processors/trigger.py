@@ -48,6 +48,7 @@ def config_of(settings: Settings) -> TriggerConfig:
         cooldown_ms=int(settings.trigger_cooldown_s * 1000),
         schedule_ms=int(settings.trigger_schedule_s * 1000),
         on_estimate=settings.trigger_on_estimate,
+        on_segment=settings.trigger_on_segment,
     )
 
 

@@ -17,6 +17,7 @@ class TriggerConfig:
     cooldown_ms: int = 600_000
     schedule_ms: int = 0  # 0: no schedule
     on_estimate: bool = False  # PERFORMANCE_ESTIMATE alerts are a retrain reason
+    on_segment: bool = False  # alerts about one source segment are a retrain reason
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def on_alert(
         return Decision(state)
     if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[config.min_severity]:
         return Decision(state)
+    if alert.segment is not None and not config.on_segment:
+        return Decision(state)  # one clinic's problem: retrain only when asked to
     kind = alert.kind
     if kind == "PERFORMANCE":
         reason = "PERFORMANCE_DROP"
@@ -69,6 +72,8 @@ def on_alert(
         return Decision(state)  # data quality, volume, model load: not a reason to retrain
     start_ms = alert.window_start
     subject = alert.feature or alert.statistic
+    if alert.segment is not None:
+        subject = f"{subject} in {alert.segment}"
     return _fire(
         state,
         now_ms,

@@ -13,7 +13,9 @@ Cluster keeps a store in one slot; all expiring after ``ttl``), for a store of `
   with the highest severity it fired at (hysteresis and escalation state); the drift
   monitor keeps one for all versions, so a new champion's first window resolves what the
   old one's windows raised;
-- ``riskstream:<kind>-volume``: totals of the last closed windows (the volume norm);
+- ``riskstream:<kind>-volume[:<segment>]``: totals of the last closed windows (the volume
+  norm), of the stream and of each segment; ``<kind>-volume-segments`` names the segments;
+- ``riskstream:<kind>-segments``: the sources admitted to a segment of their own;
 - ``riskstream:<kind>-takeovers``: sorted set, member ``<version>@<previous version>``
   scored by the first window binned over that version: every worker bins a window over the
   same version, so a promotion never splits a window's counts;
@@ -34,6 +36,7 @@ refused, and the worker marks every window that may have lost counts as incomple
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -73,6 +76,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
 return 1
 """
 
+ADMIT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 RAISE_TO = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
@@ -89,6 +100,7 @@ class WindowStore:
         self._apply = self.redis.register_script(APPLY)
         self._raise_to = self.redis.register_script(RAISE_TO)
         self._raise_positions = self.redis.register_script(RAISE_POSITIONS)
+        self._admit = self.redis.register_script(ADMIT)
         self._epoch_key = self._key("epoch")
         self._incomplete_key = self._key(f"{kind}-incomplete")
         self._takeovers_key = self._key(f"{kind}-takeovers")
@@ -288,14 +300,56 @@ class WindowStore:
         key = self._key(f"{self.kind}-reported", what)
         return bool(self.redis.set(key, b"1", nx=True, ex=self.ttl_s))
 
-    def volume_history(self, keep: int) -> list[int]:
-        values = self.redis.lrange(self._key(f"{self.kind}-volume"), 0, keep - 1)
+    def _volume_key(self, segment: str | None) -> str:
+        if segment is None:
+            return self._key(f"{self.kind}-volume")
+        return self._key(f"{self.kind}-volume", segment)
+
+    def volume_history(self, keep: int, segment: str | None = None) -> list[int]:
+        values = self.redis.lrange(self._volume_key(segment), 0, keep - 1)
         return [int(v) for v in reversed(values)]
 
-    def push_volume(self, total: int, keep: int) -> None:
-        key = self._key(f"{self.kind}-volume")
+    def push_volume(self, total: int, keep: int, segment: str | None = None) -> None:
+        key = self._volume_key(segment)
         pipe = self.redis.pipeline()
         pipe.lpush(key, total)
         pipe.ltrim(key, 0, keep - 1)
         pipe.expire(key, self.ttl_s)
+        if segment is not None:  # judged again when it falls silent
+            pipe.sadd(self._key(f"{self.kind}-volume-segments"), segment)
+            pipe.expire(self._key(f"{self.kind}-volume-segments"), self.ttl_s)
         pipe.execute()
+
+    def volume_segments(self) -> set[str]:
+        """Segments with a volume history: a clinic that falls silent is judged on it."""
+        members = self.redis.smembers(self._key(f"{self.kind}-volume-segments"))
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    def admit_segment(self, name: str, limit: int) -> bool:
+        """Whether ``name`` has (or now gets, while fewer than ``limit`` have) a segment."""
+        key = self._key(f"{self.kind}-segments")
+        return bool(self._admit(keys=[key], args=[name, limit, self.ttl_s]))
+
+
+class SegmentGate:
+    """Which sources count under a segment of their own (see ``segments``): decided in Redis,
+    first come, so every worker agrees; remembered here, refusals for a minute."""
+
+    def __init__(self, store: WindowStore, limit: int) -> None:
+        self.store = store
+        self.limit = limit
+        self._admitted: set[str] = set()
+        self._refused: dict[str, float] = {}
+
+    def known(self, name: str) -> bool:
+        if name in self._admitted:
+            return True
+        refused_at = self._refused.get(name)
+        if refused_at is not None and time.monotonic() - refused_at < 60:
+            return False
+        if self.store.admit_segment(name, self.limit):
+            self._admitted.add(name)
+            self._refused.pop(name, None)
+            return True
+        self._refused[name] = time.monotonic()
+        return False

@@ -3,9 +3,10 @@
 A window's hash holds ``n`` (records), ``f:<feature>:<bin>`` (feature histograms over the
 champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` (records that
 did not carry the feature), ``d:<reason family>`` (inputs the scorer dead-lettered) and
-``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``). The
-monitor turns a batch into increments per (window, partition) here, and back into histograms
-when a window closes.
+``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``), and
+each source segment's own ``n``, ``f:``, ``s:`` and ``m:`` fields as ``<segment>|<field>``.
+The monitor turns a batch into increments per (window, partition) here, and back into
+histograms when a window closes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from riskstream.models.reference import bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.quality_stats import reason_family
+from riskstream.stream_processors.segments import busiest, segment_fields, split_segments
 
 
 def window_start(event_ms: int, size_ms: int) -> int:
@@ -59,6 +61,7 @@ class Observation:
     risk: float
     missing: tuple[str, ...] = ()
     decided: int = 0  # the label the prediction served (risk at or above its threshold)
+    segment: str | None = None  # the source's segment (``segments``), None: none counted
 
 
 def group_by_window(
@@ -75,8 +78,16 @@ def group_by_window(
 
 def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> Counter[str]:
     """The hash increments of some observations: ``n``, feature bins (of measured values:
-    an imputed feature, or one derived from it, is counted under ``m:`` only) and score bins."""
+    an imputed feature, or one derived from it, is counted under ``m:`` only), score bins and
+    the estimate's counts; and the same but the estimate's, per segment (``segments``)."""
     group = list(group)
+    fields = _fields(group, reference)
+    fields.update(estimate_fields((o.risk, o.decided) for o in group))
+    fields.update(segment_fields(group, lambda o: o.segment, lambda g: _fields(g, reference)))
+    return fields
+
+
+def _fields(group: list[Observation], reference: Mapping[str, Any]) -> Counter[str]:
     fields: Counter[str] = Counter()
     if not group:
         return fields
@@ -103,7 +114,6 @@ def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> 
     bins, counts = np.unique(bin_index(reference["score"]["edges"], risks), return_counts=True)
     for b, count in zip(bins, counts, strict=True):
         fields[f"s:{int(b)}"] += int(count)
-    fields.update(estimate_fields((o.risk, o.decided) for o in group))
     return fields
 
 
@@ -141,3 +151,12 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
         bool(values.get("incomplete", 0)),
         {k: v for k, v in values.items() if k.startswith("c:")},
     )
+
+
+def segment_histograms(
+    raw: Mapping[Any, Any], reference: Mapping[str, Any], keep: int
+) -> dict[str, WindowHistograms]:
+    """The window's ``keep`` busiest segments (the rest added into ``other``) as histograms."""
+    values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    _, segments = split_segments(values)
+    return {name: histograms(fields, reference) for name, fields in busiest(segments, keep).items()}

@@ -20,7 +20,7 @@ def publish(
     from_file: Path | None = typer.Option(None, "--from", help="CSV or JSONL of records."),
     simulate: str | None = typer.Option(
         None,
-        help="Scenario: none, covariate-shift, "
+        help="Scenario: none, covariate-shift, population-shift, source-drift, "
         "concept-drift, missing-surge, volume-drop, label-delay, "
         "drift-demo.",
     ),
@@ -46,6 +46,12 @@ def publish(
         min=0.0,
         help="Gaps as in the training data: each imputable field left empty at its training "
         "rate times this (0: complete records).",
+    ),
+    sources: int = typer.Option(
+        1, min=1, help="Clinics the records come from, evenly (clinic-0 ... clinic-<N-1>)."
+    ),
+    drifted_source: int = typer.Option(
+        0, min=0, help="source-drift: the clinic (0 ... N-1) whose measurements shift."
     ),
     seed: int = typer.Option(0, help="Seed of the simulation."),
     allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
@@ -90,12 +96,23 @@ def publish(
                     missing_rate=missing_rate,
                     volume_factor=volume_factor,
                     label_delay_s=label_delay,
+                    source=drifted_source,
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
             sim = Simulator(
-                PimaModel.fit(), scenario, seed=seed, rate=rate, baseline_missing=baseline_missing
+                PimaModel.fit(),
+                scenario,
+                seed=seed,
+                rate=rate,
+                baseline_missing=baseline_missing,
+                sources=sources,
             )
+            if scenario.name == "source-drift" and drifted_source >= sources:
+                raise ConfigError(
+                    f"--drifted-source {drifted_source} needs --sources {drifted_source + 1} "
+                    "or more"
+                )
             summary = publish_simulated(
                 settings,
                 sim.stream(total, int(time.time() * 1000)),

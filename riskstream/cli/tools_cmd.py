@@ -114,13 +114,15 @@ def _print_predictions(rows: Iterator[dict[str, Any]], output: str, follow: bool
 
 def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
     table = Table(title=f"active alerts ({len(active)})")
-    for column in ("since", "severity", "kind", "subject", "statistic", "value", "version"):
+    columns = ("since", "severity", "kind", "segment", "subject", "statistic", "value", "version")
+    for column in columns:
         table.add_column(column)
     for alert in sorted(active.values(), key=lambda a: -SEVERITIES.index(a["severity"])):
         table.add_row(
             _time(alert["event_time"]),
             alert["severity"],
             alert["kind"],
+            alert.get("segment") or "all",
             alert["feature"] or "-",
             alert["statistic"],
             f"{alert['value']:.3f}",

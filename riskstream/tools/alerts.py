@@ -15,9 +15,16 @@ from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
 from riskstream.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
 
 
-def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str]:
-    """What a RESOLVED alert resolves: the same kind, subject and statistic of a version."""
-    return (alert["model_version"], alert["kind"], alert["feature"] or "", alert["statistic"])
+def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """What a RESOLVED alert resolves: the same kind, subject and statistic of a version, in
+    the same segment."""
+    return (
+        alert["model_version"],
+        alert["kind"],
+        alert["feature"] or "",
+        alert["statistic"],
+        alert.get("segment") or "",
+    )
 
 
 @dataclass
@@ -25,7 +32,7 @@ class ActiveAlerts:
     """FIRING alerts not yet RESOLVED, at or above ``min_severity``."""
 
     min_severity: str = "LOW"
-    active: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    active: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def admits(self, alert: dict[str, Any]) -> bool:
         return SEVERITY_RANK[alert["severity"]] >= SEVERITY_RANK[self.min_severity]

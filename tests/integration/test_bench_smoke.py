@@ -90,7 +90,10 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
         for basis in ("reference", "served"):
             errors = estimation[name][basis]["roc_auc"]
             assert 0 <= errors["mean_abs"] <= errors["max_abs"] < 0.5
+    run = result["segments"]["runs"]["1.0"]
+    assert run["delay_windows"] is not None and run["clinic_windows_judged"] == 16
     text = markdown.read_text()
+    assert "Per-source segments" in text
     assert "Performance estimated before labels" in text
     assert "| c / a |" in text and "Drift-detection quality" in text
     assert "A burst followed by silence" in text and "Soak: worker memory" in text

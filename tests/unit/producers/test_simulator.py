@@ -162,3 +162,27 @@ def test_population_shift_moves_the_population_and_keeps_p_outcome_given_feature
     assert additive.outcome[after].mean() == pytest.approx(
         additive.outcome[before].mean(), abs=0.02
     )
+
+
+def test_sources_spread_evenly_and_a_source_drift_shifts_only_that_clinic(
+    model: PimaModel,
+) -> None:
+    n = 20_000
+    scenario = Scenario.named("source-drift", start=n // 2, size_sd=1.0, source=2)
+    batch = Simulator(model, scenario, seed=6, sources=5).draw(n)
+    names, counts = np.unique(batch.sources, return_counts=True)
+    assert list(names) == [f"clinic-{k}" for k in range(5)]
+    assert all(abs(c - n / 5) < 0.05 * n / 5 for c in counts)
+    glucose = batch.frame["glucose"].to_numpy()
+    later = np.arange(n) >= n // 2
+    for k in range(5):
+        mine = batch.sources == f"clinic-{k}"
+        shift = (glucose[mine & later].mean() - glucose[mine & ~later].mean()) / model.sd["glucose"]
+        assert shift == pytest.approx(1.0 if k == 2 else 0.0, abs=0.1), k
+    clean = Simulator(model, Scenario(), seed=6, sources=5).draw(n)
+    assert list(clean.sources) == list(batch.sources)  # the spread does not depend on it
+
+
+def test_a_drifted_source_beyond_the_spread_is_refused(model: PimaModel) -> None:
+    with pytest.raises(ValueError, match="use --sources"):
+        Simulator(model, Scenario.named("source-drift", source=3), sources=2).draw(10)

@@ -71,8 +71,8 @@ def test_health_and_readiness_follow_the_worker() -> None:
             'riskstream_records_out_total{processor="joiner",topic="labeled-examples"} 3.0' in text
         )
         assert (
-            'riskstream_alerts_total{kind="PERFORMANCE",severity="HIGH",status="FIRING"} 1.0'
-            in (text)
+            'riskstream_alerts_total{kind="PERFORMANCE",segment="all",'
+            'severity="HIGH",status="FIRING"} 1.0' in text
         )
     finally:
         server.close()

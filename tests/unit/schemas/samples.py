@@ -38,6 +38,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         contributions=[{"feature": "glucose", "value": 0.9}],
         source_partition=2,
         source_offset=10,
+        source="clinic-a",
     ),
     "GroundTruth": dict(
         label_id="l", request_id="r-1", patient_id="p-1", event_time=T, outcome=1, source="c"
@@ -57,6 +58,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         prediction_offset=1,
         truth_partition=0,
         truth_offset=2,
+        source="clinic-a",
     ),
     "DriftAlert": dict(
         alert_id="a",
@@ -75,6 +77,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         sample_size=500,
         resolves_alert_id=None,
         message="glucose drifted",
+        segment=None,
     ),
     "RetrainRequest": dict(
         retrain_id="q",

@@ -80,3 +80,10 @@ def test_schedule_starts_its_clock_then_fires() -> None:
     due = on_tick(first.state, 1_000 + 3_600_000, CONFIG)
     assert due.request is not None and due.request.reasons == ("SCHEDULE",)
     assert on_tick(TriggerState(), 5, TriggerConfig(schedule_ms=0)).state == TriggerState()
+
+
+def test_a_segment_alert_retrains_only_when_the_setting_allows() -> None:
+    alert = replace(_alert(severity="CRITICAL"), segment="clinic-3")
+    assert on_alert(alert, TriggerState(), 1, CONFIG).request is None
+    decision = on_alert(alert, TriggerState(), 1, replace(CONFIG, on_segment=True))
+    assert decision.request is not None and "in clinic-3" in decision.request.detail

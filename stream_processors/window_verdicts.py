@@ -1,0 +1,216 @@
+"""The drift monitor's verdicts on one closed window, for the whole stream or one source
+segment: drift against the version's reference (PSI, KS, JS), data quality (missing rates
+against the reference's shares, dead-letter rates) and volume against recent windows.
+
+One alerting state serves every version and segment (``WindowStore.breached``): a segment's
+conditions are kept as ``<segment>|<name>``, so a clinic's incident is one FIRING and one
+RESOLVED alert, as the stream's is. The judge returns the alerts; the monitor publishes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from riskstream.models.reference import missing_shares
+from riskstream.ops import WorkerMetrics
+from riskstream.schemas.events import DriftAlert
+from riskstream.settings import Settings
+from riskstream.stream_processors.alerts import (
+    condition_alert,
+    drift_alert,
+    retired_alert,
+    transition,
+)
+from riskstream.stream_processors.quality_stats import (
+    VOLUME,
+    Condition,
+    QualityThresholds,
+    quality_conditions,
+    volume_condition,
+)
+from riskstream.stream_processors.segments import (
+    is_segment_condition,
+    segment_condition,
+    segment_state,
+)
+from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
+from riskstream.stream_processors.window_store import WindowStore
+from riskstream.stream_processors.windows import WindowHistograms
+
+SCORE = "__score__"
+WHOLE = "all"  # the segment label of the whole stream
+
+
+@dataclasses.dataclass
+class Scope:
+    """What one judgement is about: a version's window, and the segment (None: all)."""
+
+    version: str
+    start: int
+    end: int
+    reference: dict[str, Any]
+    segment: str | None = None
+    segments_judged: int = 1  # Bonferroni: segments judged in this window
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return (self.start, self.end)
+
+    def key(self, name: str) -> str:
+        return name if self.segment is None else segment_condition(self.segment, name)
+
+    def label(self) -> str:
+        return self.segment or WHOLE
+
+
+class WindowJudge:
+    def __init__(
+        self,
+        settings: Settings,
+        store: WindowStore,
+        metrics: WorkerMetrics,
+        thresholds: DriftThresholds,
+        quality: QualityThresholds,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.thresholds = thresholds
+        self.quality = quality
+
+    def judge(
+        self,
+        scope: Scope,
+        window: WindowHistograms,
+        was: dict[str, str],
+        now: dict[str, str],
+        extra: Sequence[Condition] = (),
+    ) -> tuple[list[DriftAlert], list[FeatureVerdict] | None]:
+        """The alerts of one scope's window (``extra``: conditions judged elsewhere, e.g.
+        estimates), and its drift verdicts (None below the minimum sample)."""
+        alerts, verdicts = self._drift(scope, window, was, now)
+        total = window.n + sum(window.dead_letters.values())
+        mine = segment_state(was, scope.segment) if scope.segment else frozenset(was)
+        conditions = quality_conditions(
+            window.n,
+            window.missing,
+            window.dead_letters,
+            self.quality,
+            mine,
+            missing_shares(scope.reference),
+        )
+        volume = volume_condition(
+            self.store.volume_history(self.quality.volume_history, scope.segment),
+            total,
+            self.quality,
+            mine,
+        )
+        self.store.push_volume(total, self.quality.volume_history, scope.segment)
+        for condition in [*conditions, *([volume] if volume else []), *extra]:
+            alerts += self._condition(scope, total, condition, was, now)
+        return alerts, verdicts
+
+    def _drift(
+        self,
+        scope: Scope,
+        window: WindowHistograms,
+        was: dict[str, str],
+        now: dict[str, str],
+    ) -> tuple[list[DriftAlert], list[FeatureVerdict] | None]:
+        ref, cur = drift_inputs(scope.reference, window)
+        thresholds = segment_thresholds(self.thresholds, scope.segments_judged)
+        mine = segment_state(was, scope.segment) if scope.segment else frozenset(was)
+        verdicts = drift_verdicts(ref, cur, thresholds, mine)
+        if verdicts is None:
+            return [], None
+        alerts = []
+        for verdict in verdicts:
+            for statistic in ("psi", "ks", "js"):
+                gauge = self.metrics.drift.labels(verdict.feature, statistic, scope.label())
+                gauge.set(getattr(verdict, statistic))
+            status = transition(
+                scope.key(verdict.feature), verdict.drifting, was, now, verdict.severity
+            )
+            if status:
+                alert = drift_alert(
+                    self.settings.model_name,
+                    scope.version,
+                    verdict,
+                    status,
+                    thresholds,
+                    scope.window,
+                    window.n,
+                    score=verdict.feature == SCORE,
+                )
+                alerts.append(in_segment(alert, scope.segment))
+        if scope.segment is None:
+            alerts += self._retire(scope, window.n, set(ref), was, now)
+        return alerts, verdicts
+
+    def _retire(
+        self, scope: Scope, n: int, judged: set[str], was: dict[str, str], now: dict[str, str]
+    ) -> list[DriftAlert]:
+        """Resolve the drift of features this version's model does not use (a retrained
+        version may pick other engineered features): nothing will ever judge them again, and
+        an alert no window can resolve would page for ever."""
+        alerts = []
+        for name in sorted(was):
+            if (
+                name in judged
+                or name.startswith(("quality:", "estimate:"))
+                or name == VOLUME
+                or is_segment_condition(name)
+            ):
+                continue
+            now.pop(name, None)
+            alerts.append(
+                retired_alert(self.settings.model_name, scope.version, name, scope.window, n)
+            )
+        return alerts
+
+    def _condition(
+        self,
+        scope: Scope,
+        total: int,
+        condition: Condition,
+        was: dict[str, str],
+        now: dict[str, str],
+    ) -> list[DriftAlert]:
+        gauge = self.metrics.drift.labels(condition.name, condition.statistic, scope.label())
+        gauge.set(condition.value)
+        key = scope.key(condition.name)
+        status = transition(key, condition.breached, was, now, condition.severity)
+        if not status:
+            return []
+        alert = condition_alert(
+            self.settings.model_name, scope.version, condition, status, scope.window, total
+        )
+        return [in_segment(alert, scope.segment)]
+
+
+def drift_inputs(
+    reference: dict[str, Any], window: WindowHistograms
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """(reference, window) histograms per feature, the score's under ``SCORE``."""
+    ref = {name: list(hist["counts"]) for name, hist in reference["features"].items()}
+    cur = dict(window.features)
+    ref[SCORE], cur[SCORE] = list(reference["score"]["counts"]), window.score
+    return ref, cur
+
+
+def segment_thresholds(thresholds: DriftThresholds, segments_judged: int) -> DriftThresholds:
+    """Bonferroni over the segments judged in one window: each segment's KS test rejects at
+    ``alpha / segments`` (and over features, inside ``drift_verdicts``), so five clinics do
+    not page five times as often as one stream."""
+    if segments_judged <= 1:
+        return thresholds
+    return dataclasses.replace(thresholds, alpha=thresholds.alpha / segments_judged)
+
+
+def in_segment(alert: DriftAlert, segment: str | None) -> DriftAlert:
+    """The alert about ``segment``: named in its field and its message."""
+    if segment is None:
+        return alert
+    return dataclasses.replace(alert, segment=segment, message=f"[{segment}] {alert.message}")

@@ -1,0 +1,77 @@
+from collections import Counter
+
+from riskstream.stream_processors.segments import (
+    OTHER,
+    admitted,
+    busiest,
+    segment_condition,
+    segment_fields,
+    segment_name,
+    segment_state,
+    split_segments,
+)
+from riskstream.stream_processors.windows import Observation, count_fields, histograms
+from tests.unit.stream_processors.test_windows import REFERENCE
+
+
+def test_segment_names_cannot_break_the_field_grammar() -> None:
+    assert segment_name("clinic|a:b") == "clinic_a_b"
+    assert segment_name("") is None and segment_name(None) is None
+    assert len(segment_name("x" * 500) or "") == 64
+
+
+def test_segment_fields_prefix_each_segments_counts() -> None:
+    items = [("a", 1), ("b", 2), ("a", 3), (None, 4)]
+    fields = segment_fields(
+        items, lambda i: i[0], lambda g: Counter(n=len(g), v=sum(x for _, x in g))
+    )
+    assert fields == Counter({"a|n": 2, "a|v": 4, "b|n": 1, "b|v": 2})
+
+
+def test_split_then_busiest_keeps_the_top_and_adds_the_rest_into_other() -> None:
+    values = {
+        "n": 100,
+        "a|n": 50, "a|f:g:1": 50,
+        "b|n": 30, "b|f:g:1": 30,
+        "c|n": 15, "c|f:g:2": 15,
+        "other|n": 5, "other|f:g:2": 5,
+    }  # fmt: skip
+    whole, segments = split_segments(values)
+    assert whole == {"n": 100}
+    kept = busiest(segments, keep=1)
+    assert kept == {"a": {"n": 50, "f:g:1": 50}, OTHER: {"n": 50, "f:g:1": 30, "f:g:2": 20}}
+    assert sum(s["n"] for s in kept.values()) == whole["n"]
+    assert set(busiest(segments, keep=5)) == {"a", "b", "c", OTHER}
+
+
+def test_ties_in_size_are_broken_by_name_so_every_worker_picks_the_same() -> None:
+    segments = {"z": {"n": 10}, "y": {"n": 10}, "x": {"n": 10}}
+    assert list(busiest(segments, keep=2)) == ["x", "y", OTHER]
+
+
+def test_segment_state_reads_back_what_segment_condition_wrote() -> None:
+    was = {segment_condition("clinic-1", "glucose"), "glucose", segment_condition("c2", "volume")}
+    assert segment_state(was, "clinic-1") == frozenset({"glucose"})
+    assert segment_state(was, "clinic") == frozenset()
+
+
+def test_admitted_sources_keep_their_name_and_the_rest_are_other() -> None:
+    known = {"clinic-1"}
+    assert admitted(["clinic-1", "clinic-9", None], known.__contains__) == ["clinic-1", OTHER, None]
+
+
+def test_a_window_counts_each_segment_as_exactly_as_the_whole() -> None:
+    reference = REFERENCE
+    group = [
+        Observation(0, i, 0, {"glucose": 90.0 + i, "bmi": 25.0}, 0.2, (), 0, f"c{i % 3}")
+        for i in range(30)
+    ]
+    fields = count_fields(group, reference)
+    whole, segments = split_segments(dict(fields))
+    assert sorted(segments) == ["c0", "c1", "c2"]
+    assert all(s["n"] == 10 for s in segments.values())
+    total = histograms(whole, reference)
+    parts = [histograms(s, reference) for s in segments.values()]
+    for feature, counts in total.features.items():
+        assert [sum(p.features[feature][b] for p in parts) for b in range(len(counts))] == counts
+    assert not any(k.startswith("c") and "|c:" in k for k in fields)  # no estimate per segment
