@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from riskstream.ids import new_id, now_ms
@@ -186,3 +187,10 @@ def retired_alert(
         message=f"{feature} left drift: version {version} does not use it, so it is no longer "
         "compared",
     )
+
+
+def in_segment(alert: DriftAlert, segment: str | None) -> DriftAlert:
+    """The alert about one source ``segment``: named in its field and its message."""
+    if segment is None:
+        return alert
+    return dataclasses.replace(alert, segment=segment, message=f"[{segment}] {alert.message}")

@@ -132,12 +132,14 @@ class Estimates:
         window: tuple[int, int],
         counts: dict[str, int],
         realized: dict[str, float],
+        segment: str | None = None,
     ) -> PerformanceWindow:
         """A labeled window's record (``REALIZED``): the metrics, the estimate the same
         records' scores give, and its error."""
         estimated = estimated_metrics(counts, self.references.probability(version))
-        for name, error in estimate_errors(estimated, realized).items():
-            self.metrics.estimate_error.labels(version, name).set(error)
+        if segment is None:
+            for name, error in estimate_errors(estimated, realized).items():
+                self.metrics.estimate_error.labels(version, name).set(error)
         return window_record(
-            self.settings.model_name, version, "REALIZED", window, estimated, realized
+            self.settings.model_name, version, "REALIZED", window, estimated, realized, segment
         )

@@ -21,9 +21,10 @@ examples).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from riskstream.kafka.clients import codec_for
@@ -36,19 +37,34 @@ from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert, LabeledExample, PerformanceWindow
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import alert_event, condition_alert, transition
+from riskstream.stream_processors.alerts import (
+    alert_event,
+    condition_alert,
+    in_segment,
+    transition,
+)
 from riskstream.stream_processors.estimates import Estimates, ReferenceExample
 from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
     Outcome,
+    corrected_z,
     performance_conditions,
     performance_fields,
     window_metrics,
 )
+from riskstream.stream_processors.segments import (
+    admitted,
+    busiest,
+    segment_condition,
+    segment_fields,
+    segment_state,
+    split_segments,
+    tracked_limit,
+)
 from riskstream.stream_processors.thresholds import performance_thresholds
-from riskstream.stream_processors.window_store import WindowStore
+from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import window_start
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
@@ -64,6 +80,7 @@ class Labeled:
     labeled_ms: int
     version: str
     outcome: Outcome
+    segment: str | None = None  # the clinic's segment (``segments``)
 
 
 @dataclass
@@ -76,6 +93,9 @@ class PerformanceStats:
     metrics: RecentDict[tuple[str, int], dict[str, float]] = field(default_factory=RecentDict)
     # estimated minus realized, per metric, of the latest windows
     estimate_errors: RecentDict[tuple[str, int], dict[str, float]] = field(
+        default_factory=RecentDict
+    )
+    segment_metrics: RecentDict[tuple[str, int, str], dict[str, float]] = field(
         default_factory=RecentDict
     )
     alerts: deque[DriftAlert] = field(default_factory=recent_list)
@@ -93,6 +113,7 @@ class PerformanceMonitor(WindowedMonitor):
         self.stats = PerformanceStats()
         self.metrics = WorkerMetrics("performance")
         self.estimates = Estimates(settings, self.metrics)
+        self.segment_gate = SegmentGate(self.store, tracked_limit(settings.segments_max))
         self.detectors: dict[str, ErrorRateDetector] = {}
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
@@ -122,7 +143,14 @@ class PerformanceMonitor(WindowedMonitor):
             self.watermark.observe(self._topic, record.partition, e.labeled_at)
             outcome = Outcome(int(e.label), float(e.risk), int(e.predicted_label))
             examples.append(
-                Labeled(record.partition, record.offset, e.labeled_at, e.model_version, outcome)
+                Labeled(
+                    record.partition,
+                    record.offset,
+                    e.labeled_at,
+                    e.model_version,
+                    outcome,
+                    self._segment(e.source),
+                )
             )
         self.metrics.records_in.inc(len(records))
         groups: dict[tuple[str, int, int], list[Labeled]] = {}
@@ -139,8 +167,7 @@ class PerformanceMonitor(WindowedMonitor):
                 group,
                 lambda ex: ex.offset,
                 lambda fresh: (
-                    performance_fields(ex.outcome for ex in fresh)
-                    + estimate_fields((ex.outcome.risk, ex.outcome.predicted) for ex in fresh)
+                    _fields(fresh) + segment_fields(fresh, lambda ex: ex.segment, _fields)
                 ),
                 self._redis_restarted,
                 self._late,
@@ -153,6 +180,12 @@ class PerformanceMonitor(WindowedMonitor):
             )
             for shift in detector.update([int(ex.outcome.predicted != ex.outcome.label)]):
                 self._concept_alert(ex.version, ex.labeled_ms, shift)
+
+    def _segment(self, source: str | None) -> str | None:
+        if not self.settings.segments_max:
+            return None
+        (segment,) = admitted([source], self.segment_gate.known)
+        return segment
 
     def _late(self, count: int) -> None:
         self.stats.late += count
@@ -177,29 +210,54 @@ class PerformanceMonitor(WindowedMonitor):
             self.metrics.windows.labels("incomplete").inc()
             log.warning("performance: window %d lost counts in a Redis restart: no verdict", start)
             return
-        metrics = window_metrics(counts)
-        self.stats.metrics[(version, start)] = metrics
-        for name, value in metrics.items():
-            self.metrics.drift.labels(f"performance:v{version}", name, "all").set(value)
-        window = (start, start + self.size_ms)
-        # the estimate CBPE makes from these very records' scores, against what they realized
-        record = self.estimates.on_labels(version, window, counts, metrics)
-        self.stats.estimate_errors[(version, start)] = dict(record.estimate_error)
-        self._record(record)
+        whole, segments = split_segments(counts)
         was = self.store.breached(version)
         now = dict(was)
-        for condition in performance_conditions(
-            metrics, self.registry.validation_metrics(version), self.thresholds, frozenset(was)
-        ):
-            status = transition(condition.name, condition.breached, was, now, condition.severity)
-            if status:
-                n = int(metrics["n"])
-                self._publish(
-                    condition_alert(self.settings.model_name, version, condition, status, window, n)
-                )
+        window = (start, start + self.size_ms)
+        self.stats.metrics[(version, start)] = self._judge(version, window, whole, was, now)
+        kept = busiest(segments, self.settings.segments_max) if self.settings.segments_max else {}
+        for segment, fields in kept.items():
+            metrics = self._judge(version, window, fields, was, now, segment, len(kept))
+            self.stats.segment_metrics[(version, start, segment)] = metrics
         self.metrics.windows.labels("evaluated").inc()
         self.producer.flush(10)
         self.store.set_breached(version, now)
+
+    def _judge(
+        self,
+        version: str,
+        window: tuple[int, int],
+        counts: dict[str, int],
+        was: dict[str, str],
+        now: dict[str, str],
+        segment: str | None = None,
+        segments: int = 1,
+    ) -> dict[str, float]:
+        """One scope's metrics (the stream's, or a segment's), its record with the estimate
+        the same records' scores give, and its alerts."""
+        metrics = window_metrics(counts)
+        for name, value in metrics.items():
+            label = segment or "all"
+            self.metrics.drift.labels(f"performance:v{version}", name, label).set(value)
+        record = self.estimates.on_labels(version, window, counts, metrics, segment)
+        if segment is None:
+            self.stats.estimate_errors[(version, window[0])] = dict(record.estimate_error)
+        self._record(record)
+        mine = segment_state(was, segment) if segment else frozenset(was)
+        thresholds = self.thresholds
+        if segments > 1:  # Bonferroni over the segments judged, as for drift
+            thresholds = dataclasses.replace(thresholds, z=corrected_z(segments))
+        validation = self.registry.validation_metrics(version)
+        for condition in performance_conditions(metrics, validation, thresholds, mine):
+            key = condition.name if segment is None else segment_condition(segment, condition.name)
+            status = transition(key, condition.breached, was, now, condition.severity)
+            if status:
+                n = int(metrics["n"])
+                alert = condition_alert(
+                    self.settings.model_name, version, condition, status, window, n
+                )
+                self._publish(in_segment(alert, segment))
+        return metrics
 
     def _concept_alert(self, version: str, at_ms: int, shift: ErrorRateShift) -> None:
         rose = shift.status == "FIRING"
@@ -248,3 +306,10 @@ def _by_version(examples: list[Labeled]) -> dict[tuple[str, int], list[Reference
         item = ReferenceExample(ex.offset, ex.outcome.risk, ex.outcome.label)
         out.setdefault((ex.version, ex.partition), []).append(item)
     return out
+
+
+def _fields(examples: list[Labeled]) -> Counter[str]:
+    """A window's increments: the metrics' counts and the estimate's."""
+    return performance_fields(ex.outcome for ex in examples) + estimate_fields(
+        (ex.outcome.risk, ex.outcome.predicted) for ex in examples
+    )

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from river import drift
+from scipy.stats import norm
 
 from riskstream.stream_processors.quality_stats import Condition
 from riskstream.stream_processors.statistics import binned_roc_auc
@@ -92,6 +93,12 @@ class PerformanceThresholds:
     # A window's metric is an estimate: it must sit below its floor by z standard errors.
     # 2.71 is a one-sided 1% test with Bonferroni over the three alerted metrics.
     z: float = 2.71
+
+
+def corrected_z(segments: int, alpha: float = 0.01, metrics: int = len(ALERTED)) -> float:
+    """The one-sided z of ``alpha`` with Bonferroni over the metrics and ``segments`` scopes
+    judged in one window (2.71 for one scope)."""
+    return float(norm.ppf(1 - alpha / (metrics * max(segments, 1))))
 
 
 def standard_error(name: str, value: float, metrics: Mapping[str, float]) -> float:

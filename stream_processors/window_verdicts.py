@@ -20,6 +20,7 @@ from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import (
     condition_alert,
     drift_alert,
+    in_segment,
     retired_alert,
     transition,
 )
@@ -207,10 +208,3 @@ def segment_thresholds(thresholds: DriftThresholds, segments_judged: int) -> Dri
     if segments_judged <= 1:
         return thresholds
     return dataclasses.replace(thresholds, alpha=thresholds.alpha / segments_judged)
-
-
-def in_segment(alert: DriftAlert, segment: str | None) -> DriftAlert:
-    """The alert about ``segment``: named in its field and its message."""
-    if segment is None:
-        return alert
-    return dataclasses.replace(alert, segment=segment, message=f"[{segment}] {alert.message}")

@@ -104,7 +104,7 @@ def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
     gated = sorted(
         (a.window_start, a.status, a.statistic)
         for a in monitor.stats.alerts
-        if a.kind == "PERFORMANCE"
+        if a.kind == "PERFORMANCE" and a.segment is None
     )
     assert gated == sorted(
         [(w[3], "FIRING", m) for m in ("accuracy", "f1", "roc_auc")]
@@ -115,8 +115,73 @@ def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
         for a in monitor.stats.alerts
         if a.kind == "PERFORMANCE" and a.status == "FIRING"
     )
+    # every example came from one clinic (the sample's): its segment saw the same incident
+    clinic = {(a.window_start, a.status) for a in monitor.stats.alerts if a.segment == "clinic-a"}
+    assert clinic == {(w[3], "FIRING"), (w[5], "RESOLVED")}
     concept = [a for a in monitor.stats.alerts if a.kind == "CONCEPT_DRIFT"]
     assert [a.status for a in concept] == ["FIRING", "RESOLVED"]
     assert w[3] <= concept[0].window_start < w[5]  # found inside the bad stretch
     assert concept[0].value > concept[0].threshold  # the error rate rose
     assert w[5] <= concept[1].window_start
+
+
+def test_a_performance_drop_in_one_clinic_alerts_that_clinic_only(deployment: Settings) -> None:
+    """Five clinics, 1,500 labeled examples a window; in windows 3 and 4 clinic-2's
+    predictions are coin flips. The stream's accuracy stays above its floor (about 0.82);
+    clinic-2's falls to 0.5 and is named; the other clinics stay quiet."""
+    settings = deployment
+    rng = np.random.default_rng(9)
+    examples = []
+    for w in range(8):
+        start = T0 + w * WINDOW_S * 1000
+        for i in range(1500):
+            clinic = i % 5
+            correct = 0.5 if clinic == 2 and w in (3, 4) else 0.92
+            label = int(rng.random() < 0.35)
+            predicted = label if rng.random() < correct else 1 - label
+            risk = float(rng.uniform(0.5, 1.0) if predicted else rng.uniform(0.0, 0.5))
+            examples.append(
+                {
+                    **SAMPLES["LabeledExample"],
+                    "example_id": str(uuid.uuid4()),
+                    "request_id": f"c{w}-{i}",
+                    "labeled_at": start + i * WINDOW_S * 1000 // 1500,
+                    "label": label,
+                    "risk": risk,
+                    "predicted_label": predicted,
+                    "model_version": "1",
+                    "source": f"clinic-{clinic}",
+                }
+            )
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 10}))
+    for e in examples:
+        producer.produce(
+            settings.topic(LABELED_EXAMPLES.name),
+            key=str(e["request_id"]).encode(),
+            value=codec.encode("LabeledExample", e),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    monitor = PerformanceMonitor(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and monitor.stats.windows_closed < 7:
+        time.sleep(0.3)
+    stop.set()
+    thread.join(30)
+    assert monitor.stats.windows_closed >= 7 and monitor.stats.examples == len(examples)
+    w3 = T0 + 3 * WINDOW_S * 1000
+    assert monitor.stats.metrics[("1", w3)]["accuracy"] == pytest.approx(0.82, abs=0.03)
+    clinic = monitor.stats.segment_metrics[("1", w3, "clinic-2")]
+    assert clinic["n"] == 300 and clinic["accuracy"] == pytest.approx(0.5, abs=0.08)
+    performance = [a for a in monitor.stats.alerts if a.kind == "PERFORMANCE"]
+    assert not [a for a in performance if a.segment is None], "the stream stays above its floor"
+    named = [a for a in performance if a.segment == "clinic-2" and a.statistic == "accuracy"]
+    assert [(a.status, a.window_start) for a in named] == [
+        ("FIRING", w3),
+        ("RESOLVED", w3 + 2 * WINDOW_S * 1000),
+    ]
+    assert not [a for a in performance if a.segment not in (None, "clinic-2")]

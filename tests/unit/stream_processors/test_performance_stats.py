@@ -149,3 +149,11 @@ def test_adwin_fires_on_a_rising_error_rate_and_resolves_when_it_falls() -> None
     assert shifts[0].after > shifts[0].before and shifts[0].seen - 4000 < 500
     shifts = detector.update(int(rng.random() < 0.2) for _ in range(4000))
     assert [s.status for s in shifts] == ["RESOLVED"]
+
+
+def test_the_z_of_a_verdict_grows_with_the_segments_judged() -> None:
+    from riskstream.stream_processors.performance_stats import PerformanceThresholds, corrected_z
+
+    assert corrected_z(1) == pytest.approx(PerformanceThresholds(gates={}).z, abs=0.01)
+    assert corrected_z(1) < corrected_z(5) < corrected_z(11)
+    assert corrected_z(5) == pytest.approx(3.209, abs=0.001)  # norm.ppf(1 - 0.01 / 15)
