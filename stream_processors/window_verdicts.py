@@ -65,6 +65,10 @@ class Scope:
     def label(self) -> str:
         return self.segment or WHOLE
 
+    def breached(self, was: dict[str, str]) -> frozenset[str]:
+        """The conditions breached in this scope, by their names within it."""
+        return segment_state(was, self.segment) if self.segment else frozenset(was)
+
 
 class WindowJudge:
     def __init__(
@@ -93,7 +97,7 @@ class WindowJudge:
         estimates), and its drift verdicts (None below the minimum sample)."""
         alerts, verdicts = self._drift(scope, window, was, now)
         total = window.n + sum(window.dead_letters.values())
-        mine = segment_state(was, scope.segment) if scope.segment else frozenset(was)
+        mine = scope.breached(was)
         conditions = quality_conditions(
             window.n,
             window.missing,
@@ -122,8 +126,7 @@ class WindowJudge:
     ) -> tuple[list[DriftAlert], list[FeatureVerdict] | None]:
         ref, cur = drift_inputs(scope.reference, window)
         thresholds = segment_thresholds(self.thresholds, scope.segments_judged)
-        mine = segment_state(was, scope.segment) if scope.segment else frozenset(was)
-        verdicts = drift_verdicts(ref, cur, thresholds, mine)
+        verdicts = drift_verdicts(ref, cur, thresholds, scope.breached(was))
         if verdicts is None:
             return [], None
         alerts = []

@@ -54,6 +54,34 @@ def _examples(version: str) -> tuple[list[dict[str, object]], Counter[int]]:
     return out, per_window
 
 
+def _judged(
+    settings: Settings, examples: list[dict[str, object]], windows: int
+) -> PerformanceMonitor:
+    """Publish ``examples``, run a performance monitor until it has closed ``windows``
+    windows, and check it counted every example once."""
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 10}))
+    for e in examples:
+        producer.produce(
+            settings.topic(LABELED_EXAMPLES.name),
+            key=str(e["request_id"]).encode(),
+            value=codec.encode("LabeledExample", e),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    monitor = PerformanceMonitor(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and monitor.stats.windows_closed < windows:
+        time.sleep(0.3)
+    stop.set()
+    thread.join(30)
+    assert monitor.stats.windows_closed >= windows and monitor.stats.examples == len(examples)
+    return monitor
+
+
 @pytest.fixture
 def deployment(stack: Settings, tmp_path: Path) -> Settings:
     return deployment_with_champion(
@@ -71,27 +99,7 @@ def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
 ) -> None:
     settings = deployment
     examples, per_window = _examples("1")
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 10}))
-    for e in examples:
-        producer.produce(
-            settings.topic(LABELED_EXAMPLES.name),
-            key=str(e["request_id"]).encode(),
-            value=codec.encode("LabeledExample", e),
-        )
-        producer.poll(0)
-    assert producer.flush(30) == 0
-
-    monitor = PerformanceMonitor(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and monitor.stats.windows_closed < 9:
-        time.sleep(0.3)
-    stop.set()
-    thread.join(30)
-    assert monitor.stats.windows_closed >= 9 and monitor.stats.examples == len(examples)
+    monitor = _judged(settings, examples, windows=9)
 
     store = WindowStore(settings, kind="perf")
     for start, n in per_window.items():
@@ -153,26 +161,7 @@ def test_a_performance_drop_in_one_clinic_alerts_that_clinic_only(deployment: Se
                     "source": f"clinic-{clinic}",
                 }
             )
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 10}))
-    for e in examples:
-        producer.produce(
-            settings.topic(LABELED_EXAMPLES.name),
-            key=str(e["request_id"]).encode(),
-            value=codec.encode("LabeledExample", e),
-        )
-        producer.poll(0)
-    assert producer.flush(30) == 0
-    monitor = PerformanceMonitor(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and monitor.stats.windows_closed < 7:
-        time.sleep(0.3)
-    stop.set()
-    thread.join(30)
-    assert monitor.stats.windows_closed >= 7 and monitor.stats.examples == len(examples)
+    monitor = _judged(settings, examples, windows=7)
     w3 = T0 + 3 * WINDOW_S * 1000
     assert monitor.stats.metrics[("1", w3)]["accuracy"] == pytest.approx(0.82, abs=0.03)
     clinic = monitor.stats.segment_metrics[("1", w3, "clinic-2")]
