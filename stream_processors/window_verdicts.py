@@ -149,8 +149,7 @@ class WindowJudge:
                     score=verdict.feature == SCORE,
                 )
                 alerts.append(in_segment(alert, scope.segment))
-        if scope.segment is None:
-            alerts += self._retire(scope, window.n, set(ref), was, now)
+        alerts += self._retire(scope, window.n, set(ref), was, now)
         return alerts, verdicts
 
     def _retire(
@@ -160,7 +159,7 @@ class WindowJudge:
         version may pick other engineered features): nothing will ever judge them again, and
         an alert no window can resolve would page for ever."""
         alerts = []
-        for name in sorted(was):
+        for name in sorted(scope.breached(was)):
             if (
                 name in judged
                 or name.startswith(("quality:", "estimate:"))
@@ -168,10 +167,9 @@ class WindowJudge:
                 or is_segment_condition(name)
             ):
                 continue
-            now.pop(name, None)
-            alerts.append(
-                retired_alert(self.settings.model_name, scope.version, name, scope.window, n)
-            )
+            now.pop(scope.key(name), None)
+            alert = retired_alert(self.settings.model_name, scope.version, name, scope.window, n)
+            alerts.append(in_segment(alert, scope.segment))
         return alerts
 
     def _condition(
