@@ -56,7 +56,7 @@ from riskstream.stream_processors.performance_stats import (
 )
 from riskstream.stream_processors.segments import (
     admitted,
-    busiest,
+    judged_segments,
     segment_condition,
     segment_fields,
     segment_state,
@@ -215,7 +215,7 @@ class PerformanceMonitor(WindowedMonitor):
         now = dict(was)
         window = (start, start + self.size_ms)
         self.stats.metrics[(version, start)] = self._judge(version, window, whole, was, now)
-        kept = busiest(segments, self.settings.segments_max) if self.settings.segments_max else {}
+        kept = judged_segments(segments, self.settings.segments_max, whole.get("n", 0))
         for segment, fields in kept.items():
             metrics = self._judge(version, window, fields, was, now, segment, len(kept))
             self.stats.segment_metrics[(version, start, segment)] = metrics

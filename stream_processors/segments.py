@@ -80,6 +80,19 @@ def busiest(segments: Mapping[str, Mapping[str, int]], keep: int) -> dict[str, d
     return kept
 
 
+def judged_segments(
+    segments: Mapping[str, Mapping[str, int]], keep: int, total: int
+) -> dict[str, dict[str, int]]:
+    """``busiest`` of a window, or none when one segment holds every record: a single
+    clinic's verdict is the stream's, and judging it twice would page twice."""
+    if keep <= 0:
+        return {}
+    kept = busiest(segments, keep)
+    if len(kept) == 1 and next(iter(kept.values())).get("n", 0) == total:
+        return {}
+    return kept
+
+
 def segment_condition(segment: str, name: str) -> str:
     """The hysteresis key of a segment's condition."""
     return f"{segment}{SEPARATOR}{name}"

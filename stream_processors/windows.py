@@ -23,7 +23,7 @@ from riskstream.models.reference import bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.quality_stats import reason_family
-from riskstream.stream_processors.segments import busiest, segment_fields, split_segments
+from riskstream.stream_processors.segments import judged_segments, segment_fields, split_segments
 
 
 def window_start(event_ms: int, size_ms: int) -> int:
@@ -156,7 +156,9 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
 def segment_histograms(
     raw: Mapping[Any, Any], reference: Mapping[str, Any], keep: int
 ) -> dict[str, WindowHistograms]:
-    """The window's ``keep`` busiest segments (the rest added into ``other``) as histograms."""
+    """The window's ``keep`` busiest segments (the rest added into ``other``) as histograms;
+    none when one segment holds every record (``segments.judged_segments``)."""
     values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
-    _, segments = split_segments(values)
-    return {name: histograms(fields, reference) for name, fields in busiest(segments, keep).items()}
+    whole, segments = split_segments(values)
+    kept = judged_segments(segments, keep, whole.get("n", 0))
+    return {name: histograms(fields, reference) for name, fields in kept.items()}

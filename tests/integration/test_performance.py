@@ -123,9 +123,8 @@ def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(
         for a in monitor.stats.alerts
         if a.kind == "PERFORMANCE" and a.status == "FIRING"
     )
-    # every example came from one clinic (the sample's): its segment saw the same incident
-    clinic = {(a.window_start, a.status) for a in monitor.stats.alerts if a.segment == "clinic-a"}
-    assert clinic == {(w[3], "FIRING"), (w[5], "RESOLVED")}
+    # every example came from one clinic (the sample's): its verdict is the stream's, once
+    assert not [a for a in monitor.stats.alerts if a.segment is not None]
     concept = [a for a in monitor.stats.alerts if a.kind == "CONCEPT_DRIFT"]
     assert [a.status for a in concept] == ["FIRING", "RESOLVED"]
     assert w[3] <= concept[0].window_start < w[5]  # found inside the bad stretch

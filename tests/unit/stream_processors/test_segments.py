@@ -4,6 +4,7 @@ from riskstream.stream_processors.segments import (
     OTHER,
     admitted,
     busiest,
+    judged_segments,
     segment_condition,
     segment_fields,
     segment_name,
@@ -75,3 +76,12 @@ def test_a_window_counts_each_segment_as_exactly_as_the_whole() -> None:
     for feature, counts in total.features.items():
         assert [sum(p.features[feature][b] for p in parts) for b in range(len(counts))] == counts
     assert not any(k.startswith("c") and "|c:" in k for k in fields)  # no estimate per segment
+
+
+def test_a_window_from_one_clinic_is_judged_once_as_the_stream() -> None:
+    one = {"clinic-a": {"n": 40}}
+    assert judged_segments(one, keep=10, total=40) == {}
+    assert judged_segments(one, keep=10, total=50) == {"clinic-a": {"n": 40}}  # others lack one
+    two = {"a": {"n": 30}, "b": {"n": 10}}
+    assert set(judged_segments(two, keep=10, total=40)) == {"a", "b"}
+    assert judged_segments(two, keep=0, total=40) == {}
