@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +50,7 @@ from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.quality_stats import Condition
 from riskstream.stream_processors.references import References
-from riskstream.stream_processors.segments import admitted, tracked_limit
+from riskstream.stream_processors.segments import admitted, segment_fields, tracked_limit
 from riskstream.stream_processors.statistics import FeatureVerdict
 from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
@@ -194,7 +194,7 @@ class Monitor(WindowedMonitor):
     def _count(self, records: list[Record], version: str | None = None) -> None:
         version_of = self._binning() if version is None else lambda start: version
         observations: list[Observation] = []
-        dead: list[tuple[int, int, int, str]] = []  # partition, offset, event ms, reason
+        dead: list[tuple[int, int, int, str, str | None]] = []  # ..., event ms, reason, segment
         for record in records:
             partition, offset = record.partition, record.offset
             if record.topic != self._predictions:
@@ -230,10 +230,10 @@ class Monitor(WindowedMonitor):
                 self._skip("reference_unavailable", len(group))
                 continue
             self.stats.records += self._apply(binned, start, partition, group, reference)
-        windows: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        for partition, offset, event_ms, reason in dead:
+        windows: dict[tuple[int, int], list[tuple[int, str, str | None]]] = {}
+        for partition, offset, event_ms, reason, segment in dead:
             key = (window_start(event_ms, self.size_ms), partition)
-            windows.setdefault(key, []).append((offset, reason))
+            windows.setdefault(key, []).append((offset, reason, segment))
         for (start, partition), letters in windows.items():
             self.stats.dead_letters += self._apply_dead(
                 version_of(start), start, partition, letters
@@ -245,14 +245,28 @@ class Monitor(WindowedMonitor):
         (segment,) = admitted([source], self.segment_gate.known)
         return segment
 
-    def _dead_letter(self, record: Record, into: list[tuple[int, int, int, str]]) -> None:
+    def _dead_letter(
+        self, record: Record, into: list[tuple[int, int, int, str, str | None]]
+    ) -> None:
         try:
             letter = self.codec.decode_event(record.value, DeadLetter)
         except CodecError:
             log.warning("monitor: undecodable dead letter at offset %s", record.offset)
             return
         if letter.processor == "scorer":  # the joiner's late labels are not inputs
-            into.append((record.partition, record.offset, letter.event_time, letter.reason))
+            segment = self._segment(self._source_of(letter.original_value))
+            into.append(
+                (record.partition, record.offset, letter.event_time, letter.reason, segment)
+            )
+
+    def _source_of(self, original: bytes | None) -> str | None:
+        """The clinic of a rejected input, when its bytes still decode (an out-of-range
+        value does; a corrupt message has no source to read, and counts for the stream)."""
+        try:
+            source = self.codec.decode(original, "PatientRecord").get("source")
+        except CodecError:
+            return None
+        return source if isinstance(source, str) else None
 
     def _apply(
         self,
@@ -274,15 +288,26 @@ class Monitor(WindowedMonitor):
         )
 
     def _apply_dead(
-        self, version: str, start: int, partition: int, letters: list[tuple[int, str]]
+        self,
+        version: str,
+        start: int,
+        partition: int,
+        letters: list[tuple[int, str, str | None]],
     ) -> int:
+        def fields(fresh: list[tuple[int, str, str | None]]) -> Counter[str]:
+            return dead_letter_fields(reason for _, reason, _ in fresh) + segment_fields(
+                fresh,
+                lambda letter: letter[2],
+                lambda group: dead_letter_fields(reason for _, reason, _ in group),
+            )
+
         return self.store.add_new(
             version,
             start,
             f"dl{partition}",  # its own offset track: dead-letter offsets are another topic's
-            sorted(letters),
+            sorted(letters, key=lambda letter: letter[0]),
             lambda letter: letter[0],
-            lambda fresh: dead_letter_fields(reason for _, reason in fresh),
+            fields,
             self._redis_restarted,
             self._late,
         )

@@ -98,18 +98,21 @@ class WindowJudge:
         alerts, verdicts = self._drift(scope, window, was, now)
         total = window.n + sum(window.dead_letters.values())
         mine = scope.breached(was)
+        quality = self.quality
+        if scope.segments_judged > 1:  # Bonferroni over the segments, as for drift
+            quality = dataclasses.replace(quality, alpha=quality.alpha / scope.segments_judged)
         conditions = quality_conditions(
             window.n,
             window.missing,
             window.dead_letters,
-            self.quality,
+            quality,
             mine,
             missing_shares(scope.reference),
         )
         volume = volume_condition(
-            self.store.volume_history(self.quality.volume_history, scope.segment),
+            self.store.volume_history(quality.volume_history, scope.segment),
             total,
-            self.quality,
+            quality,
             mine,
         )
         self.store.push_volume(total, self.quality.volume_history, scope.segment)

@@ -270,3 +270,50 @@ def test_quality_and_volume_conditions_fire_and_resolve_once(deployment: Setting
     # 30% left out on purpose, plus the training data's own 1% of missing bmi
     assert by_statistic[("missing_rate", "FIRING")].value == pytest.approx(0.3, abs=0.02)
     assert by_statistic[("volume_ratio", "FIRING")].value == pytest.approx(140 / 400)
+
+
+def test_a_clinics_rejected_inputs_count_in_its_segment(deployment: Settings) -> None:
+    """Two clinics; in window 4, 60 inputs of clinic-b were dead-lettered out of range. Their
+    bytes still decode, so they count in clinic-b's segment: clinic-b's dead-letter rate
+    fires (60 / 260), clinic-a's does not."""
+    settings = deployment
+    predictions, _ = _predictions(deployment, [0] * 8, 400, seed=13)
+    for i, p in enumerate(predictions):
+        p["source"] = "clinic-a" if i % 2 else "clinic-b"
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    w4 = T0 + 4 * WINDOW_S * 1000
+    rejected = {**SAMPLES["PatientRecord"], "source": "clinic-b", "glucose": 900.0}
+    for i in range(60):
+        letter = {
+            **SAMPLES["DeadLetter"],
+            "dead_letter_id": str(uuid.uuid4()),
+            "event_time": w4 + i * 100,
+            "reason": "out_of_range:glucose",
+            "original_value": codec.encode("PatientRecord", rejected),
+        }
+        producer.produce(settings.topic(DEAD_LETTER.name), value=codec.encode("DeadLetter", letter))
+    assert producer.flush(30) == 0
+    _produce(settings, predictions)
+    monitor = Monitor(settings)
+    _run(
+        [monitor],
+        lambda: monitor.stats.windows_closed >= 7 and monitor.stats.dead_letters == 60,
+    )
+    version = predictions[0]["model_version"]
+    counts = WindowStore(settings).counts(version, w4)
+    assert int(counts[b"clinic-b|d:out_of_range"]) == 60 and int(counts[b"clinic-b|n"]) == 200
+    assert b"clinic-a|d:out_of_range" not in counts
+    fired = {
+        (a.segment, a.statistic)
+        for a in monitor.stats.alerts
+        if a.status == "FIRING" and a.window_start == w4
+    }
+    assert ("clinic-b", "dead_letter_rate") in fired and (None, "dead_letter_rate") in fired
+    assert not [a for a in monitor.stats.alerts if a.segment == "clinic-b" and a.window_start < w4]
+    assert not [a for a in monitor.stats.alerts if a.segment == "clinic-a"], [
+        a.message for a in monitor.stats.alerts if a.segment == "clinic-a"
+    ]
+    clinic_b = [a for a in monitor.stats.alerts if a.segment == "clinic-b"]
+    rate = next(a for a in clinic_b if a.statistic == "dead_letter_rate")
+    assert rate.value == pytest.approx(60 / 260)
