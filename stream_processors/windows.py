@@ -23,7 +23,7 @@ from riskstream.models.reference import bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.stream_processors.estimation import estimate_fields
 from riskstream.stream_processors.quality_stats import reason_family
-from riskstream.stream_processors.segments import judged_segments, segment_fields, split_segments
+from riskstream.stream_processors.segments import SEPARATOR, judged_segments, split_segments
 
 
 def window_start(event_ms: int, size_ms: int) -> int:
@@ -79,19 +79,14 @@ def group_by_window(
 def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> Counter[str]:
     """The hash increments of some observations: ``n``, feature bins (of measured values:
     an imputed feature, or one derived from it, is counted under ``m:`` only), score bins and
-    the estimate's counts; and the same but the estimate's, per segment (``segments``)."""
+    the estimate's counts; and the same but the estimate's, per segment (``segments``). Each
+    value is binned once, then counted for the window and for its record's segment."""
     group = list(group)
-    fields = _fields(group, reference)
-    fields.update(estimate_fields((o.risk, o.decided) for o in group))
-    fields.update(segment_fields(group, lambda o: o.segment, lambda g: _fields(g, reference)))
-    return fields
-
-
-def _fields(group: list[Observation], reference: Mapping[str, Any]) -> Counter[str]:
     fields: Counter[str] = Counter()
     if not group:
         return fields
-    fields["n"] = len(group)
+    tally = _Tally(fields, [o.segment for o in group])
+    tally.add("n", np.ones(len(group), dtype=bool))
     # which records lack each imputable feature: one pass, not one check per feature
     lacking = (
         {name: np.array([name in o.missing for o in group]) for name in IMPUTABLE}
@@ -103,18 +98,58 @@ def _fields(group: list[Observation], reference: Mapping[str, Any]) -> Counter[s
         unmeasured = [lacking[i] for i in inputs_of(name) if i in lacking]
         if unmeasured:
             values[np.logical_or.reduce(unmeasured)] = np.nan
-        present = values[~np.isnan(values)]  # measured values only, as in the reference
-        bins, counts = np.unique(bin_index(hist["edges"], present), return_counts=True)
-        for b, count in zip(bins, counts, strict=True):
-            fields[f"f:{name}:{int(b)}"] += int(count)
-    for o in group:
-        for name in o.missing:
-            fields[f"m:{name}"] += 1
+        present = ~np.isnan(values)  # measured values only, as in the reference
+        bins = np.zeros(len(group), dtype=int)
+        bins[present] = bin_index(hist["edges"], values[present])
+        tally.bins(f"f:{name}:", bins, present)
+    for name, missing in lacking.items():
+        tally.add(f"m:{name}", missing)
+    for name in {n for o in group for n in o.missing} - set(lacking):
+        tally.add(f"m:{name}", np.array([name in o.missing for o in group]))
     risks = np.array([o.risk for o in group], dtype=float)
-    bins, counts = np.unique(bin_index(reference["score"]["edges"], risks), return_counts=True)
-    for b, count in zip(bins, counts, strict=True):
-        fields[f"s:{int(b)}"] += int(count)
+    tally.bins("s:", bin_index(reference["score"]["edges"], risks))
+    fields.update(estimate_fields((o.risk, o.decided) for o in group))
     return fields
+
+
+class _Tally:
+    """Counts into ``fields`` for the whole group and, prefixed, for each record's segment."""
+
+    def __init__(self, fields: Counter[str], segments: list[str | None]) -> None:
+        self.fields = fields
+        names = sorted({s for s in segments if s is not None})
+        self.prefixes = [f"{name}{SEPARATOR}" for name in names]
+        where = {name: i for i, name in enumerate(names)}
+        self.segment = np.array([where.get(s, -1) if s else -1 for s in segments], dtype=int)
+
+    def add(self, name: str, mask: np.ndarray) -> None:
+        """``name`` counts the records where ``mask`` holds."""
+        total = int(mask.sum())
+        if not total:
+            return
+        self.fields[name] += total
+        if self.prefixes:
+            per = np.bincount(
+                self.segment[mask & (self.segment >= 0)], minlength=len(self.prefixes)
+            )
+            for i, count in enumerate(per):
+                if count:
+                    self.fields[f"{self.prefixes[i]}{name}"] += int(count)
+
+    def bins(self, prefix: str, bins: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """``<prefix><bin>`` counts the records in each bin (where ``mask`` holds)."""
+        keep = np.ones(len(bins), dtype=bool) if mask is None else mask
+        found, counts = np.unique(bins[keep], return_counts=True)
+        for b, count in zip(found, counts, strict=True):
+            self.fields[f"{prefix}{int(b)}"] += int(count)
+        if not self.prefixes:
+            return
+        inside = keep & (self.segment >= 0)
+        width = int(bins.max()) + 1 if len(bins) else 1
+        keys, counts = np.unique(self.segment[inside] * width + bins[inside], return_counts=True)
+        for key, count in zip(keys, counts, strict=True):
+            segment, b = divmod(int(key), width)
+            self.fields[f"{self.prefixes[segment]}{prefix}{b}"] += int(count)
 
 
 def dead_letter_fields(reasons: Iterable[str]) -> Counter[str]:

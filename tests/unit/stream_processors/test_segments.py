@@ -85,3 +85,56 @@ def test_a_window_from_one_clinic_is_judged_once_as_the_stream() -> None:
     two = {"a": {"n": 30}, "b": {"n": 10}}
     assert set(judged_segments(two, keep=10, total=40)) == {"a", "b"}
     assert judged_segments(two, keep=0, total=40) == {}
+
+
+def _reference_fields(group: list[Observation], reference: dict) -> Counter[str]:
+    """The definition, one group at a time: what count_fields computes in one pass."""
+    import numpy as np
+
+    from riskstream.models.features import inputs_of
+    from riskstream.models.reference import bin_index
+
+    fields: Counter[str] = Counter()
+    if not group:
+        return fields
+    fields["n"] = len(group)
+    for name, hist in reference["features"].items():
+        for o in group:
+            value = o.features.get(name, np.nan)
+            if any(i in o.missing for i in inputs_of(name)) or value != value:
+                continue
+            fields[f"f:{name}:{int(bin_index(hist['edges'], np.array([value]))[0])}"] += 1
+    for o in group:
+        for name in o.missing:
+            fields[f"m:{name}"] += 1
+        fields[f"s:{int(bin_index(reference['score']['edges'], np.array([o.risk]))[0])}"] += 1
+    return fields
+
+
+def test_one_pass_counts_equal_the_definition_per_segment() -> None:
+    import random
+
+    from riskstream.stream_processors.estimation import estimate_fields
+
+    rng = random.Random(4)
+    group = []
+    for i in range(300):
+        missing = tuple(n for n in ("bmi", "glucose") if rng.random() < 0.2)
+        group.append(
+            Observation(
+                0,
+                i,
+                0,
+                {"glucose": rng.uniform(40, 250), "bmi": rng.uniform(15, 60)},
+                rng.random(),
+                missing,
+                int(rng.random() < 0.4),
+                rng.choice(["c0", "c1", "c2", None]),
+            )
+        )
+    expected = _reference_fields(group, REFERENCE)
+    expected.update(estimate_fields((o.risk, o.decided) for o in group))
+    for segment in ("c0", "c1", "c2"):
+        part = _reference_fields([o for o in group if o.segment == segment], REFERENCE)
+        expected.update({f"{segment}|{k}": v for k, v in part.items()})
+    assert count_fields(group, REFERENCE) == expected

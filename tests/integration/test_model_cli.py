@@ -1,0 +1,81 @@
+"""`riskstream model promote` and `rollback` against the real broker and a registry, with a
+scorer running: it serves what the registry says, and a rollback is one command away."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from riskstream.kafka.reading import decoded
+from riskstream.models.bootstrap import bootstrap
+from riskstream.models.registry import CHAMPION, Registry
+from riskstream.settings import Settings
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.topics import MODEL_VERSIONS
+from tests.integration.conftest import deployment_with_champion, process_env
+
+pytestmark = pytest.mark.integration
+
+
+def _model(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "riskstream.cli.main", "model", *args],
+        env=process_env(settings, COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.2)
+    return condition()
+
+
+def test_promote_then_roll_back_and_the_scorer_follows(stack: Settings, tmp_path: Path) -> None:
+    settings = deployment_with_champion(stack, "rb", tmp_path, partitions=1, publish=True)
+    second = bootstrap(settings, seed=1)  # a champion exists: version 2 waits as challenger
+    assert second.version == "2" and second.alias == "challenger"
+    scorer = Scorer(settings, instance="rb")
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def serving() -> str | None:
+        current = scorer.models.current
+        return current.version if current is not None else None
+
+    try:
+        assert _until(lambda: serving() == "1"), serving()
+        promoted = _model(settings, "promote", "2")
+        assert promoted.returncode == 0, promoted.stderr
+        assert _until(lambda: serving() == "2"), serving()
+
+        rolled = _model(settings, "rollback")
+        assert rolled.returncode == 0, rolled.stderr
+        assert "champion: 2 → 1 (rolled back)" in rolled.stdout
+        assert Registry(settings).alias_version(CHAMPION) == "1"
+        assert _until(lambda: serving() == "1"), serving()
+
+        again = _model(settings, "rollback")
+        assert again.returncode != 0
+        assert "no earlier champion to roll back to" in again.stderr + again.stdout
+        assert Registry(settings).alias_version(CHAMPION) == "1"
+        assert thread.is_alive(), "the scorer kept running through both swaps"
+    finally:
+        stop.set()
+        thread.join(30)
+    events = list(
+        decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
+    )
+    last = events[-1]
+    assert (last["status"], last["version"], last["previous_version"]) == ("ROLLED_BACK", "1", "2")
+    assert last["reason"] == "manual rollback"
