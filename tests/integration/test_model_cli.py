@@ -42,7 +42,7 @@ def _until(condition: Callable[[], bool], timeout: float = 60) -> bool:
 
 def test_promote_then_roll_back_and_the_scorer_follows(stack: Settings, tmp_path: Path) -> None:
     settings = deployment_with_champion(stack, "rb", tmp_path, partitions=1, publish=True)
-    second = bootstrap(settings, seed=1)  # a champion exists: version 2 waits as challenger
+    second = bootstrap(settings)  # a champion exists: version 2 waits as challenger
     assert second.version == "2" and second.alias == "challenger"
     scorer = Scorer(settings, instance="rb")
     stop = threading.Event()
