@@ -1,5 +1,5 @@
 """The drift monitor (`riskstream run monitor`): predictions + dead-letter → Redis windows →
-drift-alerts.
+drift-alerts, performance-windows.
 
 A faust-streaming agent takes the predictions and dead letters in batches of up to 1,000 and
 counts each prediction into a tumbling event-time window over the bin edges of the current
@@ -15,7 +15,9 @@ see ``statistics``), data-quality rates against the reference's missing shares a
 against recent windows (``quality_stats``). A condition raises a FIRING alert when it starts
 or escalates and a RESOLVED one when it ends; the state is shared by all versions, so a new
 champion's windows resolve what the old one's raised. A prediction of a version that does not
-load gets no verdict, counted by reason, and one MODEL_LOAD alert.
+load gets no verdict, counted by reason, and one MODEL_LOAD alert. Each window is also judged
+per source segment (``segments``, ``window_verdicts``), and its performance is estimated
+from the scores before any label arrives (``estimates``), published on `performance-windows`.
 
 Guarantee: window counts are exact (each record counted once: the worker commits a batch's
 offsets only after the agent has applied it to Redis, and replays are filtered by the last

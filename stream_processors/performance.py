@@ -1,5 +1,5 @@
 """The performance monitor (`riskstream run performance`): labeled-examples → Redis windows →
-drift-alerts (PERFORMANCE and CONCEPT_DRIFT).
+drift-alerts (PERFORMANCE and CONCEPT_DRIFT), performance-windows.
 
 A faust-streaming agent takes labeled examples in batches of up to 1,000 and counts each into
 a tumbling window by the time its label joined (``labeled_at``: labels arrive late, so windows
@@ -8,9 +8,10 @@ prediction. When the watermark of the labeled-example partitions passes a window
 the lateness, a Faust timer on one worker closes it: accuracy, precision, recall, F1, binned
 ROC-AUC and Brier score (``performance_stats``), checked against the champion gates and
 against the version's own validation metrics. The window's record on `performance-windows`
-also holds what CBPE estimates from the same records' scores, and the estimate's error.
-Alongside, river's ADWIN watches each version's 0/1 error stream, example by example, for
-concept drift.
+also holds what CBPE estimates from the same records' scores, and the estimate's error; each
+source segment is judged and recorded the same way, and each version's first labeled examples
+form its estimate reference (``estimates``). Alongside, river's ADWIN watches each
+version's 0/1 error stream, example by example, for concept drift.
 
 Guarantee: window counts are exact, as in the drift monitor (compare-and-set on the last
 applied offset per window and partition; Redis restarts mark windows incomplete). Alerts are
