@@ -31,6 +31,9 @@ METRICS_FILE = "metrics.json"
 FETCH_TIMEOUT_S = 300.0
 
 
+log = logging.getLogger(__name__)
+
+
 class RegistryError(RiskstreamError):
     """The MLflow registry refused an operation or holds no such version."""
 
@@ -83,7 +86,7 @@ class RegistryReader:
         try:
             return self.metrics(version)
         except RiskstreamError as exc:
-            logging.getLogger(__name__).warning("no validation metrics for %s (%s)", version, exc)
+            log.warning("no validation metrics for %s (%s)", version, exc)
             self._metrics[version] = {}
             return {}
 

@@ -95,11 +95,13 @@ class Estimates:
     """One monitor's estimates: the references, the version's validation metrics and the
     gauges. Returns the ``performance-windows`` records for the monitor to publish."""
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics, registry: RegistryReader
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.references = EstimateReferences(settings)
-        self.registry = RegistryReader(settings)
+        self.registry = registry  # the monitor's own: one fetch per version per worker
         self.thresholds = performance_thresholds(settings, settings.estimate_max_drop)
 
     def before_labels(

@@ -42,6 +42,7 @@ from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
@@ -52,7 +53,7 @@ from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.quality_stats import Condition
 from riskstream.stream_processors.references import References
-from riskstream.stream_processors.segments import admitted, segment_fields, tracked_limit
+from riskstream.stream_processors.segments import with_segments
 from riskstream.stream_processors.statistics import FeatureVerdict
 from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
@@ -108,9 +109,9 @@ class Monitor(WindowedMonitor):
         self.stats = MonitorStats()
         self.metrics = WorkerMetrics("monitor")
         self.references = References(self.champion, self._model_load_alert)
-        self.estimates = Estimates(settings, self.metrics)
+        self.estimates = Estimates(settings, self.metrics, RegistryReader(settings))
         self.judge = WindowJudge(settings, self.store, self.metrics, self.thresholds, self.quality)
-        self.segment_gate = SegmentGate(self.store, tracked_limit(settings.segments_max))
+        self.segment_gate = SegmentGate(self.store, settings.segments_max)
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
@@ -221,7 +222,7 @@ class Monitor(WindowedMonitor):
                     p.risk,
                     tuple(p.missing),
                     p.label,
-                    self._segment(p.source),
+                    self.segment_gate.segment_of(p.source),
                 )
             )
         self.metrics.records_in.inc(len(records))
@@ -241,12 +242,6 @@ class Monitor(WindowedMonitor):
                 version_of(start), start, partition, letters
             )
 
-    def _segment(self, source: str | None) -> str | None:
-        if not self.settings.segments_max:
-            return None
-        (segment,) = admitted([source], self.segment_gate.known)
-        return segment
-
     def _dead_letter(
         self, record: Record, into: list[tuple[int, int, int, str, str | None]]
     ) -> None:
@@ -256,7 +251,7 @@ class Monitor(WindowedMonitor):
             log.warning("monitor: undecodable dead letter at offset %s", record.offset)
             return
         if letter.processor == "scorer":  # the joiner's late labels are not inputs
-            segment = self._segment(self._source_of(letter.original_value))
+            segment = self.segment_gate.segment_of(self._source_of(letter.original_value))
             into.append(
                 (record.partition, record.offset, letter.event_time, letter.reason, segment)
             )
@@ -297,7 +292,7 @@ class Monitor(WindowedMonitor):
         letters: list[tuple[int, str, str | None]],
     ) -> int:
         def fields(fresh: list[tuple[int, str, str | None]]) -> Counter[str]:
-            return dead_letter_fields(reason for _, reason, _ in fresh) + segment_fields(
+            return with_segments(
                 fresh,
                 lambda letter: letter[2],
                 lambda group: dead_letter_fields(reason for _, reason, _ in group),

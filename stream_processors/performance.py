@@ -56,13 +56,11 @@ from riskstream.stream_processors.performance_stats import (
     window_metrics,
 )
 from riskstream.stream_processors.segments import (
-    admitted,
     judged_segments,
     segment_condition,
-    segment_fields,
     segment_state,
     split_segments,
-    tracked_limit,
+    with_segments,
 )
 from riskstream.stream_processors.thresholds import performance_thresholds
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
@@ -113,8 +111,8 @@ class PerformanceMonitor(WindowedMonitor):
         self.lateness_ms = settings.performance_lateness_s * 1000
         self.stats = PerformanceStats()
         self.metrics = WorkerMetrics("performance")
-        self.estimates = Estimates(settings, self.metrics)
-        self.segment_gate = SegmentGate(self.store, tracked_limit(settings.segments_max))
+        self.estimates = Estimates(settings, self.metrics, self.registry)
+        self.segment_gate = SegmentGate(self.store, settings.segments_max)
         self.detectors: dict[str, ErrorRateDetector] = {}
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
@@ -150,7 +148,7 @@ class PerformanceMonitor(WindowedMonitor):
                     e.labeled_at,
                     e.model_version,
                     outcome,
-                    self._segment(e.source),
+                    self.segment_gate.segment_of(e.source),
                 )
             )
         self.metrics.records_in.inc(len(records))
@@ -167,9 +165,7 @@ class PerformanceMonitor(WindowedMonitor):
                 partition,
                 group,
                 lambda ex: ex.offset,
-                lambda fresh: (
-                    _fields(fresh) + segment_fields(fresh, lambda ex: ex.segment, _fields)
-                ),
+                lambda fresh: with_segments(fresh, lambda ex: ex.segment, _fields),
                 self._redis_restarted,
                 self._late,
             )
@@ -181,12 +177,6 @@ class PerformanceMonitor(WindowedMonitor):
             )
             for shift in detector.update([int(ex.outcome.predicted != ex.outcome.label)]):
                 self._concept_alert(ex.version, ex.labeled_ms, shift)
-
-    def _segment(self, source: str | None) -> str | None:
-        if not self.settings.segments_max:
-            return None
-        (segment,) = admitted([source], self.segment_gate.known)
-        return segment
 
     def _late(self, count: int) -> None:
         self.stats.late += count

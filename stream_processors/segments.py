@@ -15,7 +15,7 @@ busiest segments of the window are judged on their own, and the rest are added i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 SEPARATOR = "|"
@@ -34,21 +34,22 @@ def segment_name(source: str | None) -> str | None:
     return cleaned or None
 
 
-def segment_fields(
+def with_segments(
     items: Iterable[Item],
     segment_of: Callable[[Item], str | None],
     fields_of: Callable[[list[Item]], Counter[str]],
 ) -> Counter[str]:
-    """``fields_of`` each segment's items, every field prefixed ``<segment>|``."""
-    groups: dict[str, list[Item]] = {}
+    """``fields_of`` the items, and of each segment's items prefixed ``<segment>|``: computed
+    once per segment, the whole being their sum."""
+    groups: dict[str | None, list[Item]] = {}
     for item in items:
-        segment = segment_of(item)
-        if segment is not None:
-            groups.setdefault(segment, []).append(item)
+        groups.setdefault(segment_of(item), []).append(item)
     out: Counter[str] = Counter()
     for segment, group in groups.items():
-        for name, count in fields_of(group).items():
-            out[f"{segment}{SEPARATOR}{name}"] += count
+        fields = fields_of(group)
+        out.update(fields)
+        if segment is not None:
+            out.update({f"{segment}{SEPARATOR}{name}": count for name, count in fields.items()})
     return out
 
 
@@ -112,11 +113,10 @@ def tracked_limit(segments_max: int) -> int:
     return TRACKED_PER_SEGMENT * segments_max
 
 
-def admitted(sources: Sequence[str | None], known: Callable[[str], bool]) -> list[str | None]:
-    """Each source's segment: its name if ``known`` admits it, else ``other``; None without
-    a source."""
-    out: list[str | None] = []
-    for source in sources:
-        name = segment_name(source)
-        out.append(None if name is None else (name if known(name) else OTHER))
-    return out
+def segment_of(source: str | None, known: Callable[[str], bool]) -> str | None:
+    """A source's segment: its name if ``known`` admits it, else ``other``; None without a
+    source."""
+    name = segment_name(source)
+    if name is None:
+        return None
+    return name if known(name) else OTHER

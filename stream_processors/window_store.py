@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from riskstream.redis_client import connect
 from riskstream.settings import Settings
+from riskstream.stream_processors.segments import OTHER, segment_of, tracked_limit
 
 RESTARTED = -1
 Item = TypeVar("Item")
@@ -332,23 +333,34 @@ class WindowStore:
 
 
 class SegmentGate:
-    """Which sources count under a segment of their own (see ``segments``): decided in Redis,
-    first come, so every worker agrees; remembered here, refusals for a minute."""
+    """Which source each record counts under (see ``segments``): admission is decided in
+    Redis, first come, so every worker agrees; remembered here per source, refusals for a
+    minute. With ``segments_max`` 0 no record has a segment."""
 
-    def __init__(self, store: WindowStore, limit: int) -> None:
+    def __init__(self, store: WindowStore, segments_max: int) -> None:
         self.store = store
-        self.limit = limit
-        self._admitted: set[str] = set()
+        self.enabled = segments_max > 0
+        self.limit = tracked_limit(segments_max)
+        self._segments: dict[str, str | None] = {}  # source → its admitted segment
         self._refused: dict[str, float] = {}
 
+    def segment_of(self, source: str | None) -> str | None:
+        """The record's segment: a dict lookup once its source was admitted."""
+        if not self.enabled or source is None:
+            return None
+        found = self._segments.get(source)
+        if found is not None:
+            return found
+        segment = segment_of(source, self.known)
+        if segment != OTHER:  # admitted (or no name): final; a refusal is asked again later
+            self._segments[source] = segment
+        return segment
+
     def known(self, name: str) -> bool:
-        if name in self._admitted:
-            return True
         refused_at = self._refused.get(name)
         if refused_at is not None and time.monotonic() - refused_at < 60:
             return False
         if self.store.admit_segment(name, self.limit):
-            self._admitted.add(name)
             self._refused.pop(name, None)
             return True
         self._refused[name] = time.monotonic()

@@ -107,6 +107,22 @@ def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
+def _dead_letters(settings: Settings, start: int, fields_of: Any, count: int = 60) -> None:
+    """``count`` scorer dead letters, one every 100 ms of event time from ``start``;
+    ``fields_of(i)`` overrides the sample's fields of the i-th."""
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    for i in range(count):
+        letter = {
+            **SAMPLES["DeadLetter"],
+            "dead_letter_id": str(uuid.uuid4()),
+            "event_time": start + i * 100,
+            **fields_of(i),
+        }
+        producer.produce(settings.topic(DEAD_LETTER.name), value=codec.encode("DeadLetter", letter))
+    assert producer.flush(30) == 0
+
+
 def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any = None) -> None:
     """Run the monitors until ``until()``; ``before()`` runs once every one owns partitions."""
     stop = threading.Event()
@@ -231,18 +247,10 @@ def test_quality_and_volume_conditions_fire_and_resolve_once(deployment: Setting
     settings = deployment
     sizes = [400, 400, 400, 400, 400, 400, 140, 400, 400, 400]
     predictions, _ = _predictions(deployment, [0] * 10, sizes, seed=11, missing={5: 0.3})
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config())
     w4 = T0 + 4 * WINDOW_S * 1000
-    for i in range(60):
-        letter = {
-            **SAMPLES["DeadLetter"],
-            "dead_letter_id": str(uuid.uuid4()),
-            "event_time": w4 + i * 100,
-            "reason": "out_of_range:glucose" if i % 3 else "wrong_magic_byte",
-        }
-        producer.produce(settings.topic(DEAD_LETTER.name), value=codec.encode("DeadLetter", letter))
-    assert producer.flush(30) == 0
+    _dead_letters(
+        settings, w4, lambda i: {"reason": "out_of_range:glucose" if i % 3 else "wrong_magic_byte"}
+    )
     _produce(settings, predictions)
     monitor = Monitor(settings)
     _run(
@@ -280,20 +288,14 @@ def test_a_clinics_rejected_inputs_count_in_its_segment(deployment: Settings) ->
     predictions, _ = _predictions(deployment, [0] * 8, 400, seed=13)
     for i, p in enumerate(predictions):
         p["source"] = "clinic-a" if i % 2 else "clinic-b"
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config())
     w4 = T0 + 4 * WINDOW_S * 1000
     rejected = {**SAMPLES["PatientRecord"], "source": "clinic-b", "glucose": 900.0}
-    for i in range(60):
-        letter = {
-            **SAMPLES["DeadLetter"],
-            "dead_letter_id": str(uuid.uuid4()),
-            "event_time": w4 + i * 100,
-            "reason": "out_of_range:glucose",
-            "original_value": codec.encode("PatientRecord", rejected),
-        }
-        producer.produce(settings.topic(DEAD_LETTER.name), value=codec.encode("DeadLetter", letter))
-    assert producer.flush(30) == 0
+    original = codec_for(settings).encode("PatientRecord", rejected)
+    _dead_letters(
+        settings,
+        w4,
+        lambda i: {"reason": "out_of_range:glucose", "original_value": original},
+    )
     _produce(settings, predictions)
     monitor = Monitor(settings)
     _run(

@@ -2,14 +2,14 @@ from collections import Counter
 
 from riskstream.stream_processors.segments import (
     OTHER,
-    admitted,
     busiest,
     judged_segments,
     segment_condition,
-    segment_fields,
     segment_name,
+    segment_of,
     segment_state,
     split_segments,
+    with_segments,
 )
 from riskstream.stream_processors.windows import Observation, count_fields, histograms
 from tests.unit.stream_processors.test_windows import REFERENCE
@@ -23,10 +23,11 @@ def test_segment_names_cannot_break_the_field_grammar() -> None:
 
 def test_segment_fields_prefix_each_segments_counts() -> None:
     items = [("a", 1), ("b", 2), ("a", 3), (None, 4)]
-    fields = segment_fields(
+    fields = with_segments(
         items, lambda i: i[0], lambda g: Counter(n=len(g), v=sum(x for _, x in g))
     )
-    assert fields == Counter({"a|n": 2, "a|v": 4, "b|n": 1, "b|v": 2})
+    whole = Counter({"n": 4, "v": 10})
+    assert fields == whole + Counter({"a|n": 2, "a|v": 4, "b|n": 1, "b|v": 2})
 
 
 def test_split_then_busiest_keeps_the_top_and_adds_the_rest_into_other() -> None:
@@ -58,7 +59,8 @@ def test_segment_state_reads_back_what_segment_condition_wrote() -> None:
 
 def test_admitted_sources_keep_their_name_and_the_rest_are_other() -> None:
     known = {"clinic-1"}
-    assert admitted(["clinic-1", "clinic-9", None], known.__contains__) == ["clinic-1", OTHER, None]
+    found = [segment_of(s, known.__contains__) for s in ("clinic-1", "clinic-9", None)]
+    assert found == ["clinic-1", OTHER, None]
 
 
 def test_a_window_counts_each_segment_as_exactly_as_the_whole() -> None:
