@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from confluent_kafka import (
     Consumer,
@@ -16,6 +17,7 @@ from confluent_kafka import (
 )
 
 from riskstream.errors import ServiceUnavailableError, TopicError
+from riskstream.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.schemas import AvroCodec, build_codec
 from riskstream.schemas.events import Event
@@ -108,15 +110,15 @@ def rewind(consumer: Consumer, messages: list[Message]) -> None:
         consumer.seek(TopicPartition(topic, partition, offset))
 
 
-def ready_producer(make: Callable[[], Producer], worker: str) -> Producer:
+def ready_producer(make: Callable[[], Producer], worker: str, calls: CallDeadline) -> Producer:
     """A new transactional producer from ``make``, its transactions initialised. The same id
     fences the old producer's open transaction. Retries until the broker answers."""
     while True:
         producer = make()
         try:
-            producer.init_transactions(30)
+            calls.run("init_transactions", 30, partial(producer.init_transactions, 30))
             return producer
-        except KafkaException as exc:
+        except (KafkaException, StalledCallError) as exc:
             logging.getLogger(__name__).warning(
                 "%s: broker not ready for transactions (%s); retrying", worker, exc
             )
@@ -129,19 +131,21 @@ def settle_transaction(
     committing: bool,
     make: Callable[[], Producer],
     worker: str,
+    calls: CallDeadline,
 ) -> tuple[bool, Producer]:
     """After a failed transaction step: (True, producer) if the batch committed after all (a
     commit whose outcome was unknown, retried), else (False, producer) with the transaction
     aborted, or with a rebuilt producer when the error was fatal or the abort itself failed;
     the caller then rewinds the batch. A broker that is away makes every step fail; this keeps
-    the worker alive until it is back."""
+    the worker alive until it is back. A retried commit or an abort that stalls raises
+    :class:`StalledCallError` for the caller to settle."""
     log = logging.getLogger(__name__)
     error = exc.args[0]
     log.warning("%s: transaction failed (%s); settling it", worker, error)
     if committing and error.retriable():
         for _ in range(20):
             try:
-                producer.commit_transaction(30)
+                calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
                 return True, producer
             except KafkaException as again:
                 error = again.args[0]
@@ -149,8 +153,8 @@ def settle_transaction(
                     break
     if not error.fatal():
         try:
-            producer.abort_transaction(30)
+            calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
             return False, producer
         except KafkaException as again:
             log.warning("%s: abort failed (%s); rebuilding the producer", worker, again.args[0])
-    return False, ready_producer(make, worker)
+    return False, ready_producer(make, worker, calls)

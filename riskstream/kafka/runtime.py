@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, Producer
+from confluent_kafka import KafkaException, Message, Producer, TopicPartition
 
-from riskstream.kafka.clients import codec_for, rewind, settle_transaction
+from riskstream.kafka.clients import codec_for, ready_producer, rewind, settle_transaction
+from riskstream.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.kafka.factory import group_consumer, transactional_producer
 from riskstream.ops import WorkerMetrics
 from riskstream.schemas.events import Event
@@ -95,6 +96,7 @@ class TransactionalRuntime:
         )
         self._producer_config = producer_config or {}
         self.producer = self._new_producer()
+        self.calls = CallDeadline(self.name)
         self._full_names: dict[str, str] = {}
 
     def _new_producer(self) -> Producer:
@@ -104,7 +106,7 @@ class TransactionalRuntime:
 
     def start(self) -> None:
         """Fence any predecessor's open transaction; call before :meth:`run`."""
-        self.producer.init_transactions(30)
+        self.producer = ready_producer(self._new_producer, self.name, self.calls)
 
     def run(self, process: Callable[[list[Message]], Batch | None], stop: threading.Event) -> None:
         """Hand batches to ``process`` until ``stop`` is set; always closes the consumer."""
@@ -152,45 +154,85 @@ class TransactionalRuntime:
             if batch.after_commit:
                 batch.after_commit()
             return True
-        if not self._commit(batch):
+        if not self._commit(batch, messages):
             rewind(self.consumer, messages)
             return False
         if batch.after_commit:
             batch.after_commit()
         return True
 
-    def _commit(self, batch: Batch) -> bool:
+    def _commit(self, batch: Batch, messages: list[Message]) -> bool:
         committing = False
+        producer = self.producer
         try:
-            self.producer.begin_transaction()
+            producer.begin_transaction()
             for out in batch.outputs:
-                self.producer.produce(
+                producer.produce(
                     self._topic(out.topic), key=out.key, value=self.codec.encode_event(out.event)
                 )
-                self.producer.poll(0)
-            self.producer.send_offsets_to_transaction(
-                self.consumer.position(self.consumer.assignment()),
-                self.consumer.consumer_group_metadata(),
+                producer.poll(0)
+            positions = self.consumer.position(self.consumer.assignment())
+            group = self.consumer.consumer_group_metadata()
+            self.calls.run(
+                "send_offsets_to_transaction",
                 30,
+                lambda: producer.send_offsets_to_transaction(positions, group, 30),
             )
             if batch.before_commit:
                 batch.before_commit()
             committing = True
-            self.producer.commit_transaction(30)
+            self.calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
         except KafkaException as exc:
-            committed, self.producer = settle_transaction(
-                self.producer, exc, committing, self._new_producer, self.name
-            )
+            try:
+                committed, self.producer = settle_transaction(
+                    producer, exc, committing, self._new_producer, self.name, self.calls
+                )
+            except StalledCallError as stalled:
+                return self._abandon(stalled, committing, messages)
             return committed
+        except StalledCallError as stalled:
+            return self._abandon(stalled, committing, messages)
         except self.retry_on:
             try:
-                self.producer.abort_transaction(30)
-            except KafkaException as exc:  # the batch is consumed again either way
-                _, self.producer = settle_transaction(
-                    self.producer, exc, False, self._new_producer, self.name
-                )
+                self.calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
+            except (KafkaException, StalledCallError) as exc:  # consumed again either way
+                log.warning("%s: abort failed (%s); rebuilding the producer", self.name, exc)
+                self.producer = ready_producer(self._new_producer, self.name, self.calls)
             raise
         return True
+
+    def _abandon(
+        self, stalled: StalledCallError, committing: bool, messages: list[Message]
+    ) -> bool:
+        """Replace a producer stuck in a call; its open transaction is fenced by the new one.
+        A stuck commit may have gone through: the group's committed offsets say whether."""
+        log.warning("%s: %s; rebuilding the producer", self.name, stalled)
+        self.producer = ready_producer(self._new_producer, self.name, self.calls)
+        return committing and self._offsets_committed(messages)
+
+    def _offsets_committed(self, messages: list[Message]) -> bool:
+        """Whether the group's committed offsets have passed every one of ``messages``: a
+        transaction commits its offsets with its outputs, so this tells whether it committed.
+        When the broker cannot say, False: the batch is consumed again, since a duplicate
+        that ``read_committed`` readers see is better than a lost batch."""
+        last: dict[tuple[str, int], int] = {}
+        for m in messages:
+            where = (m.topic() or "", int(m.partition() or 0))
+            last[where] = max(last.get(where, -1), int(m.offset() or 0))
+        if not last:
+            return False
+        wanted = [TopicPartition(topic, partition) for topic, partition in last]
+        for _ in range(3):
+            try:
+                committed = self.calls.run(
+                    "committed", 30, lambda: self.consumer.committed(wanted, timeout=30)
+                )
+            except (KafkaException, StalledCallError) as exc:
+                log.warning("%s: committed offsets unknown (%s)", self.name, exc)
+                continue
+            return all(tp.offset > last[(tp.topic, tp.partition)] for tp in committed)
+        log.error("%s: could not tell whether a stuck commit went through; re-consuming", self.name)
+        return False
 
     def _topic(self, name: str) -> str:
         full = self._full_names.get(name)
