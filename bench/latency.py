@@ -76,7 +76,14 @@ def measure(
     base: Settings, workdir: Path, echo: Echo, *, rates: list[int], seconds: float
 ) -> dict[str, Any]:
     settings = deployment(base, "bl", workdir / "latency")
-    results: dict[str, Any] = {"seconds": seconds, "loads": {}}
+    return {"seconds": seconds, "loads": held_loads(settings, echo, rates, seconds)}
+
+
+def held_loads(
+    settings: Settings, echo: Echo, rates: list[int], seconds: float
+) -> dict[str, dict[str, Any]]:
+    """A scorer process of ``settings``; each rate offered for ``seconds``: its percentiles."""
+    loads: dict[str, dict[str, Any]] = {}
     with workers(settings, scorer=run_argv("scorer")):
         time.sleep(8)  # the scorer loads its model and joins the group
         for rate in rates:
@@ -97,7 +104,7 @@ def measure(
             p50, p95, p99, p999 = (
                 np.percentile(values, [50, 95, 99, 99.9]) if len(values) else [np.nan] * 4
             )
-            results["loads"][str(rate)] = {
+            loads[str(rate)] = {
                 "offered_rps": rate,
                 "sent": sent,
                 "received": len(samples),
@@ -111,4 +118,4 @@ def measure(
                 f"latency at {rate}/s: p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
                 f"({len(samples)}/{sent} predictions)"
             )
-    return results
+    return loads

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import estimation, online_learning, segments
+from bench import estimation, online_learning, segments, shadow
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -261,6 +261,9 @@ def render(r: dict[str, Any], source: Path) -> str:
     if r.get("segments"):
         title = "## Per-source segments: one clinic's drift, and false alarms"
         lines += [title, "", *segments.table(r["segments"]), ""]
+    if r.get("shadow"):
+        title = "## A challenger in shadow: what it costs the scorer"
+        lines += [title, "", *shadow.table(r["shadow"]), ""]
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     return "\n".join(lines)

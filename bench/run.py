@@ -28,6 +28,7 @@ from bench import (
     model_swaps,
     online_learning,
     segments,
+    shadow,
     soak,
     throughput,
 )
@@ -47,6 +48,7 @@ FULL: dict[str, dict[str, Any]] = {
     "online": {"records": 40_000},
     "estimation": {"records": 40_000, "window": 1_000, "seeds": (13, 14, 15)},
     "segments": {"windows": 60, "clean": 30, "window": 2_000},
+    "shadow": {"records": 30_000, "repeats": 3, "rate": 1000, "seconds": 30.0},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -59,6 +61,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "online": {"records": 2_000},
     "estimation": {"records": 6_000, "window": 1_000},
     "segments": {"windows": 4, "clean": 2, "window": 2_000, "sizes": (1.0,)},
+    "shadow": {"records": 2_000, "repeats": 1, "rate": 200, "seconds": 5.0},
 }
 
 
@@ -133,6 +136,9 @@ def run(
         if "segments" in only:
             echo("== per-source segments: one clinic's drift, and the others' false alarms")
             result["segments"] = segments.measure(echo, **sizes["segments"])
+        if "shadow" in only:
+            echo("== a challenger in shadow: the scorer's throughput and latency")
+            result["shadow"] = shadow.measure(base, work, echo, **sizes["shadow"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -157,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; for CI")
     parser.add_argument(
         "--only",
-        default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation,segments",
+        default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation,segments,"
+        "shadow",
         help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
-        "online, estimation, segments",
+        "online, estimation, segments, shadow",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

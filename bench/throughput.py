@@ -43,7 +43,7 @@ def _start_group_at_end(settings: Settings, group: str, topics: list[str]) -> No
     consumer.close()
 
 
-def _scorer_run(
+def scorer_run(
     settings: Settings, count: int, monitors: bool, timeout: float
 ) -> tuple[float, dict[str, float]]:
     """One scorer process over the whole input; returns its rate and the peak RSS (MiB) of
@@ -81,7 +81,7 @@ def _faust_run(settings: Settings, count: int, timeout: float) -> float:
     return rate_of(stamps) if len(stamps) >= count else 0.0
 
 
-def _plain_run(settings: Settings, stem: str, count: int, run: Any) -> float:
+def plain_run(settings: Settings, stem: str, count: int, run: Any) -> float:
     out = plain_topic(settings, stem)
     since = end_offsets(settings, out)
     run(settings, out, count)
@@ -99,11 +99,11 @@ def measure(
     rss: dict[str, list[float]] = {}
     timeout = 120 + records / 500
     for run in range(1, repeats + 1):
-        rates["raw"].append(_plain_run(settings, "raw-out", records, raw_passthrough))
-        rates["naive"].append(_plain_run(settings, "naive-out", naive_records, naive_scorer))
-        rate, _ = _scorer_run(settings, records, monitors=False, timeout=timeout)
+        rates["raw"].append(plain_run(settings, "raw-out", records, raw_passthrough))
+        rates["naive"].append(plain_run(settings, "naive-out", naive_records, naive_scorer))
+        rate, _ = scorer_run(settings, records, monitors=False, timeout=timeout)
         rates["riskstream"].append(rate)
-        rate, peaks = _scorer_run(settings, records, monitors=True, timeout=timeout)
+        rate, peaks = scorer_run(settings, records, monitors=True, timeout=timeout)
         monitored.append(rate)
         for name, value in peaks.items():
             rss.setdefault(name, []).append(value)

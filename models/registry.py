@@ -133,10 +133,13 @@ class Registry:
         self.client.set_registered_model_alias(self.name, alias, version)
 
     def promote(self, version: str) -> str | None:
-        """Move `champion` to ``version``; return the version that held it."""
+        """Move `champion` to ``version``; return the version that held it. A promotion ends
+        the challenge: `challenger` is removed, so scorers stop scoring it in shadow."""
         self.get(version)  # raises if unknown
         previous = self.alias_version(CHAMPION)
         self.set_alias(CHAMPION, version)
+        if self.alias_version(CHALLENGER) is not None:
+            self.client.delete_registered_model_alias(self.name, CHALLENGER)
         history = [v for v in self._history() if v != version] + [version]
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-50:]))
         return previous

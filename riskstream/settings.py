@@ -236,6 +236,20 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Request a retrain at least this often (0: no schedule)."
     )
 
+    # -- champion and challenger ---------------------------------------------------------
+    shadow: bool = Field(
+        True,
+        description="The scorer also scores every record with the `challenger`, when there is "
+        "one, and publishes that score on shadow-predictions.",
+    )
+    split: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of patients (a stable hash of the patient id) served by the "
+        "challenger; the champion then scores them in shadow.",
+    )
+
     # -- models -------------------------------------------------------------------------
     selection_metric: str = Field("roc_auc", description="CV metric that selects a candidate.")
     selection_rule: str = Field(
@@ -363,8 +377,9 @@ class Settings(BaseSettings):
 
     def worker_environment(self) -> dict[str, str]:
         """The ``RISKSTREAM_*`` variables that point a worker subprocess at this deployment:
-        cluster addresses and librdkafka options, prefix, partitions and state dir (secrets
-        included: for a child process's environment, never for a log)."""
+        cluster addresses and librdkafka options, prefix, partitions, state dir and the
+        champion/challenger policy (secrets included: for a child process's environment,
+        never for a log)."""
         passthrough = {
             f"{KAFKA_PASSTHROUGH_PREFIX}{name.replace('.', '_').upper()}": value.get_secret_value()
             for name, value in self.kafka_extra.items()
@@ -383,6 +398,8 @@ class Settings(BaseSettings):
             "RISKSTREAM_TOPIC_PREFIX": self.topic_prefix,
             "RISKSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RISKSTREAM_STATE_DIR": str(self.state_dir),
+            "RISKSTREAM_SHADOW": str(self.shadow).lower(),
+            "RISKSTREAM_SPLIT": repr(self.split),
         }
 
     def display(self) -> dict[str, str]:

@@ -47,6 +47,13 @@ PREDICTIONS = TopicSpec(
     "One prediction per valid record; users, the joiner and the monitor consume it.",
     retention_ms=30 * DAY_MS,
 )
+SHADOW_PREDICTIONS = TopicSpec(
+    "shadow-predictions",
+    "patient_id",
+    "Prediction",
+    "The unserved variant's score of each record that a challenger exists for (shadow=true).",
+    retention_ms=30 * DAY_MS,
+)
 GROUND_TRUTH = TopicSpec(
     "ground-truth",
     "patient_id",
@@ -105,6 +112,7 @@ PERFORMANCE_WINDOWS = TopicSpec(
 CATALOG: tuple[TopicSpec, ...] = (
     PATIENT_RECORDS,
     PREDICTIONS,
+    SHADOW_PREDICTIONS,
     GROUND_TRUTH,
     LABELED_EXAMPLES,
     DRIFT_ALERTS,

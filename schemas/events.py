@@ -90,6 +90,8 @@ class Prediction(Event):
     source_partition: int
     source_offset: int
     source: str | None = None  # the clinic: the record's monitoring segment
+    variant: str = "champion"  # the alias whose model made the score: champion or challenger
+    shadow: bool = False  # the unserved variant's score, on shadow-predictions
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
 """A worker's current champion model, swapped between batches when `champion` moves (the
-scorer scores with it; the drift monitor bins over its reference).
+scorer scores with it; the drift monitor bins over its reference), and for the scorer the
+`challenger` it scores in shadow, while one exists.
 
 A background thread follows `model-versions`; a champion change is loaded there, off the hot
 path, and only a model that loaded and passed its self-check replaces the old one. The scorer
-reads ``current`` once per batch, so a batch is never scored by two versions.
+reads ``current`` (and ``challenger``) once per batch, so a batch's served predictions never
+mix two champion versions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from confluent_kafka import OFFSET_END, TopicPartition
 
 from riskstream.kafka.factory import reader
 from riskstream.models.bundle import ModelLoadError, ScoringModel
-from riskstream.models.registry_reader import CHAMPION, RegistryError, RegistryReader
+from riskstream.models.registry_reader import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryError,
+    RegistryReader,
+)
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
@@ -34,12 +41,15 @@ class ModelHolder:
         codec: AvroCodec,
         on_load_failure: Callable[[str, str], None] | None = None,
         worker: str = "scorer",
+        with_challenger: bool = False,
     ) -> None:
         self.settings = settings
         self.codec = codec
         self.worker = worker
         self.registry = RegistryReader(settings)
         self._current: ScoringModel | None = None
+        self._challenger: ScoringModel | None = None
+        self.with_challenger = with_challenger
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._on_load_failure = on_load_failure or (lambda version, reason: None)
@@ -51,6 +61,40 @@ class ModelHolder:
     def current(self) -> ScoringModel | None:
         with self._lock:
             return self._current
+
+    @property
+    def challenger(self) -> ScoringModel | None:
+        """The `challenger` version, unless it is the champion itself or not followed."""
+        with self._lock:
+            return self._challenger
+
+    def refresh_challenger(self) -> None:
+        """Follow the registry's `challenger` alias: load it when it names a new version,
+        drop it when the alias is gone or names the champion. A challenger that fails to load
+        is not scored (the failure is reported like a champion's)."""
+        if not self.with_challenger:
+            return
+        try:
+            version = self.registry.alias_version(CHALLENGER)
+        except RegistryError as exc:
+            log.warning("%s: could not read the challenger alias (%s)", self.worker, exc)
+            return
+        current, challenger = self.current, self.challenger
+        if version is None or (current is not None and current.version == version):
+            if challenger is not None:
+                log.info(
+                    "%s: no longer scoring version %s in shadow", self.worker, challenger.version
+                )
+            with self._lock:
+                self._challenger = None
+            return
+        if challenger is not None and challenger.version == version:
+            return
+        model = self._load(version)
+        with self._lock:
+            self._challenger = model
+        if model is not None:
+            log.info("%s: scoring challenger version %s in shadow", self.worker, version)
 
     def wait_for_champion(self, stop: threading.Event, poll_s: float = 5.0) -> ScoringModel | None:
         """Load `champion`; if there is none yet, say so and keep asking until there is."""
@@ -71,6 +115,7 @@ class ModelHolder:
                     log.info(
                         "%s: serving champion version %s (%s)", self.worker, version, model.kind
                     )
+                    self.refresh_challenger()
                     return model
             elif not announced:
                 log.warning(
@@ -116,23 +161,29 @@ class ModelHolder:
             consumer.close()
 
     def handle_event(self, event: ModelVersionEvent) -> bool:
-        """Swap in the version a champion-moving event names. True if it now serves."""
+        """Swap in the version a champion-moving event names. True if it now serves. Any event
+        of the model may have moved `challenger` too: it is read again."""
         if event.model_name != self.settings.model_name:
             return False
         if event.status not in CHAMPION_MOVES or event.alias != CHAMPION or not event.version:
+            self.refresh_challenger()
             return False
         version = event.version
         current = self.current
         if current is not None and current.version == version:
+            self.refresh_challenger()
             return True
         model = self._load(version)
         if model is None:
             return False
         with self._lock:
             self._current = model
+            if self._challenger is not None and self._challenger.version == version:
+                self._challenger = None  # promoted: it serves now, no longer in shadow
             self.swaps += 1
             self.serving_since.setdefault(version, time.time())
         log.info("%s: swapped in champion version %s", self.worker, version)
+        self.refresh_challenger()
         return True
 
     def _load(self, version: str) -> ScoringModel | None:

@@ -56,6 +56,7 @@ from riskstream.stream_processors.references import References
 from riskstream.stream_processors.segments import with_segments
 from riskstream.stream_processors.statistics import FeatureVerdict
 from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
+from riskstream.stream_processors.variants import CHAMPION_VARIANT
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
 from riskstream.stream_processors.windowed import WindowedMonitor
@@ -208,6 +209,9 @@ class Monitor(WindowedMonitor):
             except CodecError:
                 log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
                 self._skip("undecodable")
+                continue
+            if p.variant != CHAMPION_VARIANT:  # the A/B split's challenger share: its own model
+                self._skip("challenger_served")
                 continue
             if self.reference(p.model_version) is None:
                 self._skip("model_version_unavailable")

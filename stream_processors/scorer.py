@@ -1,10 +1,16 @@
-"""The scorer (`riskstream run scorer`): patient-records → predictions (+ dead-letter).
+"""The scorer (`riskstream run scorer`): patient-records → predictions (+ shadow-predictions,
+dead-letter).
 
-Guarantee: exactly once, by Kafka transactions. Each batch's predictions, dead letters and
-input offsets commit in one transaction; a scorer killed mid-batch leaves an aborted
-transaction that `read_committed` consumers never see, and its restart (same
+While the registry has a `challenger` (and ``RISKSTREAM_SHADOW`` is on), every valid record is
+scored by both versions: the variant serving its patient (champion, or challenger for the
+``RISKSTREAM_SPLIT`` share) goes to predictions, the other to shadow-predictions.
+
+Guarantee: exactly once, by Kafka transactions. Each batch's predictions, shadow predictions,
+dead letters and input offsets commit in one transaction; a scorer killed mid-batch leaves an
+aborted transaction that `read_committed` consumers never see, and its restart (same
 ``transactional.id``) re-scores the batch. Every valid record gets exactly one committed
-prediction; every invalid one exactly one dead letter.
+prediction (and, while a challenger is scored, exactly one shadow prediction); every invalid
+one exactly one dead letter.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from riskstream.topics import (
     DRIFT_ALERTS,
     PATIENT_RECORDS,
     PREDICTIONS,
+    SHADOW_PREDICTIONS,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,7 @@ LINGER_S = 0.01
 class ScorerStats:
     records_in: int = 0
     predictions: int = 0
+    shadow_predictions: int = 0
     dead_letters: int = 0
     batches: int = 0
     served_by: dict[str, int] = field(default_factory=dict)  # version → predictions
@@ -73,7 +81,12 @@ class Scorer:
             producer_config={"message.max.bytes": DEAD_LETTER_MAX_BYTES},
         )
         self.codec = self.runtime.codec
-        self.models = ModelHolder(settings, self.codec, on_load_failure=self._alert_load_failure)
+        self.models = ModelHolder(
+            settings,
+            self.codec,
+            on_load_failure=self._alert_load_failure,
+            with_challenger=settings.shadow or settings.split > 0,
+        )
 
     def run(self, stop: threading.Event | None = None) -> ScorerStats:
         stop = stop or threading.Event()
@@ -88,14 +101,23 @@ class Scorer:
         return self.stats
 
     def process(self, messages: list[Message]) -> Batch | None:
-        """Score one batch with one model version: predictions and dead letters out."""
+        """Score one batch with one champion (and challenger) version: predictions, shadow
+        predictions and dead letters out."""
         if not messages:
             return None
         items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
-        scored = score_batch(items, model, self.codec, self.settings.model_name)
+        scored = score_batch(
+            items,
+            model,
+            self.codec,
+            self.settings.model_name,
+            challenger=self.models.challenger,
+            split=self.settings.split,
+        )
         outputs = [Output(PREDICTIONS.name, key, p) for key, p in scored.predictions]
+        outputs += [Output(SHADOW_PREDICTIONS.name, key, p) for key, p in scored.shadow]
         outputs += [Output(DEAD_LETTER.name, key, d) for key, d in scored.dead_letters]
         return Batch(outputs, after_commit=lambda: self._observe(items, scored, model.version))
 
@@ -103,11 +125,12 @@ class Scorer:
         self.stats.batches += 1
         self.stats.records_in += len(items)
         self.stats.predictions += len(batch.predictions)
+        self.stats.shadow_predictions += len(batch.shadow)
         self.stats.dead_letters += len(batch.dead_letters)
+        for _, served in batch.predictions:
+            served_by = self.stats.served_by
+            served_by[served.model_version] = served_by.get(served.model_version, 0) + 1
         if batch.predictions:
-            self.stats.served_by[version] = self.stats.served_by.get(version, 0) + len(
-                batch.predictions
-            )
             first = batch.predictions[0][1]
             self.stats.first_offset_by_version.setdefault(
                 version, (first.source_partition, first.source_offset)
@@ -115,6 +138,7 @@ class Scorer:
         m = self.metrics
         m.records_in.inc(len(items))
         m.records_out(PREDICTIONS.name, len(batch.predictions))
+        m.records_out(SHADOW_PREDICTIONS.name, len(batch.shadow))
         for _, letter in batch.dead_letters:
             m.dead_letter(letter.reason)
         for _, prediction in batch.predictions:

@@ -8,7 +8,7 @@ without a broker.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from riskstream.ids import new_id, now_ms
@@ -17,14 +17,20 @@ from riskstream.models.features import records_to_frame
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import Consumed, DeadLetter, Prediction, epoch_ms
 from riskstream.schemas.patient_record import IMPUTABLE, validate_record
+from riskstream.stream_processors.variants import (
+    CHALLENGER_VARIANT,
+    CHAMPION_VARIANT,
+    serving_variant,
+)
 
 Input = Consumed  # one consumed PatientRecord message, as the transport saw it
 
 
 @dataclass
 class ScoredBatch:
-    predictions: list[tuple[bytes, Prediction]]  # (key, event)
+    predictions: list[tuple[bytes, Prediction]]  # (key, event): served, one per valid record
     dead_letters: list[tuple[bytes | None, DeadLetter]]
+    shadow: list[tuple[bytes, Prediction]] = field(default_factory=list)  # the other variant's
 
 
 def dead_letter_for(item: Input, reason: str, detail: str) -> DeadLetter:
@@ -32,9 +38,33 @@ def dead_letter_for(item: Input, reason: str, detail: str) -> DeadLetter:
 
 
 def score_batch(
-    items: Sequence[Input], model: ScoringModel, codec: AvroCodec, model_name: str
+    items: Sequence[Input],
+    model: ScoringModel,
+    codec: AvroCodec,
+    model_name: str,
+    challenger: ScoringModel | None = None,
+    split: float = 0.0,
 ) -> ScoredBatch:
-    """Decode → validate → score (one model version for the whole batch) → events."""
+    """Decode → validate → score → events. The champion ``model`` scores every valid record;
+    so does the ``challenger`` when there is one. Each record's score from the variant that
+    serves its patient (see :func:`serving_variant`) is served, the other one is shadow."""
+    good, dead = _valid(items, codec)
+    if challenger is None:
+        return ScoredBatch(_predict(good, model, model_name, CHAMPION_VARIANT, None), dead)
+    served_by = [serving_variant(record["patient_id"], split) for _, record in good]
+    champion = _predict(good, model, model_name, CHAMPION_VARIANT, served_by)
+    rival = _predict(good, challenger, model_name, CHALLENGER_VARIANT, served_by)
+    served, shadow = [], []
+    for variant, ours, theirs in zip(served_by, champion, rival, strict=True):
+        first, second = (ours, theirs) if variant == CHAMPION_VARIANT else (theirs, ours)
+        served.append(first)
+        shadow.append(second)
+    return ScoredBatch(served, dead, shadow)
+
+
+def _valid(
+    items: Sequence[Input], codec: AvroCodec
+) -> tuple[list[tuple[Input, dict[str, Any]]], list[tuple[bytes | None, DeadLetter]]]:
     good: list[tuple[Input, dict[str, Any]]] = []
     dead: list[tuple[bytes | None, DeadLetter]] = []
     for item in items:
@@ -52,43 +82,58 @@ def score_batch(
             dead.append((item.key, dead_letter_for(item, violation.reason, violation.detail)))
             continue
         good.append((item, record))
+    return good, dead
+
+
+def _predict(
+    good: list[tuple[Input, dict[str, Any]]],
+    model: ScoringModel,
+    model_name: str,
+    variant: str,
+    served_by: list[str] | None,
+) -> list[tuple[bytes, Prediction]]:
+    """One model version's predictions of ``good``; shadow where ``served_by`` names the
+    other variant."""
+    if not good:
+        return []
+    frame = records_to_frame([record for _, record in good])
+    features = model.pipeline.transform(frame)
+    risk = model.risk(features)
+    top3 = model.contributions(features, top=3)
+    scored_at = now_ms()
+    names = model.feature_names
+    labels = (risk >= model.threshold).astype(int).tolist()
+    risks = risk.tolist()
+    rows = features.tolist()  # Python floats in one call, not one numpy scalar at a time
     predictions: list[tuple[bytes, Prediction]] = []
-    if good:
-        frame = records_to_frame([record for _, record in good])
-        features = model.pipeline.transform(frame)
-        risk = model.risk(features)
-        top3 = model.contributions(features, top=3)
-        scored_at = now_ms()
-        names = model.feature_names
-        labels = (risk >= model.threshold).astype(int).tolist()
-        risks = risk.tolist()
-        rows = features.tolist()  # Python floats in one call, not one numpy scalar at a time
-        for i, (item, record) in enumerate(good):
-            predictions.append(
-                (
-                    item.key or record["patient_id"].encode(),
-                    Prediction(
-                        prediction_id=new_id(),
-                        request_id=record["request_id"],
-                        patient_id=record["patient_id"],
-                        event_time=epoch_ms(record["event_time"]),
-                        scored_at=scored_at,
-                        model_name=model_name,
-                        model_version=model.version,
-                        risk=risks[i],
-                        label=labels[i],
-                        threshold=float(model.threshold),
-                        latency_ms=float(max(0, scored_at - item.timestamp_ms)),
-                        features=dict(zip(names, rows[i], strict=True)),
-                        missing=[name for name in IMPUTABLE if record.get(name) is None],
-                        contributions=[{"feature": f, "value": v} for f, v in top3[i]],
-                        source_partition=item.partition,
-                        source_offset=item.offset,
-                        source=record.get("source"),
-                    ),
-                )
+    for i, (item, record) in enumerate(good):
+        predictions.append(
+            (
+                item.key or record["patient_id"].encode(),
+                Prediction(
+                    prediction_id=new_id(),
+                    request_id=record["request_id"],
+                    patient_id=record["patient_id"],
+                    event_time=epoch_ms(record["event_time"]),
+                    scored_at=scored_at,
+                    model_name=model_name,
+                    model_version=model.version,
+                    risk=risks[i],
+                    label=labels[i],
+                    threshold=float(model.threshold),
+                    latency_ms=float(max(0, scored_at - item.timestamp_ms)),
+                    features=dict(zip(names, rows[i], strict=True)),
+                    missing=[name for name in IMPUTABLE if record.get(name) is None],
+                    contributions=[{"feature": f, "value": v} for f, v in top3[i]],
+                    source_partition=item.partition,
+                    source_offset=item.offset,
+                    source=record.get("source"),
+                    variant=variant,
+                    shadow=served_by is not None and served_by[i] != variant,
+                ),
             )
-    return ScoredBatch(predictions, dead)
+        )
+    return predictions
 
 
 def _key_problem(key: bytes | None, patient_id: str) -> str | None:

@@ -9,6 +9,7 @@ from riskstream.schemas import AvroCodec, LocalSchemaCatalog
 from riskstream.schemas.catalog import load_schema_json
 from riskstream.schemas.events import DeadLetter, Prediction
 from riskstream.stream_processors.scoring import Input, score_batch
+from riskstream.stream_processors.variants import serving_variant
 from tests.fixture_model import fixture_model
 from tests.unit.schemas.samples import SAMPLES
 
@@ -109,3 +110,56 @@ def test_one_batch_is_scored_by_one_version() -> None:
     batch = score_batch(items, fixture_model(version="9"), CODEC, "m")
     assert {p.model_version for _, p in batch.predictions} == {"9"}
     assert len(batch.predictions) == 50
+
+
+def _patients(n: int) -> list[Input]:
+    return [
+        _input(_encode(patient_id=f"p-{i}", request_id=f"r-{i}"), key=f"p-{i}".encode(), offset=i)
+        for i in range(n)
+    ]
+
+
+def test_without_a_challenger_the_champion_serves_every_record_and_nothing_is_shadow() -> None:
+    batch = score_batch(_patients(20), fixture_model(), CODEC, "diabetes-risk", split=0.5)
+    assert len(batch.predictions) == 20 and batch.shadow == []
+    assert {(p.variant, p.shadow, p.model_version) for _, p in batch.predictions} == {
+        ("champion", False, "1")
+    }
+
+
+@pytest.mark.parametrize("split", [0.0, 0.3, 1.0])
+def test_with_a_challenger_each_record_gets_one_served_and_one_shadow_prediction(
+    split: float,
+) -> None:
+    champion = fixture_model("logistic", "1")
+    challenger = fixture_model("xgboost", "2")
+    items = _patients(200)
+    items.append(_input(b"\x00garbage", key=b"p-x", offset=999))
+    batch = score_batch(items, champion, CODEC, "diabetes-risk", challenger, split)
+    assert len(batch.dead_letters) == 1  # invalid input: a dead letter, neither variant
+    served = {p.request_id: p for _, p in batch.predictions}
+    shadow = {p.request_id: p for _, p in batch.shadow}
+    assert len(served) == len(shadow) == 200 == len(batch.predictions) == len(batch.shadow)
+    assert not any(p.shadow for p in served.values())
+    assert all(p.shadow for p in shadow.values())
+    for request_id, p in served.items():
+        other = shadow[request_id]
+        expected = serving_variant(p.patient_id, split)
+        assert p.variant == expected and other.variant != expected
+        assert {p.model_version, other.model_version} == {"1", "2"}
+        assert p.model_version == ("2" if expected == "challenger" else "1")
+        assert p.prediction_id != other.prediction_id
+    by_challenger = sum(p.variant == "challenger" for p in served.values())
+    assert by_challenger == sum(
+        serving_variant(f"p-{i}", split) == "challenger" for i in range(200)
+    )
+    # the shadow scores are the challenger's own: the same as scoring with it alone
+    alone = score_batch(_patients(200), challenger, CODEC, "diabetes-risk")
+    risk_alone = {p.request_id: p.risk for _, p in alone.predictions}
+    for p in [*served.values(), *shadow.values()]:
+        if p.model_version == "2":
+            assert p.risk == pytest.approx(risk_alone[p.request_id])
+    assert (
+        CODEC.decode_event(CODEC.encode_event(batch.shadow[0][1]), Prediction)
+        == (batch.shadow[0][1])
+    )
