@@ -92,7 +92,14 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
             assert 0 <= errors["mean_abs"] <= errors["max_abs"] < 0.5
     run = result["segments"]["runs"]["1.0"]
     assert run["delay_windows"] is not None and run["clinic_windows_judged"] == 16
+    shadow = result["shadow"]
+    assert set(shadow["median_rps"]) == {"raw", "alone", "shadow", "split"}
+    assert all(rate > 0 for rate in shadow["median_rps"].values())
+    for name in ("alone", "shadow", "split"):
+        load = shadow["latency"][name]
+        assert load["received"] == load["sent"] > 0, name
     text = markdown.read_text()
+    assert "A challenger in shadow: what it costs the scorer" in text
     assert "Per-source segments" in text
     assert "Performance estimated before labels" in text
     assert "| c / a |" in text and "Drift-detection quality" in text
