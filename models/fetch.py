@@ -2,6 +2,8 @@
 imports MLflow, prints one JSON line and exits (see ``riskstream.models.registry_reader``).
 
     python -m riskstream.models.fetch alias champion   -> {"version": "3"} or {"version": null}
+    python -m riskstream.models.fetch alias champion,challenger
+                                    -> {"version": "3", "versions": {"champion": "3", ...}}
     python -m riskstream.models.fetch version 3        -> {"version": "3", "folder": "..."}
 
 ``version`` downloads the bundle, checks that it loads and scores, and caches it with the
@@ -45,10 +47,14 @@ def _fetch_version(version: str) -> dict[str, str]:
     return {"version": version, "folder": str(folder)}
 
 
-def _alias(alias: str) -> dict[str, str | None]:
+def _alias(names: str) -> dict[str, object]:
+    """The versions of comma-separated aliases, in one child process: the first as
+    ``version``, all of them as ``versions``."""
     from riskstream.models.registry import Registry
 
-    return {"version": Registry(load_settings()).alias_version(alias)}
+    registry = Registry(load_settings())
+    versions = {alias: registry.alias_version(alias) for alias in names.split(",")}
+    return {"version": next(iter(versions.values())), "versions": versions}
 
 
 def main(argv: list[str]) -> int:

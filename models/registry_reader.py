@@ -67,6 +67,11 @@ class RegistryReader:
         version = self._ask("alias", alias).get("version")
         return None if version is None else str(version)
 
+    def alias_versions(self, *aliases: str) -> dict[str, str | None]:
+        """Several aliases' versions in one registry read."""
+        versions = self._ask("alias", ",".join(aliases)).get("versions") or {}
+        return {a: None if versions.get(a) is None else str(versions[a]) for a in aliases}
+
     def load(self, version: str) -> ScoringModel:
         """A version's verified bundle; raises ModelLoadError if it cannot serve."""
         model = ScoringModel.load(self._fetched(version) / BUNDLE_FILE)

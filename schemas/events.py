@@ -122,6 +122,10 @@ class LabeledExample(Event):
     truth_partition: int
     truth_offset: int
     source: str | None = None
+    variant: str = "champion"  # the variant that served the prediction
+    shadow_version: str | None = None  # the other variant's score of the same record, if any
+    shadow_risk: float | None = None
+    shadow_label: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

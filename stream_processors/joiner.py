@@ -1,4 +1,5 @@
-"""The label joiner (`riskstream run joiner`): ground-truth + predictions → labeled-examples.
+"""The label joiner (`riskstream run joiner`): ground-truth + predictions (+ shadow-predictions)
+→ labeled-examples.
 
 Predictions wait for their labels in Redis (``SET … EX ttl``), not in a Faust table: labels
 arrive days later, Redis expires them by itself, and every joiner instance sees every
@@ -6,7 +7,10 @@ prediction whatever partitions it owns. A longer-lived ``seen`` marker tells a l
 after the TTL (``late_label``) from one whose request never had a prediction
 (``unknown_request_id``). A label that arrives before its prediction is cached waits up to
 ``joiner_grace_s`` in a Redis sorted set. Every label ends as one LabeledExample or one dead
-letter; none is dropped.
+letter; none is dropped. A shadow prediction's version, risk and label wait beside their
+served prediction, and the example carries both: champion and challenger judged on the same
+records, the pairs a paired test needs. A label joined before its shadow prediction was
+cached gets none.
 
 Guarantee: exactly once for labels joined in their own batch (LabeledExamples, dead letters
 and offsets commit in one Kafka transaction; Redis writes are idempotent); at-least-once for
@@ -42,17 +46,26 @@ from riskstream.schemas.events import (
     Prediction,
 )
 from riskstream.settings import Settings
-from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
+from riskstream.topics import (
+    DEAD_LETTER,
+    GROUND_TRUTH,
+    LABELED_EXAMPLES,
+    PREDICTIONS,
+    SHADOW_PREDICTIONS,
+)
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-joiner"
 LOCATION = struct.Struct(">iq")  # partition, offset of the cached prediction
 SEEN_TTL_FACTOR = 10
+ShadowScore = tuple[str, float, int]  # the shadow prediction's version, risk and label
 
 
 @dataclass
 class JoinerStats:
     predictions_cached: int = 0
+    shadows_cached: int = 0
+    joined_with_shadow: int = 0
     joined: int = 0
     late_labels: int = 0
     unknown_labels: int = 0
@@ -77,7 +90,9 @@ def labeled_example(
     location: tuple[int, int],
     truth: GroundTruth,
     truth_location: tuple[int, int],
+    shadow: ShadowScore | None = None,
 ) -> LabeledExample:
+    shadow_version, shadow_risk, shadow_label = shadow or (None, None, None)
     return LabeledExample(
         example_id=example_id(prediction.request_id),
         request_id=prediction.request_id,
@@ -94,6 +109,10 @@ def labeled_example(
         truth_partition=truth_location[0],
         truth_offset=truth_location[1],
         source=prediction.source or truth.source,
+        variant=prediction.variant,
+        shadow_version=shadow_version,
+        shadow_risk=shadow_risk,
+        shadow_label=shadow_label,
     )
 
 
@@ -129,7 +148,7 @@ class Joiner:
             settings,
             GROUP,
             instance,
-            [PREDICTIONS.name, GROUND_TRUTH.name],
+            [PREDICTIONS.name, SHADOW_PREDICTIONS.name, GROUND_TRUTH.name],
             self.metrics,
             cadence=Cadence(size=500, wait_s=0.2, linger_s=0.0, idle_calls=True),
             retry_on=REDIS_DOWN,
@@ -137,12 +156,16 @@ class Joiner:
         self.codec = self.runtime.codec
         self._topics = {
             "predictions": settings.topic(PREDICTIONS.name),
+            "shadow": settings.topic(SHADOW_PREDICTIONS.name),
             "truth": settings.topic(GROUND_TRUTH.name),
         }
         self._pending_key = settings.redis_key("joiner", "pending")
 
     def _prediction_key(self, request_id: str) -> str:
         return self.settings.redis_key("prediction", request_id)
+
+    def _shadow_key(self, request_id: str) -> str:
+        return self.settings.redis_key("shadow", request_id)
 
     def _seen_key(self, request_id: str) -> str:
         return self.settings.redis_key("seen", request_id)
@@ -158,6 +181,7 @@ class Joiner:
         predictions = [m for m in messages if m.topic() == self._topics["predictions"]]
         labels = [m for m in messages if m.topic() == self._topics["truth"]]
         self._cache(predictions)
+        self._cache_shadows([m for m in messages if m.topic() == self._topics["shadow"]])
         released = self._due_pending()
         if not messages and not released:
             return None
@@ -209,6 +233,33 @@ class Joiner:
         pipe.execute()
         self.stats.predictions_cached += len(predictions)
 
+    def _cache_shadows(self, shadows: list[Message]) -> None:
+        if not shadows:
+            return
+        ttl = self.settings.joiner_prediction_ttl_s
+        pipe = self.redis.pipeline(transaction=False)
+        for message in shadows:
+            try:
+                p = self.codec.decode_event(message.value(), Prediction)
+            except CodecError:
+                log.warning(
+                    "joiner: undecodable shadow prediction at %s/%s",
+                    message.partition(),
+                    message.offset(),
+                )
+                continue
+            score = json.dumps([p.model_version, p.risk, p.label])
+            pipe.set(self._shadow_key(p.request_id), score, ex=ttl)
+        pipe.execute()
+        self.stats.shadows_cached += len(shadows)
+
+    def _shadow(self, raw: bytes | None) -> ShadowScore | None:
+        if raw is None:
+            return None
+        version, risk, label = json.loads(raw)
+        self.stats.joined_with_shadow += 1
+        return str(version), float(risk), int(label)
+
     # -- labels ---------------------------------------------------------------------------
 
     def _join(
@@ -228,16 +279,19 @@ class Joiner:
         rids = [truth.request_id for _, truth in decoded]
         cached = mget(self.redis, [self._prediction_key(r) for r in rids])
         seen = mget(self.redis, [self._seen_key(r) for r in rids])
+        shadows = mget(self.redis, [self._shadow_key(r) for r in rids])
         grace_ms = self.settings.joiner_grace_s * 1000
         now = now_ms()
-        for (message, truth), hit, was_seen in zip(decoded, cached, seen, strict=True):
+        for (message, truth), hit, was_seen, shadow in zip(
+            decoded, cached, seen, shadows, strict=True
+        ):
             location = (int(message.partition() or 0), int(message.offset() or 0))
             fate = label_fate(
                 hit is not None, was_seen is not None, now - int(message.timestamp()[1]), grace_ms
             )
             if fate == "join":
                 assert hit is not None
-                examples.append(self._example(hit, truth, location))
+                examples.append(self._example(hit, truth, location, shadow))
             elif fate == "late":
                 self.stats.late_labels += 1
                 letters.append(
@@ -265,12 +319,18 @@ class Joiner:
         return examples, letters, parked
 
     def _example(
-        self, hit: bytes, truth: GroundTruth, truth_location: tuple[int, int]
+        self,
+        hit: bytes,
+        truth: GroundTruth,
+        truth_location: tuple[int, int],
+        shadow: bytes | None,
     ) -> LabeledExample:
         partition, offset = LOCATION.unpack_from(hit)
         prediction = self.codec.decode_event(hit[LOCATION.size :], Prediction)
         self.stats.joined += 1
-        return labeled_example(prediction, (partition, offset), truth, truth_location)
+        return labeled_example(
+            prediction, (partition, offset), truth, truth_location, self._shadow(shadow)
+        )
 
     def _due_pending(self) -> list[tuple[bytes, dict[str, Any]]]:
         """Parked labels whose prediction has arrived or whose grace has run out."""
@@ -292,7 +352,8 @@ class Joiner:
         hit = self.redis.get(self._prediction_key(truth.request_id))
         location = (entry["partition"], entry["offset"])
         if hit is not None:
-            return self._example(hit, truth, location)
+            shadow = self.redis.get(self._shadow_key(truth.request_id))
+            return self._example(hit, truth, location, shadow)
         self.stats.unknown_labels += 1
         parked = Consumed(
             bytes.fromhex(entry["key"]) or None,

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_END, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
 
 from riskstream.kafka.factory import reader
 from riskstream.models.bundle import ModelLoadError, ScoringModel
@@ -50,6 +50,7 @@ class ModelHolder:
         self._current: ScoringModel | None = None
         self._challenger: ScoringModel | None = None
         self.with_challenger = with_challenger
+        self._follow_from: dict[int, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._on_load_failure = on_load_failure or (lambda version, reason: None)
@@ -68,17 +69,20 @@ class ModelHolder:
         with self._lock:
             return self._challenger
 
-    def refresh_challenger(self) -> None:
-        """Follow the registry's `challenger` alias: load it when it names a new version,
-        drop it when the alias is gone or names the champion. A challenger that fails to load
-        is not scored (the failure is reported like a champion's)."""
+    def refresh_challenger(self, known: str | None = "") -> None:
+        """Follow the registry's `challenger` alias (``known``: its version, already read):
+        load it when it names a new version, drop it when the alias is gone or names the
+        champion. A challenger that fails to load is not scored (the failure is reported like
+        a champion's)."""
         if not self.with_challenger:
             return
-        try:
-            version = self.registry.alias_version(CHALLENGER)
-        except RegistryError as exc:
-            log.warning("%s: could not read the challenger alias (%s)", self.worker, exc)
-            return
+        version = known
+        if version == "":
+            try:
+                version = self.registry.alias_version(CHALLENGER)
+            except RegistryError as exc:
+                log.warning("%s: could not read the challenger alias (%s)", self.worker, exc)
+                return
         current, challenger = self.current, self.challenger
         if version is None or (current is not None and current.version == version):
             if challenger is not None:
@@ -100,8 +104,11 @@ class ModelHolder:
         """Load `champion`; if there is none yet, say so and keep asking until there is."""
         announced = False
         while not stop.is_set():
+            self._follow_from = self._model_versions_end()
             try:
-                version = self.registry.alias_version(CHAMPION)
+                aliases = [CHAMPION, CHALLENGER] if self.with_challenger else [CHAMPION]
+                versions = self.registry.alias_versions(*aliases)
+                version = versions[CHAMPION]
             except RegistryError as exc:
                 log.warning("%s: the registry did not answer (%s); retrying", self.worker, exc)
                 stop.wait(poll_s)
@@ -115,7 +122,7 @@ class ModelHolder:
                     log.info(
                         "%s: serving champion version %s (%s)", self.worker, version, model.kind
                     )
-                    self.refresh_challenger()
+                    self.refresh_challenger(versions.get(CHALLENGER))
                     return model
             elif not announced:
                 log.warning(
@@ -136,13 +143,34 @@ class ModelHolder:
     def stop(self) -> None:
         self._stop.set()
 
+    def _model_versions_end(self) -> dict[int, int]:
+        """model-versions' end offsets now, by partition; empty when the broker cannot say
+        (the follower then starts at the end it finds)."""
+        topic = self.settings.topic(MODEL_VERSIONS.name)
+        consumer = reader(self.settings)
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in partitions
+            }
+        except (KafkaException, KeyError):
+            return {}
+        finally:
+            consumer.close()
+
     def _follow(self) -> None:
         topic = self.settings.topic(MODEL_VERSIONS.name)
         consumer = reader(self.settings)  # committed events only: the trainer's are transactional
         try:
             partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-            # From the end: the champion at start-up came from the registry itself.
-            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+            # From where the topic ended when the registry was read for the champion: an event
+            # published while the versions loaded is handled, not missed (handling is
+            # idempotent).
+            start = self._follow_from
+            consumer.assign(
+                [TopicPartition(topic, p, start.get(p, OFFSET_END)) for p in partitions]
+            )
             while not self._stop.is_set():
                 message = consumer.poll(0.5)
                 if message is None or message.error():

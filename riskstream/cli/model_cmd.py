@@ -188,3 +188,94 @@ def rollback() -> None:
         ),
     )
     console.print(f"[green]champion: {current} → {target} (rolled back)[/]")
+
+
+@app.command("challenge")
+@fails_cleanly
+def challenge(
+    version: str = typer.Argument(..., help="Version number to score beside the champion."),
+) -> None:
+    """Make VERSION the `challenger`: scorers score it in shadow (or serve it to the
+    RISKSTREAM_SPLIT share of patients) from the next batch, until a promotion."""
+    settings = load_settings()
+    configure_logging(settings)
+    from riskstream.kafka.model_events import publish_model_event
+    from riskstream.models.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+    from riskstream.schemas.events import ModelVersionEvent
+
+    registry = Registry(settings)
+    champion = registry.alias_version(CHAMPION)
+    if version == champion:
+        raise RegistryError(
+            "the champion cannot challenge itself",
+            version=version,
+            hint="`riskstream model list` shows the versions to choose from",
+        )
+    registry.load(version)  # a version that cannot serve is never scored
+    registry.set_alias(CHALLENGER, version)
+    publish_model_event(
+        settings,
+        ModelVersionEvent.announce(
+            settings.model_name,
+            "CHALLENGER",
+            version=version,
+            alias=CHALLENGER,
+            previous_version=champion,
+            reason="manual challenge",
+        ),
+    )
+    console.print(f"[green]challenger: {version} (champion {champion or 'none'})[/]")
+
+
+@app.command("evidence")
+@fails_cleanly
+def evidence(
+    start: str = typer.Option("beginning", "--from", help="beginning | end | epoch ms."),
+    alpha: float = typer.Option(0.05, help="Significance level of the paired tests."),
+) -> None:
+    """Champion against challenger on the labeled records both scored: each one's ROC-AUC
+    and accuracy, DeLong's and McNemar's paired tests, and the verdict at ALPHA."""
+    settings = load_settings()
+    configure_logging(settings)
+    from riskstream.cli.tools_cmd import parse_start
+    from riskstream.stream_processors.live_evidence import verdict
+    from riskstream.tools.evidence import read_evidence
+
+    read = read_evidence(settings, parse_start(start))
+    echo(
+        f"{read.examples} labeled examples read, {read.paired} with both variants' scores"
+        + (f", {read.undecodable} undecodable" if read.undecodable else "")
+    )
+    if not read.evidence:
+        echo(
+            "no evidence yet: a challenger is scored once the registry has one "
+            "(`riskstream model challenge VERSION`) and its records' labels are joined"
+        )
+        return
+    table = Table(title=f"live evidence (paired tests, alpha {alpha})")
+    for column in (
+        "champion → challenger",
+        "labeled (positive)",
+        "ROC-AUC",
+        "Δ [CI]",
+        "DeLong p",
+        "accuracy",
+        "Δ [CI]",
+        "McNemar p",
+        "verdict",
+    ):
+        table.add_column(column)
+    for e in read.evidence:
+        roc, acc = e.roc_auc, e.accuracy
+        table.add_row(
+            f"{e.champion_version} → {e.challenger_version}",
+            f"{e.n} ({e.positives})",
+            f"{roc.a:.3f} → {roc.b:.3f}" if roc else "-",
+            f"{roc.difference:+.3f} [{roc.ci_low:+.3f}, {roc.ci_high:+.3f}]" if roc else "-",
+            f"{roc.p_value:.3g}" if roc else "-",
+            f"{e.champion_accuracy:.3f} → {e.challenger_accuracy:.3f}",
+            f"{acc.difference:+.3f} [{acc.ci_low:+.3f}, {acc.ci_high:+.3f}]",
+            f"{acc.p_value:.3g}",
+            verdict(e, alpha),
+        )
+    console.print(table)

@@ -13,18 +13,28 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from confluent_kafka import Producer
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.model_events import publish_model_event
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.schemas.events import ModelVersionEvent
+from riskstream.schemas.events import LabeledExample, ModelVersionEvent
 from riskstream.settings import Settings
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.live_evidence import live_evidence, pair_of
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.variants import serving_variant
-from riskstream.topics import PATIENT_RECORDS, PREDICTIONS, SHADOW_PREDICTIONS
+from riskstream.topics import (
+    GROUND_TRUTH,
+    LABELED_EXAMPLES,
+    PATIENT_RECORDS,
+    PREDICTIONS,
+    SHADOW_PREDICTIONS,
+)
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.test_scorer import _wait_for_some_predictions
 from tests.unit.schemas.samples import SAMPLES
@@ -33,11 +43,13 @@ pytestmark = pytest.mark.integration
 PATIENTS = 400
 
 
-def _with_challenger(settings: Settings) -> tuple[str, str]:
-    """(champion, challenger): a second version registered and given the challenger alias."""
+def _with_challenger(settings: Settings, seed: int = 0) -> tuple[str, str]:
+    """(champion, challenger): a second version registered and given the challenger alias;
+    with another ``seed`` and the best CV candidate, a model that scores differently."""
     registry = Registry(settings)
     champion = registry.alias_version(CHAMPION)
-    challenger = bootstrap(settings).version
+    trained = settings.model_copy(update={"selection_rule": "best"}) if seed else settings
+    challenger = bootstrap(trained, seed=seed).version
     assert champion and challenger != champion
     registry.set_alias(CHAMPION, champion)  # whatever the bootstrap's gates decided
     registry.set_alias(CHALLENGER, challenger)
@@ -62,6 +74,103 @@ def _send(settings: Settings, first: int, count: int) -> None:
         )
         producer.poll(0)
     assert producer.flush(30) == 0
+
+
+def _outcome(i: int) -> int:
+    """Diabetes more likely with glucose, not decided by it: both variants err sometimes."""
+    return int(80.0 + (i % 120) + (i * 37 % 60) - 30 > 150)
+
+
+def _send_labels(settings: Settings, first: int, count: int) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 5}))
+    for i in range(first, first + count):
+        truth: dict[str, Any] = {
+            **SAMPLES["GroundTruth"],
+            "label_id": f"l-{i}",
+            "request_id": f"req-{i}",
+            "patient_id": f"p-{i % PATIENTS}",
+            "outcome": _outcome(i),
+        }
+        producer.produce(
+            settings.topic(GROUND_TRUTH.name),
+            key=truth["patient_id"].encode(),
+            value=codec.encode("GroundTruth", truth),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _running(*workers: Any) -> tuple[threading.Event, list[threading.Thread]]:
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
+    for thread in threads:
+        thread.start()
+    return stop, threads
+
+
+def test_labels_join_with_both_variants_scores_and_the_live_evidence_is_sklearns(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """With a challenger and a 0.3 split, every labeled example carries the served and the
+    shadow score of its record; each variant's ROC-AUC and accuracy from those pairs equal
+    sklearn's on the predictions and labels as published."""
+    total = 800
+    settings = deployment_with_champion(stack, "shj", tmp_path, split=0.3)
+    champion, challenger = _with_challenger(settings, seed=5)
+    joiner = Joiner(settings)
+    stop, threads = _running(Scorer(settings), joiner)
+    try:
+        _send(settings, 0, total)
+        served = drain_committed(settings, PREDICTIONS.name, "Prediction", total, timeout=120)
+        shadow = drain_committed(settings, SHADOW_PREDICTIONS.name, "Prediction", total, 60)
+        _wait(lambda: joiner.stats.shadows_cached >= total, "the joiner cached no shadows")
+        _send_labels(settings, 0, total)
+        examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", total, 120)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert len(examples) == total == len({e["request_id"] for e in examples})
+    pairs = [pair_of(LabeledExample.from_avro(e)) for e in examples]
+    assert all(pair is not None for pair in pairs), "an example came without its shadow score"
+    (evidence,) = live_evidence(p for p in pairs if p is not None)
+    assert (evidence.champion_version, evidence.challenger_version) == (champion, challenger)
+    assert evidence.n == total
+    roc = evidence.roc_auc
+    assert roc is not None, "both classes should be among the labels"
+    # the same metrics, straight from what the scorer published and the labels sent
+    outcome = {f"req-{i}": _outcome(i) for i in range(total)}
+    by_version: dict[str, dict[str, Any]] = {champion: {}, challenger: {}}
+    for p in [*served, *shadow]:
+        by_version[p["model_version"]][p["request_id"]] = p
+    ids = sorted(outcome)
+    y = np.array([outcome[r] for r in ids])
+    gaps = [abs(by_version[champion][r]["risk"] - by_version[challenger][r]["risk"]) for r in ids]
+    assert max(gaps) > 0.01, "the two versions score alike: the test could not tell them apart"
+    for version, auc, accuracy in (
+        (champion, roc.a, evidence.champion_accuracy),
+        (challenger, roc.b, evidence.challenger_accuracy),
+    ):
+        risk = np.array([by_version[version][r]["risk"] for r in ids])
+        label = np.array([by_version[version][r]["label"] for r in ids])
+        assert auc == pytest.approx(roc_auc_score(y, risk))
+        assert accuracy == pytest.approx(accuracy_score(y, label))
+    shown = _cli(settings, "model", "evidence")
+    assert shown.returncode == 0, shown.stderr
+    assert f"{total} labeled examples read, {total} with both variants' scores" in shown.stdout
+    assert (
+        f"{champion} → {challenger}" in shown.stdout
+        and f"{roc.a:.3f} → {roc.b:.3f}" in shown.stdout
+    )
+    served_by_challenger = sum(e["variant"] == "challenger" for e in examples)
+    assert 0 < served_by_challenger < total  # the split served some of both
+    print(
+        f"{total} labels joined with both scores; champion {champion} ROC-AUC "
+        f"{roc.a:.3f} acc {evidence.champion_accuracy:.3f}, challenger "
+        f"{challenger} ROC-AUC {roc.b:.3f} acc {evidence.challenger_accuracy:.3f}; "
+        f"DeLong p={roc.p_value:.3f}, McNemar p={evidence.accuracy.p_value:.3f}"
+    )
 
 
 def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(
@@ -130,13 +239,12 @@ def test_the_scorer_follows_the_challenger_alias_and_a_promotion_ends_the_shadow
         assert scorer.stats.shadow_predictions == 0  # no challenger yet: champion alone
 
         challenger = bootstrap(settings).version
-        registry.set_alias(CHALLENGER, challenger)
-        publish_model_event(
-            settings,
-            ModelVersionEvent.announce(
-                settings.model_name, "CHALLENGER", version=challenger, alias=CHALLENGER
-            ),
-        )
+        registry.set_alias(CHAMPION, champion)  # whatever the bootstrap's gates decided
+        refused = _cli(settings, "model", "challenge", champion)
+        assert refused.returncode == 1 and "cannot challenge itself" in refused.stderr
+        done = _cli(settings, "model", "challenge", challenger)  # alias + CHALLENGER event
+        assert done.returncode == 0, done.stderr
+        assert registry.alias_version(CHALLENGER) == challenger
         _wait(lambda: scorer.models.challenger is not None, "the challenger was not loaded")
         _send(settings, 100, 100)
         _wait(lambda: scorer.stats.predictions == 200, "the second 100 were not scored")
@@ -165,6 +273,16 @@ def test_the_scorer_follows_the_challenger_alias_and_a_promotion_ends_the_shadow
     shadow = drain_committed(settings, SHADOW_PREDICTIONS.name, "Prediction", 100, 30)
     assert sorted(e["request_id"] for e in shadow) == sorted(f"req-{i}" for i in range(100, 200))
     assert {(e["variant"], e["model_version"]) for e in shadow} == {("challenger", challenger)}
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "riskstream.cli.main", *args],
+        env=process_env(settings, COLUMNS="250"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _wait(condition: Any, failure: str, timeout: float = 60.0) -> None:

@@ -79,6 +79,9 @@ def test_answers_and_errors_of_the_child(tmp_path: Path, monkeypatch: pytest.Mon
     assert reader.alias_version("champion") == "4"
     monkeypatch.setattr(subprocess, "run", _child_says('{"version": null}', 0))
     assert reader.alias_version("champion") is None
+    both = {"version": "4", "versions": {"champion": "4", "challenger": None}}
+    monkeypatch.setattr(subprocess, "run", _child_says(json.dumps(both), 0))
+    assert reader.alias_versions("champion", "challenger") == {"champion": "4", "challenger": None}
     corrupt = {"error": "model artifact holds no bundle", "kind": "ModelLoadError"}
     monkeypatch.setattr(subprocess, "run", _child_says(json.dumps(corrupt)))
     with pytest.raises(ModelLoadError, match="no bundle"):

@@ -61,6 +61,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         truth_partition=0,
         truth_offset=2,
         source="clinic-a",
+        variant="challenger",
+        shadow_version="2",
+        shadow_risk=0.31,
+        shadow_label=0,
     ),
     "DriftAlert": dict(
         alert_id="a",

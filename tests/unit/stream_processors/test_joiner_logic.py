@@ -54,3 +54,14 @@ def test_a_labeled_example_carries_only_measured_features_and_both_locations() -
     assert (example.truth_partition, example.truth_offset) == (0, 5)
     assert (example.label, example.predicted_label, example.labeled_at) == (1, 1, 9_000)
     assert measured_features(_prediction([])) == _prediction([]).features
+
+
+def test_a_labeled_example_carries_the_shadow_score_of_its_record_beside_the_served_one() -> None:
+    truth = GroundTruth("l-1", "req-1", "p-1", 9_000, 0, "clinic-a")
+    served = _prediction([])
+    alone = labeled_example(served, (2, 17), truth, (0, 5))
+    assert alone.variant == "champion"
+    assert (alone.shadow_version, alone.shadow_risk, alone.shadow_label) == (None, None, None)
+    paired = labeled_example(served, (2, 17), truth, (0, 5), ("7", 0.12, 0))
+    assert (paired.shadow_version, paired.shadow_risk, paired.shadow_label) == ("7", 0.12, 0)
+    assert (paired.model_version, paired.risk) == (served.model_version, served.risk)

@@ -1,0 +1,99 @@
+"""Champion against challenger on the same labeled records (pure).
+
+A labeled example of a record scored by both variants carries the served score and the
+shadow one (see the joiner). :func:`pair_of` puts them back as champion's and challenger's,
+whichever of them served; :func:`live_evidence` gives each variant's metrics on those records
+and the paired tests (DeLong for ROC-AUC, McNemar for accuracy) that decide whether the
+challenger is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from riskstream.models.evidence import PairedTest, delong_test, mcnemar_test
+from riskstream.schemas.events import LabeledExample
+from riskstream.stream_processors.variants import CHAMPION_VARIANT
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One labeled record as both variants scored it."""
+
+    label: int
+    champion_version: str
+    champion_risk: float
+    champion_label: int
+    challenger_version: str
+    challenger_risk: float
+    challenger_label: int
+
+
+@dataclass(frozen=True)
+class LiveEvidence:
+    champion_version: str
+    challenger_version: str
+    n: int
+    positives: int
+    champion_accuracy: float
+    challenger_accuracy: float
+    roc_auc: PairedTest | None  # None until both classes have two records
+    accuracy: PairedTest
+
+
+def pair_of(example: LabeledExample) -> Pair | None:
+    """The example as (champion, challenger), or None when no shadow score came with it."""
+    if example.shadow_version is None or example.shadow_risk is None:
+        return None
+    served = (example.model_version, example.risk, example.predicted_label)
+    shadow = (example.shadow_version, example.shadow_risk, int(example.shadow_label or 0))
+    champion, challenger = (
+        (served, shadow) if example.variant == CHAMPION_VARIANT else (shadow, served)
+    )
+    return Pair(example.label, *champion, *challenger)
+
+
+def live_evidence(pairs: Iterable[Pair], confidence: float = 0.95) -> list[LiveEvidence]:
+    """One entry per (champion, challenger) version pair, in order of first appearance."""
+    groups: dict[tuple[str, str], list[Pair]] = {}
+    for pair in pairs:
+        groups.setdefault((pair.champion_version, pair.challenger_version), []).append(pair)
+    return [_evidence(key, group, confidence) for key, group in groups.items()]
+
+
+def _evidence(key: tuple[str, str], group: list[Pair], confidence: float) -> LiveEvidence:
+    y = np.array([p.label for p in group], dtype=int)
+    a_risk = np.array([p.champion_risk for p in group])
+    b_risk = np.array([p.challenger_risk for p in group])
+    a_label = np.array([p.champion_label for p in group], dtype=int)
+    b_label = np.array([p.challenger_label for p in group], dtype=int)
+    positives = int(y.sum())
+    roc_auc = (
+        delong_test(y, a_risk, b_risk, confidence)
+        if min(positives, len(y) - positives) >= 2
+        else None
+    )
+    return LiveEvidence(
+        champion_version=key[0],
+        challenger_version=key[1],
+        n=len(group),
+        positives=positives,
+        champion_accuracy=float((a_label == y).mean()),
+        challenger_accuracy=float((b_label == y).mean()),
+        roc_auc=roc_auc,
+        accuracy=mcnemar_test(y, a_label, b_label, confidence),
+    )
+
+
+def verdict(evidence: LiveEvidence, alpha: float) -> str:
+    """``worse`` if either paired test finds the challenger significantly worse, ``better`` if
+    one finds it better and neither worse, else ``undecided``."""
+    tests = [t for t in (evidence.roc_auc, evidence.accuracy) if t is not None]
+    if any(t.worse(alpha) for t in tests):
+        return "worse"
+    if any(t.better(alpha) for t in tests):
+        return "better"
+    return "undecided"
