@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY_TAG = "riskstream.champion_history"
+CHALLENGED_AT_TAG = "riskstream.challenged_at"  # epoch ms the version last became challenger
+EVIDENCE_TAG = "riskstream.live_evidence"  # what a live promotion or rejection rested on
 CALIBRATION_TAG = "riskstream.calibration"
 RELIABILITY_TAG = "riskstream.reliability"
 __all__ = ["CHALLENGER", "CHAMPION", "ONLINE", "Registry", "RegistryError", "VersionInfo"]
@@ -143,6 +146,28 @@ class Registry:
         history = [v for v in self._history() if v != version] + [version]
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-50:]))
         return previous
+
+    def challenge(self, version: str) -> None:
+        """Make ``version`` the `challenger`, stamped with when: live evidence counts from then,
+        and its maximum wait runs from then."""
+        self.get(version)  # raises if unknown
+        self.set_alias(CHALLENGER, version)
+        stamp = str(int(time.time() * 1000))
+        self.client.set_model_version_tag(self.name, version, CHALLENGED_AT_TAG, stamp)
+
+    def challenged_at(self, info: VersionInfo) -> int:
+        """When the version last became challenger (epoch ms; its creation if never stamped)."""
+        return int(info.tags.get(CHALLENGED_AT_TAG, info.created_ms))
+
+    def end_challenge(self, version: str, evidence: str) -> None:
+        """The challenger lost (or waited too long): remove the alias, keep the evidence."""
+        if self.alias_version(CHALLENGER) == version:
+            self.client.delete_registered_model_alias(self.name, CHALLENGER)
+        self.record_evidence(version, evidence)
+
+    def record_evidence(self, version: str, evidence: str) -> None:
+        """The live evidence a promotion or a rejection rested on, in the version's tags."""
+        self.client.set_model_version_tag(self.name, version, EVIDENCE_TAG, evidence[:4000])
 
     def rollback(self) -> tuple[str, str]:
         """Move `champion` back to the version that held it before; returns (from, to)."""

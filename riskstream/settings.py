@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -248,6 +248,24 @@ class Settings(BaseSettings):
         le=1,
         description="Share of patients (a stable hash of the patient id) served by the "
         "challenger; the champion then scores them in shadow.",
+    )
+    promotion_evidence: Literal["holdout", "live"] = Field(
+        "holdout",
+        description="holdout: a retrained version that passes the holdout gates is promoted; "
+        "live: it becomes the challenger, promoted once paired tests on live labels show it "
+        "better (rejected when worse, or after live_max_wait_s).",
+    )
+    live_min_labels: int = Field(
+        200, ge=10, description="Paired labeled records before live evidence decides."
+    )
+    live_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence of the live paired tests (DeLong, McNemar)."
+    )
+    live_max_wait_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="A challenger still undecided after this is rejected."
+    )
+    referee_interval_s: float = Field(
+        30.0, gt=0, description="How often the trainer weighs the live evidence."
     )
 
     # -- models -------------------------------------------------------------------------

@@ -97,3 +97,47 @@ def verdict(evidence: LiveEvidence, alpha: float) -> str:
     if any(t.better(alpha) for t in tests):
         return "better"
     return "undecided"
+
+
+@dataclass(frozen=True)
+class LiveDecision:
+    action: str  # promote | reject | wait
+    reason: str
+
+
+def live_decision(
+    evidence: LiveEvidence | None,
+    *,
+    min_labels: int,
+    confidence: float,
+    waited_s: float,
+    max_wait_s: float,
+) -> LiveDecision:
+    """Promote a challenger that the paired tests find better on at least ``min_labels``
+    paired records (and worse on neither); reject one they find worse, or one still
+    undecided after ``max_wait_s``; else wait for more labels."""
+    n = evidence.n if evidence is not None else 0
+    if evidence is not None and n >= min_labels:
+        judged = verdict(evidence, 1 - confidence)
+        if judged == "better":
+            return LiveDecision("promote", f"better on live evidence: {describe(evidence)}")
+        if judged == "worse":
+            return LiveDecision("reject", f"worse on live evidence: {describe(evidence)}")
+    if waited_s >= max_wait_s:
+        text = describe(evidence) if evidence is not None else "no paired labels"
+        return LiveDecision("reject", f"undecided after {waited_s / 3600:.1f} h: {text}")
+    if evidence is None or n < min_labels:
+        return LiveDecision("wait", f"{n} of {min_labels} paired labels")
+    return LiveDecision("wait", f"undecided: {describe(evidence)}")
+
+
+def describe(evidence: LiveEvidence) -> str:
+    """One line: n, each test's difference, interval and p-value."""
+    parts = [f"n={evidence.n} ({evidence.positives} positive)"]
+    for test in (evidence.roc_auc, evidence.accuracy):
+        if test is not None:
+            parts.append(
+                f"{test.statistic} {test.a:.3f}→{test.b:.3f} ({test.difference:+.3f}, "
+                f"CI {test.ci_low:+.3f}..{test.ci_high:+.3f}, p={test.p_value:.3g})"
+            )
+    return "; ".join(parts)

@@ -6,6 +6,12 @@ one Kafka transaction. The MLflow registration is outside it, so a trainer kille
 registering and before committing trains the batch again and registers another version (at
 least once in the registry). One training runs at a time; requests that arrive meanwhile are
 merged into the next run, and the merge is logged.
+
+With ``RISKSTREAM_PROMOTION_EVIDENCE=live`` a version that passes the holdout becomes the
+challenger instead, and the referee thread (`referee.py`) promotes or rejects it on live
+labels. Its decisions are at least once: it publishes the event before it writes the
+registry, so a crash between the two leaves the challenger alias, and the next look decides
+again from the same evidence.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from riskstream.schemas.events import (
 )
 from riskstream.settings import Settings
 from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
+from riskstream.stream_processors.referee import LiveReferee
 from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -111,6 +118,9 @@ class Trainer:
         if limit is not None and self.runs >= limit:
             return
         self.runtime.start()
+        if self.settings.promotion_evidence == "live":
+            referee = LiveReferee(self.settings)  # its own registry client, on its own thread
+            threading.Thread(target=referee.run, args=(stop,), name="referee", daemon=True).start()
 
         def process(messages: list[Message]) -> Batch | None:
             batch = self.process(messages)
@@ -333,18 +343,24 @@ class Trainer:
             self.settings.selection_metric,
             self.settings.promotion_margin,
         )
-        if decision.promote:
+        reason = decision.reason
+        live = self.settings.promotion_evidence == "live"
+        if decision.promote and not live:
             previous, status, alias = self.registry.promote(version), "PROMOTED", CHAMPION
-        else:
-            self.registry.set_alias(CHALLENGER, version)
+        elif decision.promote or not live:  # live: only a version that passed the holdout
+            self.registry.challenge(version)
             previous, status, alias = champion_version, "CHALLENGER", CHALLENGER
+            if live:
+                reason += "; promotion waits for live evidence (RISKSTREAM_PROMOTION_EVIDENCE)"
+        else:
+            previous, status, alias = champion_version, "REJECTED", None
         return ModelVersionEvent.announce(
             self.settings.model_name,
             status,
             version=version,
             alias=alias,
             previous_version=previous,
-            reason=decision.reason,
+            reason=reason,
             metrics=metrics,
             run_id=run_id,
             lineage=lineage,

@@ -212,7 +212,7 @@ def challenge(
             hint="`riskstream model list` shows the versions to choose from",
         )
     registry.load(version)  # a version that cannot serve is never scored
-    registry.set_alias(CHALLENGER, version)
+    registry.challenge(version)
     publish_model_event(
         settings,
         ModelVersionEvent.announce(

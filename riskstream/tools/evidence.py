@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.reading import Start, messages
-from riskstream.schemas import CodecError
-from riskstream.schemas.events import LabeledExample
+from riskstream.kafka.reading import Start
 from riskstream.settings import Settings
-from riskstream.stream_processors.live_evidence import LiveEvidence, live_evidence, pair_of
-from riskstream.topics import LABELED_EXAMPLES
+from riskstream.stream_processors.live_evidence import LiveEvidence, live_evidence
+from riskstream.stream_processors.referee import read_pairs
 
 
 @dataclass(frozen=True)
@@ -23,17 +20,5 @@ class EvidenceRead:
 
 
 def read_evidence(settings: Settings, start: Start = "beginning") -> EvidenceRead:
-    codec = codec_for(settings)
-    pairs = []
-    read = undecodable = 0
-    for message in messages(settings, settings.topic(LABELED_EXAMPLES.name), start, None):
-        read += 1
-        try:
-            example = codec.decode_event(message.value(), LabeledExample)
-        except CodecError:
-            undecodable += 1
-            continue
-        pair = pair_of(example)
-        if pair is not None:
-            pairs.append(pair)
+    read, undecodable, pairs = read_pairs(settings, start)
     return EvidenceRead(read, len(pairs), undecodable, live_evidence(pairs))

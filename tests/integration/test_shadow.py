@@ -1,6 +1,7 @@
-"""Champion and challenger in the scorer, against the real broker and MLflow: every record's
+"""Champion and challenger, against the real broker, Redis and MLflow (#15): every record's
 shadow prediction survives a SIGKILL exactly once, the A/B split serves a stable set of
-patients, and the challenger is followed as the registry moves it (#15)."""
+patients, labels join with both versions' scores, and the referee promotes a better
+challenger and rejects a worse one on that live evidence, as the scorer follows."""
 
 from __future__ import annotations
 
@@ -19,18 +20,20 @@ from confluent_kafka import Producer
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.model_events import publish_model_event
+from riskstream.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
-from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.schemas.events import LabeledExample, ModelVersionEvent
+from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, Registry
+from riskstream.schemas.events import LabeledExample
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.live_evidence import live_evidence, pair_of
+from riskstream.stream_processors.referee import LiveReferee
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.variants import serving_variant
 from riskstream.topics import (
     GROUND_TRUTH,
     LABELED_EXAMPLES,
+    MODEL_VERSIONS,
     PATIENT_RECORDS,
     PREDICTIONS,
     SHADOW_PREDICTIONS,
@@ -52,28 +55,139 @@ def _with_challenger(settings: Settings, seed: int = 0) -> tuple[str, str]:
     challenger = bootstrap(trained, seed=seed).version
     assert champion and challenger != champion
     registry.set_alias(CHAMPION, champion)  # whatever the bootstrap's gates decided
-    registry.set_alias(CHALLENGER, challenger)
+    registry.challenge(challenger)
     return champion, challenger
 
 
-def _send(settings: Settings, first: int, count: int) -> None:
+def _produce(settings: Settings, topic: str, schema: str, events: list[dict[str, Any]]) -> None:
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"linger.ms": 5}))
-    for i in range(first, first + count):
-        record: dict[str, Any] = {
+    for event in events:
+        producer.produce(
+            settings.topic(topic),
+            key=event["patient_id"].encode(),
+            value=codec.encode(schema, event),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _send(settings: Settings, first: int, count: int) -> None:
+    records = [
+        {
             **SAMPLES["PatientRecord"],
             "request_id": f"req-{i}",
             "patient_id": f"p-{i % PATIENTS}",
             "glucose": 80.0 + (i % 120),
             "age": 21 + (i % 50),
         }
-        producer.produce(
-            settings.topic(PATIENT_RECORDS.name),
-            key=record["patient_id"].encode(),
-            value=codec.encode("PatientRecord", record),
+        for i in range(first, first + count)
+    ]
+    _produce(settings, PATIENT_RECORDS.name, "PatientRecord", records)
+
+
+def _send_outcomes(settings: Settings, outcomes: dict[int, int]) -> None:
+    """The ground truth of records ``i``: ``outcomes[i]``."""
+    truths = [
+        {
+            **SAMPLES["GroundTruth"],
+            "label_id": f"l-{i}",
+            "request_id": f"req-{i}",
+            "patient_id": f"p-{i % PATIENTS}",
+            "outcome": outcome,
+        }
+        for i, outcome in outcomes.items()
+    ]
+    _produce(settings, GROUND_TRUTH.name, "GroundTruth", truths)
+
+
+def _label_like(
+    settings: Settings, version: str, first: int, count: int, shadows: int | None = None
+) -> None:
+    """Ground truth equal to ``version``'s own predicted labels for records ``first`` ..
+    ``first + count``: that version is right on every record, the other one is not.
+    ``shadows``: how many shadow predictions exist by then (all records', by default)."""
+    served = drain_committed(settings, PREDICTIONS.name, "Prediction", first + count, 120)
+    expected = first + count if shadows is None else shadows
+    shadow = drain_committed(settings, SHADOW_PREDICTIONS.name, "Prediction", expected, 60)
+    wanted = {f"req-{i}" for i in range(first, first + count)}
+    truth = {
+        p["request_id"]: int(p["label"])
+        for p in [*served, *shadow]
+        if p["model_version"] == version and p["request_id"] in wanted
+    }
+    assert len(truth) == count, f"{len(truth)} of {count} records scored by version {version}"
+    _send_outcomes(settings, {int(r.removeprefix("req-")): y for r, y in truth.items()})
+
+
+def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """RISKSTREAM_PROMOTION_EVIDENCE=live: the referee waits for 200 paired labels, promotes
+    the challenger that is right where the champion is not, and later rejects a challenger
+    that is wrong where the champion is right; each decision carries its evidence."""
+    settings = deployment_with_champion(
+        stack, "shl", tmp_path, promotion_evidence="live", live_min_labels=200
+    )
+    champion, challenger = _with_challenger(settings, seed=5)
+    registry = Registry(settings)
+    scorer, joiner = Scorer(settings), Joiner(settings)
+    referee = LiveReferee(settings)
+    stop, threads = _running(scorer, joiner)
+    try:
+        _wait(lambda: scorer.models.challenger is not None, "the challenger was not loaded")
+        _send(settings, 0, 100)
+        _wait(lambda: joiner.stats.shadows_cached >= 100, "shadows not cached")
+        _label_like(settings, challenger, 0, 100)
+        _wait(lambda: joiner.stats.joined_with_shadow == 100, "100 labels did not join")
+        assert referee.judge() is None  # 100 of 200 paired labels: it waits
+        _send(settings, 100, 300)
+        _wait(lambda: joiner.stats.shadows_cached >= 400, "shadows not cached")
+        _label_like(settings, challenger, 100, 300)
+        _wait(lambda: joiner.stats.joined_with_shadow == 400, "400 labels did not join")
+        promoted = referee.judge()
+        assert promoted is not None and promoted.status == "PROMOTED", promoted
+        assert (promoted.version, promoted.previous_version) == (challenger, champion)
+        assert promoted.metrics["live_n"] == 400
+        assert promoted.metrics["live_accuracy_challenger"] == 1.0
+        assert promoted.metrics["live_accuracy_p_value"] < 0.05
+        assert registry.alias_version(CHAMPION) == challenger
+        assert registry.alias_version(CHALLENGER) is None
+        assert "better on live evidence" in registry.get(challenger).tags[EVIDENCE_TAG]
+        _wait(lambda: scorer.models.current.version == challenger, "no swap on the promotion")
+        assert scorer.models.challenger is None  # the promotion ended the shadow
+        _send(settings, 400, 50)
+        _wait(lambda: scorer.stats.predictions == 450, "50 records were not scored")
+        assert scorer.stats.shadow_predictions == 400  # champion alone
+
+        # the old champion challenges again (the CLI: alias, stamp and CHALLENGER event), and
+        # is wrong where the new one is right
+        refused = _cli(settings, "model", "challenge", challenger)
+        assert refused.returncode == 1 and "cannot challenge itself" in refused.stderr
+        done = _cli(settings, "model", "challenge", champion)
+        assert done.returncode == 0, done.stderr
+        _wait(
+            lambda: getattr(scorer.models.challenger, "version", None) == champion,
+            "the second challenger was not loaded",
         )
-        producer.poll(0)
-    assert producer.flush(30) == 0
+        _send(settings, 450, 300)
+        _wait(lambda: joiner.stats.shadows_cached >= 700, "shadows not cached")
+        _label_like(settings, challenger, 450, 300, shadows=700)
+        _wait(lambda: joiner.stats.joined_with_shadow == 700, "300 more labels did not join")
+        rejected = referee.judge()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert rejected is not None and rejected.status == "REJECTED", rejected
+    assert rejected.version == champion and rejected.metrics["live_n"] == 300
+    assert "worse on live evidence" in rejected.reason
+    assert registry.alias_version(CHAMPION) == challenger  # the promoted version stays
+    assert registry.alias_version(CHALLENGER) is None
+    events = list(
+        decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
+    )
+    assert [e["status"] for e in events][-3:] == ["PROMOTED", "CHALLENGER", "REJECTED"]
 
 
 def _outcome(i: int) -> int:
@@ -82,23 +196,7 @@ def _outcome(i: int) -> int:
 
 
 def _send_labels(settings: Settings, first: int, count: int) -> None:
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 5}))
-    for i in range(first, first + count):
-        truth: dict[str, Any] = {
-            **SAMPLES["GroundTruth"],
-            "label_id": f"l-{i}",
-            "request_id": f"req-{i}",
-            "patient_id": f"p-{i % PATIENTS}",
-            "outcome": _outcome(i),
-        }
-        producer.produce(
-            settings.topic(GROUND_TRUTH.name),
-            key=truth["patient_id"].encode(),
-            value=codec.encode("GroundTruth", truth),
-        )
-        producer.poll(0)
-    assert producer.flush(30) == 0
+    _send_outcomes(settings, {i: _outcome(i) for i in range(first, first + count)})
 
 
 def _running(*workers: Any) -> tuple[threading.Event, list[threading.Thread]]:
@@ -219,60 +317,6 @@ def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(
         f"SIGKILL after {seen} predictions: {total} records, {len(served)} served and "
         f"{len(shadow)} shadow predictions; challenger serves {on_challenger:.3f} of patients"
     )
-
-
-def test_the_scorer_follows_the_challenger_alias_and_a_promotion_ends_the_shadow(
-    stack: Settings, tmp_path: Path
-) -> None:
-    settings = deployment_with_champion(stack, "shf", tmp_path)
-    registry = Registry(settings)
-    champion = registry.alias_version(CHAMPION)
-    scorer = Scorer(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        _wait(lambda: scorer.models.current is not None, "the scorer loaded no champion")
-        time.sleep(2)  # the follower assigns model-versions at its end
-        _send(settings, 0, 100)
-        _wait(lambda: scorer.stats.predictions == 100, "the first 100 were not scored")
-        assert scorer.stats.shadow_predictions == 0  # no challenger yet: champion alone
-
-        challenger = bootstrap(settings).version
-        registry.set_alias(CHAMPION, champion)  # whatever the bootstrap's gates decided
-        refused = _cli(settings, "model", "challenge", champion)
-        assert refused.returncode == 1 and "cannot challenge itself" in refused.stderr
-        done = _cli(settings, "model", "challenge", challenger)  # alias + CHALLENGER event
-        assert done.returncode == 0, done.stderr
-        assert registry.alias_version(CHALLENGER) == challenger
-        _wait(lambda: scorer.models.challenger is not None, "the challenger was not loaded")
-        _send(settings, 100, 100)
-        _wait(lambda: scorer.stats.predictions == 200, "the second 100 were not scored")
-        assert scorer.stats.shadow_predictions == 100
-
-        registry.promote(challenger)
-        assert registry.alias_version(CHALLENGER) is None  # a promotion ends the challenge
-        publish_model_event(
-            settings,
-            ModelVersionEvent.announce(
-                settings.model_name,
-                "PROMOTED",
-                version=challenger,
-                alias=CHAMPION,
-                previous_version=champion,
-            ),
-        )
-        _wait(lambda: scorer.models.current.version == challenger, "no swap to the challenger")
-        assert scorer.models.challenger is None
-        _send(settings, 200, 100)
-        _wait(lambda: scorer.stats.predictions == 300, "the third 100 were not scored")
-        assert scorer.stats.shadow_predictions == 100
-    finally:
-        stop.set()
-        thread.join(30)
-    shadow = drain_committed(settings, SHADOW_PREDICTIONS.name, "Prediction", 100, 30)
-    assert sorted(e["request_id"] for e in shadow) == sorted(f"req-{i}" for i in range(100, 200))
-    assert {(e["variant"], e["model_version"]) for e in shadow} == {("challenger", challenger)}
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -171,6 +171,26 @@ def test_a_candidate_failing_the_gates_is_never_promoted(deployment: Settings) -
     assert registry.alias_version("challenger") == outcome["version"]
 
 
+def test_with_live_evidence_a_candidate_failing_the_holdout_is_rejected_not_challenger(
+    deployment: Settings,
+) -> None:
+    """RISKSTREAM_PROMOTION_EVIDENCE=live: the holdout is the first gate; a version failing
+    it is REJECTED and never scored in shadow."""
+    live = deployment.model_copy(update={"promotion_evidence": "live"})
+    registry = Registry(live)
+    champion_before = registry.alias_version(CHAMPION)
+    challenger_before = registry.alias_version("challenger")
+    start = T0 + 35_000_000
+    noise = np.random.default_rng(2).integers(0, 2, size=332)
+    _publish_examples(live, _examples(noise, start))
+    _request(live, start, start + 1_000_000, ("PERFORMANCE_DROP",))
+    outcome = _run_trainer_once(live)
+    assert outcome["status"] == "REJECTED" and outcome["alias"] is None
+    assert "fails the quality gates" in outcome["reason"]
+    assert registry.alias_version(CHAMPION) == champion_before
+    assert registry.alias_version("challenger") == challenger_before != outcome["version"]
+
+
 def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
     deployment: Settings,
 ) -> None:

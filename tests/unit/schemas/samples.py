@@ -39,8 +39,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         source_partition=2,
         source_offset=10,
         source="clinic-a",
-        variant="challenger",
-        shadow=True,
+        variant="champion",  # the integration tests' predictions: served by the champion
+        shadow=False,
     ),
     "GroundTruth": dict(
         label_id="l", request_id="r-1", patient_id="p-1", event_time=T, outcome=1, source="c"

@@ -5,7 +5,15 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from riskstream.schemas.events import LabeledExample
-from riskstream.stream_processors.live_evidence import Pair, live_evidence, pair_of, verdict
+from riskstream.stream_processors.live_evidence import (
+    LiveDecision,
+    LiveEvidence,
+    Pair,
+    live_decision,
+    live_evidence,
+    pair_of,
+    verdict,
+)
 
 
 def _example(
@@ -97,3 +105,45 @@ def test_the_verdict_is_worse_on_any_significant_loss_and_better_only_without_on
     assert verdict(worse, 0.05) == "worse"
     assert verdict(same, 0.05) == "undecided"
     assert verdict(better, 1e-300) == "undecided"  # no test reaches an absurd confidence
+
+
+def _pairs(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[Pair]:
+    return [
+        Pair(int(t), "1", float(x), int(x >= 0.5), "2", float(z), int(z >= 0.5))
+        for t, x, z in zip(y, a, b, strict=True)
+    ]
+
+
+def _decide(evidence: LiveEvidence | None, waited_s: float = 60.0) -> LiveDecision:
+    return live_decision(
+        evidence, min_labels=200, confidence=0.95, waited_s=waited_s, max_wait_s=3600.0
+    )
+
+
+def test_a_challenger_is_promoted_only_on_enough_labels_that_show_it_better() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 600)
+    poor = np.clip(0.2 * y + rng.normal(0.4, 0.3, 600), 0, 1)
+    good = np.clip(0.7 * y + rng.normal(0.15, 0.2, 600), 0, 1)
+    (early,) = live_evidence(_pairs(y[:150], poor[:150], good[:150]))
+    assert verdict(early, 0.05) == "better"  # significant already, but too few labels
+    waiting = _decide(early)
+    assert waiting.action == "wait" and "150 of 200" in waiting.reason
+    (enough,) = live_evidence(_pairs(y, poor, good))
+    promoted = _decide(enough)
+    assert promoted.action == "promote"
+    assert "n=600" in promoted.reason and "roc_auc" in promoted.reason and "p=" in promoted.reason
+    (backwards,) = live_evidence(_pairs(y, good, poor))
+    assert _decide(backwards).action == "reject"
+
+
+def test_an_undecided_challenger_waits_until_the_maximum_wait_then_is_rejected() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 400)
+    same = np.clip(0.5 * y + rng.normal(0.25, 0.25, 400), 0, 1)
+    (even,) = live_evidence(_pairs(y, same, same))
+    assert _decide(even).action == "wait" and "undecided" in _decide(even).reason
+    assert _decide(even, waited_s=3600.0).action == "reject"
+    assert _decide(None).action == "wait"
+    late = _decide(None, waited_s=7200.0)
+    assert late.action == "reject" and "no paired labels" in late.reason
