@@ -23,7 +23,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from riskstream.errors import RiskstreamError, TopicError
+from riskstream.errors import RiskstreamError, ServiceUnavailableError, TopicError
 from riskstream.kafka.admin import partitions_in
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import reader
@@ -98,10 +98,18 @@ def messages(
     (default: the end offsets when called); with ``follow`` it waits for new ones."""
     consumer = reader(settings)
     try:
-        begin = resolve(consumer, topic, start)
-        end = (
-            resolve(consumer, topic, stop) if stop is not None else resolve(consumer, topic, "end")
-        )
+        try:
+            begin = resolve(consumer, topic, start)
+            end = resolve(consumer, topic, "end" if stop is None else stop)
+        except KafkaException as exc:
+            raise ServiceUnavailableError(
+                "Kafka did not answer while finding where to read",
+                topic=topic,
+                bootstrap=settings.kafka_bootstrap,
+                error=exc.args[0].str() if exc.args else str(exc),
+                hint="start the local stack with `riskstream stack up`, or point "
+                "RISKSTREAM_KAFKA_BOOTSTRAP at a running cluster",
+            ) from None
         consumer.assign(
             [TopicPartition(topic, p, o if o >= 0 else OFFSET_BEGINNING) for p, o in begin.items()]
         )
