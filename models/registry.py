@@ -29,6 +29,7 @@ from riskstream.models.registry_reader import (
     CHALLENGER,
     CHAMPION,
     ONLINE,
+    PREVIOUS,
     RegistryError,
     registered_name,
 )
@@ -38,9 +39,20 @@ log = logging.getLogger(__name__)
 HISTORY_TAG = "riskstream.champion_history"
 CHALLENGED_AT_TAG = "riskstream.challenged_at"  # epoch ms the version last became challenger
 EVIDENCE_TAG = "riskstream.live_evidence"  # what a live promotion or rejection rested on
+WATCHED_SINCE_TAG = "riskstream.watched_since"  # epoch ms a promoted version's watch began
+WATCH_TAG = "riskstream.watch"  # how the watch after its promotion ended, and on what evidence
 CALIBRATION_TAG = "riskstream.calibration"
 RELIABILITY_TAG = "riskstream.reliability"
-__all__ = ["CHALLENGER", "CHAMPION", "ONLINE", "Registry", "RegistryError", "VersionInfo"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "ONLINE",
+    "PREVIOUS",
+    "Registry",
+    "RegistryError",
+    "VersionInfo",
+    "Watch",
+]
 
 
 class _BundleModel(PythonModel):
@@ -55,6 +67,15 @@ class _BundleModel(PythonModel):
         """Risk of each record (a dict of PatientRecord feature names to values)."""
         risk = self.model.predict_frame(pd.DataFrame.from_records(model_input))[1]
         return [float(r) for r in risk]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A promoted ``champion`` under watch since ``since_ms``, with ``previous`` in shadow."""
+
+    champion: str
+    previous: str
+    since_ms: int
 
 
 @dataclass(frozen=True)
@@ -135,17 +156,42 @@ class Registry:
     def set_alias(self, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(self.name, alias, version)
 
-    def promote(self, version: str) -> str | None:
+    def promote(self, version: str, *, watch: bool = False) -> str | None:
         """Move `champion` to ``version``; return the version that held it. A promotion ends
-        the challenge: `challenger` is removed, so scorers stop scoring it in shadow."""
+        the challenge: `challenger` is removed, so scorers stop scoring it in shadow. With
+        ``watch`` (and ``canary_windows`` > 0) the version that held it becomes `previous`:
+        scored in shadow while the trigger's canary watches the new one (see ``canary.py``)."""
         self.get(version)  # raises if unknown
         previous = self.alias_version(CHAMPION)
         self.set_alias(CHAMPION, version)
-        if self.alias_version(CHALLENGER) is not None:
-            self.client.delete_registered_model_alias(self.name, CHALLENGER)
+        self._drop_alias(CHALLENGER)
+        if watch and self.settings.canary_windows > 0 and previous not in (None, version):
+            assert previous is not None
+            stamp = str(int(time.time() * 1000))
+            self.client.set_model_version_tag(self.name, version, WATCHED_SINCE_TAG, stamp)
+            self.set_alias(PREVIOUS, previous)
+        else:
+            self._drop_alias(PREVIOUS)
         history = [v for v in self._history() if v != version] + [version]
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-50:]))
         return previous
+
+    def watch(self) -> Watch | None:
+        """The watch after the last promotion, while it lasts."""
+        champion, previous = self.alias_version(CHAMPION), self.alias_version(PREVIOUS)
+        if champion is None or previous is None or previous == champion:
+            return None
+        since = self.get(champion).tags.get(WATCHED_SINCE_TAG)
+        return None if since is None else Watch(champion, previous, int(since))
+
+    def end_watch(self, version: str, outcome: str) -> None:
+        """The watch of ``version`` ended with it still champion: stop scoring `previous`."""
+        self._drop_alias(PREVIOUS)
+        self.client.set_model_version_tag(self.name, version, WATCH_TAG, outcome[:4000])
+
+    def _drop_alias(self, alias: str) -> None:
+        if self.alias_version(alias) is not None:
+            self.client.delete_registered_model_alias(self.name, alias)
 
     def challenge(self, version: str) -> None:
         """Make ``version`` the `challenger`, stamped with when: live evidence counts from then,
@@ -169,10 +215,11 @@ class Registry:
         """The live evidence a promotion or a rejection rested on, in the version's tags."""
         self.client.set_model_version_tag(self.name, version, EVIDENCE_TAG, evidence[:4000])
 
-    def rollback(self) -> tuple[str, str]:
-        """Move `champion` back to the version that held it before; returns (from, to)."""
+    def rollback(self, outcome: str = "", to: str | None = None) -> tuple[str, str]:
+        """Move `champion` back to the version that held it before (or to ``to``); returns
+        (from, to). Ends any watch; ``outcome`` (why) goes in the rolled-back version's tags."""
         current = self.alias_version(CHAMPION)
-        history = [v for v in self._history() if v != current]
+        history = [v for v in self._history() if v not in (current, to)] + ([to] if to else [])
         if current is None or not history:
             raise RegistryError(
                 "there is no earlier champion to roll back to",
@@ -181,7 +228,12 @@ class Registry:
             )
         target = history[-1]
         self.set_alias(CHAMPION, target)
+        self._drop_alias(PREVIOUS)
+        if self.alias_version(CHALLENGER) == target:
+            self._drop_alias(CHALLENGER)
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))
+        if outcome:
+            self.client.set_model_version_tag(self.name, current, WATCH_TAG, outcome[:4000])
         return current, target
 
     def _history(self) -> list[str]:

@@ -26,6 +26,7 @@ from riskstream.settings import ENV_PREFIX, Settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS = "previous"  # the champion before a promotion, scored in shadow while it is watched
 ONLINE = "online"  # the online learner's newest snapshot
 METRICS_FILE = "metrics.json"
 FETCH_TIMEOUT_S = 300.0

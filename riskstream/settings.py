@@ -265,7 +265,17 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, gt=0, description="A challenger still undecided after this is rejected."
     )
     referee_interval_s: float = Field(
-        30.0, gt=0, description="How often the trainer weighs the live evidence."
+        30.0,
+        gt=0,
+        description="How often live evidence is weighed (the trainer's referee of a challenger, "
+        "the trigger's watch after a promotion).",
+    )
+    canary_windows: int = Field(
+        3,
+        ge=0,
+        description="After a promotion the previous champion is scored in shadow and the new "
+        "one watched for this many performance windows of paired labels; it is rolled back when "
+        "the paired tests find the previous one better. 0: no watch.",
     )
 
     # -- models -------------------------------------------------------------------------

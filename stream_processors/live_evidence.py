@@ -30,6 +30,7 @@ class Pair:
     challenger_version: str
     challenger_risk: float
     challenger_label: int
+    labeled_at: int = 0  # the ground truth's event time: the performance window it is in
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def pair_of(example: LabeledExample) -> Pair | None:
     champion, challenger = (
         (served, shadow) if example.variant == CHAMPION_VARIANT else (shadow, served)
     )
-    return Pair(example.label, *champion, *challenger)
+    return Pair(example.label, *champion, *challenger, labeled_at=example.labeled_at)
 
 
 def live_evidence(pairs: Iterable[Pair], confidence: float = 0.95) -> list[LiveEvidence]:
@@ -141,3 +142,38 @@ def describe(evidence: LiveEvidence) -> str:
                 f"CI {test.ci_low:+.3f}..{test.ci_high:+.3f}, p={test.p_value:.3g})"
             )
     return "; ".join(parts)
+
+
+def paired_windows(pairs: Iterable[Pair], window_ms: int, min_sample: int) -> int:
+    """How many performance windows (by label time) hold at least ``min_sample`` pairs."""
+    counts: dict[int, int] = {}
+    for pair in pairs:
+        start = pair.labeled_at - pair.labeled_at % window_ms
+        counts[start] = counts.get(start, 0) + 1
+    return sum(1 for n in counts.values() if n >= min_sample)
+
+
+def canary_decision(
+    evidence: LiveEvidence | None,
+    *,
+    windows_seen: int,
+    windows: int,
+    min_labels: int,
+    confidence: float,
+    waited_s: float,
+    max_wait_s: float,
+) -> LiveDecision:
+    """The watch after a promotion, where the evidence's challenger is the previous champion,
+    scored in shadow: roll back as soon as the paired tests find it better on at least
+    ``min_labels`` records; confirm the new champion after ``windows`` windows of paired
+    labels (or ``max_wait_s``) without that; else keep watching."""
+    n = evidence.n if evidence is not None else 0
+    text = describe(evidence) if evidence is not None else "no paired labels"
+    if evidence is not None and n >= min_labels and verdict(evidence, 1 - confidence) == "better":
+        return LiveDecision("rollback", f"the previous champion is better on live evidence: {text}")
+    if windows_seen >= windows:
+        span = f"{windows_seen} window{'' if windows_seen == 1 else 's'}"
+        return LiveDecision("confirm", f"no significant loss over {span}: {text}")
+    if waited_s >= max_wait_s:
+        return LiveDecision("confirm", f"watch ended after {waited_s / 3600:.1f} h: {text}")
+    return LiveDecision("wait", f"{windows_seen} of {windows} windows watched; {text}")

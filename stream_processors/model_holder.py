@@ -22,6 +22,7 @@ from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import (
     CHALLENGER,
     CHAMPION,
+    PREVIOUS,
     RegistryError,
     RegistryReader,
 )
@@ -49,6 +50,7 @@ class ModelHolder:
         self.registry = RegistryReader(settings)
         self._current: ScoringModel | None = None
         self._challenger: ScoringModel | None = None
+        self._challenger_serves = False
         self.with_challenger = with_challenger
         self._follow_from: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -65,24 +67,32 @@ class ModelHolder:
 
     @property
     def challenger(self) -> ScoringModel | None:
-        """The `challenger` version, unless it is the champion itself or not followed."""
-        with self._lock:
-            return self._challenger
+        """The version scored beside the champion (see :meth:`shadow`), or None."""
+        return self.shadow()[0]
 
-    def refresh_challenger(self, known: str | None = "") -> None:
-        """Follow the registry's `challenger` alias (``known``: its version, already read):
-        load it when it names a new version, drop it when the alias is gone or names the
-        champion. A challenger that fails to load is not scored (the failure is reported like
-        a champion's)."""
+    def shadow(self) -> tuple[ScoringModel | None, bool]:
+        """(the version scored beside the champion, whether it may serve the split's share):
+        the `challenger`, or while a promotion is watched the `previous` champion, which only
+        ever scores in shadow. Read together, once per batch."""
+        with self._lock:
+            return self._challenger, self._challenger_serves
+
+    def refresh_challenger(self, known: dict[str, str | None] | None = None) -> None:
+        """Follow the registry's `challenger` alias, else its `previous` one (``known``: the
+        aliases, already read): load the version when it is new, drop it when the alias is
+        gone or names the champion. A version that fails to load is not scored (the failure
+        is reported like a champion's)."""
         if not self.with_challenger:
             return
-        version = known
-        if version == "":
+        aliases = known
+        if aliases is None:
             try:
-                version = self.registry.alias_version(CHALLENGER)
+                aliases = self.registry.alias_versions(CHALLENGER, PREVIOUS)
             except RegistryError as exc:
                 log.warning("%s: could not read the challenger alias (%s)", self.worker, exc)
                 return
+        serves = aliases.get(CHALLENGER) is not None
+        version = aliases.get(CHALLENGER) or aliases.get(PREVIOUS)
         current, challenger = self.current, self.challenger
         if version is None or (current is not None and current.version == version):
             if challenger is not None:
@@ -93,12 +103,15 @@ class ModelHolder:
                 self._challenger = None
             return
         if challenger is not None and challenger.version == version:
+            with self._lock:
+                self._challenger_serves = serves
             return
         model = self._load(version)
         with self._lock:
-            self._challenger = model
+            self._challenger, self._challenger_serves = model, serves
         if model is not None:
-            log.info("%s: scoring challenger version %s in shadow", self.worker, version)
+            role = "challenger" if serves else "previous champion"
+            log.info("%s: scoring the %s, version %s, in shadow", self.worker, role, version)
 
     def wait_for_champion(self, stop: threading.Event, poll_s: float = 5.0) -> ScoringModel | None:
         """Load `champion`; if there is none yet, say so and keep asking until there is."""
@@ -106,7 +119,7 @@ class ModelHolder:
         while not stop.is_set():
             self._follow_from = self._model_versions_end()
             try:
-                aliases = [CHAMPION, CHALLENGER] if self.with_challenger else [CHAMPION]
+                aliases = [CHAMPION, CHALLENGER, PREVIOUS] if self.with_challenger else [CHAMPION]
                 versions = self.registry.alias_versions(*aliases)
                 version = versions[CHAMPION]
             except RegistryError as exc:
@@ -122,7 +135,7 @@ class ModelHolder:
                     log.info(
                         "%s: serving champion version %s (%s)", self.worker, version, model.kind
                     )
-                    self.refresh_challenger(versions.get(CHALLENGER))
+                    self.refresh_challenger(versions)
                     return model
             elif not announced:
                 log.warning(
@@ -195,6 +208,7 @@ class ModelHolder:
             return False
         if event.status not in CHAMPION_MOVES or event.alias != CHAMPION or not event.version:
             self.refresh_challenger()
+            self._end_shadow(event)
             return False
         version = event.version
         current = self.current
@@ -213,6 +227,19 @@ class ModelHolder:
         log.info("%s: swapped in champion version %s", self.worker, version)
         self.refresh_challenger()
         return True
+
+    def _end_shadow(self, event: ModelVersionEvent) -> None:
+        """A rejected challenger, or the previous champion of a confirmed promotion, leaves
+        the shadow on its event: the referee and the canary publish before they move the
+        alias, so the registry read just before may still name it."""
+        ended = {"REJECTED": event.version, "CONFIRMED": event.previous_version}.get(event.status)
+        with self._lock:
+            if ended is None or self._challenger is None or self._challenger.version != ended:
+                return
+            self._challenger = None
+        log.info(
+            "%s: no longer scoring version %s in shadow (%s)", self.worker, ended, event.status
+        )
 
     def _load(self, version: str) -> ScoringModel | None:
         started = time.monotonic()

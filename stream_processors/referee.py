@@ -102,7 +102,7 @@ class LiveReferee:
             alias=CHAMPION if decision.action == "promote" else None,
             previous_version=champion,
             reason=decision.reason,
-            metrics=_evidence_metrics(evidence),
+            metrics=evidence_metrics(evidence),
         )
         # The event first: if the registry write is then lost to a crash, the alias still
         # names the challenger and the next look decides again (at least once).
@@ -114,12 +114,12 @@ class LiveReferee:
     def _apply(self, challenger: str, decision: LiveDecision) -> None:
         if decision.action == "promote":
             self.registry.record_evidence(challenger, decision.reason)
-            self.registry.promote(challenger)
+            self.registry.promote(challenger, watch=True)
         else:
             self.registry.end_challenge(challenger, decision.reason)
 
 
-def _evidence_metrics(evidence: LiveEvidence | None) -> dict[str, float]:
+def evidence_metrics(evidence: LiveEvidence | None) -> dict[str, float]:
     if evidence is None:
         return {}
     metrics = {"live_n": float(evidence.n), "live_positives": float(evidence.positives)}

@@ -3,7 +3,9 @@ dead-letter).
 
 While the registry has a `challenger` (and ``RISKSTREAM_SHADOW`` is on), every valid record is
 scored by both versions: the variant serving its patient (champion, or challenger for the
-``RISKSTREAM_SPLIT`` share) goes to predictions, the other to shadow-predictions.
+``RISKSTREAM_SPLIT`` share) goes to predictions, the other to shadow-predictions. While a
+promotion is watched (the trigger's canary), the `previous` champion is scored the same way,
+in shadow only.
 
 Guarantee: exactly once, by Kafka transactions. Each batch's predictions, shadow predictions,
 dead letters and input offsets commit in one transaction; a scorer killed mid-batch leaves an
@@ -108,13 +110,14 @@ class Scorer:
         items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
+        shadow, may_serve = self.models.shadow()
         scored = score_batch(
             items,
             model,
             self.codec,
             self.settings.model_name,
-            challenger=self.models.challenger,
-            split=self.settings.split,
+            challenger=shadow,
+            split=self.settings.split if may_serve else 0.0,
         )
         outputs = [Output(PREDICTIONS.name, key, p) for key, p in scored.predictions]
         outputs += [Output(SHADOW_PREDICTIONS.name, key, p) for key, p in scored.shadow]

@@ -11,7 +11,9 @@ With ``RISKSTREAM_PROMOTION_EVIDENCE=live`` a version that passes the holdout be
 challenger instead, and the referee thread (`referee.py`) promotes or rejects it on live
 labels. Its decisions are at least once: it publishes the event before it writes the
 registry, so a crash between the two leaves the challenger alias, and the next look decides
-again from the same evidence.
+again from the same evidence. After any promotion, the canary thread (`canary.py`) watches
+the new champion against the previous one, scored in shadow, and rolls it back if the
+previous one proves better on live labels (same guarantee).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from riskstream.schemas.events import (
     RetrainRequest,
 )
 from riskstream.settings import Settings
+from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
@@ -118,9 +121,13 @@ class Trainer:
         if limit is not None and self.runs >= limit:
             return
         self.runtime.start()
+        # each on its own thread with its own registry client
         if self.settings.promotion_evidence == "live":
-            referee = LiveReferee(self.settings)  # its own registry client, on its own thread
+            referee = LiveReferee(self.settings)
             threading.Thread(target=referee.run, args=(stop,), name="referee", daemon=True).start()
+        if self.settings.canary_windows > 0:
+            canary = CanaryWatch(self.settings)
+            threading.Thread(target=canary.run, args=(stop,), name="canary", daemon=True).start()
 
         def process(messages: list[Message]) -> Batch | None:
             batch = self.process(messages)
@@ -346,7 +353,11 @@ class Trainer:
         reason = decision.reason
         live = self.settings.promotion_evidence == "live"
         if decision.promote and not live:
-            previous, status, alias = self.registry.promote(version), "PROMOTED", CHAMPION
+            previous, status, alias = (
+                self.registry.promote(version, watch=True),
+                "PROMOTED",
+                CHAMPION,
+            )
         elif decision.promote or not live:  # live: only a version that passed the holdout
             self.registry.challenge(version)
             previous, status, alias = champion_version, "CHALLENGER", CHALLENGER

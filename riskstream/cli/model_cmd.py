@@ -139,7 +139,14 @@ def reliability_table(version: str, text: str | None) -> Table | str:
 
 @app.command("promote")
 @fails_cleanly
-def promote(version: str = typer.Argument(..., help="Version number to make champion.")) -> None:
+def promote(
+    version: str = typer.Argument(..., help="Version number to make champion."),
+    watch: bool = typer.Option(
+        True,
+        help="Score the old champion in shadow and roll back if it proves better on live "
+        "labels (RISKSTREAM_CANARY_WINDOWS; the trigger watches).",
+    ),
+) -> None:
     """Move `champion` to VERSION and publish a ModelVersionEvent."""
     settings = load_settings()
     configure_logging(settings)
@@ -149,7 +156,7 @@ def promote(version: str = typer.Argument(..., help="Version number to make cham
 
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
-    previous = registry.promote(version)
+    previous = registry.promote(version, watch=watch)
     publish_model_event(
         settings,
         ModelVersionEvent.announce(

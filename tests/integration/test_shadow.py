@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
-from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, Registry
+from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, PREVIOUS, Registry
 from riskstream.schemas.events import LabeledExample
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
@@ -155,10 +155,17 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
         assert registry.alias_version(CHALLENGER) is None
         assert "better on live evidence" in registry.get(challenger).tags[EVIDENCE_TAG]
         _wait(lambda: scorer.models.current.version == challenger, "no swap on the promotion")
-        assert scorer.models.challenger is None  # the promotion ended the shadow
+        # the promotion is watched: the old champion is scored in shadow, and never serves
+        assert registry.alias_version(PREVIOUS) == champion
+        _wait(
+            lambda: getattr(scorer.models.challenger, "version", None) == champion,
+            "the previous champion was not scored in shadow",
+        )
+        assert scorer.models.shadow()[1] is False  # it may not serve a split's share
         _send(settings, 400, 50)
         _wait(lambda: scorer.stats.predictions == 450, "50 records were not scored")
-        assert scorer.stats.shadow_predictions == 400  # champion alone
+        assert scorer.stats.shadow_predictions == 450
+        assert scorer.stats.served_by == {champion: 400, challenger: 50}
 
         # the old champion challenges again (the CLI: alias, stamp and CHALLENGER event), and
         # is wrong where the new one is right

@@ -9,9 +9,11 @@ from riskstream.stream_processors.live_evidence import (
     LiveDecision,
     LiveEvidence,
     Pair,
+    canary_decision,
     live_decision,
     live_evidence,
     pair_of,
+    paired_windows,
     verdict,
 )
 
@@ -45,7 +47,7 @@ def _example(
 def test_a_pair_puts_the_champion_first_whichever_variant_served() -> None:
     by_champion = pair_of(_example("champion", 0.7, 0.2))
     by_challenger = pair_of(_example("challenger", 0.2, 0.7))
-    expected = Pair(1, "1", 0.7, 1, "2", 0.2, 0)
+    expected = Pair(1, "1", 0.7, 1, "2", 0.2, 0, labeled_at=1)
     assert by_champion == expected and by_challenger == expected
 
 
@@ -147,3 +149,44 @@ def test_an_undecided_challenger_waits_until_the_maximum_wait_then_is_rejected()
     assert _decide(None).action == "wait"
     late = _decide(None, waited_s=7200.0)
     assert late.action == "reject" and "no paired labels" in late.reason
+
+
+def _watch(evidence: LiveEvidence | None, windows_seen: int, waited_s: float = 60.0) -> str:
+    return canary_decision(
+        evidence,
+        windows_seen=windows_seen,
+        windows=3,
+        min_labels=200,
+        confidence=0.95,
+        waited_s=waited_s,
+        max_wait_s=3600.0,
+    ).action
+
+
+def test_the_watch_rolls_back_only_when_the_previous_champion_proves_better() -> None:
+    """In a watch the evidence's challenger is the previous champion, in shadow."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 600)
+    poor = np.clip(0.2 * y + rng.normal(0.4, 0.3, 600), 0, 1)
+    good = np.clip(0.7 * y + rng.normal(0.15, 0.2, 600), 0, 1)
+    (bad_promotion,) = live_evidence(_pairs(y, poor, good))
+    (early,) = live_evidence(_pairs(y[:150], poor[:150], good[:150]))
+    (good_promotion,) = live_evidence(_pairs(y, good, poor))
+    assert _watch(bad_promotion, windows_seen=1) == "rollback"
+    assert _watch(bad_promotion, windows_seen=5) == "rollback"  # the loss outweighs the time
+    assert _watch(early, windows_seen=1) == "wait"  # significant, but too few labels
+    assert _watch(good_promotion, windows_seen=2) == "wait"
+    assert _watch(good_promotion, windows_seen=3) == "confirm"
+    assert _watch(None, windows_seen=0) == "wait"
+    assert _watch(None, windows_seen=0, waited_s=3600.0) == "confirm"
+
+
+def test_a_window_counts_in_the_watch_once_it_holds_enough_pairs() -> None:
+    def at(ms: int) -> Pair:
+        return Pair(1, "1", 0.7, 1, "2", 0.2, 0, labeled_at=ms)
+
+    pairs = [at(t) for t in (0, 999, 500)] + [at(1000), at(1999)] + [at(2000)] * 3
+    assert paired_windows(pairs, window_ms=1000, min_sample=3) == 2
+    assert paired_windows(pairs, window_ms=1000, min_sample=2) == 3
+    assert paired_windows(pairs, window_ms=3000, min_sample=8) == 1
+    assert paired_windows([], window_ms=1000, min_sample=1) == 0

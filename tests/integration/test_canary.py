@@ -1,0 +1,97 @@
+"""The watch after a promotion, against the real broker, Redis and MLflow (#15): the previous
+champion is scored in shadow, a promotion it proves bad on live labels is rolled back with a
+HIGH alert and the evidence, and a good one is confirmed after its windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from riskstream.kafka.reading import decoded
+from riskstream.models.registry import CHAMPION, PREVIOUS, WATCH_TAG, Registry
+from riskstream.settings import Settings
+from riskstream.stream_processors.canary import CanaryWatch
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.topics import DRIFT_ALERTS, MODEL_VERSIONS
+from tests.integration.conftest import deployment_with_champion
+from tests.integration.test_shadow import (
+    _cli,
+    _label_like,
+    _running,
+    _send,
+    _wait,
+    _with_challenger,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """`model promote` moves champion to B and starts the watch. Labels that say the old
+    champion A was right: the canary rolls B back (ROLLED_BACK, a HIGH ROLLBACK alert, the
+    evidence in B's tags) and the scorer serves A again. Promoted again, B is right on the
+    labels: after its one window of paired labels it is CONFIRMED and A leaves the shadow."""
+    settings = deployment_with_champion(
+        stack, "can", tmp_path, live_min_labels=200, canary_windows=1, performance_min_sample=100
+    )
+    a, b = _with_challenger(settings, seed=5)
+    registry = Registry(settings)
+    registry.end_challenge(b, "")  # B is only a registered version here
+    scorer, joiner = Scorer(settings), Joiner(settings)
+    canary = CanaryWatch(settings)
+    stop, threads = _running(scorer, joiner)
+    try:
+        _wait(lambda: scorer.models.current is not None, "the scorer did not start")
+        assert canary.judge() is None  # nothing watched
+        promoted = _cli(settings, "model", "promote", b)
+        assert promoted.returncode == 0, promoted.stderr
+        assert registry.alias_version(PREVIOUS) == a
+        _wait(lambda: scorer.models.current.version == b, "no swap on the promotion")
+        _wait(lambda: getattr(scorer.models.challenger, "version", None) == a, "A not in shadow")
+        _send(settings, 0, 300)
+        _label_like(settings, a, 0, 300)
+        _wait(lambda: joiner.stats.joined_with_shadow == 300, "300 labels did not join")
+        rolled_back = canary.judge()
+        assert rolled_back is not None and rolled_back.status == "ROLLED_BACK", rolled_back
+        assert (rolled_back.version, rolled_back.previous_version) == (a, b)
+        assert rolled_back.metrics["live_n"] == 300
+        assert rolled_back.metrics["live_accuracy_challenger"] == 1.0  # A, in shadow
+        assert rolled_back.metrics["live_accuracy_p_value"] < 0.05
+        assert registry.alias_version(CHAMPION) == a
+        assert registry.alias_version(PREVIOUS) is None
+        assert "previous champion is better" in registry.get(b).tags[WATCH_TAG]
+        _wait(lambda: scorer.models.current.version == a, "the scorer did not roll back")
+        _wait(lambda: scorer.models.challenger is None, "the shadow did not stop")
+        assert canary.judge() is None  # the watch is over
+
+        promoted = _cli(settings, "model", "promote", b)
+        assert promoted.returncode == 0, promoted.stderr
+        _wait(lambda: scorer.models.current.version == b, "no swap on the second promotion")
+        _wait(lambda: getattr(scorer.models.challenger, "version", None) == a, "A not in shadow")
+        _send(settings, 300, 150)
+        _label_like(settings, b, 300, 150)
+        _wait(lambda: joiner.stats.joined_with_shadow == 450, "150 more labels did not join")
+        confirmed = canary.judge()
+        assert confirmed is not None and confirmed.status == "CONFIRMED", confirmed
+        assert confirmed.version == b and confirmed.metrics["live_n"] == 150
+        assert "no significant loss over 1 window:" in confirmed.reason
+        assert registry.alias_version(CHAMPION) == b
+        assert registry.alias_version(PREVIOUS) is None
+        _wait(lambda: scorer.models.challenger is None, "the shadow did not stop")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    events = list(
+        decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
+    )
+    statuses = [e["status"] for e in events]
+    assert statuses[-4:] == ["PROMOTED", "ROLLED_BACK", "PROMOTED", "CONFIRMED"], statuses
+    alerts = list(decoded(settings, settings.topic(DRIFT_ALERTS.name), "DriftAlert", "beginning"))
+    rollbacks = [x for x in alerts if x["kind"] == "ROLLBACK"]
+    assert len(rollbacks) == 1 and rollbacks[0]["severity"] == "HIGH"
+    assert rollbacks[0]["model_version"] == b and rollbacks[0]["sample_size"] == 300
