@@ -165,6 +165,7 @@ class PerformanceWindow(Event):
     estimated: Mapping[str, float]
     estimate_error: Mapping[str, float]
     segment: str | None = None
+    variant: str = "served"  # served | shadow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -118,6 +118,7 @@ def window_record(
     estimated: Mapping[str, float],
     realized: Mapping[str, float] | None = None,
     segment: str | None = None,
+    variant: str = "served",
 ) -> PerformanceWindow:
     """The ``performance-windows`` record of one closed window (NaN metrics left out)."""
     realized = realized or {}
@@ -135,6 +136,7 @@ def window_record(
         estimated=_defined(estimated, ESTIMATED),
         estimate_error=estimate_errors(estimated, realized) if realized else {},
         segment=segment,
+        variant=variant,
     )
 
 

@@ -13,6 +13,11 @@ source segment is judged and recorded the same way, and each version's first lab
 form its estimate reference (``estimates``). Alongside, river's ADWIN watches each
 version's 0/1 error stream, example by example, for concept drift.
 
+Per variant: an example that carries a shadow score (a challenger's, or the previous
+champion's under a watch) is counted twice, into the serving version's window and into the
+shadow version's own (``<version>~shadow``), whose record has variant ``shadow`` and raises no
+alert.
+
 Guarantee: window counts are exact, as in the drift monitor (compare-and-set on the last
 applied offset per window and partition; Redis restarts mark windows incomplete). Alerts are
 at-least-once. The ADWIN detectors live in the worker's memory and see only its partitions; a
@@ -45,7 +50,7 @@ from riskstream.stream_processors.alerts import (
     transition,
 )
 from riskstream.stream_processors.estimates import Estimates, ReferenceExample
-from riskstream.stream_processors.estimation import estimate_fields
+from riskstream.stream_processors.estimation import estimate_fields, window_record
 from riskstream.stream_processors.performance_stats import (
     ErrorRateDetector,
     ErrorRateShift,
@@ -70,6 +75,7 @@ from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOW
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-performance"
+SHADOW = "~shadow"  # suffix of a version's shadow-score windows (versions are numbers)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class Labeled:
 @dataclass
 class PerformanceStats:
     examples: int = 0
+    shadow_scores: int = 0  # the same examples, counted again as their shadow version's
     windows_closed: int = 0
     windows_incomplete: int = 0
     late: int = 0
@@ -132,6 +139,7 @@ class PerformanceMonitor(WindowedMonitor):
 
     def _count(self, records: list[Record]) -> None:
         examples: list[Labeled] = []
+        shadows: list[Labeled] = []  # the same records as the shadow version scored them
         for record in records:
             try:
                 e = self.codec.decode_event(record.value, LabeledExample)
@@ -151,15 +159,26 @@ class PerformanceMonitor(WindowedMonitor):
                     self.segment_gate.segment_of(e.source),
                 )
             )
+            if e.shadow_version is not None and e.shadow_risk is not None:
+                shadow = Outcome(int(e.label), float(e.shadow_risk), int(e.shadow_label or 0))
+                shadows.append(
+                    Labeled(
+                        record.partition,
+                        record.offset,
+                        e.labeled_at,
+                        shadow_key(e.shadow_version),
+                        shadow,
+                    )
+                )
         self.metrics.records_in.inc(len(records))
         groups: dict[tuple[str, int, int], list[Labeled]] = {}
-        for ex in examples:
+        for ex in examples + shadows:
             key = (ex.version, window_start(ex.labeled_ms, self.size_ms), ex.partition)
             groups.setdefault(key, []).append(ex)
         for (version, start, partition), group in groups.items():
             self._versions.add(version)
             group.sort(key=lambda ex: ex.offset)
-            self.stats.examples += self.store.add_new(
+            added = self.store.add_new(
                 version,
                 start,
                 partition,
@@ -169,6 +188,10 @@ class PerformanceMonitor(WindowedMonitor):
                 self._redis_restarted,
                 self._late,
             )
+            if version.endswith(SHADOW):
+                self.stats.shadow_scores += added
+            else:
+                self.stats.examples += added
         for (version, partition), reference in _by_version(examples).items():
             self.estimates.references.add(version, partition, reference)
         for ex in examples:  # arrival order: ADWIN is sequential
@@ -202,6 +225,9 @@ class PerformanceMonitor(WindowedMonitor):
             log.warning("performance: window %d lost counts in a Redis restart: no verdict", start)
             return
         whole, segments = split_segments(counts)
+        if version.endswith(SHADOW):
+            self._shadow_window(version.removesuffix(SHADOW), (start, start + self.size_ms), whole)
+            return
         was = self.store.breached(version)
         now = dict(was)
         window = (start, start + self.size_ms)
@@ -250,6 +276,28 @@ class PerformanceMonitor(WindowedMonitor):
                 self._publish(in_segment(alert, segment))
         return metrics
 
+    def _shadow_window(self, version: str, window: tuple[int, int], counts: dict[str, int]) -> None:
+        """A version's window of shadow scores: its metrics on records another version served,
+        recorded beside that version's (variant ``shadow``), never alerted on: it serves
+        nobody, and the referee and the canary judge it on the same records, paired."""
+        metrics = window_metrics(counts)
+        for name, value in metrics.items():
+            self.metrics.drift.labels(f"performance:v{version}:shadow", name, "all").set(value)
+        self.stats.metrics[(shadow_key(version), window[0])] = metrics
+        self._record(
+            window_record(
+                self.settings.model_name,
+                version,
+                "REALIZED",
+                window,
+                {},
+                metrics,
+                variant="shadow",
+            )
+        )
+        self.metrics.windows.labels("evaluated").inc()
+        self.producer.flush(10)
+
     def _concept_alert(self, version: str, at_ms: int, shift: ErrorRateShift) -> None:
         rose = shift.status == "FIRING"
         self._publish(
@@ -288,6 +336,11 @@ class PerformanceMonitor(WindowedMonitor):
         self.metrics.alert(alert)
         self.metrics.records_out(DRIFT_ALERTS.name)
         log.info("performance: %s", alert.message)
+
+
+def shadow_key(version: str) -> str:
+    """The window key of a version's shadow scores, apart from its served predictions."""
+    return f"{version}{SHADOW}"
 
 
 def _by_version(examples: list[Labeled]) -> dict[tuple[str, int], list[ReferenceExample]]:

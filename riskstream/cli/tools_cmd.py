@@ -132,7 +132,10 @@ def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
 
 
 def _performance_table(latest: dict[tuple[str, str, str], dict[str, Any]]) -> Table:
-    table = Table(title="performance: latest window (estimated from scores; realized)")
+    table = Table(
+        title="performance: latest window (estimated from scores; realized; shadow: a "
+        "version's realized metrics on records another version served)"
+    )
     for column in ("version", "segment", "basis", "window", "n", "accuracy", "f1", "roc_auc"):
         table.add_column(column)
     for (version, segment, basis), record in sorted(latest.items()):

@@ -57,12 +57,14 @@ def read_alerts(
 
 @dataclass
 class LatestPerformance:
-    """The latest ESTIMATED and REALIZED window of each (version, segment)."""
+    """The latest ESTIMATED and REALIZED window of each (version, segment), and of each
+    version's shadow scores (basis ``SHADOW``)."""
 
     latest: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, record: dict[str, Any]) -> None:
-        key = (record["model_version"], record.get("segment") or "all", record["basis"])
+        basis = "SHADOW" if record.get("variant") == "shadow" else record["basis"]
+        key = (record["model_version"], record.get("segment") or "all", basis)
         held = self.latest.get(key)
         if held is None or record["window_start"] >= held["window_start"]:
             self.latest[key] = record

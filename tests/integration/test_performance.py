@@ -173,3 +173,69 @@ def test_a_performance_drop_in_one_clinic_alerts_that_clinic_only(deployment: Se
         ("RESOLVED", w3 + 2 * WINDOW_S * 1000),
     ]
     assert not [a for a in performance if a.segment not in (None, "clinic-2")]
+
+
+def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings) -> None:
+    """A 0.5 split with both versions scored on every record: version 1 right 90% of the
+    time, version 2 60%. Each version's served window and its shadow window hold exactly the
+    records it served or shadowed, with sklearn's accuracy and ROC-AUC (binned: within
+    0.01); shadow windows are recorded with variant shadow and never alert."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    from riskstream.kafka.reading import decoded
+    from riskstream.topics import PERFORMANCE_WINDOWS
+
+    rng = np.random.default_rng(11)
+    examples, truth = [], {}  # truth: (key, window) → (labels, risks, predicted)
+    for w in range(4):
+        start = T0 + w * WINDOW_S * 1000
+        for i in range(400):
+            label = int(rng.random() < 0.35)
+            scores = {}
+            for version, correct in (("1", 0.9), ("2", 0.6)):
+                predicted = label if rng.random() < correct else 1 - label
+                risk = float(rng.uniform(0.5, 1.0) if predicted else rng.uniform(0.0, 0.5))
+                scores[version] = (risk, predicted)
+            served, shadow = ("1", "2") if i % 2 else ("2", "1")
+            for key, version in ((served, served), (f"{shadow}~shadow", shadow)):
+                ys, risks, labels = truth.setdefault((key, start), ([], [], []))
+                ys.append(label)
+                risks.append(scores[version][0])
+                labels.append(scores[version][1])
+            examples.append(
+                {
+                    **SAMPLES["LabeledExample"],
+                    "example_id": str(uuid.uuid4()),
+                    "request_id": f"v{w}-{i}",
+                    "labeled_at": start + i * WINDOW_S * 1000 // 400,
+                    "label": label,
+                    "risk": scores[served][0],
+                    "predicted_label": scores[served][1],
+                    "model_version": served,
+                    "variant": "champion" if served == "1" else "challenger",
+                    "shadow_version": shadow,
+                    "shadow_risk": scores[shadow][0],
+                    "shadow_label": scores[shadow][1],
+                }
+            )
+    monitor = _judged(settings := deployment, examples, windows=12)
+    assert monitor.stats.shadow_scores == len(examples)
+    for w in range(3):
+        start = T0 + w * WINDOW_S * 1000
+        for key in ("1", "2", "1~shadow", "2~shadow"):
+            ys, risks, labels = truth[(key, start)]
+            metrics = monitor.stats.metrics[(key, start)]
+            assert metrics["n"] == len(ys) == 200
+            assert metrics["accuracy"] == pytest.approx(accuracy_score(ys, labels), abs=1e-12)
+            assert metrics["roc_auc"] == pytest.approx(roc_auc_score(ys, risks), abs=0.01)
+    alerted = {a.model_version for a in monitor.stats.alerts if a.kind == "PERFORMANCE"}
+    assert alerted <= {"1", "2"}
+    records = list(
+        decoded(
+            settings, settings.topic(PERFORMANCE_WINDOWS.name), "PerformanceWindow", "beginning"
+        )
+    )
+    shadow = [r for r in records if r["variant"] == "shadow"]
+    starts = {(r["model_version"], int(r["window_start"].timestamp() * 1000)) for r in shadow}
+    assert starts >= {(v, T0 + w * WINDOW_S * 1000) for v in ("1", "2") for w in range(3)}
+    assert all(r["estimated"] == {} and r["sample_size"] == 200 for r in shadow)

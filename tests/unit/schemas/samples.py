@@ -133,6 +133,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         estimated={"accuracy": 0.78, "roc_auc": 0.81},
         estimate_error={"accuracy": 0.02, "roc_auc": -0.01},
         segment=None,
+        variant="served",
     ),
 }
 

@@ -3,7 +3,7 @@ import pytest
 import typer
 
 from riskstream.cli.tools_cmd import parse_offsets, parse_start
-from riskstream.tools.alerts import ActiveAlerts
+from riskstream.tools.alerts import ActiveAlerts, LatestPerformance
 from riskstream.tools.backtest import BacktestResult, VersionResult, calibration
 from riskstream.tools.predictions import PredictionFilter
 
@@ -76,3 +76,25 @@ def test_ranking_by_metric_then_brier_and_nan_last() -> None:
     ]
     assert result.ranking == ["3", "2", "1", "4"]
     assert result.summary()["better_champion"] == "3"
+
+
+def test_latest_performance_keeps_a_versions_shadow_window_apart_from_its_served_one() -> None:
+    def window(start: int, variant: str, segment: str | None = None) -> dict[str, object]:
+        return {
+            "model_version": "2",
+            "segment": segment,
+            "basis": "REALIZED",
+            "variant": variant,
+            "window_start": start,
+        }
+
+    latest = LatestPerformance()
+    for record in (window(0, "served"), window(0, "shadow"), window(1, "shadow")):
+        latest.apply(record)
+    latest.apply(window(5, "served", "c1"))
+    latest.apply(window(3, "served", "c1"))  # older: the newer one stays
+    assert {k: v["window_start"] for k, v in latest.latest.items()} == {
+        ("2", "all", "REALIZED"): 0,
+        ("2", "all", "SHADOW"): 1,
+        ("2", "c1", "REALIZED"): 5,
+    }
