@@ -7,7 +7,8 @@ champion's reference distribution (windows are keyed by that champion version, f
 `model-versions`; a new champion takes over from the next window boundary, agreed in Redis,
 so no window is split between versions). Only measured values are binned: a feature the
 record did not carry (imputed), or one derived from it, is counted as missing instead, as the
-reference counts it. Each input the scorer dead-lettered is counted by reason. When the
+reference counts it. Each input the scorer dead-lettered is counted by reason, and each
+prediction the A/B split's challenger served is counted for volume alone. When the
 watermark shared by every worker (the least event time over all partitions; an idle
 partition is moved on by the clock) passes a window's end plus the allowed lateness, a Faust
 timer on one worker (elected in Redis) closes it: drift against the reference (PSI, KS, JS;
@@ -64,13 +65,14 @@ from riskstream.stream_processors.windows import (
     Observation,
     WindowHistograms,
     binning_version,
+    by_window,
+    challenger_served_fields,
     count_fields,
     dead_letter_fields,
     group_by_window,
     histograms,
     segment_histograms,
     takeover_boundary,
-    window_start,
 )
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
 
@@ -82,6 +84,7 @@ GROUP = "riskstream-monitor"
 class MonitorStats:
     records: int = 0
     dead_letters: int = 0
+    challenger_served: int = 0  # the split's challenger share: counted for volume only
     windows_closed: int = 0
     windows_incomplete: int = 0
     redis_restarts: int = 0
@@ -199,6 +202,7 @@ class Monitor(WindowedMonitor):
         version_of = self._binning() if version is None else lambda start: version
         observations: list[Observation] = []
         dead: list[tuple[int, int, int, str, str | None]] = []  # ..., event ms, reason, segment
+        others: list[tuple[int, int, int, str, str | None]] = []  # challenger-served, alike
         for record in records:
             partition, offset = record.partition, record.offset
             if record.topic != self._predictions:
@@ -210,8 +214,11 @@ class Monitor(WindowedMonitor):
                 log.warning("monitor: undecodable prediction at %s/%s", partition, offset)
                 self._skip("undecodable")
                 continue
-            if p.variant != CHAMPION_VARIANT:  # the A/B split's challenger share: its own model
-                self._skip("challenger_served")
+            if p.variant != CHAMPION_VARIANT:  # the split's challenger share: its own model,
+                # binned by no one here, but part of the traffic's volume
+                self.watermark.observe(self._predictions, partition, p.event_time)
+                segment = self.segment_gate.segment_of(p.source)
+                others.append((partition, offset, p.event_time, "", segment))
                 continue
             if self.reference(p.model_version) is None:
                 self._skip("model_version_unavailable")
@@ -237,13 +244,13 @@ class Monitor(WindowedMonitor):
                 self._skip("reference_unavailable", len(group))
                 continue
             self.stats.records += self._apply(binned, start, partition, group, reference)
-        windows: dict[tuple[int, int], list[tuple[int, str, str | None]]] = {}
-        for partition, offset, event_ms, reason, segment in dead:
-            key = (window_start(event_ms, self.size_ms), partition)
-            windows.setdefault(key, []).append((offset, reason, segment))
-        for (start, partition), letters in windows.items():
-            self.stats.dead_letters += self._apply_dead(
-                version_of(start), start, partition, letters
+        for (start, partition), letters in by_window(dead, self.size_ms).items():
+            self.stats.dead_letters += self._apply_track(
+                version_of(start), start, f"dl{partition}", letters, dead_letter_fields
+            )
+        for (start, partition), served in by_window(others, self.size_ms).items():
+            self.stats.challenger_served += self._apply_track(
+                version_of(start), start, f"ch{partition}", served, challenger_served_fields
             )
 
     def _dead_letter(
@@ -288,26 +295,29 @@ class Monitor(WindowedMonitor):
             self._late,
         )
 
-    def _apply_dead(
+    def _apply_track(
         self,
         version: str,
         start: int,
-        partition: int,
-        letters: list[tuple[int, str, str | None]],
+        track: str,
+        items: list[tuple[int, str, str | None]],
+        fields_of: Callable[[list[str]], Counter[str]],
     ) -> int:
+        """Count a window's (offset, reason, segment) items exactly once each, on an offset
+        track of their own: dead letters are another topic's offsets, and the challenger's
+        predictions interleave with the champion's in the partition."""
+
         def fields(fresh: list[tuple[int, str, str | None]]) -> Counter[str]:
             return with_segments(
-                fresh,
-                lambda letter: letter[2],
-                lambda group: dead_letter_fields(reason for _, reason, _ in group),
+                fresh, lambda item: item[2], lambda group: fields_of([r for _, r, _ in group])
             )
 
         return self.store.add_new(
             version,
             start,
-            f"dl{partition}",  # its own offset track: dead-letter offsets are another topic's
-            sorted(letters, key=lambda letter: letter[0]),
-            lambda letter: letter[0],
+            track,
+            sorted(items, key=lambda item: item[0]),
+            lambda item: item[0],
             fields,
             self._redis_restarted,
             self._late,

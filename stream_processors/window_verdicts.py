@@ -96,7 +96,8 @@ class WindowJudge:
         """The alerts of one scope's window (``extra``: conditions judged elsewhere, e.g.
         estimates), and its drift verdicts (None below the minimum sample)."""
         alerts, verdicts = self._drift(scope, window, was, now)
-        total = window.n + sum(window.dead_letters.values())
+        # every input of the window: the champion's, the split's challenger share, the rejected
+        total = window.n + window.challenger_served + sum(window.dead_letters.values())
         mine = scope.breached(was)
         quality = self.quality
         if scope.segments_judged > 1:  # Bonferroni over the segments, as for drift

@@ -152,6 +152,27 @@ class _Tally:
             self.fields[f"{self.prefixes[segment]}{prefix}{b}"] += int(count)
 
 
+CHALLENGER_SERVED = "v:challenger"
+Tracked = tuple[int, int, int, str, str | None]  # partition, offset, event ms, reason, segment
+
+
+def by_window(
+    items: Iterable[Tracked], size_ms: int
+) -> dict[tuple[int, int], list[tuple[int, str, str | None]]]:
+    """Items counted on an offset track of their own → (offset, reason, segment) by
+    (window start, partition)."""
+    windows: dict[tuple[int, int], list[tuple[int, str, str | None]]] = {}
+    for partition, offset, event_ms, reason, segment in items:
+        key = (window_start(event_ms, size_ms), partition)
+        windows.setdefault(key, []).append((offset, reason, segment))
+    return windows
+
+
+def challenger_served_fields(reasons: Iterable[str]) -> Counter[str]:
+    """The hash increment of some predictions the split's challenger served."""
+    return Counter({CHALLENGER_SERVED: sum(1 for _ in reasons)})
+
+
 def dead_letter_fields(reasons: Iterable[str]) -> Counter[str]:
     """The hash increments of some dead letters: ``d:<reason family>`` each."""
     return Counter(f"d:{reason_family(reason)}" for reason in reasons)
@@ -166,6 +187,8 @@ class WindowHistograms:
     dead_letters: dict[str, int]
     incomplete: bool = False
     scored: dict[str, int] = field(default_factory=dict)  # the ``c:`` counts of ``estimation``
+    # the A/B split's challenger-served predictions: counted for volume, binned by no one here
+    challenger_served: int = 0
 
 
 def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHistograms:
@@ -185,6 +208,7 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
         {k[2:]: v for k, v in values.items() if k.startswith("d:")},
         bool(values.get("incomplete", 0)),
         {k: v for k, v in values.items() if k.startswith("c:")},
+        values.get(CHALLENGER_SERVED, 0),
     )
 
 

@@ -172,8 +172,17 @@ def test_drift_enters_once_and_resolves_once_with_exact_window_counts(
 
 
 def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
+    """Nor the A/B split's challenger-served predictions (every third here), which are
+    counted for the window's volume alone, on an offset track of their own."""
     settings = deployment
     predictions, expected = _predictions(deployment, [0, 0], per_window=150, seed=5)
+    challenger: Counter[int] = Counter()
+    for i, p in enumerate(predictions):
+        if i % 3 == 0:
+            p["variant"] = "challenger"
+            start = p["event_time"] - (p["event_time"] - T0) % (WINDOW_S * 1000)
+            challenger[start] += 1
+            expected[start] -= 1
     _produce(settings, predictions)
     consumer = Consumer(
         settings.kafka_config(
@@ -193,8 +202,9 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
     monitor._count(messages, version)  # and a rebalance replays everything once more
     store = WindowStore(settings)
     for start, n in expected.items():
-        assert int(store.counts(version, start)[b"n"]) == n
-    assert monitor.stats.records == 300
+        counts = store.counts(version, start)
+        assert int(counts[b"n"]) == n and int(counts[b"v:challenger"]) == challenger[start]
+    assert monitor.stats.records == 200 and monitor.stats.challenger_served == 100
 
 
 def test_offsets_are_committed_past_the_transaction_markers(deployment: Settings) -> None:

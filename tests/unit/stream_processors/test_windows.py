@@ -5,6 +5,8 @@ import pytest
 from riskstream.stream_processors.windows import (
     Observation,
     binning_version,
+    by_window,
+    challenger_served_fields,
     count_fields,
     dead_letter_fields,
     group_by_window,
@@ -52,6 +54,7 @@ def test_counts_round_trip_through_a_redis_hash() -> None:
     assert window.score == [1, 2]
     assert window.missing["bmi"] == 2 and window.missing["glucose"] == 0
     assert window.dead_letters == {"out_of_range": 2, "truncated": 1}
+    assert window.challenger_served == 0
     assert not window.incomplete
     assert histograms({b"incomplete": b"1"}, REFERENCE).incomplete
 
@@ -95,3 +98,15 @@ def test_a_takeover_starts_at_the_window_after_the_latest_event_counted() -> Non
     assert takeover_boundary([12_000], 10_000) == 20_000
     assert takeover_boundary([19_999, 12_000, 5], 10_000) == 20_000
     assert takeover_boundary([20_000], 10_000) == 30_000  # 20 000 opened a window: the next
+
+
+def test_the_splits_challenger_share_is_its_own_count_by_window_and_partition() -> None:
+    items = [(0, 7, 61_000, "", "c1"), (1, 3, 62_000, "", None), (0, 5, 1_000, "", "c2")]
+    assert by_window(items, 60_000) == {
+        (60_000, 0): [(7, "", "c1")],
+        (60_000, 1): [(3, "", None)],
+        (0, 0): [(5, "", "c2")],
+    }
+    fields = challenger_served_fields(["", ""]) + count_fields([obs(0, 0, 90, 0.2)], REFERENCE)
+    window = histograms({k.encode(): str(v).encode() for k, v in fields.items()}, REFERENCE)
+    assert (window.n, window.challenger_served) == (1, 2)
