@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -16,12 +17,22 @@ from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
 from riskstream.settings import load_settings
 
+if TYPE_CHECKING:
+    from riskstream.loop_report import LoopReport
+
 
 @fails_cleanly
 def demo(
     scenario: str = typer.Option(
         "drift-demo",
-        help="Simulator scenario (default: an abrupt covariate shift plus a concept change).",
+        help="Simulator scenario (default: an abrupt covariate shift plus a concept change), or "
+        "bad-challenger: the drift ends when the retrain is requested, so the retrained version "
+        "is worse on live traffic; it must be rejected (--evidence live) or rolled back.",
+    ),
+    evidence: str = typer.Option(
+        "holdout",
+        help="How a retrained version is promoted: holdout (on its holdout, then watched by "
+        "the canary), or live (a challenger in shadow, promoted on paired live labels).",
     ),
     rate: float = typer.Option(100.0, help="Records per second."),
     duration: float = typer.Option(150.0, help="Seconds of traffic."),
@@ -41,8 +52,9 @@ def demo(
     from riskstream.demo_runs import remove_old_runs, run_namespace
     from riskstream.stack import stack_down, stack_up
     from riskstream.stack.manager import kafka_ready, redis_ready
-    from riskstream.stream_processors.alerts import alert_subject
 
+    if evidence not in ("holdout", "live"):
+        raise typer.BadParameter(f"{evidence!r}: choose holdout or live", param_hint="--evidence")
     settings = load_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
     demo_settings = run_namespace(settings)
@@ -56,6 +68,7 @@ def demo(
     )
     config = LoopConfig(
         scenario=scenario,
+        evidence=evidence,
         rate=rate,
         duration_s=duration,
         drift_at_s=drift_at,
@@ -68,7 +81,45 @@ def demo(
         if not was_up and not keep_running:
             stack_down(settings, echo=lambda line: echo(f"      {line}"))
     echo("[3/3] summary")
-    summary = {
+    summary = _summary(report)
+    if as_json:
+        console.print_json(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    from riskstream.logs import LIBRDKAFKA_WARNINGS
+
+    if LIBRDKAFKA_WARNINGS.count and not as_json:
+        echo(
+            f"librdkafka warned {LIBRDKAFKA_WARNINGS.count} time(s) (reconnects, retries), not "
+            "shown; RISKSTREAM_LOG_LEVEL=DEBUG shows them"
+        )
+    if not report.closed:
+        console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]the loop closed: {_shape(report)}[/]")
+    _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
+
+
+def _shape(report: LoopReport) -> str:
+    if report.bad_challenger:
+        ending = (
+            "rejection on live evidence" if report.evidence == "live" else "promotion → rollback"
+        )
+        return f"drift → alert → retrain → {ending}; the old champion serves"
+    middle = (
+        "challenger in shadow → promotion on live evidence"
+        if report.evidence == "live"
+        else "promotion"
+    )
+    return f"drift → alert → retrain → {middle} → recovery"
+
+
+def _summary(report: LoopReport) -> dict[str, Any]:
+    from riskstream.stream_processors.alerts import alert_subject
+
+    return {
+        "scenario": report.scenario,
+        "evidence": report.evidence,
         "closed": report.closed,
         "missing_steps": report.missing_steps,
         "records": report.records,
@@ -84,6 +135,7 @@ def demo(
                 "value": round(a.value, 4),
                 "window_start": a.window_start,  # epoch ms
                 "window_end": a.window_end,
+                "message": a.message,
             }
             for a in report.alerts
         ],
@@ -96,6 +148,7 @@ def demo(
         "trainer": None
         if report.outcome is None
         else {
+            "version": report.outcome["version"],
             "status": report.outcome["status"],
             "reason": report.outcome["reason"],
             "holdout": {
@@ -113,26 +166,21 @@ def demo(
         },
         "labeled": {name: p.n for name, p in report.phases.items()},
         "undecodable_labeled_examples": report.undecodable,
+        "shadow_accuracy": {
+            version: None if math.isnan(p.accuracy) else round(p.accuracy, 4)
+            for version, p in report.shadow.items()
+        },
+        "shadow_labeled": {version: p.n for version, p in report.shadow.items()},
+        "challenger": report.challenger,
+        "decisions": [
+            {"status": d.status, "version": d.version, "reason": d.reason} for d in report.decisions
+        ],
+        "live_evidence": {k: round(v, 4) for k, v in report.live_evidence().items()},
+        "final_champion": report.final_version,
         "time_to_recovery_s": None
         if report.time_to_recovery_s is None
         else round(report.time_to_recovery_s, 1),
     }
-    if as_json:
-        console.print_json(json.dumps(summary))
-    else:
-        _print_summary(summary)
-    from riskstream.logs import LIBRDKAFKA_WARNINGS
-
-    if LIBRDKAFKA_WARNINGS.count and not as_json:
-        echo(
-            f"librdkafka warned {LIBRDKAFKA_WARNINGS.count} time(s) (reconnects, retries), not "
-            "shown; RISKSTREAM_LOG_LEVEL=DEBUG shows them"
-        )
-    if not report.closed:
-        console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
-        raise typer.Exit(1)
-    console.print("[green]the loop closed: drift → alert → retrain → promotion → recovery[/]")
-    _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
 
 
 def _print_next_steps(prefix: str, stack_left_up: bool) -> None:
@@ -161,11 +209,14 @@ def _print_summary(summary: dict) -> None:
         f"{summary['records']} records, {summary['throughput_per_s']}/s offered and scored",
     )
     for alert in summary["alerts"]:
+        what = (
+            alert["message"].split(":")[0]  # the evidence is in the canary's row
+            if alert["kind"] == "ROLLBACK"
+            else f"{alert['subject']} {alert['statistic']} {alert['value']} (window "
+            f"{_clock(alert['window_start'])}-{_clock(alert['window_end'])})"
+        )
         table.add_row(
-            f"alert {alert['status'].lower()}",
-            f"{alert['severity']} {alert['kind']} {alert['subject']} "
-            f"{alert['statistic']} {alert['value']} (window "
-            f"{_clock(alert['window_start'])}-{_clock(alert['window_end'])})",
+            f"alert {alert['status'].lower()}", f"{alert['severity']} {alert['kind']} {what}"
         )
     for request in summary["retrain_requests"]:
         table.add_row("retrain request", f"{'+'.join(request['reasons'])}: {request['detail']}")
@@ -173,7 +224,7 @@ def _print_summary(summary: dict) -> None:
         holdout = summary["trainer"]["holdout"]
         table.add_row(
             "new version",
-            f"{summary['new_champion'] or '-'}: holdout accuracy "
+            f"{summary['trainer']['version'] or '-'}: holdout accuracy "
             f"{holdout.get('accuracy')}, ROC-AUC {holdout.get('roc_auc')}, "
             f"F1 {holdout.get('f1')}",
         )
@@ -185,17 +236,29 @@ def _print_summary(summary: dict) -> None:
             f"first served by v{version}",
             f"partition {where['partition']} offset {where['offset']}",
         )
+    for decision in summary["decisions"]:
+        who = "canary" if decision["status"] in ("ROLLED_BACK", "CONFIRMED") else "referee"
+        table.add_row(
+            f"{who} {decision['status'].lower()}", f"v{decision['version']}: {decision['reason']}"
+        )
     for phase, accuracy in summary["accuracy"].items():
         table.add_row(f"accuracy {phase}", f"{accuracy} ({summary['labeled'][phase]} labeled)")
+    for version, accuracy in summary["shadow_accuracy"].items():
+        table.add_row(
+            f"accuracy of {version} in shadow",
+            f"{accuracy} ({summary['shadow_labeled'][version]} labeled records it did not serve)",
+        )
+    table.add_row("champion at the end", f"v{summary['final_champion']}")
     if summary["undecodable_labeled_examples"]:
         table.add_row(
             "skipped",
             f"{summary['undecodable_labeled_examples']} labeled examples that do not decode",
         )
-    table.add_row(
-        "time to recovery",
-        f"{summary['time_to_recovery_s']} s from drift onset to the new champion serving",
-    )
+    if summary["time_to_recovery_s"] is not None:
+        table.add_row(
+            "time to recovery",
+            f"{summary['time_to_recovery_s']} s from drift onset to the new champion serving",
+        )
     console.print(table)
 
 

@@ -7,7 +7,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from riskstream.closed_loop import LoopConfig, run_loop, still_drifting
+from riskstream.closed_loop import LoopConfig, run_loop
+from riskstream.loop_report import still_drifting
 from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore

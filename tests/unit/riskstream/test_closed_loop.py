@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from riskstream.closed_loop import LoopReport, _guarded, _judge, still_drifting
+from riskstream.closed_loop import _guarded
+from riskstream.loop_report import LoopReport, judge, still_drifting
 from riskstream.schemas.events import DriftAlert
 from tests.unit.schemas.samples import drift_alert
 
@@ -20,7 +21,7 @@ def test_a_worker_that_dies_is_named_with_its_error_and_stops_the_loop() -> None
     assert stop.is_set()
     assert died == {"monitor": "RuntimeError: could not download the model artifact"}
     report = LoopReport("1", died=died)
-    _judge(report)
+    judge(report)
     assert "the monitor worker died: RuntimeError: could not download the model artifact" in (
         report.missing_steps
     )
