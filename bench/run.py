@@ -61,7 +61,13 @@ SMOKE: dict[str, dict[str, Any]] = {
     "online": {"records": 2_000},
     "estimation": {"records": 6_000, "window": 1_000},
     "segments": {"windows": 4, "clean": 2, "window": 2_000, "sizes": (1.0,)},
-    "shadow": {"records": 1_000, "repeats": 1, "rate": 200, "seconds": 3.0},
+    "shadow": {
+        "records": 1_000,
+        "repeats": 1,
+        "rate": 200,
+        "seconds": 3.0,
+        "latency_of": ("shadow",),
+    },
 }
 
 

@@ -95,9 +95,8 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
     shadow = result["shadow"]
     assert set(shadow["median_rps"]) == {"raw", "alone", "shadow", "split"}
     assert all(rate > 0 for rate in shadow["median_rps"].values())
-    for name in ("alone", "shadow", "split"):
-        load = shadow["latency"][name]
-        assert load["received"] == load["sent"] > 0, name
+    (load,) = shadow["latency"].values()  # smoke holds the shadow variant's load only
+    assert set(shadow["latency"]) == {"shadow"} and load["received"] == load["sent"] > 0
     text = markdown.read_text()
     assert "A challenger in shadow: what it costs the scorer" in text
     assert "Per-source segments" in text
