@@ -40,6 +40,16 @@ def load_schema_json(event_type: str) -> dict[str, Any]:
     return schema
 
 
+def historic_schemas() -> list[dict[str, Any]]:
+    """Earlier versions of the shipped schemas, oldest releases included."""
+    folder = resources.files("riskstream.schemas").joinpath("history")
+    return [
+        json.loads(entry.read_text("utf-8"))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".avsc")
+    ]
+
+
 def stable_schema_id(schema: Mapping[str, Any]) -> int:
     """A positive 31-bit id fixed by the schema's canonical form."""
     canonical = to_parsing_canonical_form(fastavro.parse_schema(dict(schema), _write_hint=False))
@@ -64,9 +74,15 @@ class LocalSchemaCatalog:
 
     @classmethod
     def shipped(cls) -> LocalSchemaCatalog:
+        """The current schemas, and every earlier version riskstream shipped
+        (``history/<Type>-<id>.avsc``): events an older release wrote (a compacted
+        model-versions topic keeps them for ever) still decode, resolved into today's
+        reader schema."""
         catalog = cls()
         for event_type in EVENT_TYPES:
             catalog.register(load_schema_json(event_type))
+        for schema in historic_schemas():
+            catalog.register(schema)
         return catalog
 
     def register(self, schema: Mapping[str, Any]) -> int:
