@@ -156,6 +156,9 @@ def _judge_recovery(report: LoopReport) -> None:
             missing.append(f"drift alerts still firing after recovery: {', '.join(still)}")
     if report.evidence == "live" and report.new_version and not report.live_evidence():
         missing.append("the promotion carried no live evidence")
+    rolled = report.decision("ROLLED_BACK")
+    if rolled is not None:
+        missing.append(f"the canary rolled the new champion back: {rolled.reason}")
     during = report.phases.get("during drift", Phase())
     after = report.phases.get("after recovery", Phase())
     if not after.n or not during.n:

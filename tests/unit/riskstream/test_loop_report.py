@@ -62,6 +62,10 @@ def test_a_live_recovery_needs_the_challenger_and_its_evidence() -> None:
     judge(report)
     assert "the retrained version did not become the challenger" in report.missing_steps
     assert "the promotion carried no live evidence" in report.missing_steps
+    rolled = LoopReport("1", new_version="2", recovered_at=5.0)
+    rolled.decisions.append(_decision("ROLLED_BACK", "1"))
+    judge(rolled)
+    assert any(step.startswith("the canary rolled") for step in rolled.missing_steps)
 
 
 def _example(index: int, served: str, predicted: int, shadow: tuple[str, int] | None) -> Any:
