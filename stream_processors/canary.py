@@ -21,14 +21,12 @@ between them repeats the decision at the next look (at least once), never loses 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from riskstream.kafka.clients import publish_events
 from riskstream.kafka.model_events import publish_model_event
-from riskstream.models.registry import CHAMPION, Registry, Watch
+from riskstream.models.registry import CHAMPION, Watch
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent
-from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import alert_event
 from riskstream.stream_processors.live_evidence import (
     LiveDecision,
@@ -37,25 +35,14 @@ from riskstream.stream_processors.live_evidence import (
     live_evidence,
     paired_windows,
 )
-from riskstream.stream_processors.referee import evidence_metrics, read_pairs
+from riskstream.stream_processors.referee import EvidenceWatcher, evidence_metrics, read_pairs
 from riskstream.topics import DRIFT_ALERTS
 
 log = logging.getLogger(__name__)
 
 
-class CanaryWatch:
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
-        self.settings = settings
-        self.registry = registry or Registry(settings)
-        self.decisions: list[ModelVersionEvent] = []
-
-    def run(self, stop: threading.Event) -> None:
-        """Look every ``referee_interval_s`` until ``stop``; an error is logged, not fatal."""
-        while not stop.wait(self.settings.referee_interval_s):
-            try:
-                self.judge()
-            except Exception:  # a registry or broker hiccup: the next look tries again
-                log.exception("canary: could not weigh the live evidence; retrying")
+class CanaryWatch(EvidenceWatcher):
+    name = "canary"
 
     def judge(self) -> ModelVersionEvent | None:
         """One look: the ROLLED_BACK or CONFIRMED event, or None while watching (or idle)."""

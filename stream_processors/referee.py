@@ -54,7 +54,12 @@ def read_pairs(settings: Settings, start: Start) -> tuple[int, int, list[Pair]]:
     return read, undecodable, pairs
 
 
-class LiveReferee:
+class EvidenceWatcher:
+    """A trainer thread that weighs live evidence every ``referee_interval_s``: the referee
+    of a challenger, or the canary of a promotion (``canary.py``)."""
+
+    name = "evidence watcher"
+
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
         self.registry = registry or Registry(settings)
@@ -66,7 +71,15 @@ class LiveReferee:
             try:
                 self.judge()
             except Exception:  # a registry or broker hiccup: the next look tries again
-                log.exception("referee: could not weigh the live evidence; retrying")
+                log.exception("%s: could not weigh the live evidence; retrying", self.name)
+
+    def judge(self) -> ModelVersionEvent | None:
+        """One look: the event of a decision, or None."""
+        raise NotImplementedError
+
+
+class LiveReferee(EvidenceWatcher):
+    name = "referee"
 
     def judge(self) -> ModelVersionEvent | None:
         """One look: the event of a promotion or rejection, or None while undecided."""
