@@ -41,6 +41,8 @@ CHALLENGED_AT_TAG = "riskstream.challenged_at"  # epoch ms the version last beca
 EVIDENCE_TAG = "riskstream.live_evidence"  # what a live promotion or rejection rested on
 WATCHED_SINCE_TAG = "riskstream.watched_since"  # epoch ms a promoted version's watch began
 WATCH_TAG = "riskstream.watch"  # how the watch after its promotion ended, and on what evidence
+AWAITING_TAG = "riskstream.awaiting_approval"  # RISKSTREAM_PROMOTION=manual: a person decides
+DECISION_TAG = "riskstream.decision"  # who approved or rejected the version, when and why
 CALIBRATION_TAG = "riskstream.calibration"
 RELIABILITY_TAG = "riskstream.reliability"
 __all__ = [
@@ -200,6 +202,33 @@ class Registry:
         self.set_alias(CHALLENGER, version)
         stamp = str(int(time.time() * 1000))
         self.client.set_model_version_tag(self.name, version, CHALLENGED_AT_TAG, stamp)
+
+    def await_approval(self, version: str, why: str) -> None:
+        """``RISKSTREAM_PROMOTION=manual``: the version would be promoted; it waits as the
+        challenger for a person's ``approve`` or ``reject``."""
+        self.challenge(version)
+        self.client.set_model_version_tag(self.name, version, AWAITING_TAG, why[:4000])
+
+    def decide(self, version: str, approve: bool, actor: str, reason: str) -> str | None:
+        """A person's decision on the challenger ``version``: approved, it is promoted (and
+        watched); rejected, its challenge ends. Returns the champion it replaced, if any."""
+        if self.alias_version(CHALLENGER) != version:
+            raise RegistryError(
+                "only the challenger can be approved or rejected",
+                model=self.name,
+                version=version,
+                hint="`riskstream model list` shows which version is challenger",
+            )
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        verdict = "approved" if approve else "rejected"
+        decision = f"{verdict} by {actor} at {stamp}: {reason}"
+        self.client.set_model_version_tag(self.name, version, DECISION_TAG, decision[:4000])
+        with contextlib.suppress(MlflowException):
+            self.client.delete_model_version_tag(self.name, version, AWAITING_TAG)
+        if approve:
+            return self.promote(version, watch=True)
+        self.end_challenge(version, decision)
+        return self.alias_version(CHAMPION)
 
     def challenged_at(self, info: VersionInfo) -> int:
         """When the version last became challenger (epoch ms; its creation if never stamped)."""

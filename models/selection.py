@@ -132,3 +132,16 @@ def decide_promotion(
     return PromotionDecision(
         False, f"{metric} {new:.4f} does not beat the champion's {old:.4f} by {margin}"
     )
+
+
+def promotion_route(passes: bool, evidence: str, promotion: str) -> str:
+    """Where a retrained version goes: ``promote`` (it passed the holdout, evidence
+    ``holdout``, promotion ``auto``), ``await_approval`` (it passed, promotion ``manual``: a
+    person decides), ``challenge`` (it passed and live evidence decides, or it did not pass
+    on holdout evidence: it may still be challenged by hand), or ``reject`` (it did not pass,
+    and with live evidence the holdout is the first gate)."""
+    if passes:
+        if promotion == "manual":
+            return "await_approval"
+        return "challenge" if evidence == "live" else "promote"
+    return "reject" if evidence == "live" else "challenge"

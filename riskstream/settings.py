@@ -236,6 +236,28 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Request a retrain at least this often (0: no schedule)."
     )
 
+    # -- notifications -----------------------------------------------------------------
+    webhook_urls: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated webhook URLs (Slack-compatible JSON) that the notifier "
+        "sends alerts, promotions and rollbacks to; empty: no notifier. Secret: such URLs "
+        "carry tokens.",
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC-SHA256 key of the X-Riskstream-Signature header; empty: unsigned.",
+    )
+    webhook_min_severity: str = Field(
+        "MEDIUM", description="Alerts below this severity are not sent (RESOLVED ones follow)."
+    )
+    webhook_attempts: int = Field(
+        5, ge=1, description="Tries per webhook and event before it goes to the dead letters."
+    )
+    webhook_backoff_s: float = Field(
+        1.0, ge=0, description="Wait before the second try; doubled for each later one."
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per HTTP request, seconds.")
+
     # -- champion and challenger ---------------------------------------------------------
     shadow: bool = Field(
         True,
@@ -248,6 +270,11 @@ class Settings(BaseSettings):
         le=1,
         description="Share of patients (a stable hash of the patient id) served by the "
         "challenger; the champion then scores them in shadow.",
+    )
+    promotion: Literal["auto", "manual"] = Field(
+        "auto",
+        description="manual: a version that would be promoted waits as the challenger until a "
+        "person runs `riskstream model approve|reject VERSION --reason ...`.",
     )
     promotion_evidence: Literal["holdout", "live"] = Field(
         "holdout",

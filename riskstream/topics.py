@@ -108,6 +108,14 @@ PERFORMANCE_WINDOWS = TopicSpec(
     "Each closed window's performance: estimated before labels, realized after, and the error.",
     retention_ms=90 * DAY_MS,
 )
+AUDIT = TopicSpec(
+    "audit",
+    "model_name",
+    "AuditEvent",
+    "Who approved, rejected, promoted, rolled back or challenged a version, when and why.",
+    retention_ms=3 * 365 * DAY_MS,
+    partitions=1,
+)
 
 CATALOG: tuple[TopicSpec, ...] = (
     PATIENT_RECORDS,
@@ -120,6 +128,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     MODEL_VERSIONS,
     DEAD_LETTER,
     PERFORMANCE_WINDOWS,
+    AUDIT,
 )
 
 

@@ -29,6 +29,7 @@ EVENT_TYPES = (
     "ModelVersionEvent",
     "DeadLetter",
     "PerformanceWindow",
+    "AuditEvent",
 )
 NAMESPACE = "io.riskstream"
 

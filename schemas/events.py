@@ -269,6 +269,32 @@ class DeadLetter(Event):
         )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEvent(Event):
+    """A person's action on the model's life: who, when, what, on which version, and why."""
+
+    audit_id: str
+    event_time: int
+    actor: str
+    action: str  # approve | reject | promote | rollback | challenge
+    model_name: str
+    version: str | None
+    reason: str
+    detail: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def record(
+        cls,
+        actor: str,
+        action: str,
+        model_name: str,
+        version: str | None,
+        reason: str,
+        **detail: str,
+    ) -> AuditEvent:
+        return cls(new_id(), now_ms(), actor, action, model_name, version, reason, detail)
+
+
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
     for cls in (
@@ -280,5 +306,6 @@ EVENT_CLASSES: dict[str, type[Event]] = {
         RetrainRequest,
         ModelVersionEvent,
         DeadLetter,
+        AuditEvent,
     )
 }

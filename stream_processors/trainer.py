@@ -36,7 +36,7 @@ from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
 from riskstream.models.reference import drift_reference
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.models.selection import decide_promotion, evaluate
+from riskstream.models.selection import decide_promotion, evaluate, promotion_route
 from riskstream.models.training import train
 from riskstream.ops import WorkerMetrics
 from riskstream.schemas import CodecError
@@ -121,8 +121,9 @@ class Trainer:
         if limit is not None and self.runs >= limit:
             return
         self.runtime.start()
-        # each on its own thread with its own registry client
-        if self.settings.promotion_evidence == "live":
+        # each on its own thread with its own registry client; with manual promotion a person
+        # decides (`riskstream model evidence` shows what the referee would weigh)
+        if self.settings.promotion_evidence == "live" and self.settings.promotion == "auto":
             referee = LiveReferee(self.settings)
             threading.Thread(target=referee.run, args=(stop,), name="referee", daemon=True).start()
         if self.settings.canary_windows > 0:
@@ -351,17 +352,25 @@ class Trainer:
             self.settings.promotion_margin,
         )
         reason = decision.reason
-        live = self.settings.promotion_evidence == "live"
-        if decision.promote and not live:
+        s = self.settings
+        route = promotion_route(decision.promote, s.promotion_evidence, s.promotion)
+        if route == "promote":
             previous, status, alias = (
                 self.registry.promote(version, watch=True),
                 "PROMOTED",
                 CHAMPION,
             )
-        elif decision.promote or not live:  # live: only a version that passed the holdout
+        elif route == "await_approval":
+            reason += (
+                f"; awaits a person's approval (RISKSTREAM_PROMOTION=manual): `riskstream model "
+                f"approve {version} --reason ...` or `reject`"
+            )
+            self.registry.await_approval(version, reason)
+            previous, status, alias = champion_version, "CHALLENGER", CHALLENGER
+        elif route == "challenge":
             self.registry.challenge(version)
             previous, status, alias = champion_version, "CHALLENGER", CHALLENGER
-            if live:
+            if decision.promote:
                 reason += "; promotion waits for live evidence (RISKSTREAM_PROMOTION_EVIDENCE)"
         else:
             previous, status, alias = champion_version, "REJECTED", None

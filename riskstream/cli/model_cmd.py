@@ -7,9 +7,11 @@ from rich.table import Table
 
 from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
-from riskstream.settings import load_settings
+from riskstream.settings import Settings, load_settings
 
 app = typer.Typer(help="Train, list, promote and roll back model versions (MLflow registry).")
+REASON_HELP = "Why, for the audit topic (and, deciding on a challenger, its tags)."
+ACTOR_HELP = "Who acts (default: user@host)."
 REPORT_METRICS = ("accuracy", "roc_auc", "f1", "brier", "errors")
 
 
@@ -144,8 +146,10 @@ def promote(
     watch: bool = typer.Option(
         True,
         help="Score the old champion in shadow and roll back if it proves better on live "
-        "labels (RISKSTREAM_CANARY_WINDOWS; the trigger watches).",
+        "labels (RISKSTREAM_CANARY_WINDOWS; the trainer's canary watches).",
     ),
+    reason: str = typer.Option("manual promotion", help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
 ) -> None:
     """Move `champion` to VERSION and publish a ModelVersionEvent."""
     settings = load_settings()
@@ -165,15 +169,19 @@ def promote(
             version=version,
             alias="champion",
             previous_version=previous,
-            reason="manual promotion",
+            reason=reason,
         ),
     )
+    _audit(settings, actor, "promote", version, reason, previous=previous or "")
     console.print(f"[green]champion: {previous or 'none'} → {version}[/]")
 
 
 @app.command("rollback")
 @fails_cleanly
-def rollback() -> None:
+def rollback(
+    reason: str = typer.Option("manual rollback", help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
+) -> None:
     """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
     settings = load_settings()
     configure_logging(settings)
@@ -191,9 +199,10 @@ def rollback() -> None:
             version=target,
             alias="champion",
             previous_version=current,
-            reason="manual rollback",
+            reason=reason,
         ),
     )
+    _audit(settings, actor, "rollback", target, reason, rolled_back=current)
     console.print(f"[green]champion: {current} → {target} (rolled back)[/]")
 
 
@@ -201,6 +210,8 @@ def rollback() -> None:
 @fails_cleanly
 def challenge(
     version: str = typer.Argument(..., help="Version number to score beside the champion."),
+    reason: str = typer.Option("manual challenge", help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
 ) -> None:
     """Make VERSION the `challenger`: scorers score it in shadow (or serve it to the
     RISKSTREAM_SPLIT share of patients) from the next batch, until a promotion."""
@@ -228,10 +239,76 @@ def challenge(
             version=version,
             alias=CHALLENGER,
             previous_version=champion,
-            reason="manual challenge",
+            reason=reason,
         ),
     )
+    _audit(settings, actor, "challenge", version, reason, champion=champion or "")
     console.print(f"[green]challenger: {version} (champion {champion or 'none'})[/]")
+
+
+@app.command("approve")
+@fails_cleanly
+def approve(
+    version: str = typer.Argument(..., help="The challenger to promote."),
+    reason: str = typer.Option(..., help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
+) -> None:
+    """Approve the challenger VERSION (RISKSTREAM_PROMOTION=manual): it is promoted, and
+    watched like any promotion."""
+    _decide(version, True, reason, actor)
+
+
+@app.command("reject")
+@fails_cleanly
+def reject(
+    version: str = typer.Argument(..., help="The challenger to turn down."),
+    reason: str = typer.Option(..., help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
+) -> None:
+    """Reject the challenger VERSION: its challenge ends, the champion stays."""
+    _decide(version, False, reason, actor)
+
+
+def _decide(version: str, approve: bool, reason: str, actor: str) -> None:
+    settings = load_settings()
+    configure_logging(settings)
+    from riskstream.kafka.model_events import default_actor, publish_model_event
+    from riskstream.models.registry import CHAMPION, Registry
+    from riskstream.schemas.events import ModelVersionEvent
+
+    actor = actor or default_actor()
+    registry = Registry(settings)
+    if approve:
+        registry.load(version)  # a version that cannot serve is never promoted
+    champion = registry.decide(version, approve, actor, reason)
+    action, status = ("approve", "PROMOTED") if approve else ("reject", "REJECTED")
+    said = f"{'approved' if approve else 'rejected'} by {actor}: {reason}"
+    publish_model_event(
+        settings,
+        ModelVersionEvent.announce(
+            settings.model_name,
+            status,
+            version=version,
+            alias=CHAMPION if approve else None,
+            previous_version=champion,
+            reason=said,
+        ),
+    )
+    _audit(settings, actor, action, version, reason, champion=champion or "")
+    console.print(f"[green]version {version} {said}[/]")
+
+
+def _audit(
+    settings: Settings, actor: str, action: str, version: str, reason: str, **detail: str
+) -> None:
+    """Record a person's action on the `audit` topic: who, when, what, and why."""
+    from riskstream.kafka.model_events import default_actor, publish_audit
+    from riskstream.schemas.events import AuditEvent
+
+    event = AuditEvent.record(
+        actor or default_actor(), action, settings.model_name, version, reason, **detail
+    )
+    publish_audit(settings, event)
 
 
 @app.command("evidence")

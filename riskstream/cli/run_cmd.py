@@ -24,7 +24,16 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer", "learner")
+WORKERS = (
+    "scorer",
+    "joiner",
+    "monitor",
+    "performance",
+    "trigger",
+    "trainer",
+    "learner",
+    "notifier",
+)
 OPS_PORT_HELP = (
     "Port of /health, /ready and /metrics (default: RISKSTREAM_OPS_PORT + the "
     "worker's place in `run all`; 0: off)."
@@ -144,17 +153,32 @@ def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
     _run(Trigger, ops_port)
 
 
+@app.command("notifier")
+@fails_cleanly
+def notifier(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """drift-alerts + model-versions → webhooks (Slack-compatible, HMAC-signed, retried,
+    de-duplicated; dead-lettered after the last try)."""
+    from riskstream.stream_processors.notifier import Notifier
+
+    _run(Notifier, ops_port)
+
+
 @app.command("all")
 @fails_cleanly
 def run_all() -> None:
     """Every worker, each in its own process (the online learner with
-    RISKSTREAM_RUN_LEARNER=true); stops them all on SIGINT/SIGTERM or if one dies."""
+    RISKSTREAM_RUN_LEARNER=true, the notifier when RISKSTREAM_WEBHOOK_URLS names a webhook);
+    stops them all on SIGINT/SIGTERM or if one dies."""
     import subprocess
     import sys
 
     settings = _worker_settings()
     stop = _stop_on_signals()
-    names = [n for n in WORKERS if n != "learner" or settings.run_learner]
+    optional = {
+        "learner": settings.run_learner,
+        "notifier": bool(settings.webhook_urls.get_secret_value().strip()),
+    }
+    names = [n for n in WORKERS if optional.get(n, True)]
     procs = {
         name: subprocess.Popen([sys.executable, "-m", "riskstream.cli.main", "run", name])
         for name in names

@@ -1,5 +1,6 @@
-"""The control plane's two events: ModelVersionEvents on `model-versions` (how scorers and
-people learn of registry changes) and RetrainRequests on `retrain-requests`."""
+"""The control plane's events: ModelVersionEvents on `model-versions` (how scorers and
+people learn of registry changes), RetrainRequests on `retrain-requests`, and AuditEvents on
+`audit` (what a person did, and why)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Sequence
 
 from riskstream.ids import new_id, now_ms
 from riskstream.kafka.clients import publish_events
-from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
+from riskstream.schemas.events import AuditEvent, ModelVersionEvent, RetrainRequest
 from riskstream.settings import Settings
-from riskstream.topics import MODEL_VERSIONS, RETRAIN_REQUESTS
+from riskstream.topics import AUDIT, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 
 def publish_model_event(settings: Settings, event: ModelVersionEvent) -> None:
@@ -38,3 +39,19 @@ def publish_retrain_request(
     )
     publish_events(settings, RETRAIN_REQUESTS.name, [(settings.model_name.encode(), request)])
     return request.retrain_id
+
+
+def publish_audit(settings: Settings, event: AuditEvent) -> None:
+    publish_events(settings, AUDIT.name, [(settings.model_name.encode(), event)])
+
+
+def default_actor() -> str:
+    """``user@host`` of whoever runs the command, when ``--actor`` names no one."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"

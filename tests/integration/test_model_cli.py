@@ -14,10 +14,18 @@ import pytest
 
 from riskstream.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
-from riskstream.models.registry import CHAMPION, Registry
+from riskstream.models.registry import (
+    AWAITING_TAG,
+    CHALLENGER,
+    CHAMPION,
+    DECISION_TAG,
+    PREVIOUS,
+    Registry,
+    RegistryError,
+)
 from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.topics import MODEL_VERSIONS
+from riskstream.topics import AUDIT, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
 
 pytestmark = pytest.mark.integration
@@ -79,3 +87,54 @@ def test_promote_then_roll_back_and_the_scorer_follows(stack: Settings, tmp_path
     last = events[-1]
     assert (last["status"], last["version"], last["previous_version"]) == ("ROLLED_BACK", "1", "2")
     assert last["reason"] == "manual rollback"
+
+
+def test_a_person_approves_or_rejects_the_challenger_and_every_action_is_audited(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """RISKSTREAM_PROMOTION=manual: a version that would be promoted waits as the challenger
+    (as the trainer leaves it); `model approve` promotes it (watched, the decision in its
+    tags), `model reject` ends another's challenge; those and a rollback are on `audit`."""
+    settings = deployment_with_champion(stack, "ap", tmp_path, partitions=1, promotion="manual")
+    registry = Registry(settings)
+    model = registry.load("1")
+
+    def registered() -> str:  # another version of the same model: cheaper than training one
+        return registry.log_and_register(model, params={}, metrics={}, tags={})[1]
+
+    second = registered()
+    registry.await_approval(second, "passes the gates")
+    with pytest.raises(RegistryError, match="only the challenger"):
+        registry.decide("1", True, "mallory", "not a challenger")
+    approved = _model(settings, "approve", second, "--reason", "evidence read", "--actor", "alice")
+    assert approved.returncode == 0, approved.stderr
+    assert registry.alias_version(CHAMPION) == second
+    assert registry.alias_version(PREVIOUS) == "1"  # watched like any promotion
+    tags = registry.get(second).tags
+    assert tags[DECISION_TAG].startswith("approved by alice at ") and AWAITING_TAG not in tags
+
+    third = registered()
+    registry.await_approval(third, "passes the gates")
+    rejected = _model(settings, "reject", third, "--reason", "too soon", "--actor", "bob")
+    assert rejected.returncode == 0, rejected.stderr
+    assert registry.alias_version(CHAMPION) == second
+    assert registry.alias_version(CHALLENGER) is None
+    rolled = _model(settings, "rollback", "--reason", "drill", "--actor", "carol")
+    assert rolled.returncode == 0, rolled.stderr
+
+    audit = list(decoded(settings, settings.topic(AUDIT.name), "AuditEvent", "beginning"))
+    assert [(a["actor"], a["action"], a["version"], a["reason"]) for a in audit] == [
+        ("alice", "approve", second, "evidence read"),
+        ("bob", "reject", third, "too soon"),
+        ("carol", "rollback", "1", "drill"),
+    ]
+    assert audit[0]["detail"] == {"champion": "1"}
+    events = list(
+        decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
+    )
+    assert [(e["status"], e["version"]) for e in events[-3:]] == [
+        ("PROMOTED", second),
+        ("REJECTED", third),
+        ("ROLLED_BACK", "1"),
+    ]
+    assert events[-3]["reason"] == "approved by alice: evidence read"

@@ -67,3 +67,24 @@ def test_promotion_needs_gates_and_a_margin() -> None:
     assert decide_promotion(
         {**good, "brier": 0.10}, {**good, "brier": 0.2}, gates, metric="brier"
     ).promote
+
+
+def test_promotion_routes_by_evidence_and_by_who_decides() -> None:
+    from riskstream.models.selection import promotion_route
+
+    routes = {
+        (passes, evidence, promotion): promotion_route(passes, evidence, promotion)
+        for passes in (True, False)
+        for evidence in ("holdout", "live")
+        for promotion in ("auto", "manual")
+    }
+    assert routes == {
+        (True, "holdout", "auto"): "promote",
+        (True, "live", "auto"): "challenge",
+        (True, "holdout", "manual"): "await_approval",
+        (True, "live", "manual"): "await_approval",
+        (False, "holdout", "auto"): "challenge",
+        (False, "holdout", "manual"): "challenge",
+        (False, "live", "auto"): "reject",
+        (False, "live", "manual"): "reject",
+    }

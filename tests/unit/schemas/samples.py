@@ -135,6 +135,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         segment=None,
         variant="served",
     ),
+    "AuditEvent": dict(
+        audit_id="a",
+        event_time=T,
+        actor="alice@clinic",
+        action="approve",
+        model_name="diabetes-risk",
+        version="2",
+        reason="evidence reviewed",
+        detail={"previous": "1"},
+    ),
 }
 
 

@@ -1,0 +1,197 @@
+"""The notifier (`riskstream run notifier`): drift-alerts + model-versions → webhooks.
+
+Each alert at or above ``RISKSTREAM_WEBHOOK_MIN_SEVERITY`` (and the RESOLVED alert of one
+that was sent), and each promotion, rollback, challenge, rejection, confirmation or failed
+training, is POSTed to every URL of ``RISKSTREAM_WEBHOOK_URLS`` as Slack-compatible JSON
+(``notifications``), signed with HMAC-SHA256 when ``RISKSTREAM_WEBHOOK_SECRET`` is set. A
+failed try (network error, timeout, 429, 5xx) is retried with doubling waits; after the last
+one, or on another 4xx, the event goes to `dead-letter` with its original bytes and the
+webhook's number (never its URL: such URLs carry tokens).
+
+Guarantee: at-least-once delivery, de-duplicated by event id. The offset is committed after
+every webhook has the event (or its dead letter is written), and a delivery is recorded in
+Redis (7 days) before that, so a restarted notifier skips what was sent. Only a Redis that
+lost its keys between a delivery and the commit repeats one. It runs as a process of its own:
+a slow or dead endpoint holds back nothing but this worker's own lag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from confluent_kafka import Message
+
+from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.kafka.dead_letter import dead_letter
+from riskstream.kafka.factory import group_consumer
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import connect
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DriftAlert, ModelVersionEvent
+from riskstream.settings import Settings
+from riskstream.stream_processors.notifications import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Notification,
+    alert_notification,
+    alert_wanted,
+    backoff_s,
+    retryable,
+    signature,
+    subject_key,
+    version_notification,
+)
+from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
+
+log = logging.getLogger(__name__)
+GROUP = "riskstream-notifier"
+SENT_TTL_S = 7 * 24 * 3600
+
+
+class Notifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.codec = codec_for(settings)
+        self.redis = connect(settings)
+        self.urls = [u.strip() for u in settings.webhook_urls.get_secret_value().split(",")]
+        self.urls = [u for u in self.urls if u]
+        self.secret = settings.webhook_secret.get_secret_value().encode()
+        self.metrics = WorkerMetrics("notifier")
+        self.sent = 0
+        self.failed = 0
+        self.assigned = threading.Event()  # set once the group gave this worker partitions
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        if not self.urls:
+            log.warning("notifier: RISKSTREAM_WEBHOOK_URLS is empty: nothing to send to")
+        if self.urls and not self.secret:
+            log.warning("notifier: RISKSTREAM_WEBHOOK_SECRET is empty: requests go unsigned")
+        # a new notifier starts at the topics' end (see ``assigned``): the history is not news
+        consumer = group_consumer(
+            self.settings,
+            GROUP,
+            {
+                "auto.offset.reset": "latest",
+                "max.poll.interval.ms": 900_000,  # retries may hold one event for minutes
+                **self.metrics.consumer_config(),
+            },
+        )
+        callbacks = self.metrics.rebalance_callbacks()
+        on_assign = callbacks["on_assign"]
+
+        def assigned(c: Any, partitions: list[Any]) -> None:
+            # resolve "the end" now, not at the first fetch: an event published once this
+            # worker holds its partitions is news, however soon it comes
+            committed = c.committed(partitions, timeout=30)
+            for partition, done in zip(partitions, committed, strict=True):
+                partition.offset = (
+                    done.offset
+                    if done.offset >= 0
+                    else c.get_watermark_offsets(partition, timeout=30)[1]
+                )
+            c.assign(partitions)
+            on_assign(c, partitions)
+            self.assigned.set()
+
+        topics = [self.settings.topic(t.name) for t in (DRIFT_ALERTS, MODEL_VERSIONS)]
+        consumer.subscribe(topics, **{**callbacks, "on_assign": assigned})
+        self.metrics.ready = True
+        try:
+            while not stop.is_set():
+                self.metrics.beat()
+                message = consumer.poll(0.5)
+                if message is None or message.error():
+                    continue
+                self.handle(message)
+                consumer.commit(message=message, asynchronous=False)  # after every webhook had it
+                self.metrics.records_in.inc()
+        finally:
+            consumer.close()
+
+    def handle(self, message: Message) -> None:
+        """Send one event to every webhook that has not had it yet."""
+        notification = self._notification(message)
+        if notification is None:
+            return
+        for number, url in enumerate(self.urls, 1):
+            # keyed by a digest of the URL: stable if the list is reordered, and no token kept
+            hook = hashlib.sha256(url.encode()).hexdigest()[:16]
+            key = self.settings.redis_key("notified", hook, notification.event_id)
+            if self.redis.exists(key):
+                continue  # sent before a restart or a rebalance
+            failure = self._deliver(url, notification)
+            if failure is None:
+                self.sent += 1
+                self.metrics.records_out("webhook")
+            else:
+                self._dead_letter(message, number, failure)
+            self.redis.set(key, 1, ex=SENT_TTL_S)  # sent, or dead-lettered: handled once
+
+    def _dead_letter(self, message: Message, number: int, failure: str) -> None:
+        self.failed += 1
+        self.metrics.dead_letter("webhook_failed")
+        letter = dead_letter(message, "notifier", "webhook_failed", f"webhook {number}: {failure}")
+        publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
+        log.error(
+            "notifier: webhook %d did not take an event (%s); it is on the dead-letter topic",
+            number,
+            failure,
+        )
+
+    def _notification(self, message: Message) -> Notification | None:
+        alerts = message.topic() == self.settings.topic(DRIFT_ALERTS.name)
+        try:
+            if not alerts:
+                event = self.codec.decode_event(message.value(), ModelVersionEvent)
+                return version_notification(event)
+            alert = self.codec.decode_event(message.value(), DriftAlert)
+        except CodecError as exc:
+            letter = dead_letter(message, "notifier", "undecodable", exc.message)
+            publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
+            return None
+        firing = self.settings.redis_key("notified-firing", subject_key(alert))
+        sent_firing = bool(self.redis.exists(firing))
+        if not alert_wanted(alert, self.settings.webhook_min_severity, sent_firing):
+            return None
+        if alert.status == "FIRING":
+            self.redis.set(firing, 1, ex=SENT_TTL_S)
+        else:
+            self.redis.delete(firing)
+        return alert_notification(alert)
+
+    def _deliver(self, url: str, notification: Notification) -> str | None:
+        """None once delivered; else what went wrong on the last try."""
+        s = self.settings
+        body = notification.body()
+        failure = ""
+        for attempt in range(1, s.webhook_attempts + 1):
+            if attempt > 1:
+                time.sleep(backoff_s(attempt, s.webhook_backoff_s))
+            status, failure = self._post(url, body)
+            if status is not None and 200 <= status < 300:
+                return None
+            if not retryable(status):
+                break
+            log.warning("notifier: try %d of %d failed (%s)", attempt, s.webhook_attempts, failure)
+        return f"{failure} after {attempt} tries"
+
+    def _post(self, url: str, body: bytes) -> tuple[int | None, str]:
+        timestamp = int(time.time())
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, body)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout_s) as r:
+                return int(r.status), f"HTTP {r.status}"
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), f"HTTP {exc.code}"
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            return None, f"no answer ({type(exc).__name__})"

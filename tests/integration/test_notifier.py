@@ -1,0 +1,137 @@
+"""The notifier against the real broker and Redis (#14): a webhook that fails its first two
+requests gets every wanted event of a drift incident exactly once, signed; an alert the
+monitor published twice is sent once; a webhook that never answers well gets dead letters
+with the original bytes and where they came from."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from pydantic import SecretStr
+
+from riskstream.kafka.clients import codec_for
+from riskstream.schemas.events import ModelVersionEvent
+from riskstream.settings import Settings
+from riskstream.stream_processors.notifications import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature_valid,
+)
+from riskstream.stream_processors.notifier import Notifier
+from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
+from tests.integration.conftest import drain_committed
+from tests.unit.schemas.samples import SAMPLES, drift_alert
+
+pytestmark = pytest.mark.integration
+SECRET = "webhook-shared-secret"
+
+
+class _Hook:
+    """A webhook endpoint answering ``codes`` in turn, then the last one for ever."""
+
+    def __init__(self, codes: list[int]) -> None:
+        self.codes, self.received = codes, []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = hook.codes.pop(0) if len(hook.codes) > 1 else hook.codes[0]
+                hook.received.append((code, dict(self.headers), body))
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def delivered(self) -> list[tuple[dict[str, Any], bytes]]:
+        return [(headers, body) for code, headers, body in self.received if code == 200]
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[_Hook, _Hook]]:
+    flaky, broken = _Hook([500, 500, 200]), _Hook([503])
+    yield flaky, broken
+    flaky.server.shutdown()
+    broken.server.shutdown()
+
+
+def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
+    topics: Settings, hooks: tuple[_Hook, _Hook]
+) -> None:
+    flaky, broken = hooks
+    settings = topics.model_copy(
+        update={
+            "webhook_urls": SecretStr(f"{flaky.url},{broken.url}"),
+            "webhook_secret": SecretStr(SECRET),
+            "webhook_attempts": 4,
+            "webhook_backoff_s": 0.05,
+        }
+    )
+    notifier = Notifier(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
+    thread.start()
+    assert notifier.assigned.wait(60), "the notifier was given no partitions"
+
+    glucose = drift_alert(alert_id="a1", severity="HIGH", feature="glucose")
+    incident = [
+        glucose,
+        drift_alert(alert_id="a2", kind="SCORE_DRIFT", feature=None, severity="CRITICAL"),
+        drift_alert(alert_id="a3", severity="LOW", feature="bmi"),  # below MEDIUM: not sent
+        glucose,  # published twice by an at-least-once monitor: sent once
+        drift_alert(alert_id="a4", status="RESOLVED", severity="LOW", feature="glucose"),
+        drift_alert(alert_id="a5", status="RESOLVED", severity="LOW", feature="bmi"),  # unsent
+    ]
+    promoted = ModelVersionEvent.from_avro({**SAMPLES["ModelVersionEvent"], "event_id": "v9"})
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    published = []
+    for topic, event in [(DRIFT_ALERTS.name, a) for a in incident] + [
+        (MODEL_VERSIONS.name, promoted)
+    ]:
+        value = codec.encode_event(event)
+        producer.produce(settings.topic(topic), key=b"m", value=value)
+        published.append(value)
+    assert producer.flush(30) == 0
+    wanted = {"a1", "a2", "a4", "v9"}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        len(flaky.delivered()) < len(wanted) or notifier.failed < len(wanted)
+    ):
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+
+    ids = []
+    for headers, body in flaky.delivered():
+        stamp = int(headers[TIMESTAMP_HEADER])
+        assert signature_valid(SECRET.encode(), stamp, body, headers[SIGNATURE_HEADER])
+        payload = json.loads(body)["riskstream"]
+        ids.append(payload.get("alert_id") or payload["event_id"])
+    assert sorted(ids) == sorted(wanted)  # each once, after the first two tries failed
+    assert [code for code, _, _ in flaky.received[:3]] == [500, 500, 200]
+    assert len(broken.received) == 4 * len(wanted)  # every try of every event
+
+    letters = drain_committed(settings, DEAD_LETTER.name, "DeadLetter", len(wanted), 30)
+    assert len(letters) == len(wanted)
+    for letter in letters:
+        assert letter["processor"] == "notifier" and letter["reason"] == "webhook_failed"
+        assert letter["detail"] == "webhook 2: HTTP 503 after 4 tries"
+        assert letter["original_value"] in published
+        assert letter["source_topic"] in {
+            settings.topic(DRIFT_ALERTS.name),
+            settings.topic(MODEL_VERSIONS.name),
+        }
+        assert broken.url not in json.dumps(letter, default=str)  # URLs carry tokens
