@@ -162,7 +162,7 @@ class Registry:
         """Move `champion` to ``version``; return the version that held it. A promotion ends
         the challenge: `challenger` is removed, so scorers stop scoring it in shadow. With
         ``watch`` (and ``canary_windows`` > 0) the version that held it becomes `previous`:
-        scored in shadow while the trigger's canary watches the new one (see ``canary.py``)."""
+        scored in shadow while the trainer's canary watches the new one (see ``canary.py``)."""
         self.get(version)  # raises if unknown
         previous = self.alias_version(CHAMPION)
         self.set_alias(CHAMPION, version)

@@ -295,7 +295,7 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description="How often live evidence is weighed (the trainer's referee of a challenger, "
-        "the trigger's watch after a promotion).",
+        "the trainer's canary watch after a promotion).",
     )
     canary_windows: int = Field(
         3,

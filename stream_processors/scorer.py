@@ -4,7 +4,7 @@ dead-letter).
 While the registry has a `challenger` (and ``RISKSTREAM_SHADOW`` is on), every valid record is
 scored by both versions: the variant serving its patient (champion, or challenger for the
 ``RISKSTREAM_SPLIT`` share) goes to predictions, the other to shadow-predictions. While a
-promotion is watched (the trigger's canary), the `previous` champion is scored the same way,
+promotion is watched (the trainer's canary), the `previous` champion is scored the same way,
 in shadow only.
 
 Guarantee: exactly once, by Kafka transactions. Each batch's predictions, shadow predictions,
