@@ -11,8 +11,9 @@ webhook's number (never its URL: such URLs carry tokens).
 Guarantee: at-least-once delivery, de-duplicated by event id. The offset is committed after
 every webhook has the event (or its dead letter is written), and a delivery is recorded in
 Redis (7 days) before that, so a restarted notifier skips what was sent. Only a Redis that
-lost its keys between a delivery and the commit repeats one. It runs as a process of its own:
-a slow or dead endpoint holds back nothing but this worker's own lag.
+lost its keys between a delivery and the commit repeats one; while Redis does not answer,
+the event waits, uncommitted, and is taken again each second. It runs as a process of its
+own: a slow or dead endpoint holds back nothing but this worker's own lag.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
 from riskstream.kafka.clients import codec_for, publish_events
-from riskstream.kafka.dead_letter import dead_letter
+from riskstream.kafka.dead_letter import consumed, dead_letter
 from riskstream.kafka.factory import group_consumer
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import connect
+from riskstream.redis_client import REDIS_DOWN, connect
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent
 from riskstream.settings import Settings
@@ -109,7 +110,14 @@ class Notifier:
                 message = consumer.poll(0.5)
                 if message is None or message.error():
                     continue
-                self.handle(message)
+                try:
+                    self.handle(message)
+                except REDIS_DOWN as exc:  # the event is taken again once Redis answers
+                    log.warning("notifier: Redis unavailable (%s); retrying in 1 s", exc)
+                    item = consumed(message)
+                    consumer.seek(TopicPartition(item.topic, item.partition, item.offset))
+                    stop.wait(1.0)
+                    continue
                 consumer.commit(message=message, asynchronous=False)  # after every webhook had it
                 self.metrics.records_in.inc()
         finally:

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
+from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
@@ -27,6 +30,7 @@ from riskstream.stream_processors.notifications import (
 from riskstream.stream_processors.notifier import Notifier
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 from tests.integration.conftest import drain_committed
+from tests.integration.servers import PrivateRedis
 from tests.unit.schemas.samples import SAMPLES, drift_alert
 
 pytestmark = pytest.mark.integration
@@ -135,3 +139,47 @@ def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
             settings.topic(MODEL_VERSIONS.name),
         }
         assert broken.url not in json.dumps(letter, default=str)  # URLs carry tokens
+
+
+def test_an_event_that_arrives_while_redis_is_down_is_sent_once_redis_is_back(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """The notifier keeps its de-duplication in Redis: while Redis is gone the event waits,
+    uncommitted, and the worker lives; once Redis is back the webhook gets it, once."""
+    redis = PrivateRedis(stack, tmp_path / "redis-home")
+    redis.start()
+    hook = _Hook([200])
+    settings = redis.settings.model_copy(
+        update={
+            "topic_prefix": f"nr{uuid.uuid4().hex[:8]}.",
+            "topic_partitions": 1,
+            "webhook_urls": SecretStr(hook.url),
+        }
+    )
+    ensure_topics(settings)
+    notifier = Notifier(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert notifier.assigned.wait(60), "the notifier was given no partitions"
+        redis.crash()
+        codec = codec_for(settings)
+        producer = Producer(settings.kafka_config())
+        alert = drift_alert(alert_id="during-outage", severity="HIGH")
+        producer.produce(settings.topic(DRIFT_ALERTS.name), value=codec.encode_event(alert))
+        assert producer.flush(30) == 0
+        time.sleep(3)  # the notifier meets the outage, and retries
+        assert thread.is_alive() and not hook.received
+        redis.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not hook.delivered():
+            time.sleep(0.2)
+        time.sleep(1.5)  # a repeat would arrive by now
+    finally:
+        stop.set()
+        thread.join(30)
+        hook.server.shutdown()
+        redis.server.process.stop()
+    bodies = [json.loads(body)["riskstream"]["alert_id"] for _, body in hook.delivered()]
+    assert bodies == ["during-outage"]
