@@ -92,7 +92,8 @@ class Labeled:
 class PerformanceStats:
     examples: int = 0
     shadow_scores: int = 0  # the same examples, counted again as their shadow version's
-    windows_closed: int = 0
+    windows_closed: int = 0  # of served predictions
+    shadow_windows_closed: int = 0
     windows_incomplete: int = 0
     late: int = 0
     # the latest windows' metrics and alerts (bounded): the history is on the topics
@@ -217,7 +218,10 @@ class PerformanceMonitor(WindowedMonitor):
     def _evaluate(self, version: str, start: int) -> None:
         raw = self.store.counts(version, start)
         counts = {k.decode(): int(v) for k, v in raw.items()}
-        self.stats.windows_closed += 1
+        if version.endswith(SHADOW):
+            self.stats.shadow_windows_closed += 1
+        else:
+            self.stats.windows_closed += 1
         if counts.get("incomplete") or start <= self.store.incomplete_through():
             self.store.mark_window_incomplete(version, start)
             self.stats.windows_incomplete += 1

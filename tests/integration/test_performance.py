@@ -55,7 +55,7 @@ def _examples(version: str) -> tuple[list[dict[str, object]], Counter[int]]:
 
 
 def _judged(
-    settings: Settings, examples: list[dict[str, object]], windows: int
+    settings: Settings, examples: list[dict[str, object]], windows: int, shadow_windows: int = 0
 ) -> PerformanceMonitor:
     """Publish ``examples``, run a performance monitor until it has closed ``windows``
     windows, and check it counted every example once."""
@@ -74,7 +74,10 @@ def _judged(
     thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
     thread.start()
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and monitor.stats.windows_closed < windows:
+    while time.monotonic() < deadline and (
+        monitor.stats.windows_closed < windows
+        or monitor.stats.shadow_windows_closed < shadow_windows
+    ):
         time.sleep(0.3)
     stop.set()
     thread.join(30)
@@ -219,7 +222,7 @@ def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings
                     "shadow_label": scores[shadow][1],
                 }
             )
-    monitor = _judged(settings := deployment, examples, windows=12)
+    monitor = _judged(settings := deployment, examples, windows=6, shadow_windows=6)
     assert monitor.stats.shadow_scores == len(examples)
     for w in range(3):
         start = T0 + w * WINDOW_S * 1000
