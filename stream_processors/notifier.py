@@ -60,8 +60,7 @@ class Notifier:
         self.settings = settings
         self.codec = codec_for(settings)
         self.redis = connect(settings)
-        self.urls = [u.strip() for u in settings.webhook_urls.get_secret_value().split(",")]
-        self.urls = [u for u in self.urls if u]
+        self.urls = settings.webhooks
         self.secret = settings.webhook_secret.get_secret_value().encode()
         self.metrics = WorkerMetrics("notifier")
         self.sent = 0
@@ -144,14 +143,17 @@ class Notifier:
 
     def _dead_letter(self, message: Message, number: int, failure: str) -> None:
         self.failed += 1
-        self.metrics.dead_letter("webhook_failed")
-        letter = dead_letter(message, "notifier", "webhook_failed", f"webhook {number}: {failure}")
-        publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
+        self._send_dead_letter(message, "webhook_failed", f"webhook {number}: {failure}")
         log.error(
             "notifier: webhook %d did not take an event (%s); it is on the dead-letter topic",
             number,
             failure,
         )
+
+    def _send_dead_letter(self, message: Message, reason: str, detail: str) -> None:
+        self.metrics.dead_letter(reason)
+        letter = dead_letter(message, "notifier", reason, detail)
+        publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
 
     def _notification(self, message: Message) -> Notification | None:
         alerts = message.topic() == self.settings.topic(DRIFT_ALERTS.name)
@@ -161,8 +163,7 @@ class Notifier:
                 return version_notification(event)
             alert = self.codec.decode_event(message.value(), DriftAlert)
         except CodecError as exc:
-            letter = dead_letter(message, "notifier", "undecodable", exc.message)
-            publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
+            self._send_dead_letter(message, "undecodable", exc.message)
             return None
         firing = self.settings.redis_key("notified-firing", subject_key(alert))
         sent_firing = bool(self.redis.exists(firing))

@@ -176,7 +176,7 @@ def run_all() -> None:
     stop = _stop_on_signals()
     optional = {
         "learner": settings.run_learner,
-        "notifier": bool(settings.webhook_urls.get_secret_value().strip()),
+        "notifier": bool(settings.webhooks),
     }
     names = [n for n in WORKERS if optional.get(n, True)]
     procs = {
