@@ -212,6 +212,26 @@ class Settings(BaseSettings):
         "`run all` order); 0 turns them off.",
     )
 
+    # -- operator's console --------------------------------------------------------------
+    ui_host: str = Field(
+        "127.0.0.1",
+        description="Address `riskstream ui` binds; any other than loopback needs UI_TOKEN.",
+    )
+    ui_port: int = Field(8420, ge=1, le=65535, description="Port of `riskstream ui`.")
+    ui_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token every write to the console's API needs (approve, reject, "
+        "roll back, retrain, acknowledge, silence); empty: the console is read-only.",
+    )
+    backtest_dir: Path | None = Field(
+        None,
+        description="Where `riskstream backtest` writes its reports and the console lists "
+        "them (default: <state dir>/backtests).",
+    )
+    prometheus_port: int = Field(
+        9490, ge=1, le=65535, description="The local stack's Prometheus (--with-prometheus)."
+    )
+
     # -- retrain trigger ----------------------------------------------------------------
     trigger_min_severity: str = Field(
         "HIGH", description="Drift alerts at or above this severity request a retrain."
@@ -390,6 +410,11 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_root(self) -> Path:
         return (self.state_dir / "mlflow" / "artifacts").resolve()
+
+    @property
+    def backtests(self) -> Path:
+        """The folder of backtest reports (one sub-folder each)."""
+        return self.backtest_dir or self.state_dir / "backtests"
 
     def topic(self, name: str) -> str:
         """The full name of a catalog topic in this deployment."""

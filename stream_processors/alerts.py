@@ -77,9 +77,13 @@ def alert_event(
 def alert_subject(alert: DriftAlert) -> str:
     """What an alert is about, for a person: its feature, else "score" for the prediction
     score's distribution, else its kind (volume, concept drift, a metric)."""
-    if alert.feature:
-        return alert.feature
-    return "score" if alert.kind == "SCORE_DRIFT" else alert.kind.lower()
+    return subject_name(alert.feature, alert.kind)
+
+
+def subject_name(feature: str | None, kind: str) -> str:
+    if feature:
+        return feature
+    return "score" if kind == "SCORE_DRIFT" else kind.lower()
 
 
 def condition_alert(

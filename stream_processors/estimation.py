@@ -110,6 +110,9 @@ def estimate_errors(
     return errors
 
 
+INTERVAL_COUNTS = ("positives", "negatives", "f1_support")
+
+
 def window_record(
     model_name: str,
     version: str,
@@ -132,7 +135,8 @@ def window_record(
         window_start=window[0],
         window_end=window[1],
         sample_size=int(n),
-        realized=_defined(realized, (*ESTIMATED, "brier")),
+        # the counts behind the metrics: what their confidence intervals need
+        realized=_defined(realized, (*ESTIMATED, "brier", *INTERVAL_COUNTS)),
         estimated=_defined(estimated, ESTIMATED),
         estimate_error=estimate_errors(estimated, realized) if realized else {},
         segment=segment,

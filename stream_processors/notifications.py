@@ -42,11 +42,19 @@ class Notification:
         return json.dumps({"text": self.text, "riskstream": self.payload}, sort_keys=True).encode()
 
 
+SILENCE_KEY = "alert-silence"  # Redis: <key>:<subject> → who silenced it, expiring with it
+
+
+def subject_of(
+    model_name: str, kind: str, feature: str | None, statistic: str, segment: str | None
+) -> str:
+    """What a RESOLVED alert resolves, and what a silence holds back: the same model, kind,
+    subject and segment."""
+    return ":".join([model_name, kind, feature or statistic, segment or ""])
+
+
 def subject_key(alert: DriftAlert) -> str:
-    """What a RESOLVED alert resolves: the same model, kind, subject and segment."""
-    return ":".join(
-        [alert.model_name, alert.kind, alert.feature or alert.statistic, alert.segment or ""]
-    )
+    return subject_of(alert.model_name, alert.kind, alert.feature, alert.statistic, alert.segment)
 
 
 def alert_wanted(alert: DriftAlert, min_severity: str, firing_was_sent: bool) -> bool:

@@ -38,6 +38,7 @@ from riskstream.schemas.events import DriftAlert, ModelVersionEvent
 from riskstream.settings import Settings
 from riskstream.stream_processors.notifications import (
     SIGNATURE_HEADER,
+    SILENCE_KEY,
     TIMESTAMP_HEADER,
     Notification,
     alert_notification,
@@ -165,7 +166,13 @@ class Notifier:
         except CodecError as exc:
             self._send_dead_letter(message, "undecodable", exc.message)
             return None
-        firing = self.settings.redis_key("notified-firing", subject_key(alert))
+        subject = subject_key(alert)
+        if alert.status == "FIRING" and self.redis.exists(
+            self.settings.redis_key(SILENCE_KEY, subject)
+        ):
+            log.info("notifier: alert %s is silenced; not sent", alert.alert_id)
+            return None
+        firing = self.settings.redis_key("notified-firing", subject)
         sent_firing = bool(self.redis.exists(firing))
         if not alert_wanted(alert, self.settings.webhook_min_severity, sent_firing):
             return None

@@ -274,6 +274,17 @@ class WindowStore:
         self.redis.zrem(self._index_key(version), start)
         return claimed
 
+    def closed_windows(self, keep: int) -> list[tuple[str, int]]:
+        """The ``keep`` latest closed windows still in Redis, as (version, start), oldest
+        first: what the console charts (a read; workers never call it)."""
+        head = self.window_key("", 0)[: -len(":0") - 1]  # the key up to the version
+        found = []
+        for raw in self.redis.scan_iter(match=f"{head}:*:closed", count=1000):
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            version, start = key[len(head) + 1 : -len(":closed")].rsplit(":", 1)
+            found.append((int(start), version))
+        return [(version, start) for start, version in sorted(found)[-keep:]]
+
     def counts(self, version: str, start: int) -> dict[bytes, bytes]:
         return dict(self.redis.hgetall(self.window_key(version, start)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -22,7 +23,11 @@ def backtest(
     start: str = typer.Option("beginning", "--from", help="beginning, epoch ms or ISO time."),
     stop: str | None = typer.Option(None, "--to", help="Stop before this time (default: now)."),
     buckets: int = typer.Option(10, min=1, help="Time buckets of the per-bucket metrics."),
-    out: Path = typer.Option(Path("backtest"), help="Folder of report.html and summary.json."),
+    out: Path | None = typer.Option(
+        None,
+        help="Folder of report.html and summary.json (default: a new folder under "
+        "RISKSTREAM_BACKTEST_DIR, where `riskstream ui` lists it).",
+    ),
 ) -> None:
     """Join recorded patient-records to their ground truth, score them with each version, and
     write a self-contained HTML report and a JSON summary ranking the versions."""
@@ -42,6 +47,8 @@ def backtest(
             buckets,
             progress=lambda stage, n: progress.update(task, description=f"{stage}: {n:,}"),
         )
+    if out is None:
+        out = settings.backtests / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")

@@ -18,7 +18,9 @@ from riskstream.logs import configure_logging
 from riskstream.settings import load_settings
 
 if TYPE_CHECKING:
+    from riskstream.console.server import ConsoleServer
     from riskstream.loop_report import LoopReport
+    from riskstream.settings import Settings
 
 
 @fails_cleanly
@@ -44,7 +46,9 @@ def demo(
         min=0,
     ),
     seed: int = typer.Option(0, help="Seed of the simulation and training."),
-    keep_running: bool = typer.Option(False, help="Leave the stack running at the end."),
+    keep_running: bool = typer.Option(
+        False, help="Leave the stack running at the end, and serve the console until Ctrl-C."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run the closed loop and report each step; exit non-zero naming any step that failed."""
@@ -66,6 +70,7 @@ def demo(
         "[2/3] workers: scorer, joiner, monitor, trigger, trainer (topic prefix "
         f"{demo_settings.topic_prefix!r})"
     )
+    console_server = _start_console(settings, demo_settings)
     config = LoopConfig(
         scenario=scenario,
         evidence=evidence,
@@ -77,6 +82,10 @@ def demo(
     )
     try:
         report = run_loop(demo_settings, config, echo=lambda line: echo(f"      {line}"))
+    except BaseException:
+        if console_server is not None:
+            console_server.stop()
+        raise
     finally:
         if not was_up and not keep_running:
             stack_down(settings, echo=lambda line: echo(f"      {line}"))
@@ -95,9 +104,38 @@ def demo(
         )
     if not report.closed:
         console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
+    else:
+        console.print(f"[green]the loop closed: {_shape(report)}[/]")
+        _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
+    if console_server is not None:
+        if keep_running:
+            _serve_until_interrupted(console_server)
+        console_server.stop()
+    if not report.closed:
         raise typer.Exit(1)
-    console.print(f"[green]the loop closed: {_shape(report)}[/]")
-    _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
+
+
+def _start_console(settings: Settings, demo_settings: Settings) -> ConsoleServer | None:
+    """The console over this run's topics, for as long as the demo runs; None (and a line
+    saying why) when its port is taken, say by an earlier demo still kept running."""
+    from riskstream.cli.ui_cmd import console_url
+    from riskstream.console.auth import write_token
+    from riskstream.console.server import ConsoleServer, port_free
+
+    host, port = settings.ui_host, settings.ui_port
+    if not port_free(host, port):
+        echo(f"      console: port {port} is taken, not started (set RISKSTREAM_UI_PORT)")
+        return None
+    token, made = write_token(host, settings.ui_token)
+    server = ConsoleServer(demo_settings, host, port, token).start()
+    shown = token.get_secret_value() if made else None
+    echo(f"      console: {console_url(host, port, shown)}")
+    return server
+
+
+def _serve_until_interrupted(server: ConsoleServer) -> None:
+    echo(f"the console stays up at {server.base}/overview (the stack too); Ctrl-C stops it")
+    server.wait()
 
 
 def _shape(report: LoopReport) -> str:

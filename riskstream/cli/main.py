@@ -12,6 +12,7 @@ from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.cli.demo_cmd import demo
 from riskstream.cli.publish_cmd import publish
 from riskstream.cli.tools_cmd import predictions, replay, watch
+from riskstream.cli.ui_cmd import ui
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
 from riskstream.topics import CATALOG
@@ -31,6 +32,7 @@ app.command("predictions")(predictions)
 app.command("watch")(watch)
 app.command("replay")(replay)
 app.command("backtest")(backtest)
+app.command("ui")(ui)
 app.add_typer(topics_app, name="topics")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -152,28 +154,10 @@ def promote(
     actor: str = typer.Option("", help=ACTOR_HELP),
 ) -> None:
     """Move `champion` to VERSION and publish a ModelVersionEvent."""
-    settings = load_settings()
-    configure_logging(settings)
-    from riskstream.kafka.model_events import publish_model_event
-    from riskstream.models.registry import Registry
-    from riskstream.schemas.events import ModelVersionEvent
+    from riskstream.tools import model_actions
 
-    registry = Registry(settings)
-    registry.load(version)  # a version that cannot serve is never promoted
-    previous = registry.promote(version, watch=watch)
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "PROMOTED",
-            version=version,
-            alias="champion",
-            previous_version=previous,
-            reason=reason,
-        ),
-    )
-    _audit(settings, actor, "promote", version, reason, previous=previous or "")
-    console.print(f"[green]champion: {previous or 'none'} → {version}[/]")
+    settings = _settings()
+    _done(model_actions.promote(settings, version, actor, reason, watch=watch))
 
 
 @app.command("rollback")
@@ -183,27 +167,9 @@ def rollback(
     actor: str = typer.Option("", help=ACTOR_HELP),
 ) -> None:
     """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
-    settings = load_settings()
-    configure_logging(settings)
-    from riskstream.kafka.model_events import publish_model_event
-    from riskstream.models.registry import Registry
-    from riskstream.schemas.events import ModelVersionEvent
+    from riskstream.tools import model_actions
 
-    registry = Registry(settings)
-    current, target = registry.rollback()
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "ROLLED_BACK",
-            version=target,
-            alias="champion",
-            previous_version=current,
-            reason=reason,
-        ),
-    )
-    _audit(settings, actor, "rollback", target, reason, rolled_back=current)
-    console.print(f"[green]champion: {current} → {target} (rolled back)[/]")
+    _done(model_actions.rollback(_settings(), actor, reason))
 
 
 @app.command("challenge")
@@ -215,35 +181,9 @@ def challenge(
 ) -> None:
     """Make VERSION the `challenger`: scorers score it in shadow (or serve it to the
     RISKSTREAM_SPLIT share of patients) from the next batch, until a promotion."""
-    settings = load_settings()
-    configure_logging(settings)
-    from riskstream.kafka.model_events import publish_model_event
-    from riskstream.models.registry import CHALLENGER, CHAMPION, Registry, RegistryError
-    from riskstream.schemas.events import ModelVersionEvent
+    from riskstream.tools import model_actions
 
-    registry = Registry(settings)
-    champion = registry.alias_version(CHAMPION)
-    if version == champion:
-        raise RegistryError(
-            "the champion cannot challenge itself",
-            version=version,
-            hint="`riskstream model list` shows the versions to choose from",
-        )
-    registry.load(version)  # a version that cannot serve is never scored
-    registry.challenge(version)
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "CHALLENGER",
-            version=version,
-            alias=CHALLENGER,
-            previous_version=champion,
-            reason=reason,
-        ),
-    )
-    _audit(settings, actor, "challenge", version, reason, champion=champion or "")
-    console.print(f"[green]challenger: {version} (champion {champion or 'none'})[/]")
+    _done(model_actions.challenge(_settings(), version, actor, reason))
 
 
 @app.command("approve")
@@ -255,7 +195,9 @@ def approve(
 ) -> None:
     """Approve the challenger VERSION (RISKSTREAM_PROMOTION=manual): it is promoted, and
     watched like any promotion."""
-    _decide(version, True, reason, actor)
+    from riskstream.tools import model_actions
+
+    _done(model_actions.decide(_settings(), version, True, actor, reason))
 
 
 @app.command("reject")
@@ -266,49 +208,31 @@ def reject(
     actor: str = typer.Option("", help=ACTOR_HELP),
 ) -> None:
     """Reject the challenger VERSION: its challenge ends, the champion stays."""
-    _decide(version, False, reason, actor)
+    from riskstream.tools import model_actions
+
+    _done(model_actions.decide(_settings(), version, False, actor, reason))
 
 
-def _decide(version: str, approve: bool, reason: str, actor: str) -> None:
+@app.command("retrain")
+@fails_cleanly
+def retrain(
+    reason: str = typer.Option(..., help=REASON_HELP),
+    actor: str = typer.Option("", help=ACTOR_HELP),
+) -> None:
+    """Ask the trainer for a new candidate now (a RetrainRequest with reason MANUAL)."""
+    from riskstream.tools import model_actions
+
+    _done(model_actions.request_retrain(_settings(), actor, reason))
+
+
+def _settings() -> Settings:
     settings = load_settings()
     configure_logging(settings)
-    from riskstream.kafka.model_events import default_actor, publish_model_event
-    from riskstream.models.registry import CHAMPION, Registry
-    from riskstream.schemas.events import ModelVersionEvent
-
-    actor = actor or default_actor()
-    registry = Registry(settings)
-    if approve:
-        registry.load(version)  # a version that cannot serve is never promoted
-    champion = registry.decide(version, approve, actor, reason)
-    action, status = ("approve", "PROMOTED") if approve else ("reject", "REJECTED")
-    said = f"{'approved' if approve else 'rejected'} by {actor}: {reason}"
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            status,
-            version=version,
-            alias=CHAMPION if approve else None,
-            previous_version=champion,
-            reason=said,
-        ),
-    )
-    _audit(settings, actor, action, version, reason, champion=champion or "")
-    console.print(f"[green]version {version} {said}[/]")
+    return settings
 
 
-def _audit(
-    settings: Settings, actor: str, action: str, version: str, reason: str, **detail: str
-) -> None:
-    """Record a person's action on the `audit` topic: who, when, what, and why."""
-    from riskstream.kafka.model_events import default_actor, publish_audit
-    from riskstream.schemas.events import AuditEvent
-
-    event = AuditEvent.record(
-        actor or default_actor(), action, settings.model_name, version, reason, **detail
-    )
-    publish_audit(settings, event)
+def _done(done: Any) -> None:
+    console.print(f"[green]{done.message}[/]")
 
 
 @app.command("evidence")

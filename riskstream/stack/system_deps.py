@@ -23,8 +23,14 @@ REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("mvn", "maven"),
     ("python3-venv", "python3-venv"),
 )
-# The tests also render the backtest report in a real browser.
-TEST_REQUIREMENTS: tuple[tuple[str, str], ...] = (("chromium", "chromium"),)
+# The tests also open the backtest report and the console in a real browser (Selenium drives
+# Debian's chromium through its chromium-driver), and run the dashboard's queries against a
+# real Prometheus (`riskstream stack up --with-prometheus`).
+TEST_REQUIREMENTS: tuple[tuple[str, str], ...] = (
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("prometheus", "prometheus"),
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,307 @@
+"""``riskstream ui``: the operator's console (FastAPI), its pages and its ``/api/v1`` API.
+
+The pages are HTML shells; their script reads the same JSON the API serves and charts it
+with Plotly (served from the installed ``plotly`` package: the console works without
+internet). An event stream (``/api/v1/events``) tells each page when the topics moved, so
+it refreshes live. Reading is open; every write needs the bearer token (``auth``), and is
+recorded on the `audit` topic by the same functions the CLI uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field, SecretStr
+
+from riskstream import __version__
+from riskstream.console import views
+from riskstream.console.auth import authorized
+from riskstream.console.drift_source import DriftSource
+from riskstream.console.feed import ConsoleFeed
+from riskstream.errors import RiskstreamError
+from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from riskstream.settings import Settings
+from riskstream.tools import alert_actions, model_actions
+from riskstream.topics import (
+    AUDIT,
+    DRIFT_ALERTS,
+    MODEL_VERSIONS,
+    PERFORMANCE_WINDOWS,
+    RETRAIN_REQUESTS,
+)
+
+HERE = Path(__file__).parent
+PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
+SHOWN_TAGS = (
+    "riskstream.candidate",
+    "riskstream.training_reason",
+    "riskstream.data_lineage",
+    "riskstream.awaiting_approval",
+    "riskstream.decision",
+    "riskstream.live_evidence",
+    "riskstream.watch",
+    "riskstream.calibration",
+)
+
+
+class Decision(BaseModel):
+    reason: str = Field(min_length=1, description="Why, for the registry and the audit topic.")
+    actor: str = Field("", description="Who acts (default: user@host of the console).")
+
+
+class Silence(Decision):
+    subject: str = Field(description="The alert subject to hold back (see /api/v1/alerts).")
+    minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
+
+
+class Acknowledge(Decision):
+    subject: str = ""
+
+
+class Cached:
+    """A slow read (the MLflow registry) shared by requests for ``ttl_s``."""
+
+    def __init__(self, read: Callable[[], Any], ttl_s: float = 3.0) -> None:
+        self.read, self.ttl_s = read, ttl_s
+        self.value: Any = None
+        self.at = -1e9
+
+    def get(self) -> Any:
+        if time.monotonic() - self.at > self.ttl_s:
+            self.value, self.at = self.read(), time.monotonic()
+        return self.value
+
+    def clear(self) -> None:
+        self.at = -1e9
+
+
+def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastAPI:
+    app = FastAPI(
+        title="riskstream console",
+        version=__version__,
+        description="The model's life on the stream: drift, performance, versions, alerts. "
+        "Writes need `Authorization: Bearer <RISKSTREAM_UI_TOKEN>`.",
+        docs_url=None,  # Swagger UI loads its assets from a CDN; /openapi.json is served
+        redoc_url=None,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    drift = DriftSource(settings)
+    registry = Registry(settings)
+    versions = Cached(lambda: [_version(v) for v in registry.versions()])
+
+    def writer(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not authorized(authorization, token):
+            raise HTTPException(
+                401,
+                "a write needs `Authorization: Bearer <token>` (RISKSTREAM_UI_TOKEN, or the "
+                "one-time token `riskstream ui` printed)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    def act(action: Callable[[], model_actions.Done]) -> dict[str, Any]:
+        try:
+            done = action()
+        except RiskstreamError as exc:
+            raise HTTPException(409, str(exc)) from None
+        versions.clear()
+        return {"message": done.message, "audit_id": done.audit.audit_id}
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/overview")
+
+    @app.get("/static-vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        path = resources.files("plotly") / "package_data" / "plotly.min.js"
+        return FileResponse(str(path), media_type="text/javascript")
+
+    for page in PAGES:
+
+        def render(request: Request, page: str = page) -> HTMLResponse:
+            return templates.TemplateResponse(
+                request,
+                "page.html",
+                {"page": page, "pages": PAGES, "model": settings.model_name},
+            )
+
+        app.get(f"/{page}", include_in_schema=False, response_class=HTMLResponse)(render)
+
+    def events(topic: str) -> list[dict[str, Any]]:
+        return feed.snapshot(topic)
+
+    @app.get("/api/v1/overview")
+    def overview() -> dict[str, Any]:
+        """Throughput, lag per worker group, champion and challenger, active alerts, last
+        retrain."""
+        known = versions.get()
+        aliases = {a: v["version"] for v in known for a in v["aliases"]}
+        latest = views.latest_performance(events(PERFORMANCE_WINDOWS.name))
+        timeline = views.alert_timeline(events(DRIFT_ALERTS.name))
+        with feed.lock:
+            samples, lag = list(feed.samples), dict(feed.lag)
+        return {
+            "model": settings.model_name,
+            "rates": views.rates(samples),
+            "lag": lag,
+            "roles": {
+                role: _role(aliases.get(role), known, latest)
+                for role in (CHAMPION, CHALLENGER, PREVIOUS)
+            },
+            "active_alerts": [a for a in timeline if a["resolved_at"] is None],
+            "last_retrain": views.last_retrain(
+                events(RETRAIN_REQUESTS.name), events(MODEL_VERSIONS.name)
+            ),
+        }
+
+    @app.get("/api/v1/drift")
+    def drift_windows() -> dict[str, Any]:
+        """Feature x window PSI (KS, JS) of the drift monitor's latest closed windows."""
+        return views.drift_matrix(drift.windows())
+
+    @app.get("/api/v1/drift/histogram")
+    def drift_histogram(version: str, start: int, feature: str) -> dict[str, Any]:
+        """Reference vs window shares of one feature (or ``score``) over the reference bins."""
+        found = drift.histogram(version, start, feature)
+        if found is None:
+            raise HTTPException(404, "no such window or feature (it may have expired)")
+        return found
+
+    @app.get("/api/v1/performance")
+    def performance() -> dict[str, Any]:
+        """Each version's realized windows with 95% intervals, and every takeover."""
+        return {
+            "series": views.performance_series(events(PERFORMANCE_WINDOWS.name)),
+            "takeovers": views.takeovers(events(MODEL_VERSIONS.name)),
+        }
+
+    @app.get("/api/v1/models")
+    def models() -> list[dict[str, Any]]:
+        """Every version: metrics, aliases, lineage, and who promoted it and why."""
+        return views.version_rows(versions.get(), events(MODEL_VERSIONS.name), events(AUDIT.name))
+
+    @app.get("/api/v1/alerts")
+    def alerts() -> list[dict[str, Any]]:
+        """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
+        rows = views.alert_timeline(events(DRIFT_ALERTS.name))
+        return views.with_alert_state(
+            rows, alert_actions.acks(settings), alert_actions.silences(settings)
+        )
+
+    @app.get("/api/v1/audit")
+    def audit() -> list[dict[str, Any]]:
+        """Every action people took, newest first."""
+        return sorted(events(AUDIT.name), key=lambda a: a["event_time"], reverse=True)
+
+    @app.get("/api/v1/backtests")
+    def backtests() -> list[dict[str, Any]]:
+        """The reports ``riskstream backtest`` wrote under the backtests folder."""
+        return _backtests(settings.backtests)
+
+    @app.get("/backtests/{name}/report.html", include_in_schema=False)
+    def backtest_report(name: str) -> FileResponse:
+        found = {b["name"] for b in _backtests(settings.backtests)}
+        if name not in found:
+            raise HTTPException(404, "no such backtest")
+        return FileResponse(settings.backtests / name / "report.html")
+
+    @app.get("/api/v1/events", response_class=EventSourceResponse)
+    async def updates() -> AsyncIterator[ServerSentEvent]:
+        """``update`` with the feed's revision each time the topics moved (at most 1/s)."""
+        seen = -1
+        while True:
+            if feed.revision != seen:
+                seen = feed.revision
+                yield ServerSentEvent(data={"revision": seen}, event="update")
+            await asyncio.sleep(1.0)
+
+    write = [Depends(writer)]
+
+    @app.post("/api/v1/models/{version}/approve", dependencies=write)
+    def approve(version: str, body: Decision) -> dict[str, Any]:
+        """Promote the challenger a manual promotion holds."""
+        return act(lambda: model_actions.decide(settings, version, True, body.actor, body.reason))
+
+    @app.post("/api/v1/models/{version}/reject", dependencies=write)
+    def reject(version: str, body: Decision) -> dict[str, Any]:
+        """End the challenger's challenge; the champion stays."""
+        return act(lambda: model_actions.decide(settings, version, False, body.actor, body.reason))
+
+    @app.post("/api/v1/models/rollback", dependencies=write)
+    def rollback(body: Decision) -> dict[str, Any]:
+        """Move `champion` back to the previous champion."""
+        return act(lambda: model_actions.rollback(settings, body.actor, body.reason))
+
+    @app.post("/api/v1/retrain", dependencies=write)
+    def retrain(body: Decision) -> dict[str, Any]:
+        """Ask the trainer for a new candidate now."""
+        return act(lambda: model_actions.request_retrain(settings, body.actor, body.reason))
+
+    @app.post("/api/v1/alerts/{alert_id}/ack", dependencies=write)
+    def acknowledge(alert_id: str, body: Acknowledge) -> dict[str, Any]:
+        """Mark an incident as seen."""
+        return act(
+            lambda: alert_actions.acknowledge(
+                settings, alert_id, body.subject, body.actor, body.reason
+            )
+        )
+
+    @app.post("/api/v1/alerts/silence", dependencies=write)
+    def silence(body: Silence) -> dict[str, Any]:
+        """Hold back the webhooks of one alert subject for a while."""
+        return act(
+            lambda: alert_actions.silence(
+                settings, body.subject, body.minutes, body.actor, body.reason
+            )
+        )
+
+    return app
+
+
+def _version(info: Any) -> dict[str, Any]:
+    return {
+        "version": info.version,
+        "aliases": list(info.aliases),
+        "created": info.created_ms,
+        "metrics": {k: v for k, v in info.metrics.items() if not k.startswith("cv_fold")},
+        "tags": {k.removeprefix("riskstream."): info.tags[k] for k in SHOWN_TAGS if k in info.tags},
+    }
+
+
+def _role(
+    version: str | None, known: list[dict[str, Any]], latest: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    row = next((v for v in known if v["version"] == version), None)
+    if row is None:
+        return None
+    return {**row, "live": latest.get(row["version"], {})}
+
+
+def _backtests(root: Path) -> list[dict[str, Any]]:
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir(), reverse=True):
+        report = folder / "report.html"
+        if report.is_file():
+            summary = folder / "summary.json"
+            found.append(
+                {
+                    "name": folder.name,
+                    "written": int(report.stat().st_mtime * 1000),
+                    "summary": json.loads(summary.read_text()) if summary.is_file() else None,
+                    "url": f"/backtests/{folder.name}/report.html",
+                }
+            )
+    return found

@@ -1,0 +1,292 @@
+"""What the console's pages show, shaped from decoded events (pure: no I/O).
+
+Each function takes what the feed gathered (dicts decoded from the topics, registry rows,
+Redis window verdicts) and returns plain JSON-ready data; the API serves it as is and the
+pages chart it with Plotly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from riskstream.stream_processors.alerts import subject_name
+from riskstream.stream_processors.notifications import subject_of
+from riskstream.stream_processors.performance_stats import standard_error
+
+METRICS = ("accuracy", "roc_auc", "f1", "brier")
+Z95 = 1.959964
+
+
+def alert_subject(alert: Mapping[str, Any]) -> str:
+    """The notifier's subject of a decoded alert (what a silence holds back)."""
+    return subject_of(
+        alert["model_name"],
+        alert["kind"],
+        alert.get("feature"),
+        alert["statistic"],
+        alert.get("segment"),
+    )
+
+
+def alert_timeline(alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per incident: a FIRING alert, with the RESOLVED alert that closed it (or
+    ``resolved_at`` None while it is active). Newest first."""
+    rows: list[dict[str, Any]] = []
+    open_by_subject: dict[str, dict[str, Any]] = {}
+    for alert in sorted(alerts, key=lambda a: a["event_time"]):
+        subject = alert_subject(alert)
+        if alert["status"] == "RESOLVED":
+            row = open_by_subject.pop(subject, None)
+            if row is not None:
+                row["resolved_at"] = alert["event_time"]
+                row["resolved_value"] = alert["value"]
+                row["resolved_by"] = alert["alert_id"]
+            continue
+        row = {
+            "alert_id": alert["alert_id"],
+            "subject": subject,
+            "fired_at": alert["event_time"],
+            "severity": alert["severity"],
+            "kind": alert["kind"],
+            "feature": alert.get("feature"),
+            "about": subject_name(alert.get("feature"), alert["kind"]),
+            "statistic": alert["statistic"],
+            "value": alert["value"],
+            "threshold": alert["threshold"],
+            "segment": alert.get("segment"),
+            "model_version": alert["model_version"],
+            "message": alert["message"],
+            "resolved_at": None,
+            "resolved_value": None,
+            "resolved_by": None,
+        }
+        earlier = open_by_subject.get(subject)
+        if earlier is not None:  # an escalation: the incident continues at a new severity
+            earlier["resolved_at"] = alert["event_time"]
+            earlier["resolved_by"] = alert["alert_id"]
+        open_by_subject[subject] = row
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["fired_at"], reverse=True)
+
+
+def with_alert_state(
+    rows: Sequence[dict[str, Any]],
+    acks: Mapping[str, Mapping[str, Any]],
+    silences: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each row with its acknowledgement (by alert id) and silence (by subject), if any."""
+    return [
+        {**row, "ack": acks.get(row["alert_id"]), "silence": silences.get(row["subject"])}
+        for row in rows
+    ]
+
+
+def interval(name: str, value: float, realized: Mapping[str, float]) -> tuple[float, float] | None:
+    """The 95% confidence interval of a window's metric (binomial for accuracy and F1, Hanley
+    and McNeil for ROC-AUC), clipped to [0, 1]; None where no standard error is known."""
+    if value is None or math.isnan(value):
+        return None
+    se = standard_error(name, value, realized)
+    if not math.isfinite(se):
+        return None
+    return max(0.0, value - Z95 * se), min(1.0, value + Z95 * se)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def performance_series(windows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Realized performance over time, one series per (version, variant), whole stream only:
+    for each metric the window starts, values and 95% interval bounds."""
+    series: dict[tuple[str, str], dict[str, Any]] = {}
+    for w in sorted(windows, key=lambda w: w["window_start"]):
+        if w["basis"] != "REALIZED" or w.get("segment"):
+            continue
+        variant = w.get("variant") or "served"
+        key = (w["model_version"], variant)
+        s = series.setdefault(
+            key,
+            {
+                "version": key[0],
+                "variant": variant,
+                "n": [],
+                "window_start": [],
+                **{m: {"value": [], "low": [], "high": []} for m in METRICS},
+            },
+        )
+        s["window_start"].append(w["window_start"])
+        s["n"].append(w["sample_size"])
+        for metric in METRICS:
+            value = _number(w["realized"].get(metric))
+            counts = {**w["realized"], "n": w["sample_size"]}
+            bounds = interval(metric, value, counts) if value is not None else None
+            s[metric]["value"].append(value)
+            s[metric]["low"].append(bounds[0] if bounds else None)
+            s[metric]["high"].append(bounds[1] if bounds else None)
+    return [series[k] for k in sorted(series)]
+
+
+TAKEOVER_STATUSES = ("PROMOTED", "ROLLED_BACK")
+
+
+def takeovers(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """When each champion took over (a promotion or a rollback), oldest first."""
+    return [
+        {
+            "time": e["event_time"],
+            "version": e["version"],
+            "previous_version": e.get("previous_version"),
+            "status": e["status"],
+            "reason": e["reason"],
+        }
+        for e in sorted(events, key=lambda e: e["event_time"])
+        if e["status"] in TAKEOVER_STATUSES and e.get("version")
+    ]
+
+
+def rates(samples: Sequence[tuple[float, int, int]]) -> list[dict[str, float]]:
+    """Records/s in (patient records) and out (predictions) between successive samples of
+    how many of each the console has counted, taken at (time s, in, out)."""
+    out = []
+    for (t0, in0, out0), (t1, in1, out1) in itertools.pairwise(samples):
+        dt = t1 - t0
+        if dt <= 0:
+            continue
+        out.append({"time": t1, "in_rps": (in1 - in0) / dt, "out_rps": (out1 - out0) / dt})
+    return out
+
+
+def version_rows(
+    versions: Iterable[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]],
+    audits: Iterable[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every registered version with its metrics, aliases, lineage, and history: the
+    model-version events about it, each with who did it (an audit record of a person, or the
+    worker that published it) and why. Newest version first."""
+    history: dict[str, list[dict[str, Any]]] = {}
+    people = sorted(audits, key=lambda a: a["event_time"])
+    for e in sorted(events, key=lambda e: e["event_time"]):
+        if not e.get("version"):
+            continue
+        person = _audit_for(e, people)
+        history.setdefault(e["version"], []).append(
+            {
+                "time": e["event_time"],
+                "status": e["status"],
+                "reason": e["reason"],
+                "by": person["actor"] if person else "riskstream (automatic)",
+                "why": person["reason"] if person else e["reason"],
+            }
+        )
+    rows = []
+    for v in versions:
+        rows.append({**v, "history": history.get(v["version"], [])})
+    return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+
+AUDITED = {
+    "PROMOTED": ("promote", "approve"),
+    "ROLLED_BACK": ("rollback",),
+    "CHALLENGER": ("challenge",),
+    "REJECTED": ("reject",),
+}
+
+
+def _audit_for(
+    event: Mapping[str, Any], audits: Sequence[Mapping[str, Any]], within_ms: int = 60_000
+) -> Mapping[str, Any] | None:
+    """The person's action that caused a model-version event: same version, a matching
+    action, published within a minute before it."""
+    actions = AUDITED.get(event["status"], ())
+    for audit in reversed(audits):
+        if (
+            audit["action"] in actions
+            and audit.get("version") == event["version"]
+            and 0 <= audit["event_time"] - event["event_time"] <= within_ms
+        ):
+            return audit
+    return None
+
+
+def drift_matrix(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The feature x window heatmap: PSI as z, KS and JS for the hover, windows oldest first.
+    Each input window is ``{"start", "version", "n", "verdicts": [{feature, psi, ks, js,
+    drifting}]}``."""
+    ordered = sorted(windows, key=lambda w: w["start"])
+    features = sorted({v["feature"] for w in ordered for v in w["verdicts"]})
+    grid: dict[str, list[list[float | None]]] = {"psi": [], "ks": [], "js": []}
+    for feature in features:
+        for stat in grid:
+            row = []
+            for w in ordered:
+                found = next((v for v in w["verdicts"] if v["feature"] == feature), None)
+                row.append(_number(found[stat]) if found else None)
+            grid[stat].append(row)
+    return {
+        "windows": [w["start"] for w in ordered],
+        "versions": [w["version"] for w in ordered],
+        "sizes": [w["n"] for w in ordered],
+        "features": features,
+        **grid,
+    }
+
+
+def plain(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A decoded event with its times as epoch milliseconds (fastavro gives datetimes), so
+    it sorts, compares and serializes as the API's JSON does."""
+    return {
+        k: int(v.timestamp() * 1000) if hasattr(v, "timestamp") else v for k, v in record.items()
+    }
+
+
+RETRAIN_OUTCOMES = ("PROMOTED", "CHALLENGER", "REJECTED", "FAILED", "SKIPPED")
+
+
+def last_retrain(
+    requests: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The latest retrain request and what came of it: the trainer's first decision after it
+    (PENDING while none has come)."""
+    request = max(requests, key=lambda r: r["event_time"], default=None)
+    if request is None:
+        return None
+    after = sorted(
+        (
+            e
+            for e in events
+            if e["status"] in RETRAIN_OUTCOMES and e["event_time"] >= request["event_time"]
+        ),
+        key=lambda e: e["event_time"],
+    )
+    outcome = after[0] if after else None
+    return {
+        "requested_at": request["event_time"],
+        "reasons": list(request["reasons"]),
+        "detail": request["detail"],
+        "outcome": outcome["status"] if outcome else "PENDING",
+        "version": outcome["version"] if outcome else None,
+        "reason": outcome["reason"] if outcome else None,
+        "decided_at": outcome["event_time"] if outcome else None,
+    }
+
+
+def latest_performance(windows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each version's latest whole-stream served window: ``estimated`` (before labels) and
+    ``realized`` (after), with their sizes."""
+    latest: dict[str, dict[str, Any]] = {}
+    for w in sorted(windows, key=lambda w: w["window_start"]):
+        if w.get("segment") or (w.get("variant") or "served") != "served":
+            continue
+        held = latest.setdefault(w["model_version"], {})
+        if w["basis"] == "ESTIMATED":
+            held["estimated"] = {m: _number(w["estimated"].get(m)) for m in METRICS}
+            held["estimated_n"] = w["sample_size"]
+        else:
+            held["realized"] = {m: _number(w["realized"].get(m)) for m in METRICS}
+            held["realized_n"] = w["sample_size"]
+    return latest
