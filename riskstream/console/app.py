@@ -217,10 +217,10 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
         return FileResponse(settings.backtests / name / "report.html")
 
     @app.get("/api/v1/events", response_class=EventSourceResponse)
-    async def updates() -> AsyncIterator[ServerSentEvent]:
+    async def updates(request: Request) -> AsyncIterator[ServerSentEvent]:
         """``update`` with the feed's revision each time the topics moved (at most 1/s)."""
         seen = -1
-        while True:
+        while not await request.is_disconnected():
             if feed.revision != seen:
                 seen = feed.revision
                 yield ServerSentEvent(data={"revision": seen}, event="update")

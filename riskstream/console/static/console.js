@@ -269,4 +269,7 @@ stream.addEventListener("update", () => {
   if (!scheduled && page !== "backtests") scheduled = setTimeout(() => { scheduled = null; refresh(); }, 2000);
 });
 stream.onerror = () => (live.textContent = "○ reconnecting");
+// a browser holds 6 connections per host: an event stream left open by each page visited
+// would leave the 7th page waiting for a free one
+addEventListener("pagehide", () => stream.close());
 refresh();

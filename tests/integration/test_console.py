@@ -1,0 +1,294 @@
+"""The operator's console (#14) against the real broker, Redis and MLflow, in a real browser:
+Debian's headless chromium, driven by Selenium through Debian's chromium-driver.
+
+Workers (scorer, joiner, drift and performance monitors) run on simulated traffic that
+drifts; the console serves the deployment. Every page is opened, each chart must have data,
+and a screenshot of each is saved under ``test-artifacts/console`` (RISKSTREAM_TEST_ARTIFACTS
+moves it). In manual promotion mode a version waits for approval as the trainer leaves it;
+approved in the browser, the scorer serves it. The API refuses a write without the token
+(401) and puts every write on the `audit` topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from riskstream.console.server import ConsoleServer
+from riskstream.kafka.reading import decoded
+from riskstream.models.registry import AWAITING_TAG, CHAMPION, Registry
+from riskstream.producers.publish import publish_simulated
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.redis_client import connect
+from riskstream.settings import Settings
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.monitor import Monitor
+from riskstream.stream_processors.notifications import SILENCE_KEY
+from riskstream.stream_processors.performance import PerformanceMonitor
+from riskstream.stream_processors.scorer import Scorer
+from riskstream.tools.backtest import backtest
+from riskstream.tools.backtest_report import render_html
+from riskstream.topics import AUDIT, PREDICTIONS, RETRAIN_REQUESTS
+from tests.integration.conftest import REPO, deployment_with_champion
+from tests.integration.servers import free_port, start_workers, wait_until_owning
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TOKEN = "console-test-token-0123456789"
+PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
+RATE, SECONDS, DRIFT_AT = 250.0, 16.0, 6.0
+ARTIFACTS = Path(os.environ.get("RISKSTREAM_TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
+
+
+class Deployment:
+    def __init__(self, settings: Settings, console: ConsoleServer, scorer: Scorer) -> None:
+        self.settings, self.console, self.scorer = settings, console, scorer
+        self.registry = Registry(settings)
+
+    def pending_version(self, why: str) -> str:
+        """A version waiting for a person, as the trainer leaves one in manual mode (another
+        registration of the champion's model: training one would only take longer)."""
+        model = self.registry.load(self.registry.alias_version(CHAMPION) or "1")
+        version = self.registry.log_and_register(model, params={}, metrics={}, tags={})[1]
+        self.registry.await_approval(version, why)
+        return version
+
+    def post(self, path: str, body: dict[str, Any], token: str | None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{self.console.base}/api/v1/{path}",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token is not None else {}),
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+def _traffic(settings: Settings, seed: int, count: int) -> None:
+    scenario = Scenario.named("drift-demo", start=int(RATE * DRIFT_AT), label_delay_s=0.5)
+    sim = Simulator(PimaModel.fit(), scenario, seed=seed, rate=RATE, run=f"ui{seed}")
+    publish_simulated(settings, sim.stream(count, int(time.time() * 1000)), labels=True)
+
+
+@pytest.fixture(scope="module")
+def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    settings = deployment_with_champion(
+        stack,
+        "ui",
+        tmp_path_factory.mktemp("console"),
+        partitions=1,
+        promotion="manual",
+        monitor_window_s=4,
+        monitor_lateness_s=2,
+        monitor_idle_s=2,
+        performance_window_s=4,
+        performance_lateness_s=2,
+        performance_min_sample=100,
+        trigger_label_count=10**9,
+        canary_windows=0,
+    )
+    scorer = Scorer(settings)
+    workers = {
+        "scorer": scorer,
+        "joiner": Joiner(settings),
+        "monitor": Monitor(settings),
+        "performance": PerformanceMonitor(settings),
+    }
+    stop = threading.Event()
+    threads = start_workers(workers, stop)
+    console = ConsoleServer(settings, "127.0.0.1", free_port(), SecretStr(TOKEN)).start()
+    try:
+        wait_until_owning(workers)
+        _traffic(settings, 1, int(RATE * SECONDS))
+        result = backtest(settings, ["champion"], "beginning")
+        report = settings.backtests / "after-the-drift"
+        report.mkdir(parents=True)
+        (report / "report.html").write_text(render_html(result))
+        (report / "summary.json").write_text(json.dumps(result.summary(), default=float))
+        yield Deployment(settings, console, scorer)
+    finally:
+        console.stop()
+        stop.set()
+        for thread in threads.values():
+            thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    missing = [p for p in ("chromium", "chromedriver") if shutil.which(p) is None]
+    assert not missing, f"{missing} not installed: run `make system-tests` (apt-get)"
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    options.binary_location = shutil.which("chromium") or ""
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _charts(driver: Any) -> dict[str, int]:
+    return driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('.chart')]"
+        ".map(e => [e.id, Number(e.dataset.points || 0)]))"
+    )
+
+
+def _until(condition: Any, failure: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(failure() if callable(failure) else failure)
+
+
+def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
+    deployment: Deployment, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    version = deployment.pending_version("holdout roc_auc beats the champion's")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    expected = {
+        "overview": {"rates", "lag"},
+        "drift": {"heatmap", "histogram", "scores"},
+        "performance": {"perf-accuracy", "perf-roc_auc", "perf-f1", "perf-brier"},
+        "alerts": {"timeline"},
+    }
+    for page in PAGES:
+        browser.get(f"{deployment.console.base}/{page}?token={TOKEN}")
+        wanted = expected.get(page, set())
+        drawn = _until(
+            lambda wanted=wanted: (
+                ((c := _charts(browser)).keys() >= wanted and all(c[k] > 0 for k in wanted) and c)
+                or (not wanted and browser.find_elements(By.CSS_SELECTOR, "main .card"))
+            ),
+            lambda page=page: f"{page}: charts without data {_charts(browser)}",
+        )
+        assert drawn
+        browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not [e for e in errors if "favicon" not in e["message"]], errors
+        text = browser.find_element(By.TAG_NAME, "main").text
+        if page == "alerts":
+            assert "DATA_DRIFT" in text and "glucose" in text  # the drift was seen
+        if page == "backtests":
+            assert "after-the-drift" in text
+        if page == "models":
+            assert "awaiting approval" in text and f"v{version}" in text
+
+    browser.get(f"{deployment.console.base}/models")
+    approve = _until(
+        lambda: browser.find_elements(By.ID, f"approve-{version}"), "no approve button", 30
+    )
+    browser.find_element(By.ID, "action-reason").send_keys("evidence read in the console")
+    approve[0].click()
+    _until(
+        lambda: "approved" in browser.find_element(By.ID, "toast").text,
+        lambda: f"no approval: {browser.find_element(By.ID, 'toast').text!r}",
+        30,
+    )
+    assert deployment.registry.alias_version(CHAMPION) == version
+    assert AWAITING_TAG not in deployment.registry.get(version).tags
+    _until(
+        lambda: deployment.scorer.models.current.version == version,
+        "the scorer did not swap to the approved version",
+    )
+    sent = len(list(_served(deployment.settings)))
+    _traffic(deployment.settings, 2, 200)
+    served = _until(
+        lambda: [p for p in _served(deployment.settings)[sent:] if p["model_version"] == version],
+        "no prediction by the approved version",
+    )
+    assert served
+    audit = [a for a in _audit(deployment.settings) if a["action"] == "approve"]
+    assert [(a["version"], a["reason"]) for a in audit] == [
+        (version, "evidence read in the console")
+    ]
+
+
+def _served(settings: Settings) -> list[dict[str, Any]]:
+    return list(decoded(settings, settings.topic(PREDICTIONS.name), "Prediction", "beginning"))
+
+
+def _audit(settings: Settings) -> list[dict[str, Any]]:
+    return list(decoded(settings, settings.topic(AUDIT.name), "AuditEvent", "beginning"))
+
+
+def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
+    deployment: Deployment,
+) -> None:
+    version = deployment.pending_version("passes the gates")
+    alert = _until(lambda: next(iter(_get(deployment, "alerts")), None), "no alert to acknowledge")
+    writes: list[tuple[str, dict[str, Any], str]] = [
+        (f"models/{version}/approve", {"reason": "api approve", "actor": "ann"}, "approve"),
+        ("models/rollback", {"reason": "api rollback", "actor": "ann"}, "rollback"),
+        ("retrain", {"reason": "api retrain", "actor": "bob"}, "retrain"),
+        (
+            f"alerts/{alert['alert_id']}/ack",
+            {"reason": "api ack", "actor": "bob", "subject": alert["subject"]},
+            "acknowledge",
+        ),
+        (
+            "alerts/silence",
+            {"reason": "api silence", "actor": "cy", "subject": alert["subject"], "minutes": 5},
+            "silence",
+        ),
+    ]
+    before = len(_audit(deployment.settings))
+    for path, body, _ in writes:
+        for token in (None, "wrong-token"):
+            status, answer = deployment.post(path, body, token)
+            assert status == 401, (path, token, answer)
+    assert len(_audit(deployment.settings)) == before  # a refused write changes nothing
+    assert deployment.registry.alias_version(CHAMPION) != version
+    for path, body, _ in writes:
+        status, answer = deployment.post(path, body, TOKEN)
+        assert status == 200, (path, answer)
+    audit = _audit(deployment.settings)[before:]
+    assert [(a["action"], a["actor"], a["reason"]) for a in audit] == [
+        (action, body["actor"], body["reason"]) for _, body, action in writes
+    ]
+    assert audit[0]["version"] == version and audit[1]["detail"]["rolled_back"] == version
+    requests = list(
+        decoded(
+            deployment.settings,
+            deployment.settings.topic(RETRAIN_REQUESTS.name),
+            "RetrainRequest",
+            "beginning",
+        )
+    )
+    assert requests[-1]["reasons"] == ["MANUAL"] and "bob: api retrain" in requests[-1]["detail"]
+    redis = connect(deployment.settings)
+    silence_key = deployment.settings.redis_key(SILENCE_KEY, alert["subject"])
+    assert 0 < redis.pttl(silence_key) <= 5 * 60_000
+    shown = next(a for a in _get(deployment, "alerts") if a["alert_id"] == alert["alert_id"])
+    assert shown["ack"]["actor"] == "bob" and shown["silence"]["actor"] == "cy"
+    status, answer = deployment.post("models/rollback", {"reason": ""}, TOKEN)
+    assert status == 422, answer  # a write says why
+
+
+def _get(deployment: Deployment, path: str) -> Any:
+    with urllib.request.urlopen(f"{deployment.console.base}/api/v1/{path}", timeout=30) as r:
+        return json.loads(r.read())
