@@ -29,6 +29,25 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+# The workers of `riskstream run all`, in order: each serves its ops endpoints on
+# RISKSTREAM_OPS_PORT + its place here (the compose file and Prometheus rely on it).
+WORKERS = (
+    "scorer",
+    "joiner",
+    "monitor",
+    "performance",
+    "trigger",
+    "trainer",
+    "learner",
+    "notifier",
+)
+
+
+def ops_port_of(first_port: int, worker: str) -> int:
+    """The worker's ops port; 0 when ops endpoints are off."""
+    return first_port + WORKERS.index(worker) if first_port else 0
+
+
 def partition_lag(p: dict[str, Any]) -> int | None:
     """Records between a partition's consumer position and its end, or None if unknown."""
     end = p.get("ls_offset", -1)

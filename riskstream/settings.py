@@ -228,6 +228,11 @@ class Settings(BaseSettings):
         description="Where `riskstream backtest` writes its reports and the console lists "
         "them (default: <state dir>/backtests).",
     )
+    stack_prometheus: bool = Field(
+        False,
+        description="`riskstream stack up` also runs Debian's prometheus, scraping every "
+        "worker's /metrics (as `stack up --with-prometheus`).",
+    )
     prometheus_port: int = Field(
         9490, ge=1, le=65535, description="The local stack's Prometheus (--with-prometheus)."
     )

@@ -11,7 +11,7 @@ import typer
 
 from riskstream.cli.console import fails_cleanly
 from riskstream.logs import configure_logging
-from riskstream.ops import WorkerMetrics, serve_ops
+from riskstream.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
 from riskstream.settings import Settings, load_settings
 
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
@@ -24,16 +24,6 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-WORKERS = (
-    "scorer",
-    "joiner",
-    "monitor",
-    "performance",
-    "trigger",
-    "trainer",
-    "learner",
-    "notifier",
-)
 OPS_PORT_HELP = (
     "Port of /health, /ready and /metrics (default: RISKSTREAM_OPS_PORT + the "
     "worker's place in `run all`; 0: off)."
@@ -52,7 +42,7 @@ def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
     worker = build(settings)
     name = worker.metrics.processor
     if ops_port is None:
-        ops_port = settings.ops_port + WORKERS.index(name) if settings.ops_port else 0
+        ops_port = ops_port_of(settings.ops_port, name)
     server = serve_ops(worker.metrics, settings.ops_host, ops_port) if ops_port else None
     try:
         worker.run(_stop_on_signals())

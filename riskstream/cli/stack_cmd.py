@@ -31,6 +31,12 @@ def up(
         "--redis-cluster",
         help="Run a Redis Cluster of three masters (default: RISKSTREAM_REDIS_CLUSTER).",
     ),
+    with_prometheus: bool = typer.Option(
+        False,
+        "--with-prometheus",
+        help="Also run Prometheus (Debian's package) scraping every worker's /metrics "
+        "(default: RISKSTREAM_STACK_PROMETHEUS).",
+    ),
 ) -> None:
     """Start Kafka and Redis unless running (or configured elsewhere); wait until ready."""
     settings = load_settings()
@@ -38,6 +44,8 @@ def up(
         settings = settings.model_copy(update={"stack_brokers": brokers})
     if redis_cluster:
         settings = settings.model_copy(update={"redis_cluster": True})
+    if with_prometheus:
+        settings = settings.model_copy(update={"stack_prometheus": True})
     stack_up(settings, echo=echo, timeout=timeout)
     if settings.stack_brokers > 1 and not settings.kafka_is_external:
         every = cluster_bootstrap(local_nodes(settings)[0].nodes)

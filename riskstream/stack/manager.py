@@ -29,6 +29,7 @@ from riskstream.stack.kafka_broker import (
     started_nodes,
 )
 from riskstream.stack.processes import log_tail, port_in_use
+from riskstream.stack.prometheus import PrometheusServer
 from riskstream.stack.redis_server import (
     RedisServer,
     cluster_masters,
@@ -263,12 +264,39 @@ def _up_redis_cluster(settings: Settings, echo: Echo, timeout: float) -> None:
 
 
 def stack_up(settings: Settings, echo: Echo = _quiet, timeout: float = 120.0) -> None:
-    """Start whatever of Kafka and Redis is not configured externally, and wait for both."""
+    """Start whatever of Kafka and Redis is not configured externally, and wait for both;
+    with ``stack_prometheus``, Prometheus too."""
     if settings.redis_cluster and not settings.redis_is_external:
         _up_redis_cluster(settings, echo, timeout)
     else:
         _up_redis(settings, echo, timeout)
     _up_kafka(settings, echo, timeout)
+    if settings.stack_prometheus:
+        up_prometheus(settings, echo, timeout)
+
+
+def up_prometheus(
+    settings: Settings, echo: Echo = _quiet, timeout: float = 60.0, interval_s: float = 5.0
+) -> PrometheusServer:
+    server = PrometheusServer(settings, interval_s)
+    pid = server.process.running_pid()
+    if pid is not None and server.ready():
+        echo(f"prometheus: already running (pid {pid}) at {server.url}")
+        return server
+    if pid is None:
+        if port_in_use("127.0.0.1", server.port):
+            raise PortInUseError(
+                f"port {server.port} is in use by a process riskstream did not start",
+                hint="stop that process, or set RISKSTREAM_PROMETHEUS_PORT to another port",
+            )
+        pid = server.start()
+        echo(f"prometheus: started pid {pid}")
+    _wait("prometheus", server.ready, server.process.exited, server.process.logfile, timeout)
+    echo(
+        f"prometheus: ready at {server.url}, scraping the workers' /metrics from port "
+        f"{settings.ops_port} (prometheus {server.version()})"
+    )
+    return server
 
 
 def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
@@ -276,6 +304,9 @@ def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
     stopped = []
     processes = [(n.name, n.process) for n in started_nodes(settings)]
     processes += [(r.name, r.process) for r in started_servers(settings)]
+    prometheus = PrometheusServer(settings).process
+    if prometheus.pidfile.exists():
+        processes.append(("prometheus", prometheus))
     for name, process in processes:
         pid = process.running_pid()
         if process.stop():
@@ -356,4 +387,20 @@ def stack_status(settings: Settings) -> list[ServiceStatus]:
                 managed=not settings.redis_is_external,
             )
         ]
-    return [*kafka_rows, *redis_rows]
+    prometheus = PrometheusServer(settings)
+    prometheus_pid = prometheus.process.running_pid()
+    prometheus_rows = (
+        [
+            ServiceStatus(
+                "prometheus",
+                state(False, prometheus.ready(), prometheus_pid),
+                prometheus.url,
+                prometheus_pid,
+                prometheus.version(),
+                managed=True,
+            )
+        ]
+        if settings.stack_prometheus or prometheus_pid is not None
+        else []
+    )
+    return [*kafka_rows, *redis_rows, *prometheus_rows]

@@ -6,7 +6,9 @@ drifts; the console serves the deployment. Every page is opened, each chart must
 and a screenshot of each is saved under ``test-artifacts/console`` (RISKSTREAM_TEST_ARTIFACTS
 moves it). In manual promotion mode a version waits for approval as the trainer leaves it;
 approved in the browser, the scorer serves it. The API refuses a write without the token
-(401) and puts every write on the `audit` topic.
+(401) and puts every write on the `audit` topic. A real Prometheus (Debian's, as
+`riskstream stack up --with-prometheus` runs it) scrapes the same workers, and every query of
+the Grafana dashboard kept in the repository returns a series.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ import pytest
 from pydantic import SecretStr
 
 from riskstream.console.server import ConsoleServer
+from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.reading import decoded
 from riskstream.models.registry import AWAITING_TAG, CHAMPION, Registry
+from riskstream.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.redis_client import connect
 from riskstream.settings import Settings
+from riskstream.stack.manager import up_prometheus
+from riskstream.stack.prometheus import PrometheusServer
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.notifications import SILENCE_KEY
@@ -38,9 +44,9 @@ from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.tools.backtest import backtest
 from riskstream.tools.backtest_report import render_html
-from riskstream.topics import AUDIT, PREDICTIONS, RETRAIN_REQUESTS
+from riskstream.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
 from tests.integration.conftest import REPO, deployment_with_champion
-from tests.integration.servers import free_port, start_workers, wait_until_owning
+from tests.integration.servers import free_port, free_port_run, start_workers, wait_until_owning
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "console-test-token-0123456789"
@@ -50,8 +56,15 @@ ARTIFACTS = Path(os.environ.get("RISKSTREAM_TEST_ARTIFACTS", REPO / "test-artifa
 
 
 class Deployment:
-    def __init__(self, settings: Settings, console: ConsoleServer, scorer: Scorer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        console: ConsoleServer,
+        scorer: Scorer,
+        prometheus: PrometheusServer,
+    ) -> None:
         self.settings, self.console, self.scorer = settings, console, scorer
+        self.prometheus = prometheus
         self.registry = Registry(settings)
 
     def pending_version(self, why: str) -> str:
@@ -101,6 +114,8 @@ def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         performance_min_sample=100,
         trigger_label_count=10**9,
         canary_windows=0,
+        ops_port=free_port_run(len(WORKERS), step=1),
+        prometheus_port=free_port(),
     )
     scorer = Scorer(settings)
     workers = {
@@ -111,18 +126,30 @@ def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     }
     stop = threading.Event()
     threads = start_workers(workers, stop)
+    ops = [
+        serve_ops(w.metrics, "127.0.0.1", ops_port_of(settings.ops_port, n))
+        for n, w in workers.items()
+    ]
+    prometheus = up_prometheus(settings, interval_s=1)
     console = ConsoleServer(settings, "127.0.0.1", free_port(), SecretStr(TOKEN)).start()
     try:
         wait_until_owning(workers)
+        poison = idempotent_producer(settings)  # one dead letter for its panel
+        poison.produce(settings.topic(PATIENT_RECORDS.name), key=b"p", value=b"not a record")
+        poison.flush(10)
         _traffic(settings, 1, int(RATE * SECONDS))
         result = backtest(settings, ["champion"], "beginning")
         report = settings.backtests / "after-the-drift"
         report.mkdir(parents=True)
         (report / "report.html").write_text(render_html(result))
         (report / "summary.json").write_text(json.dumps(result.summary(), default=float))
-        yield Deployment(settings, console, scorer)
+        yield Deployment(settings, console, scorer, prometheus)
     finally:
         console.stop()
+        prometheus.process.stop()
+        for server in ops:
+            if server is not None:
+                server.close()
         stop.set()
         for thread in threads.values():
             thread.join(30)
@@ -292,3 +319,33 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
 def _get(deployment: Deployment, path: str) -> Any:
     with urllib.request.urlopen(f"{deployment.console.base}/api/v1/{path}", timeout=30) as r:
         return json.loads(r.read())
+
+
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "riskstream.json"
+
+
+def test_every_query_of_the_grafana_dashboard_returns_a_series(deployment: Deployment) -> None:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    queries = [(p["title"], t["expr"]) for p in panels for t in p["targets"]]
+    assert len(queries) >= 12
+    targets = _until(
+        lambda: [
+            t for t in _prometheus(deployment, "targets")["activeTargets"] if t["health"] == "up"
+        ],
+        "prometheus scrapes no worker",
+    )
+    assert {t["labels"]["worker"] for t in targets} == {
+        "scorer",
+        "joiner",
+        "monitor",
+        "performance",
+    }  # fmt: skip  (the workers this deployment runs; the others' targets are down)
+    empty = {(title, expr): deployment.prometheus.query(expr) for title, expr in queries}
+    empty = {k: v for k, v in empty.items() if not v}
+    assert not empty, f"queries without a series: {sorted(empty)}"
+
+
+def _prometheus(deployment: Deployment, path: str) -> Any:
+    url = f"{deployment.prometheus.url}/api/v1/{path}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())["data"]

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
-from riskstream.cli.run_cmd import WORKERS  # every worker `run all` starts has a service
+from riskstream.ops import WORKERS  # every worker `run all` starts has a service
 from riskstream.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
 from riskstream.stack.kafka_broker import pinned_version, split_host_port
 
@@ -112,3 +112,51 @@ def test_a_bootstrap_job_gives_the_scorers_a_champion_before_they_start(
     for name in WORKERS:
         depends = compose["services"][name]["depends_on"]
         assert depends["champion"]["condition"] == "service_completed_successfully", name
+
+
+DEPLOY = COMPOSE.parent / "deploy"
+
+
+def test_prometheus_scrapes_every_worker_at_its_ops_port(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert (
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in prometheus["volumes"]
+    )
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    targets = {c["labels"]["worker"]: c["targets"] for c in job["static_configs"]}
+    first = Settings().ops_port
+    assert targets == {w: [f"{w}:{first + i}"] for i, w in enumerate(WORKERS)}
+    for worker in WORKERS:  # the port each worker's own healthcheck asks
+        assert f"localhost:{first + WORKERS.index(worker)}/health" in " ".join(
+            compose["services"][worker]["healthcheck"]["test"]
+        )
+
+
+def test_grafana_provisions_the_dashboard_kept_in_the_repository(compose: dict[str, Any]) -> None:
+    import json
+
+    grafana = compose["services"]["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "riskstream.yml").read_text()
+    )
+    assert mounts[provider["providers"][0]["options"]["path"]] == "./deploy/grafana/dashboards"
+    source = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+    assert source["url"] == "http://prometheus:9090"
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "riskstream.json").read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for covered in ("records in", "lag", "latency", "psi", "performance", "alerts", "version"):
+        assert covered in titles, covered
+
+
+def test_the_console_service_demands_a_token(compose: dict[str, Any]) -> None:
+    console = compose["services"]["console"]
+    assert console["command"][:1] == ["ui"] and "0.0.0.0" in console["command"]
+    assert ":?" in console["environment"]["RISKSTREAM_UI_TOKEN"]  # compose refuses without
