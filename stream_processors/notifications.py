@@ -18,6 +18,7 @@ from riskstream.schemas.events import DriftAlert, ModelVersionEvent
 from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
 
+AWAITING_APPROVAL = "awaits a person's approval"  # in the trainer's reason, manual promotion
 SIGNATURE_HEADER = "X-Riskstream-Signature"
 TIMESTAMP_HEADER = "X-Riskstream-Timestamp"
 # model-version events worth a person's attention (SKIPPED and REGISTERED are routine)
@@ -96,6 +97,9 @@ def version_notification(event: ModelVersionEvent) -> Notification | None:
     news = VERSION_NEWS.get(event.status)
     if news is None:
         return None
+    awaiting = event.status == "CHALLENGER" and AWAITING_APPROVAL in event.reason
+    if awaiting:  # RISKSTREAM_PROMOTION=manual: a person is asked to decide
+        news = "awaits a person's approval"
     if event.status == "ROLLED_BACK":
         head = f"{event.model_name}: v{event.previous_version} {news} v{event.version}"
     else:
@@ -109,6 +113,7 @@ def version_notification(event: ModelVersionEvent) -> Notification | None:
         "previous_version": event.previous_version,
         "reason": event.reason,
         "metrics": dict(event.metrics),
+        "awaiting_approval": awaiting,
     }
     return Notification(event.event_id, f"{head}: {event.reason}", payload)
 

@@ -48,6 +48,7 @@ from riskstream.schemas.events import (
 from riskstream.settings import Settings
 from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
+from riskstream.stream_processors.notifications import AWAITING_APPROVAL
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.topics import DEAD_LETTER, LABELED_EXAMPLES, MODEL_VERSIONS, RETRAIN_REQUESTS
 
@@ -362,7 +363,7 @@ class Trainer:
             )
         elif route == "await_approval":
             reason += (
-                f"; awaits a person's approval (RISKSTREAM_PROMOTION=manual): `riskstream model "
+                f"; {AWAITING_APPROVAL} (RISKSTREAM_PROMOTION=manual): `riskstream model "
                 f"approve {version} --reason ...` or `reject`"
             )
             self.registry.await_approval(version, reason)

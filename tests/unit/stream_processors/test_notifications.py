@@ -64,6 +64,20 @@ def test_version_news_is_sent_for_what_a_person_acts_on(
         assert words in note.text and note.payload["status"] == status
 
 
+def test_a_version_awaiting_approval_asks_a_person() -> None:
+    reason = "roc_auc beats the champion's; awaits a person's approval (manual): approve 2"
+    event = ModelVersionEvent.from_avro(
+        {**SAMPLES["ModelVersionEvent"], "status": "CHALLENGER", "reason": reason}
+    )
+    note = version_notification(event)
+    assert note is not None and "awaits a person's approval" in note.text.split(":")[1]
+    assert note.payload["awaiting_approval"] is True
+    plain = version_notification(ModelVersionEvent.from_avro(
+        {**SAMPLES["ModelVersionEvent"], "status": "CHALLENGER", "reason": "live evidence"}
+    ))  # fmt: skip
+    assert plain is not None and plain.payload["awaiting_approval"] is False
+
+
 def test_the_signature_is_hmac_sha256_of_version_timestamp_and_body() -> None:
     secret, body = b"s3cret", b'{"text": "x"}'
     expected = hmac.new(secret, b"v1:1700000000:" + body, hashlib.sha256).hexdigest()
