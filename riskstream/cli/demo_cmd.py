@@ -229,6 +229,7 @@ def _print_next_steps(prefix: str, stack_left_up: bool) -> None:
         "riskstream predictions --from beginning",
         "riskstream watch --from beginning",
         "riskstream backtest --help",
+        "riskstream ui",
     ):
         echo(f"  {env} .venv/bin/{command}")
     if not stack_left_up:

@@ -16,6 +16,7 @@ const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(
 const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : "–");
 const iso = (ms) => new Date(ms).toISOString();
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"];
 
 async function api(path) {
   const response = await fetch(`/api/v1/${path}`);
@@ -111,7 +112,7 @@ const render = {
   async drift() {
     const d = await api("drift");
     main.innerHTML = `<div class="grid">
-      ${card("PSI per feature and window (hover: KS, JS)", `<div id="heatmap" class="chart"></div>`)}
+      ${card("PSI per feature and window (hover: KS, JS; click: its histogram)", `<div id="heatmap" class="chart"></div>`, "wide")}
       ${card("reference vs window", `<p><select id="feature"></select> <select id="window"></select></p><div id="histogram" class="chart"></div>`)}
       ${card("score distribution, latest window", `<div id="scores" class="chart"></div>`)}
     </div>`;
@@ -119,7 +120,7 @@ const render = {
       document.getElementById("heatmap").innerHTML = `<p class="muted">no closed window yet</p>`;
       return;
     }
-    const labels = d.windows.map((w) => iso(w));
+    const labels = d.windows.map((w) => new Date(w).toLocaleTimeString());
     const custom = d.features.map((_, i) => d.windows.map((_, j) => [d.ks[i][j], d.js[i][j], d.versions[j], d.sizes[j]]));
     chart("heatmap", [{
       type: "heatmap", x: labels, y: d.features, z: d.psi, customdata: custom, colorscale: "YlOrRd", zmin: 0,
@@ -130,13 +131,22 @@ const render = {
     feature.innerHTML = d.features.filter((f) => f !== "score").map((f) => `<option>${esc(f)}</option>`).join("");
     windowSel.innerHTML = d.windows.map((w, j) => `<option value="${j}">${labels[j]} (v${esc(d.versions[j])})</option>`).reverse().join("");
     const latest = d.windows.length - 1;
+    // open on the feature that drifted most, in its worst window
+    const worst = d.features.filter((f) => f !== "score").map((f) => [f, Math.max(...d.psi[d.features.indexOf(f)].map((v) => v ?? 0))])
+      .sort((a, b) => b[1] - a[1])[0];
+    if (worst) {
+      const row = d.psi[d.features.indexOf(worst[0])].map((v) => v ?? 0);
+      feature.value = worst[0];
+      windowSel.value = String(row.indexOf(Math.max(...row)));
+    }
     const histogram = async (id, name, j) => {
       const h = await api(`drift/histogram?version=${encodeURIComponent(d.versions[j])}&start=${d.windows[j]}&feature=${encodeURIComponent(name)}`);
-      const bins = h.reference.map((_, b) => (b === 0 ? `< ${fmt(h.edges[0], 2)}` : b === h.edges.length ? `≥ ${fmt(h.edges[b - 1], 2)}` : `${fmt(h.edges[b - 1], 2)}–${fmt(h.edges[b], 2)}`));
+      const edge = (v) => Number(Number(v).toPrecision(3));
+      const bins = h.reference.map((_, b) => (b === 0 ? `< ${edge(h.edges[0])}` : b === h.edges.length ? `≥ ${edge(h.edges[b - 1])}` : `${edge(h.edges[b - 1])}–${edge(h.edges[b])}`));
       chart(id, [
         { type: "bar", x: bins, y: h.reference, name: "reference" },
         { type: "bar", x: bins, y: h.current, name: `window (n=${h.n})` },
-      ], { barmode: "group", yaxis: { title: "share", tickformat: ".0%" }, title: { text: name, font: { size: 13 } } });
+      ], { barmode: "group", yaxis: { title: "share", tickformat: ".0%" }, title: { text: name, font: { size: 13 } }, margin: { t: 30, r: 10, b: 80, l: 50 } });
     };
     const shown = () => histogram("histogram", feature.value, Number(windowSel.value));
     feature.onchange = shown;
@@ -159,15 +169,16 @@ const render = {
     const notes = p.takeovers.map((t) => ({ x: iso(t.time), y: 1, yref: "paper", text: `v${t.version}`, showarrow: false, yanchor: "bottom" }));
     for (const [m] of metrics) {
       const traces = [];
-      for (const s of p.series) {
+      p.series.forEach((s, i) => {
         const x = s.window_start.map(iso);
         const name = `v${s.version}${s.variant === "shadow" ? " (shadow)" : ""}`;
+        const color = PALETTE[i % PALETTE.length];
         const v = s[m];
         if (v.low.some((b) => b !== null)) {
-          traces.push({ x: x.concat([...x].reverse()), y: v.high.concat([...v.low].reverse()), fill: "toself", mode: "none", opacity: 0.2, name: `${name} 95%`, showlegend: false, hoverinfo: "skip" });
+          traces.push({ x: x.concat([...x].reverse()), y: v.high.concat([...v.low].reverse()), fill: "toself", mode: "none", fillcolor: color, opacity: 0.15, name: `${name} 95%`, showlegend: false, hoverinfo: "skip" });
         }
-        traces.push({ x, y: v.value, name, mode: "lines+markers", customdata: s.n, hovertemplate: `${name}: %{y:.3f} (n=%{customdata})<extra></extra>` });
-      }
+        traces.push({ x, y: v.value, name, mode: "lines+markers", line: { color, dash: s.variant === "shadow" ? "dot" : "solid" }, marker: { color }, customdata: s.n, hovertemplate: `${name}: %{y:.3f} (n=%{customdata})<extra></extra>` });
+      });
       chart(`perf-${m}`, traces, { shapes, annotations: notes });
     }
   },
