@@ -40,38 +40,38 @@ def record(
     return event
 
 
+def _announce(
+    settings: Settings,
+    status: str,
+    version: str,
+    alias: str | None,
+    previous: str | None,
+    reason: str,
+) -> None:
+    """Tell the workers (scorers swap on it) and people (the notifier) what changed."""
+    event = ModelVersionEvent.announce(
+        settings.model_name,
+        status,
+        version=version,
+        alias=alias,
+        previous_version=previous,
+        reason=reason,
+    )
+    publish_model_event(settings, event)
+
+
 def promote(settings: Settings, version: str, actor: str, reason: str, watch: bool = True) -> Done:
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version, watch=watch)
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "PROMOTED",
-            version=version,
-            alias=CHAMPION,
-            previous_version=previous,
-            reason=reason,
-        ),
-    )
+    _announce(settings, "PROMOTED", version, CHAMPION, previous, reason)
     audit = record(settings, actor, "promote", version, reason, previous=previous or "")
     return Done(f"champion: {previous or 'none'} → {version}", audit)
 
 
 def rollback(settings: Settings, actor: str, reason: str) -> Done:
     current, target = Registry(settings).rollback()
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "ROLLED_BACK",
-            version=target,
-            alias=CHAMPION,
-            previous_version=current,
-            reason=reason,
-        ),
-    )
+    _announce(settings, "ROLLED_BACK", target, CHAMPION, current, reason)
     audit = record(settings, actor, "rollback", target, reason, rolled_back=current)
     return Done(f"champion: {current} → {target} (rolled back)", audit)
 
@@ -87,17 +87,7 @@ def challenge(settings: Settings, version: str, actor: str, reason: str) -> Done
         )
     registry.load(version)  # a version that cannot serve is never scored
     registry.challenge(version)
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            "CHALLENGER",
-            version=version,
-            alias=CHALLENGER,
-            previous_version=champion,
-            reason=reason,
-        ),
-    )
+    _announce(settings, "CHALLENGER", version, CHALLENGER, champion, reason)
     audit = record(settings, actor, "challenge", version, reason, champion=champion or "")
     return Done(f"challenger: {version} (champion {champion or 'none'})", audit)
 
@@ -111,17 +101,7 @@ def decide(settings: Settings, version: str, approve: bool, actor: str, reason: 
     champion = registry.decide(version, approve, actor, reason)
     action, status = ("approve", "PROMOTED") if approve else ("reject", "REJECTED")
     said = f"{'approved' if approve else 'rejected'} by {actor}: {reason}"
-    publish_model_event(
-        settings,
-        ModelVersionEvent.announce(
-            settings.model_name,
-            status,
-            version=version,
-            alias=CHAMPION if approve else None,
-            previous_version=champion,
-            reason=said,
-        ),
-    )
+    _announce(settings, status, version, CHAMPION if approve else None, champion, said)
     audit = record(settings, actor, action, version, reason, champion=champion or "")
     return Done(f"version {version} {said}", audit)
 

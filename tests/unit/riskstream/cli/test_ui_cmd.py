@@ -1,0 +1,13 @@
+"""The address `riskstream ui` and the demo print."""
+
+from riskstream.cli.ui_cmd import console_url
+
+
+def test_the_url_carries_a_one_time_token_only_when_one_was_made() -> None:
+    assert console_url("127.0.0.1", 8420, "abc") == "http://127.0.0.1:8420/overview?token=abc"
+    assert console_url("127.0.0.1", 8420, None) == "http://127.0.0.1:8420/overview"
+
+
+def test_a_wildcard_bind_is_shown_as_an_address_a_browser_opens() -> None:
+    assert console_url("0.0.0.0", 9000, None) == "http://127.0.0.1:9000/overview"
+    assert console_url("console.lan", 9000, None) == "http://console.lan:9000/overview"
