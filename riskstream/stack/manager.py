@@ -29,7 +29,7 @@ from riskstream.stack.kafka_broker import (
     started_nodes,
 )
 from riskstream.stack.processes import log_tail, port_in_use
-from riskstream.stack.prometheus import PrometheusServer
+from riskstream.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.stack.redis_server import (
     RedisServer,
     cluster_masters,
@@ -273,30 +273,6 @@ def stack_up(settings: Settings, echo: Echo = _quiet, timeout: float = 120.0) ->
     _up_kafka(settings, echo, timeout)
     if settings.stack_prometheus:
         up_prometheus(settings, echo, timeout)
-
-
-def up_prometheus(
-    settings: Settings, echo: Echo = _quiet, timeout: float = 60.0, interval_s: float = 5.0
-) -> PrometheusServer:
-    server = PrometheusServer(settings, interval_s)
-    pid = server.process.running_pid()
-    if pid is not None and server.ready():
-        echo(f"prometheus: already running (pid {pid}) at {server.url}")
-        return server
-    if pid is None:
-        if port_in_use("127.0.0.1", server.port):
-            raise PortInUseError(
-                f"port {server.port} is in use by a process riskstream did not start",
-                hint="stop that process, or set RISKSTREAM_PROMETHEUS_PORT to another port",
-            )
-        pid = server.start()
-        echo(f"prometheus: started pid {pid}")
-    _wait("prometheus", server.ready, server.process.exited, server.process.logfile, timeout)
-    echo(
-        f"prometheus: ready at {server.url}, scraping the workers' /metrics from port "
-        f"{settings.ops_port} (prometheus {server.version()})"
-    )
-    return server
 
 
 def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:

@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from riskstream.errors import StackError
+from riskstream.errors import PortInUseError, StackError
 from riskstream.ops import WORKERS, ops_port_of
 from riskstream.settings import Settings
-from riskstream.stack.processes import ManagedProcess
+from riskstream.stack.processes import ManagedProcess, log_tail, port_in_use
 
 SCRAPE_INTERVAL_S = 5
 
@@ -115,3 +117,38 @@ class PrometheusServer:
         if answer.get("status") != "success":
             raise StackError("prometheus refused a query", query=promql, answer=answer)
         return list(answer["data"]["result"])
+
+
+def up_prometheus(
+    settings: Settings,
+    echo: Callable[[str], None] = lambda _: None,
+    timeout: float = 60.0,
+    interval_s: float = 5.0,
+) -> PrometheusServer:
+    server = PrometheusServer(settings, interval_s)
+    pid = server.process.running_pid()
+    if pid is not None and server.ready():
+        echo(f"prometheus: already running (pid {pid}) at {server.url}")
+        return server
+    if pid is None:
+        if port_in_use("127.0.0.1", server.port):
+            raise PortInUseError(
+                f"port {server.port} is in use by a process riskstream did not start",
+                hint="stop that process, or set RISKSTREAM_PROMETHEUS_PORT to another port",
+            )
+        pid = server.start()
+        echo(f"prometheus: started pid {pid}")
+    deadline = time.monotonic() + timeout
+    while not server.ready():
+        if server.process.exited() or time.monotonic() > deadline:
+            raise StackError(
+                "prometheus did not become ready",
+                url=server.url,
+                hint=f"last lines of its log:\n{log_tail(server.process.logfile)}",
+            )
+        time.sleep(0.5)
+    echo(
+        f"prometheus: ready at {server.url}, scraping the workers' /metrics from port "
+        f"{settings.ops_port} (prometheus {server.version()})"
+    )
+    return server

@@ -35,8 +35,7 @@ from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.redis_client import connect
 from riskstream.settings import Settings
-from riskstream.stack.manager import up_prometheus
-from riskstream.stack.prometheus import PrometheusServer
+from riskstream.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.notifications import SILENCE_KEY
