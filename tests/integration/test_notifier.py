@@ -1,7 +1,7 @@
 """The notifier against the real broker and Redis (#14): a webhook that fails its first two
 requests gets every wanted event of a drift incident exactly once, signed; an alert the
-monitor published twice is sent once; a webhook that never answers well gets dead letters
-with the original bytes and where they came from."""
+monitor published twice is sent once, a silenced one not at all; a webhook that never answers
+well gets dead letters with the original bytes and where they came from."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ from riskstream.stream_processors.notifications import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     signature_valid,
+    subject_key,
 )
 from riskstream.stream_processors.notifier import Notifier
+from riskstream.tools.alert_actions import silence
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 from tests.integration.conftest import drain_committed
 from tests.integration.servers import PrivateRedis
@@ -95,9 +97,12 @@ def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
         drift_alert(alert_id="a2", kind="SCORE_DRIFT", feature=None, severity="CRITICAL"),
         drift_alert(alert_id="a3", severity="LOW", feature="bmi"),  # below MEDIUM: not sent
         glucose,  # published twice by an at-least-once monitor: sent once
+        drift_alert(alert_id="a6", severity="CRITICAL", feature="age"),  # silenced: not sent
         drift_alert(alert_id="a4", status="RESOLVED", severity="LOW", feature="glucose"),
         drift_alert(alert_id="a5", status="RESOLVED", severity="LOW", feature="bmi"),  # unsent
     ]
+    silenced = drift_alert(alert_id="a6", severity="CRITICAL", feature="age")
+    silence(settings, subject_key(silenced), 5, "ops", "known: the age field is being migrated")
     promoted = ModelVersionEvent.from_avro({**SAMPLES["ModelVersionEvent"], "event_id": "v9"})
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config())
