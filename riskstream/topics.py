@@ -112,7 +112,8 @@ AUDIT = TopicSpec(
     "audit",
     "model_name",
     "AuditEvent",
-    "Who approved, rejected, promoted, rolled back or challenged a version, when and why.",
+    "Who approved, rejected, promoted, rolled back or challenged a version, requested a "
+    "retrain, or acknowledged or silenced an alert; when and why.",
     retention_ms=3 * 365 * DAY_MS,
     partitions=1,
 )

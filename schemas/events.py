@@ -271,12 +271,12 @@ class DeadLetter(Event):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AuditEvent(Event):
-    """A person's action on the model's life: who, when, what, on which version, and why."""
+    """A person's action (on a version, or on an alert): who, when, what, and why."""
 
     audit_id: str
     event_time: int
     actor: str
-    action: str  # approve | reject | promote | rollback | challenge
+    action: str  # approve, reject, promote, rollback, challenge, retrain, acknowledge, silence
     model_name: str
     version: str | None
     reason: str
