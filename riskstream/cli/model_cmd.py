@@ -165,11 +165,13 @@ def promote(
 def rollback(
     reason: str = typer.Option("manual rollback", help=REASON_HELP),
     actor: str = typer.Option("", help=ACTOR_HELP),
+    to: str | None = typer.Option(None, help="An earlier version (default: the previous one)."),
 ) -> None:
-    """Move `champion` back to the previous champion and publish a ModelVersionEvent."""
+    """Move `champion` back to the previous champion (or --to an earlier version) and
+    publish a ModelVersionEvent."""
     from riskstream.tools import model_actions
 
-    _done(model_actions.rollback(_settings(), actor, reason))
+    _done(model_actions.rollback(_settings(), actor, reason, to=to))
 
 
 @app.command("challenge")

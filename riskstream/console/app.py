@@ -65,6 +65,10 @@ class Silence(Decision):
     minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
 
 
+class Rollback(Decision):
+    version: str | None = Field(None, description="An earlier version (default: the previous).")
+
+
 class Acknowledge(Decision):
     subject: str = ""
 
@@ -239,9 +243,11 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
         return act(lambda: model_actions.decide(settings, version, False, body.actor, body.reason))
 
     @app.post("/api/v1/models/rollback", dependencies=write)
-    def rollback(body: Decision) -> dict[str, Any]:
-        """Move `champion` back to the previous champion."""
-        return act(lambda: model_actions.rollback(settings, body.actor, body.reason))
+    def rollback(body: Rollback) -> dict[str, Any]:
+        """Move `champion` back to the previous champion, or to an earlier ``version``."""
+        return act(
+            lambda: model_actions.rollback(settings, body.actor, body.reason, to=body.version)
+        )
 
     @app.post("/api/v1/retrain", dependencies=write)
     def retrain(body: Decision) -> dict[str, Any]:

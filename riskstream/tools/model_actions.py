@@ -69,8 +69,12 @@ def promote(settings: Settings, version: str, actor: str, reason: str, watch: bo
     return Done(f"champion: {previous or 'none'} → {version}", audit)
 
 
-def rollback(settings: Settings, actor: str, reason: str) -> Done:
-    current, target = Registry(settings).rollback()
+def rollback(settings: Settings, actor: str, reason: str, to: str | None = None) -> Done:
+    """Move `champion` back to the previous champion, or to the earlier version ``to``."""
+    registry = Registry(settings)
+    if to is not None:
+        registry.load(to)  # a version that cannot serve is never made champion
+    current, target = registry.rollback(to=to)
     _announce(settings, "ROLLED_BACK", target, CHAMPION, current, reason)
     audit = record(settings, actor, "rollback", target, reason, rolled_back=current)
     return Done(f"champion: {current} → {target} (rolled back)", audit)

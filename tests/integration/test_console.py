@@ -269,7 +269,7 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
     alert = _until(lambda: next(iter(_get(deployment, "alerts")), None), "no alert to acknowledge")
     writes: list[tuple[str, dict[str, Any], str]] = [
         (f"models/{version}/approve", {"reason": "api approve", "actor": "ann"}, "approve"),
-        ("models/rollback", {"reason": "api rollback", "actor": "ann"}, "rollback"),
+        ("models/rollback", {"reason": "api rollback", "actor": "ann", "version": "1"}, "rollback"),
         ("retrain", {"reason": "api retrain", "actor": "bob"}, "retrain"),
         (
             f"alerts/{alert['alert_id']}/ack",
@@ -297,6 +297,7 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
         (action, body["actor"], body["reason"]) for _, body, action in writes
     ]
     assert audit[0]["version"] == version and audit[1]["detail"]["rolled_back"] == version
+    assert audit[1]["version"] == "1" == deployment.registry.alias_version(CHAMPION)
     requests = list(
         decoded(
             deployment.settings,

@@ -186,7 +186,9 @@ const render = {
   async models() {
     const rows = await api("models");
     main.innerHTML = card("actions", `<p>reason <input type="text" id="action-reason" placeholder="why (recorded)">
-      <button id="rollback">roll back the champion</button> <button id="retrain">request a retrain</button></p>`) +
+      <button id="rollback">roll back the champion</button> to <select id="rollback-to"><option value="">the previous champion</option>
+      ${rows.filter((v) => !v.aliases.includes("champion")).map((v) => `<option value="${esc(v.version)}">v${esc(v.version)}</option>`).join("")}</select>
+      <button id="retrain">request a retrain</button></p>`) +
       `<div class="grid">${rows.map((v) => card(`v${v.version} ${v.aliases.map((a) => `· ${a}`).join(" ")}`, `
         <p>${v.aliases.map((a) => `<span class="tag">${esc(a)}</span>`).join("")} created ${when(v.created)}</p>
         <table>${Object.entries(v.metrics).filter(([k]) => /^(holdout|test|cv)_(accuracy|roc_auc|f1|brier)$/.test(k))
@@ -201,7 +203,10 @@ const render = {
       const reason = reasonOf("action-reason");
       if (reason) await act(path, { reason });
     };
-    document.getElementById("rollback").onclick = reasoned("models/rollback");
+    document.getElementById("rollback").onclick = async () => {
+      const reason = reasonOf("action-reason"), version = document.getElementById("rollback-to").value || null;
+      if (reason) await act("models/rollback", { reason, version });
+    };
     document.getElementById("retrain").onclick = reasoned("retrain");
     for (const v of rows.filter((r) => r.tags.awaiting_approval)) {
       document.getElementById(`approve-${v.version}`).onclick = reasoned(`models/${v.version}/approve`);
