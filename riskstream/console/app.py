@@ -157,6 +157,7 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
             samples, lag = list(feed.samples), dict(feed.lag)
         return {
             "model": settings.model_name,
+            "undecodable_events": feed.skipped,
             "rates": views.rates(samples),
             "lag": lag,
             "roles": {
