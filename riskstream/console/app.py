@@ -104,6 +104,7 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
     drift = DriftSource(settings)
     registry = Registry(settings)
     versions = Cached(lambda: [_version(v) for v in registry.versions()])
+    closed_windows = Cached(drift.windows)  # a SCAN of Redis: once for every open page
 
     def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if not authorized(authorization, token):
@@ -173,7 +174,7 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
     @app.get("/api/v1/drift")
     def drift_windows() -> dict[str, Any]:
         """Feature x window PSI (KS, JS) of the drift monitor's latest closed windows."""
-        return views.drift_matrix(drift.windows())
+        return views.drift_matrix(closed_windows.get())
 
     @app.get("/api/v1/drift/histogram")
     def drift_histogram(version: str, start: int, feature: str) -> dict[str, Any]:
