@@ -41,11 +41,19 @@ def _riskstream(*args: str) -> list[str]:
     return [sys.executable, "-m", "riskstream.cli.main", *args]
 
 
-def _refused_run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """A worker started with wrong credentials: it must give up by itself, with exit 1."""
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, f"exit {result.returncode}: {result.stderr[-1500:]}"
-    return result
+def _refused_runs(*runs: tuple[list[str], dict[str, str]]) -> list[str]:
+    """Workers started with wrong credentials, side by side: each must give up by itself,
+    with exit 1; what each said (stdout and stderr)."""
+    started = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv, env in runs
+    ]
+    said = []
+    for process in started:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1, f"exit {process.returncode}: {err[-1500:]}"
+        said.append(out + err)
+    return said
 
 
 def _publish_prediction(settings: Settings) -> None:
@@ -139,26 +147,23 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     assert counted == 200, monitor_log.read_text()[-2000:]
     assert password not in monitor_log.read_text(), "the SASL password reached the monitor's log"
 
-    # a wrong password: the worker stops at once and says what to check
+    # a wrong password: the worker stops at once and says what to check; a CA that did not
+    # sign the broker: refused, pointing at the CA setting (the three run side by side)
     wrong = secrets.token_urlsafe(16)
-    refused = _refused_run(
-        _riskstream("run", "scorer"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}
-    )
-    said = refused.stdout + refused.stderr
-    assert "Kafka refused riskstream's credentials" in said, said[-1500:]
-    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in said
-    assert wrong not in said and password not in said
-    refused = _refused_run(
-        _riskstream("run", "monitor"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}
-    )
-    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in refused.stdout + refused.stderr
-
-    # a CA that did not sign the broker: refused, pointing at the CA setting
     other = make_test_certificates(tmp_path / "other-ca")
-    refused = _refused_run(
-        _riskstream("run", "scorer"), {**env, "RISKSTREAM_KAFKA_SSL_CA_LOCATION": str(other.ca_pem)}
+    scorer_said, monitor_said, ca_said = _refused_runs(
+        (_riskstream("run", "scorer"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
+        (_riskstream("run", "monitor"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
+        (
+            _riskstream("run", "scorer"),
+            {**env, "RISKSTREAM_KAFKA_SSL_CA_LOCATION": str(other.ca_pem)},
+        ),
     )
-    assert "RISKSTREAM_KAFKA_SSL_CA_LOCATION" in refused.stdout + refused.stderr
+    assert "Kafka refused riskstream's credentials" in scorer_said, scorer_said[-1500:]
+    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in scorer_said
+    assert wrong not in scorer_said and password not in scorer_said
+    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in monitor_said
+    assert "RISKSTREAM_KAFKA_SSL_CA_LOCATION" in ca_said
 
     # what people print to check a deployment never shows the password
     for command in (("stack", "status"), ("config",)):
@@ -209,12 +214,17 @@ def test_workers_authenticate_to_redis_from_the_url_and_are_refused_with_a_wrong
 
         # a wrong password: refused at once, for each worker that uses Redis
         wrong_url = private.url.replace(password, "not-" + password[:8])
-        for worker in ("monitor", "joiner", "trigger"):
-            refused = _refused_run(
-                _riskstream("run", worker, "--ops-port", "0"),
-                {**env, "RISKSTREAM_REDIS_URL": wrong_url},
+        workers = ("monitor", "joiner", "trigger")
+        refusals = _refused_runs(
+            *(
+                (
+                    _riskstream("run", worker, "--ops-port", "0"),
+                    {**env, "RISKSTREAM_REDIS_URL": wrong_url},
+                )
+                for worker in workers
             )
-            said = refused.stdout + refused.stderr
+        )
+        for worker, said in zip(workers, refusals, strict=True):
             assert "Redis refused riskstream's credentials" in said, (worker, said[-1500:])
             assert "RISKSTREAM_REDIS_URL" in said
             assert password[:8] not in said, f"{worker} printed the password"
