@@ -43,6 +43,7 @@ WATCHED_SINCE_TAG = "riskstream.watched_since"  # epoch ms a promoted version's 
 WATCH_TAG = "riskstream.watch"  # how the watch after its promotion ended, and on what evidence
 AWAITING_TAG = "riskstream.awaiting_approval"  # RISKSTREAM_PROMOTION=manual: a person decides
 DECISION_TAG = "riskstream.decision"  # who approved or rejected the version, when and why
+ACTION_TAG = "riskstream.last_action"  # a person's last action on the version: who, when, why
 CALIBRATION_TAG = "riskstream.calibration"
 RELIABILITY_TAG = "riskstream.reliability"
 __all__ = [
@@ -243,6 +244,10 @@ class Registry:
     def record_evidence(self, version: str, evidence: str) -> None:
         """The live evidence a promotion or a rejection rested on, in the version's tags."""
         self.client.set_model_version_tag(self.name, version, EVIDENCE_TAG, evidence[:4000])
+
+    def note_action(self, version: str, text: str) -> None:
+        """A person's action on the version (the audit topic has them all), in its tags."""
+        self.client.set_model_version_tag(self.name, version, ACTION_TAG, text[:4000])
 
     def rollback(self, outcome: str = "", to: str | None = None) -> tuple[str, str]:
         """Move `champion` back to the version that held it before (or to ``to``); returns

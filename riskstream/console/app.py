@@ -49,6 +49,7 @@ SHOWN_TAGS = (
     "riskstream.data_lineage",
     "riskstream.awaiting_approval",
     "riskstream.decision",
+    "riskstream.last_action",
     "riskstream.live_evidence",
     "riskstream.watch",
     "riskstream.calibration",

@@ -9,6 +9,7 @@ The CLI and the console call the same functions, so the two can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from riskstream.kafka.model_events import (
     default_actor,
@@ -30,12 +31,22 @@ class Done:
 
 
 def record(
-    settings: Settings, actor: str, action: str, version: str | None, reason: str, **detail: str
+    settings: Settings,
+    actor: str,
+    action: str,
+    version: str | None,
+    reason: str,
+    registry: Registry | None = None,
+    **detail: str,
 ) -> AuditEvent:
-    """Publish an action on the `audit` topic and return it."""
+    """Publish an action on the `audit` topic and return it; with ``registry``, note it in
+    the version's tags too (who, when, why)."""
     event = AuditEvent.record(
         actor or default_actor(), action, settings.model_name, version, reason, **detail
     )
+    if registry is not None and version is not None:
+        when = datetime.fromtimestamp(event.event_time / 1000, UTC).isoformat(timespec="seconds")
+        registry.note_action(version, f"{action} by {event.actor} at {when}: {reason}")
     publish_audit(settings, event)
     return event
 
@@ -65,7 +76,7 @@ def promote(settings: Settings, version: str, actor: str, reason: str, watch: bo
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version, watch=watch)
     _announce(settings, "PROMOTED", version, CHAMPION, previous, reason)
-    audit = record(settings, actor, "promote", version, reason, previous=previous or "")
+    audit = record(settings, actor, "promote", version, reason, registry, previous=previous or "")
     return Done(f"champion: {previous or 'none'} → {version}", audit)
 
 
@@ -76,7 +87,7 @@ def rollback(settings: Settings, actor: str, reason: str, to: str | None = None)
         registry.load(to)  # a version that cannot serve is never made champion
     current, target = registry.rollback(to=to)
     _announce(settings, "ROLLED_BACK", target, CHAMPION, current, reason)
-    audit = record(settings, actor, "rollback", target, reason, rolled_back=current)
+    audit = record(settings, actor, "rollback", target, reason, registry, rolled_back=current)
     return Done(f"champion: {current} → {target} (rolled back)", audit)
 
 
@@ -92,7 +103,7 @@ def challenge(settings: Settings, version: str, actor: str, reason: str) -> Done
     registry.load(version)  # a version that cannot serve is never scored
     registry.challenge(version)
     _announce(settings, "CHALLENGER", version, CHALLENGER, champion, reason)
-    audit = record(settings, actor, "challenge", version, reason, champion=champion or "")
+    audit = record(settings, actor, "challenge", version, reason, registry, champion=champion or "")
     return Done(f"challenger: {version} (champion {champion or 'none'})", audit)
 
 
@@ -106,7 +117,7 @@ def decide(settings: Settings, version: str, approve: bool, actor: str, reason: 
     action, status = ("approve", "PROMOTED") if approve else ("reject", "REJECTED")
     said = f"{'approved' if approve else 'rejected'} by {actor}: {reason}"
     _announce(settings, status, version, CHAMPION if approve else None, champion, said)
-    audit = record(settings, actor, action, version, reason, champion=champion or "")
+    audit = record(settings, actor, action, version, reason, registry, champion=champion or "")
     return Done(f"version {version} {said}", audit)
 
 

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from riskstream.console.server import ConsoleServer
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.reading import decoded
-from riskstream.models.registry import AWAITING_TAG, CHAMPION, Registry
+from riskstream.models.registry import ACTION_TAG, AWAITING_TAG, CHAMPION, Registry
 from riskstream.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
@@ -298,6 +298,9 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
     ]
     assert audit[0]["version"] == version and audit[1]["detail"]["rolled_back"] == version
     assert audit[1]["version"] == "1" == deployment.registry.alias_version(CHAMPION)
+    noted = deployment.registry.get(version).tags[ACTION_TAG]  # the registry has it too
+    assert noted.startswith("approve by ann at ") and noted.endswith(": api approve")
+    assert deployment.registry.get("1").tags[ACTION_TAG].startswith("rollback by ann at ")
     requests = list(
         decoded(
             deployment.settings,

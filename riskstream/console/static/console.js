@@ -197,6 +197,7 @@ const render = {
         ${v.tags.awaiting_approval ? `<p class="pending" id="pending-${esc(v.version)}"><strong>awaiting approval:</strong> ${esc(v.tags.awaiting_approval)}<br>
           <button id="approve-${esc(v.version)}">approve</button> <button id="reject-${esc(v.version)}">reject</button></p>` : ""}
         ${v.tags.decision ? `<p><strong>decision</strong> ${esc(v.tags.decision)}</p>` : ""}
+        ${v.tags.last_action ? `<p><strong>last action</strong> ${esc(v.tags.last_action)}</p>` : ""}
         <p><strong>history</strong></p><table>${v.history.map((h) => `<tr><td>${when(h.time)}</td><td>${h.status}</td>
           <td>${esc(h.by)}</td><td class="muted">${esc(h.why)}</td></tr>`).join("") || `<tr><td class="muted">none</td></tr>`}</table>`)).join("")}</div>`;
     const reasoned = (path) => async () => {
