@@ -110,7 +110,7 @@ def estimate_errors(
     return errors
 
 
-INTERVAL_COUNTS = ("positives", "negatives", "f1_support")
+INTERVAL_COUNTS = ("positives", "negatives", "f1_support", "brier_moment2")
 
 
 def window_record(

@@ -2,7 +2,8 @@
 concept-drift detector on the error stream. No I/O.
 
 A window of labeled examples is kept as integer counts, so several workers can add into one
-Redis hash: the confusion matrix, the summed squared error (in millionths) and score
+Redis hash: the confusion matrix, the summed squared error and its summed squares (in
+millionths) and score
 histograms of positives and negatives over ``SCORE_BINS`` equal bins, from which ROC-AUC is
 computed as ``statistics.binned_roc_auc`` does.
 """
@@ -45,7 +46,9 @@ def performance_fields(outcomes: Iterable[Outcome]) -> Counter[str]:
     for o in outcomes:
         fields["n"] += 1
         fields[("t" if o.predicted == o.label else "f") + ("p" if o.predicted else "n")] += 1
-        fields["brier_u"] += round((o.risk - o.label) ** 2 * BRIER_SCALE)
+        squared = (o.risk - o.label) ** 2
+        fields["brier_u"] += round(squared * BRIER_SCALE)
+        fields["brier_q"] += round(squared**2 * BRIER_SCALE)  # for the Brier score's error
         fields[f"{'p' if o.label else 'q'}:{score_bin(o.risk)}"] += 1
     return fields
 
@@ -72,6 +75,8 @@ def window_metrics(counts: Mapping[str, int]) -> dict[str, float]:
         "f1": f1,
         "roc_auc": binned_roc_auc(positives, negatives),
         "brier": counts.get("brier_u", 0) / BRIER_SCALE / n if n else nan,
+        # the mean of the squared errors' squares: the Brier score's sampling error needs it
+        "brier_moment2": counts["brier_q"] / BRIER_SCALE / n if n and "brier_q" in counts else nan,
     }
 
 
@@ -104,7 +109,7 @@ def corrected_z(segments: int, alpha: float = 0.01, metrics: int = len(ALERTED))
 def standard_error(name: str, value: float, metrics: Mapping[str, float]) -> float:
     """Sampling standard error of a window's metric (infinite when it cannot be told): binomial
     for accuracy; for F1 binomial over its support tp + (fp + fn) / 2; Hanley and McNeil
-    (1982) for ROC-AUC."""
+    (1982) for ROC-AUC; for Brier, the squared errors' standard deviation over root n."""
     n, pos, neg = (
         metrics.get("n", 0.0),
         metrics.get("positives", 0.0),
@@ -115,6 +120,10 @@ def standard_error(name: str, value: float, metrics: Mapping[str, float]) -> flo
     if name == "f1":
         support = metrics.get("f1_support", 0.0)
         return math.sqrt(value * (1 - value) / support) if support > 0 else math.inf
+    moment2 = metrics.get("brier_moment2", math.nan)
+    if name == "brier" and n > 1 and not math.isnan(moment2):
+        variance = max(moment2 - value**2, 0.0)
+        return math.sqrt(variance / n)
     if name == "roc_auc" and pos > 0 and neg > 0:
         q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
         variance = (

@@ -163,7 +163,7 @@ const render = {
   async performance() {
     const p = await api("performance");
     const metrics = [["accuracy", "accuracy"], ["roc_auc", "ROC-AUC"], ["f1", "F1"], ["brier", "Brier (lower is better)"]];
-    main.innerHTML = `<p class="muted">Realized on joined labels, one point per window, with 95% intervals (Brier: none kept).
+    main.innerHTML = `<p class="muted">Realized on joined labels, one point per window, with 95% intervals.
       Dashed lines: a new champion took over.</p><div class="grid">${metrics.map(([m, title]) => card(title, `<div id="perf-${m}" class="chart"></div>`)).join("")}</div>`;
     const shapes = p.takeovers.map((t) => ({ type: "line", xref: "x", yref: "paper", x0: iso(t.time), x1: iso(t.time), y0: 0, y1: 1, line: { dash: "dash", color: "#888" } }));
     const notes = p.takeovers.map((t) => ({ x: iso(t.time), y: 1, yref: "paper", text: `v${t.version}`, showarrow: false, yanchor: "bottom" }));

@@ -63,6 +63,19 @@ def test_fields_add_up_across_batches() -> None:
     assert whole["brier_u"] == round((0.01 + 0.64 + 0.01 + 0.64) * 1_000_000)
 
 
+def test_the_brier_scores_standard_error_is_its_squared_errors_sd_over_root_n() -> None:
+    rng = random.Random(3)
+    outcomes = [Outcome(rng.random() < 0.4, r := rng.random(), int(r >= 0.5)) for _ in range(500)]
+    got = window_metrics(performance_fields(outcomes))
+    squared = np.array([(o.risk - o.label) ** 2 for o in outcomes])
+    assert got["brier"] == pytest.approx(squared.mean(), abs=1e-5)
+    se = standard_error("brier", got["brier"], got)
+    assert se == pytest.approx(squared.std() / math.sqrt(500), rel=1e-3)
+    # a window counted before brier_q existed has no known error, rather than a wrong one
+    old = window_metrics({k: v for k, v in performance_fields(outcomes).items() if k != "brier_q"})
+    assert math.isinf(standard_error("brier", old["brier"], old))
+
+
 def test_undefined_metrics_are_nan() -> None:
     got = window_metrics(performance_fields([Outcome(0, 0.1, 0)] * 5))
     assert got["accuracy"] == 1.0

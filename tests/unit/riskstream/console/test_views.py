@@ -69,7 +69,9 @@ def test_alert_state_joins_acks_by_id_and_silences_by_subject() -> None:
 
 
 def window(version: str, start: int, accuracy: float, **kw: object) -> dict:
-    counts = {"n": 400, "tp": 100, "fn": 40, "tn": 200, "fp": 60}
+    # squared errors averaging 0.2, their squares 0.08: the Brier score's error is 0.01
+    counts = {"n": 400, "tp": 100, "fn": 40, "tn": 200, "fp": 60,
+              "brier_u": 80_000_000, "brier_q": 32_000_000}  # fmt: skip
     realized = {k: v for k, v in window_metrics(counts).items() if not math.isnan(v)}
     realized["accuracy"], realized["roc_auc"] = accuracy, 0.8  # no score bins: set by hand
     base = {
@@ -95,7 +97,8 @@ def test_performance_series_carry_a_95_interval_per_window() -> None:
         0.75 + half
     )
     assert series["roc_auc"]["low"][0] is not None  # Hanley-McNeil from the class counts
-    assert series["brier"]["low"] == [None, None]  # no standard error kept for Brier
+    assert series["brier"]["value"] == [pytest.approx(0.2)] * 2
+    assert series["brier"]["low"][0] == pytest.approx(0.2 - 1.959964 * 0.01)
 
 
 def test_series_split_versions_and_variants_and_skip_estimates_and_segments() -> None:
