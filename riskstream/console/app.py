@@ -33,6 +33,7 @@ from riskstream.errors import RiskstreamError
 from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from riskstream.settings import Settings
 from riskstream.tools import alert_actions, model_actions
+from riskstream.tools.alerts import LatestPerformance
 from riskstream.topics import (
     AUDIT,
     DRIFT_ALERTS,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
     drift = DriftSource(settings)
     registry = Registry(settings)
     versions = Cached(lambda: [_version(v) for v in registry.versions()])
+    redis = drift.store.redis  # one client for the console's own reads
     closed_windows = Cached(drift.windows)  # a SCAN of Redis: once for every open page
 
     def writer(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -153,7 +155,9 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
         retrain."""
         known = versions.get()
         aliases = {a: v["version"] for v in known for a in v["aliases"]}
-        latest = views.latest_performance(events(PERFORMANCE_WINDOWS.name))
+        latest = LatestPerformance()
+        for window in events(PERFORMANCE_WINDOWS.name):
+            latest.apply(window)
         timeline = views.alert_timeline(events(DRIFT_ALERTS.name))
         with feed.lock:
             samples, lag = list(feed.samples), dict(feed.lag)
@@ -203,7 +207,7 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
         """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
         rows = views.alert_timeline(events(DRIFT_ALERTS.name))
         return views.with_alert_state(
-            rows, alert_actions.acks(settings), alert_actions.silences(settings)
+            rows, alert_actions.acks(settings, redis), alert_actions.silences(settings, redis)
         )
 
     @app.get("/api/v1/audit")
@@ -289,12 +293,20 @@ def _version(info: Any) -> dict[str, Any]:
 
 
 def _role(
-    version: str | None, known: list[dict[str, Any]], latest: dict[str, dict[str, Any]]
+    version: str | None, known: list[dict[str, Any]], latest: LatestPerformance
 ) -> dict[str, Any] | None:
+    """A role's version with its latest whole-stream served windows: ``estimated`` (before
+    labels) and ``realized`` (after), with their sizes."""
     row = next((v for v in known if v["version"] == version), None)
     if row is None:
         return None
-    return {**row, "live": latest.get(row["version"], {})}
+    live: dict[str, Any] = {}
+    for basis, field in (("ESTIMATED", "estimated"), ("REALIZED", "realized")):
+        window = latest.latest.get((row["version"], "all", basis))
+        if window is not None:  # undefined metrics were left out of the window's record
+            live[field] = {m: window[field].get(m) for m in views.METRICS}
+            live[f"{field}_n"] = window["sample_size"]
+    return {**row, "live": live}
 
 
 def _backtests(root: Path) -> list[dict[str, Any]]:

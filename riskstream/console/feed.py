@@ -151,8 +151,7 @@ class ConsoleFeed:
         try:
             while not self._stop.wait(SAMPLE_S):
                 try:
-                    highs = self._highs(consumer)
-                    lag = self._group_lag(admin, highs)
+                    lag = self._group_lag(admin, consumer)
                 except KafkaException as exc:
                     log.warning("console: could not sample offsets (%s); will retry", exc)
                     continue
@@ -167,34 +166,33 @@ class ConsoleFeed:
         finally:
             consumer.close()
 
-    def _highs(self, consumer: Any) -> dict[tuple[str, int], int]:
-        """End offset of every partition of every catalog topic."""
-        highs = {}
-        for spec in CATALOG:
-            topic = self.settings.topic(spec.name)
-            for p in partitions_of(consumer, topic):
-                _, high = consumer.get_watermark_offsets(TP(topic, p), timeout=5)
-                highs[(spec.name, p)] = high
-        return highs
-
-    def _group_lag(self, admin: Any, highs: dict[tuple[str, int], int]) -> dict[str, int]:
-        """Each worker group's lag: end offsets minus committed, summed over its partitions."""
+    def _group_lag(self, admin: Any, consumer: Any) -> dict[str, int]:
+        """Each worker group's lag on this deployment's topics: end offsets minus committed,
+        summed over the partitions it has committed (only those end offsets are asked for)."""
         prefix = self.settings.topic_prefix
+        ours = {self.settings.topic(spec.name) for spec in CATALOG}
         listed = admin.list_consumer_groups(request_timeout=5).result()
         groups = [
             g.group_id
             for g in listed.valid
             if g.group_id.startswith(prefix) and not g.group_id.startswith("riskstream-reader-")
         ]
+        highs: dict[tuple[str, int], int] = {}  # a partition several groups read: asked once
         lag: dict[str, int] = {}
         for group in groups:
             request = [ConsumerGroupTopicPartitions(group)]
             future = admin.list_consumer_group_offsets(request, request_timeout=5)[group]
-            total = 0
-            for tp in future.result().topic_partitions or []:
-                logical = tp.topic.removeprefix(prefix)
-                high = highs.get((logical, tp.partition))
-                if high is not None and tp.offset >= 0:
-                    total += max(0, high - tp.offset)
-            lag[group.removeprefix(prefix)] = total
+            committed = [
+                tp
+                for tp in future.result().topic_partitions or []
+                if tp.topic in ours and tp.offset >= 0
+            ]
+            for tp in committed:
+                key = (tp.topic, tp.partition)
+                if key not in highs:
+                    highs[key] = consumer.get_watermark_offsets(TP(*key), timeout=5)[1]
+            if committed:  # another deployment's group (same prefix, other topics) is not ours
+                lag[group.removeprefix(prefix)] = sum(
+                    max(0, highs[(tp.topic, tp.partition)] - tp.offset) for tp in committed
+                )
         return lag

@@ -273,20 +273,3 @@ def last_retrain(
         "reason": outcome["reason"] if outcome else None,
         "decided_at": outcome["event_time"] if outcome else None,
     }
-
-
-def latest_performance(windows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each version's latest whole-stream served window: ``estimated`` (before labels) and
-    ``realized`` (after), with their sizes."""
-    latest: dict[str, dict[str, Any]] = {}
-    for w in sorted(windows, key=lambda w: w["window_start"]):
-        if w.get("segment") or (w.get("variant") or "served") != "served":
-            continue
-        held = latest.setdefault(w["model_version"], {})
-        if w["basis"] == "ESTIMATED":
-            held["estimated"] = {m: _number(w["estimated"].get(m)) for m in METRICS}
-            held["estimated_n"] = w["sample_size"]
-        else:
-            held["realized"] = {m: _number(w["realized"].get(m)) for m in METRICS}
-            held["realized_n"] = w["sample_size"]
-    return latest

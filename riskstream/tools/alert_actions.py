@@ -13,7 +13,7 @@ from typing import Any
 
 from riskstream.ids import now_ms
 from riskstream.kafka.model_events import default_actor
-from riskstream.redis_client import connect
+from riskstream.redis_client import RedisClient, connect
 from riskstream.settings import Settings
 from riskstream.stream_processors.notifications import SILENCE_KEY
 from riskstream.tools.model_actions import Done, record
@@ -45,14 +45,15 @@ def silence(settings: Settings, subject: str, minutes: float, actor: str, reason
     return Done(f"{subject} silenced for {minutes:g} min by {actor}", audit)
 
 
-def acks(settings: Settings) -> dict[str, dict[str, Any]]:
-    raw = connect(settings).hgetall(settings.redis_key(ACKS_KEY))
+def acks(settings: Settings, redis: RedisClient | None = None) -> dict[str, dict[str, Any]]:
+    """Acknowledgements by alert id (``redis``: a client to reuse, as the console does)."""
+    raw = (redis or connect(settings)).hgetall(settings.redis_key(ACKS_KEY))
     return {_text(k): json.loads(v) for k, v in raw.items()}
 
 
-def silences(settings: Settings) -> dict[str, dict[str, Any]]:
+def silences(settings: Settings, redis: RedisClient | None = None) -> dict[str, dict[str, Any]]:
     """Active silences by subject."""
-    redis = connect(settings)
+    redis = redis or connect(settings)
     head = settings.redis_key(SILENCE_KEY, "")
     found = {}
     for key in redis.scan_iter(match=f"{head}*", count=1000):

@@ -45,7 +45,13 @@ from riskstream.tools.backtest import backtest
 from riskstream.tools.backtest_report import render_html
 from riskstream.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
 from tests.integration.conftest import REPO, deployment_with_champion
-from tests.integration.servers import free_port, free_port_run, start_workers, wait_until_owning
+from tests.integration.servers import (
+    free_port,
+    free_port_run,
+    http_get,
+    start_workers,
+    wait_until_owning,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "console-test-token-0123456789"
@@ -320,8 +326,13 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
 
 
 def _get(deployment: Deployment, path: str) -> Any:
-    with urllib.request.urlopen(f"{deployment.console.base}/api/v1/{path}", timeout=30) as r:
-        return json.loads(r.read())
+    return _json(f"{deployment.console.base}/api/v1/{path}")
+
+
+def _json(url: str) -> Any:
+    status, body = http_get(url)
+    assert status == 200, (url, status, body[-500:])
+    return json.loads(body)
 
 
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "riskstream.json"
@@ -349,6 +360,4 @@ def test_every_query_of_the_grafana_dashboard_returns_a_series(deployment: Deplo
 
 
 def _prometheus(deployment: Deployment, path: str) -> Any:
-    url = f"{deployment.prometheus.url}/api/v1/{path}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())["data"]
+    return _json(f"{deployment.prometheus.url}/api/v1/{path}")["data"]
