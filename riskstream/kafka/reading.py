@@ -130,8 +130,18 @@ def messages(
                 yield m
                 if not follow and offset + 1 >= end[p]:
                     pending.discard(p)
+            if not follow and pending:
+                pending -= _passed(consumer, topic, pending, end)
     finally:
         consumer.close()
+
+
+def _passed(consumer: Consumer, topic: str, pending: set[int], end: dict[int, int]) -> set[int]:
+    """The partitions whose position has reached their end offset. A transactional topic
+    ends in a commit marker, which is never handed over as a message: the position steps
+    past it, so the read ends at once rather than after ``idle_s`` of quiet."""
+    asked = [TopicPartition(topic, p) for p in pending]
+    return {tp.partition for tp in consumer.position(asked) if tp.offset >= end[tp.partition]}
 
 
 def decoded(
