@@ -90,12 +90,29 @@ def choose_engineered(
 def search_candidate(
     spec: Candidate, X: np.ndarray, y: np.ndarray, seed: int, metric: str
 ) -> CandidateResult:
-    search = GridSearchCV(spec.build(seed), spec.grid, cv=_cv(seed), scoring=metric, n_jobs=1)
+    """Tune the candidate over its grid with CV, then fit it (see :func:`fit_candidate`)."""
+    search = GridSearchCV(
+        spec.build(seed), spec.grid, cv=_cv(seed), scoring=metric, n_jobs=1, refit=False
+    )
     search.fit(X, y)
     best = search.best_index_
     fold_scores = [search.cv_results_[f"split{k}_test_score"][best] for k in range(FOLDS)]
     tuned = clone(spec.build(seed)).set_params(**search.best_params_)
-    oof = cross_val_predict(tuned, X, y, cv=_cv(seed), method="predict_proba")[:, 1]
+    return fit_candidate(spec, tuned, X, y, seed, fold_scores, dict(search.best_params_))
+
+
+def fit_candidate(
+    spec: Candidate,
+    estimator: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    fold_scores: Sequence[float],
+    params: dict[str, Any],
+) -> CandidateResult:
+    """One configured estimator: its out-of-fold risks choose the threshold and fit the
+    calibration, then it is fitted on every row."""
+    oof = cross_val_predict(clone(estimator), X, y, cv=_cv(seed), method="predict_proba")[:, 1]
     threshold = choose_threshold(y, oof)
     calibration = _calibration(oof, y, seed)
     if calibration is not None:
@@ -109,12 +126,13 @@ def search_candidate(
             "ece": calibration.ece,
             "ece_uncalibrated": calibration.ece_uncalibrated,
         }
+    fitted = clone(estimator).fit(X, y)
     return CandidateResult(
         name=spec.name,
         cv_mean=float(np.mean(fold_scores)),
         cv_std_error=float(np.std(fold_scores, ddof=1) / math.sqrt(FOLDS)),
-        best_params=dict(search.best_params_),
-        estimator=search.best_estimator_,
+        best_params=params,
+        estimator=fitted,
         oof_risk=oof,
         threshold=threshold,
         cv_metrics=cv_metrics,
@@ -156,6 +174,18 @@ def train(
     scores = [CandidateScore(r.name, r.complexity, r.cv_mean, r.cv_std_error) for r in results]
     chosen = select_candidate(scores, rule)
     selected = next(r for r in results if r.name == chosen.name)
+    return _selected(pipeline, results, selected, raw, X, lifts)
+
+
+def _selected(
+    pipeline: FeaturePipeline,
+    results: list[CandidateResult],
+    selected: CandidateResult,
+    raw: pd.DataFrame,
+    X: np.ndarray,
+    lifts: dict[str, float] | None = None,
+) -> TrainingResult:
+    """The selected candidate as a servable model, with its reference and self-check."""
     risk = selected.estimator.predict_proba(X)[:, 1]
     if selected.calibration is not None:
         risk = selected.calibration.apply(risk)
@@ -170,7 +200,30 @@ def train(
         calibration=selected.calibration,
     )
     model.self_check()
-    return TrainingResult(pipeline, results, selected, model, lifts)
+    return TrainingResult(pipeline, results, selected, model, lifts or {})
+
+
+def refit(
+    champion: ScoringModel,
+    raw: pd.DataFrame,
+    y: pd.Series,
+    *,
+    seed: int = 0,
+    metric: str = "roc_auc",
+) -> TrainingResult:
+    """The champion's family, hyperparameters and engineered features, fitted again on
+    ``raw``: the fast retrain that answers a drift in seconds (no grid, no feature search).
+    The threshold and calibration are chosen again from out-of-fold risks, as in
+    :func:`train`, so the version is calibrated for the traffic it learned."""
+    spec = candidate(champion.kind)
+    pipeline = FeaturePipeline(champion.pipeline.engineered).fit(raw)
+    X = pipeline.transform(raw)
+    target = y.to_numpy(dtype=int)
+    estimator = clone(champion.estimator)  # unfitted, with the champion's hyperparameters
+    params = {k: v for k, v in estimator.get_params(deep=True).items() if k in spec.grid}
+    fold_scores = cross_val_score(clone(estimator), X, target, cv=_cv(seed), scoring=metric)
+    result = fit_candidate(spec, estimator, X, target, seed, list(fold_scores), params)
+    return _selected(pipeline, [result], result, raw, X)
 
 
 def evaluate_model(model: ScoringModel, raw: pd.DataFrame, y: pd.Series) -> dict[str, float]:
