@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import warnings
 
 from riskstream.errors import RiskstreamError
 from riskstream.models.bundle import ScoringModel
-from riskstream.models.registry_reader import BUNDLE_FILE, METRICS_FILE, version_cache
+from riskstream.models.registry_reader import cache_version
 from riskstream.settings import load_settings
 
 
@@ -33,17 +30,7 @@ def _fetch_version(version: str) -> dict[str, str]:
     registry = Registry(settings)
     version, path = registry.download(version)
     ScoringModel.load(path)  # refuses a corrupt bundle before any worker sees it
-    metrics = registry.get(version).metrics
-    folder = version_cache(settings, version)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Write beside the target, then rename: a concurrent reader sees all or nothing, and
-    # metrics.json, written last, marks the folder complete.
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob, path.open("rb") as src:
-        shutil.copyfileobj(src, blob)
-    os.replace(blob.name, folder / BUNDLE_FILE)
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as text:
-        json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON
-    os.replace(text.name, folder / METRICS_FILE)
+    folder = cache_version(settings, version, path, registry.get(version).metrics)
     return {"version": version, "folder": str(folder)}
 
 

@@ -31,6 +31,7 @@ from riskstream.models.registry_reader import (
     ONLINE,
     PREVIOUS,
     RegistryError,
+    cache_version,
     registered_name,
 )
 from riskstream.settings import Settings
@@ -150,9 +151,11 @@ class Registry:
                     artifacts={"bundle": str(bundle_path)},
                     pip_requirements=["riskstream"],
                 )
-        with _printed_to_log():
-            registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
-        version = str(registered.version)
+                with _printed_to_log():
+                    registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
+                version = str(registered.version)
+                # the workers on this machine then load it from disk, not through MLflow
+                cache_version(self.settings, version, bundle_path, metrics)
         model.version = version
         return run.info.run_id, version
 

@@ -15,8 +15,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,26 @@ def version_cache(settings: Settings, version: str) -> Path:
     else:
         root = settings.mlflow_artifact_root.parent / "model-cache"
     return root / registered_name(settings) / version
+
+
+def cache_version(
+    settings: Settings, version: str, bundle: Path, metrics: dict[str, float]
+) -> Path:
+    """Put a registered version's bundle and validation metrics in this deployment's model
+    cache, where every worker's :class:`RegistryReader` finds it without asking MLflow. The
+    registry reader calls it after a download; the trainer right after it registers, so the
+    scorers on its machine load a new version from disk."""
+    folder = version_cache(settings, version)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Write beside the target, then rename: a concurrent reader sees all or nothing, and
+    # metrics.json, written last, marks the folder complete.
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob, bundle.open("rb") as src:
+        shutil.copyfileobj(src, blob)
+    os.replace(blob.name, folder / BUNDLE_FILE)
+    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as text:
+        json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON
+    os.replace(text.name, folder / METRICS_FILE)
+    return folder
 
 
 class RegistryReader:

@@ -6,6 +6,9 @@ A background thread follows `model-versions`; a champion change is loaded there,
 path, and only a model that loaded and passed its self-check replaces the old one. The scorer
 reads ``current`` (and ``challenger``) once per batch, so a batch's served predictions never
 mix two champion versions.
+
+A version is loaded and self-checked when the trainer announces it REGISTERED, before any
+decision on it: its promotion is then a pointer move, served from the next batch.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from riskstream.topics import MODEL_VERSIONS
 
 log = logging.getLogger(__name__)
 CHAMPION_MOVES = frozenset({"PROMOTED", "ROLLED_BACK"})
+LOADED_KEPT = 4  # loaded versions kept in memory: champion, challenger or previous, prepared
 
 
 class ModelHolder:
@@ -59,6 +63,8 @@ class ModelHolder:
         self.swaps = 0
         self.load_failures = 0
         self.serving_since: dict[str, float] = {}  # version → wall time it began serving
+        self.prepared: list[str] = []  # versions loaded ahead of a decision, in order
+        self._loaded: dict[str, ScoringModel] = {}  # version → its loaded, checked model
 
     @property
     def current(self) -> ScoringModel | None:
@@ -206,6 +212,9 @@ class ModelHolder:
         of the model may have moved `challenger` too: it is read again."""
         if event.model_name != self.settings.model_name:
             return False
+        if event.status == "REGISTERED" and event.version:
+            self.prepare(event.version)
+            return False
         if event.status not in CHAMPION_MOVES or event.alias != CHAMPION or not event.version:
             self.refresh_challenger()
             self._end_shadow(event)
@@ -241,7 +250,40 @@ class ModelHolder:
             "%s: no longer scoring version %s in shadow (%s)", self.worker, ended, event.status
         )
 
+    def prepare(self, version: str) -> bool:
+        """Load and self-check a version before it is promoted, so that its promotion is a
+        pointer move. True if it is ready."""
+        ready = self._load(version) is not None
+        if ready and version not in self.prepared:
+            self.prepared.append(version)
+            log.info("%s: version %s is loaded, ready to serve when promoted", self.worker, version)
+        return ready
+
     def _load(self, version: str) -> ScoringModel | None:
+        """The version's checked model: from memory when it was loaded already (prepared, or a
+        champion or shadow version before), else from the registry."""
+        with self._lock:
+            kept = self._loaded.get(version)
+        if kept is not None:
+            return kept
+        model = self._load_from_registry(version)
+        if model is not None:
+            self._keep(model)
+        return model
+
+    def _keep(self, model: ScoringModel) -> None:
+        """Remember a loaded model; the oldest that is neither champion nor shadow goes when
+        more than LOADED_KEPT are held."""
+        with self._lock:
+            self._loaded[model.version] = model
+            busy = {m.version for m in (self._current, self._challenger) if m is not None}
+            for version in list(self._loaded):
+                if len(self._loaded) <= LOADED_KEPT:
+                    break
+                if version not in busy and version != model.version:
+                    del self._loaded[version]
+
+    def _load_from_registry(self, version: str) -> ScoringModel | None:
         started = time.monotonic()
         try:
             model = self.registry.load(version)
