@@ -353,6 +353,14 @@ class Settings(BaseSettings):
     retrain_holdout_fraction: float = Field(
         0.3, gt=0, lt=1, description="Newest share of labeled examples kept to compare models."
     )
+    retrain_search: Literal["background", "off", "first"] = Field(
+        "background",
+        description="A retrain refits the champion's family and hyperparameters on the new "
+        "data in seconds, and registers that version; background: the full candidate search "
+        "(families, grids, engineered features) then runs in its own process and registers "
+        "what it finds, judged by the same rules; off: the refit alone; first: the full "
+        "search instead of the refit (minutes on 2 cores).",
+    )
 
     # -- online learner ---------------------------------------------------------------
     learner_snapshot_s: float = Field(

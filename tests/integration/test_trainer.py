@@ -214,10 +214,12 @@ def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
     assert any(e["version"] == version and e["run_id"] == outcome["run_id"] for e in events)
     loaded = Registry(deployment).load(version)
     assert loaded.version == version
-    # Its drift reference is the newest traffic it was validated on, not Pima.tr2 plus it.
+    # Its drift reference is the newest traffic, not Pima.tr2 plus it: the range's examples
+    # after its first monitor window (one example a second: 332 - 60 of them).
     assert info.tags["riskstream.reference"] == "recent"
     assert loaded.reference["source"] == "recent"
-    assert loaded.reference["n"] == outcome["metrics"]["holdout_n"]
+    window = deployment.monitor_window_s
+    assert loaded.reference["n"] == 332 - window > outcome["metrics"]["holdout_n"]
     assert loaded.reference["missing_shares"]["skin_thickness"] == 0.0  # Pima.te is complete
 
 
@@ -260,7 +262,9 @@ def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings)
     _publish_examples(deployment, _examples(labels.to_numpy(), start))
     retrain_id = _request(deployment, start, start + 1_000_000, ("MANUAL",))
     argv = [sys.executable, "-m", "riskstream.cli.main", "run", "trainer", "--max-runs", "1"]
-    env = process_env(deployment, RISKSTREAM_OPS_PORT="0")
+    # the full search (tens of seconds), not the refit (about a second): the kill lands
+    # inside the training run, not after its commit
+    env = process_env(deployment, RISKSTREAM_OPS_PORT="0", RISKSTREAM_RETRAIN_SEARCH="first")
     first = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
     assert first.stderr is not None
     deadline = time.monotonic() + 120
@@ -271,15 +275,18 @@ def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert not any(
-        retrain_id in e["lineage"].get("retrain_ids", "") for e in _model_version_events(deployment)
+        retrain_id in e["lineage"].get("retrain_ids", "") and e["status"] != "REGISTERED"
+        for e in _model_version_events(deployment)
     )
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
     assert second.returncode == 0, second.stderr[-2000:]
-    outcomes = [
+    events = [
         e
         for e in _model_version_events(deployment)
         if retrain_id in e["lineage"].get("retrain_ids", "")
     ]
+    # REGISTERED announces a version to the scorers (at least once); the outcome is one
+    outcomes = [e for e in events if e["status"] != "REGISTERED"]
     assert len(outcomes) == 1, outcomes
     assert outcomes[0]["status"] in ("PROMOTED", "CHALLENGER", "FAILED", "SKIPPED")
 
@@ -299,3 +306,50 @@ def test_model_train_if_no_champion_leaves_a_champion_in_place(deployment: Setti
     assert result.exit_code == 0, result.output
     assert "nothing to train" in result.output
     assert [v.version for v in registry.versions()] == before
+
+
+def test_a_refit_answers_first_and_the_full_search_follows_in_the_background(
+    deployment: Settings,
+) -> None:
+    """RISKSTREAM_RETRAIN_SEARCH=background (the default): the request's outcome is the
+    refit's, announced REGISTERED before it is judged; the full search then registers what
+    it finds, judged by the same rules, in a transaction of its own."""
+    start = T0 + 45_000_000
+    _, labels = data.load(data.HOLDOUT_FILE)
+    _publish_examples(deployment, _examples(labels.to_numpy(), start))
+    champion = Registry(deployment).load(Registry(deployment).alias_version(CHAMPION) or "")
+    retrain_id = _request(deployment, start, start + 1_000_000, ("DRIFT_ALERT",))
+    trainer = Trainer(deployment)
+    stop = threading.Event()
+    thread = threading.Thread(target=trainer.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300  # the search takes 15-60 s on 2 cores
+    try:
+        while not trainer.search_outcomes and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the trainer did not stop within 60 s of being asked"
+    assert trainer.search_outcomes, "no background search outcome within 300 s"
+    mine = [
+        e
+        for e in _model_version_events(deployment)
+        if retrain_id in e["lineage"].get("retrain_ids", "")
+    ]
+    statuses = [(e["status"], "search" in e["lineage"]) for e in mine]
+    assert statuses[0] == ("REGISTERED", False), statuses
+    refit_event = mine[1]
+    assert refit_event["status"] in ("PROMOTED", "CHALLENGER", "REJECTED"), statuses
+    assert refit_event["version"] == mine[0]["version"]
+    assert refit_event["lineage"]["fit"] == "refit"
+    assert "read=" in refit_event["lineage"]["seconds"]
+    refit_info = Registry(deployment).get(refit_event["version"])
+    assert refit_info.tags["riskstream.candidate"] == champion.kind  # the champion's family
+    assert refit_info.tags["riskstream.fit"] == "refit"
+    searched = [e for e in mine if "search" in e["lineage"] and e["status"] != "REGISTERED"]
+    assert len(searched) == 1, statuses
+    assert searched[0]["lineage"]["fit"] == "search"
+    assert f"refit of version {refit_event['version']}" in searched[0]["lineage"]["search"]
+    assert searched[0]["status"] in ("PROMOTED", "CHALLENGER", "REJECTED"), searched[0]["reason"]
+    assert searched[0]["event_id"] == trainer.search_outcomes[0].event_id

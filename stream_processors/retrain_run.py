@@ -1,0 +1,459 @@
+"""One retrain of the trainer: a request's labeled examples → a fitted, registered and judged
+version, and the ModelVersionEvent that says what became of it.
+
+The fit runs in a training process of its own (``models/training_process.py``). With a
+champion to start from it is a refit: the champion's family, hyperparameters and engineered
+features, fitted on the bootstrap data plus the request's examples, calibrated again. That
+takes seconds where the full search takes a minute on 2 cores, and a drift is answered by
+the refit. With ``RISKSTREAM_RETRAIN_SEARCH=background`` the full search over every candidate
+then runs in a second, lower-priority process; what it finds is registered and judged by the
+same rules, against whichever version is champion when it finishes.
+
+Every registered version is announced REGISTERED on `model-versions` at once, before any
+decision, so the scorers load and check it while it is judged: a promotion is then a pointer
+move for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from riskstream.models import data as bundled
+from riskstream.models.bootstrap import gates_of
+from riskstream.models.bundle import ModelLoadError, ScoringModel
+from riskstream.models.candidates import CANDIDATES
+from riskstream.models.features import PIPELINE_VERSION
+from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
+from riskstream.models.reference import drift_reference
+from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
+from riskstream.models.selection import decide_promotion, evaluate, promotion_route
+from riskstream.models.training import TrainingResult, refit, train
+from riskstream.models.training_process import TrainingProcess
+from riskstream.schemas import AvroCodec
+from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
+from riskstream.settings import Settings
+from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
+from riskstream.stream_processors.notifications import AWAITING_APPROVAL
+from riskstream.topics import LABELED_EXAMPLES
+
+log = logging.getLogger(__name__)
+REFIT, SEARCH = "refit", "search"
+FAMILIES = frozenset(c.name for c in CANDIDATES)
+REFERENCE_MAX = 5000  # examples in a recent reference: enough for steady PSI, and recent
+
+
+@dataclass
+class MergedRequest:
+    """One or more RetrainRequests handled by one training run."""
+
+    retrain_ids: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    alert_ids: list[str] = field(default_factory=list)
+    range_start: int | None = None
+    range_end: int | None = None
+    unbounded_start: bool = False
+    unbounded_end: bool = False
+
+    def add(self, request: RetrainRequest) -> None:
+        self.retrain_ids.append(request.retrain_id)
+        self.reasons += [r for r in request.reasons if r not in self.reasons]
+        self.alert_ids += [a for a in request.alert_ids if a not in self.alert_ids]
+        start, end = request.range_start, request.range_end
+        self.unbounded_start |= start is None
+        self.unbounded_end |= end is None
+        if start is not None:
+            self.range_start = start if self.range_start is None else min(self.range_start, start)
+        if end is not None:
+            self.range_end = end if self.range_end is None else max(self.range_end, end)
+
+    @property
+    def start(self) -> int | None:
+        return None if self.unbounded_start else self.range_start
+
+    @property
+    def end(self) -> int | None:
+        return None if self.unbounded_end else self.range_end
+
+    def reason_text(self) -> str:
+        text = "+".join(self.reasons) or "MANUAL"
+        return f"{text} (alerts: {','.join(self.alert_ids)})" if self.alert_ids else text
+
+
+@dataclass(frozen=True)
+class RetrainData:
+    """A request's examples, split in time: the older ones train (after the bootstrap
+    data), the newest ``retrain_holdout_fraction`` judge."""
+
+    raw: pd.DataFrame
+    y: pd.Series
+    holdout_raw: pd.DataFrame
+    holdout_y: np.ndarray
+    holdout_positions: list[tuple[int, int]]
+    examples: int
+    lineage: dict[str, str]
+    reference_raw: pd.DataFrame  # the newest traffic: the drift reference of ``recent``
+
+
+@dataclass
+class PendingSearch:
+    """A full search running in the background after a refit."""
+
+    future: Future[TrainingResult]
+    data: RetrainData
+    refit_version: str | None
+
+
+class Retrainer:
+    """Fits, registers and judges versions; ``announce`` publishes a REGISTERED event."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        announce: Callable[[ModelVersionEvent], None],
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.announce = announce
+        self.seed = seed
+        self.refits = TrainingProcess(REFIT)
+        self.searches = TrainingProcess(SEARCH, nice=10)
+        self.pending: list[PendingSearch] = []
+
+    def start(self) -> None:
+        """Warm the refit process now, so the first drift does not pay for its imports."""
+        self.refits.start()
+
+    def stop(self) -> None:
+        """Stop both processes; a background search still running is abandoned."""
+        self.refits.stop()
+        self.searches.stop()
+        self.pending.clear()
+
+    def retrain(self, request: MergedRequest, codec: AvroCodec) -> ModelVersionEvent:
+        """Train for the request, register and decide: the request's one outcome."""
+        started = time.monotonic()
+        data = self._data(request, codec)
+        if isinstance(data, ModelVersionEvent):
+            return data
+        champion_version, champion = self._champion()
+        mode = self.settings.retrain_search
+        fit = REFIT if champion is not None and champion.kind in FAMILIES else SEARCH
+        if mode == "first":
+            fit = SEARCH
+        read_s = time.monotonic() - started
+        if fit == REFIT:
+            assert champion is not None
+            result = self.refits.run(
+                refit, champion, data.raw, data.y, seed=self.seed, metric=self._metric
+            )
+        else:
+            result = self.refits.run(train, data.raw, data.y, **self._search_options())
+        fit_s = time.monotonic() - started - read_s
+        seconds = f"read={read_s:.2f} fit={fit_s:.2f}"
+        data = replace(data, lineage={**data.lineage, "fit": fit, "seconds": seconds})
+        event = self.judge(result, data, champion_version, champion)
+        if fit == REFIT and mode == "background" and event.version:
+            self._search_after(data, event.version)
+        return event
+
+    def finished_searches(self) -> list[ModelVersionEvent]:
+        """The outcomes of the background searches that have finished since the last call."""
+        done = [p for p in self.pending if p.future.done()]
+        self.pending = [p for p in self.pending if not p.future.done()]
+        events = []
+        for search in done:
+            lineage = {
+                **{k: v for k, v in search.data.lineage.items() if k != "seconds"},
+                "fit": SEARCH,
+                "search": f"background, after the refit of version {search.refit_version}",
+            }
+            data = replace(search.data, lineage=lineage)
+            try:
+                result = search.future.result()
+                champion_version, champion = self._champion()
+                events.append(self.judge(result, data, champion_version, champion))
+            except Exception as exc:  # reported, never lost: the search's outcome is FAILED
+                log.exception("trainer: the background search failed")
+                events.append(
+                    ModelVersionEvent.announce(
+                        self.settings.model_name,
+                        "FAILED",
+                        reason=f"background search failed: {type(exc).__name__}: {exc}"[:300],
+                        lineage=lineage,
+                    )
+                )
+        return events
+
+    # -- the steps ------------------------------------------------------------------------
+
+    @property
+    def _metric(self) -> str:
+        return self.settings.selection_metric
+
+    def _search_options(self) -> dict[str, object]:
+        return {"seed": self.seed, "metric": self._metric, "rule": self.settings.selection_rule}
+
+    def _search_after(self, data: RetrainData, refit_version: str) -> None:
+        if self.pending:
+            log.info("trainer: a background search is still running; none started for this one")
+            return
+        future = self.searches.submit(train, data.raw, data.y, **self._search_options())
+        self.pending.append(PendingSearch(future, data, refit_version))
+        log.info("trainer: full candidate search started in the background")
+
+    def _data(self, request: MergedRequest, codec: AvroCodec) -> RetrainData | ModelVersionEvent:
+        """The request's examples split in time, or the SKIPPED event saying why not."""
+        s = self.settings
+        batch = read_labeled_examples(
+            s, codec, request.start, request.end, newest=s.retrain_max_examples
+        )
+        lineage = {
+            "retrain_ids": ",".join(request.retrain_ids),
+            "training_reason": request.reason_text(),
+            "labeled_examples": batch.lineage(s.topic(LABELED_EXAMPLES.name)),
+            "feature_pipeline": PIPELINE_VERSION,
+        }
+        ordered = sorted(
+            zip(batch.examples, batch.positions, strict=True),
+            key=lambda pair: (pair[0].event_time, pair[0].request_id),
+        )
+        examples = [example for example, _ in ordered]
+        labels = {int(e.label) for e in examples}
+        skip = None
+        if len(examples) < s.retrain_min_examples:
+            skip = (
+                f"only {len(examples)} labeled examples in the range; need {s.retrain_min_examples}"
+            )
+        elif len(labels) < 2:
+            skip = f"the range holds only one class ({labels.pop()})"
+        if skip is not None:
+            return ModelVersionEvent.announce(s.model_name, "SKIPPED", lineage=lineage, reason=skip)
+        cut = int(len(examples) * (1 - s.retrain_holdout_fraction))
+        recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
+        # the reference: the range's newest examples after its first window (which a drift
+        # may have filled only in part), and never fewer than the holdout: a small reference
+        # is noisy, and its noise keeps a resolved drift alert firing
+        settled = request.start + s.monitor_window_s * 1000 if request.start is not None else 0
+        reference = [e for e in examples if e.event_time >= settled][-REFERENCE_MAX:]
+        if len(reference) < len(holdout):
+            reference = holdout
+        boot_raw, boot_y = bundled.load(bundled.TRAIN_FILE)
+        lineage["data"] = f"{bundled.TRAIN_FILE} sha256:{bundled.sha256(bundled.TRAIN_FILE)}"
+        return RetrainData(
+            raw=pd.concat([boot_raw, examples_frame(recent)], ignore_index=True),
+            y=pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True),
+            holdout_raw=examples_frame(holdout),
+            holdout_y=np.array([int(e.label) for e in holdout]),
+            holdout_positions=[position for _, position in ordered[cut:]],
+            examples=len(examples),
+            lineage=lineage,
+            reference_raw=examples_frame(reference),
+        )
+
+    def _champion(self) -> tuple[str | None, ScoringModel | None]:
+        """The champion's version and model (None when it does not load)."""
+        version = self.registry.alias_version(CHAMPION)
+        if version is None:
+            return None, None
+        try:
+            return version, self.registry.load(version)
+        except ModelLoadError:
+            log.warning("trainer: champion %s does not load; comparing with none", version)
+            return version, None
+
+    def judge(
+        self,
+        result: TrainingResult,
+        data: RetrainData,
+        champion_version: str | None,
+        champion: ScoringModel | None,
+    ) -> ModelVersionEvent:
+        """Register the fitted version, announce it, and decide what becomes of it."""
+        if self.settings.reference == "recent":
+            _describe_recent_traffic(result.model, data.reference_raw)
+        candidate_metrics = _holdout_metrics(result.model, data)
+        champion_metrics = None if champion is None else _holdout_metrics(champion, data)
+        lineage = {**data.lineage, "feature_pipeline": result.pipeline.describe()}
+        metrics = {f"holdout_{k}": v for k, v in candidate_metrics.items()}
+        metrics.update({f"cv_{k}": v for k, v in result.selected.cv_metrics.items()})
+        if champion_metrics:
+            metrics.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
+        registered = self._register(result, data, lineage, metrics)
+        if isinstance(registered, ModelVersionEvent):
+            return registered
+        version, run_id = registered
+        rival = self._online_rival(data)
+        if rival is not None:
+            version, run_id, candidate_metrics = _prefer_rival(
+                rival, (version, run_id, candidate_metrics), metrics, lineage, self._metric
+            )
+        return self._decide(version, run_id, candidate_metrics, champion_metrics, metrics, lineage)
+
+    def _register(
+        self,
+        result: TrainingResult,
+        data: RetrainData,
+        lineage: dict[str, str],
+        metrics: dict[str, float],
+    ) -> tuple[str, str] | ModelVersionEvent:
+        """(version, run id) once registered, announced and loaded back; else the FAILED
+        event."""
+        tags = {
+            "riskstream.data_lineage": f"{lineage['data']}; {lineage['labeled_examples']}",
+            "riskstream.feature_pipeline": lineage["feature_pipeline"],
+            "riskstream.pipeline_version": PIPELINE_VERSION,
+            "riskstream.training_reason": lineage["training_reason"],
+            "riskstream.retrain_ids": lineage["retrain_ids"],
+            "riskstream.candidate": result.selected.name,
+            "riskstream.fit": lineage["fit"],
+            "riskstream.threshold": f"{result.model.threshold:.2f}",
+            "riskstream.reference": str(result.model.reference.get("source", "training")),
+        }
+        params = {
+            "candidate": result.selected.name,
+            "fit": lineage["fit"],
+            "examples": data.examples,
+            "holdout": len(data.holdout_y),
+            **result.selected.best_params,
+        }
+        run_id, version = self.registry.log_and_register(
+            result.model, metrics=metrics, tags=tags, params=params
+        )
+        self.announce(
+            ModelVersionEvent.announce(
+                self.settings.model_name,
+                "REGISTERED",
+                version=version,
+                run_id=run_id,
+                metrics=metrics,
+                lineage=lineage,
+                reason=f"{lineage['fit']} of {result.selected.name}; judged next",
+            )
+        )
+        try:
+            self.registry.load(version)
+        except ModelLoadError as exc:
+            return ModelVersionEvent.announce(
+                self.settings.model_name,
+                "FAILED",
+                version=version,
+                run_id=run_id,
+                lineage=lineage,
+                metrics=metrics,
+                reason=f"registered version does not load back: {exc.message}",
+            )
+        return version, run_id
+
+    def _online_rival(self, data: RetrainData) -> tuple[str, str, dict[str, float]] | None:
+        """The newest online snapshot that learned none of the holdout, judged on it:
+        (version, run id, holdout metrics); None when there is none or it does not load."""
+        for info in reversed(self.registry.versions()):
+            offsets = info.tags.get(OFFSETS_TAG)
+            if offsets is None or has_learned_any(parse_offsets(offsets), data.holdout_positions):
+                continue
+            try:
+                snapshot = self.registry.load(info.version)
+            except ModelLoadError:
+                log.warning("trainer: online snapshot %s does not load; not compared", info.version)
+                return None
+            return info.version, info.run_id or "", _holdout_metrics(snapshot, data)
+        return None
+
+    def _decide(
+        self,
+        version: str,
+        run_id: str,
+        candidate_metrics: dict[str, float],
+        champion_metrics: dict[str, float] | None,
+        metrics: dict[str, float],
+        lineage: dict[str, str],
+    ) -> ModelVersionEvent:
+        s = self.settings
+        decision = decide_promotion(
+            candidate_metrics, champion_metrics, gates_of(s), self._metric, s.promotion_margin
+        )
+        reason = decision.reason
+        champion_version = self.registry.alias_version(CHAMPION)
+        route = promotion_route(decision.promote, s.promotion_evidence, s.promotion)
+        alias: str | None = None
+        previous = champion_version
+        if route == "promote":
+            previous = self.registry.promote(version, watch=True)
+            status, alias = "PROMOTED", CHAMPION
+        elif route == "await_approval":
+            reason += (
+                f"; {AWAITING_APPROVAL} (RISKSTREAM_PROMOTION=manual): `riskstream model "
+                f"approve {version} --reason ...` or `reject`"
+            )
+            self.registry.await_approval(version, reason)
+            status, alias = "CHALLENGER", CHALLENGER
+        elif route == "challenge":
+            self.registry.challenge(version)
+            status, alias = "CHALLENGER", CHALLENGER
+            if decision.promote:
+                reason += "; promotion waits for live evidence (RISKSTREAM_PROMOTION_EVIDENCE)"
+        else:
+            status = "REJECTED"
+        return ModelVersionEvent.announce(
+            s.model_name,
+            status,
+            version=version,
+            alias=alias,
+            previous_version=previous,
+            reason=reason,
+            metrics=metrics,
+            run_id=run_id,
+            lineage=lineage,
+        )
+
+
+def _holdout_metrics(model: ScoringModel, data: RetrainData) -> dict[str, float]:
+    _, risk = model.predict_frame(data.holdout_raw)
+    return evaluate(data.holdout_y, risk, model.threshold)
+
+
+def _prefer_rival(
+    rival: tuple[str, str, dict[str, float]],
+    batch: tuple[str, str, dict[str, float]],
+    metrics: dict[str, float],
+    lineage: dict[str, str],
+    metric: str,
+) -> tuple[str, str, dict[str, float]]:
+    """The online snapshot or the batch version, whichever the holdout finds better; the
+    comparison is noted in ``metrics`` and ``lineage``."""
+    online_version, _, online_metrics = rival
+    version, _, candidate_metrics = batch
+    metrics.update({f"online_holdout_{k}": v for k, v in online_metrics.items()})
+    better = online_metrics[metric] > candidate_metrics[metric]
+    lineage["online_rival"] = (
+        f"online snapshot {online_version} {metric} {online_metrics[metric]:.4f} vs "
+        f"batch version {version} {candidate_metrics[metric]:.4f}: "
+        + ("the snapshot is the candidate" if better else "the batch version is")
+    )
+    if not better:
+        return batch
+    # the event's holdout_* describe the version it announces
+    metrics.update({f"batch_holdout_{k}": v for k, v in candidate_metrics.items()})
+    metrics.update({f"holdout_{k}": v for k, v in online_metrics.items()})
+    return rival
+
+
+def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
+    """Make the version's drift reference the newest traffic it learned and was validated on
+    (``RISKSTREAM_REFERENCE=recent``), not its whole training set, which mixes the bootstrap
+    data with the drifted regime: the drift monitor then compares what the version will
+    serve with what it was built for, and the incident that asked for it resolves once it
+    serves."""
+    _, risk = model.predict_frame(recent)
+    model.reference.update(drift_reference(recent, model.pipeline.frame(recent), risk))
+    model.reference["source"] = "recent"
