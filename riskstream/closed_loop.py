@@ -25,7 +25,13 @@ from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.model_events import publish_model_event
 from riskstream.kafka.reading import messages
-from riskstream.loop_report import BAD_CHALLENGER, LoopReport, count_phases, judge
+from riskstream.loop_report import (
+    BAD_CHALLENGER,
+    LoopReport,
+    count_phases,
+    judge,
+    still_drifting,
+)
 from riskstream.loop_timeline import Echo, Timeline
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
@@ -49,16 +55,16 @@ class LoopConfig:
     scenario: str = "drift-demo"  # a simulator scenario, or bad-challenger
     evidence: str = "holdout"  # holdout | live (RISKSTREAM_PROMOTION_EVIDENCE)
     rate: float = 100.0  # records per second: modest, for a 2-core machine
-    duration_s: float = 150.0
+    # a cap: the traffic ends on evidence, once the new champion's own windows are judged
+    duration_s: float = 600.0
     drift_at_s: float = 45.0
     size_sd: float = 1.0
     label_delay_s: float = 1.0
     window_s: int = 10
     settle_s: float = 90.0  # after publishing, how long to wait for the loop to close
     seed: int = 0
-    # > 0: stop publishing this many records after the loop's last step (the new champion
-    # serves; for the bad challenger, its rejection or rollback): duration_s is then a cap,
-    # and the last phase has its records however long the steps took
+    # at least this many records after the loop's last step (the new champion serves; for
+    # the bad challenger, its rejection or rollback), on top of the evidence
     after_recovery: int = 0
 
 
@@ -117,6 +123,7 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         ensure_bootstrap_champion(settings, echo),
         scenario=config.scenario,
         evidence=config.evidence,
+        cap_s=config.duration_s,
     )
     run = uuid.uuid4().hex[:8]
     stop = threading.Event()
@@ -155,8 +162,7 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
         # it looks like, a volume drop (the demo's last alert before this was one).
         end = window_start(int((publish_start + count / config.rate) * 1000), window_ms)
         records = takewhile(lambda r: r.record.event_time < end, records)
-        if config.after_recovery > 0:
-            records = _until_done(records, report, config.after_recovery, window_ms)
+        records = _until_evidence(records, report, monitor, config.after_recovery, window_ms)
         records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
         last: list[int] = [int(publish_start * 1000)]
         summary = publish_simulated(settings, _noting_last(records, last), labels=True)
@@ -210,7 +216,8 @@ def _simulated(
 
     drifting = stream("drift-demo" if bad else config.scenario)
     echo(
-        f"publishing {count} records at {config.rate:.0f}/s; "
+        f"publishing at {config.rate:.0f}/s until the new champion's own windows are judged "
+        f"(at most {count} records); "
         f"{'drift-demo' if bad else config.scenario} from record {drift_index} "
         f"(t+{config.drift_at_s:.0f}s), labels after ~{config.label_delay_s}s; promotion on "
         f"{config.evidence} evidence"
@@ -276,23 +283,45 @@ def _noting_last(records: Iterable[SimulatedRecord], last: list[int]) -> Iterato
         yield record
 
 
-def _until_done(
-    records: Iterator[SimulatedRecord], report: LoopReport, after: int, window_ms: int
+def _until_evidence(
+    records: Iterator[SimulatedRecord],
+    report: LoopReport,
+    monitor: Monitor,
+    after: int,
+    window_ms: int,
 ) -> Iterator[SimulatedRecord]:
-    """The simulated records up to ``after`` more once the loop's last step happened, then
-    to the end of that window: a last window cut short would be judged as what it looks
-    like, a volume drop."""
+    """The simulated records until the evidence is in (:func:`_evidence_in`, and at least
+    ``after`` records after the loop's last step), then to the end of that window: a last
+    window cut short would be judged as what it looks like, a volume drop. Running out of
+    records first (the cap) is noted in the report."""
     served = 0
     stop_at: int | None = None
     for record in records:
-        if _last_step(report) is not None:
+        event_ms = record.record.event_time
+        if stop_at is None and _last_step(report) is not None:
             served += 1
-            event_ms = record.record.event_time
-            if served > after and stop_at is None:
+            if served > after and _evidence_in(report, monitor, window_ms):
                 stop_at = window_start(event_ms, window_ms) + window_ms
-            if stop_at is not None and event_ms >= stop_at:
-                return
+        if stop_at is not None and event_ms >= stop_at:
+            return
         yield record
+    if stop_at is None:
+        report.capped = True
+
+
+def _evidence_in(report: LoopReport, monitor: Monitor, window_ms: int) -> bool:
+    """Whether the run has shown its ending: the drift monitor judged the first window the
+    new champion served whole, and the alerts that asked for it resolved; or a second whole
+    window, with them visibly still firing. For the bad challenger: a whole window served
+    after its rejection or rollback."""
+    last = _last_step(report)
+    if last is None:
+        return False
+    first_whole = window_start(int(last * 1000), window_ms) + window_ms
+    closed = monitor.stats.last_closed
+    if report.bad_challenger or closed >= first_whole + window_ms:
+        return closed >= first_whole
+    return closed >= first_whole and not still_drifting(report.alerts)
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

@@ -38,6 +38,7 @@ class LoopReport:
     scenario: str = "drift-demo"
     evidence: str = "holdout"  # how promotions are decided (RISKSTREAM_PROMOTION_EVIDENCE)
     new_version: str | None = None
+    promoted: list[str] = field(default_factory=list)  # every version promoted in the run
     challenger: str | None = None  # the version the trainer made challenger (live evidence)
     records: int = 0
     seconds: float = 0.0
@@ -50,10 +51,19 @@ class LoopReport:
     shadow: dict[str, Phase] = field(default_factory=dict)  # shadow scores, by version
     drift_onset: float = 0.0
     drift_ended_at: int | None = None  # bad challenger: the first record after the drift
-    recovered_at: float | None = None
+    # the steps of the recovery, epoch seconds (see recovery_phases)
+    alerted_at: float | None = None  # the first HIGH+ drift alert was raised
+    requested_at: float | None = None  # the retrain was requested
+    registered_at: float | None = None  # the retrained version was registered
+    promoted_at: float | None = None  # it was promoted
+    recovered_at: float | None = None  # the scorer served it
+    # (request → registered) as the trainer timed it: reading the examples, and the fit
+    trainer_seconds: str = ""
     settled_at: float | None = None  # bad challenger: when it was rejected or rolled back
     final_version: str | None = None  # the champion the scorer served at the end
     missing_steps: list[str] = field(default_factory=list)
+    capped: bool = False  # the traffic reached its cap before the evidence was in
+    cap_s: float = 0.0
     undecodable: int = 0  # labeled examples the report could not read
     died: dict[str, str] = field(default_factory=dict)  # worker → why its thread ended
     timeline: list[tuple[float, str]] = field(default_factory=list)  # (seconds, what)
@@ -82,6 +92,42 @@ class LoopReport:
         return {}
 
 
+PHASES = (  # (name, from, to): the recovery after drift onset, step by step
+    ("detection", "drift_onset", "alerted_at"),
+    ("decision", "alerted_at", "requested_at"),
+    ("training", "requested_at", "registered_at"),
+    ("promotion", "registered_at", "promoted_at"),
+    ("swap", "promoted_at", "recovered_at"),
+)
+
+
+PHASE_STEPS = {  # what each phase spans, as a person reads it
+    "detection": "drift onset → first HIGH+ drift alert",
+    "decision": "alert → retrain request",
+    "training": "request → version registered",
+    "promotion": "registered → PROMOTED",
+    "swap": "PROMOTED → the scorer serving it",
+    "after alert": "first HIGH+ alert → the scorer serving the new champion",
+    "total": "drift onset → the scorer serving the new champion",
+}
+
+
+def recovery_phases(report: LoopReport) -> dict[str, float | None]:
+    """Seconds each step of the recovery took: detection (onset → first HIGH+ alert),
+    decision (→ retrain request), training (→ version registered), promotion (→ PROMOTED),
+    swap (→ the scorer serving it); then ``after alert`` (first HIGH+ alert → serving) and
+    ``total`` (onset → serving). None where a step did not happen."""
+
+    def span(start: str, end: str) -> float | None:
+        a, b = getattr(report, start), getattr(report, end)
+        return None if a is None or b is None or not a else round(b - a, 2)
+
+    phases = {name: span(start, end) for name, start, end in PHASES}
+    phases["after alert"] = span("alerted_at", "recovered_at")
+    phases["total"] = span("drift_onset", "recovered_at")
+    return phases
+
+
 def count_phases(
     report: LoopReport, examples: list[LabeledExample], prefix: str, drift_index: int
 ) -> None:
@@ -97,7 +143,9 @@ def count_phases(
             period = "before drift"
         elif report.bad_challenger and index >= (report.drift_ended_at or 1 << 62):
             period = f"after the drift, served by v{example.model_version}"
-        elif not report.bad_challenger and example.model_version == report.new_version:
+        elif not report.bad_challenger and (
+            example.model_version == report.new_version or example.model_version in report.promoted
+        ):
             period = "after recovery"
         else:
             period = "during drift"
@@ -128,6 +176,11 @@ def judge(report: LoopReport) -> None:
         missing.append("no retrain was requested")
     if len(report.requests) > 1:
         missing.append(f"{len(report.requests)} retrain requests for one incident")
+    if report.capped:
+        missing.append(
+            f"the traffic reached its cap (--duration {report.cap_s:.0f} s) before the new "
+            "champion's windows were judged; a slower machine needs a higher cap"
+        )
     if report.bad_challenger:
         _judge_bad_challenger(report)
     else:

@@ -20,6 +20,7 @@ Echo = Callable[[str], None]
 # The drift monitor's alerts, and the canary's rollback: the ones the loop reacts to
 # (performance alerts go to the log).
 NARRATED_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT", "DATA_QUALITY", "VOLUME", "ROLLBACK"})
+RETRAINING_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT"})  # a HIGH+ one asks for a retrain
 WHO = {"PROMOTED": "REFEREE", "REJECTED": "REFEREE", "ROLLED_BACK": "CANARY", "CONFIRMED": "CANARY"}
 
 
@@ -71,36 +72,67 @@ class Timeline:
 
     def _event(self, report: LoopReport, event: object) -> None:
         if isinstance(event, DriftAlert) and event.kind in NARRATED_KINDS:
-            report.alerts.append(event)
-            detail = (
-                event.message
-                if event.kind == "ROLLBACK"
-                else f"{alert_subject(event)}: {event.statistic} {event.value:.3f} "
-                f"(window of {event.sample_size} records)"
-            )
-            self.say(report, f"ALERT {event.status} {event.severity} {event.kind} {detail}")
+            self._alert(report, event)
         elif isinstance(event, RetrainRequest):
             report.requests.append((event.retrain_id, event))
+            if report.requested_at is None:
+                report.requested_at = event.event_time / 1000
             self.say(report, f"RETRAIN requested ({'+'.join(event.reasons)}: {event.detail})")
         elif isinstance(event, ModelVersionEvent) and "retrain_ids" in event.lineage:
-            report.outcome = event.to_avro()
-            if event.status == "PROMOTED":
-                report.new_version = event.version
-            elif event.status == "CHALLENGER":
-                report.challenger = event.version
-            self.say(report, f"TRAINER {event.status} version {event.version}: {event.reason}")
-            if event.status == "CHALLENGER":
-                self.say(report, "the challenger is scored in shadow while live evidence grows")
+            self._trainer(report, event)
         elif isinstance(event, ModelVersionEvent) and _decision(report, event):
             report.decisions.append(event)
             if event.status == "PROMOTED":
                 report.new_version = event.version
+                _promoted(report, event)
             if event.status in ("REJECTED", "ROLLED_BACK"):
                 report.settled_at = time.time()
             self.say(
                 report,
                 f"{WHO[event.status]} {event.status} version {event.version}: {event.reason}",
             )
+
+    def _alert(self, report: LoopReport, event: DriftAlert) -> None:
+        report.alerts.append(event)
+        detail = (
+            event.message
+            if event.kind == "ROLLBACK"
+            else f"{alert_subject(event)}: {event.statistic} {event.value:.3f} "
+            f"(window of {event.sample_size} records)"
+        )
+        if (
+            report.alerted_at is None
+            and event.status == "FIRING"
+            and event.kind in RETRAINING_KINDS
+            and event.severity in ("HIGH", "CRITICAL")
+        ):
+            report.alerted_at = event.event_time / 1000
+        self.say(report, f"ALERT {event.status} {event.severity} {event.kind} {detail}")
+
+    def _trainer(self, report: LoopReport, event: ModelVersionEvent) -> None:
+        """The trainer's events of the run's retrain: the version registered, the outcome,
+        and any outcome of the background search that followed."""
+        if "search" in event.lineage:
+            if event.status == "PROMOTED":
+                _promoted(report, event)
+            if event.status != "REGISTERED":
+                self.say(report, f"SEARCH {event.status} version {event.version}: {event.reason}")
+            return
+        if event.status == "REGISTERED":
+            if report.registered_at is None:
+                report.registered_at = event.event_time / 1000
+                report.trainer_seconds = event.lineage.get("seconds", "")
+            self.say(report, f"TRAINER REGISTERED version {event.version}: {event.reason}")
+            return
+        report.outcome = event.to_avro()
+        if event.status == "PROMOTED":
+            report.new_version = event.version
+            _promoted(report, event)
+        elif event.status == "CHALLENGER":
+            report.challenger = event.version
+        self.say(report, f"TRAINER {event.status} version {event.version}: {event.reason}")
+        if event.status == "CHALLENGER":
+            self.say(report, "the challenger is scored in shadow while live evidence grows")
 
     def _serving(self, report: LoopReport) -> None:
         new = report.new_version
@@ -121,6 +153,13 @@ class Timeline:
         if paired:
             text += f", {paired} labels joined with a shadow score"
         self.say(report, text)
+
+
+def _promoted(report: LoopReport, event: ModelVersionEvent) -> None:
+    if event.version and event.version not in report.promoted:
+        report.promoted.append(event.version)
+    if report.promoted_at is None:
+        report.promoted_at = event.event_time / 1000
 
 
 def _decision(report: LoopReport, event: ModelVersionEvent) -> bool:

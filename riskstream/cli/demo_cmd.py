@@ -37,12 +37,17 @@ def demo(
         "the canary), or live (a challenger in shadow, promoted on paired live labels).",
     ),
     rate: float = typer.Option(100.0, help="Records per second."),
-    duration: float = typer.Option(150.0, help="Seconds of traffic."),
+    duration: float = typer.Option(
+        600.0,
+        help="A cap on the seconds of traffic. The demo ends on evidence: once the new "
+        "champion's own windows are judged (the drift alerts resolved, or visibly still "
+        "firing); a slower machine takes longer, and only this cap ends it sooner.",
+    ),
     drift_at: float = typer.Option(45.0, help="Seconds into the traffic when drift starts."),
     after_recovery: int = typer.Option(
         0,
-        help="Stop this many records after the new champion serves (--duration is then a "
-        "cap); 0 publishes for --duration.",
+        help="Publish at least this many records after the new champion serves, on top of "
+        "the evidence the demo waits for.",
         min=0,
     ),
     seed: int = typer.Option(0, help="Seed of the simulation and training."),
@@ -153,6 +158,7 @@ def _shape(report: LoopReport) -> str:
 
 
 def _summary(report: LoopReport) -> dict[str, Any]:
+    from riskstream.loop_report import recovery_phases
     from riskstream.stream_processors.alerts import alert_subject
 
     return {
@@ -218,6 +224,8 @@ def _summary(report: LoopReport) -> dict[str, Any]:
         "time_to_recovery_s": None
         if report.time_to_recovery_s is None
         else round(report.time_to_recovery_s, 1),
+        "recovery_phases_s": recovery_phases(report),
+        "trainer_seconds": report.trainer_seconds,
     }
 
 
@@ -298,6 +306,25 @@ def _print_summary(summary: dict) -> None:
             "time to recovery",
             f"{summary['time_to_recovery_s']} s from drift onset to the new champion serving",
         )
+    console.print(table)
+    _print_phases(summary["recovery_phases_s"], summary["trainer_seconds"])
+
+
+def _print_phases(phases: dict[str, float | None], trainer_seconds: str) -> None:
+    """The recovery, phase by phase: where the seconds from drift onset to the new champion
+    serving went."""
+    from riskstream.loop_report import PHASE_STEPS
+
+    table = Table(title="time to recovery, phase by phase")
+    table.add_column("phase")
+    table.add_column("from → to")
+    table.add_column("seconds", justify="right")
+    for name, seconds in phases.items():
+        shown = "-" if seconds is None else f"{seconds:.1f}"
+        steps = PHASE_STEPS.get(name, "")
+        if name == "training" and trainer_seconds:
+            steps += f" ({trainer_seconds.replace('=', ' ')} s)"
+        table.add_row(name, steps, shown)
     console.print(table)
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from riskstream.closed_loop import LoopConfig, run_loop
-from riskstream.loop_report import still_drifting
+from riskstream.loop_report import PHASES, recovery_phases, still_drifting
 from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore
@@ -23,12 +23,13 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
         }
     )
     lines: list[str] = []
-    # Publishing stops 3,500 records after the new champion serves (at least 3 windows of
-    # post-recovery traffic; at most 200 s in all): the test checks the loop's steps and
-    # results, not how fast this machine trains (bench/ does).
-    config = LoopConfig(rate=100, duration_s=200, drift_at_s=20, settle_s=60, after_recovery=3500)
+    # Exactly the configuration `make demo` runs (LoopConfig's defaults are the command's,
+    # tests/unit/riskstream/test_closed_loop.py checks it): the traffic ends on evidence, so
+    # the test passes on a slow machine too; how fast the loop closes is measured in bench/.
+    config = LoopConfig()
     report = run_loop(settings, config, echo=lines.append)
     assert report.closed, report.missing_steps
+    assert not report.capped
     steps = [text for _, text in report.timeline]
 
     def first(prefix: str) -> int:
@@ -37,15 +38,21 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     assert (
         first("ALERT FIRING")
         < first("RETRAIN requested")
+        < first("TRAINER REGISTERED")
         < first("TRAINER PROMOTED")
         <= first("SCORER now serves")
     ), steps
+    phases_s = recovery_phases(report)
+    assert all(phases_s[name] is not None for name, _, _ in PHASES), phases_s
+    assert "read=" in report.trainer_seconds and "fit=" in report.trainer_seconds
     onset_window = min(int(a.window_start) for a in report.alerts)  # epoch ms
     assert onset_window >= int(report.drift_onset * 1000) - 10_000  # no alarm before drift
     phases = report.phases
     assert sum(p.n for p in phases.values()) == report.records  # each labeled once
-    assert report.records < 20_000, "publishing hit its cap before 3,500 records after recovery"
-    assert phases["before drift"].n == 2000 and phases["after recovery"].n >= 3000
+    before = int(config.rate * config.drift_at_s)
+    assert phases["before drift"].n == before
+    # the traffic went on until a window the new champion served whole was judged
+    assert phases["after recovery"].n >= config.rate * config.window_s
     assert phases["after recovery"].accuracy > phases["during drift"].accuracy
     assert report.new_version in report.first_offsets
     assert report.time_to_recovery_s is not None and report.time_to_recovery_s > 0

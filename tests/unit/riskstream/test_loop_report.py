@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from riskstream.loop_report import LoopReport, count_phases, judge
+from riskstream.loop_report import (
+    PHASE_STEPS,
+    PHASES,
+    LoopReport,
+    count_phases,
+    judge,
+    recovery_phases,
+)
 from riskstream.schemas.events import LabeledExample, ModelVersionEvent, RetrainRequest
 from tests.unit.schemas.samples import SAMPLES, drift_alert
 
@@ -110,3 +117,45 @@ def test_phases_split_by_period_and_serving_version_and_shadow_scores_apart() ->
     assert recovery.phases["during drift"].n == 2
     assert sum(p.n for p in recovery.phases.values()) == len(examples)
     assert recovery.phases["before drift"].accuracy == pytest.approx(0.5)
+
+
+def test_recovery_phases_split_the_time_to_recovery_step_by_step() -> None:
+    report = LoopReport(
+        "1",
+        drift_onset=100.0,
+        alerted_at=121.5,
+        requested_at=122.0,
+        registered_at=124.25,
+        promoted_at=124.75,
+        recovered_at=124.9,
+    )
+    phases = recovery_phases(report)
+    assert phases == {
+        "detection": 21.5,
+        "decision": 0.5,
+        "training": 2.25,
+        "promotion": 0.5,
+        "swap": 0.15,
+        "after alert": 3.4,
+        "total": 24.9,
+    }
+    steps = [phases[name] for name, _, _ in PHASES]
+    assert sum(s for s in steps if s is not None) == pytest.approx(phases["total"])
+    assert set(PHASE_STEPS) == set(phases)
+
+
+def test_a_step_that_did_not_happen_has_no_phase() -> None:
+    report = LoopReport("1", drift_onset=100.0, alerted_at=120.0, requested_at=121.0)
+    phases = recovery_phases(report)
+    assert phases["detection"] == 20.0 and phases["decision"] == 1.0
+    assert phases["training"] is None and phases["swap"] is None and phases["total"] is None
+
+
+def test_every_promoted_version_counts_after_recovery() -> None:
+    """A background search may promote another version after the refit's: its predictions
+    are the recovery's too, not the drift's."""
+    examples = [_example(0, "1", 1, None), _example(1, "2", 1, None), _example(2, "3", 0, None)]
+    report = LoopReport("1", new_version="2", promoted=["2", "3"])
+    count_phases(report, examples, "sim-x-", drift_index=1)
+    assert report.phases["after recovery"].n == 2
+    assert report.phases["during drift"].n == 0
