@@ -141,16 +141,17 @@ class Retrainer:
 
     def retrain(self, request: MergedRequest, codec: AvroCodec) -> ModelVersionEvent:
         """Train for the request, register and decide: the request's one outcome."""
-        started = time.monotonic()
+        clock = _Stopwatch()
         data = self._data(request, codec)
         if isinstance(data, ModelVersionEvent):
             return data
+        clock.lap("read")
         champion_version, champion = self._champion()
+        clock.lap("champion")
         mode = self.settings.retrain_search
         fit = REFIT if champion is not None and champion.kind in FAMILIES else SEARCH
         if mode == "first":
             fit = SEARCH
-        read_s = time.monotonic() - started
         if fit == REFIT:
             assert champion is not None
             result = self.refits.run(
@@ -158,9 +159,8 @@ class Retrainer:
             )
         else:
             result = self.refits.run(train, data.raw, data.y, **self._search_options())
-        fit_s = time.monotonic() - started - read_s
-        seconds = f"read={read_s:.2f} fit={fit_s:.2f}"
-        data = replace(data, lineage={**data.lineage, "fit": fit, "seconds": seconds})
+        clock.lap("fit")
+        data = replace(data, lineage={**data.lineage, "fit": fit, "seconds": clock.text()})
         event = self.judge(result, data, champion_version, champion)
         if fit == REFIT and mode == "background" and event.version:
             self._search_after(data, event.version)
@@ -326,9 +326,12 @@ class Retrainer:
             "holdout": len(data.holdout_y),
             **result.selected.best_params,
         }
+        clock = _Stopwatch()
         run_id, version = self.registry.log_and_register(
             result.model, metrics=metrics, tags=tags, params=params
         )
+        clock.lap("register")
+        timed = {**lineage, "seconds": f"{lineage.get('seconds', '')} {clock.text()}".strip()}
         self.announce(
             ModelVersionEvent.announce(
                 self.settings.model_name,
@@ -336,7 +339,7 @@ class Retrainer:
                 version=version,
                 run_id=run_id,
                 metrics=metrics,
-                lineage=lineage,
+                lineage=timed,
                 reason=f"{lineage['fit']} of {result.selected.name}; judged next",
             )
         )
@@ -415,6 +418,22 @@ class Retrainer:
             run_id=run_id,
             lineage=lineage,
         )
+
+
+class _Stopwatch:
+    """Seconds per step of a training run, for its lineage: ``read=0.41 fit=0.62``."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.last))
+        self.last = now
+
+    def text(self) -> str:
+        return " ".join(f"{name}={seconds:.2f}" for name, seconds in self.laps)
 
 
 def _holdout_metrics(model: ScoringModel, data: RetrainData) -> dict[str, float]:

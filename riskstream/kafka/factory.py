@@ -81,6 +81,8 @@ def reader_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            # a read to the end waits this long on its last fetch (librdkafka's default: 500)
+            "fetch.wait.max.ms": 100,
             **(extra or {}),
         }
     )
