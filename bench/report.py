@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import estimation, online_learning, segments, shadow
+from bench import estimation, online_learning, recovery, segments, shadow
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -56,6 +56,8 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     bar_ok,
                 )
             )
+    if r.get("recovery"):
+        rows += [_row(*row) for row in recovery.bar_rows(r["recovery"])]
     if r.get("soak"):
         rows += _soak_rows(r["soak"])
     if r.get("swaps"):
@@ -238,6 +240,9 @@ def render(r: dict[str, Any], source: Path) -> str:
             ],
             "",
         ]
+    if r.get("recovery"):
+        title = "## Time to recovery: the demo's closed loop, phase by phase"
+        lines += [title, "", *recovery.table(r["recovery"]), ""]
     if r.get("detection"):
         lines += ["## Drift-detection quality", "", *_detection_table(r["detection"]), ""]
     if r.get("burst"):

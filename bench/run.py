@@ -27,6 +27,7 @@ from bench import (
     latency,
     model_swaps,
     online_learning,
+    recovery,
     segments,
     shadow,
     soak,
@@ -49,6 +50,7 @@ FULL: dict[str, dict[str, Any]] = {
     "estimation": {"records": 40_000, "window": 1_000, "seeds": (13, 14, 15)},
     "segments": {"windows": 60, "clean": 30, "window": 2_000},
     "shadow": {"records": 30_000, "repeats": 3, "rate": 1000, "seconds": 30.0},
+    "recovery": {"loops": 3},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
@@ -68,6 +70,8 @@ SMOKE: dict[str, dict[str, Any]] = {
         "seconds": 3.0,
         "latency_of": ("shadow",),
     },
+    # a compressed loop: 4 s windows, drift 8 s in (the full run uses the demo's defaults)
+    "recovery": {"loops": 1, "drift_at_s": 8.0, "window_s": 4},
 }
 
 
@@ -145,6 +149,9 @@ def run(
         if "shadow" in only:
             echo("== a challenger in shadow: the scorer's throughput and latency")
             result["shadow"] = shadow.measure(base, work, echo, **sizes["shadow"])
+        if "recovery" in only:
+            echo("== time to recovery: the demo's closed loop, phase by phase")
+            result["recovery"] = recovery.measure(base, work, echo, **sizes["recovery"])
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())
@@ -170,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation,segments,"
-        "shadow",
+        "shadow,recovery",
         help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
-        "online, estimation, segments, shadow",
+        "online, estimation, segments, shadow, recovery",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

@@ -172,7 +172,10 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
             },
             "active_alerts": [a for a in timeline if a["resolved_at"] is None],
             "last_retrain": views.last_retrain(
-                events(RETRAIN_REQUESTS.name), events(MODEL_VERSIONS.name)
+                events(RETRAIN_REQUESTS.name),
+                events(MODEL_VERSIONS.name),
+                events(DRIFT_ALERTS.name),
+                dict(feed.swaps.switched),
             ),
         }
 

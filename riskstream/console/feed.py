@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 from confluent_kafka import TopicPartition as TP
 
+from riskstream.console.swaps import WATCH_MS, SwapWatch
 from riskstream.console.views import plain
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import admin_client, reader
@@ -58,6 +59,7 @@ class ConsoleFeed:
         self.counted = {PATIENT_RECORDS.name: 0, PREDICTIONS.name: 0}
         self.revision = 0
         self.skipped = 0
+        self.swaps = SwapWatch()  # when the last scorer served a promoted version
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -115,12 +117,22 @@ class ConsoleFeed:
                             continue
                         name, schema = schemas[str(m.topic())]
                         try:
-                            self.events[name].append(plain(codec.decode(m.value(), schema)))
+                            event = plain(codec.decode(m.value(), schema))
                         except CodecError:
                             self.skipped += 1
+                            continue
+                        self.events[name].append(event)
+                        if name == MODEL_VERSIONS.name:
+                            self._watch_swap(event)
                     self._bump()
         finally:
             consumer.close()
+
+    def _watch_swap(self, event: dict[str, Any]) -> None:
+        """A champion move the console sees happen (not one read from the topic's past)."""
+        moved = event["status"] in ("PROMOTED", "ROLLED_BACK") and event["alias"] == "champion"
+        if moved and event["version"] and event["event_time"] > time.time() * 1000 - WATCH_MS:
+            self.swaps.promoted(event["version"], event["event_time"])
 
     def _count(self) -> None:
         """Count the records and predictions arriving from now on. Counted, not read off the
@@ -132,18 +144,30 @@ class ConsoleFeed:
                 names = {
                     self.settings.topic(s.name): s.name for s in (PATIENT_RECORDS, PREDICTIONS)
                 }
-                consumer.assign(
-                    [TP(t, p, OFFSET_END) for t in names for p in partitions_of(consumer, t)]
-                )
+                assigned = [TP(t, p, OFFSET_END) for t in names for p in partitions_of(consumer, t)]
+                consumer.assign(assigned)
+                predictions = self.settings.topic(PREDICTIONS.name)
+                codec = codec_for(self.settings)
+                self.swaps.partitions = sum(tp.topic == predictions for tp in assigned)
                 while not self._stop.is_set():
                     for m in consumer.consume(1000, 0.5):
                         if not m.error():
                             self.counted[names[str(m.topic())]] += 1
+                            if self.swaps.watching and m.topic() == predictions:
+                                self._swap_seen(codec, m)
             except Exception:
                 log.exception("console: counting the records stopped; starting again in 5 s")
                 self._stop.wait(5.0)
             finally:
                 consumer.close()
+
+    def _swap_seen(self, codec: Any, m: Any) -> None:
+        try:
+            version = codec.decode(m.value(), "Prediction")["model_version"]
+        except CodecError:
+            return
+        with self.lock:
+            self.swaps.seen(int(m.partition() or 0), version, int(m.timestamp()[1]))
 
     def _sample(self) -> None:
         consumer = reader(self.settings)

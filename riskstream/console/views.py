@@ -248,17 +248,22 @@ RETRAIN_OUTCOMES = ("PROMOTED", "CHALLENGER", "REJECTED", "FAILED", "SKIPPED")
 
 
 def last_retrain(
-    requests: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]
+    requests: Iterable[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]],
+    alerts: Iterable[Mapping[str, Any]] = (),
+    switched: Mapping[str, int] | None = None,
 ) -> dict[str, Any] | None:
     """The latest retrain request and what came of it: the trainer's first decision after it
-    (PENDING while none has come)."""
+    (PENDING while none has come), and the seconds of each phase of the recovery the console
+    can date (``retrain_phases``)."""
     request = max(requests, key=lambda r: r["event_time"], default=None)
     if request is None:
         return None
+    history = list(events)
     after = sorted(
         (
             e
-            for e in events
+            for e in history
             if e["status"] in RETRAIN_OUTCOMES and e["event_time"] >= request["event_time"]
         ),
         key=lambda e: e["event_time"],
@@ -272,4 +277,37 @@ def last_retrain(
         "version": outcome["version"] if outcome else None,
         "reason": outcome["reason"] if outcome else None,
         "decided_at": outcome["event_time"] if outcome else None,
+        "phases": retrain_phases(request, history, alerts, switched or {}),
+    }
+
+
+def retrain_phases(
+    request: Mapping[str, Any],
+    events: Iterable[Mapping[str, Any]],
+    alerts: Iterable[Mapping[str, Any]],
+    switched: Mapping[str, int],
+) -> dict[str, float | None]:
+    """Seconds of decision (the request's first alert → the request), training (→ its
+    version REGISTERED), promotion (→ PROMOTED) and swap (→ the last partition of the
+    predictions carrying it); None where a step has not happened or cannot be dated."""
+    retrain_id = request["retrain_id"]
+    mine = sorted(
+        (e for e in events if retrain_id in e["lineage"].get("retrain_ids", "").split(",")),
+        key=lambda e: e["event_time"],
+    )
+    registered = next((e for e in mine if e["status"] == "REGISTERED"), None)
+    promoted = next((e for e in mine if e["status"] == "PROMOTED"), None)
+    raised = [a["event_time"] for a in alerts if a["alert_id"] in set(request["alert_ids"])]
+    served = switched.get(promoted["version"]) if promoted else None
+    steps = [
+        min(raised) if raised else None,
+        request["event_time"],
+        registered["event_time"] if registered else None,
+        promoted["event_time"] if promoted else None,
+        served,
+    ]
+    names = ("decision", "training", "promotion", "swap")
+    return {
+        name: None if a is None or b is None else round((b - a) / 1000, 2)
+        for name, a, b in zip(names, steps[:-1], steps[1:], strict=True)
     }

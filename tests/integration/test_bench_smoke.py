@@ -97,7 +97,13 @@ def test_every_benchmark_runs_and_writes_well_formed_results(
     assert all(rate > 0 for rate in shadow["median_rps"].values())
     (load,) = shadow["latency"].values()  # smoke holds the shadow variant's load only
     assert set(shadow["latency"]) == {"shadow"} and load["received"] == load["sent"] > 0
+    recovery = result["recovery"]
+    (loop,) = recovery["loops"]
+    assert set(loop["phases_s"]) == set(recovery["median_s"]) >= {"detection", "swap", "total"}
+    if loop["closed"]:  # the demo's test holds the loop to closing; here it only has to run
+        assert recovery["median_s"]["total"] == loop["phases_s"]["total"] > 0
     text = markdown.read_text()
+    assert "Time to recovery: the demo's closed loop, phase by phase" in text
     assert "A challenger in shadow: what it costs the scorer" in text
     assert "Per-source segments" in text
     assert "Performance estimated before labels" in text

@@ -27,6 +27,7 @@ import pytest
 from pydantic import SecretStr
 
 from riskstream.console.server import ConsoleServer
+from riskstream.console.views import plain
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.reading import decoded
 from riskstream.models.registry import ACTION_TAG, AWAITING_TAG, CHAMPION, Registry
@@ -316,6 +317,14 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
         )
     )
     assert requests[-1]["reasons"] == ["MANUAL"] and "bob: api retrain" in requests[-1]["detail"]
+    deadline = time.monotonic() + 30  # the console's feed follows the request topic
+    while time.monotonic() < deadline:
+        last = _get(deployment, "overview")["last_retrain"]
+        if last and last["requested_at"] == plain(requests[-1])["event_time"]:
+            break
+        time.sleep(0.5)
+    assert last["outcome"] == "PENDING", last  # no trainer runs here: nothing is dated yet
+    assert last["phases"] == dict.fromkeys(("decision", "training", "promotion", "swap")), last
     redis = connect(deployment.settings)
     silence_key = deployment.settings.redis_key(SILENCE_KEY, alert["subject"])
     assert 0 < redis.pttl(silence_key) <= 5 * 60_000

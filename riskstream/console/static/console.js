@@ -85,6 +85,21 @@ function role(name, r) {
     </table><p class="muted">${esc(r.tags.training_reason || "")} ${esc(r.tags.awaiting_approval ? "· awaiting approval" : "")}</p>`);
 }
 
+// The recovery after the alert, phase by phase (seconds; "-" not yet or not dated).
+const PHASES = {
+  decision: "alert → retrain request",
+  training: "request → version registered",
+  promotion: "registered → promoted",
+  swap: "promoted → every scorer serving it",
+};
+function phaseTable(phases) {
+  const rows = Object.entries(PHASES).map(([name, what]) => {
+    const s = phases[name];
+    return `<tr><td>${name}</td><td class="muted">${what}</td><td id="phase-${name}">${s == null ? "-" : s.toFixed(1) + " s"}</td></tr>`;
+  });
+  return `<table class="phases">${rows.join("")}</table>`;
+}
+
 const render = {
   async overview() {
     const o = await api("overview");
@@ -97,7 +112,7 @@ const render = {
       ${card(`active alerts (${o.active_alerts.length})`, alertRows(o.active_alerts))}
       ${card("last retrain", retrain ? `<p>requested ${when(retrain.requested_at)} (${esc(retrain.reasons.join(", "))})<br>
         outcome: <strong id="retrain-outcome">${retrain.outcome}</strong> ${retrain.version ? `v${esc(retrain.version)}` : ""}<br>
-        <span class="muted">${esc(retrain.reason || "")}</span></p>` : `<p class="muted">none yet</p>`)}
+        <span class="muted">${esc(retrain.reason || "")}</span></p>${phaseTable(retrain.phases)}` : `<p class="muted">none yet</p>`)}
     </div>`;
     const t = o.rates.map((r) => iso(r.time * 1000));
     chart("rates", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -156,17 +157,61 @@ def test_history_names_the_person_behind_an_action_else_riskstream() -> None:
     ]
 
 
+def _request(at: int, alert_ids: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "retrain_id": "r1",
+        "event_time": at,
+        "reasons": ["MANUAL"],
+        "detail": "d",
+        "alert_ids": alert_ids or [],
+    }
+
+
+def _version_event(at: int, status: str, version: str, retrain: str = "") -> dict[str, Any]:
+    lineage = {"retrain_ids": retrain} if retrain else {}
+    return {
+        "event_time": at,
+        "status": status,
+        "version": version,
+        "reason": "r",
+        "lineage": lineage,
+    }
+
+
 def test_last_retrain_is_pending_until_the_trainer_decides() -> None:
-    request = {"event_time": 10, "reasons": ["MANUAL"], "detail": "d"}
+    request = _request(10)
     assert views.last_retrain([request], [])["outcome"] == "PENDING"
     events = [
-        {"event_time": 5, "status": "PROMOTED", "version": "1", "reason": "old"},
-        {"event_time": 12, "status": "REGISTERED", "version": "2", "reason": "r"},
-        {"event_time": 15, "status": "CHALLENGER", "version": "2", "reason": "awaits approval"},
+        _version_event(5, "PROMOTED", "1"),
+        _version_event(12, "REGISTERED", "2", "r1"),
+        _version_event(15, "CHALLENGER", "2", "r1"),
     ]
     done = views.last_retrain([request], events)
     assert (done["outcome"], done["version"], done["decided_at"]) == ("CHALLENGER", "2", 15)
     assert views.last_retrain([], events) is None
+
+
+def test_the_last_retrain_is_timed_phase_by_phase() -> None:
+    """Decision from the request's first alert, training to REGISTERED, promotion to
+    PROMOTED, swap to the last partition carrying the version."""
+    request = _request(10_500, ["a1", "a2"])
+    alerts = [
+        {"alert_id": "a2", "event_time": 10_000},
+        {"alert_id": "a1", "event_time": 9_800},
+        {"alert_id": "other", "event_time": 1_000},
+    ]
+    events = [
+        _version_event(5_000, "PROMOTED", "1"),
+        _version_event(13_000, "REGISTERED", "2", "x,r1"),
+        _version_event(13_750, "PROMOTED", "2", "x,r1"),
+        _version_event(20_000, "PROMOTED", "3", "r9"),  # another retrain's
+    ]
+    phases = views.last_retrain([request], events, alerts, {"2": 13_900})["phases"]
+    assert phases == {"decision": 0.7, "training": 2.5, "promotion": 0.75, "swap": 0.15}
+    unseen = views.last_retrain([request], events, alerts, {})["phases"]
+    assert unseen["swap"] is None and unseen["training"] == 2.5
+    pending = views.last_retrain([request], events[:1], [], {})["phases"]
+    assert set(pending.values()) == {None}
 
 
 def test_drift_matrix_rows_are_features_and_columns_windows_oldest_first() -> None:
