@@ -66,10 +66,19 @@ LEADERLESS = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_N
 def resolve(
     consumer: Consumer, topic: str, where: Start, default_end: bool = False
 ) -> dict[int, int]:
-    """Concrete offsets per partition for a start (or stop) position."""
+    """Concrete offsets per partition for a start (or stop) position. Explicit offsets
+    name their partitions: the others are left out, not read from 0."""
     parts = partitions_of(consumer, topic)
     if isinstance(where, dict):
-        return {p: int(where.get(p, 0)) for p in parts}
+        unknown = sorted(set(where) - set(parts))
+        if unknown:
+            raise TopicReadError(
+                "offsets name partitions the topic does not have",
+                topic=topic,
+                partitions=",".join(map(str, unknown)),
+                hint=f"the topic has partitions 0-{len(parts) - 1}",
+            )
+        return {p: int(where[p]) for p in parts if p in where}
     ends = {p: watermarks(consumer, TopicPartition(topic, p)) for p in parts}
     if where == "end":
         return {p: high for p, (_, high) in ends.items()}
@@ -86,6 +95,16 @@ def resolve(
     raise ValueError(f"unknown position {where!r}: use end, beginning, epoch ms or offsets")
 
 
+def span(
+    consumer: Consumer, topic: str, start: Start, stop: Start | None
+) -> tuple[dict[int, int], dict[int, int]]:
+    """(first, end) offsets of the partitions a read covers: all of them, or only those that
+    explicit offsets name (at either end)."""
+    begin = resolve(consumer, topic, start)
+    end = resolve(consumer, topic, "end" if stop is None else stop)
+    return {p: o for p, o in begin.items() if p in end}, end
+
+
 def messages(
     settings: Settings,
     topic: str,
@@ -99,8 +118,7 @@ def messages(
     consumer = reader(settings)
     try:
         try:
-            begin = resolve(consumer, topic, start)
-            end = resolve(consumer, topic, "end" if stop is None else stop)
+            begin, end = span(consumer, topic, start, stop)
         except KafkaException as exc:
             raise ServiceUnavailableError(
                 "Kafka did not answer while finding where to read",

@@ -14,7 +14,7 @@ from riskstream.kafka.reading import (
     TopicReadError,
     messages,
     partitions_of,
-    resolve,
+    span,
 )
 from riskstream.settings import Settings
 
@@ -33,8 +33,7 @@ class ReplayReport:
 def plan_size(settings: Settings, source: str, start: Start, stop: Start | None) -> int:
     consumer = reader(settings)
     try:
-        begin = resolve(consumer, source, start)
-        end = resolve(consumer, source, stop if stop is not None else "end")
+        begin, end = span(consumer, source, start, stop)
     finally:
         consumer.close()
     return sum(max(0, end[p] - begin[p]) for p in begin)

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from riskstream.cli.main import app
 from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.reading import messages
+from riskstream.kafka.reading import TopicReadError, messages
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
@@ -175,6 +175,17 @@ def test_replay_keeps_keys_headers_timestamps_and_order(scored: Settings) -> Non
         return out
 
     assert by_partition(target) == by_partition(source)
+
+    # explicit start offsets copy exactly the partitions they name, from those offsets
+    named = scored.topic("replayed-named")
+    source_rows = by_partition(source)
+    report = replay(scored, source, named, {0: 10, 2: 0})
+    assert report.copied == len(source_rows[0]) - 10 + len(source_rows[2])
+    copied_rows = by_partition(named)
+    assert set(copied_rows) == {0, 2}
+    assert copied_rows[0] == source_rows[0][10:] and copied_rows[2] == source_rows[2]
+    with pytest.raises(TopicReadError, match="partitions the topic does not have"):
+        replay(scored, source, named, {99: 0})
 
     # a time range, into a target that does not exist yet: replay makes it like the source
     stamps = sorted(m.timestamp()[1] for m in messages(scored, source, "beginning"))
