@@ -240,7 +240,7 @@ def _done(done: Any) -> None:
 @app.command("evidence")
 @fails_cleanly
 def evidence(
-    start: str = typer.Option("beginning", "--from", help="beginning | end | epoch ms."),
+    start: str = typer.Option("beginning", "--from", help="beginning, end, epoch ms or ISO time."),
     alpha: float = typer.Option(0.05, help="Significance level of the paired tests."),
 ) -> None:
     """Champion against challenger on the labeled records both scored: each one's ROC-AUC
