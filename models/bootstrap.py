@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from riskstream.models import data
+import pandas as pd
+
+from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.plots import close, evaluation_figures
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
@@ -22,24 +25,79 @@ def gates_of(settings: Settings) -> Gates:
     return Gates(settings.gate_accuracy, settings.gate_roc_auc, settings.gate_f1)
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a bootstrap learns from and is judged on: the bundled Pima data (Pima.tr2, then
+    Pima.te), or a clinic's own history and its newest rows (``clinic_set``)."""
+
+    raw: pd.DataFrame
+    y: pd.Series
+    holdout_raw: pd.DataFrame
+    holdout_y: pd.Series
+    lineage: str  # the data, with its hash
+    holdout_name: str  # how a report names the holdout
+
+    @property
+    def bundled(self) -> bool:
+        return self.lineage.startswith(data.TRAIN_FILE)
+
+
+def bundled_set() -> TrainingSet:
+    raw, y = data.load(data.TRAIN_FILE)
+    test_raw, test_y = data.load(data.HOLDOUT_FILE)
+    lineage = f"{data.TRAIN_FILE} sha256:{data.sha256(data.TRAIN_FILE)}"
+    return TrainingSet(raw, y, test_raw, test_y, lineage, "Pima.te")
+
+
+def clinic_set(path: Path, label_column: str, holdout_fraction: float = 0.25) -> TrainingSet:
+    """A clinic's labeled history (checked by ``clinic_data``); its newest rows (the file's
+    last ``holdout_fraction``) judge, the rest trains."""
+    raw, y = clinic_data.load_labeled(path, label_column)
+    cut = len(raw) - round(len(raw) * holdout_fraction)
+    if min(y[:cut].value_counts().min(), y[cut:].value_counts().min()) < 5 or y[cut:].nunique() < 2:
+        raise clinic_data.ClinicDataError(
+            "the training rows or the holdout lack examples of a class",
+            path=str(path),
+            holdout=f"the last {len(raw) - cut} of {len(raw)} rows",
+            hint="change --holdout, or add labeled history",
+        )
+    lineage = f"{path.name} sha256:{clinic_data.sha256(path)}"
+    name = f"the newest {len(raw) - cut} rows of {path.name}"
+    return TrainingSet(
+        raw[:cut].reset_index(drop=True),
+        y[:cut].reset_index(drop=True),
+        raw[cut:].reset_index(drop=True),
+        y[cut:].reset_index(drop=True),
+        lineage,
+        name,
+    )
+
+
 @dataclass
 class BootstrapReport:
     result: TrainingResult
-    holdout: dict[str, dict[str, float]]  # candidate → Pima.te metrics (report only)
+    holdout: dict[str, dict[str, float]]  # candidate → holdout metrics (report only)
     version: str
     run_id: str
     alias: str | None
     reason: str
     gate_failures: list[str]
     event: ModelVersionEvent  # for the caller to publish on `model-versions`
+    training: TrainingSet | None = None
+    # the bundled champion (trained on Pima.tr2) on a clinic's holdout, to compare with
+    bundled_holdout: dict[str, float] | None = None
 
 
-def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
-    """Train on Pima.tr2 (CV picks the candidate and threshold), evaluate on Pima.te, register
-    the selected candidate, and make it champion if it passes the gates on Pima.te and no
-    champion exists yet."""
-    raw, y = data.load(data.TRAIN_FILE)
-    test_raw, test_y = data.load(data.HOLDOUT_FILE)
+def bootstrap(
+    settings: Settings, *, seed: int = 0, training: TrainingSet | None = None
+) -> BootstrapReport:
+    """Train on Pima.tr2, or a clinic's history (CV picks the candidate and threshold),
+    evaluate on the holdout (Pima.te, or the history's newest rows), register the selected
+    candidate, and make it champion if it passes the gates on the holdout and no champion
+    exists yet."""
+    training = training or bundled_set()
+    raw, y = training.raw, training.y
+    test_raw, test_y = training.holdout_raw, training.holdout_y
     result = train(
         raw, y, seed=seed, metric=settings.selection_metric, rule=settings.selection_rule
     )
@@ -60,7 +118,7 @@ def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
     # never picks the model or its threshold, it only accepts or rejects that choice.
     gate_failures = gates_of(settings).failures(holdout[selected.name])
     lineage = {
-        "data": f"{data.TRAIN_FILE} sha256:{data.sha256(data.TRAIN_FILE)}",
+        "data": training.lineage,
         "feature_pipeline": result.pipeline.describe(),
         "training_reason": "BOOTSTRAP",
     }
@@ -70,7 +128,9 @@ def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
     metrics.update({f"cv_{k}": v for k, v in selected.cv_metrics.items()})
     metrics.update({f"test_{k}": v for k, v in holdout[selected.name].items()})
     _, test_risk = result.model.predict_frame(test_raw)
-    figures = evaluation_figures(test_y.to_numpy(), test_risk, selected.threshold, "Pima.te")
+    figures = evaluation_figures(
+        test_y.to_numpy(), test_risk, selected.threshold, training.holdout_name
+    )
     registry = Registry(settings)
     params: dict[str, Any] = {
         "candidate": selected.name,
@@ -120,4 +180,23 @@ def bootstrap(settings: Settings, *, seed: int = 0) -> BootstrapReport:
         run_id=run_id,
         lineage=lineage,
     )
-    return BootstrapReport(result, holdout, version, run_id, alias, reason, gate_failures, event)
+    bundled = None
+    if not training.bundled:  # a clinic's champion beside the one Pima alone would give
+        pima = bundled_set()
+        reference = train(
+            pima.raw, pima.y, seed=seed, metric=settings.selection_metric,
+            rule=settings.selection_rule,
+        )  # fmt: skip
+        bundled = evaluate_model(reference.model, test_raw, test_y)
+    return BootstrapReport(
+        result,
+        holdout,
+        version,
+        run_id,
+        alias,
+        reason,
+        gate_failures,
+        event,
+        training=training,
+        bundled_holdout=bundled,
+    )

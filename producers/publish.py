@@ -40,6 +40,9 @@ class PublishSummary:
     delivered: int = 0
     failed: int = 0
     seconds: float = 0.0
+    # labels from a file: joinable | late | unknown | unchecked → count (see labels.py)
+    label_fates: dict[str, int] = field(default_factory=dict)
+    unchecked_reason: str = ""
 
     @property
     def rate(self) -> float:
@@ -51,21 +54,35 @@ class FileRowError(RiskstreamError):
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, raw dict) from a CSV (header = field names) or JSONL file."""
+    """(row number, raw dict) from a CSV (header = field names) or JSONL file. A JSONL line
+    that is not a JSON object comes as ``{ROW_ERROR: why}``: a bad row, not a failed file."""
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         with path.open() as handle:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield number, json.loads(line)
+                    yield number, _json_row(line)
         return
     with path.open(newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):  # row 1 is the header
             yield number, row
 
 
+ROW_ERROR = "__row_error__"
+
+
+def _json_row(line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {ROW_ERROR: f"not JSON ({exc.msg})"}
+    return row if isinstance(row, dict) else {ROW_ERROR: "not a JSON object"}
+
+
 def to_record(raw: dict[str, Any], received_ms: int, source: str) -> PatientRecord:
     """A raw row → PatientRecord; raises FileRowError naming the bad field. Only numbers
     are checked here: the scorer's validation (and its dead-letter topic) judges the rest."""
+    if ROW_ERROR in raw:
+        raise FileRowError(raw[ROW_ERROR], field="line")
     record: dict[str, Any] = {
         "request_id": str(raw.get("request_id") or uuid.uuid4()),
         "patient_id": str(raw.get("patient_id") or ""),
@@ -116,9 +133,12 @@ class Publisher:
             outcome=int(outcome),
             source=record.source,
         )
+        self.send_label(truth)
+
+    def send_label(self, truth: GroundTruth) -> None:
         self.producer.produce(
             self.truth_topic,
-            key=record.patient_id.encode(),
+            key=truth.patient_id.encode(),
             value=self.codec.encode_event(truth),
             on_delivery=self.tally,
         )

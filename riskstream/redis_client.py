@@ -9,6 +9,7 @@ with :func:`mget` across slots.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any, TypeAlias, cast
 
@@ -85,3 +86,18 @@ def mget(client: RedisClient, keys: Sequence[str]) -> list[Any]:
     if isinstance(client, RedisCluster):
         return list(client.mget_nonatomic(list(keys)))
     return list(client.mget(list(keys)))
+
+
+# The joiner's cache of predictions waiting for their labels (stream_processors/joiner.py),
+# which `riskstream publish --labels-from` reads too: under prediction:<request id>, the
+# prediction's (partition, offset) and then its encoded bytes; seen:<request id> outlives it,
+# so a label after the cache expired is told from one whose request never had a prediction.
+CACHED_AT = struct.Struct(">iq")
+
+
+def prediction_key(settings: Settings, request_id: str) -> str:
+    return settings.redis_key("prediction", request_id)
+
+
+def seen_key(settings: Settings, request_id: str) -> str:
+    return settings.redis_key("seen", request_id)

@@ -81,3 +81,24 @@ def valid_rows(frame: pd.DataFrame) -> np.ndarray:
         present = ~np.isnan(values)
         ok &= ~present | ((values >= low) & (values <= high))
     return ok
+
+
+# Values that fit another unit than riskstream's: (field, the median's range that suggests
+# it, what it suggests). Glucose is in mg/dL (mmol/L x 18), skin thickness in mm (cm x 10).
+UNIT_SUSPICIONS: tuple[tuple[str, tuple[float, float], str], ...] = (
+    ("glucose", (1.5, 30.0), "looks like mmol/L; riskstream expects mg/dL: multiply by 18"),
+    ("skin_thickness", (0.2, 6.0), "looks like cm; riskstream expects mm: multiply by 10"),
+)
+
+
+def unit_suspicions(frame: pd.DataFrame) -> dict[str, str]:
+    """Fields whose measured values look like another unit, each with what to do: a whole
+    column in mmol/L is not a data error per value, it is a file in the wrong unit."""
+    found = {}
+    for name, (low, high), advice in UNIT_SUSPICIONS:
+        if name not in frame:
+            continue
+        values = pd.to_numeric(frame[name], errors="coerce").dropna()
+        if len(values) and low <= float(values.median()) <= high:
+            found[name] = f"{name} (median {float(values.median()):.3g}) {advice}"
+    return found

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import threading
 import time
 import uuid
@@ -36,7 +35,14 @@ from riskstream.kafka.dead_letter import dead_letter
 from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
 from riskstream.models.features import is_measured
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN, connect, mget
+from riskstream.redis_client import (
+    CACHED_AT,
+    REDIS_DOWN,
+    connect,
+    mget,
+    prediction_key,
+    seen_key,
+)
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
     Consumed,
@@ -56,7 +62,6 @@ from riskstream.topics import (
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-joiner"
-LOCATION = struct.Struct(">iq")  # partition, offset of the cached prediction
 SEEN_TTL_FACTOR = 10
 ShadowScore = tuple[str, float, int]  # the shadow prediction's version, risk and label
 
@@ -162,13 +167,13 @@ class Joiner:
         self._pending_key = settings.redis_key("joiner", "pending")
 
     def _prediction_key(self, request_id: str) -> str:
-        return self.settings.redis_key("prediction", request_id)
+        return prediction_key(self.settings, request_id)
 
     def _shadow_key(self, request_id: str) -> str:
         return self.settings.redis_key("shadow", request_id)
 
     def _seen_key(self, request_id: str) -> str:
-        return self.settings.redis_key("seen", request_id)
+        return seen_key(self.settings, request_id)
 
     def run(self, stop: threading.Event | None = None) -> JoinerStats:
         stop = stop or threading.Event()
@@ -227,7 +232,7 @@ class Joiner:
                 )
                 continue
             rid = prediction.request_id
-            location = LOCATION.pack(int(message.partition() or 0), int(message.offset() or 0))
+            location = CACHED_AT.pack(int(message.partition() or 0), int(message.offset() or 0))
             pipe.set(self._prediction_key(rid), location + (message.value() or b""), ex=ttl)
             pipe.set(self._seen_key(rid), b"1", ex=ttl * SEEN_TTL_FACTOR)
         pipe.execute()
@@ -325,8 +330,8 @@ class Joiner:
         truth_location: tuple[int, int],
         shadow: bytes | None,
     ) -> LabeledExample:
-        partition, offset = LOCATION.unpack_from(hit)
-        prediction = self.codec.decode_event(hit[LOCATION.size :], Prediction)
+        partition, offset = CACHED_AT.unpack_from(hit)
+        prediction = self.codec.decode_event(hit[CACHED_AT.size :], Prediction)
         self.stats.joined += 1
         return labeled_example(
             prediction, (partition, offset), truth, truth_location, self._shadow(shadow)

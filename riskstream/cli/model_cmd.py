@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -25,12 +26,25 @@ def train(
     if_no_champion: bool = typer.Option(
         False, help="Do nothing if the model has a champion already (a deployment's first run)."
     ),
+    from_file: Path | None = typer.Option(
+        None,
+        "--from",
+        help="A clinic's own labeled history (CSV or JSONL, in time order; README 'Your own "
+        "data'), instead of the bundled Pima data.",
+    ),
+    label_column: str = typer.Option(
+        "outcome", help="With --from: the column of the outcome (1/0, yes/no, true/false)."
+    ),
+    holdout: float = typer.Option(
+        0.25, min=0.05, max=0.9, help="With --from: the newest share of rows that judges."
+    ),
 ) -> None:
-    """Bootstrap training on Pima.tr2; a table of candidates with CV and Pima.te metrics."""
+    """Bootstrap training on Pima.tr2, or a clinic's history; a table of candidates with CV
+    and holdout metrics (for a clinic's history, beside the bundled Pima champion's)."""
     settings = load_settings()
     configure_logging(settings)
     from riskstream.kafka.admin import ensure_topics
-    from riskstream.models.bootstrap import bootstrap
+    from riskstream.models.bootstrap import bootstrap, clinic_set
     from riskstream.models.registry import CHAMPION, Registry
 
     if if_no_champion:
@@ -38,41 +52,53 @@ def train(
         if champion is not None:
             echo(f"the champion is version {champion}: nothing to train")
             return
-
+    training = None if from_file is None else clinic_set(from_file, label_column, holdout)
     if publish:  # a new prefix has no topics yet: make them before hours of work, not after
         ensure_topics(settings)
     with console.status("training candidates (stratified 5-fold CV, small grid search)…"):
-        report = bootstrap(settings, seed=seed)
+        report = bootstrap(settings, seed=seed, training=training)
     if publish:
         from riskstream.kafka.model_events import publish_model_event
 
         publish_model_event(settings, report.event)
+    console.print(_candidates_table(report, settings.selection_metric))
     result = report.result
-    table = Table(
-        title=f"candidates (features: {result.pipeline.describe()})",
-        caption="CV on Pima.tr2 picks the model and threshold; Pima.te (te) only reports",
-    )
-    table.add_column("candidate", no_wrap=True)
-    table.add_column(f"CV {settings.selection_metric} ± se", justify="right", no_wrap=True)
-    table.add_column("thr", justify="right")
-    for metric in REPORT_METRICS:
-        table.add_column(f"te {metric.replace('accuracy', 'acc')}", justify="right")
-    for cand in result.candidates:
-        marker = " ◀" if cand.name == result.selected.name else ""
-        test = report.holdout[cand.name]
-        table.add_row(
-            cand.name + marker,
-            f"{cand.cv_mean:.3f} ± {cand.cv_std_error:.3f}",
-            f"{cand.threshold:.2f}",
-            *(f"{test[m]:.0f}" if m == "errors" else f"{test[m]:.3f}" for m in REPORT_METRICS),
-        )
-    console.print(table)
     echo(
         f"selected {result.selected.name} by rule {settings.selection_rule}; "
         f"registered version {report.version} (run {report.run_id})"
     )
     colour = "green" if report.alias == "champion" else "yellow"
     console.print(f"[{colour}]{report.alias or 'no alias'}[/]: {report.reason}")
+
+
+def _candidates_table(report: Any, metric: str) -> Table:
+    result, training = report.result, report.training
+    trained_on = "Pima.tr2" if training is None or training.bundled else "the other rows"
+    holdout = "Pima.te" if training is None else training.holdout_name
+    table = Table(
+        title=f"candidates (features: {result.pipeline.describe()})",
+        caption=f"CV on {trained_on} picks the model and threshold; {holdout} (te) only reports",
+    )
+    table.add_column("candidate", no_wrap=True)
+    table.add_column(f"CV {metric} ± se", justify="right", no_wrap=True)
+    table.add_column("thr", justify="right")
+    for name in REPORT_METRICS:
+        table.add_column(f"te {name.replace('accuracy', 'acc')}", justify="right")
+
+    def figures(test: dict[str, float]) -> list[str]:
+        return [f"{test[m]:.0f}" if m == "errors" else f"{test[m]:.3f}" for m in REPORT_METRICS]
+
+    for cand in result.candidates:
+        marker = " ◀" if cand.name == result.selected.name else ""
+        table.add_row(
+            cand.name + marker,
+            f"{cand.cv_mean:.3f} ± {cand.cv_std_error:.3f}",
+            f"{cand.threshold:.2f}",
+            *figures(report.holdout[cand.name]),
+        )
+    if report.bundled_holdout is not None:
+        table.add_row("bundled Pima champion", "-", "-", *figures(report.bundled_holdout))
+    return table
 
 
 @app.command("list")
