@@ -7,6 +7,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from riskstream.closed_loop import LoopConfig, run_loop
 from riskstream.loop_report import PHASES, recovery_phases, still_drifting
 from riskstream.settings import Settings
@@ -14,6 +16,8 @@ from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore
 
 
+# the demo's own configuration: about 2 minutes of traffic on a good day, ends on evidence
+@pytest.mark.timeout(900)
 def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_path: Path) -> None:
     settings = stack.model_copy(
         update={

@@ -77,6 +77,7 @@ def _judged(
     while time.monotonic() < deadline and (
         monitor.stats.windows_closed < windows
         or monitor.stats.shadow_windows_closed < shadow_windows
+        or monitor.stats.examples < len(examples)  # the last, open window's too
     ):
         time.sleep(0.3)
     stop.set()
