@@ -15,7 +15,8 @@ COPY stream_processors ./stream_processors
 COPY models ./models
 COPY data ./data
 RUN pip install . && useradd --create-home --uid 10001 riskstream \
-    && mkdir -p /var/lib/riskstream && chown riskstream /var/lib/riskstream
+    && mkdir -p /var/lib/riskstream/model-cache \
+    && chown -R riskstream /var/lib/riskstream
 USER riskstream
 ENTRYPOINT ["riskstream"]
 CMD ["--help"]

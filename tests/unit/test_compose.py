@@ -160,3 +160,13 @@ def test_the_console_service_demands_a_token(compose: dict[str, Any]) -> None:
     console = compose["services"]["console"]
     assert console["command"][:1] == ["ui"] and "0.0.0.0" in console["command"]
     assert ":?" in console["environment"]["RISKSTREAM_UI_TOKEN"]  # compose refuses without
+
+
+def test_every_worker_and_the_champion_job_share_the_model_cache(compose: dict[str, Any]) -> None:
+    """The trainer writes a registered version where every worker's registry reader looks
+    first: the cache under the state dir, one volume for all of them."""
+    state = compose["x-riskstream-env"]["RISKSTREAM_STATE_DIR"]
+    assert "model-cache" in compose["volumes"]
+    for name in (*WORKERS, "champion"):
+        mounts = compose["services"][name].get("volumes", [])
+        assert f"model-cache:{state}/model-cache" in mounts, name
