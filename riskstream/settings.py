@@ -474,31 +474,20 @@ class Settings(BaseSettings):
         return config
 
     def worker_environment(self) -> dict[str, str]:
-        """The ``RISKSTREAM_*`` variables that point a worker subprocess at this deployment:
-        cluster addresses and librdkafka options, prefix, partitions, state dir and the
-        champion/challenger policy (secrets included: for a child process's environment,
-        never for a log)."""
-        passthrough = {
+        """The ``RISKSTREAM_*`` variables that give a child process (a worker, the registry
+        reader) exactly these settings: every field, from the object itself, so a setting
+        added later reaches children without a list to keep (secrets included: for a child
+        process's environment, never for a log). An unset optional field is left out; the
+        child's default for it is the same None."""
+        env = {
             f"{KAFKA_PASSTHROUGH_PREFIX}{name.replace('.', '_').upper()}": value.get_secret_value()
             for name, value in self.kafka_extra.items()
         }
-        return {
-            "RISKSTREAM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-            **passthrough,
-            "RISKSTREAM_REDIS_URL": self.redis_url.get_secret_value(),
-            "RISKSTREAM_REDIS_CLUSTER": str(self.redis_cluster).lower(),
-            "RISKSTREAM_MODEL_NAME": self.model_name,
-            **(
-                {"RISKSTREAM_MLFLOW_TRACKING_URI": self.mlflow_tracking_uri}
-                if self.mlflow_tracking_uri
-                else {}
-            ),
-            "RISKSTREAM_TOPIC_PREFIX": self.topic_prefix,
-            "RISKSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),
-            "RISKSTREAM_STATE_DIR": str(self.state_dir),
-            "RISKSTREAM_SHADOW": str(self.shadow).lower(),
-            "RISKSTREAM_SPLIT": repr(self.split),
-        }
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name != "kafka_extra" and value is not None:
+                env[f"{ENV_PREFIX}{name.upper()}"] = _environment_text(value)
+        return env
 
     def display(self) -> dict[str, str]:
         """Every setting as text, with credentials masked; safe to print and log."""
@@ -517,6 +506,17 @@ class Settings(BaseSettings):
             "model_name": self.model_name,
             "topic_partitions": str(self.topic_partitions),
         }
+
+
+def _environment_text(value: object) -> str:
+    """A setting as pydantic-settings reads it back from the environment."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def mask_url_password(url: str) -> str:

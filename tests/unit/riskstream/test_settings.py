@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,29 @@ def test_a_slot_group_shares_one_cluster_slot_per_deployment() -> None:
 def test_workers_inherit_the_cluster_mode() -> None:
     assert Settings(redis_cluster=True).worker_environment()["RISKSTREAM_REDIS_CLUSTER"] == "true"
     assert Settings().worker_environment()["RISKSTREAM_REDIS_CLUSTER"] == "false"
+
+
+def test_every_setting_reaches_a_child_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No hand-kept list: each field, changed from its default, is read back the same by a
+    process given worker_environment() (the registry reader's child is built from it)."""
+    from riskstream.settings import load_settings
+
+    changed = load_settings(
+        state_dir=tmp_path,
+        retrain_search="off",
+        monitor_window_s=7,
+        drift_psi_low=0.123,
+        shadow=False,
+        redis_url=SecretStr("redis://u:pw@h:1/2"),
+        promotion_evidence="live",
+        schema_registry_url="http://registry:8081",
+    )
+    for key in [k for k in os.environ if k.startswith("RISKSTREAM_")]:
+        monkeypatch.delenv(key)
+    for key, value in changed.worker_environment().items():
+        monkeypatch.setenv(key, value)
+    again = load_settings()
+    for name in type(changed).model_fields:
+        assert getattr(again, name) == getattr(changed, name), name
