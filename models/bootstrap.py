@@ -89,16 +89,21 @@ class BootstrapReport:
 
 
 def bootstrap(
-    settings: Settings, *, seed: int = 0, training: TrainingSet | None = None
+    settings: Settings,
+    *,
+    seed: int = 0,
+    training: TrainingSet | None = None,
+    trained: TrainingResult | None = None,
 ) -> BootstrapReport:
     """Train on Pima.tr2, or a clinic's history (CV picks the candidate and threshold),
     evaluate on the holdout (Pima.te, or the history's newest rows), register the selected
     candidate, and make it champion if it passes the gates on the holdout and no champion
-    exists yet."""
+    exists yet. ``trained``: the result of that training, done already (it is deterministic
+    for a seed, so a test suite trains once and registers it in each deployment)."""
     training = training or bundled_set()
     raw, y = training.raw, training.y
     test_raw, test_y = training.holdout_raw, training.holdout_y
-    result = train(
+    result = trained or train(
         raw, y, seed=seed, metric=settings.selection_metric, rule=settings.selection_rule
     )
     holdout: dict[str, dict[str, float]] = {}

@@ -10,6 +10,8 @@ These tests never skip for want of a broker: they fail and say how to get one.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import time
 import uuid
@@ -23,6 +25,7 @@ from confluent_kafka import Consumer
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
+from riskstream.models.training import TrainingResult
 from riskstream.settings import Settings
 from riskstream.stack import stack_down, stack_up
 from riskstream.stack.manager import kafka_ready, redis_ready
@@ -109,6 +112,17 @@ def unique() -> Callable[[str], str]:
     return lambda stem: f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
+@functools.lru_cache(maxsize=1)
+def bundled_training() -> TrainingResult:
+    """The bootstrap's training on Pima.tr2 (seed 0), done once per test session: each
+    deployment registers a copy, the model a training of its own would have given."""
+    from riskstream.models.bootstrap import bundled_set
+    from riskstream.models.training import train
+
+    pima = bundled_set()
+    return train(pima.raw, pima.y, seed=0)
+
+
 def deployment_with_champion(
     base: Settings,
     stem: str,
@@ -132,7 +146,7 @@ def deployment_with_champion(
         }
     )
     ensure_topics(settings)
-    report = bootstrap(settings)
+    report = bootstrap(settings, trained=copy.deepcopy(bundled_training()))
     if publish:
         publish_model_event(settings, report.event)
     assert report.alias == CHAMPION, report.reason
