@@ -20,12 +20,10 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 
-from riskstream.models import data as bundled
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
@@ -37,77 +35,35 @@ from riskstream.models.selection import decide_promotion, evaluate, promotion_ro
 from riskstream.models.training import TrainingResult, refit, train
 from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
-from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
+from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
-from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
 from riskstream.stream_processors.notifications import AWAITING_APPROVAL
-from riskstream.topics import LABELED_EXAMPLES
+from riskstream.stream_processors.retrain_data import MergedRequest, RetrainData, retrain_data
 
 log = logging.getLogger(__name__)
 REFIT, SEARCH = "refit", "search"
 FAMILIES = frozenset(c.name for c in CANDIDATES)
-REFERENCE_MAX = 5000  # examples in a recent reference: enough for steady PSI, and recent
-
-
-@dataclass
-class MergedRequest:
-    """One or more RetrainRequests handled by one training run."""
-
-    retrain_ids: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    alert_ids: list[str] = field(default_factory=list)
-    range_start: int | None = None
-    range_end: int | None = None
-    unbounded_start: bool = False
-    unbounded_end: bool = False
-
-    def add(self, request: RetrainRequest) -> None:
-        self.retrain_ids.append(request.retrain_id)
-        self.reasons += [r for r in request.reasons if r not in self.reasons]
-        self.alert_ids += [a for a in request.alert_ids if a not in self.alert_ids]
-        start, end = request.range_start, request.range_end
-        self.unbounded_start |= start is None
-        self.unbounded_end |= end is None
-        if start is not None:
-            self.range_start = start if self.range_start is None else min(self.range_start, start)
-        if end is not None:
-            self.range_end = end if self.range_end is None else max(self.range_end, end)
-
-    @property
-    def start(self) -> int | None:
-        return None if self.unbounded_start else self.range_start
-
-    @property
-    def end(self) -> int | None:
-        return None if self.unbounded_end else self.range_end
-
-    def reason_text(self) -> str:
-        text = "+".join(self.reasons) or "MANUAL"
-        return f"{text} (alerts: {','.join(self.alert_ids)})" if self.alert_ids else text
-
-
-@dataclass(frozen=True)
-class RetrainData:
-    """A request's examples, split in time: the older ones train (after the bootstrap
-    data), the newest ``retrain_holdout_fraction`` judge."""
-
-    raw: pd.DataFrame
-    y: pd.Series
-    holdout_raw: pd.DataFrame
-    holdout_y: np.ndarray
-    holdout_positions: list[tuple[int, int]]
-    examples: int
-    lineage: dict[str, str]
-    reference_raw: pd.DataFrame  # the newest traffic: the drift reference of ``recent``
 
 
 @dataclass
 class PendingSearch:
-    """A full search running in the background after a refit."""
+    """A full search running in the background after a refit. It waits while the refit's
+    fate is open (the canary watches it, or it is the challenger awaiting evidence or a
+    person), and is judged only if the champion then is what the refit's outcome should
+    leave: the refit itself when it won, else the champion before it. A rollback or a
+    rejection on live evidence says the request's data no longer speaks for the traffic, and
+    its holdout may not promote another version learned from it."""
 
     future: Future[TrainingResult]
     data: RetrainData
-    refit_version: str | None
+    refit_version: str
+    refit_status: str
+    champion_before: str | None
+
+    @property
+    def expected_champion(self) -> str | None:
+        won = self.refit_status in ("PROMOTED", "CHALLENGER")
+        return self.refit_version if won else self.champion_before
 
 
 class Retrainer:
@@ -142,7 +98,7 @@ class Retrainer:
     def retrain(self, request: MergedRequest, codec: AvroCodec) -> ModelVersionEvent:
         """Train for the request, register and decide: the request's one outcome."""
         clock = _Stopwatch()
-        data = self._data(request, codec)
+        data = retrain_data(self.settings, codec, request)
         if isinstance(data, ModelVersionEvent):
             return data
         clock.lap("read")
@@ -163,13 +119,14 @@ class Retrainer:
         data = replace(data, lineage={**data.lineage, "fit": fit, "seconds": clock.text()})
         event = self.judge(result, data, champion_version, champion)
         if fit == REFIT and mode == "background" and event.version:
-            self._search_after(data, event.version)
+            self._search_after(data, event, champion_version)
         return event
 
     def finished_searches(self) -> list[ModelVersionEvent]:
-        """The outcomes of the background searches that have finished since the last call."""
-        done = [p for p in self.pending if p.future.done()]
-        self.pending = [p for p in self.pending if not p.future.done()]
+        """The outcomes of the background searches that finished and may be judged now (see
+        PendingSearch); a search whose champion moved on is SKIPPED, not registered."""
+        done = [p for p in self.pending if p.future.done() and not self._refit_undecided(p)]
+        self.pending = [p for p in self.pending if p not in done]
         events = []
         for search in done:
             lineage = {
@@ -181,6 +138,9 @@ class Retrainer:
             try:
                 result = search.future.result()
                 champion_version, champion = self._champion()
+                if champion_version != search.expected_champion:
+                    events.append(_stale(self.settings, search, champion_version, lineage))
+                    continue
                 events.append(self.judge(result, data, champion_version, champion))
             except Exception as exc:  # reported, never lost: the search's outcome is FAILED
                 log.exception("trainer: the background search failed")
@@ -203,62 +163,27 @@ class Retrainer:
     def _search_options(self) -> dict[str, object]:
         return {"seed": self.seed, "metric": self._metric, "rule": self.settings.selection_rule}
 
-    def _search_after(self, data: RetrainData, refit_version: str) -> None:
+    def _search_after(
+        self, data: RetrainData, refit: ModelVersionEvent, champion_before: str | None
+    ) -> None:
         if self.pending:
             log.info("trainer: a background search is still running; none started for this one")
             return
         future = self.searches.submit(train, data.raw, data.y, **self._search_options())
-        self.pending.append(PendingSearch(future, data, refit_version))
+        assert refit.version is not None
+        self.pending.append(
+            PendingSearch(future, data, refit.version, refit.status, champion_before)
+        )
         log.info("trainer: full candidate search started in the background")
 
-    def _data(self, request: MergedRequest, codec: AvroCodec) -> RetrainData | ModelVersionEvent:
-        """The request's examples split in time, or the SKIPPED event saying why not."""
-        s = self.settings
-        batch = read_labeled_examples(
-            s, codec, request.start, request.end, newest=s.retrain_max_examples
-        )
-        lineage = {
-            "retrain_ids": ",".join(request.retrain_ids),
-            "training_reason": request.reason_text(),
-            "labeled_examples": batch.lineage(s.topic(LABELED_EXAMPLES.name)),
-            "feature_pipeline": PIPELINE_VERSION,
-        }
-        ordered = sorted(
-            zip(batch.examples, batch.positions, strict=True),
-            key=lambda pair: (pair[0].event_time, pair[0].request_id),
-        )
-        examples = [example for example, _ in ordered]
-        labels = {int(e.label) for e in examples}
-        skip = None
-        if len(examples) < s.retrain_min_examples:
-            skip = (
-                f"only {len(examples)} labeled examples in the range; need {s.retrain_min_examples}"
-            )
-        elif len(labels) < 2:
-            skip = f"the range holds only one class ({labels.pop()})"
-        if skip is not None:
-            return ModelVersionEvent.announce(s.model_name, "SKIPPED", lineage=lineage, reason=skip)
-        cut = int(len(examples) * (1 - s.retrain_holdout_fraction))
-        recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
-        # the reference: the range's newest examples after its first window (which a drift
-        # may have filled only in part), and never fewer than the holdout: a small reference
-        # is noisy, and its noise keeps a resolved drift alert firing
-        settled = request.start + s.monitor_window_s * 1000 if request.start is not None else 0
-        reference = [e for e in examples if e.event_time >= settled][-REFERENCE_MAX:]
-        if len(reference) < len(holdout):
-            reference = holdout
-        boot_raw, boot_y = bundled.load(bundled.TRAIN_FILE)
-        lineage["data"] = f"{bundled.TRAIN_FILE} sha256:{bundled.sha256(bundled.TRAIN_FILE)}"
-        return RetrainData(
-            raw=pd.concat([boot_raw, examples_frame(recent)], ignore_index=True),
-            y=pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True),
-            holdout_raw=examples_frame(holdout),
-            holdout_y=np.array([int(e.label) for e in holdout]),
-            holdout_positions=[position for _, position in ordered[cut:]],
-            examples=len(examples),
-            lineage=lineage,
-            reference_raw=examples_frame(reference),
-        )
+    def _refit_undecided(self, search: PendingSearch) -> bool:
+        """Whether the refit this search follows is still being judged: watched by the
+        canary, or the challenger (live evidence, or a person, decides)."""
+        watch = self.registry.watch()
+        if watch is not None and watch.champion == search.refit_version:
+            return True
+        challenger = self.registry.alias_version(CHALLENGER)
+        return search.refit_status == "CHALLENGER" and challenger == search.refit_version
 
     def _champion(self) -> tuple[str | None, ScoringModel | None]:
         """The champion's version and model (None when it does not load)."""
@@ -434,6 +359,20 @@ class _Stopwatch:
 
     def text(self) -> str:
         return " ".join(f"{name}={seconds:.2f}" for name, seconds in self.laps)
+
+
+def _stale(
+    settings: Settings, search: PendingSearch, champion: str | None, lineage: dict[str, str]
+) -> ModelVersionEvent:
+    reason = (
+        f"the champion is version {champion} now, not version {search.expected_champion} "
+        "that the refit of this request left: its holdout no longer speaks for the traffic, "
+        "so the search's result is not registered"
+    )
+    log.info("trainer: background search skipped: %s", reason)
+    return ModelVersionEvent.announce(
+        settings.model_name, "SKIPPED", reason=reason, lineage=lineage
+    )
 
 
 def _holdout_metrics(model: ScoringModel, data: RetrainData) -> dict[str, float]:

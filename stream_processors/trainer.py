@@ -38,7 +38,8 @@ from riskstream.schemas.events import DeadLetter, ModelVersionEvent, RetrainRequ
 from riskstream.settings import Settings
 from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.referee import LiveReferee
-from riskstream.stream_processors.retrain_run import MergedRequest, Retrainer
+from riskstream.stream_processors.retrain_data import MergedRequest
+from riskstream.stream_processors.retrain_run import Retrainer
 from riskstream.topics import DEAD_LETTER, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 __all__ = ["GROUP", "MergedRequest", "Trainer"]

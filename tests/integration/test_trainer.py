@@ -319,7 +319,8 @@ def test_a_refit_answers_first_and_the_full_search_follows_in_the_background(
     _publish_examples(deployment, _examples(labels.to_numpy(), start))
     champion = Registry(deployment).load(Registry(deployment).alias_version(CHAMPION) or "")
     retrain_id = _request(deployment, start, start + 1_000_000, ("DRIFT_ALERT",))
-    trainer = Trainer(deployment)
+    # no canary watch: the search's result would wait for the watch of the refit to end
+    trainer = Trainer(deployment.model_copy(update={"canary_windows": 0}))
     stop = threading.Event()
     thread = threading.Thread(target=trainer.run, args=(stop,), daemon=True)
     thread.start()
