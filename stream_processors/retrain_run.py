@@ -57,13 +57,8 @@ class PendingSearch:
     future: Future[TrainingResult]
     data: RetrainData
     refit_version: str
-    refit_status: str
-    champion_before: str | None
-
-    @property
-    def expected_champion(self) -> str | None:
-        won = self.refit_status in ("PROMOTED", "CHALLENGER")
-        return self.refit_version if won else self.champion_before
+    refit_on_trial: bool  # the refit is a challenger that live evidence or a person decides
+    expected_champion: str | None
 
 
 class Retrainer:
@@ -169,11 +164,15 @@ class Retrainer:
         if self.pending:
             log.info("trainer: a background search is still running; none started for this one")
             return
-        future = self.searches.submit(train, data.raw, data.y, **self._search_options())
         assert refit.version is not None
-        self.pending.append(
-            PendingSearch(future, data, refit.version, refit.status, champion_before)
-        )
+        s = self.settings
+        decided_later = s.promotion == "manual" or s.promotion_evidence == "live"
+        on_trial = refit.status == "CHALLENGER" and decided_later
+        # the champion the refit's outcome should leave: itself when it won (or must win)
+        won = refit.status == "PROMOTED" or on_trial
+        expected = refit.version if won else champion_before
+        future = self.searches.submit(train, data.raw, data.y, **self._search_options())
+        self.pending.append(PendingSearch(future, data, refit.version, on_trial, expected))
         log.info("trainer: full candidate search started in the background")
 
     def _refit_undecided(self, search: PendingSearch) -> bool:
@@ -182,8 +181,9 @@ class Retrainer:
         watch = self.registry.watch()
         if watch is not None and watch.champion == search.refit_version:
             return True
-        challenger = self.registry.alias_version(CHALLENGER)
-        return search.refit_status == "CHALLENGER" and challenger == search.refit_version
+        if not search.refit_on_trial:
+            return False
+        return self.registry.alias_version(CHALLENGER) == search.refit_version
 
     def _champion(self) -> tuple[str | None, ScoringModel | None]:
         """The champion's version and model (None when it does not load)."""

@@ -31,14 +31,14 @@ class _Registry:
         return self.challenger
 
 
-def _pending(status: str = "PROMOTED", before: str | None = "1") -> PendingSearch:
+def _pending(on_trial: bool = False, expected: str | None = "2") -> PendingSearch:
     future: Future[Any] = Future()
     future.set_result(object())  # a finished search
     frame = pd.DataFrame()
     data = RetrainData(
         frame, pd.Series(dtype=int), frame, np.array([]), [], 0, {"retrain_ids": "r1"}, frame
     )
-    return PendingSearch(future, data, "2", status, before)
+    return PendingSearch(future, data, "2", on_trial, expected)
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_search_waits_while_the_canary_watches_its_refit(
     monkeypatch.setattr(retrainer, "_champion", lambda: ("2", None))
     registry = cast(_Registry, retrainer.registry)
     registry.watching = Watch(champion="2", previous="1", since_ms=0)
-    retrainer.pending = [_pending("PROMOTED")]
+    retrainer.pending = [_pending()]
     assert retrainer.finished_searches() == [] and len(retrainer.pending) == 1
     registry.watching = None  # the canary confirmed version 2
     assert retrainer.finished_searches() == ["JUDGED"] and retrainer.pending == []
@@ -69,17 +69,19 @@ def test_a_search_waits_while_its_refit_is_the_challenger_and_follows_only_a_win
     registry = cast(_Registry, retrainer.registry)
     registry.challenger = "2"  # live evidence still decides on the refit
     monkeypatch.setattr(retrainer, "_champion", lambda: ("1", None))
-    retrainer.pending = [_pending("CHALLENGER")]
+    retrainer.pending = [_pending(on_trial=True)]
     assert retrainer.finished_searches() == []
     registry.challenger = None  # rejected: version 1 stays champion
     (skipped,) = retrainer.finished_searches()
     assert skipped.status == "SKIPPED"
     monkeypatch.setattr(retrainer, "_champion", lambda: ("2", None))  # promoted instead
-    retrainer.pending = [_pending("CHALLENGER")]
+    retrainer.pending = [_pending(on_trial=True)]
     assert retrainer.finished_searches() == ["JUDGED"]
-    # a refit the holdout rejected: the search may still beat the unchanged champion
+    # a refit the holdout turned away, with no one to try it (holdout evidence): the
+    # search may still beat the unchanged champion, and is not held for a decision
     monkeypatch.setattr(retrainer, "_champion", lambda: ("1", None))
-    retrainer.pending = [_pending("REJECTED", before="1")]
+    registry.challenger = "2"
+    retrainer.pending = [_pending(on_trial=False, expected="1")]
     assert retrainer.finished_searches() == ["JUDGED"]
 
 
@@ -87,7 +89,7 @@ def test_a_search_whose_champion_moved_on_is_skipped_unregistered(
     retrainer: Retrainer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retrainer, "_champion", lambda: ("1", None))  # rolled back to 1
-    retrainer.pending = [_pending("PROMOTED")]
+    retrainer.pending = [_pending()]
     (event,) = retrainer.finished_searches()
     assert event.status == "SKIPPED" and event.version is None
     assert "the champion is version 1 now, not version 2" in event.reason
