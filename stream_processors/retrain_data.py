@@ -17,6 +17,9 @@ from riskstream.stream_processors.labeled_examples import examples_frame, read_l
 from riskstream.topics import LABELED_EXAMPLES
 
 REFERENCE_MAX = 5000  # examples in a recent reference: enough for steady PSI, and recent
+# fewer than this and PSI noise alone reaches the 0.06 that resolves an alert: a demo run's
+# reference of 308 records kept a resolved drift firing at PSI 0.096-0.117
+REFERENCE_MIN = 1000
 
 
 @dataclass
@@ -101,12 +104,13 @@ def retrain_data(
     cut = int(len(examples) * (1 - s.retrain_holdout_fraction))
     recent, holdout = examples[:cut], examples[cut:]  # time-ordered: never shuffled across
     # the reference: the range's newest examples after its first window (which a drift
-    # may have filled only in part), and never fewer than the holdout: a small reference
-    # is noisy, and its noise keeps a resolved drift alert firing
+    # may have filled only in part); when that leaves fewer than REFERENCE_MIN (the request
+    # came soon after the window its alert judged), the newest REFERENCE_MIN of the range:
+    # a small reference is noisy, and its noise keeps a resolved drift alert firing
     settled = request.start + s.monitor_window_s * 1000 if request.start is not None else 0
     reference = [e for e in examples if e.event_time >= settled][-REFERENCE_MAX:]
-    if len(reference) < len(holdout):
-        reference = holdout
+    if len(reference) < REFERENCE_MIN:
+        reference = examples[-max(REFERENCE_MIN, len(holdout)) :]
     boot_raw, boot_y = bundled.load(bundled.TRAIN_FILE)
     lineage["data"] = f"{bundled.TRAIN_FILE} sha256:{bundled.sha256(bundled.TRAIN_FILE)}"
     return RetrainData(

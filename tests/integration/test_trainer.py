@@ -21,6 +21,7 @@ from riskstream.models import data
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.settings import Settings
+from riskstream.stream_processors.retrain_data import REFERENCE_MIN
 from riskstream.stream_processors.trainer import Trainer
 from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
@@ -215,11 +216,12 @@ def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
     loaded = Registry(deployment).load(version)
     assert loaded.version == version
     # Its drift reference is the newest traffic, not Pima.tr2 plus it: the range's examples
-    # after its first monitor window (one example a second: 332 - 60 of them).
+    # after its first monitor window (one example a second: 332 - 60), or when those are
+    # fewer than REFERENCE_MIN, the range's newest REFERENCE_MIN (here all 332).
     assert info.tags["riskstream.reference"] == "recent"
     assert loaded.reference["source"] == "recent"
-    window = deployment.monitor_window_s
-    assert loaded.reference["n"] == 332 - window > outcome["metrics"]["holdout_n"]
+    assert 332 - deployment.monitor_window_s < REFERENCE_MIN
+    assert loaded.reference["n"] == 332 > outcome["metrics"]["holdout_n"]
     assert loaded.reference["missing_shares"]["skin_thickness"] == 0.0  # Pima.te is complete
 
 
