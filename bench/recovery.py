@@ -102,7 +102,7 @@ def table(r: dict[str, Any]) -> list[str]:
     config = r["config"]
     loops = r["loops"]
     rows = [
-        f"{len(loops)} closed loops as `make demo` runs them (`bench/recovery.py`): "
+        f"{len(loops)} loops as `make demo` runs them (`bench/recovery.py`): "
         f"{config['rate']:.0f} records/s, drift {config['drift_at_s']:.0f} s in, "
         f"{config['window_s']} s drift windows, every worker in one process. Seconds of "
         "each phase, from the events' own clocks; the median is over the loops that closed.",
