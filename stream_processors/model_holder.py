@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
@@ -29,6 +30,7 @@ from riskstream.models.registry_reader import (
     RegistryError,
     RegistryReader,
 )
+from riskstream.recent import recent_list
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
@@ -63,7 +65,7 @@ class ModelHolder:
         self.swaps = 0
         self.load_failures = 0
         self.serving_since: dict[str, float] = {}  # version → wall time it began serving
-        self.prepared: list[str] = []  # versions loaded ahead of a decision, in order
+        self.prepared: deque[str] = recent_list()  # versions loaded ahead of a decision
         self._loaded: dict[str, ScoringModel] = {}  # version → its loaded, checked model
 
     @property

@@ -45,7 +45,7 @@ def test_a_registered_version_is_loaded_then_and_promoted_without_a_load(tmp_pat
     assert holder.handle_event(_event("PROMOTED", "1"))
     assert registry.loads == ["1"]
     assert not holder.handle_event(_event("REGISTERED", "2"))
-    assert registry.loads == ["1", "2"] and holder.prepared == ["2"]
+    assert registry.loads == ["1", "2"] and list(holder.prepared) == ["2"]
     assert holder.current is not None and holder.current.version == "1"  # not served yet
     assert holder.handle_event(_event("PROMOTED", "2"))
     assert holder.current is not None and holder.current.version == "2"
@@ -60,7 +60,7 @@ def test_an_event_of_another_model_is_ignored(tmp_path: Path) -> None:
     holder, registry = _holder(tmp_path)
     other = ModelVersionEvent.announce("other", "REGISTERED", version="3")
     assert not holder.handle_event(other)
-    assert registry.loads == [] and holder.prepared == []
+    assert registry.loads == [] and not holder.prepared
 
 
 def test_loaded_versions_are_bounded_but_the_champion_stays(tmp_path: Path) -> None:
