@@ -15,6 +15,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,15 +38,24 @@ def _warm() -> None:
     import riskstream.models.training  # noqa: F401
 
 
-def _child_setup(nice: int) -> None:
+def _child_setup(nice: int, parent: int) -> None:
     """In the child: end with the worker (a trainer killed with SIGKILL must not leave a
-    search holding a core), and lower the priority of background work."""
-    with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere it may outlive
+    search holding a core or waiting on its queue for ever), and lower the priority of
+    background work. PR_SET_PDEATHSIG ties the child to the thread that started it, and is
+    lost if that thread ended first, so a watch on the parent process backs it up."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux only
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     if nice:
         os.nice(nice)
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 class TrainingProcess:
@@ -62,7 +73,7 @@ class TrainingProcess:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_child_setup,
-                initargs=(self.nice,),
+                initargs=(self.nice, os.getpid()),
             )
             self._pool.submit(_warm)
             self._pid = self._pool.submit(os.getpid)
@@ -105,7 +116,10 @@ class TrainingProcess:
         pid, self._pid = self._pid, None
         if pool is None:
             return
+        child = None
+        with contextlib.suppress(Exception):  # a child still starting says who it is first
+            child = pid.result(timeout=10) if pid is not None else None
         pool.shutdown(wait=False, cancel_futures=True)
-        if pid is not None and pid.done() and pid.exception() is None:
+        if child is not None:
             with contextlib.suppress(ProcessLookupError):  # it had ended
-                os.kill(pid.result(), signal.SIGTERM)
+                os.kill(child, signal.SIGTERM)
