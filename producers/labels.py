@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from riskstream.ids import new_id, now_ms
+from riskstream.models.clinic_data import LABELS as OUTCOMES
 from riskstream.producers.publish import (
     ROW_ERROR,
     FileRowError,
@@ -43,7 +44,6 @@ from riskstream.schemas.events import GroundTruth, Prediction
 from riskstream.settings import Settings
 
 BATCH = 500  # rows looked up in the joiner's cache at once
-OUTCOMES = {"1": 1, "0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0}
 
 
 @dataclass
