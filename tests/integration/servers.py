@@ -235,7 +235,7 @@ def make_test_certificates(directory: Path) -> TestCertificates:
     """A self-signed CA and a broker certificate it signs (SAN IP:127.0.0.1, so clients can
     verify the host), made with the JDK's keytool, which the broker needs anyway."""
     directory.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(12)
+    password = secrets.token_hex(12)  # keytool reads an argument starting "-J" as a JVM option
     ca_store, keystore = directory / "ca.p12", directory / "broker.p12"
     ca_pem, csr, signed = directory / "ca.pem", directory / "broker.csr", directory / "broker.pem"
     common = ["-storetype", "PKCS12", "-storepass", password]
