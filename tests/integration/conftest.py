@@ -10,8 +10,11 @@ These tests never skip for want of a broker: they fail and say how to get one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import functools
+import json
 import os
 import time
 import uuid
@@ -82,15 +85,49 @@ def stack() -> Iterator[Settings]:
             )
         return
     local = Settings(state_dir=REPO / ".riskstream")
-    was_running = kafka_ready(local) and redis_ready(local)
+    with _shared_local_stack(local):
+        # Explicit addresses: the tests below must never start a second stack.
+        yield local.model_copy(update={"stack_managed": False})
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _shared_local_stack(local: Settings) -> Iterator[None]:
+    """The local stack, shared by this run's pytest workers (pytest-xdist runs the session
+    fixture once per worker): the first to arrive starts it unless it was up already, and the
+    last to leave stops what this run started."""
+    local.state_dir.mkdir(parents=True, exist_ok=True)
+    lock, users = local.state_dir / "test-stack.lock", local.state_dir / "test-stack.users"
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"serial-{os.getpid()}")
+    with _locked(lock):
+        record = json.loads(users.read_text()) if users.exists() else {}
+        if record.get("run") != run:
+            was_up = kafka_ready(local) and redis_ready(local)
+            record = {"run": run, "users": 0, "started": not was_up}
+        try:
+            stack_up(local, echo=print, timeout=180)
+        except RiskstreamError as exc:
+            pytest.fail(f"`riskstream stack up` failed: {exc}\n{HOW_TO_GET_A_STACK}")
+        record["users"] += 1
+        users.write_text(json.dumps(record))
     try:
-        stack_up(local, echo=print, timeout=180)
-    except RiskstreamError as exc:
-        pytest.fail(f"`riskstream stack up` failed: {exc}\n{HOW_TO_GET_A_STACK}")
-    # Explicit addresses: the tests below must never start a second stack.
-    yield local.model_copy(update={"stack_managed": False})
-    if not was_running:
-        stack_down(local, echo=print)
+        yield
+    finally:
+        with _locked(lock):
+            record = json.loads(users.read_text())
+            record["users"] -= 1
+            users.write_text(json.dumps(record))
+            if record["users"] == 0 and record["started"]:
+                stack_down(local, echo=print)
 
 
 @pytest.fixture
