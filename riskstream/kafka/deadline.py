@@ -39,8 +39,12 @@ class _Helper:
     holds up the process's exit."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
         self.inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name=f"{name}-calls", daemon=True).start()
+
+    def start(self) -> _Helper:
+        threading.Thread(target=self._serve, name=f"{self.name}-calls", daemon=True).start()
+        return self
 
     def _serve(self) -> None:
         while (pending := self.inbox.get()) is not None:
@@ -60,15 +64,16 @@ class CallDeadline:
         self.worker = worker
         self.grace_s = grace_s
         self.stalls = 0
-        self._helper = _Helper(worker)
+        self._helper: _Helper | None = None  # started by the first call
 
     def run(self, what: str, timeout_s: float, call: Callable[[], T]) -> T:
         pending = _Pending(call)
-        self._helper.inbox.put(pending)
+        helper = self._helper = self._helper or _Helper(self.worker).start()
+        helper.inbox.put(pending)
         if not pending.done.wait(timeout_s + self.grace_s):
             self.stalls += 1
-            abandoned, self._helper = self._helper, _Helper(self.worker)
-            abandoned.inbox.put(None)  # it exits if the stalled call ever returns
+            self._helper = None  # the next call starts a new helper thread
+            helper.inbox.put(None)  # it exits if the stalled call ever returns
             raise StalledCallError(
                 f"{what} did not return within its {timeout_s:.0f} s timeout",
                 worker=self.worker,

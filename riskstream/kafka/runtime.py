@@ -13,9 +13,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from riskstream.kafka.clients import codec_for, ready_producer, rewind, settle_transaction
 from riskstream.kafka.deadline import CallDeadline, StalledCallError
@@ -62,6 +63,29 @@ class Cadence:
     idle_calls: bool = False
 
 
+@dataclass(frozen=True)
+class Clients:
+    """Where a runtime gets its consumer and its transactional producers (a new one replaces
+    a producer that failed for good): the group's real clients, or fakes in unit tests."""
+
+    consumer: Callable[[], Consumer]
+    producer: Callable[[], Producer]
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        group: str,
+        instance: str,
+        consumer_config: dict[str, Any],
+        producer_config: dict[str, Any],
+    ) -> Clients:
+        return cls(
+            consumer=partial(group_consumer, settings, group, consumer_config),
+            producer=partial(transactional_producer, settings, group, instance, producer_config),
+        )
+
+
 class TransactionalRuntime:
     """Consume → process → produce + send offsets → commit, with one producer per instance.
 
@@ -81,32 +105,31 @@ class TransactionalRuntime:
         consumer_config: dict[str, Any] | None = None,
         producer_config: dict[str, Any] | None = None,
         retry_on: tuple[type[BaseException], ...] = (),
+        clients: Clients | None = None,
+        calls: CallDeadline | None = None,
     ) -> None:
         self.settings = settings
         self.name = group.removeprefix("riskstream-")
-        self.group = group
-        self.instance = instance
         self.topics = [settings.topic(t) for t in topics]
         self.metrics = metrics
         self.cadence = cadence
         self.retry_on = retry_on
         self.codec = codec_for(settings)
-        self.consumer = group_consumer(
-            settings, group, {**(consumer_config or {}), **metrics.consumer_config()}
+        self.clients = clients or Clients.of(
+            settings,
+            group,
+            instance,
+            {**(consumer_config or {}), **metrics.consumer_config()},
+            producer_config or {},
         )
-        self._producer_config = producer_config or {}
-        self.producer = self._new_producer()
-        self.calls = CallDeadline(self.name)
+        self.calls = calls or CallDeadline(self.name)
         self._full_names: dict[str, str] = {}
 
-    def _new_producer(self) -> Producer:
-        return transactional_producer(
-            self.settings, self.group, self.instance, self._producer_config
-        )
-
     def start(self) -> None:
-        """Fence any predecessor's open transaction; call before :meth:`run`."""
-        self.producer = ready_producer(self._new_producer, self.name, self.calls)
+        """Create the consumer, and a producer that fenced any predecessor's open
+        transaction; call before :meth:`run`."""
+        self.consumer = self.clients.consumer()
+        self.producer = ready_producer(self.clients.producer, self.name, self.calls)
 
     def run(self, process: Callable[[list[Message]], Batch | None], stop: threading.Event) -> None:
         """Hand batches to ``process`` until ``stop`` is set; always closes the consumer."""
@@ -185,7 +208,7 @@ class TransactionalRuntime:
         except KafkaException as exc:
             try:
                 committed, self.producer = settle_transaction(
-                    producer, exc, committing, self._new_producer, self.name, self.calls
+                    producer, exc, committing, self.clients.producer, self.name, self.calls
                 )
             except StalledCallError as stalled:
                 return self._abandon(stalled, committing, messages)
@@ -197,7 +220,7 @@ class TransactionalRuntime:
                 self.calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
             except (KafkaException, StalledCallError) as exc:  # consumed again either way
                 log.warning("%s: abort failed (%s); rebuilding the producer", self.name, exc)
-                self.producer = ready_producer(self._new_producer, self.name, self.calls)
+                self.producer = ready_producer(self.clients.producer, self.name, self.calls)
             raise
         return True
 
@@ -207,7 +230,7 @@ class TransactionalRuntime:
         """Replace a producer stuck in a call; its open transaction is fenced by the new one.
         A stuck commit may have gone through: the group's committed offsets say whether."""
         log.warning("%s: %s; rebuilding the producer", self.name, stalled)
-        self.producer = ready_producer(self._new_producer, self.name, self.calls)
+        self.producer = ready_producer(self.clients.producer, self.name, self.calls)
         return committing and self._offsets_committed(messages)
 
     def _offsets_committed(self, messages: list[Message]) -> bool:

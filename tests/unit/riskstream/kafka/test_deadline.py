@@ -47,9 +47,11 @@ def test_a_call_past_its_timeout_and_grace_is_given_up_and_the_next_runs_on_a_ne
 
 def test_the_abandoned_helper_thread_exits_once_its_call_returns() -> None:
     calls = CallDeadline("exit-check", grace_s=0.05)
+    assert not [t for t in threading.enumerate() if t.name == "exit-check-calls"]  # lazy
     release = threading.Event()
     with pytest.raises(StalledCallError):
         calls.run("stuck", 0.05, lambda: release.wait(30))
+    assert calls.run("next", 1, lambda: 42) == 42
     helpers = [t for t in threading.enumerate() if t.name == "exit-check-calls"]
     assert len(helpers) == 2 and all(t.daemon for t in helpers)
     release.set()
