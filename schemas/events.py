@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from riskstream.ids import new_id, now_ms
@@ -23,11 +24,49 @@ def epoch_ms(value: int | datetime) -> int:
     return int(value)
 
 
+class AlertKind(StrEnum):
+    """What an alert is about; the DriftAlert schema's ``AlertKind`` enum."""
+
+    DATA_DRIFT = "DATA_DRIFT"
+    SCORE_DRIFT = "SCORE_DRIFT"
+    DATA_QUALITY = "DATA_QUALITY"
+    VOLUME = "VOLUME"
+    PERFORMANCE = "PERFORMANCE"
+    CONCEPT_DRIFT = "CONCEPT_DRIFT"
+    MODEL_LOAD = "MODEL_LOAD"
+    PERFORMANCE_ESTIMATE = "PERFORMANCE_ESTIMATE"
+    ROLLBACK = "ROLLBACK"
+
+
+class AlertStatus(StrEnum):
+    """FIRING when a condition is entered (or escalates), RESOLVED when it is left."""
+
+    FIRING = "FIRING"
+    RESOLVED = "RESOLVED"
+
+
+class Severity(StrEnum):
+    """How bad an alert is, in rising order (compare with :attr:`rank`)."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return SEVERITIES.index(self)
+
+
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+
+
 class Event:
     """Base of the typed events: the Avro name and the dict conversions."""
 
     SCHEMA: ClassVar[str]
     TIMES: ClassVar[tuple[str, ...]] = ("event_time",)
+    ENUMS: ClassVar[Mapping[str, type[StrEnum]]] = {}  # fields decoded to an enum
     _names: ClassVar[tuple[str, ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -51,6 +90,9 @@ class Event:
         for name in cls.TIMES:
             if values.get(name) is not None:
                 values[name] = epoch_ms(values[name])
+        for name, enum in cls.ENUMS.items():
+            if values.get(name) is not None:
+                values[name] = enum(values[name])
         return cls(**values)
 
 
@@ -131,13 +173,18 @@ class LabeledExample(Event):
 @dataclasses.dataclass(frozen=True, slots=True)
 class DriftAlert(Event):
     TIMES: ClassVar[tuple[str, ...]] = ("event_time", "window_start", "window_end")
+    ENUMS: ClassVar[Mapping[str, type[StrEnum]]] = {
+        "kind": AlertKind,
+        "status": AlertStatus,
+        "severity": Severity,
+    }
     alert_id: str
     event_time: int
     model_name: str
     model_version: str
-    kind: str
-    status: str
-    severity: str
+    kind: AlertKind
+    status: AlertStatus
+    severity: Severity
     feature: str | None
     statistic: str
     value: float

@@ -6,13 +6,13 @@ import dataclasses
 from collections.abc import Mapping
 
 from riskstream.ids import new_id, now_ms
-from riskstream.schemas.events import DriftAlert
+from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 from riskstream.stream_processors.quality_stats import Condition
-from riskstream.stream_processors.statistics import SEVERITIES, DriftThresholds, FeatureVerdict
+from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict
 
 
 def _rank(severity: str | None) -> int:
-    return SEVERITIES.index(severity) if severity else -1
+    return Severity(severity).rank if severity else -1
 
 
 def transition(
@@ -20,8 +20,8 @@ def transition(
     breached: bool,
     was: Mapping[str, str],
     now: dict[str, str],
-    severity: str | None = None,
-) -> str | None:
+    severity: Severity | None = None,
+) -> AlertStatus | None:
     """FIRING when a condition enters breach, or when its severity rises above the highest
     it fired at (an escalation: an incident whose first window was only partly drifted fires
     LOW, and the trigger, which waits for HIGH, must hear when it grows); RESOLVED when it
@@ -31,11 +31,11 @@ def transition(
         before = was.get(name)
         if before is None or _rank(severity) > _rank(before):
             now[name] = severity or ""
-            return "FIRING"
+            return AlertStatus.FIRING
         return None
     if name in was:
         now.pop(name, None)
-        return "RESOLVED"
+        return AlertStatus.RESOLVED
     return None
 
 
@@ -43,9 +43,9 @@ def alert_event(
     model_name: str,
     version: str,
     *,
-    kind: str,
-    status: str,
-    severity: str,
+    kind: AlertKind,
+    status: AlertStatus,
+    severity: Severity,
     statistic: str,
     value: float,
     threshold: float,
@@ -83,14 +83,14 @@ def alert_subject(alert: DriftAlert) -> str:
 def subject_name(feature: str | None, kind: str) -> str:
     if feature:
         return feature
-    return "score" if kind == "SCORE_DRIFT" else kind.lower()
+    return "score" if kind == AlertKind.SCORE_DRIFT else kind.lower()
 
 
 def condition_alert(
     model_name: str,
     version: str,
     condition: Condition,
-    status: str,
+    status: AlertStatus,
     window: tuple[int, int],
     sample_size: int,
 ) -> DriftAlert:
@@ -106,7 +106,7 @@ def condition_alert(
         version,
         kind=condition.kind,
         status=status,
-        severity=condition.severity or "LOW",
+        severity=condition.severity or Severity.LOW,
         statistic=condition.statistic,
         value=condition.value,
         threshold=condition.threshold,
@@ -122,7 +122,7 @@ def drift_alert(
     model_name: str,
     version: str,
     verdict: FeatureVerdict,
-    status: str,
+    status: AlertStatus,
     thresholds: DriftThresholds,
     window: tuple[int, int],
     sample_size: int,
@@ -135,9 +135,9 @@ def drift_alert(
     return alert_event(
         model_name,
         version,
-        kind="SCORE_DRIFT" if score else "DATA_DRIFT",
+        kind=AlertKind.SCORE_DRIFT if score else AlertKind.DATA_DRIFT,
         status=status,
-        severity=verdict.severity or "LOW",
+        severity=verdict.severity or Severity.LOW,
         feature=None if score else verdict.feature,
         statistic="psi",
         value=verdict.psi,
@@ -159,9 +159,9 @@ def model_load_alert(
     return alert_event(
         model_name,
         version,
-        kind="MODEL_LOAD",
-        status="FIRING",
-        severity="HIGH",
+        kind=AlertKind.MODEL_LOAD,
+        status=AlertStatus.FIRING,
+        severity=Severity.HIGH,
         statistic=statistic,
         value=1.0,
         threshold=0.0,
@@ -179,9 +179,9 @@ def retired_alert(
     return alert_event(
         model_name,
         version,
-        kind="DATA_DRIFT",
-        status="RESOLVED",
-        severity="LOW",
+        kind=AlertKind.DATA_DRIFT,
+        status=AlertStatus.RESOLVED,
+        severity=Severity.LOW,
         feature=feature,
         statistic="psi",
         value=0.0,

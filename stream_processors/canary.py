@@ -26,7 +26,13 @@ import time
 from riskstream.kafka.clients import publish_events
 from riskstream.kafka.model_events import publish_model_event
 from riskstream.models.registry import CHAMPION, Watch
-from riskstream.schemas.events import DriftAlert, ModelVersionEvent
+from riskstream.schemas.events import (
+    AlertKind,
+    AlertStatus,
+    DriftAlert,
+    ModelVersionEvent,
+    Severity,
+)
 from riskstream.stream_processors.alerts import alert_event
 from riskstream.stream_processors.live_evidence import (
     LiveDecision,
@@ -107,9 +113,9 @@ class CanaryWatch(EvidenceWatcher):
         return alert_event(
             self.settings.model_name,
             watch.champion,
-            kind="ROLLBACK",
-            status="FIRING",
-            severity="HIGH",
+            kind=AlertKind.ROLLBACK,
+            status=AlertStatus.FIRING,
+            severity=Severity.HIGH,
             statistic="canary",
             value=1.0,
             threshold=0.0,

@@ -23,7 +23,7 @@ import numpy as np
 
 from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
-from riskstream.schemas.events import PerformanceWindow
+from riskstream.schemas.events import AlertKind, PerformanceWindow
 from riskstream.settings import Settings
 from riskstream.stream_processors.estimation import (
     ESTIMATED,
@@ -124,7 +124,7 @@ class Estimates:
             estimated,
             self.registry.validation_metrics(version),
             self.thresholds,
-            kind="PERFORMANCE_ESTIMATE",
+            kind=AlertKind.PERFORMANCE_ESTIMATE,
         )
         return record, conditions
 

@@ -41,7 +41,13 @@ from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
-from riskstream.schemas.events import DriftAlert, LabeledExample, PerformanceWindow
+from riskstream.schemas.events import (
+    AlertKind,
+    DriftAlert,
+    LabeledExample,
+    PerformanceWindow,
+    Severity,
+)
 from riskstream.settings import Settings
 from riskstream.stream_processors.alerts import (
     alert_event,
@@ -308,9 +314,11 @@ class PerformanceMonitor(WindowedMonitor):
             alert_event(
                 self.settings.model_name,
                 version,
-                kind="CONCEPT_DRIFT",
+                kind=AlertKind.CONCEPT_DRIFT,
                 status=shift.status,
-                severity="HIGH" if shift.after - shift.before >= 0.1 or not rose else "MEDIUM",
+                severity=Severity.HIGH
+                if shift.after - shift.before >= 0.1 or not rose
+                else Severity.MEDIUM,
                 statistic="adwin_error_rate",
                 value=shift.after,
                 threshold=shift.before,

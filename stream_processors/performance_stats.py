@@ -18,13 +18,17 @@ from dataclasses import dataclass
 from river import drift
 from scipy.stats import norm
 
+from riskstream.schemas.events import AlertKind, AlertStatus, Severity
 from riskstream.stream_processors.quality_stats import Condition
 from riskstream.stream_processors.statistics import binned_roc_auc
 
 SCORE_BINS = 20
 BRIER_SCALE = 1_000_000
 ALERTED = ("accuracy", "f1", "roc_auc")  # the metrics the champion gates hold
-CONDITION_PREFIX = {"PERFORMANCE": "performance", "PERFORMANCE_ESTIMATE": "estimate"}
+CONDITION_PREFIX = {
+    AlertKind.PERFORMANCE: "performance",
+    AlertKind.PERFORMANCE_ESTIMATE: "estimate",
+}
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def performance_conditions(
     validation: Mapping[str, float],
     thresholds: PerformanceThresholds,
     was: frozenset[str] = frozenset(),
-    kind: str = "PERFORMANCE",
+    kind: AlertKind = AlertKind.PERFORMANCE,
 ) -> list[Condition]:
     """One condition per gated metric. It breaches when the window's value is significantly
     (``z`` standard errors) below the gate, or below ``1 - max_relative_drop`` times the
@@ -165,14 +169,14 @@ def performance_conditions(
         severity = None
         if breached:
             deep = reference is not None and value < (1 - 2 * drop) * reference
-            severity = "CRITICAL" if deep or value < gate - 0.1 else "HIGH"
+            severity = Severity.CRITICAL if deep or value < gate - 0.1 else Severity.HIGH
         conditions.append(Condition(key, kind, name, value, floor, breached, severity))
     return conditions
 
 
 @dataclass(frozen=True)
 class ErrorRateShift:
-    status: str  # FIRING (the error rate rose) or RESOLVED (it fell back)
+    status: AlertStatus  # FIRING (the error rate rose) or RESOLVED (it fell back)
     before: float
     after: float
     seen: int  # examples the detector had seen when it fired
@@ -199,8 +203,8 @@ class ErrorRateDetector:
             after = self.adwin.estimation
             if after > before and not self.firing:
                 self.firing = True
-                shifts.append(ErrorRateShift("FIRING", before, after, self.seen))
+                shifts.append(ErrorRateShift(AlertStatus.FIRING, before, after, self.seen))
             elif after < before and self.firing:
                 self.firing = False
-                shifts.append(ErrorRateShift("RESOLVED", before, after, self.seen))
+                shifts.append(ErrorRateShift(AlertStatus.RESOLVED, before, after, self.seen))
         return shifts

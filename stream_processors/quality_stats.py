@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
+from riskstream.schemas.events import AlertKind, Severity
+
 VOLUME = "volume"
 
 
@@ -44,12 +46,12 @@ class Condition:
     """One check of one window: ``name`` is stable across windows (it is the hysteresis key)."""
 
     name: str
-    kind: str  # DATA_QUALITY | VOLUME
+    kind: AlertKind  # DATA_QUALITY, VOLUME, PERFORMANCE or PERFORMANCE_ESTIMATE
     statistic: str
     value: float
     threshold: float
     breached: bool
-    severity: str | None
+    severity: Severity | None
 
 
 def reason_family(reason: str) -> str:
@@ -57,12 +59,12 @@ def reason_family(reason: str) -> str:
     return reason.split(":", 1)[0]
 
 
-def _rate_severity(value: float, threshold: float) -> str:
+def _rate_severity(value: float, threshold: float) -> Severity:
     if value >= 4 * threshold:
-        return "CRITICAL"
+        return Severity.CRITICAL
     if value >= 2 * threshold:
-        return "HIGH"
-    return "MEDIUM"
+        return Severity.HIGH
+    return Severity.MEDIUM
 
 
 def _rate_condition(
@@ -75,7 +77,7 @@ def _rate_condition(
 ) -> Condition:
     breached = value >= resolve_ratio * threshold if name in was else value >= threshold
     severity = _rate_severity(value, threshold) if breached else None
-    return Condition(name, "DATA_QUALITY", statistic, value, threshold, breached, severity)
+    return Condition(name, AlertKind.DATA_QUALITY, statistic, value, threshold, breached, severity)
 
 
 def missing_excess(missing: int, n: int, expected: float) -> tuple[float, float]:
@@ -152,7 +154,7 @@ def _missing_condition(
     # value: the window's rate; threshold: the rate at which it breaches
     return Condition(
         name,
-        "DATA_QUALITY",
+        AlertKind.DATA_QUALITY,
         "missing_rate",
         count / n,
         expected + t.missing_rate,
@@ -185,6 +187,6 @@ def volume_condition(
         breached = ratio < low or ratio > high
     severity = None
     if breached:
-        severity = "CRITICAL" if ratio < 0.1 * low or ratio > 2 * high else "HIGH"
+        severity = Severity.CRITICAL if ratio < 0.1 * low or ratio > 2 * high else Severity.HIGH
     threshold = low if ratio < 1 else high
-    return Condition(VOLUME, "VOLUME", "volume_ratio", ratio, threshold, breached, severity)
+    return Condition(VOLUME, AlertKind.VOLUME, "volume_ratio", ratio, threshold, breached, severity)

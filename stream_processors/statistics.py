@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import kolmogorov
 
+from riskstream.schemas.events import Severity
+
 Counts = Sequence[int] | Sequence[float] | np.ndarray
 EPSILON = 1e-4  # floor of a bin's share, so an empty bin does not make PSI infinite
 
@@ -61,9 +63,6 @@ def js_divergence(reference: Counts, current: Counts) -> float:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
-SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
-
-
 @dataclass(frozen=True)
 class DriftThresholds:
     """PSI banding (0.1 / 0.25 is the common one) plus a KS test corrected for the number of
@@ -77,15 +76,15 @@ class DriftThresholds:
     min_sample: int = 200
     resolve_ratio: float = 0.6
 
-    def severity(self, value: float) -> str | None:
+    def severity(self, value: float) -> Severity | None:
         if value >= self.psi_critical:
-            return "CRITICAL"
+            return Severity.CRITICAL
         if value >= self.psi_high:
-            return "HIGH"
+            return Severity.HIGH
         if value >= self.psi_medium:
-            return "MEDIUM"
+            return Severity.MEDIUM
         if value >= self.psi_low:
-            return "LOW"
+            return Severity.LOW
         return None
 
 
@@ -97,7 +96,7 @@ class FeatureVerdict:
     ks_pvalue: float
     js: float
     drifting: bool
-    severity: str | None
+    severity: Severity | None
 
 
 def drift_verdicts(

@@ -17,9 +17,8 @@ from rich.table import Table
 from riskstream.cli.console import console, echo, err_console, fails_cleanly
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.reading import Start, skipped_summary
+from riskstream.schemas.events import SEVERITIES
 from riskstream.settings import load_settings
-
-SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
 def parse_start(text: str) -> Start:

@@ -54,3 +54,24 @@ def test_patient_record_carries_the_pima_features_and_optional_insulin() -> None
         assert name in fields
     assert fields["insulin"]["type"] == ["null", "double"]
     assert fields["insulin"]["default"] is None
+
+
+def test_the_alert_enums_are_the_drift_alert_schemas_symbols() -> None:
+    """Code and schema name the same kinds, statuses and severities, in the schema's order
+    for severity (its rank is the order)."""
+    from riskstream.schemas.events import AlertKind, AlertStatus, Severity
+
+    fields = {f["name"]: f["type"] for f in load_schema_json("DriftAlert")["fields"]}
+    for name, enum in (("kind", AlertKind), ("status", AlertStatus), ("severity", Severity)):
+        assert fields[name]["symbols"] == [member.value for member in enum], name
+    assert Severity.LOW.rank < Severity.MEDIUM.rank < Severity.HIGH.rank < Severity.CRITICAL.rank
+
+
+def test_a_decoded_alert_carries_enum_members() -> None:
+    from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
+
+    record = {"kind": "DATA_DRIFT", "status": "FIRING", "severity": "HIGH"}
+    fields = dict.fromkeys(DriftAlert._fields(), 0)
+    alert = DriftAlert.from_avro({**fields, "feature": None, "resolves_alert_id": None, **record})
+    assert alert.kind is AlertKind.DATA_DRIFT and alert.status is AlertStatus.FIRING
+    assert alert.severity is Severity.HIGH and alert.severity == "HIGH"
