@@ -21,9 +21,9 @@ from tests.integration.test_shadow import (
     _label_like,
     _running,
     _send,
-    _wait,
     _with_challenger,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +45,18 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
     canary = CanaryWatch(settings)
     stop, threads = _running(scorer, joiner)
     try:
-        _wait(lambda: scorer.models.current is not None, "the scorer did not start")
+        eventually(lambda: scorer.models.current is not None, 60, "the scorer did not start")
         assert canary.judge() is None  # nothing watched
         promoted = _cli(settings, "model", "promote", b)
         assert promoted.returncode == 0, promoted.stderr
         assert registry.alias_version(PREVIOUS) == a
-        _wait(lambda: scorer.models.current.version == b, "no swap on the promotion")
-        _wait(lambda: getattr(scorer.models.challenger, "version", None) == a, "A not in shadow")
+        eventually(lambda: scorer.models.current.version == b, 60, "no swap on the promotion")
+        eventually(
+            lambda: getattr(scorer.models.challenger, "version", None) == a, 60, "A not in shadow"
+        )
         _send(settings, 0, 300)
         _label_like(settings, a, 0, 300)
-        _wait(lambda: joiner.stats.joined_with_shadow == 300, "300 labels did not join")
+        eventually(lambda: joiner.stats.joined_with_shadow == 300, 60, "300 labels did not join")
         rolled_back = canary.judge()
         assert rolled_back is not None and rolled_back.status == "ROLLED_BACK", rolled_back
         assert (rolled_back.version, rolled_back.previous_version) == (a, b)
@@ -64,24 +66,30 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
         assert registry.alias_version(CHAMPION) == a
         assert registry.alias_version(PREVIOUS) is None
         assert "previous champion is better" in registry.get(b).tags[WATCH_TAG]
-        _wait(lambda: scorer.models.current.version == a, "the scorer did not roll back")
-        _wait(lambda: scorer.models.challenger is None, "the shadow did not stop")
+        eventually(lambda: scorer.models.current.version == a, 60, "the scorer did not roll back")
+        eventually(lambda: scorer.models.challenger is None, 60, "the shadow did not stop")
         assert canary.judge() is None  # the watch is over
 
         promoted = _cli(settings, "model", "promote", b)
         assert promoted.returncode == 0, promoted.stderr
-        _wait(lambda: scorer.models.current.version == b, "no swap on the second promotion")
-        _wait(lambda: getattr(scorer.models.challenger, "version", None) == a, "A not in shadow")
+        eventually(
+            lambda: scorer.models.current.version == b, 60, "no swap on the second promotion"
+        )
+        eventually(
+            lambda: getattr(scorer.models.challenger, "version", None) == a, 60, "A not in shadow"
+        )
         _send(settings, 300, 150)
         _label_like(settings, b, 300, 150)
-        _wait(lambda: joiner.stats.joined_with_shadow == 450, "150 more labels did not join")
+        eventually(
+            lambda: joiner.stats.joined_with_shadow == 450, 60, "150 more labels did not join"
+        )
         confirmed = canary.judge()
         assert confirmed is not None and confirmed.status == "CONFIRMED", confirmed
         assert confirmed.version == b and confirmed.metrics["live_n"] == 150
         assert "no significant loss over 1 window:" in confirmed.reason
         assert registry.alias_version(CHAMPION) == b
         assert registry.alias_version(PREVIOUS) is None
-        _wait(lambda: scorer.models.challenger is None, "the shadow did not stop")
+        eventually(lambda: scorer.models.challenger is None, 60, "the shadow did not stop")
     finally:
         stop.set()
         for thread in threads:
@@ -95,3 +103,7 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
     rollbacks = [x for x in alerts if x["kind"] == "ROLLBACK"]
     assert len(rollbacks) == 1 and rollbacks[0]["severity"] == "HIGH"
     assert rollbacks[0]["model_version"] == b and rollbacks[0]["sample_size"] == 300
+
+
+def _in_shadow(scorer: Scorer) -> str | None:
+    return getattr(scorer.models.challenger, "version", None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,19 +23,13 @@ from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, worker_env
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10
 T0 = 1_760_000_000_000 - 1_760_000_000_000 % (WINDOW_S * 1000)  # labels' times, in the past
 ROWS = 300
 PER_WINDOW = 120  # labels 0-119 in the first window, 120-239 in the second, the rest after
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
-        time.sleep(0.3)
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame, np.ndarray]:
@@ -84,7 +77,7 @@ def test_records_and_labels_from_files_give_the_accuracy_computed_by_hand(
     try:
         sent = publish_file(settings, records_csv)
         assert sent.sent == ROWS and not sent.rejected
-        _wait(lambda: joiner.stats.predictions_cached >= ROWS, 120, "every prediction cached")
+        eventually(lambda: joiner.stats.predictions_cached >= ROWS, 120, "every prediction cached")
         result = CliRunner().invoke(
             app, ["publish", "--labels-from", str(labels_csv), "--rate", "0"],
             env=worker_env(settings),
@@ -94,7 +87,7 @@ def test_records_and_labels_from_files_give_the_accuracy_computed_by_hand(
         assert f"{ROWS} label(s): their prediction is waiting in the joiner" in text
         assert "1 label(s): no prediction for their request yet" in text
         assert f"rejected row {ROWS + 3}: outcome: outcome '2' is not 1/0" in text
-        _wait(lambda: joiner.stats.joined >= ROWS, 120, "every label joined")
+        eventually(lambda: joiner.stats.joined >= ROWS, 120, "every label joined")
     finally:
         stop.set()
         for thread in threads:
@@ -104,7 +97,7 @@ def test_records_and_labels_from_files_give_the_accuracy_computed_by_hand(
     thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        _wait(lambda: monitor.stats.windows_closed >= 2, 120, "two performance windows closed")
+        eventually(lambda: monitor.stats.windows_closed >= 2, 120, "two performance windows closed")
     finally:
         stop.set()
         thread.join(30)

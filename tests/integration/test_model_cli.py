@@ -6,8 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.topics import AUDIT, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +38,6 @@ def _model(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
     )
-
-
-def _until(condition: Callable[[], bool], timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.2)
-    return condition()
 
 
 def test_promote_then_roll_back_and_the_scorer_follows(stack: Settings, tmp_path: Path) -> None:
@@ -62,16 +54,16 @@ def test_promote_then_roll_back_and_the_scorer_follows(stack: Settings, tmp_path
         return current.version if current is not None else None
 
     try:
-        assert _until(lambda: serving() == "1"), serving()
+        eventually(lambda: serving() == "1", 60, "the scorer serves version 1")
         promoted = _model(settings, "promote", "2")
         assert promoted.returncode == 0, promoted.stderr
-        assert _until(lambda: serving() == "2"), serving()
+        eventually(lambda: serving() == "2", 60, "the scorer serves version 2")
 
         rolled = _model(settings, "rollback")
         assert rolled.returncode == 0, rolled.stderr
         assert "champion: 2 → 1 (rolled back)" in rolled.stdout
         assert Registry(settings).alias_version(CHAMPION) == "1"
-        assert _until(lambda: serving() == "1"), serving()
+        eventually(lambda: serving() == "1", 60, "the scorer serves version 1")
 
         again = _model(settings, "rollback")
         assert again.returncode != 0

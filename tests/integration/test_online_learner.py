@@ -28,6 +28,7 @@ from riskstream.stream_processors.online_learner import Learner
 from riskstream.stream_processors.trainer import Trainer
 from riskstream.topics import LABELED_EXAMPLES
 from tests.integration.conftest import deployment_with_champion, process_env
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +76,6 @@ def _snapshots(settings: Settings) -> list[tuple[int, dict[str, float], dict[str
     ]
 
 
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def _learn(settings: Settings, count: int) -> Learner:
     """Run a learner in this process until it has learned ``count`` examples, then stop it
     (which registers a snapshot)."""
@@ -91,7 +83,9 @@ def _learn(settings: Settings, count: int) -> Learner:
     stop = threading.Event()
     thread = threading.Thread(target=learner.run, args=(stop,), daemon=True)
     thread.start()
-    _wait(lambda: learner.learner and learner.learner.score.examples >= count, 90, f"{count}")
+    eventually(
+        lambda: learner.learner and learner.learner.score.examples >= count, 90, f"{count} learned"
+    )
     time.sleep(2)  # any example learned twice would arrive meanwhile
     stop.set()
     thread.join(60)
@@ -110,7 +104,9 @@ def test_it_learns_as_examples_arrive_and_registers_snapshots_with_lineage(
     thread = threading.Thread(target=learner.run, args=(stop,), daemon=True)
     thread.start()
     _publish_examples(settings, 1000, seed=1, scenario=Scenario())
-    _wait(lambda: learner.learner and learner.learner.score.examples == 1000, 60, "1000 learned")
+    eventually(
+        lambda: learner.learner and learner.learner.score.examples == 1000, 60, "1000 learned"
+    )
     stop.set()
     thread.join(60)
     assert not thread.is_alive()
@@ -151,7 +147,7 @@ def test_a_learner_killed_between_snapshots_learns_each_example_once_in_their_li
     with log_path.open("w") as log_file:
         first = subprocess.Popen(argv, env=env, stderr=log_file)
         try:  # killed as soon as its first snapshot is registered, mid-stream
-            _wait(lambda: "learner: snapshot" in log_path.read_text(), 120, "a first snapshot")
+            eventually(lambda: "learner: snapshot" in log_path.read_text(), 120, "a first snapshot")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)

@@ -23,6 +23,7 @@ from riskstream.topics import LABELED_EXAMPLES, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import PrivateRedisCluster, start_workers, wait_until_owning
 from tests.integration.traffic import send_records_and_labels, window_counts
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 4
@@ -67,12 +68,14 @@ def test_monitor_joiner_and_trigger_count_exactly_on_a_redis_cluster(
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", SENT, timeout=90)
     examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", SENT, 90)
     windows = window_counts(predictions, WINDOW_S)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (
-        monitor.stats.windows_closed < len(windows) or not trigger.requests
-    ):
-        time.sleep(0.5)
-    time.sleep(2)  # the trigger saves its state after the batch that asked
+    eventually(
+        lambda: monitor.stats.windows_closed >= len(windows) and trigger.requests,
+        30,
+        "every window closed and a retrain asked for",
+    )
+    eventually(  # the trigger saves its state after the batch that asked
+        lambda: Trigger(settings).load_state() == trigger._state, 30, "the trigger's state saved"
+    )
     dead = [name for name, thread in threads.items() if not thread.is_alive()]
     stop.set()
     for thread in threads.values():

@@ -35,6 +35,7 @@ from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,10 +153,8 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
     old = registry.alias_version(CHAMPION)
     scorer, stop, thread = _run_scorer(deployment)
     try:
-        deadline = time.monotonic() + 30
-        while scorer.models.current is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)  # the follower assigns model-versions at its end
+        # the follower reads model-versions from where it ended when the champion was read
+        eventually(lambda: scorer.models.current, 30, "the scorer loads its champion")
         new = bootstrap(deployment).version  # a challenger
         registry.promote(new)
         publish_model_event(
@@ -164,10 +163,7 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
                 deployment.model_name, "PROMOTED", version=new, alias=CHAMPION, previous_version=old
             ),
         )
-        deadline = time.monotonic() + 30
-        while scorer.models.current.version != new and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert scorer.models.current.version == new
+        eventually(lambda: scorer.models.current.version == new, 30, f"version {new} serves")
         _produce(deployment, _valid(deployment, 30, start=20_000))
         predictions = drain_committed(deployment, PREDICTIONS.name, "Prediction", 30)
         served = {p["model_version"] for p in predictions if p["request_id"].startswith("req-20")}
@@ -183,9 +179,7 @@ def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:
                 previous_version=new,
             ),
         )
-        deadline = time.monotonic() + 30
-        while scorer.models.load_failures == 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: scorer.models.load_failures, 90, "the missing version fails to load")
         assert scorer.models.load_failures == 1
         assert scorer.models.current.version == new  # the old version keeps serving
     finally:
@@ -283,12 +277,7 @@ def _assert_windows_count_each_prediction_once(
 
 
 def _wait_until_ready(base_url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http_get(f"{base_url}/ready")[0] == 200:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{base_url} was not ready within {timeout}s")
+    eventually(lambda: http_get(f"{base_url}/ready")[0] == 200, timeout, f"{base_url} ready")
 
 
 def _scorer_metric(port: int, name: str) -> int:
@@ -299,14 +288,13 @@ def _scorer_metric(port: int, name: str) -> int:
 
 def _wait_for_split(ports: dict[str, int], partitions: int, timeout: float) -> dict[str, int]:
     """Wait until the group's rebalance gave every scorer some of the partitions."""
-    deadline = time.monotonic() + timeout
-    owned: dict[str, int] = {}
-    while time.monotonic() < deadline:
+
+    def owned() -> dict[str, int]:
         owned = {i: _scorer_metric(p, "riskstream_assigned_partitions") for i, p in ports.items()}
-        if all(owned.values()) and sum(owned.values()) == partitions:
-            return owned
-        time.sleep(0.5)
-    raise AssertionError(f"the scorers never split the {partitions} partitions: {owned}")
+        assert all(owned.values()) and sum(owned.values()) == partitions, owned
+        return owned
+
+    return eventually(owned, timeout, f"the scorers split the {partitions} partitions")
 
 
 def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:

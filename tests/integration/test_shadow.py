@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from riskstream.topics import (
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.test_scorer import _wait_for_some_predictions
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 PATIENTS = 400
@@ -135,16 +135,18 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
     referee = LiveReferee(settings)
     stop, threads = _running(scorer, joiner)
     try:
-        _wait(lambda: scorer.models.challenger is not None, "the challenger was not loaded")
+        eventually(
+            lambda: scorer.models.challenger is not None, 60, "the challenger was not loaded"
+        )
         _send(settings, 0, 100)
-        _wait(lambda: joiner.stats.shadows_cached >= 100, "shadows not cached")
+        eventually(lambda: joiner.stats.shadows_cached >= 100, 60, "shadows not cached")
         _label_like(settings, challenger, 0, 100)
-        _wait(lambda: joiner.stats.joined_with_shadow == 100, "100 labels did not join")
+        eventually(lambda: joiner.stats.joined_with_shadow == 100, 60, "100 labels did not join")
         assert referee.judge() is None  # 100 of 200 paired labels: it waits
         _send(settings, 100, 300)
-        _wait(lambda: joiner.stats.shadows_cached >= 400, "shadows not cached")
+        eventually(lambda: joiner.stats.shadows_cached >= 400, 60, "shadows not cached")
         _label_like(settings, challenger, 100, 300)
-        _wait(lambda: joiner.stats.joined_with_shadow == 400, "400 labels did not join")
+        eventually(lambda: joiner.stats.joined_with_shadow == 400, 60, "400 labels did not join")
         promoted = referee.judge()
         assert promoted is not None and promoted.status == "PROMOTED", promoted
         assert (promoted.version, promoted.previous_version) == (challenger, champion)
@@ -154,16 +156,19 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
         assert registry.alias_version(CHAMPION) == challenger
         assert registry.alias_version(CHALLENGER) is None
         assert "better on live evidence" in registry.get(challenger).tags[EVIDENCE_TAG]
-        _wait(lambda: scorer.models.current.version == challenger, "no swap on the promotion")
+        eventually(
+            lambda: scorer.models.current.version == challenger, 60, "no swap on the promotion"
+        )
         # the promotion is watched: the old champion is scored in shadow, and never serves
         assert registry.alias_version(PREVIOUS) == champion
-        _wait(
+        eventually(
             lambda: getattr(scorer.models.challenger, "version", None) == champion,
+            60,
             "the previous champion was not scored in shadow",
         )
         assert scorer.models.shadow()[1] is False  # it may not serve a split's share
         _send(settings, 400, 50)
-        _wait(lambda: scorer.stats.predictions == 450, "50 records were not scored")
+        eventually(lambda: scorer.stats.predictions == 450, 60, "50 records were not scored")
         assert scorer.stats.shadow_predictions == 450
         assert scorer.stats.served_by == {champion: 400, challenger: 50}
 
@@ -173,14 +178,17 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
         assert refused.returncode == 1 and "cannot challenge itself" in refused.stderr
         done = _cli(settings, "model", "challenge", champion)
         assert done.returncode == 0, done.stderr
-        _wait(
+        eventually(
             lambda: getattr(scorer.models.challenger, "version", None) == champion,
+            60,
             "the second challenger was not loaded",
         )
         _send(settings, 450, 300)
-        _wait(lambda: joiner.stats.shadows_cached >= 700, "shadows not cached")
+        eventually(lambda: joiner.stats.shadows_cached >= 700, 60, "shadows not cached")
         _label_like(settings, challenger, 450, 300, shadows=700)
-        _wait(lambda: joiner.stats.joined_with_shadow == 700, "300 more labels did not join")
+        eventually(
+            lambda: joiner.stats.joined_with_shadow == 700, 60, "300 more labels did not join"
+        )
         rejected = referee.judge()
     finally:
         stop.set()
@@ -229,7 +237,7 @@ def test_labels_join_with_both_variants_scores_and_the_live_evidence_is_sklearns
         _send(settings, 0, total)
         served = drain_committed(settings, PREDICTIONS.name, "Prediction", total, timeout=120)
         shadow = drain_committed(settings, SHADOW_PREDICTIONS.name, "Prediction", total, 60)
-        _wait(lambda: joiner.stats.shadows_cached >= total, "the joiner cached no shadows")
+        eventually(lambda: joiner.stats.shadows_cached >= total, 60, "the joiner cached no shadows")
         _send_labels(settings, 0, total)
         examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", total, 120)
     finally:
@@ -334,10 +342,3 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
     )
-
-
-def _wait(condition: Any, failure: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert condition(), failure

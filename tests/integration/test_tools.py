@@ -123,21 +123,19 @@ def _alert(settings: Settings, severity: str) -> DriftAlert:
 def test_watch_exits_on_an_alert_and_times_out_without_one(scored: Settings) -> None:
     codec = codec_for(scored)
 
-    def later() -> None:
-        time.sleep(6)  # after watch has started reading from the end
-        producer = Producer(scored.kafka_config())
-        for severity in ("LOW", "HIGH"):
-            producer.produce(
-                scored.topic(DRIFT_ALERTS.name),
-                key=b"glucose",
-                value=codec.encode_event(_alert(scored, severity)),
-            )
-        producer.flush(10)
-
-    threading.Thread(target=later, daemon=True).start()
+    # from a time, not from the end: whenever watch starts reading, these alerts are ahead
+    since = str(int(time.time() * 1000))
+    producer = Producer(scored.kafka_config())
+    for severity in ("LOW", "HIGH"):
+        producer.produce(
+            scored.topic(DRIFT_ALERTS.name),
+            key=b"glucose",
+            value=codec.encode_event(_alert(scored, severity)),
+        )
+    assert producer.flush(10) == 0
     argv = [sys.executable, "-m", "riskstream.cli.main", "watch"]
     waited = subprocess.run(
-        [*argv, "--exit-on", "HIGH", "--timeout", "60"],
+        [*argv, "--from", since, "--exit-on", "HIGH", "--timeout", "60"],
         env=process_env(scored),
         capture_output=True,
         text=True,
