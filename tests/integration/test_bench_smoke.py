@@ -134,14 +134,14 @@ BENCHMARKS: dict[str, tuple[Check, str]] = {
     "recovery": (_recovery, "Time to recovery: the demo's closed loop, phase by phase"),
 }
 # groups of about a minute each on a quiet 2-core machine (the pure ones need no broker)
-GROUPS = [
-    "throughput",
-    "latency,backtest",
-    "detection,online,estimation,segments",
-    "burst,swaps",
-    "soak",
+GROUPS = [  # longest first, for the parallel workers
     "shadow",
     "recovery",
+    "throughput",
+    "soak",
+    "latency,backtest",
+    "burst,swaps",
+    "detection,online,estimation,segments",
 ]
 
 
