@@ -9,9 +9,11 @@ with :func:`mget` across slots.
 
 from __future__ import annotations
 
+import logging
 import struct
-from collections.abc import Sequence
-from typing import Any, TypeAlias, cast
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias, TypeVar, cast
 
 import redis
 from redis.cluster import RedisCluster
@@ -28,6 +30,36 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
 )
+
+# How long a worker waits before it tries again what Redis did not answer: the one retry
+# policy of every worker (the runtimes' batches, the notifier's events, the trigger's state).
+REDIS_RETRY_S = 1.0
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def note_unavailable(worker: str, exc: BaseException, what: str = "the batch") -> None:
+    """Say that a dependency is away and ``what`` waits ``REDIS_RETRY_S`` to be tried again."""
+    log.warning("%s: %s; %s is retried in %.0f s", worker, _away(exc), what, REDIS_RETRY_S)
+
+
+def _away(exc: BaseException) -> str:
+    return f"Redis unavailable ({exc})" if isinstance(exc, REDIS_DOWN) else f"unavailable ({exc})"
+
+
+def retry_while_redis_down(
+    step: Callable[[], T], worker: str, stop: threading.Event, what: str
+) -> T | None:
+    """``step()``'s value, tried again every ``REDIS_RETRY_S`` while Redis is away; None if
+    the worker is told to stop before it succeeds (nothing was done, so nothing is lost)."""
+    while not stop.is_set():
+        try:
+            return step()
+        except REDIS_DOWN as exc:
+            note_unavailable(worker, exc, what)
+            stop.wait(REDIS_RETRY_S)
+    return None
+
 
 # The cluster client offers every command riskstream uses (tests/integration/test_redis_cluster.py
 # runs the monitor, joiner and trigger on one); typed as the single-node client, whose stubs

@@ -24,15 +24,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from typing import Any
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Message
 
 from riskstream.kafka.clients import codec_for, publish_events
-from riskstream.kafka.dead_letter import consumed, dead_letter
+from riskstream.kafka.dead_letter import dead_letter
 from riskstream.kafka.factory import group_consumer
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN, connect
+from riskstream.redis_client import connect, retry_while_redis_down
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent
 from riskstream.settings import Settings
@@ -110,18 +111,17 @@ class Notifier:
                 message = consumer.poll(0.5)
                 if message is None or message.error():
                     continue
-                try:
-                    self.handle(message)
-                except REDIS_DOWN as exc:  # the event is taken again once Redis answers
-                    log.warning("notifier: Redis unavailable (%s); retrying in 1 s", exc)
-                    item = consumed(message)
-                    consumer.seek(TopicPartition(item.topic, item.partition, item.offset))
-                    stop.wait(1.0)
-                    continue
+                sent = partial(self._sent_everywhere, message)
+                if not retry_while_redis_down(sent, "notifier", stop, "the event"):
+                    break  # stopped with the event not sent everywhere: it is read again
                 consumer.commit(message=message, asynchronous=False)  # after every webhook had it
                 self.metrics.records_in.inc()
         finally:
             consumer.close()
+
+    def _sent_everywhere(self, message: Message) -> bool:
+        self.handle(message)
+        return True
 
     def handle(self, message: Message) -> None:
         """Send one event to every webhook that has not had it yet."""

@@ -22,7 +22,7 @@ from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_to
 from riskstream.kafka.model_events import publish_retrain_request
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import recent_list
-from riskstream.redis_client import REDIS_DOWN, connect
+from riskstream.redis_client import connect, retry_while_redis_down
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
@@ -85,7 +85,10 @@ class Trigger:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        self._state = self._wait_for_redis(stop)
+        state = retry_while_redis_down(self.load_state, "trigger", stop, "reading its state")
+        if state is None:
+            return  # stopped before Redis answered
+        self._state = state
         self.metrics.ready = True
         app = faust_app(self.settings, GROUP)
         runner = FaustRunner(app, self.metrics, stop)
@@ -101,16 +104,6 @@ class Trigger:
             await runner.apply([], self._step)
 
         runner.run()
-
-    def _wait_for_redis(self, stop: threading.Event) -> TriggerState:
-        while True:
-            try:
-                return self.load_state()
-            except REDIS_DOWN as exc:
-                if stop.is_set():
-                    raise
-                log.warning("trigger: Redis unavailable (%s); retrying in 1 s", exc)
-                stop.wait(1.0)
 
     def _step(self, records: list[Record]) -> None:
         """One batch. The state lives in memory and is saved to Redis after each batch, so a

@@ -27,7 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from riskstream.errors import ConfigError, ServiceUnavailableError
 from riskstream.memory import release_free_memory
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN
+from riskstream.redis_client import REDIS_DOWN, REDIS_RETRY_S, note_unavailable
 from riskstream.schemas.events import Consumed as Record
 from riskstream.settings import Settings
 
@@ -239,11 +239,7 @@ class FaustRunner:
             try:
                 effect(records)
             except REDIS_DOWN as exc:
-                log.warning(
-                    "%s: Redis unavailable (%s); retrying the batch in 1 s",
-                    self.metrics.processor,
-                    exc,
-                )
+                note_unavailable(self.metrics.processor, exc)
                 self.metrics.ready = False
                 if self.stop.is_set():
                     raise ServiceUnavailableError(
@@ -252,7 +248,7 @@ class FaustRunner:
                         hint="restart the worker once Redis answers; it re-reads the batch "
                         "unless Faust committed it on the way down",
                     ) from exc
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(REDIS_RETRY_S)
                 continue
             self.metrics.ready = True
             self._done(records)
@@ -262,7 +258,7 @@ class FaustRunner:
         try:
             step()
         except REDIS_DOWN as exc:
-            log.warning("%s: Redis unavailable (%s)", self.metrics.processor, exc)
+            note_unavailable(self.metrics.processor, exc, "the timer's step")
             self.metrics.ready = False
 
     def _done(self, records: Iterable[Record]) -> None:

@@ -22,6 +22,7 @@ from riskstream.kafka.clients import codec_for, ready_producer, rewind, settle_t
 from riskstream.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.kafka.factory import group_consumer, transactional_producer
 from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import REDIS_RETRY_S, note_unavailable
 from riskstream.schemas.events import Event
 from riskstream.settings import Settings
 
@@ -145,10 +146,10 @@ class TransactionalRuntime:
                 try:
                     self.process_once(process, messages)
                 except self.retry_on as exc:
-                    log.warning("%s: %s unavailable; the batch is retried in 1 s", self.name, exc)
+                    note_unavailable(self.name, exc)
                     if messages:
                         rewind(self.consumer, messages)
-                    stop.wait(1.0)
+                    stop.wait(REDIS_RETRY_S)
         finally:
             self.consumer.close()
 
