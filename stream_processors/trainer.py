@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from confluent_kafka import Message
 
@@ -81,14 +82,8 @@ class Trainer:
             return
         self.runtime.start()
         self.retrainer.start()
-        # each on its own thread with its own registry client; with manual promotion a person
-        # decides (`riskstream model evidence` shows what the referee would weigh)
-        if self.settings.promotion_evidence == "live" and self.settings.promotion == "auto":
-            referee = LiveReferee(self.settings)
-            threading.Thread(target=referee.run, args=(stop,), name="referee", daemon=True).start()
-        if self.settings.canary_windows > 0:
-            canary = CanaryWatch(self.settings)
-            threading.Thread(target=canary.run, args=(stop,), name="canary", daemon=True).start()
+        helpers_stop = threading.Event()  # set when the loop ends, however it ends
+        helpers = self._start_helpers(helpers_stop)
 
         def process(messages: list[Message]) -> Batch | None:
             batch = self.process(messages)
@@ -99,7 +94,24 @@ class Trainer:
         try:
             self.runtime.run(process, stop)
         finally:
+            helpers_stop.set()
+            for helper in helpers:
+                helper.join(30)
             self.retrainer.stop()
+
+    def _start_helpers(self, stop: threading.Event) -> list[threading.Thread]:
+        """The referee and the canary, each on its own thread with its own registry client;
+        with manual promotion a person decides (`riskstream model evidence` shows what the
+        referee would weigh)."""
+        runs: list[tuple[str, Callable[[threading.Event], None]]] = []
+        if self.settings.promotion_evidence == "live" and self.settings.promotion == "auto":
+            runs.append(("referee", LiveReferee(self.settings).run))
+        if self.settings.canary_windows > 0:
+            runs.append(("canary", CanaryWatch(self.settings).run))
+        helpers = [threading.Thread(target=r, args=(stop,), name=n, daemon=True) for n, r in runs]
+        for helper in helpers:
+            helper.start()
+        return helpers
 
     def process(self, messages: list[Message]) -> Batch | None:
         """Merge the batch's requests into one training run; its outcome goes out with the
