@@ -223,25 +223,32 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class OpsServer:
-    """Serves one worker's endpoints on ``host:port`` until ``close``."""
+    """Serves one worker's endpoints on ``host:port`` from ``start`` until ``close``."""
 
     def __init__(self, metrics: WorkerMetrics, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"metrics": metrics})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.address = f"http://{host}:{self.server.server_address[1]}"
+        self.metrics, self.host, self.port = metrics, host, port
+        self.address = ""
+
+    def start(self) -> OpsServer:
+        """Bind the port (OSError if it is taken) and serve on a thread of its own."""
+        handler = type("Handler", (_Handler,), {"metrics": self.metrics})
+        self.server = ThreadingHTTPServer((self.host, self.port), handler)
+        self.address = f"http://{self.host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        return self
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join(10)
 
 
 def serve_ops(metrics: WorkerMetrics, host: str, port: int) -> OpsServer | None:
     """Start the endpoints; a port that is taken is logged, not fatal: the worker's data path
     matters more than its metrics."""
     try:
-        server = OpsServer(metrics, host, port)
+        server = OpsServer(metrics, host, port).start()
     except OSError as exc:
         log.error(
             "%s: cannot serve /health and /metrics on %s:%d (%s); pass --ops-port to choose "

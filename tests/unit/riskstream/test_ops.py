@@ -54,7 +54,7 @@ def _get(url: str) -> tuple[int, str]:
 
 def test_health_and_readiness_follow_the_worker() -> None:
     m = WorkerMetrics("joiner", stall_s=0.2)
-    server = OpsServer(m, "127.0.0.1", 0)
+    server = OpsServer(m, "127.0.0.1", 0).start()
     try:
         assert _get(f"{server.address}/ready") == (503, "not ready\n")
         m.ready = True
@@ -81,7 +81,7 @@ def test_health_and_readiness_follow_the_worker() -> None:
 def test_a_taken_port_is_reported_not_fatal() -> None:
     from riskstream.ops import serve_ops
 
-    first = OpsServer(WorkerMetrics("scorer"), "127.0.0.1", 0)
+    first = OpsServer(WorkerMetrics("scorer"), "127.0.0.1", 0).start()
     try:
         port = int(first.address.rsplit(":", 1)[1])
         assert serve_ops(WorkerMetrics("scorer"), "127.0.0.1", port) is None
