@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
-from riskstream.cli.console import console, echo, err_console, fails_cleanly
+from riskstream.cli.output import console, echo, err_console, fails_cleanly
 from riskstream.cli.tools_cmd import parse_start
 from riskstream.settings import load_settings
 

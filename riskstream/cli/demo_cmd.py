@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from riskstream.cli.console import console, echo, fails_cleanly
+from riskstream.cli.output import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
 from riskstream.settings import load_settings
 

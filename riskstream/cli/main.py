@@ -8,8 +8,8 @@ from rich.table import Table
 from riskstream import __version__
 from riskstream.cli import model_cmd, run_cmd, stack_cmd
 from riskstream.cli.backtest_cmd import backtest
-from riskstream.cli.console import console, echo, fails_cleanly
 from riskstream.cli.demo_cmd import demo
+from riskstream.cli.output import console, echo, fails_cleanly
 from riskstream.cli.publish_cmd import publish
 from riskstream.cli.tools_cmd import predictions, replay, watch
 from riskstream.cli.ui_cmd import ui

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from riskstream.cli.console import console, echo, fails_cleanly
+from riskstream.cli.output import console, echo, fails_cleanly
 from riskstream.logs import configure_logging
 from riskstream.settings import Settings, load_settings
 

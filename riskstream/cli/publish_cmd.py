@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from riskstream.cli.console import console, fails_cleanly
+from riskstream.cli.output import console, fails_cleanly
 from riskstream.errors import ConfigError
 from riskstream.logs import configure_logging
 from riskstream.settings import load_settings

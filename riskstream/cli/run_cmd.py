@@ -9,7 +9,7 @@ from typing import Protocol
 
 import typer
 
-from riskstream.cli.console import fails_cleanly
+from riskstream.cli.output import fails_cleanly
 from riskstream.logs import configure_logging
 from riskstream.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
 from riskstream.settings import Settings, load_settings

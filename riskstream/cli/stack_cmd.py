@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from riskstream.cli.console import console, echo, fails_cleanly
+from riskstream.cli.output import console, echo, fails_cleanly
 from riskstream.kafka.admin import ensure_topics
 from riskstream.settings import load_settings
 from riskstream.stack import stack_down, stack_status, stack_up

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from riskstream.cli.console import console, echo, err_console, fails_cleanly
+from riskstream.cli.output import console, echo, err_console, fails_cleanly
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.reading import Start, skipped_summary
 from riskstream.schemas.events import SEVERITIES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from riskstream.cli.console import echo, fails_cleanly
+from riskstream.cli.output import echo, fails_cleanly
 from riskstream.logs import configure_logging
 from riskstream.settings import load_settings
 
