@@ -63,6 +63,8 @@ from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
 from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.stream_processors.windows import (
     Observation,
+    Tracked,
+    TrackItem,
     WindowHistograms,
     binning_version,
     by_window,
@@ -201,8 +203,8 @@ class Monitor(WindowedMonitor):
     def _count(self, records: list[Record], version: str | None = None) -> None:
         version_of = self._binning() if version is None else lambda start: version
         observations: list[Observation] = []
-        dead: list[tuple[int, int, int, str, str | None]] = []  # ..., event ms, reason, segment
-        others: list[tuple[int, int, int, str, str | None]] = []  # challenger-served, alike
+        dead: list[Tracked] = []
+        others: list[Tracked] = []  # predictions the split's challenger served
         for record in records:
             partition, offset = record.partition, record.offset
             if record.topic != self._predictions:
@@ -218,7 +220,7 @@ class Monitor(WindowedMonitor):
                 # binned by no one here, but part of the traffic's volume
                 self.watermark.observe(self._predictions, partition, p.event_time)
                 segment = self.segment_gate.segment_of(p.source)
-                others.append((partition, offset, p.event_time, "", segment))
+                others.append(Tracked(partition, offset, p.event_time, "", segment))
                 continue
             if self.reference(p.model_version) is None:
                 self._skip("model_version_unavailable")
@@ -253,9 +255,7 @@ class Monitor(WindowedMonitor):
                 version_of(start), start, f"ch{partition}", served, challenger_served_fields
             )
 
-    def _dead_letter(
-        self, record: Record, into: list[tuple[int, int, int, str, str | None]]
-    ) -> None:
+    def _dead_letter(self, record: Record, into: list[Tracked]) -> None:
         try:
             letter = self.codec.decode_event(record.value, DeadLetter)
         except CodecError:
@@ -264,7 +264,7 @@ class Monitor(WindowedMonitor):
         if letter.processor == "scorer":  # the joiner's late labels are not inputs
             segment = self.segment_gate.segment_of(self._source_of(letter.original_value))
             into.append(
-                (record.partition, record.offset, letter.event_time, letter.reason, segment)
+                Tracked(record.partition, record.offset, letter.event_time, letter.reason, segment)
             )
 
     def _source_of(self, original: bytes | None) -> str | None:
@@ -300,16 +300,16 @@ class Monitor(WindowedMonitor):
         version: str,
         start: int,
         track: str,
-        items: list[tuple[int, str, str | None]],
+        items: list[TrackItem],
         fields_of: Callable[[list[str]], Counter[str]],
     ) -> int:
         """Count a window's (offset, reason, segment) items exactly once each, on an offset
         track of their own: dead letters are another topic's offsets, and the challenger's
         predictions interleave with the champion's in the partition."""
 
-        def fields(fresh: list[tuple[int, str, str | None]]) -> Counter[str]:
+        def fields(fresh: list[TrackItem]) -> Counter[str]:
             return with_segments(
-                fresh, lambda item: item[2], lambda group: fields_of([r for _, r, _ in group])
+                fresh, lambda item: item.segment, lambda group: fields_of([i.reason for i in group])
             )
 
         return self.store.add_new(

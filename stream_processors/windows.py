@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -153,18 +153,33 @@ class _Tally:
 
 
 CHALLENGER_SERVED = "v:challenger"
-Tracked = tuple[int, int, int, str, str | None]  # partition, offset, event ms, reason, segment
 
 
-def by_window(
-    items: Iterable[Tracked], size_ms: int
-) -> dict[tuple[int, int], list[tuple[int, str, str | None]]]:
-    """Items counted on an offset track of their own → (offset, reason, segment) by
-    (window start, partition)."""
-    windows: dict[tuple[int, int], list[tuple[int, str, str | None]]] = {}
-    for partition, offset, event_ms, reason, segment in items:
-        key = (window_start(event_ms, size_ms), partition)
-        windows.setdefault(key, []).append((offset, reason, segment))
+class Tracked(NamedTuple):
+    """A record counted on an offset track of its own (a dead letter, a prediction the
+    split's challenger served): where it is, when it happened, why, and its segment."""
+
+    partition: int
+    offset: int
+    event_ms: int
+    reason: str
+    segment: str | None
+
+
+class TrackItem(NamedTuple):
+    """A tracked record within its window and partition."""
+
+    offset: int
+    reason: str
+    segment: str | None
+
+
+def by_window(items: Iterable[Tracked], size_ms: int) -> dict[tuple[int, int], list[TrackItem]]:
+    """Tracked records by (window start, partition)."""
+    windows: dict[tuple[int, int], list[TrackItem]] = {}
+    for item in items:
+        key = (window_start(item.event_ms, size_ms), item.partition)
+        windows.setdefault(key, []).append(TrackItem(item.offset, item.reason, item.segment))
     return windows
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from riskstream.stream_processors.windows import (
     Observation,
+    Tracked,
     binning_version,
     by_window,
     challenger_served_fields,
@@ -101,7 +102,11 @@ def test_a_takeover_starts_at_the_window_after_the_latest_event_counted() -> Non
 
 
 def test_the_splits_challenger_share_is_its_own_count_by_window_and_partition() -> None:
-    items = [(0, 7, 61_000, "", "c1"), (1, 3, 62_000, "", None), (0, 5, 1_000, "", "c2")]
+    items = [
+        Tracked(0, 7, 61_000, "", "c1"),
+        Tracked(1, 3, 62_000, "", None),
+        Tracked(0, 5, 1_000, "", "c2"),
+    ]
     assert by_window(items, 60_000) == {
         (60_000, 0): [(7, "", "c1")],
         (60_000, 1): [(3, "", None)],
