@@ -23,12 +23,7 @@ from bench.common import Echo
 from riskstream.models import data
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import measured_mask
-from riskstream.models.reference import bin_index, drift_reference
-from riskstream.models.training import train
-from riskstream.producers import pima_rows
-from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.stream_processors.performance_stats import (
+from riskstream.models.monitoring.performance_stats import (
     ErrorRateDetector,
     Outcome,
     PerformanceThresholds,
@@ -36,7 +31,12 @@ from riskstream.stream_processors.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from riskstream.stream_processors.statistics import DriftThresholds, drift_verdicts
+from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
+from riskstream.models.reference import bin_index, drift_reference
+from riskstream.models.training import train
+from riskstream.producers import pima_rows
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.patient_record import RAW_FEATURES
 
 WINDOW = 1000
 SCORE = "__score__"

@@ -27,9 +27,7 @@ from sklearn.metrics import roc_auc_score
 from bench.common import Echo
 from bench.online_learning import simulated_frame
 from riskstream.models import data
-from riskstream.models.training import train
-from riskstream.settings import Settings
-from riskstream.stream_processors.estimation import (
+from riskstream.models.monitoring.estimation import (
     ESTIMATE_BINS,
     estimate_errors,
     estimate_fields,
@@ -37,11 +35,13 @@ from riskstream.stream_processors.estimation import (
     reference_fields,
     reference_probability,
 )
-from riskstream.stream_processors.performance_stats import (
+from riskstream.models.monitoring.performance_stats import (
     Outcome,
     performance_fields,
     window_metrics,
 )
+from riskstream.models.training import train
+from riskstream.settings import Settings
 
 STREAMS = ("none", "population-shift", "covariate-shift", "concept-drift")
 REPORTED = ("accuracy", "f1", "roc_auc")

@@ -15,17 +15,17 @@ from typing import Any
 
 from bench.common import Echo
 from riskstream.models import data
-from riskstream.models.training import train
-from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.stream_processors.statistics import DriftThresholds, drift_verdicts
-from riskstream.stream_processors.window_verdicts import drift_inputs, segment_thresholds
-from riskstream.stream_processors.windows import (
+from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
+from riskstream.models.monitoring.windows import (
     Observation,
     count_fields,
     histograms,
     segment_histograms,
 )
+from riskstream.models.training import train
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.patient_record import RAW_FEATURES
+from riskstream.stream_processors.window_verdicts import drift_inputs, segment_thresholds
 
 SOURCES, DRIFTED = 5, "clinic-2"
 SERIOUS = ("HIGH", "CRITICAL")

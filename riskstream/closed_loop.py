@@ -34,6 +34,7 @@ from riskstream.loop_report import (
 )
 from riskstream.loop_timeline import Echo, Timeline
 from riskstream.models.bootstrap import bootstrap
+from riskstream.models.monitoring.windows import window_start
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, SimulatedRecord, Simulator
@@ -46,7 +47,6 @@ from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.trainer import Trainer
 from riskstream.stream_processors.trigger import Trigger
-from riskstream.stream_processors.windows import window_start
 from riskstream.topics import LABELED_EXAMPLES
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.schemas.events import DriftAlert, LabeledExample, ModelVersionEvent, RetrainRequest
-from riskstream.stream_processors.alerts import alert_subject
 
 BAD_CHALLENGER = "bad-challenger"  # the demo scenario: a drift that ends after the retrain
 DECISIONS = frozenset({"PROMOTED", "REJECTED", "ROLLED_BACK", "CONFIRMED"})

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from riskstream.kafka.follow import EventFollower
 from riskstream.loop_report import DECISIONS, LoopReport
+from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent, RetrainRequest
-from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer

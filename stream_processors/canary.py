@@ -25,6 +25,14 @@ import time
 
 from riskstream.kafka.clients import publish_events
 from riskstream.kafka.model_events import publish_model_event
+from riskstream.models.monitoring.alerts import alert_event
+from riskstream.models.monitoring.live_evidence import (
+    LiveDecision,
+    LiveEvidence,
+    canary_decision,
+    live_evidence,
+    paired_windows,
+)
 from riskstream.models.registry import CHAMPION, Watch
 from riskstream.schemas.events import (
     AlertKind,
@@ -32,14 +40,6 @@ from riskstream.schemas.events import (
     DriftAlert,
     ModelVersionEvent,
     Severity,
-)
-from riskstream.stream_processors.alerts import alert_event
-from riskstream.stream_processors.live_evidence import (
-    LiveDecision,
-    LiveEvidence,
-    canary_decision,
-    live_evidence,
-    paired_windows,
 )
 from riskstream.stream_processors.referee import EvidenceWatcher, evidence_metrics, read_pairs
 from riskstream.topics import DRIFT_ALERTS

@@ -21,11 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riskstream.models.registry_reader import RegistryReader
-from riskstream.ops import WorkerMetrics
-from riskstream.schemas.events import AlertKind, PerformanceWindow
-from riskstream.settings import Settings
-from riskstream.stream_processors.estimation import (
+from riskstream.models.monitoring.estimation import (
     ESTIMATED,
     estimate_errors,
     estimated_metrics,
@@ -33,9 +29,13 @@ from riskstream.stream_processors.estimation import (
     reference_probability,
     window_record,
 )
-from riskstream.stream_processors.performance_stats import performance_conditions
-from riskstream.stream_processors.quality_stats import Condition
-from riskstream.stream_processors.thresholds import performance_thresholds
+from riskstream.models.monitoring.performance_stats import performance_conditions
+from riskstream.models.monitoring.quality_stats import Condition
+from riskstream.models.monitoring.thresholds import performance_thresholds
+from riskstream.models.registry_reader import RegistryReader
+from riskstream.ops import WorkerMetrics
+from riskstream.schemas.events import AlertKind, PerformanceWindow
+from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
 
 log = logging.getLogger(__name__)

@@ -43,25 +43,13 @@ from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
-from riskstream.models.registry_reader import RegistryReader
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import RecentDict, recent_list
-from riskstream.schemas import CodecError
-from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
-from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import model_load_alert
-from riskstream.stream_processors.estimates import Estimates
-from riskstream.stream_processors.model_holder import ModelHolder
-from riskstream.stream_processors.quality_stats import Condition
-from riskstream.stream_processors.references import References
-from riskstream.stream_processors.segments import with_segments
-from riskstream.stream_processors.statistics import FeatureVerdict
-from riskstream.stream_processors.thresholds import drift_thresholds, quality_thresholds
-from riskstream.stream_processors.variants import CHAMPION_VARIANT
-from riskstream.stream_processors.window_store import SegmentGate, WindowStore
-from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
-from riskstream.stream_processors.windowed import WindowedMonitor
-from riskstream.stream_processors.windows import (
+from riskstream.models.monitoring.alerts import model_load_alert
+from riskstream.models.monitoring.quality_stats import Condition
+from riskstream.models.monitoring.segments import with_segments
+from riskstream.models.monitoring.statistics import FeatureVerdict
+from riskstream.models.monitoring.thresholds import drift_thresholds, quality_thresholds
+from riskstream.models.monitoring.variants import CHAMPION_VARIANT
+from riskstream.models.monitoring.windows import (
     Observation,
     Tracked,
     TrackItem,
@@ -76,6 +64,18 @@ from riskstream.stream_processors.windows import (
     segment_histograms,
     takeover_boundary,
 )
+from riskstream.models.registry_reader import RegistryReader
+from riskstream.ops import WorkerMetrics
+from riskstream.recent import RecentDict, recent_list
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
+from riskstream.settings import Settings
+from riskstream.stream_processors.estimates import Estimates
+from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.references import References
+from riskstream.stream_processors.window_store import SegmentGate, WindowStore
+from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
+from riskstream.stream_processors.windowed import WindowedMonitor
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
 
 log = logging.getLogger(__name__)

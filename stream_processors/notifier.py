@@ -32,12 +32,7 @@ from confluent_kafka import Message
 from riskstream.kafka.clients import codec_for, publish_events
 from riskstream.kafka.dead_letter import dead_letter
 from riskstream.kafka.factory import group_consumer
-from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import connect, retry_while_redis_down
-from riskstream.schemas import CodecError
-from riskstream.schemas.events import DriftAlert, ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.stream_processors.notifications import (
+from riskstream.models.monitoring.notifications import (
     SIGNATURE_HEADER,
     SILENCE_KEY,
     TIMESTAMP_HEADER,
@@ -50,6 +45,11 @@ from riskstream.stream_processors.notifications import (
     subject_key,
     version_notification,
 )
+from riskstream.ops import WorkerMetrics
+from riskstream.redis_client import connect, retry_while_redis_down
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DriftAlert, ModelVersionEvent
+from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 
 log = logging.getLogger(__name__)

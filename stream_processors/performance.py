@@ -37,6 +37,31 @@ from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRunner, Record
 from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.models.monitoring.alerts import (
+    alert_event,
+    condition_alert,
+    in_segment,
+    transition,
+)
+from riskstream.models.monitoring.estimation import estimate_fields, window_record
+from riskstream.models.monitoring.performance_stats import (
+    ErrorRateDetector,
+    ErrorRateShift,
+    Outcome,
+    corrected_z,
+    performance_conditions,
+    performance_fields,
+    window_metrics,
+)
+from riskstream.models.monitoring.segments import (
+    judged_segments,
+    segment_condition,
+    segment_state,
+    split_segments,
+    with_segments,
+)
+from riskstream.models.monitoring.thresholds import performance_thresholds
+from riskstream.models.monitoring.windows import window_start
 from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
@@ -49,34 +74,9 @@ from riskstream.schemas.events import (
     Severity,
 )
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import (
-    alert_event,
-    condition_alert,
-    in_segment,
-    transition,
-)
 from riskstream.stream_processors.estimates import Estimates, ReferenceExample
-from riskstream.stream_processors.estimation import estimate_fields, window_record
-from riskstream.stream_processors.performance_stats import (
-    ErrorRateDetector,
-    ErrorRateShift,
-    Outcome,
-    corrected_z,
-    performance_conditions,
-    performance_fields,
-    window_metrics,
-)
-from riskstream.stream_processors.segments import (
-    judged_segments,
-    segment_condition,
-    segment_state,
-    split_segments,
-    with_segments,
-)
-from riskstream.stream_processors.thresholds import performance_thresholds
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
-from riskstream.stream_processors.windows import window_start
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
 
 log = logging.getLogger(__name__)

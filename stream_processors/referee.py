@@ -19,11 +19,7 @@ import time
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.model_events import publish_model_event
 from riskstream.kafka.reading import Start, messages
-from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.schemas import CodecError
-from riskstream.schemas.events import LabeledExample, ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.stream_processors.live_evidence import (
+from riskstream.models.monitoring.live_evidence import (
     LiveDecision,
     LiveEvidence,
     Pair,
@@ -31,6 +27,10 @@ from riskstream.stream_processors.live_evidence import (
     live_evidence,
     pair_of,
 )
+from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import LabeledExample, ModelVersionEvent
+from riskstream.settings import Settings
 from riskstream.topics import LABELED_EXAMPLES
 
 log = logging.getLogger(__name__)

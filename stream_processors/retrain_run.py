@@ -28,6 +28,7 @@ from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
 from riskstream.models.features import PIPELINE_VERSION
+from riskstream.models.monitoring.notifications import AWAITING_APPROVAL
 from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
 from riskstream.models.reference import drift_reference
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
@@ -37,7 +38,6 @@ from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
 from riskstream.settings import Settings
-from riskstream.stream_processors.notifications import AWAITING_APPROVAL
 from riskstream.stream_processors.retrain_data import MergedRequest, RetrainData, retrain_data
 
 log = logging.getLogger(__name__)

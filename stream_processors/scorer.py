@@ -26,9 +26,9 @@ from confluent_kafka import Message
 from riskstream.kafka.clients import publish_events
 from riskstream.kafka.dead_letter import consumed
 from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.models.monitoring.alerts import model_load_alert
 from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import model_load_alert
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 from riskstream.topics import (

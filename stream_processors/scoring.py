@@ -14,14 +14,14 @@ from typing import Any
 from riskstream.ids import new_id, now_ms
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import records_to_frame
-from riskstream.schemas import AvroCodec, CodecError
-from riskstream.schemas.events import Consumed, DeadLetter, Prediction, epoch_ms
-from riskstream.schemas.patient_record import IMPUTABLE, validate_record
-from riskstream.stream_processors.variants import (
+from riskstream.models.monitoring.variants import (
     CHALLENGER_VARIANT,
     CHAMPION_VARIANT,
     serving_variant,
 )
+from riskstream.schemas import AvroCodec, CodecError
+from riskstream.schemas.events import Consumed, DeadLetter, Prediction, epoch_ms
+from riskstream.schemas.patient_record import IMPUTABLE, validate_record
 
 Input = Consumed  # one consumed PatientRecord message, as the transport saw it
 

@@ -20,13 +20,7 @@ from typing import Any
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
 from riskstream.kafka.model_events import publish_retrain_request
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import recent_list
-from riskstream.redis_client import connect, retry_while_redis_down
-from riskstream.schemas import CodecError
-from riskstream.schemas.events import DriftAlert
-from riskstream.settings import Settings
-from riskstream.stream_processors.trigger_policy import (
+from riskstream.models.monitoring.trigger_policy import (
     Decision,
     Request,
     TriggerConfig,
@@ -35,6 +29,12 @@ from riskstream.stream_processors.trigger_policy import (
     on_labels,
     on_tick,
 )
+from riskstream.ops import WorkerMetrics
+from riskstream.recent import recent_list
+from riskstream.redis_client import connect, retry_while_redis_down
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import DriftAlert
+from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)

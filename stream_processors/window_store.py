@@ -42,9 +42,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
 from riskstream.redis_client import connect
 from riskstream.settings import Settings
-from riskstream.stream_processors.segments import OTHER, segment_of, tracked_limit
 
 RESTARTED = -1
 Item = TypeVar("Item")

@@ -13,32 +13,32 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from riskstream.models.reference import missing_shares
-from riskstream.ops import WorkerMetrics
-from riskstream.schemas.events import DriftAlert
-from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import (
+from riskstream.models.monitoring.alerts import (
     condition_alert,
     drift_alert,
     in_segment,
     retired_alert,
     transition,
 )
-from riskstream.stream_processors.quality_stats import (
+from riskstream.models.monitoring.quality_stats import (
     VOLUME,
     Condition,
     QualityThresholds,
     quality_conditions,
     volume_condition,
 )
-from riskstream.stream_processors.segments import (
+from riskstream.models.monitoring.segments import (
     is_segment_condition,
     segment_condition,
     segment_state,
 )
-from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
+from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
+from riskstream.models.monitoring.windows import WindowHistograms
+from riskstream.models.reference import missing_shares
+from riskstream.ops import WorkerMetrics
+from riskstream.schemas.events import DriftAlert
+from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.stream_processors.windows import WindowHistograms
 
 SCORE = "__score__"
 WHOLE = "all"  # the segment label of the whole stream

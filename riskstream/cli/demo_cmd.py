@@ -159,7 +159,7 @@ def _shape(report: LoopReport) -> str:
 
 def _summary(report: LoopReport) -> dict[str, Any]:
     from riskstream.loop_report import recovery_phases
-    from riskstream.stream_processors.alerts import alert_subject
+    from riskstream.models.monitoring.alerts import alert_subject
 
     return {
         "scenario": report.scenario,

@@ -274,7 +274,7 @@ def evidence(
     settings = load_settings()
     configure_logging(settings)
     from riskstream.cli.tools_cmd import parse_start
-    from riskstream.stream_processors.live_evidence import verdict
+    from riskstream.models.monitoring.live_evidence import verdict
     from riskstream.tools.evidence import read_evidence
 
     read = read_evidence(settings, parse_start(start))

@@ -203,7 +203,7 @@ def _watch(
 ) -> None:
     from rich.console import Group
 
-    from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
+    from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
     from riskstream.tools.alerts import LatestPerformance, read_alerts, read_performance
 
     alerts = read_alerts(settings, parse_start(start), skipped=skipped)

@@ -9,13 +9,13 @@ import threading
 from typing import Any
 
 from riskstream.models.bundle import ModelLoadError
+from riskstream.models.monitoring.statistics import drift_verdicts
+from riskstream.models.monitoring.thresholds import drift_thresholds
+from riskstream.models.monitoring.windows import histograms
 from riskstream.models.registry_reader import RegistryError, RegistryReader
 from riskstream.settings import Settings
-from riskstream.stream_processors.statistics import drift_verdicts
-from riskstream.stream_processors.thresholds import drift_thresholds
 from riskstream.stream_processors.window_store import WindowStore
 from riskstream.stream_processors.window_verdicts import SCORE, drift_inputs
-from riskstream.stream_processors.windows import histograms
 
 log = logging.getLogger(__name__)
 SHOWN_WINDOWS = 24

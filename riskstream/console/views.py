@@ -12,9 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from riskstream.stream_processors.alerts import subject_name
-from riskstream.stream_processors.notifications import subject_of
-from riskstream.stream_processors.performance_stats import standard_error
+from riskstream.models.monitoring.alerts import subject_name
+from riskstream.models.monitoring.notifications import subject_of
+from riskstream.models.monitoring.performance_stats import standard_error
 
 METRICS = ("accuracy", "roc_auc", "f1", "brier")
 Z95 = 1.959964

@@ -13,9 +13,9 @@ from typing import Any
 
 from riskstream.ids import now_ms
 from riskstream.kafka.model_events import default_actor
+from riskstream.models.monitoring.notifications import SILENCE_KEY
 from riskstream.redis_client import RedisClient, connect
 from riskstream.settings import Settings
-from riskstream.stream_processors.notifications import SILENCE_KEY
 from riskstream.tools.model_actions import Done, record
 
 ACKS_KEY = "alert-acks"

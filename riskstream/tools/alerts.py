@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskstream.kafka.reading import Start, decoded
+from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
 from riskstream.settings import Settings
-from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
 from riskstream.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
 
 

@@ -21,13 +21,13 @@ from riskstream.errors import RiskstreamError
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.reading import Start, messages
 from riskstream.models.bundle import ScoringModel
+from riskstream.models.monitoring.statistics import psi
 from riskstream.models.reference import bin_index
 from riskstream.models.registry import Registry
 from riskstream.models.selection import evaluate
 from riskstream.schemas import CodecError
 from riskstream.schemas.patient_record import RAW_FEATURES, valid_rows
 from riskstream.settings import Settings
-from riskstream.stream_processors.statistics import psi
 from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 
 Progress = Callable[[str, int], None]  # (stage, records so far)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from riskstream.kafka.reading import Start
+from riskstream.models.monitoring.live_evidence import LiveEvidence, live_evidence
 from riskstream.settings import Settings
-from riskstream.stream_processors.live_evidence import LiveEvidence, live_evidence
 from riskstream.stream_processors.referee import read_pairs
 
 

@@ -30,6 +30,7 @@ from riskstream.console.server import ConsoleServer
 from riskstream.console.views import plain
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.reading import decoded
+from riskstream.models.monitoring.notifications import SILENCE_KEY
 from riskstream.models.registry import ACTION_TAG, AWAITING_TAG, CHAMPION, Registry
 from riskstream.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.producers.publish import publish_simulated
@@ -39,7 +40,6 @@ from riskstream.settings import Settings
 from riskstream.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
-from riskstream.stream_processors.notifications import SILENCE_KEY
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.tools.backtest import backtest

@@ -11,8 +11,8 @@ import pytest
 
 from riskstream.closed_loop import LoopConfig, run_loop
 from riskstream.loop_report import PHASES, recovery_phases, still_drifting
+from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore
 
 

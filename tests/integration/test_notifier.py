@@ -20,14 +20,14 @@ from pydantic import SecretStr
 
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
-from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.stream_processors.notifications import (
+from riskstream.models.monitoring.notifications import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     signature_valid,
     subject_key,
 )
+from riskstream.schemas.events import ModelVersionEvent
+from riskstream.settings import Settings
 from riskstream.stream_processors.notifier import Notifier
 from riskstream.tools.alert_actions import silence
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS

@@ -21,14 +21,14 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
+from riskstream.models.monitoring.live_evidence import live_evidence, pair_of
+from riskstream.models.monitoring.variants import serving_variant
 from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, PREVIOUS, Registry
 from riskstream.schemas.events import LabeledExample
 from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
-from riskstream.stream_processors.live_evidence import live_evidence, pair_of
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.stream_processors.variants import serving_variant
 from riskstream.topics import (
     GROUND_TRUTH,
     LABELED_EXAMPLES,

@@ -24,12 +24,12 @@ from riskstream.cli.main import app
 from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.reading import TopicReadError, messages
+from riskstream.models.monitoring.alerts import alert_event
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
-from riskstream.stream_processors.alerts import alert_event
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.tools.backtest import backtest
 from riskstream.tools.backtest_report import render_html

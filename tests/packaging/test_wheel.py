@@ -59,7 +59,7 @@ def test_a_clean_venv_imports_riskstream_and_not_models(wheel: Path, tmp_path: P
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     probe = (
         "import importlib, riskstream.models.features, riskstream.schemas, "
-        "riskstream.stream_processors.statistics, riskstream.producers\n"
+        "riskstream.models.monitoring.statistics, riskstream.producers\n"
         "print(riskstream.models.features.__file__)\n"
         f"for name in {LAYERS!r}:\n"
         "    try:\n"

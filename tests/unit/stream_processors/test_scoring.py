@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
+from riskstream.models.monitoring.variants import serving_variant
 from riskstream.schemas import AvroCodec, LocalSchemaCatalog
 from riskstream.schemas.catalog import load_schema_json
 from riskstream.schemas.events import DeadLetter, Prediction
 from riskstream.stream_processors.scoring import Input, score_batch
-from riskstream.stream_processors.variants import serving_variant
 from tests.fixture_model import fixture_model
 from tests.unit.schemas.samples import SAMPLES
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from riskstream.console import views
+from riskstream.models.monitoring.notifications import subject_key
+from riskstream.models.monitoring.performance_stats import window_metrics
 from riskstream.schemas.events import DriftAlert
-from riskstream.stream_processors.notifications import subject_key
-from riskstream.stream_processors.performance_stats import window_metrics
 
 
 def alert(t: int, status: str = "FIRING", severity: str = "HIGH", **kw: object) -> dict:

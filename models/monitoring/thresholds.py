@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from riskstream.models.monitoring.performance_stats import PerformanceThresholds
+from riskstream.models.monitoring.quality_stats import QualityThresholds
+from riskstream.models.monitoring.statistics import DriftThresholds
 from riskstream.settings import Settings
-from riskstream.stream_processors.performance_stats import PerformanceThresholds
-from riskstream.stream_processors.quality_stats import QualityThresholds
-from riskstream.stream_processors.statistics import DriftThresholds
 
 
 def drift_thresholds(settings: Settings) -> DriftThresholds:

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from riskstream.stream_processors.segments import (
+from riskstream.models.monitoring.segments import (
     OTHER,
     busiest,
     judged_segments,
@@ -11,8 +11,8 @@ from riskstream.stream_processors.segments import (
     split_segments,
     with_segments,
 )
-from riskstream.stream_processors.windows import Observation, count_fields, histograms
-from tests.unit.stream_processors.test_windows import REFERENCE
+from riskstream.models.monitoring.windows import Observation, count_fields, histograms
+from tests.unit.models.monitoring.test_windows import REFERENCE
 
 
 def test_segment_names_cannot_break_the_field_grammar() -> None:
@@ -116,7 +116,7 @@ def _reference_fields(group: list[Observation], reference: dict) -> Counter[str]
 def test_one_pass_counts_equal_the_definition_per_segment() -> None:
     import random
 
-    from riskstream.stream_processors.estimation import estimate_fields
+    from riskstream.models.monitoring.estimation import estimate_fields
 
     rng = random.Random(4)
     group = []

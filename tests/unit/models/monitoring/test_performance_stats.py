@@ -12,7 +12,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from riskstream.stream_processors.performance_stats import (
+from riskstream.models.monitoring.performance_stats import (
     SCORE_BINS,
     ErrorRateDetector,
     Outcome,
@@ -165,7 +165,7 @@ def test_adwin_fires_on_a_rising_error_rate_and_resolves_when_it_falls() -> None
 
 
 def test_the_z_of_a_verdict_grows_with_the_segments_judged() -> None:
-    from riskstream.stream_processors.performance_stats import PerformanceThresholds, corrected_z
+    from riskstream.models.monitoring.performance_stats import PerformanceThresholds, corrected_z
 
     assert corrected_z(1) == pytest.approx(PerformanceThresholds(gates={}).z, abs=0.01)
     assert corrected_z(1) < corrected_z(5) < corrected_z(11)

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from riskstream.schemas.events import LabeledExample
-from riskstream.stream_processors.live_evidence import (
+from riskstream.models.monitoring.live_evidence import (
     LiveDecision,
     LiveEvidence,
     Pair,
@@ -16,6 +15,7 @@ from riskstream.stream_processors.live_evidence import (
     paired_windows,
     verdict,
 )
+from riskstream.schemas.events import LabeledExample
 
 
 def _example(

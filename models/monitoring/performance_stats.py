@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from river import drift
 from scipy.stats import norm
 
+from riskstream.models.monitoring.quality_stats import Condition
+from riskstream.models.monitoring.statistics import binned_roc_auc
 from riskstream.schemas.events import AlertKind, AlertStatus, Severity
-from riskstream.stream_processors.quality_stats import Condition
-from riskstream.stream_processors.statistics import binned_roc_auc
 
 SCORE_BINS = 20
 BRIER_SCALE = 1_000_000

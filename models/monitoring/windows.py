@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from riskstream.models.features import inputs_of
+from riskstream.models.monitoring.estimation import estimate_fields
+from riskstream.models.monitoring.quality_stats import reason_family
+from riskstream.models.monitoring.segments import SEPARATOR, judged_segments, split_segments
 from riskstream.models.reference import bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
-from riskstream.stream_processors.estimation import estimate_fields
-from riskstream.stream_processors.quality_stats import reason_family
-from riskstream.stream_processors.segments import SEPARATOR, judged_segments, split_segments
 
 
 def window_start(event_ms: int, size_ms: int) -> int:

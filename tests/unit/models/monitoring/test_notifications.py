@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from riskstream.schemas.events import ModelVersionEvent
-from riskstream.stream_processors.notifications import (
+from riskstream.models.monitoring.notifications import (
     alert_notification,
     alert_wanted,
     backoff_s,
@@ -17,6 +16,7 @@ from riskstream.stream_processors.notifications import (
     subject_key,
     version_notification,
 )
+from riskstream.schemas.events import ModelVersionEvent
 from tests.unit.schemas.samples import SAMPLES, drift_alert
 
 

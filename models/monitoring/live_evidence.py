@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from riskstream.models.evidence import PairedTest, delong_test, mcnemar_test
+from riskstream.models.monitoring.variants import CHAMPION_VARIANT
 from riskstream.schemas.events import LabeledExample
-from riskstream.stream_processors.variants import CHAMPION_VARIANT
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from riskstream.stream_processors.windows import (
+from riskstream.models.monitoring.windows import (
     Observation,
     Tracked,
     binning_version,

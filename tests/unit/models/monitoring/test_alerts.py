@@ -1,7 +1,7 @@
 """How an alert names what it is about, for the demo's timeline and summary."""
 
+from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.schemas.events import DriftAlert
-from riskstream.stream_processors.alerts import alert_subject
 from tests.unit.schemas.samples import drift_alert
 
 
@@ -20,7 +20,7 @@ def test_a_score_alert_names_the_score_and_others_their_kind() -> None:
 
 
 def test_transition_fires_on_entry_and_resolves_on_exit() -> None:
-    from riskstream.stream_processors.alerts import transition
+    from riskstream.models.monitoring.alerts import transition
 
     now: dict[str, str] = {}
     assert transition("glucose", True, {}, now, "HIGH") == "FIRING"
@@ -35,7 +35,7 @@ def test_transition_fires_on_entry_and_resolves_on_exit() -> None:
 def test_transition_fires_again_when_an_incident_escalates() -> None:
     """An incident whose first window was only partly drifted fires LOW; when the next
     window is CRITICAL the trigger (which waits for HIGH) must hear of it."""
-    from riskstream.stream_processors.alerts import transition
+    from riskstream.models.monitoring.alerts import transition
 
     was = {"glucose": "LOW"}
     now = dict(was)

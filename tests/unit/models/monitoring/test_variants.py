@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from riskstream.stream_processors.variants import (
+from riskstream.models.monitoring.variants import (
     CHALLENGER_VARIANT,
     CHAMPION_VARIANT,
     serving_variant,

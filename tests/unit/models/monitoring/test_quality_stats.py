@@ -1,7 +1,7 @@
 import pytest
 from scipy.stats import binom
 
-from riskstream.stream_processors.quality_stats import (
+from riskstream.models.monitoring.quality_stats import (
     QualityThresholds,
     missing_excess,
     quality_conditions,

@@ -31,8 +31,8 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from riskstream.ids import now_ms
+from riskstream.models.monitoring.statistics import binned_roc_auc
 from riskstream.schemas.events import PerformanceWindow
-from riskstream.stream_processors.statistics import binned_roc_auc
 
 ESTIMATE_BINS = 100
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")

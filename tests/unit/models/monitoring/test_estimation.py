@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from riskstream.stream_processors.estimation import (
+from riskstream.models.monitoring.estimation import (
     ESTIMATE_BINS,
     estimate_errors,
     estimate_fields,
@@ -11,7 +11,7 @@ from riskstream.stream_processors.estimation import (
     reference_probability,
     window_record,
 )
-from riskstream.stream_processors.performance_stats import (
+from riskstream.models.monitoring.performance_stats import (
     Outcome,
     PerformanceThresholds,
     performance_conditions,

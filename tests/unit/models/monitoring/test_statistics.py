@@ -6,8 +6,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import roc_auc_score
 
-from riskstream.models.reference import bin_index, histogram, quantile_edges
-from riskstream.stream_processors.statistics import (
+from riskstream.models.monitoring.statistics import (
     DriftThresholds,
     binned_roc_auc,
     drift_verdicts,
@@ -16,6 +15,7 @@ from riskstream.stream_processors.statistics import (
     ks_statistic,
     psi,
 )
+from riskstream.models.reference import bin_index, histogram, quantile_edges
 
 
 def test_psi_by_hand() -> None:

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from riskstream.models.monitoring.alerts import alert_subject
+from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent
-from riskstream.stream_processors.alerts import alert_subject
-from riskstream.stream_processors.trigger_policy import SEVERITY_RANK
 
 AWAITING_APPROVAL = "awaits a person's approval"  # in the trainer's reason, manual promotion
 SIGNATURE_HEADER = "X-Riskstream-Signature"

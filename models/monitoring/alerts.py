@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 
 from riskstream.ids import new_id, now_ms
+from riskstream.models.monitoring.quality_stats import Condition
+from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
-from riskstream.stream_processors.quality_stats import Condition
-from riskstream.stream_processors.statistics import DriftThresholds, FeatureVerdict
 
 
 def _rank(severity: str | None) -> int:

@@ -1,13 +1,13 @@
 from dataclasses import replace
 
-from riskstream.schemas.events import DriftAlert
-from riskstream.stream_processors.trigger_policy import (
+from riskstream.models.monitoring.trigger_policy import (
     TriggerConfig,
     TriggerState,
     on_alert,
     on_labels,
     on_tick,
 )
+from riskstream.schemas.events import DriftAlert
 from tests.unit.schemas.samples import drift_alert
 
 CONFIG = TriggerConfig(
