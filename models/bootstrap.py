@@ -101,11 +101,63 @@ def bootstrap(
     exists yet. ``trained``: the result of that training, done already (it is deterministic
     for a seed, so a test suite trains once and registers it in each deployment)."""
     training = training or bundled_set()
-    raw, y = training.raw, training.y
-    test_raw, test_y = training.holdout_raw, training.holdout_y
-    result = trained or train(
-        raw, y, seed=seed, metric=settings.selection_metric, rule=settings.selection_rule
+    metric, rule = settings.selection_metric, settings.selection_rule
+    result = trained or train(training.raw, training.y, seed=seed, metric=metric, rule=rule)
+    holdout = _holdout_metrics(result, training)
+    selected = result.selected
+    # The gates are the acceptance test of the one model CV picked, on held-out data: Pima.te
+    # never picks the model or its threshold, it only accepts or rejects that choice.
+    gate_failures = gates_of(settings).failures(holdout[selected.name])
+    lineage = {"data": training.lineage, "feature_pipeline": result.pipeline.describe()}
+    lineage["training_reason"] = "BOOTSTRAP"
+    metrics = {
+        **{f"{c.name}.cv_{settings.selection_metric}": c.cv_mean for c in result.candidates},
+        **{f"cv_{k}": v for k, v in selected.cv_metrics.items()},
+        **{f"test_{k}": v for k, v in holdout[selected.name].items()},
+    }
+    registry = Registry(settings)
+    run_id, version = _register(
+        registry, settings, result, training, seed, metrics, gate_failures, lineage
     )
+    alias, reason, previous = _place(registry, version, gate_failures)
+    status = {CHAMPION: "PROMOTED", CHALLENGER: "CHALLENGER", None: "REJECTED"}[alias]
+    event = ModelVersionEvent.announce(
+        settings.model_name,
+        status,
+        version=version,
+        alias=alias,
+        previous_version=previous,
+        reason=reason,
+        metrics=metrics,
+        run_id=run_id,
+        lineage=lineage,
+    )
+    return BootstrapReport(
+        result,
+        holdout,
+        version,
+        run_id,
+        alias,
+        reason,
+        gate_failures,
+        event,
+        training=training,
+        bundled_holdout=None if training.bundled else _bundled_holdout(settings, training, seed),
+    )
+
+
+def _bundled_holdout(settings: Settings, training: TrainingSet, seed: int) -> dict[str, float]:
+    """What the champion trained on Pima alone scores on a clinic's holdout: printed beside
+    the clinic's own champion."""
+    pima = bundled_set()
+    reference = train(
+        pima.raw, pima.y, seed=seed, metric=settings.selection_metric, rule=settings.selection_rule
+    )
+    return evaluate_model(reference.model, training.holdout_raw, training.holdout_y)
+
+
+def _holdout_metrics(result: TrainingResult, training: TrainingSet) -> dict[str, dict[str, float]]:
+    """Every candidate's metrics on the holdout, at its own threshold and calibration."""
     holdout: dict[str, dict[str, float]] = {}
     for cand in result.candidates:
         probe = result.model.__class__(
@@ -117,26 +169,27 @@ def bootstrap(
             result.model.reference,
             calibration=cand.calibration,
         )
-        holdout[cand.name] = evaluate_model(probe, test_raw, test_y)
+        holdout[cand.name] = evaluate_model(probe, training.holdout_raw, training.holdout_y)
+    return holdout
+
+
+def _register(
+    registry: Registry,
+    settings: Settings,
+    result: TrainingResult,
+    training: TrainingSet,
+    seed: int,
+    metrics: dict[str, float],
+    gate_failures: list[str],
+    lineage: dict[str, str],
+) -> tuple[str, str]:
+    """Log the selected model with its parameters, metrics, tags and holdout figures, and
+    register it; (run id, version), once the version loads back."""
     selected = result.selected
-    # The gates are the acceptance test of the one model CV picked, on held-out data: Pima.te
-    # never picks the model or its threshold, it only accepts or rejects that choice.
-    gate_failures = gates_of(settings).failures(holdout[selected.name])
-    lineage = {
-        "data": training.lineage,
-        "feature_pipeline": result.pipeline.describe(),
-        "training_reason": "BOOTSTRAP",
-    }
-    metrics: dict[str, float] = {}
-    for cand in result.candidates:
-        metrics[f"{cand.name}.cv_{settings.selection_metric}"] = cand.cv_mean
-    metrics.update({f"cv_{k}": v for k, v in selected.cv_metrics.items()})
-    metrics.update({f"test_{k}": v for k, v in holdout[selected.name].items()})
-    _, test_risk = result.model.predict_frame(test_raw)
+    _, test_risk = result.model.predict_frame(training.holdout_raw)
     figures = evaluation_figures(
-        test_y.to_numpy(), test_risk, selected.threshold, training.holdout_name
+        training.holdout_y.to_numpy(), test_risk, selected.threshold, training.holdout_name
     )
-    registry = Registry(settings)
     params: dict[str, Any] = {
         "candidate": selected.name,
         "threshold": selected.threshold,
@@ -161,47 +214,18 @@ def bootstrap(
     finally:
         close(figures)
     registry.load(version)  # must load back before it may serve
-    alias: str | None
+    return run_id, version
+
+
+def _place(
+    registry: Registry, version: str, gate_failures: list[str]
+) -> tuple[str | None, str, str | None]:
+    """(alias, reason, previous champion): champion when none exists and the gates pass,
+    challenger when one exists, no alias when the gates fail."""
     if gate_failures:
-        alias, reason = None, "fails the quality gates: " + "; ".join(gate_failures)
-    elif registry.alias_version(CHAMPION) is None:
-        alias, reason = CHAMPION, "bootstrap: no champion yet and the gates pass"
-    else:
-        alias, reason = CHALLENGER, "bootstrap: a champion exists; promote explicitly"
-    previous = None
-    if alias == CHAMPION:
+        return None, "fails the quality gates: " + "; ".join(gate_failures), None
+    if registry.alias_version(CHAMPION) is None:
         previous = registry.promote(version)
-    elif alias == CHALLENGER:
-        registry.set_alias(CHALLENGER, version)
-    status = {CHAMPION: "PROMOTED", CHALLENGER: "CHALLENGER", None: "REJECTED"}[alias]
-    event = ModelVersionEvent.announce(
-        settings.model_name,
-        status,
-        version=version,
-        alias=alias,
-        previous_version=previous,
-        reason=reason,
-        metrics=metrics,
-        run_id=run_id,
-        lineage=lineage,
-    )
-    bundled = None
-    if not training.bundled:  # a clinic's champion beside the one Pima alone would give
-        pima = bundled_set()
-        reference = train(
-            pima.raw, pima.y, seed=seed, metric=settings.selection_metric,
-            rule=settings.selection_rule,
-        )  # fmt: skip
-        bundled = evaluate_model(reference.model, test_raw, test_y)
-    return BootstrapReport(
-        result,
-        holdout,
-        version,
-        run_id,
-        alias,
-        reason,
-        gate_failures,
-        event,
-        training=training,
-        bundled_holdout=bundled,
-    )
+        return CHAMPION, "bootstrap: no champion yet and the gates pass", previous
+    registry.set_alias(CHALLENGER, version)
+    return CHALLENGER, "bootstrap: a champion exists; promote explicitly", None

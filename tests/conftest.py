@@ -1,7 +1,9 @@
 """Marks everything under tests/integration as needing the real stack, and orders the suite
-longest first for the parallel workers (pytest-xdist, ``-n 2`` in pyproject.toml): handed out
-in this order, the two workers finish within a short test of each other instead of one
-waiting while the other runs the demo at the end."""
+longest first for the parallel workers (pytest-xdist, ``-n 2 --dist load --maxschedchunk 1``
+in pyproject.toml): handed out one at a time in this order, the two workers finish within a
+short test of each other instead of one waiting while the other runs the demo at the end.
+(Without ``--maxschedchunk 1`` xdist hands each worker a quarter of its share at once, and
+one worker got every long test.)"""
 
 from pathlib import Path
 
