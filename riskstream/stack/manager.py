@@ -294,9 +294,45 @@ def stack_down(settings: Settings, echo: Echo = _quiet) -> list[str]:
 
 
 def stack_status(settings: Settings) -> list[ServiceStatus]:
-    """One row per Kafka node riskstream runs (or one for an external cluster), one for Redis."""
-    server = RedisServer(settings)
-    redis_pid = None if settings.redis_is_external else server.process.running_pid()
+    """One row per Kafka node riskstream runs (or one for an external cluster), one for Redis
+    (or per cluster master), and one for Prometheus when it runs."""
+    return [*_kafka_rows(settings), *_redis_rows(settings), *_prometheus_rows(settings)]
+
+
+def _state(external: bool, up: bool, pid: int | None) -> str:
+    if external:
+        return "external" if up else "unreachable"
+    if pid is not None:
+        return "running" if up else "starting"
+    return "in use by another process" if up else "stopped"
+
+
+def _kafka_rows(settings: Settings) -> list[ServiceStatus]:
+    if settings.kafka_is_external:
+        up = kafka_ready(settings)
+        return [
+            ServiceStatus(
+                "kafka",
+                _state(True, up, None),
+                settings.kafka_bootstrap,
+                None,
+                "unknown (external)",
+                managed=False,
+            )
+        ]
+    rows = []
+    for node in started_nodes(settings):
+        address = f"{node.host}:{node.port}"
+        up = kafka_ready(settings.model_copy(update={"kafka_bootstrap": address}))
+        pid = node.process.running_pid()
+        version = f"Apache Kafka {pinned_version()} (KRaft)"
+        rows.append(
+            ServiceStatus(node.name, _state(False, up, pid), address, pid, version, managed=True)
+        )
+    return rows
+
+
+def _redis_rows(settings: Settings) -> list[ServiceStatus]:
     redis_up = redis_ready(settings)
     redis_version = "unknown"
     if redis_up:
@@ -305,46 +341,11 @@ def stack_status(settings: Settings) -> list[ServiceStatus]:
             redis_version = str(info.get("redis_version", "unknown"))
         except redis.RedisError:
             pass
-
-    def state(external: bool, up: bool, pid: int | None) -> str:
-        if external:
-            return "external" if up else "unreachable"
-        if pid is not None:
-            return "running" if up else "starting"
-        return "in use by another process" if up else "stopped"
-
-    if settings.kafka_is_external:
-        kafka_rows = [
-            ServiceStatus(
-                "kafka",
-                state(True, kafka_ready(settings), None),
-                settings.kafka_bootstrap,
-                None,
-                "unknown (external)",
-                managed=False,
-            )
-        ]
-    else:
-        kafka_rows = []
-        for node in started_nodes(settings):
-            address = f"{node.host}:{node.port}"
-            up = kafka_ready(settings.model_copy(update={"kafka_bootstrap": address}))
-            pid = node.process.running_pid()
-            kafka_rows.append(
-                ServiceStatus(
-                    node.name,
-                    state(False, up, pid),
-                    address,
-                    pid,
-                    f"Apache Kafka {pinned_version()} (KRaft)",
-                    managed=True,
-                )
-            )
     if settings.redis_cluster and not settings.redis_is_external:
-        redis_rows = [
+        return [
             ServiceStatus(
                 m.name,
-                state(False, redis_ready(_node_settings(settings, m)), m.process.running_pid()),
+                _state(False, redis_ready(_node_settings(settings, m)), m.process.running_pid()),
                 m.address,
                 m.process.running_pid(),
                 f"{redis_version} (cluster master)",
@@ -352,31 +353,26 @@ def stack_status(settings: Settings) -> list[ServiceStatus]:
             )
             for m in cluster_masters(settings)
         ]
-    else:
-        redis_rows = [
-            ServiceStatus(
-                "redis",
-                state(settings.redis_is_external, redis_up, redis_pid),
-                mask_url_password(settings.redis_url.get_secret_value()),
-                redis_pid,
-                redis_version,
-                managed=not settings.redis_is_external,
-            )
-        ]
+    external = settings.redis_is_external
+    pid = None if external else RedisServer(settings).process.running_pid()
+    return [
+        ServiceStatus(
+            "redis",
+            _state(external, redis_up, pid),
+            mask_url_password(settings.redis_url.get_secret_value()),
+            pid,
+            redis_version,
+            managed=not external,
+        )
+    ]
+
+
+def _prometheus_rows(settings: Settings) -> list[ServiceStatus]:
     prometheus = PrometheusServer(settings)
-    prometheus_pid = prometheus.process.running_pid()
-    prometheus_rows = (
-        [
-            ServiceStatus(
-                "prometheus",
-                state(False, prometheus.ready(), prometheus_pid),
-                prometheus.url,
-                prometheus_pid,
-                prometheus.version(),
-                managed=True,
-            )
-        ]
-        if settings.stack_prometheus or prometheus_pid is not None
-        else []
-    )
-    return [*kafka_rows, *redis_rows, *prometheus_rows]
+    pid = prometheus.process.running_pid()
+    if not settings.stack_prometheus and pid is None:
+        return []
+    state = _state(False, prometheus.ready(), pid)
+    return [
+        ServiceStatus("prometheus", state, prometheus.url, pid, prometheus.version(), managed=True)
+    ]
