@@ -128,6 +128,35 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     run = uuid.uuid4().hex[:8]
     stop = threading.Event()
     scorer, joiner, monitor = Scorer(settings, instance="demo"), Joiner(settings), Monitor(settings)
+    threads = _start_workers(settings, config, (scorer, joiner, monitor), report, stop)
+    timeline = Timeline(echo, time.time(), scorer, joiner, monitor)
+    watcher = threading.Thread(target=timeline.follow, args=(report, stop), daemon=True)
+    watcher.start()
+    try:
+        _wait_until(lambda: scorer.models.current is not None or stop.is_set(), 60)
+        drift_index = _publish(settings, config, run, joiner, monitor, report, stop, echo)
+    finally:
+        stop.set()
+        for thread in [*threads, watcher]:
+            thread.join(30)
+    report.first_offsets = dict(scorer.stats.first_offset_by_version)
+    current = scorer.models.current
+    report.final_version = None if current is None else current.version
+    count_phases(report, _labeled(settings, report, f"sim-{run}-"), f"sim-{run}-", drift_index)
+    judge(report)
+    return report
+
+
+def _start_workers(
+    settings: Settings,
+    config: LoopConfig,
+    watched: tuple[Scorer, Joiner, Monitor],
+    report: LoopReport,
+    stop: threading.Event,
+) -> list[threading.Thread]:
+    """Every worker of the loop on a thread of its own; one that dies is noted in the
+    report and stops the rest."""
+    scorer, joiner, monitor = watched
     workers: dict[str, Callable[[threading.Event], object]] = {
         "scorer": scorer.run,
         "joiner": joiner.run,
@@ -144,53 +173,55 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     ]
     for thread in threads:
         thread.start()
-    timeline = Timeline(echo, time.time(), scorer, joiner, monitor)
-    watcher = threading.Thread(target=timeline.follow, args=(report, stop), daemon=True)
-    watcher.start()
-    try:
-        _wait_until(lambda: scorer.models.current is not None or stop.is_set(), 60)
-        count = int(config.rate * config.duration_s)
-        drift_index = int(config.rate * config.drift_at_s)
-        model = PimaModel.fit()
-        publish_start = time.time()
-        report.drift_onset = publish_start + config.drift_at_s
-        records = _simulated(
-            config, model, run, (drift_index, count, int(publish_start * 1000)), report, echo
-        )
-        window_ms = settings.monitor_window_s * 1000
-        # Traffic ends with a whole window: a last window cut short would be judged as what
-        # it looks like, a volume drop (the demo's last alert before this was one).
-        end = window_start(int((publish_start + count / config.rate) * 1000), window_ms)
-        records = takewhile(lambda r: r.record.event_time < end, records)
-        records = _until_evidence(records, report, monitor, config.after_recovery, window_ms)
-        records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
-        last: list[int] = [int(publish_start * 1000)]
-        summary = publish_simulated(settings, _noting_last(records, last), labels=True)
-        report.records, report.seconds = summary.sent, summary.seconds
-        # the window of the last record published (not of the clock: labels follow records,
-        # and the window the clock is in when they are delivered may hold no record at all)
-        last_window = window_start(last[0], settings.monitor_window_s * 1000)
-        _wait_until(  # the last step, every label joined, and the last window judged
-            lambda: (
-                stop.is_set()
-                or (
-                    _last_step(report) is not None
-                    and joiner.stats.joined >= report.records
-                    and monitor.stats.last_closed >= last_window
-                )
-            ),
-            config.settle_s,
-        )
-    finally:
-        stop.set()
-        for thread in [*threads, watcher]:
-            thread.join(30)
-    report.first_offsets = dict(scorer.stats.first_offset_by_version)
-    current = scorer.models.current
-    report.final_version = None if current is None else current.version
-    count_phases(report, _labeled(settings, report, f"sim-{run}-"), f"sim-{run}-", drift_index)
-    judge(report)
-    return report
+    return threads
+
+
+def _publish(
+    settings: Settings,
+    config: LoopConfig,
+    run: str,
+    joiner: Joiner,
+    monitor: Monitor,
+    report: LoopReport,
+    stop: threading.Event,
+    echo: Echo,
+) -> int:
+    """Publish the simulated records and labels until the evidence is in (or the cap), then
+    wait for the last step, every label joined and the last window judged. The index of the
+    first drifted record."""
+    count = int(config.rate * config.duration_s)
+    drift_index = int(config.rate * config.drift_at_s)
+    model = PimaModel.fit()
+    publish_start = time.time()
+    report.drift_onset = publish_start + config.drift_at_s
+    records = _simulated(
+        config, model, run, (drift_index, count, int(publish_start * 1000)), report, echo
+    )
+    window_ms = settings.monitor_window_s * 1000
+    # Traffic ends with a whole window: a last window cut short would be judged as what
+    # it looks like, a volume drop (the demo's last alert before this was one).
+    end = window_start(int((publish_start + count / config.rate) * 1000), window_ms)
+    records = takewhile(lambda r: r.record.event_time < end, records)
+    records = _until_evidence(records, report, monitor, config.after_recovery, window_ms)
+    records = takewhile(lambda _: not stop.is_set(), records)  # a worker died: stop
+    last: list[int] = [int(publish_start * 1000)]
+    summary = publish_simulated(settings, _noting_last(records, last), labels=True)
+    report.records, report.seconds = summary.sent, summary.seconds
+    # the window of the last record published (not of the clock: labels follow records,
+    # and the window the clock is in when they are delivered may hold no record at all)
+    last_window = window_start(last[0], window_ms)
+    _wait_until(  # the last step, every label joined, and the last window judged
+        lambda: (
+            stop.is_set()
+            or (
+                _last_step(report) is not None
+                and joiner.stats.joined >= report.records
+                and monitor.stats.last_closed >= last_window
+            )
+        ),
+        config.settle_s,
+    )
+    return drift_index
 
 
 def _simulated(
