@@ -152,20 +152,28 @@ def ensure_topics(
         )
         to_create.append(new)
     if to_create:
-        futures = admin.create_topics(to_create, operation_timeout=timeout)
-        for new in to_create:
-            try:
-                futures[new.topic].result(timeout=timeout)
-                created = True
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
-                    raise TopicError(
-                        "could not create topic", topic=new.topic, error=error.str()
-                    ) from None
-                created = False
-            states.append(TopicState(new.topic, new.num_partitions, created=created))
-        _wait_until_visible(admin, [new.topic for new in to_create], timeout)
+        states += _create(admin, to_create, timeout)
+    return states
+
+
+def _create(admin: AdminClient, topics: list[NewTopic], timeout: float) -> list[TopicState]:
+    """Create ``topics`` and wait until the metadata lists them; one another client created
+    meanwhile counts as there (not created here)."""
+    futures = admin.create_topics(topics, operation_timeout=timeout)
+    states = []
+    for new in topics:
+        try:
+            futures[new.topic].result(timeout=timeout)
+            created = True
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
+                raise TopicError(
+                    "could not create topic", topic=new.topic, error=error.str()
+                ) from None
+            created = False
+        states.append(TopicState(new.topic, new.num_partitions, created=created))
+    _wait_until_visible(admin, [new.topic for new in topics], timeout)
     return states
 
 
