@@ -145,38 +145,7 @@ class PerformanceMonitor(WindowedMonitor):
     # -- counting ---------------------------------------------------------------------------
 
     def _count(self, records: list[Record]) -> None:
-        examples: list[Labeled] = []
-        shadows: list[Labeled] = []  # the same records as the shadow version scored them
-        for record in records:
-            try:
-                e = self.codec.decode_event(record.value, LabeledExample)
-            except CodecError:
-                log.warning("performance: undecodable labeled example at %s", record.offset)
-                self.metrics.skipped.labels("undecodable").inc()
-                continue
-            self.watermark.observe(self._topic, record.partition, e.labeled_at)
-            outcome = Outcome(int(e.label), float(e.risk), int(e.predicted_label))
-            examples.append(
-                Labeled(
-                    record.partition,
-                    record.offset,
-                    e.labeled_at,
-                    e.model_version,
-                    outcome,
-                    self.segment_gate.segment_of(e.source),
-                )
-            )
-            if e.shadow_version is not None and e.shadow_risk is not None:
-                shadow = Outcome(int(e.label), float(e.shadow_risk), int(e.shadow_label or 0))
-                shadows.append(
-                    Labeled(
-                        record.partition,
-                        record.offset,
-                        e.labeled_at,
-                        shadow_key(e.shadow_version),
-                        shadow,
-                    )
-                )
+        examples, shadows = self._decoded(records)
         self.metrics.records_in.inc(len(records))
         groups: dict[tuple[str, int, int], list[Labeled]] = {}
         for ex in examples + shadows:
@@ -207,6 +176,28 @@ class PerformanceMonitor(WindowedMonitor):
             )
             for shift in detector.update([int(ex.outcome.predicted != ex.outcome.label)]):
                 self._concept_alert(ex.version, ex.labeled_ms, shift)
+
+    def _decoded(self, records: list[Record]) -> tuple[list[Labeled], list[Labeled]]:
+        """The batch's labeled examples, and the same records as the shadow version scored
+        them; an undecodable one is counted as skipped."""
+        examples: list[Labeled] = []
+        shadows: list[Labeled] = []
+        for record in records:
+            try:
+                e = self.codec.decode_event(record.value, LabeledExample)
+            except CodecError:
+                log.warning("performance: undecodable labeled example at %s", record.offset)
+                self.metrics.skipped.labels("undecodable").inc()
+                continue
+            self.watermark.observe(self._topic, record.partition, e.labeled_at)
+            where = (record.partition, record.offset, e.labeled_at)
+            outcome = Outcome(int(e.label), float(e.risk), int(e.predicted_label))
+            segment = self.segment_gate.segment_of(e.source)
+            examples.append(Labeled(*where, e.model_version, outcome, segment))
+            if e.shadow_version is not None and e.shadow_risk is not None:
+                shadow = Outcome(int(e.label), float(e.shadow_risk), int(e.shadow_label or 0))
+                shadows.append(Labeled(*where, shadow_key(e.shadow_version), shadow))
+        return examples, shadows
 
     def _late(self, count: int) -> None:
         self.stats.late += count
