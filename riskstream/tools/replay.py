@@ -64,24 +64,8 @@ def replay(
     """Copy ``source[start:stop]`` to ``target``. Each record keeps its key, headers, timestamp
     and partition number (so the order within a partition is kept); ``speed`` 1.0 keeps the
     recorded gaps, 10.0 is ten times faster, 0 is as fast as the broker takes it."""
+    _check_or_create_target(settings, source, target)
     producer = idempotent_producer(settings, {"linger.ms": 10})
-    probe = reader(settings)
-    try:
-        source_parts = len(partitions_of(probe, source))
-        try:
-            target_parts = len(partitions_of(probe, target))
-        except TopicReadError:
-            target_parts = create_like(settings, source, target, source_parts)
-    finally:
-        probe.close()
-    if target_parts < source_parts:
-        raise ReplayError(
-            "the target has fewer partitions than the source, so per-partition order "
-            "could not be kept",
-            source=f"{source} ({source_parts})",
-            target=f"{target} ({target_parts})",
-            hint="create the target with at least as many partitions",
-        )
     failed = 0
 
     def delivered(err: object, _: object) -> None:
@@ -115,3 +99,25 @@ def replay(
             on_copy(copied)
     producer.flush(60)
     return ReplayReport(copied, failed, time.monotonic() - began)
+
+
+def _check_or_create_target(settings: Settings, source: str, target: str) -> None:
+    """Create ``target`` like ``source`` when it does not exist; refuse one with fewer
+    partitions, which could not keep each partition's order."""
+    probe = reader(settings)
+    try:
+        source_parts = len(partitions_of(probe, source))
+        try:
+            target_parts = len(partitions_of(probe, target))
+        except TopicReadError:
+            target_parts = create_like(settings, source, target, source_parts)
+    finally:
+        probe.close()
+    if target_parts < source_parts:
+        raise ReplayError(
+            "the target has fewer partitions than the source, so per-partition order "
+            "could not be kept",
+            source=f"{source} ({source_parts})",
+            target=f"{target} ({target_parts})",
+            hint="create the target with at least as many partitions",
+        )
