@@ -140,14 +140,7 @@ def read_labeled_range(
             hint="widen --from/--to, or check the topic prefix",
         )
     rows = {rid: rows[rid] for rid in ids}
-    outcomes: dict[str, int] = {}
-    for m in messages(settings, settings.topic(GROUND_TRUTH.name), start, None):
-        try:
-            truth = codec.decode(m.value(), "GroundTruth")
-        except CodecError:
-            continue
-        if truth["request_id"] in rows:
-            outcomes[truth["request_id"]] = int(truth["outcome"])
+    outcomes = _outcomes_of(settings, set(rows), start)
     if progress is not None:
         progress("labels", len(outcomes))
     labeled = np.array([rid in outcomes for rid in ids], dtype=bool)
@@ -165,6 +158,20 @@ def read_labeled_range(
         invalid,
         len(rows) - len(joined),
     )
+
+
+def _outcomes_of(settings: Settings, wanted: set[str], start: Start) -> dict[str, int]:
+    """The ground truth of the ``wanted`` request ids, from ``start`` to the topic's end."""
+    codec = codec_for(settings)
+    outcomes: dict[str, int] = {}
+    for m in messages(settings, settings.topic(GROUND_TRUTH.name), start, None):
+        try:
+            truth = codec.decode(m.value(), "GroundTruth")
+        except CodecError:
+            continue
+        if truth["request_id"] in wanted:
+            outcomes[truth["request_id"]] = int(truth["outcome"])
+    return outcomes
 
 
 def calibration(y: np.ndarray, risk: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
