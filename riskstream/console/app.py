@@ -13,11 +13,12 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -102,12 +103,49 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
         redoc_url=None,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    templates = Jinja2Templates(directory=HERE / "templates")
     drift = DriftSource(settings)
     registry = Registry(settings)
-    versions = Cached(lambda: [_version(v) for v in registry.versions()])
-    redis = drift.store.redis  # one client for the console's own reads
-    closed_windows = Cached(drift.windows)  # a SCAN of Redis: once for every open page
+    console = Console(
+        settings,
+        feed,
+        drift,
+        versions=Cached(lambda: [_version(v) for v in registry.versions()]),
+        redis=drift.store.redis,  # one client for the console's own reads
+        closed_windows=Cached(drift.windows),  # a SCAN of Redis: once for every open page
+    )
+    for router in (_pages(settings), _dashboard(console), _records(console)):
+        app.include_router(router)
+    app.include_router(_writes(console), dependencies=[Depends(_writer(token))])
+    return app
+
+
+@dataclass
+class Console:
+    """What the console's routes read from: the settings, the topic feed, the drift
+    monitor's windows in Redis, and the registry's versions (cached)."""
+
+    settings: Settings
+    feed: ConsoleFeed
+    drift: DriftSource
+    versions: Cached
+    redis: Any
+    closed_windows: Cached
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        return self.feed.snapshot(topic)
+
+    def act(self, action: Callable[[], model_actions.Done]) -> dict[str, Any]:
+        """Run a write; a refusal (RiskstreamError) is a 409 that says why."""
+        try:
+            done = action()
+        except RiskstreamError as exc:
+            raise HTTPException(409, str(exc)) from None
+        self.versions.clear()
+        return {"message": done.message, "audit_id": done.audit.audit_id}
+
+
+def _writer(token: SecretStr) -> Callable[..., None]:
+    """The dependency every write route has: the bearer token, or a 401."""
 
     def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if not authorized(authorization, token):
@@ -118,19 +156,18 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    def act(action: Callable[[], model_actions.Done]) -> dict[str, Any]:
-        try:
-            done = action()
-        except RiskstreamError as exc:
-            raise HTTPException(409, str(exc)) from None
-        versions.clear()
-        return {"message": done.message, "audit_id": done.audit.audit_id}
+    return writer
 
-    @app.get("/", include_in_schema=False)
+
+def _pages(settings: Settings) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    templates = Jinja2Templates(directory=HERE / "templates")
+
+    @router.get("/")
     def home() -> RedirectResponse:
         return RedirectResponse("/overview")
 
-    @app.get("/static-vendor/plotly.min.js", include_in_schema=False)
+    @router.get("/static-vendor/plotly.min.js")
     def plotly_js() -> FileResponse:
         path = resources.files("plotly") / "package_data" / "plotly.min.js"
         return FileResponse(str(path), media_type="text/javascript")
@@ -144,26 +181,30 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
                 {"page": page, "pages": PAGES, "model": settings.model_name},
             )
 
-        app.get(f"/{page}", include_in_schema=False, response_class=HTMLResponse)(render)
+        router.get(f"/{page}", response_class=HTMLResponse)(render)
+    return router
 
-    def events(topic: str) -> list[dict[str, Any]]:
-        return feed.snapshot(topic)
 
-    @app.get("/api/v1/overview")
+def _dashboard(console: Console) -> APIRouter:
+    """The Overview, Drift and Performance pages' data."""
+    router = APIRouter()
+    settings = console.settings
+
+    @router.get("/api/v1/overview")
     def overview() -> dict[str, Any]:
         """Throughput, lag per worker group, champion and challenger, active alerts, last
         retrain."""
-        known = versions.get()
+        known = console.versions.get()
         aliases = {a: v["version"] for v in known for a in v["aliases"]}
         latest = LatestPerformance()
-        for window in events(PERFORMANCE_WINDOWS.name):
+        for window in console.events(PERFORMANCE_WINDOWS.name):
             latest.apply(window)
-        timeline = views.alert_timeline(events(DRIFT_ALERTS.name))
-        with feed.lock:
-            samples, lag = list(feed.samples), dict(feed.lag)
+        timeline = views.alert_timeline(console.events(DRIFT_ALERTS.name))
+        with console.feed.lock:
+            samples, lag = list(console.feed.samples), dict(console.feed.lag)
         return {
             "model": settings.model_name,
-            "undecodable_events": feed.skipped,
+            "undecodable_events": console.feed.skipped,
             "rates": views.rates(samples),
             "lag": lag,
             "roles": {
@@ -172,117 +213,139 @@ def create_app(settings: Settings, token: SecretStr, feed: ConsoleFeed) -> FastA
             },
             "active_alerts": [a for a in timeline if a["resolved_at"] is None],
             "last_retrain": views.last_retrain(
-                events(RETRAIN_REQUESTS.name),
-                events(MODEL_VERSIONS.name),
-                events(DRIFT_ALERTS.name),
-                dict(feed.swaps.switched),
+                console.events(RETRAIN_REQUESTS.name),
+                console.events(MODEL_VERSIONS.name),
+                console.events(DRIFT_ALERTS.name),
+                dict(console.feed.swaps.switched),
             ),
         }
 
-    @app.get("/api/v1/drift")
+    @router.get("/api/v1/drift")
     def drift_windows() -> dict[str, Any]:
         """Feature x window PSI (KS, JS) of the drift monitor's latest closed windows."""
-        return views.drift_matrix(closed_windows.get())
+        return views.drift_matrix(console.closed_windows.get())
 
-    @app.get("/api/v1/drift/histogram")
+    @router.get("/api/v1/drift/histogram")
     def drift_histogram(version: str, start: int, feature: str) -> dict[str, Any]:
         """Reference vs window shares of one feature (or ``score``) over the reference bins."""
-        found = drift.histogram(version, start, feature)
+        found = console.drift.histogram(version, start, feature)
         if found is None:
             raise HTTPException(404, "no such window or feature (it may have expired)")
         return found
 
-    @app.get("/api/v1/performance")
+    @router.get("/api/v1/performance")
     def performance() -> dict[str, Any]:
         """Each version's realized windows with 95% intervals, and every takeover."""
         return {
-            "series": views.performance_series(events(PERFORMANCE_WINDOWS.name)),
-            "takeovers": views.takeovers(events(MODEL_VERSIONS.name)),
+            "series": views.performance_series(console.events(PERFORMANCE_WINDOWS.name)),
+            "takeovers": views.takeovers(console.events(MODEL_VERSIONS.name)),
         }
 
-    @app.get("/api/v1/models")
+    return router
+
+
+def _records(console: Console) -> APIRouter:
+    """Versions, alerts, the audit trail, backtests, and the live update stream."""
+    router = APIRouter()
+    settings = console.settings
+
+    @router.get("/api/v1/models")
     def models() -> list[dict[str, Any]]:
         """Every version: metrics, aliases, lineage, and who promoted it and why."""
-        return views.version_rows(versions.get(), events(MODEL_VERSIONS.name), events(AUDIT.name))
-
-    @app.get("/api/v1/alerts")
-    def alerts() -> list[dict[str, Any]]:
-        """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
-        rows = views.alert_timeline(events(DRIFT_ALERTS.name))
-        return views.with_alert_state(
-            rows, alert_actions.acks(settings, redis), alert_actions.silences(settings, redis)
+        return views.version_rows(
+            console.versions.get(), console.events(MODEL_VERSIONS.name), console.events(AUDIT.name)
         )
 
-    @app.get("/api/v1/audit")
+    @router.get("/api/v1/alerts")
+    def alerts() -> list[dict[str, Any]]:
+        """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
+        rows = views.alert_timeline(console.events(DRIFT_ALERTS.name))
+        return views.with_alert_state(
+            rows,
+            alert_actions.acks(settings, console.redis),
+            alert_actions.silences(settings, console.redis),
+        )
+
+    @router.get("/api/v1/audit")
     def audit() -> list[dict[str, Any]]:
         """Every action people took, newest first."""
-        return sorted(events(AUDIT.name), key=lambda a: a["event_time"], reverse=True)
+        return sorted(console.events(AUDIT.name), key=lambda a: a["event_time"], reverse=True)
 
-    @app.get("/api/v1/backtests")
+    @router.get("/api/v1/backtests")
     def backtests() -> list[dict[str, Any]]:
         """The reports ``riskstream backtest`` wrote under the backtests folder."""
         return _backtests(settings.backtests)
 
-    @app.get("/backtests/{name}/report.html", include_in_schema=False)
+    @router.get("/backtests/{name}/report.html", include_in_schema=False)
     def backtest_report(name: str) -> FileResponse:
         found = {b["name"] for b in _backtests(settings.backtests)}
         if name not in found:
             raise HTTPException(404, "no such backtest")
         return FileResponse(settings.backtests / name / "report.html")
 
-    @app.get("/api/v1/events", response_class=EventSourceResponse)
+    @router.get("/api/v1/events", response_class=EventSourceResponse)
     async def updates(request: Request) -> AsyncIterator[ServerSentEvent]:
         """``update`` with the feed's revision each time the topics moved (at most 1/s)."""
         seen = -1
         while not await request.is_disconnected():
-            if feed.revision != seen:
-                seen = feed.revision
+            if console.feed.revision != seen:
+                seen = console.feed.revision
                 yield ServerSentEvent(data={"revision": seen}, event="update")
             await asyncio.sleep(1.0)
 
-    write = [Depends(writer)]
+    return router
 
-    @app.post("/api/v1/models/{version}/approve", dependencies=write)
+
+def _writes(console: Console) -> APIRouter:
+    """Every write: recorded on the audit topic by the functions the CLI calls."""
+    router = APIRouter()
+    settings = console.settings
+
+    @router.post("/api/v1/models/{version}/approve")
     def approve(version: str, body: Decision) -> dict[str, Any]:
         """Promote the challenger a manual promotion holds."""
-        return act(lambda: model_actions.decide(settings, version, True, body.actor, body.reason))
+        return console.act(
+            lambda: model_actions.decide(settings, version, True, body.actor, body.reason)
+        )
 
-    @app.post("/api/v1/models/{version}/reject", dependencies=write)
+    @router.post("/api/v1/models/{version}/reject")
     def reject(version: str, body: Decision) -> dict[str, Any]:
         """End the challenger's challenge; the champion stays."""
-        return act(lambda: model_actions.decide(settings, version, False, body.actor, body.reason))
+        return console.act(
+            lambda: model_actions.decide(settings, version, False, body.actor, body.reason)
+        )
 
-    @app.post("/api/v1/models/rollback", dependencies=write)
+    @router.post("/api/v1/models/rollback")
     def rollback(body: Rollback) -> dict[str, Any]:
         """Move `champion` back to the previous champion, or to an earlier ``version``."""
-        return act(
+        return console.act(
             lambda: model_actions.rollback(settings, body.actor, body.reason, to=body.version)
         )
 
-    @app.post("/api/v1/retrain", dependencies=write)
+    @router.post("/api/v1/retrain")
     def retrain(body: Decision) -> dict[str, Any]:
         """Ask the trainer for a new candidate now."""
-        return act(lambda: model_actions.request_retrain(settings, body.actor, body.reason))
+        return console.act(lambda: model_actions.request_retrain(settings, body.actor, body.reason))
 
-    @app.post("/api/v1/alerts/{alert_id}/ack", dependencies=write)
+    @router.post("/api/v1/alerts/{alert_id}/ack")
     def acknowledge(alert_id: str, body: Acknowledge) -> dict[str, Any]:
         """Mark an incident as seen."""
-        return act(
+        return console.act(
             lambda: alert_actions.acknowledge(
                 settings, alert_id, body.subject, body.actor, body.reason
             )
         )
 
-    @app.post("/api/v1/alerts/silence", dependencies=write)
+    @router.post("/api/v1/alerts/silence")
     def silence(body: Silence) -> dict[str, Any]:
         """Hold back the webhooks of one alert subject for a while."""
-        return act(
+        return console.act(
             lambda: alert_actions.silence(
                 settings, body.subject, body.minutes, body.actor, body.reason
             )
         )
 
-    return app
+    return router
 
 
 def _version(info: Any) -> dict[str, Any]:
