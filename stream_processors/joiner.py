@@ -197,8 +197,10 @@ class Joiner:
                 examples.append(event)
             else:
                 letters.append(event)
-        outputs = [Output(LABELED_EXAMPLES.name, e.patient_id.encode(), e) for e in examples]
-        outputs += [Output(DEAD_LETTER.name, d.original_key, d) for d in letters]
+        outputs: list[Output[Any]] = [
+            Output(LABELED_EXAMPLES, e.patient_id.encode(), e) for e in examples
+        ]
+        outputs += [Output(DEAD_LETTER, d.original_key, d) for d in letters]
 
         def park() -> None:  # before the offsets commit: a crash then re-parks the same entries
             if parked:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -119,9 +120,9 @@ class Scorer:
             challenger=shadow,
             split=self.settings.split if may_serve else 0.0,
         )
-        outputs = [Output(PREDICTIONS.name, key, p) for key, p in scored.predictions]
-        outputs += [Output(SHADOW_PREDICTIONS.name, key, p) for key, p in scored.shadow]
-        outputs += [Output(DEAD_LETTER.name, key, d) for key, d in scored.dead_letters]
+        outputs: list[Output[Any]] = [Output(PREDICTIONS, k, p) for k, p in scored.predictions]
+        outputs += [Output(SHADOW_PREDICTIONS, key, p) for key, p in scored.shadow]
+        outputs += [Output(DEAD_LETTER, key, d) for key, d in scored.dead_letters]
         return Batch(outputs, after_commit=lambda: self._observe(items, scored, model.version))
 
     def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:

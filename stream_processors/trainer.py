@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -128,15 +129,15 @@ class Trainer:
                 for event in searched:
                     log.info("trainer: search %s %s: %s", event.status, event.version, event.reason)
 
-            outputs = [Output(MODEL_VERSIONS.name, key, e) for e in searched]
-            return Batch(outputs, after_commit=searched_done)
+            announced: list[Output[Any]] = [Output(MODEL_VERSIONS, key, e) for e in searched]
+            return Batch(announced, after_commit=searched_done)
         self.metrics.records_in.inc(len(messages))
         merged, letters = self._merge(messages)
-        outputs = [Output(DEAD_LETTER.name, d.original_key, d) for d in letters]
+        outputs: list[Output[Any]] = [Output(DEAD_LETTER, d.original_key, d) for d in letters]
         if merged is None:
             return Batch(outputs)
         outcome = self.handle(merged)
-        outputs.append(Output(MODEL_VERSIONS.name, self.settings.model_name.encode(), outcome))
+        outputs.append(Output(MODEL_VERSIONS, self.settings.model_name.encode(), outcome))
 
         def done() -> None:
             self.runs += 1

@@ -108,7 +108,7 @@ def partitions_in(metadata: Any, topic: str) -> list[int]:
 
 def ensure_topics(
     settings: Settings,
-    specs: Iterable[TopicSpec] = CATALOG,
+    specs: Iterable[TopicSpec[Any]] = CATALOG,
     timeout: float = 30.0,
 ) -> list[TopicState]:
     """Create missing topics; verify the partition count of existing ones.

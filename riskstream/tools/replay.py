@@ -43,11 +43,11 @@ def create_like(settings: Settings, source: str, target: str, partitions: int) -
     """Create a missing replay target with the source's partition count (so each record
     keeps its partition) and retention; returns the partition count."""
     from riskstream.kafka.admin import ensure_topics
+    from riskstream.schemas.events import Event
     from riskstream.topics import TopicSpec
 
-    spec = TopicSpec(
-        target, "as the source", "as the source", f"replay of {source}", partitions=partitions
-    )
+    # any event: a replay copies bytes, whatever schema the source carries
+    spec = TopicSpec(target, "as the source", Event, f"replay of {source}", partitions=partitions)
     ensure_topics(settings.model_copy(update={"topic_prefix": ""}), [spec])
     return partitions
 

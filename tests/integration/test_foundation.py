@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient
 from riskstream.errors import TopicError
 from riskstream.kafka.admin import ensure_topics
 from riskstream.schemas import AvroCodec
+from riskstream.schemas.events import GroundTruth
 from riskstream.settings import Settings
 from riskstream.topics import CATALOG, PATIENT_RECORDS, TopicSpec
 from tests.unit.schemas.samples import SAMPLES
@@ -102,7 +103,7 @@ def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:
     green = stack.model_copy(
         update={"topic_prefix": f"green{uuid.uuid4().hex[:6]}.", "topic_partitions": 1}
     )
-    spec = [TopicSpec("ground-truth", "patient_id", "GroundTruth", "test")]
+    spec = [TopicSpec("ground-truth", "patient_id", GroundTruth, "test")]
     ensure_topics(blue, spec)
     ensure_topics(green, spec)
     codec = AvroCodec()

@@ -1,4 +1,5 @@
 from importlib import resources
+from pathlib import Path
 
 from riskstream.topics import CATALOG, MODEL_VERSIONS, spec
 
@@ -24,3 +25,27 @@ def test_delete_topics_carry_a_retention() -> None:
 
 def test_spec_lookup() -> None:
     assert spec("predictions").value_schema == "Prediction"
+
+
+def test_writing_another_event_to_a_topic_fails_the_type_check(tmp_path: Path) -> None:
+    """An Output is typed by its topic's event: mypy refuses a DeadLetter bound for
+    `predictions`, and accepts it bound for `dead-letter`."""
+    from mypy import api
+
+    snippet = tmp_path / "outputs.py"
+    snippet.write_text(
+        "from riskstream.kafka.runtime import Output\n"
+        "from riskstream.schemas.events import DeadLetter\n"
+        "from riskstream.topics import DEAD_LETTER, PREDICTIONS\n"
+        "def wrong(letter: DeadLetter) -> object:\n"
+        "    return Output(PREDICTIONS, None, letter)\n"
+        "def right(letter: DeadLetter) -> object:\n"
+        "    return Output(DEAD_LETTER, None, letter)\n"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    out, _, status = api.run(
+        ["--cache-dir", str(repo / ".mypy_cache"), "--no-error-summary", str(snippet)]
+    )
+    assert status == 1, out
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert len(errors) >= 1 and all("outputs.py:5:" in line for line in errors), out

@@ -18,6 +18,7 @@ from riskstream.kafka.runtime import Batch, Cadence, Clients, Output, Transactio
 from riskstream.ops import WorkerMetrics
 from riskstream.schemas.events import GroundTruth
 from riskstream.settings import Settings
+from riskstream.topics import GROUND_TRUTH
 
 T = TypeVar("T")
 TOPIC = "t.patient-records"
@@ -183,7 +184,7 @@ def rig(*fail: tuple[str, BaseException], stall: set[str] | None = None) -> Rig:
 
 def one_output(messages: list[Any]) -> Batch:
     truth = GroundTruth("l1", "r1", "p1", 0, 1, "test")
-    return Batch(outputs=[Output("ground-truth", b"p1", truth)])
+    return Batch(outputs=[Output(GROUND_TRUTH, b"p1", truth)])
 
 
 MESSAGES = [FakeMessage(5), FakeMessage(6), FakeMessage(3, _partition=1)]
