@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from river import drift
 
-from bench.common import Echo
+from bench.common import Echo, bundled_training
 from riskstream.models import data
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import measured_mask
@@ -103,8 +103,7 @@ def after_promotion(model: PimaModel, scale: float) -> Stream:
 
 def champion() -> tuple[ScoringModel, dict[str, float]]:
     """The champion the bootstrap trains, and its CV metrics."""
-    raw, y = data.load(data.TRAIN_FILE)
-    result = train(raw, y, seed=0)
+    result = copy.deepcopy(bundled_training())
     return result.model, {f"cv_{k}": v for k, v in result.selected.cv_metrics.items()}
 
 

@@ -19,14 +19,14 @@ Pure computation, no broker.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bench.common import Echo
+from bench.common import Echo, bundled_training
 from bench.online_learning import simulated_frame
-from riskstream.models import data
 from riskstream.models.monitoring.estimation import (
     ESTIMATE_BINS,
     estimate_errors,
@@ -40,7 +40,6 @@ from riskstream.models.monitoring.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from riskstream.models.training import train
 from riskstream.settings import Settings
 
 STREAMS = ("none", "population-shift", "covariate-shift", "concept-drift")
@@ -94,9 +93,8 @@ def _errors(
 def measure(
     echo: Echo, *, records: int, window: int, seeds: tuple[int, ...] = (13,)
 ) -> dict[str, Any]:
-    raw, y = data.load(data.TRAIN_FILE)
     echo("estimation: training and calibrating the champion on Pima.tr2")
-    champion = train(raw, y, seed=0).model
+    champion = copy.deepcopy(bundled_training()).model
     assert champion.calibration is not None
     reference_size = Settings.model_fields["estimate_reference_size"].default
     out: dict[str, Any] = {

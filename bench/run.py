@@ -19,20 +19,6 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import (
-    backtest_speed,
-    burst,
-    detection,
-    estimation,
-    latency,
-    model_swaps,
-    online_learning,
-    recovery,
-    segments,
-    shadow,
-    soak,
-    throughput,
-)
 from bench.common import REPO, base_settings
 from bench.report import render
 from riskstream.stack.kafka_broker import pinned_version
@@ -117,39 +103,63 @@ def run(
     with tempfile.TemporaryDirectory(prefix="riskstream-bench-") as tmp:
         work = Path(tmp)
         if "throughput" in only:
+            from bench import throughput  # each imported when it runs: --only pays for its own
+
             echo("== throughput, monitoring overhead, memory")
             result["throughput"] = throughput.measure(base, work, echo, **sizes["throughput"])
         if "latency" in only:
+            from bench import latency
+
             echo("== latency")
             result["latency"] = latency.measure(base, work, echo, **sizes["latency"])
         if "backtest" in only:
+            from bench import backtest_speed
+
             echo("== backtest speed")
             result["backtest"] = backtest_speed.measure(base, work, echo, **sizes["backtest"])
         if "detection" in only:
+            from bench import detection
+
             echo("== drift-detection quality")
             result["detection"] = detection.measure(echo, **sizes["detection"])
         if "burst" in only:
+            from bench import burst
+
             echo("== a burst followed by silence")
             result["burst"] = burst.measure(base, work, echo, **sizes["burst"])
         if "soak" in only:
+            from bench import soak
+
             echo("== soak: worker memory under a long steady stream")
             result["soak"] = soak.measure(base, work, echo, **sizes["soak"])
         if "swaps" in only:
+            from bench import model_swaps
+
             echo("== model swaps: scorer memory over promotions")
             result["swaps"] = model_swaps.measure(base, work, echo, **sizes["swaps"])
         if "online" in only:
+            from bench import online_learning
+
             echo("== online learning: the river learner against the batch champion")
             result["online"] = online_learning.measure(echo, **sizes["online"])
         if "estimation" in only:
+            from bench import estimation
+
             echo("== performance estimated before labels (CBPE) against realized")
             result["estimation"] = estimation.measure(echo, **sizes["estimation"])
         if "segments" in only:
+            from bench import segments
+
             echo("== per-source segments: one clinic's drift, and the others' false alarms")
             result["segments"] = segments.measure(echo, **sizes["segments"])
         if "shadow" in only:
+            from bench import shadow
+
             echo("== a challenger in shadow: the scorer's throughput and latency")
             result["shadow"] = shadow.measure(base, work, echo, **sizes["shadow"])
         if "recovery" in only:
+            from bench import recovery
+
             echo("== time to recovery: the demo's closed loop, phase by phase")
             result["recovery"] = recovery.measure(base, work, echo, **sizes["recovery"])
     result["seconds"] = round(time.monotonic() - began, 1)

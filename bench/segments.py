@@ -11,10 +11,10 @@ for each clinic. Pure computation, no broker: the stack adds only transport and 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from bench.common import Echo
-from riskstream.models import data
+from bench.common import Echo, bundled_training
 from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
 from riskstream.models.monitoring.windows import (
     Observation,
@@ -22,7 +22,6 @@ from riskstream.models.monitoring.windows import (
     histograms,
     segment_histograms,
 )
-from riskstream.models.training import train
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.patient_record import RAW_FEATURES
 from riskstream.stream_processors.window_verdicts import drift_inputs, segment_thresholds
@@ -102,9 +101,8 @@ def measure(
     sizes: tuple[float, ...] = (0.25, 0.5, 1.0),
     seed: int = 17,
 ) -> dict[str, Any]:
-    raw, y = data.load(data.TRAIN_FILE)
     echo("segments: training the champion on Pima.tr2")
-    model = train(raw, y, seed=0).model
+    model = copy.deepcopy(bundled_training()).model
     out: dict[str, Any] = {"windows": windows, "clean": clean, "window": window, "runs": {}}
     for size in sizes:
         result = _run(model, size, windows=windows, clean=clean, window=window, seed=seed)

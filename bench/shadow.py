@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.common import Echo, deployment, median, produce_records
+from bench.common import Echo, bootstrapped, deployment, median, produce_records
 from bench.latency import held_loads
 from bench.paths import raw_passthrough
 from bench.throughput import plain_run, scorer_run
-from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -38,7 +37,7 @@ def measure(
     settings = deployment(base, "bs", workdir / "shadow")
     registry = Registry(settings)
     champion = registry.alias_version(CHAMPION)
-    challenger = bootstrap(settings).version  # a second version of the same kind
+    challenger = bootstrapped(settings).version  # a second version of the same kind
     assert champion is not None and challenger != champion
     registry.set_alias(CHAMPION, champion)
     registry.set_alias(CHALLENGER, challenger)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from bench.common import TRAINED_FILE_ENV
 from bench.run import SMOKE
 from riskstream.settings import Settings
-from tests.integration.conftest import REPO, process_env
+from tests.integration.conftest import REPO, bundled_training, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -157,7 +159,11 @@ def test_every_benchmark_is_in_one_group() -> None:
 def test_each_benchmark_runs_and_writes_well_formed_results(
     stack: Settings, tmp_path: Path, group: str
 ) -> None:
-    env = process_env(stack, RISKSTREAM_STATE_DIR=str(tmp_path / "state"))
+    trained = tmp_path / "trained.pickle"  # the session's one training, not seven more
+    trained.write_bytes(pickle.dumps(bundled_training()))
+    env = process_env(
+        stack, RISKSTREAM_STATE_DIR=str(tmp_path / "state"), **{TRAINED_FILE_ENV: str(trained)}
+    )
     markdown = tmp_path / "BENCHMARKS.md"
     command = ["-m", "bench.run", "--smoke", "--only", group, "--out", str(tmp_path)]
     done = subprocess.run(
