@@ -1,9 +1,9 @@
 """Marks everything under tests/integration as needing the real stack, and orders the suite
-longest first for the parallel workers (pytest-xdist, ``-n 2 --dist load --maxschedchunk 1``
-in pyproject.toml): handed out one at a time in this order, the two workers finish within a
-short test of each other instead of one waiting while the other runs the demo at the end.
-(Without ``--maxschedchunk 1`` xdist hands each worker a quarter of its share at once, and
-one worker got every long test.)"""
+longest first for the parallel workers (pytest-xdist, ``-n 2 --dist loadgroup`` in
+pyproject.toml): xdist hands each worker a test when it has two or fewer waiting, in this
+order, so the two finish within a short test of each other instead of one waiting while the
+other runs the demo at the end. A module whose tests share a costly module fixture keeps
+them on one worker with ``pytest.mark.xdist_group`` (xdist puts such groups first)."""
 
 from pathlib import Path
 

@@ -54,7 +54,8 @@ from tests.integration.servers import (
     wait_until_owning,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# one worker runs both tests, so the module's live deployment (about 40 s) is set up once
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("console")]
 TOKEN = "console-test-token-0123456789"
 PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
 RATE, SECONDS, DRIFT_AT = 250.0, 16.0, 6.0
