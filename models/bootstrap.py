@@ -108,8 +108,11 @@ def bootstrap(
     # The gates are the acceptance test of the one model CV picked, on held-out data: Pima.te
     # never picks the model or its threshold, it only accepts or rejects that choice.
     gate_failures = gates_of(settings).failures(holdout[selected.name])
-    lineage = {"data": training.lineage, "feature_pipeline": result.pipeline.describe()}
-    lineage["training_reason"] = "BOOTSTRAP"
+    lineage = {
+        "data": training.lineage,
+        "feature_pipeline": result.pipeline.describe(),
+        "training_reason": "BOOTSTRAP",
+    }
     metrics = {
         **{f"{c.name}.cv_{settings.selection_metric}": c.cv_mean for c in result.candidates},
         **{f"cv_{k}": v for k, v in selected.cv_metrics.items()},

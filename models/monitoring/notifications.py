@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from riskstream.models.monitoring.alerts import alert_subject
-from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
-from riskstream.schemas.events import DriftAlert, ModelVersionEvent
+from riskstream.schemas.events import DriftAlert, ModelVersionEvent, Severity
 
 AWAITING_APPROVAL = "awaits a person's approval"  # in the trainer's reason, manual promotion
 SIGNATURE_HEADER = "X-Riskstream-Signature"
@@ -62,7 +61,7 @@ def alert_wanted(alert: DriftAlert, min_severity: str, firing_was_sent: bool) ->
     """A FIRING alert at or above ``min_severity``; a RESOLVED one when its FIRING was sent."""
     if alert.status == "RESOLVED":
         return firing_was_sent
-    return SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[min_severity.upper()]
+    return Severity(alert.severity).rank >= Severity(min_severity.upper()).rank
 
 
 def alert_notification(alert: DriftAlert) -> Notification:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from riskstream.schemas.events import DriftAlert
+from riskstream.schemas.events import AlertKind, DriftAlert, Severity
 
-SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2, "CRITICAL": 3}
-DRIFT_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT", "CONCEPT_DRIFT"})
+DRIFT_KINDS = frozenset({AlertKind.DATA_DRIFT, AlertKind.SCORE_DRIFT, AlertKind.CONCEPT_DRIFT})
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def on_alert(
     """A FIRING alert of enough severity requests a retrain over the data since it began."""
     if alert.status != "FIRING":
         return Decision(state)
-    if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[config.min_severity]:
+    if Severity(alert.severity).rank < Severity(config.min_severity).rank:
         return Decision(state)
     if alert.segment is not None and not config.on_segment:
         return Decision(state)  # one clinic's problem: retrain only when asked to

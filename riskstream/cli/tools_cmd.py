@@ -17,7 +17,7 @@ from rich.table import Table
 from riskstream.cli.output import console, echo, err_console, fails_cleanly
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.reading import Start, skipped_summary
-from riskstream.schemas.events import SEVERITIES
+from riskstream.schemas.events import SEVERITIES, Severity
 from riskstream.settings import load_settings
 
 
@@ -116,7 +116,7 @@ def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
     columns = ("since", "severity", "kind", "segment", "subject", "statistic", "value", "version")
     for column in columns:
         table.add_column(column)
-    for alert in sorted(active.values(), key=lambda a: -SEVERITIES.index(a["severity"])):
+    for alert in sorted(active.values(), key=lambda a: -Severity(a["severity"]).rank):
         table.add_row(
             _time(alert["event_time"]),
             alert["severity"],
@@ -203,7 +203,6 @@ def _watch(
 ) -> None:
     from rich.console import Group
 
-    from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
     from riskstream.tools.alerts import LatestPerformance, read_alerts, read_performance
 
     alerts = read_alerts(settings, parse_start(start), skipped=skipped)
@@ -227,7 +226,7 @@ def _watch(
             if (
                 exit_on is not None
                 and alert["status"] == "FIRING"
-                and SEVERITY_RANK[alert["severity"]] >= SEVERITY_RANK[exit_on]
+                and Severity(alert["severity"]).rank >= Severity(exit_on).rank
             ):
                 live.stop()
                 echo(f"{alert['severity']} {alert['kind']}: {alert['message']}")

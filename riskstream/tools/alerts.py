@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskstream.kafka.reading import Start, decoded
-from riskstream.models.monitoring.trigger_policy import SEVERITY_RANK
+from riskstream.schemas.events import Severity
 from riskstream.settings import Settings
 from riskstream.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
 
@@ -35,7 +35,7 @@ class ActiveAlerts:
     active: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def admits(self, alert: dict[str, Any]) -> bool:
-        return SEVERITY_RANK[alert["severity"]] >= SEVERITY_RANK[self.min_severity]
+        return Severity(alert["severity"]).rank >= Severity(self.min_severity).rank
 
     def apply(self, alert: dict[str, Any]) -> None:
         key = alert_key(alert)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
-import functools
 import json
 import os
 import time
@@ -25,10 +24,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
+from bench.common import bundled_training  # one training per session, shared with the benchmarks
 from riskstream.errors import RiskstreamError
 from riskstream.kafka.admin import ensure_topics
 from riskstream.kafka.clients import codec_for
-from riskstream.models.training import TrainingResult
 from riskstream.settings import Settings
 from riskstream.stack import stack_down, stack_up
 from riskstream.stack.manager import kafka_ready, redis_ready
@@ -147,17 +146,6 @@ def topics(deployment: Settings) -> Settings:
 @pytest.fixture
 def unique() -> Callable[[str], str]:
     return lambda stem: f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
-@functools.lru_cache(maxsize=1)
-def bundled_training() -> TrainingResult:
-    """The bootstrap's training on Pima.tr2 (seed 0), done once per test session: each
-    deployment registers a copy, the model a training of its own would have given."""
-    from riskstream.models.bootstrap import bundled_set
-    from riskstream.models.training import train
-
-    pima = bundled_set()
-    return train(pima.raw, pima.y, seed=0)
 
 
 def deployment_with_champion(

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from bench.common import TRAINED_FILE_ENV
+from bench.common import TRAINED_FILE_ENV, bundled_training
 from bench.run import SMOKE
 from riskstream.settings import Settings
-from tests.integration.conftest import REPO, bundled_training, process_env
+from tests.integration.conftest import REPO, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
