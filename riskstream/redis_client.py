@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import struct
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 
 import redis
@@ -32,7 +31,7 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 )
 
 # How long a worker waits before it tries again what Redis did not answer: the one retry
-# policy of every worker (the runtimes' batches, the notifier's events, the trigger's state).
+# policy of every worker (riskstream.kafka.contract.retry_while_unavailable and the engines).
 REDIS_RETRY_S = 1.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -45,20 +44,6 @@ def note_unavailable(worker: str, exc: BaseException, what: str = "the batch") -
 
 def _away(exc: BaseException) -> str:
     return f"Redis unavailable ({exc})" if isinstance(exc, REDIS_DOWN) else f"unavailable ({exc})"
-
-
-def retry_while_redis_down(
-    step: Callable[[], T], worker: str, stop: threading.Event, what: str
-) -> T | None:
-    """``step()``'s value, tried again every ``REDIS_RETRY_S`` while Redis is away; None if
-    the worker is told to stop before it succeeds (nothing was done, so nothing is lost)."""
-    while not stop.is_set():
-        try:
-            return step()
-        except REDIS_DOWN as exc:
-            note_unavailable(worker, exc, what)
-            stop.wait(REDIS_RETRY_S)
-    return None
 
 
 # The cluster client offers every command riskstream uses (tests/integration/test_redis_cluster.py

@@ -31,13 +31,13 @@ from typing import Any, Literal
 from confluent_kafka import Message
 
 from riskstream.ids import now_ms
+from riskstream.kafka.contract import Batch, Cadence, Output
 from riskstream.kafka.dead_letter import dead_letter
-from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.kafka.runtime import TransactionalRuntime
 from riskstream.models.features import is_measured
 from riskstream.ops import WorkerMetrics
 from riskstream.redis_client import (
     CACHED_AT,
-    REDIS_DOWN,
     connect,
     mget,
     prediction_key,
@@ -155,8 +155,7 @@ class Joiner:
             instance,
             [PREDICTIONS.name, SHADOW_PREDICTIONS.name, GROUND_TRUTH.name],
             self.metrics,
-            cadence=Cadence(size=500, wait_s=0.2, linger_s=0.0, idle_calls=True),
-            retry_on=REDIS_DOWN,
+            cadence=Cadence(size=500, wait_s=0.2, linger_s=0.0),
         )
         self.codec = self.runtime.codec
         self._topics = {
@@ -178,8 +177,12 @@ class Joiner:
     def run(self, stop: threading.Event | None = None) -> JoinerStats:
         stop = stop or threading.Event()
         self.runtime.start()
-        self.runtime.run(self.process, stop)
+        self.runtime.run(self, stop)
         return self.stats
+
+    def tick(self) -> Batch | None:
+        """With no message: the parked labels now due."""
+        return self.process([])
 
     def process(self, messages: list[Message]) -> Batch | None:
         """Cache predictions, join labels (and parked labels now due): one transaction."""

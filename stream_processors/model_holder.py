@@ -19,8 +19,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
 
+from riskstream.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
+from riskstream.kafka.contract import Cadence
 from riskstream.kafka.factory import reader
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import (
@@ -30,6 +32,7 @@ from riskstream.models.registry_reader import (
     RegistryError,
     RegistryReader,
 )
+from riskstream.ops import WorkerMetrics
 from riskstream.recent import recent_list
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import ModelVersionEvent
@@ -61,6 +64,7 @@ class ModelHolder:
         self._follow_from: dict[int, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._on_load_failure = on_load_failure or (lambda version, reason: None)
         self.swaps = 0
         self.load_failures = 0
@@ -157,12 +161,43 @@ class ModelHolder:
         return None
 
     def follow(self) -> threading.Thread:
-        thread = threading.Thread(target=self._follow, name="model-versions", daemon=True)
-        thread.start()
-        return thread
+        """Start following `model-versions` on the at-least-once engine: from where the
+        topic ended when the registry was read for the champion, so an event published while
+        the versions loaded is handled, not missed (handling is idempotent). It reads
+        committed events only (the trainer's are transactional) and commits nothing."""
+        topic = self.settings.topic(MODEL_VERSIONS.name)
+        source = AssignedSource(self.settings, topic, self._follow_from, default=OFFSET_END)
+        metrics = WorkerMetrics(f"{self.worker}-model-follower")  # not served: its own
+        runtime = AtLeastOnceRuntime(
+            self.settings, self.worker, metrics, source, cadence=Cadence(100, 0.5, 0.0)
+        )
+        self._thread = threading.Thread(
+            target=runtime.run, args=(self, self._stop), name="model-versions", daemon=True
+        )
+        self._thread.start()
+        return self._thread
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def process(self, records: list[Message]) -> None:
+        """Handle each decodable model-versions event, in order."""
+        for message in records:
+            try:
+                event = self.codec.decode_event(message.value(), ModelVersionEvent)
+            except CodecError:
+                log.warning(
+                    "%s: undecodable model-versions event at offset %s",
+                    self.worker,
+                    message.offset(),
+                )
+                continue
+            self.handle_event(event)
+
+    def tick(self) -> None:
+        return None
 
     def _model_versions_end(self) -> dict[int, int]:
         """model-versions' end offsets now, by partition; empty when the broker cannot say
@@ -177,35 +212,6 @@ class ModelHolder:
             }
         except (KafkaException, KeyError):
             return {}
-        finally:
-            consumer.close()
-
-    def _follow(self) -> None:
-        topic = self.settings.topic(MODEL_VERSIONS.name)
-        consumer = reader(self.settings)  # committed events only: the trainer's are transactional
-        try:
-            partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-            # From where the topic ended when the registry was read for the champion: an event
-            # published while the versions loaded is handled, not missed (handling is
-            # idempotent).
-            start = self._follow_from
-            consumer.assign(
-                [TopicPartition(topic, p, start.get(p, OFFSET_END)) for p in partitions]
-            )
-            while not self._stop.is_set():
-                message = consumer.poll(0.5)
-                if message is None or message.error():
-                    continue
-                try:
-                    event = self.codec.decode_event(message.value(), ModelVersionEvent)
-                except CodecError:
-                    log.warning(
-                        "%s: undecodable model-versions event at offset %s",
-                        self.worker,
-                        message.offset(),
-                    )
-                    continue
-                self.handle_event(event)
         finally:
             consumer.close()
 

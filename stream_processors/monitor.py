@@ -41,7 +41,7 @@ from typing import Any
 from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
-from riskstream.kafka.faust_worker import FaustRunner, Record
+from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.monitoring.alerts import model_load_alert
 from riskstream.models.monitoring.quality_stats import Condition
@@ -121,7 +121,7 @@ class Monitor(WindowedMonitor):
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
-        self._runner: FaustRunner
+        self._runtime: FaustRuntime
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._predictions
         self.producer = idempotent_producer(settings)

@@ -8,12 +8,12 @@ failed try (network error, timeout, 429, 5xx) is retried with doubling waits; af
 one, or on another 4xx, the event goes to `dead-letter` with its original bytes and the
 webhook's number (never its URL: such URLs carry tokens).
 
-Guarantee: at-least-once delivery, de-duplicated by event id. The offset is committed after
-every webhook has the event (or its dead letter is written), and a delivery is recorded in
-Redis (7 days) before that, so a restarted notifier skips what was sent. Only a Redis that
-lost its keys between a delivery and the commit repeats one; while Redis does not answer,
-the event waits, uncommitted, and is taken again each second. It runs as a process of its
-own: a slow or dead endpoint holds back nothing but this worker's own lag.
+Guarantee: at-least-once delivery (the at-least-once engine), de-duplicated by event id. The
+offset is committed after every webhook has the event (or its dead letter is written), and a
+delivery is recorded in Redis (7 days) before that, so a restarted notifier skips what was
+sent. Only a Redis that lost its keys between a delivery and the commit repeats one; while
+Redis does not answer, the event waits, uncommitted, and is taken again each second. It runs
+as a process of its own: a slow or dead endpoint holds back nothing but this worker's own lag.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from functools import partial
-from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
+from riskstream.kafka.clients import codec_for
+from riskstream.kafka.contract import Batch, Cadence, Output
 from riskstream.kafka.dead_letter import dead_letter
-from riskstream.kafka.factory import group_consumer
 from riskstream.models.monitoring.notifications import (
     SIGNATURE_HEADER,
     SILENCE_KEY,
@@ -46,9 +45,9 @@ from riskstream.models.monitoring.notifications import (
     version_notification,
 )
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import connect, retry_while_redis_down
+from riskstream.redis_client import RedisClient, connect
 from riskstream.schemas import CodecError
-from riskstream.schemas.events import DriftAlert, ModelVersionEvent
+from riskstream.schemas.events import DeadLetter, DriftAlert, ModelVersionEvent
 from riskstream.settings import Settings
 from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 
@@ -58,70 +57,64 @@ SENT_TTL_S = 7 * 24 * 3600
 
 
 class Notifier:
+    """The notifier, a worker of the at-least-once engine: one event a batch, its offset
+    committed once every webhook had it (or its dead letter is written)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.redis = connect(settings)
         self.urls = settings.webhooks
         self.secret = settings.webhook_secret.get_secret_value().encode()
         self.metrics = WorkerMetrics("notifier")
         self.sent = 0
         self.failed = 0
         self.assigned = threading.Event()  # set once the group gave this worker partitions
+        self._letters: list[Output[DeadLetter]] = []
+        self.redis: RedisClient
+        # a new notifier starts at the topics' end (see ``_start``): the history is not news
+        source = GroupSource(
+            settings,
+            GROUP,
+            [DRIFT_ALERTS.name, MODEL_VERSIONS.name],
+            {"auto.offset.reset": "latest", "max.poll.interval.ms": 900_000},  # retries wait
+            on_assign=self._start,
+        )
+        self.runtime = AtLeastOnceRuntime(
+            settings, "notifier", self.metrics, source, cadence=Cadence(1, 0.5, 0.0)
+        )
 
     def run(self, stop: threading.Event | None = None) -> None:
-        stop = stop or threading.Event()
         if not self.urls:
             log.warning("notifier: RISKSTREAM_WEBHOOK_URLS is empty: nothing to send to")
         if self.urls and not self.secret:
             log.warning("notifier: RISKSTREAM_WEBHOOK_SECRET is empty: requests go unsigned")
-        # a new notifier starts at the topics' end (see ``assigned``): the history is not news
-        consumer = group_consumer(
-            self.settings,
-            GROUP,
-            {
-                "auto.offset.reset": "latest",
-                "max.poll.interval.ms": 900_000,  # retries may hold one event for minutes
-                **self.metrics.consumer_config(),
-            },
-        )
-        callbacks = self.metrics.rebalance_callbacks()
-        on_assign = callbacks["on_assign"]
+        self.redis = connect(self.settings)
+        self.runtime.run(self, stop or threading.Event())
 
-        def assigned(c: Any, partitions: list[Any]) -> None:
-            # resolve "the end" now, not at the first fetch: an event published once this
-            # worker holds its partitions is news, however soon it comes
-            committed = c.committed(partitions, timeout=30)
-            for partition, done in zip(partitions, committed, strict=True):
-                partition.offset = (
-                    done.offset
-                    if done.offset >= 0
-                    else c.get_watermark_offsets(partition, timeout=30)[1]
-                )
-            c.assign(partitions)
-            on_assign(c, partitions)
-            self.assigned.set()
+    def _start(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resolve "the end" when partitions are assigned, not at the first fetch: an event
+        published once this worker holds its partitions is news, however soon it comes."""
+        committed = consumer.committed(partitions, timeout=30)
+        for partition, done in zip(partitions, committed, strict=True):
+            partition.offset = (
+                done.offset
+                if done.offset >= 0
+                else consumer.get_watermark_offsets(partition, timeout=30)[1]
+            )
+        consumer.assign(partitions)
+        self.assigned.set()
 
-        topics = [self.settings.topic(t.name) for t in (DRIFT_ALERTS, MODEL_VERSIONS)]
-        consumer.subscribe(topics, **{**callbacks, "on_assign": assigned})
-        self.metrics.ready = True
-        try:
-            while not stop.is_set():
-                self.metrics.beat()
-                message = consumer.poll(0.5)
-                if message is None or message.error():
-                    continue
-                sent = partial(self._sent_everywhere, message)
-                if not retry_while_redis_down(sent, "notifier", stop, "the event"):
-                    break  # stopped with the event not sent everywhere: it is read again
-                consumer.commit(message=message, asynchronous=False)  # after every webhook had it
-                self.metrics.records_in.inc()
-        finally:
-            consumer.close()
+    def process(self, records: list[Message]) -> Batch:
+        """Send each event to every webhook that has not had it; its dead letters go out
+        before the offset is committed."""
+        for message in records:
+            self.handle(message)
+        self.metrics.records_in.inc(len(records))
+        letters, self._letters = self._letters, []
+        return Batch(list(letters))
 
-    def _sent_everywhere(self, message: Message) -> bool:
-        self.handle(message)
-        return True
+    def tick(self) -> None:
+        return None
 
     def handle(self, message: Message) -> None:
         """Send one event to every webhook that has not had it yet."""
@@ -154,7 +147,7 @@ class Notifier:
     def _send_dead_letter(self, message: Message, reason: str, detail: str) -> None:
         self.metrics.dead_letter(reason)
         letter = dead_letter(message, "notifier", reason, detail)
-        publish_events(self.settings, DEAD_LETTER.name, [(message.key(), letter)])
+        self._letters.append(Output(DEAD_LETTER, message.key(), letter))
 
     def _notification(self, message: Message) -> Notification | None:
         alerts = message.topic() == self.settings.topic(DRIFT_ALERTS.name)

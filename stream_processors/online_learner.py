@@ -2,9 +2,10 @@
 predicts each example, then learns from it → snapshots registered in MLflow (alias `online`).
 
 Guarantee: every labeled example is learned exactly once into the lineage of each snapshot.
-A snapshot is one registered version holding the model, its progressive score and the offset
-after the last example it learned in each partition; that version is the learner's only
-checkpoint (it joins no consumer group and commits nothing). A learner killed between
+It runs on the at-least-once engine with an assigned source: a snapshot is one registered
+version holding the model, its progressive score and the offset after the last example it
+learned in each partition; that version is the learner's only checkpoint (it joins no
+consumer group and commits nothing). A learner killed between
 snapshots resumes from the newest one and learns the examples after its offsets again, into
 a model that had not learned them. It produces nothing to Kafka: an undecodable example is
 counted and skipped, as the performance monitor, which reads the same topic, does.
@@ -20,12 +21,12 @@ import threading
 import time
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+from confluent_kafka import Message
 from prometheus_client import Counter, Gauge
 
-from riskstream.kafka.admin import partition_count
+from riskstream.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.factory import reader
+from riskstream.kafka.contract import Cadence
 from riskstream.models import data
 from riskstream.models.bundle import ModelLoadError
 from riskstream.models.online import KIND, OFFSETS_TAG, OnlineLearner, offsets_text, parse_offsets
@@ -67,6 +68,7 @@ class Learner:
         self.offsets: dict[int, int] = {}  # partition → next offset to learn
         self.snapshots: list[str] = []  # versions registered by this process
         self._unsaved = 0  # examples learned since the last snapshot
+        self._last_snapshot = 0.0  # monotonic time of the last snapshot
 
     def resume(self) -> None:
         """The newest snapshot and its offsets, or a model fitted on the bootstrap data and
@@ -95,29 +97,25 @@ class Learner:
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         self.resume()
-        consumer = reader(self.settings)
-        partitions = partition_count(self.settings, self.topic)
-        consumer.assign(
-            [
-                TopicPartition(self.topic, p, self.offsets.get(p, OFFSET_BEGINNING))
-                for p in range(partitions)
-            ]
+        source = AssignedSource(self.settings, self.topic, self.offsets)
+        runtime = AtLeastOnceRuntime(
+            self.settings, PROCESSOR, self.metrics, source, cadence=Cadence(500, 1.0, 0.2)
         )
-        self.metrics.assigned_partitions.set(partitions)
-        self.metrics.ready = True
-        last_snapshot = time.monotonic()
-        log.info("learner: learning from %s (%d partitions)", self.topic, partitions)
-        try:
-            while not stop.is_set():
-                self.metrics.beat()
-                self.learn(consumer.consume(500, 1.0))
-                if self._snapshot_due(last_snapshot):
-                    self.try_snapshot()
-                    last_snapshot = time.monotonic()
-            if self._unsaved:
-                self.snapshot()  # what it learned survives a clean stop
-        finally:
-            consumer.close()
+        self._last_snapshot = time.monotonic()
+        log.info("learner: learning from %s", self.topic)
+        runtime.run(self, stop)
+        if self._unsaved:
+            self.snapshot()  # what it learned survives a clean stop
+
+    def process(self, records: list[Message]) -> None:
+        """Learn the batch; snapshot when one is due."""
+        self.learn(records)
+        self.tick()
+
+    def tick(self) -> None:
+        if self._snapshot_due(self._last_snapshot):
+            self.try_snapshot()
+            self._last_snapshot = time.monotonic()
 
     def _snapshot_due(self, last: float) -> bool:
         if not self._unsaved:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import idempotent_producer
-from riskstream.kafka.faust_worker import FaustRunner, Record
+from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.monitoring.alerts import (
     alert_event,
@@ -131,7 +131,7 @@ class PerformanceMonitor(WindowedMonitor):
         self._versions: set[str] = set()
         self._topic = settings.topic(LABELED_EXAMPLES.name)
         self.watermark = EventTimeWatermark(idle_ms=int(settings.monitor_idle_s * 1000))
-        self._runner: FaustRunner
+        self._runtime: FaustRuntime
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._topic
         self.producer = idempotent_producer(settings)

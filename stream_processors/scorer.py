@@ -25,8 +25,9 @@ from typing import Any
 from confluent_kafka import Message
 
 from riskstream.kafka.clients import publish_events
+from riskstream.kafka.contract import Batch, Cadence, Output
 from riskstream.kafka.dead_letter import consumed
-from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.kafka.runtime import TransactionalRuntime
 from riskstream.models.monitoring.alerts import model_load_alert
 from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
@@ -98,10 +99,13 @@ class Scorer:
             return self.stats
         self.models.follow()
         try:
-            self.runtime.run(self.process, stop)
+            self.runtime.run(self, stop)
         finally:
             self.models.stop()
         return self.stats
+
+    def tick(self) -> Batch | None:
+        return None  # nothing is due on a clock: the model follower swaps versions
 
     def process(self, messages: list[Message]) -> Batch | None:
         """Score one batch with one champion (and challenger) version: predictions, shadow

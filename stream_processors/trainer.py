@@ -30,8 +30,9 @@ from typing import Any
 from confluent_kafka import Message
 
 from riskstream.kafka.clients import publish_events
+from riskstream.kafka.contract import Batch, Cadence, Output
 from riskstream.kafka.dead_letter import dead_letter
-from riskstream.kafka.runtime import Batch, Cadence, Output, TransactionalRuntime
+from riskstream.kafka.runtime import TransactionalRuntime
 from riskstream.memory import release_free_memory
 from riskstream.models.registry import Registry
 from riskstream.ops import WorkerMetrics
@@ -66,8 +67,8 @@ class Trainer:
             "0",
             [RETRAIN_REQUESTS.name],
             self.metrics,
-            # idle calls: a background search's outcome goes out when no request comes
-            cadence=Cadence(size=500, wait_s=1.0, linger_s=0.2, idle_calls=True),
+            # ticks: a background search's outcome goes out when no request comes
+            cadence=Cadence(size=500, wait_s=1.0, linger_s=0.2),
             consumer_config={"max.poll.interval.ms": 900_000},  # a training may take minutes
         )
         self.codec = self.runtime.codec
@@ -86,14 +87,8 @@ class Trainer:
         helpers_stop = threading.Event()  # set when the loop ends, however it ends
         helpers = self._start_helpers(helpers_stop)
 
-        def process(messages: list[Message]) -> Batch | None:
-            batch = self.process(messages)
-            if messages and batch is not None and limit is not None and self.runs + 1 >= limit:
-                stop.set()  # the batch still commits: the loop ends after it
-            return batch
-
         try:
-            self.runtime.run(process, stop)
+            self.runtime.run(_Limited(self, stop, limit), stop)
         finally:
             helpers_stop.set()
             for helper in helpers:
@@ -114,23 +109,25 @@ class Trainer:
             helper.start()
         return helpers
 
+    def tick(self) -> Batch | None:
+        """With no request: the outcomes of background searches that finished go out, in a
+        transaction of their own."""
+        searched = self.retrainer.finished_searches()
+        if not searched:
+            return None
+        key = self.settings.model_name.encode()
+
+        def searched_done() -> None:
+            self.search_outcomes += searched
+            for event in searched:
+                log.info("trainer: search %s %s: %s", event.status, event.version, event.reason)
+
+        announced: list[Output[Any]] = [Output(MODEL_VERSIONS, key, e) for e in searched]
+        return Batch(announced, after_commit=searched_done)
+
     def process(self, messages: list[Message]) -> Batch | None:
         """Merge the batch's requests into one training run; its outcome goes out with the
-        requests' offsets. Called with no message too: the outcomes of background searches
-        that finished go out then, in a transaction of their own."""
-        if not messages:
-            searched = self.retrainer.finished_searches()
-            if not searched:
-                return None
-            key = self.settings.model_name.encode()
-
-            def searched_done() -> None:
-                self.search_outcomes += searched
-                for event in searched:
-                    log.info("trainer: search %s %s: %s", event.status, event.version, event.reason)
-
-            announced: list[Output[Any]] = [Output(MODEL_VERSIONS, key, e) for e in searched]
-            return Batch(announced, after_commit=searched_done)
+        requests' offsets."""
         self.metrics.records_in.inc(len(messages))
         merged, letters = self._merge(messages)
         outputs: list[Output[Any]] = [Output(DEAD_LETTER, d.original_key, d) for d in letters]
@@ -204,3 +201,20 @@ class Trainer:
             )
         except Exception as exc:
             log.warning("trainer: could not announce version %s (%s)", event.version, exc)
+
+
+class _Limited:
+    """The trainer, told to stop once the batch that makes its ``limit``-th run is handed out
+    (that batch still commits: the loop ends after it)."""
+
+    def __init__(self, trainer: Trainer, stop: threading.Event, limit: int | None) -> None:
+        self.trainer, self.stop, self.limit = trainer, stop, limit
+
+    def process(self, messages: list[Message]) -> Batch | None:
+        batch = self.trainer.process(messages)
+        if batch is not None and self.limit is not None and self.trainer.runs + 1 >= self.limit:
+            self.stop.set()
+        return batch
+
+    def tick(self) -> Batch | None:
+        return self.trainer.tick()

@@ -15,10 +15,10 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any
 
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
+from riskstream.kafka.contract import retry_while_unavailable
+from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.model_events import publish_retrain_request
 from riskstream.models.monitoring.trigger_policy import (
     Decision,
@@ -31,7 +31,7 @@ from riskstream.models.monitoring.trigger_policy import (
 )
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import recent_list
-from riskstream.redis_client import connect, retry_while_redis_down
+from riskstream.redis_client import connect
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
@@ -85,25 +85,22 @@ class Trigger:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        state = retry_while_redis_down(self.load_state, "trigger", stop, "reading its state")
-        if state is None:
+        done, state = retry_while_unavailable(self.load_state, "trigger", stop, "its state")
+        if not done or state is None:
             return  # stopped before Redis answered
         self._state = state
         self.metrics.ready = True
-        app = faust_app(self.settings, GROUP)
-        runner = FaustRunner(app, self.metrics, stop)
-        source = raw_topic(app, self._alerts, self.settings.topic(LABELED_EXAMPLES.name))
+        runtime = FaustRuntime(
+            self.settings, GROUP, self.metrics, size=500, within_s=0.5, tick_s=1.0
+        )
+        runtime.run(self, [self._alerts, self.settings.topic(LABELED_EXAMPLES.name)], stop)
 
-        @app.agent(source, name="decide")
-        async def decide(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
-            async for events in stream.take_events(500, within=0.5):
-                await runner.apply(records_of(events), self._step)
+    def process(self, records: list[Record]) -> None:
+        self._step(records)
 
-        @app.timer(1.0, name="schedule")
-        async def schedule() -> None:  # the cooldown's end and the optional schedule
-            await runner.apply([], self._step)
-
-        runner.run()
+    def tick(self) -> None:
+        """The cooldown's end and the optional schedule."""
+        self._step([])
 
     def _step(self, records: list[Record]) -> None:
         """One batch. The state lives in memory and is saved to Redis after each batch, so a

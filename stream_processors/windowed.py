@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from confluent_kafka import Producer
 
 from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import broker_answers
-from riskstream.kafka.faust_worker import FaustRunner, Record, faust_app, raw_topic, records_of
+from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
 from riskstream.settings import Settings
@@ -30,7 +29,7 @@ class WindowedMonitor:
     producer: Producer
     size_ms: int
     lateness_ms: int
-    _runner: FaustRunner
+    _runtime: FaustRuntime
     _partitions: int  # of the watched topic, read when the worker starts
     _watched: str  # the watched topic's full name
 
@@ -51,7 +50,7 @@ class WindowedMonitor:
         raise NotImplementedError
 
     def _close_windows(self) -> None:
-        runner = self._runner
+        runner = self._runtime
         positions = self.watermark.positions(
             runner.assigned(),
             self._watched,
@@ -64,22 +63,17 @@ class WindowedMonitor:
         horizon = watermark - self.size_ms - self.lateness_ms
         self.store.close_due(self._open_versions(), horizon, self._evaluate, self._redis_restarted)
 
+    def process(self, records: list[Record]) -> None:
+        self._count(records)
+
+    def tick(self) -> None:
+        self._close_windows()
+
     def _run_windows(self, group: str, topics: Sequence[str], stop: threading.Event) -> None:
         """Count ``topics`` and close windows every half second until ``stop``."""
         self._partitions = partition_count(self.settings, self._watched)
-        app = faust_app(self.settings, group)
-        self._runner = runner = FaustRunner(app, self.metrics, stop)
-
-        @app.agent(raw_topic(app, *topics), name="count")
-        async def count(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
-            async for events in stream.take_events(1000, within=0.2):
-                await runner.apply(records_of(events), self._count)
-
-        @app.timer(0.5, name="close-windows")
-        async def close_windows() -> None:
-            await runner.tick(self._close_windows)
-
+        self._runtime = FaustRuntime(self.settings, group, self.metrics, tick_s=0.5)
         try:
-            runner.run()
+            self._runtime.run(self, topics, stop)
         finally:
             self.producer.flush(10)

@@ -17,6 +17,7 @@ from confluent_kafka import (
 )
 
 from riskstream.errors import ServiceUnavailableError, TopicError
+from riskstream.kafka.contract import Cadence
 from riskstream.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.kafka.factory import idempotent_producer
 from riskstream.schemas import AvroCodec, build_codec
@@ -97,6 +98,21 @@ def _topic_exists(client: Producer, topic: str) -> bool:
     except KafkaException:
         return True  # cannot tell: let the caller report the delivery failure
     return found is not None and found.error is None and bool(found.partitions)
+
+
+def next_batch(consumer: Consumer, cadence: Cadence, worker: str) -> list[Message]:
+    """The next batch, as ``cadence`` says; a consumer error in it is logged and left out."""
+    first = consumer.poll(cadence.wait_s)
+    if first is None:
+        return []
+    rest = consumer.consume(cadence.size - 1, cadence.linger_s) if cadence.size > 1 else []
+    batch = []
+    for message in (first, *rest):
+        if message.error():
+            logging.getLogger(__name__).warning("%s: consumer error %s", worker, message.error())
+        else:
+            batch.append(message)
+    return batch
 
 
 def rewind(consumer: Consumer, messages: list[Message]) -> None:

@@ -5,10 +5,9 @@ performance monitor and the trigger.
 prefix, credentials from the ``RISKSTREAM_KAFKA_*`` librdkafka options, tables under the state
 dir, no web server: the worker's ``OpsServer`` answers). Its consumer reads committed data only:
 the predictions and labeled examples are written in transactions, and an aborted batch must
-not be counted. ``FaustRunner`` runs the app on its own event loop in the calling thread, so a
-worker runs the same way from the CLI, the demo and the tests, and stops on a
-``threading.Event``; an error in an agent's or timer's step stops the app and is raised
-from ``run``, so a worker that cannot go on exits with the reason.
+not be counted. ``FaustRuntime`` runs a worker of the contract (:mod:`.contract`) as that app,
+on its own event loop in the calling thread, so a worker runs the same way from the CLI, the
+demo and the tests, and stops on a ``threading.Event``.
 """
 
 from __future__ import annotations
@@ -18,16 +17,18 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from riskstream.errors import ConfigError, ServiceUnavailableError
+from riskstream.kafka.at_least_once import OutputSender
+from riskstream.kafka.contract import RETRY_S, Batch, Worker, attempt
 from riskstream.memory import release_free_memory
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_DOWN, REDIS_RETRY_S, note_unavailable
 from riskstream.schemas.events import Consumed as Record
 from riskstream.settings import Settings
 
@@ -163,7 +164,7 @@ def faust_app(settings: Settings, group: str) -> faust.App:
         topic_disable_leader=True,  # no per-app leader topic: riskstream elects in Redis
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
-        broker_commit_interval=1.0,  # Faust's own commits; FaustRunner commits past its gaps
+        broker_commit_interval=1.0,  # Faust's own commits; FaustRuntime commits past its gaps
         stream_buffer_maxsize=8192,
         # Faust's producer sends nothing here (riskstream produces with confluent-kafka), so
         # its client knows no topic, and aiokafka's periodic refresh of a client with no
@@ -196,35 +197,67 @@ class _Progress(faust.Sensor):
         self.delivered[(tp.topic, tp.partition)] = offset
 
 
-class FaustRunner:
-    """Runs a Faust app in the calling thread until ``stop`` is set or an agent fails, and
-    keeps the worker's health, partition and lag metrics current."""
+class FaustRuntime:
+    """The worker contract's at-least-once engine on faust-streaming: runs one worker as a
+    Faust app in the calling thread until ``stop`` is set or the worker fails, and keeps the
+    worker's health, partition and lag metrics current.
 
-    def __init__(self, app: faust.App, metrics: WorkerMetrics, stop: threading.Event) -> None:
-        self.app = app
+    An agent hands the worker batches of up to ``size`` records (``within_s`` to fill); a
+    timer calls its ``tick`` every ``tick_s``. A batch's offsets are committed only after its
+    ``process`` returned and its outputs were delivered (the processors' offset guards make
+    their effects idempotent). While Redis is away a batch is tried again every second and a
+    tick is skipped; any other error stops the worker and is raised from ``run``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        metrics: WorkerMetrics,
+        *,
+        size: int = 1000,
+        within_s: float = 0.2,
+        tick_s: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.group = group
         self.metrics = metrics
-        self.stop = stop
+        self.size, self.within_s, self.tick_s = size, within_s, tick_s
+        self.stop = threading.Event()
         self.error: BaseException | None = None
         self.processed: dict[tuple[str, int], int] = {}
+        self.outputs = OutputSender(settings, metrics.processor)
         self._progress = _Progress()
         self._caught_up: set[tuple[str, int]] = set()
-        app.sensors.add(self._progress)
 
     def fail(self, error: BaseException) -> None:
         """Stop the worker and raise ``error`` from ``run``."""
         self.error = error
         self.stop.set()
 
-    async def apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
-        """An agent's step: apply a batch's effects, waiting out a Redis outage. The batch's
-        offsets are committed only after this returns (at-least-once; the processors' offset
-        guards make the effects idempotent). Any other error stops the worker."""
-        await self._guarded(self._apply(records, effect))
+    def run(self, worker: Worker[Record], topics: Sequence[str], stop: threading.Event) -> None:
+        """Consume ``topics`` (full names) into ``worker`` until ``stop`` is set."""
+        self.stop = stop
+        self.app = app = faust_app(self.settings, self.group)
+        app.sensors.add(self._progress)
 
-    async def tick(self, step: Callable[[], object]) -> None:
-        """A timer's step; skipped while Redis is down (the next tick tries again). Any other
-        error stops the worker."""
-        await self._guarded(self._tick(step))
+        @app.agent(raw_topic(app, *topics), name="process")
+        async def process(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
+            async for events in stream.take_events(self.size, within=self.within_s):
+                await self._guarded(self._apply(worker, records_of(events)))
+
+        @app.timer(self.tick_s, name="tick")
+        async def tick() -> None:
+            await self._guarded(self._tick(worker))
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+            self.outputs.close()
+        if self.error is not None:
+            raise self.error
 
     async def _guarded(self, step: Awaitable[None]) -> None:
         try:
@@ -234,32 +267,39 @@ class FaustRunner:
         except Exception as exc:  # a worker that cannot go on stops with the reason
             self.fail(exc)
 
-    async def _apply(self, records: list[Record], effect: Callable[[list[Record]], object]) -> None:
+    async def _apply(self, worker: Worker[Record], records: list[Record]) -> None:
+        name = self.metrics.processor
         while True:
-            try:
-                effect(records)
-            except REDIS_DOWN as exc:
-                note_unavailable(self.metrics.processor, exc)
-                self.metrics.ready = False
-                if self.stop.is_set():
-                    raise ServiceUnavailableError(
-                        "stopped while Redis was down, with a batch not applied",
-                        processor=self.metrics.processor,
-                        hint="restart the worker once Redis answers; it re-reads the batch "
-                        "unless Faust committed it on the way down",
-                    ) from exc
-                await asyncio.sleep(REDIS_RETRY_S)
-                continue
-            self.metrics.ready = True
-            self._done(records)
-            return
-
-    async def _tick(self, step: Callable[[], object]) -> None:
-        try:
-            step()
-        except REDIS_DOWN as exc:
-            note_unavailable(self.metrics.processor, exc, "the timer's step")
+            done, batch = attempt(partial(worker.process, records), name)
+            if done:
+                break
             self.metrics.ready = False
+            if self.stop.is_set():
+                raise ServiceUnavailableError(
+                    "stopped while Redis was down, with a batch not applied",
+                    processor=name,
+                    hint="restart the worker once Redis answers; it re-reads the batch "
+                    "unless Faust committed it on the way down",
+                )
+            await asyncio.sleep(RETRY_S)
+        self.metrics.ready = True
+        await self._deliver(batch)
+        self._done(records)
+
+    async def _tick(self, worker: Worker[Record]) -> None:
+        done, batch = attempt(worker.tick, self.metrics.processor, "the timer's step")
+        self.metrics.ready = done
+        await self._deliver(batch)
+
+    async def _deliver(self, batch: Batch | None) -> None:
+        """The batch's outputs, sent until delivered; then its commit hooks."""
+        if batch is None:
+            return
+        while not self.outputs.delivered(batch.outputs):
+            await asyncio.sleep(RETRY_S)
+        for hook in (batch.before_commit, batch.after_commit):
+            if hook is not None:
+                hook()
 
     def _done(self, records: Iterable[Record]) -> None:
         """Mark records as processed (their effects applied)."""
@@ -314,16 +354,6 @@ class FaustRunner:
                     self.metrics.processor, tp.topic, str(tp.partition)
                 ).set(max(0, high - done - 1))
         self._caught_up = caught_up
-
-    def run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
-        if self.error is not None:
-            raise self.error
 
     async def _main(self) -> None:
         app = self.app

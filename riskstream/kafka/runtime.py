@@ -1,8 +1,9 @@
-"""The one runtime of the confluent-kafka workers (scorer, joiner, trainer).
+"""The exactly-once engine of the worker contract (:mod:`riskstream.kafka.contract`): scorer,
+joiner, trainer.
 
-A worker is a "process this batch" function; :class:`TransactionalRuntime` owns the rest, as
-quix-streams' ``Checkpoint`` does: the consumer, the transactional producer, the batch loop,
-the offsets and the settle-on-failure path. Each batch's outputs and its input offsets commit
+:class:`TransactionalRuntime` owns what a worker does not, as quix-streams' ``Checkpoint``
+does: the consumer, the transactional producer, the batch loop, the offsets and the
+settle-on-failure path. Each batch's outputs and its input offsets commit
 in one Kafka transaction, so `read_committed` readers see a batch's events exactly once. A
 batch that does not commit is consumed again: the consumer seeks back to its first offsets.
 """
@@ -12,57 +13,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from riskstream.kafka.clients import codec_for, ready_producer, rewind, settle_transaction
+from riskstream.kafka.clients import (
+    codec_for,
+    next_batch,
+    ready_producer,
+    rewind,
+    settle_transaction,
+)
+from riskstream.kafka.contract import RETRY_LATER, RETRY_S, Batch, Cadence, Worker, attempt
 from riskstream.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.kafka.factory import group_consumer, transactional_producer
 from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import REDIS_RETRY_S, note_unavailable
 from riskstream.settings import Settings
-from riskstream.topics import E, TopicSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Output(Generic[E]):
-    """One event to produce in the batch's transaction, to the catalog topic that carries
-    its type (mypy refuses a DeadLetter bound for ``predictions``)."""
-
-    topic: TopicSpec[E]
-    key: bytes | None
-    event: E
-
-
-@dataclass
-class Batch:
-    """What a worker made of the messages it was handed.
-
-    ``before_commit`` runs inside the transaction, after the offsets are sent: a side effect
-    that must happen if the batch commits and may repeat if it does not (the joiner parks
-    early labels there). ``after_commit`` runs once the batch has committed.
-    """
-
-    outputs: list[Output[Any]] = field(default_factory=list)
-    before_commit: Callable[[], None] | None = None
-    after_commit: Callable[[], None] | None = None
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """How a worker waits for work: up to ``wait_s`` for a first message, then up to
-    ``linger_s`` for the batch to fill to ``size``. ``idle_calls`` hands the worker empty
-    batches too (the joiner releases parked labels when no message arrives)."""
-
-    size: int = 1000
-    wait_s: float = 0.1
-    linger_s: float = 0.01
-    idle_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,8 +61,8 @@ class Clients:
 class TransactionalRuntime:
     """Consume → process → produce + send offsets → commit, with one producer per instance.
 
-    ``retry_on`` names the errors of a dependency other than Kafka (Redis) after which the
-    batch is consumed again in a second rather than crashing the worker.
+    A batch whose worker raised one of ``RETRY_LATER`` is rolled back and consumed again
+    a second later rather than crashing the worker.
     """
 
     def __init__(
@@ -106,7 +76,6 @@ class TransactionalRuntime:
         cadence: Cadence = Cadence(),
         consumer_config: dict[str, Any] | None = None,
         producer_config: dict[str, Any] | None = None,
-        retry_on: tuple[type[BaseException], ...] = (),
         clients: Clients | None = None,
         calls: CallDeadline | None = None,
     ) -> None:
@@ -115,7 +84,6 @@ class TransactionalRuntime:
         self.topics = [settings.topic(t) for t in topics]
         self.metrics = metrics
         self.cadence = cadence
-        self.retry_on = retry_on
         self.codec = codec_for(settings)
         self.clients = clients or Clients.of(
             settings,
@@ -133,49 +101,32 @@ class TransactionalRuntime:
         self.consumer = self.clients.consumer()
         self.producer = ready_producer(self.clients.producer, self.name, self.calls)
 
-    def run(self, process: Callable[[list[Message]], Batch | None], stop: threading.Event) -> None:
-        """Hand batches to ``process`` until ``stop`` is set; always closes the consumer."""
+    def run(self, worker: Worker[Message], stop: threading.Event) -> None:
+        """Hand ``worker`` batches (or ticks) until ``stop`` is set; always closes the
+        consumer."""
         self.consumer.subscribe(self.topics, **self.metrics.rebalance_callbacks())
         log.info("%s: consuming %s", self.name, ", ".join(self.topics))
         self.metrics.ready = True
         try:
             while not stop.is_set():
                 self.metrics.beat()
-                messages = self._next_batch()
-                if not messages and not self.cadence.idle_calls:
-                    continue
-                try:
-                    self.process_once(process, messages)
-                except self.retry_on as exc:
-                    note_unavailable(self.name, exc)
+                messages = next_batch(self.consumer, self.cadence, self.name)
+                done, _ = attempt(partial(self.process_once, worker, messages), self.name)
+                if not done:
                     if messages:
                         rewind(self.consumer, messages)
-                    stop.wait(REDIS_RETRY_S)
+                    stop.wait(RETRY_S)
         finally:
             self.consumer.close()
 
-    def _next_batch(self) -> list[Message]:
-        first = self.consumer.poll(self.cadence.wait_s)
-        if first is None:
-            return []
-        rest = self.consumer.consume(self.cadence.size - 1, self.cadence.linger_s)
-        batch = []
-        for message in (first, *rest):
-            if message.error():
-                log.warning("%s: consumer error %s", self.name, message.error())
-            else:
-                batch.append(message)
-        return batch
-
-    def process_once(
-        self, process: Callable[[list[Message]], Batch | None], messages: list[Message]
-    ) -> bool:
-        """One batch through ``process`` and one transaction. True once it committed; False
-        if it was rolled back and the consumer rewound to be handed it again."""
-        batch = process(messages)
+    def process_once(self, worker: Worker[Message], messages: list[Message]) -> bool:
+        """One batch (or, with no message, one tick) through ``worker`` and one transaction.
+        True once it committed; False if it was rolled back and the consumer rewound to be
+        handed it again."""
+        batch = worker.process(messages) if messages else worker.tick()
         if batch is None:
             return True
-        if not messages and not batch.outputs and batch.before_commit is None:
+        if not messages and batch.empty:
             if batch.after_commit:
                 batch.after_commit()
             return True
@@ -216,7 +167,7 @@ class TransactionalRuntime:
             return committed
         except StalledCallError as stalled:
             return self._abandon(stalled, committing, messages)
-        except self.retry_on:
+        except RETRY_LATER:
             try:
                 self.calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
             except (KafkaException, StalledCallError) as exc:  # consumed again either way

@@ -34,7 +34,7 @@ def test_writing_another_event_to_a_topic_fails_the_type_check(tmp_path: Path) -
 
     snippet = tmp_path / "outputs.py"
     snippet.write_text(
-        "from riskstream.kafka.runtime import Output\n"
+        "from riskstream.kafka.contract import Output\n"
         "from riskstream.schemas.events import DeadLetter\n"
         "from riskstream.topics import DEAD_LETTER, PREDICTIONS\n"
         "def wrong(letter: DeadLetter) -> object:\n"
