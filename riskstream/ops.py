@@ -101,6 +101,12 @@ class WorkerMetrics:
         self.model_load_failures = Counter(
             "riskstream_model_load_failures", "Model versions that failed to load.", registry=r
         )
+        self._add_monitoring_metrics(r, processor)
+        self.ready = False
+        self.last_beat = time.monotonic()
+
+    def _add_monitoring_metrics(self, r: CollectorRegistry, processor: str) -> None:
+        """The monitors' statistics, estimates, alerts and windows, and the group's share."""
         self.drift = Gauge(
             "riskstream_drift_statistic",
             "Latest value of a drift, quality or performance "
@@ -143,8 +149,6 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
-        self.ready = False
-        self.last_beat = time.monotonic()
 
     def beat(self) -> None:
         """The worker's loop is alive."""

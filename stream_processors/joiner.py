@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from confluent_kafka import Message
@@ -38,6 +39,7 @@ from riskstream.models.features import is_measured
 from riskstream.ops import WorkerMetrics
 from riskstream.redis_client import (
     CACHED_AT,
+    RedisClient,
     connect,
     mget,
     prediction_key,
@@ -146,7 +148,6 @@ def parked_label_due(deadline_s: float, now_s: float, prediction_arrived: bool) 
 class Joiner:
     def __init__(self, settings: Settings, *, instance: str = "0") -> None:
         self.settings = settings
-        self.redis = connect(settings)
         self.stats = JoinerStats()
         self.metrics = WorkerMetrics("joiner")
         self.runtime = TransactionalRuntime(
@@ -164,6 +165,11 @@ class Joiner:
             "truth": settings.topic(GROUND_TRUTH.name),
         }
         self._pending_key = settings.redis_key("joiner", "pending")
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        """Connected on first use: a worker is built, then started."""
+        return connect(self.settings)
 
     def _prediction_key(self, request_id: str) -> str:
         return prediction_key(self.settings, request_id)

@@ -40,7 +40,6 @@ from typing import Any
 
 from riskstream.ids import now_ms
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.monitoring.alerts import model_load_alert
@@ -124,7 +123,6 @@ class Monitor(WindowedMonitor):
         self._runtime: FaustRuntime
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._predictions
-        self.producer = idempotent_producer(settings)
 
     def reference(self, version: str) -> dict[str, Any] | None:
         """The version's drift reference, or None when it does not load (see References)."""

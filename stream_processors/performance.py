@@ -34,7 +34,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from riskstream.kafka.clients import codec_for
-from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.models.monitoring.alerts import (
@@ -134,7 +133,6 @@ class PerformanceMonitor(WindowedMonitor):
         self._runtime: FaustRuntime
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._topic
-        self.producer = idempotent_producer(settings)
 
     def run(self, stop: threading.Event | None = None) -> PerformanceStats:
         stop = stop or threading.Event()

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from functools import cached_property
 
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.contract import retry_while_unavailable
@@ -31,7 +32,7 @@ from riskstream.models.monitoring.trigger_policy import (
 )
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import recent_list
-from riskstream.redis_client import connect
+from riskstream.redis_client import RedisClient, connect
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
@@ -57,7 +58,6 @@ class Trigger:
         self.settings = settings
         self.codec = codec_for(settings)
         self.config = config_of(settings)
-        self.redis = connect(settings)
         self._state_key = settings.redis_key("trigger", "state")
         # the latest requests and absorbed alerts (bounded): requests are on their topic
         self.requests: deque[tuple[str, Request]] = recent_list()
@@ -65,6 +65,11 @@ class Trigger:
         self.metrics = WorkerMetrics("trigger")
         self._state = TriggerState(None, 0)
         self._alerts = settings.topic(DRIFT_ALERTS.name)
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        """Connected on first use: a worker is built, then started."""
+        return connect(self.settings)
 
     def load_state(self) -> TriggerState:
         raw = self.redis.hgetall(self._state_key)

@@ -40,10 +40,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
+from redis.commands.core import Script
+
 from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
-from riskstream.redis_client import connect
+from riskstream.redis_client import RedisClient, connect
 from riskstream.settings import Settings
 
 RESTARTED = -1
@@ -96,16 +99,32 @@ class WindowStore:
     def __init__(self, settings: Settings, kind: str = "window", ttl_s: int = 24 * 3600) -> None:
         self.settings = settings
         self.kind = kind
-        self.redis = connect(settings)
         self.ttl_s = ttl_s
-        self._apply = self.redis.register_script(APPLY)
-        self._raise_to = self.redis.register_script(RAISE_TO)
-        self._raise_positions = self.redis.register_script(RAISE_POSITIONS)
-        self._admit = self.redis.register_script(ADMIT)
         self._epoch_key = self._key("epoch")
         self._incomplete_key = self._key(f"{kind}-incomplete")
         self._takeovers_key = self._key(f"{kind}-takeovers")
         self.epoch: str | None = None
+
+    # Connected on first use, not in the constructor: a worker is built, then started.
+    @cached_property
+    def redis(self) -> RedisClient:
+        return connect(self.settings)
+
+    @cached_property
+    def _apply(self) -> Script:
+        return self.redis.register_script(APPLY)
+
+    @cached_property
+    def _raise_to(self) -> Script:
+        return self.redis.register_script(RAISE_TO)
+
+    @cached_property
+    def _raise_positions(self) -> Script:
+        return self.redis.register_script(RAISE_POSITIONS)
+
+    @cached_property
+    def _admit(self) -> Script:
+        return self.redis.register_script(ADMIT)
 
     def _key(self, *parts: object) -> str:
         """Every key of this store shares one hash tag: on a Redis Cluster the Lua scripts'

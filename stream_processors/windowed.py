@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 
 from confluent_kafka import Producer
 
 from riskstream.kafka.admin import partition_count
 from riskstream.kafka.clients import broker_answers
+from riskstream.kafka.factory import idempotent_producer
 from riskstream.kafka.faust_worker import FaustRuntime, Record
 from riskstream.kafka.watermark import EventTimeWatermark
 from riskstream.ops import WorkerMetrics
@@ -26,12 +28,17 @@ class WindowedMonitor:
     metrics: WorkerMetrics
     store: WindowStore
     watermark: EventTimeWatermark
-    producer: Producer
     size_ms: int
     lateness_ms: int
     _runtime: FaustRuntime
     _partitions: int  # of the watched topic, read when the worker starts
     _watched: str  # the watched topic's full name
+
+    @cached_property
+    def producer(self) -> Producer:
+        """The alerts' and windows' producer, made on first use: a worker is built, then
+        started."""
+        return idempotent_producer(self.settings)
 
     def _count(self, records: list[Record]) -> None:
         """Count one batch into its windows."""

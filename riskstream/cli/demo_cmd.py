@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,41 +20,62 @@ from riskstream.settings import load_settings
 if TYPE_CHECKING:
     from riskstream.console.server import ConsoleServer
     from riskstream.loop_report import LoopReport
+    from riskstream.schemas.events import DriftAlert
     from riskstream.settings import Settings
 
 
-@fails_cleanly
-def demo(
-    scenario: str = typer.Option(
-        "drift-demo",
+ScenarioName = Annotated[
+    str,
+    typer.Option(
         help="Simulator scenario (default: an abrupt covariate shift plus a concept change), or "
         "bad-challenger: the drift ends when the retrain is requested, so the retrained version "
-        "is worse on live traffic; it must be rejected (--evidence live) or rolled back.",
+        "is worse on live traffic; it must be rejected (--evidence live) or rolled back."
     ),
-    evidence: str = typer.Option(
-        "holdout",
+]
+Evidence = Annotated[
+    str,
+    typer.Option(
         help="How a retrained version is promoted: holdout (on its holdout, then watched by "
-        "the canary), or live (a challenger in shadow, promoted on paired live labels).",
+        "the canary), or live (a challenger in shadow, promoted on paired live labels)."
     ),
-    rate: float = typer.Option(100.0, help="Records per second."),
-    duration: float = typer.Option(
-        600.0,
+]
+Rate = Annotated[float, typer.Option(help="Records per second.")]
+Duration = Annotated[
+    float,
+    typer.Option(
         help="A cap on the seconds of traffic. The demo ends on evidence: once the new "
         "champion's own windows are judged (the drift alerts resolved, or visibly still "
-        "firing); a slower machine takes longer, and only this cap ends it sooner.",
+        "firing); a slower machine takes longer, and only this cap ends it sooner."
     ),
-    drift_at: float = typer.Option(45.0, help="Seconds into the traffic when drift starts."),
-    after_recovery: int = typer.Option(
-        0,
+]
+DriftAt = Annotated[float, typer.Option(help="Seconds into the traffic when drift starts.")]
+AfterRecovery = Annotated[
+    int,
+    typer.Option(
         help="Publish at least this many records after the new champion serves, on top of "
         "the evidence the demo waits for.",
         min=0,
     ),
-    seed: int = typer.Option(0, help="Seed of the simulation and training."),
-    keep_running: bool = typer.Option(
-        False, help="Leave the stack running at the end, and serve the console until Ctrl-C."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+]
+Seed = Annotated[int, typer.Option(help="Seed of the simulation and training.")]
+KeepRunning = Annotated[
+    bool,
+    typer.Option(help="Leave the stack running at the end, and serve the console until Ctrl-C."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+@fails_cleanly
+def demo(
+    scenario: ScenarioName = "drift-demo",
+    evidence: Evidence = "holdout",
+    rate: Rate = 100.0,
+    duration: Duration = 600.0,
+    drift_at: DriftAt = 45.0,
+    after_recovery: AfterRecovery = 0,
+    seed: Seed = 0,
+    keep_running: KeepRunning = False,
+    as_json: AsJson = False,
 ) -> None:
     """Run the closed loop and report each step; exit non-zero naming any step that failed."""
     from riskstream.closed_loop import LoopConfig, run_loop
@@ -95,13 +116,24 @@ def demo(
         if not was_up and not keep_running:
             stack_down(settings, echo=lambda line: echo(f"      {line}"))
     echo("[3/3] summary")
+    _show(report, demo_settings.topic_prefix, as_json, stack_left_up=keep_running or was_up)
+    if console_server is not None:
+        if keep_running:
+            _serve_until_interrupted(console_server)
+        console_server.stop()
+    if not report.closed:
+        raise typer.Exit(1)
+
+
+def _show(report: LoopReport, prefix: str, as_json: bool, stack_left_up: bool) -> None:
+    """The run's summary (a table, or JSON), then whether the loop closed and what next."""
+    from riskstream.logs import LIBRDKAFKA_WARNINGS
+
     summary = _summary(report)
     if as_json:
         console.print_json(json.dumps(summary))
     else:
         _print_summary(summary)
-    from riskstream.logs import LIBRDKAFKA_WARNINGS
-
     if LIBRDKAFKA_WARNINGS.count and not as_json:
         echo(
             f"librdkafka warned {LIBRDKAFKA_WARNINGS.count} time(s) (reconnects, retries), not "
@@ -111,13 +143,7 @@ def demo(
         console.print("[red]the loop did not close: " + "; ".join(report.missing_steps) + "[/]")
     else:
         console.print(f"[green]the loop closed: {_shape(report)}[/]")
-        _print_next_steps(demo_settings.topic_prefix, keep_running or was_up)
-    if console_server is not None:
-        if keep_running:
-            _serve_until_interrupted(console_server)
-        console_server.stop()
-    if not report.closed:
-        raise typer.Exit(1)
+        _print_next_steps(prefix, stack_left_up)
 
 
 def _start_console(settings: Settings, demo_settings: Settings) -> ConsoleServer | None:
@@ -157,9 +183,38 @@ def _shape(report: LoopReport) -> str:
     return f"drift → alert → retrain → {middle} → recovery"
 
 
+def _alert_summary(a: DriftAlert) -> dict[str, Any]:
+    from riskstream.models.monitoring.alerts import alert_subject
+
+    return {
+        "status": a.status,
+        "severity": a.severity,
+        "kind": a.kind,
+        "feature": a.feature,
+        "subject": alert_subject(a),
+        "statistic": a.statistic,
+        "value": round(a.value, 4),
+        "window_start": a.window_start,  # epoch ms
+        "window_end": a.window_end,
+        "message": a.message,
+    }
+
+
+def _outcome_summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": outcome["version"],
+        "status": outcome["status"],
+        "reason": outcome["reason"],
+        "holdout": {
+            k.removeprefix("holdout_"): round(v, 4)
+            for k, v in outcome["metrics"].items()
+            if k.startswith("holdout_")
+        },
+    }
+
+
 def _summary(report: LoopReport) -> dict[str, Any]:
     from riskstream.loop_report import recovery_phases
-    from riskstream.models.monitoring.alerts import alert_subject
 
     return {
         "scenario": report.scenario,
@@ -168,39 +223,14 @@ def _summary(report: LoopReport) -> dict[str, Any]:
         "missing_steps": report.missing_steps,
         "records": report.records,
         "throughput_per_s": round(report.records / report.seconds, 1) if report.seconds else 0,
-        "alerts": [
-            {
-                "status": a.status,
-                "severity": a.severity,
-                "kind": a.kind,
-                "feature": a.feature,
-                "subject": alert_subject(a),
-                "statistic": a.statistic,
-                "value": round(a.value, 4),
-                "window_start": a.window_start,  # epoch ms
-                "window_end": a.window_end,
-                "message": a.message,
-            }
-            for a in report.alerts
-        ],
+        "alerts": [_alert_summary(a) for a in report.alerts],
         "retrain_requests": [
             {"id": rid, "reasons": list(r.reasons), "detail": r.detail}
             for rid, r in report.requests
         ],
         "old_champion": report.old_version,
         "new_champion": report.new_version,
-        "trainer": None
-        if report.outcome is None
-        else {
-            "version": report.outcome["version"],
-            "status": report.outcome["status"],
-            "reason": report.outcome["reason"],
-            "holdout": {
-                k.removeprefix("holdout_"): round(v, 4)
-                for k, v in report.outcome["metrics"].items()
-                if k.startswith("holdout_")
-            },
-        },
+        "trainer": None if report.outcome is None else _outcome_summary(report.outcome),
         "first_offset_served": {
             v: {"partition": p, "offset": o} for v, (p, o) in report.first_offsets.items()
         },
@@ -256,15 +286,7 @@ def _print_summary(summary: dict) -> None:
         f"{summary['records']} records, {summary['throughput_per_s']}/s offered and scored",
     )
     for alert in summary["alerts"]:
-        what = (
-            alert["message"].split(":")[0]  # the evidence is in the canary's row
-            if alert["kind"] == "ROLLBACK"
-            else f"{alert['subject']} {alert['statistic']} {alert['value']} (window "
-            f"{_clock(alert['window_start'])}-{_clock(alert['window_end'])})"
-        )
-        table.add_row(
-            f"alert {alert['status'].lower()}", f"{alert['severity']} {alert['kind']} {what}"
-        )
+        table.add_row(*_alert_row(alert))
     for request in summary["retrain_requests"]:
         table.add_row("retrain request", f"{'+'.join(request['reasons'])}: {request['detail']}")
     if summary["trainer"]:
@@ -308,6 +330,16 @@ def _print_summary(summary: dict) -> None:
         )
     console.print(table)
     _print_phases(summary["recovery_phases_s"], summary["trainer_seconds"])
+
+
+def _alert_row(alert: dict[str, Any]) -> tuple[str, str]:
+    what = (
+        alert["message"].split(":")[0]  # the evidence is in the canary's row
+        if alert["kind"] == "ROLLBACK"
+        else f"{alert['subject']} {alert['statistic']} {alert['value']} (window "
+        f"{_clock(alert['window_start'])}-{_clock(alert['window_end'])})"
+    )
+    return f"alert {alert['status'].lower()}", f"{alert['severity']} {alert['kind']} {what}"
 
 
 def _print_phases(phases: dict[str, float | None], trainer_seconds: str) -> None:

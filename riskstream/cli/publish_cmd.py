@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,68 +17,102 @@ from riskstream.errors import ConfigError
 from riskstream.logs import configure_logging
 from riskstream.settings import load_settings
 
-
-@fails_cleanly
-def publish(
-    from_file: Path | None = typer.Option(None, "--from", help="CSV or JSONL of records."),
-    labels_from: Path | None = typer.Option(
-        None,
+# the options, one alias each, so the command reads as what it does
+FromFile = Annotated[Path | None, typer.Option("--from", help="CSV or JSONL of records.")]
+LabelsFrom = Annotated[
+    Path | None,
+    typer.Option(
         "--labels-from",
         help="CSV or JSONL of outcomes: request_id, outcome (1/0, yes/no), optional "
         "event_time, patient_id, source.",
     ),
-    check: bool = typer.Option(
-        False,
+]
+Check = Annotated[
+    bool,
+    typer.Option(
         help="With --from: a dry run. Which rows are valid and why not, each field's missing "
-        "share and range against the reference; nothing is sent.",
+        "share and range against the reference; nothing is sent."
     ),
-    reference: Path | None = typer.Option(
-        None,
+]
+Reference = Annotated[
+    Path | None,
+    typer.Option(
         help="With --check: compare with this file of records (a clinic's history) instead "
-        "of the bundled Pima data.",
+        "of the bundled Pima data."
     ),
-    simulate: str | None = typer.Option(
-        None,
+]
+Simulate = Annotated[
+    str | None,
+    typer.Option(
         help="Scenario: none, covariate-shift, population-shift, source-drift, "
-        "concept-drift, missing-surge, volume-drop, label-delay, "
-        "drift-demo.",
+        "concept-drift, missing-surge, volume-drop, label-delay, drift-demo."
     ),
-    count: int = typer.Option(0, help="Simulated records (default: rate x duration, or 1000)."),
-    duration: float = typer.Option(0.0, help="Seconds of simulated traffic."),
-    rate: float = typer.Option(
-        50.0, help="Records per second (0 with --from: as fast as possible)."
-    ),
-    labels: bool = typer.Option(False, help="Also publish ground truth after its delay."),
-    label_delay: float = typer.Option(0.0, help="Mean label delay in seconds."),
-    shift_at: int = typer.Option(0, help="Index of the first drifted record."),
-    size_sd: float = typer.Option(1.0, help="Covariate shift size in standard deviations."),
-    feature: list[str] = typer.Option(["glucose"], help="Shifted feature(s)."),
-    ramp: int = typer.Option(0, help="Records over which a shift grows (0: abrupt)."),
-    missing_rate: float = typer.Option(
-        0.5, help="missing-surge: share of each imputable field left empty after the start."
-    ),
-    volume_factor: float = typer.Option(
-        0.25, help="volume-drop: the rate after the start, as a fraction of --rate."
-    ),
-    baseline_missing: float = typer.Option(
-        1.0,
+]
+Count = Annotated[int, typer.Option(help="Simulated records (default: rate x duration, or 1000).")]
+Duration = Annotated[float, typer.Option(help="Seconds of simulated traffic.")]
+Rate = Annotated[
+    float, typer.Option(help="Records per second (0 with --from: as fast as possible).")
+]
+Labels = Annotated[bool, typer.Option(help="Also publish ground truth after its delay.")]
+LabelDelay = Annotated[float, typer.Option(help="Mean label delay in seconds.")]
+ShiftAt = Annotated[int, typer.Option(help="Index of the first drifted record.")]
+SizeSd = Annotated[float, typer.Option(help="Covariate shift size in standard deviations.")]
+Feature = Annotated[list[str], typer.Option(help="Shifted feature(s).")]
+Ramp = Annotated[int, typer.Option(help="Records over which a shift grows (0: abrupt).")]
+MissingRate = Annotated[
+    float,
+    typer.Option(help="missing-surge: share of each imputable field left empty after the start."),
+]
+VolumeFactor = Annotated[
+    float, typer.Option(help="volume-drop: the rate after the start, as a fraction of --rate.")
+]
+BaselineMissing = Annotated[
+    float,
+    typer.Option(
         min=0.0,
         help="Gaps as in the training data: each imputable field left empty at its training "
         "rate times this (0: complete records).",
     ),
-    sources: int = typer.Option(
-        1, min=1, help="Clinics the records come from, evenly (clinic-0 ... clinic-<N-1>)."
-    ),
-    drifted_source: int = typer.Option(
-        0, min=0, help="source-drift: the clinic (0 ... N-1) whose measurements shift."
-    ),
-    seed: int = typer.Option(0, help="Seed of the simulation."),
-    allow_invalid: bool = typer.Option(False, help="Send rows that fail validation anyway."),
+]
+Sources = Annotated[
+    int,
+    typer.Option(min=1, help="Clinics the records come from, evenly (clinic-0 ... clinic-<N-1>)."),
+]
+DriftedSource = Annotated[
+    int, typer.Option(min=0, help="source-drift: the clinic (0 ... N-1) whose measurements shift.")
+]
+Seed = Annotated[int, typer.Option(help="Seed of the simulation.")]
+AllowInvalid = Annotated[bool, typer.Option(help="Send rows that fail validation anyway.")]
+
+
+@fails_cleanly
+def publish(
+    from_file: FromFile = None,
+    labels_from: LabelsFrom = None,
+    check: Check = False,
+    reference: Reference = None,
+    simulate: Simulate = None,
+    count: Count = 0,
+    duration: Duration = 0.0,
+    rate: Rate = 50.0,
+    labels: Labels = False,
+    label_delay: LabelDelay = 0.0,
+    shift_at: ShiftAt = 0,
+    size_sd: SizeSd = 1.0,
+    feature: Feature = ["glucose"],  # noqa: B006 (typer copies it)
+    ramp: Ramp = 0,
+    missing_rate: MissingRate = 0.5,
+    volume_factor: VolumeFactor = 0.25,
+    baseline_missing: BaselineMissing = 1.0,
+    sources: Sources = 1,
+    drifted_source: DriftedSource = 0,
+    seed: Seed = 0,
+    allow_invalid: AllowInvalid = False,
 ) -> None:
     """Publish records keyed by patient id (or outcomes, with --labels-from), with a progress
     bar and a delivery summary."""
     from riskstream.kafka.admin import ensure_topics
-    from riskstream.producers.publish import PublishSummary, publish_file, publish_simulated
+    from riskstream.producers.publish import publish_file, publish_simulated
 
     settings = load_settings()
     configure_logging(settings)
@@ -91,19 +127,7 @@ def publish(
         return
     ensure_topics(settings)
     total = count or (int(rate * duration) if duration else 1000)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("publishing", total=None if from_file or labels_from else total)
-
-        def progress(sent: int) -> None:
-            bar.update(task, completed=sent)
-
-        summary: PublishSummary
+    with _progress_bar(None if from_file or labels_from else total) as progress:
         if labels_from is not None:
             from riskstream.producers.labels import publish_labels
 
@@ -113,41 +137,50 @@ def publish(
                 settings, from_file, allow_invalid=allow_invalid, rate=rate, on_progress=progress
             )
         else:
-            from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+            scenario = dict(start=shift_at, features=tuple(feature), size_sd=size_sd, ramp=ramp)
+            scenario |= dict(missing_rate=missing_rate, volume_factor=volume_factor)
+            scenario |= dict(label_delay_s=label_delay, source=drifted_source)
+            how = dict(seed=seed, rate=rate, baseline_missing=baseline_missing, sources=sources)
+            records = _simulator(simulate or "none", scenario, how).stream(
+                total, int(time.time() * 1000)
+            )
+            summary = publish_simulated(settings, records, labels=labels, on_progress=progress)
+    _print_summary(summary, labels_from is not None)
 
-            try:
-                scenario = Scenario.named(
-                    simulate or "none",
-                    start=shift_at,
-                    features=tuple(feature),
-                    size_sd=size_sd,
-                    ramp=ramp,
-                    missing_rate=missing_rate,
-                    volume_factor=volume_factor,
-                    label_delay_s=label_delay,
-                    source=drifted_source,
-                )
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-            sim = Simulator(
-                PimaModel.fit(),
-                scenario,
-                seed=seed,
-                rate=rate,
-                baseline_missing=baseline_missing,
-                sources=sources,
-            )
-            if scenario.name == "source-drift" and drifted_source >= sources:
-                raise ConfigError(
-                    f"--drifted-source {drifted_source} needs --sources {drifted_source + 1} "
-                    "or more"
-                )
-            summary = publish_simulated(
-                settings,
-                sim.stream(total, int(time.time() * 1000)),
-                labels=labels,
-                on_progress=progress,
-            )
+
+@contextmanager
+def _progress_bar(total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on the console, and the callback that moves it."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("publishing", total=total)
+        yield lambda sent: bar.update(task, completed=sent)
+
+
+def _simulator(name: str, scenario: dict[str, Any], how: dict[str, Any]) -> Any:
+    """The simulator of scenario ``name``; a scenario the options do not fit is a ConfigError."""
+    from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+
+    try:
+        chosen = Scenario.named(name, **scenario)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if chosen.name == "source-drift" and scenario["source"] >= how["sources"]:
+        raise ConfigError(
+            f"--drifted-source {scenario['source']} needs --sources {scenario['source'] + 1} "
+            "or more"
+        )
+    return Simulator(PimaModel.fit(), chosen, **how)
+
+
+def _print_summary(summary: Any, labels_from: bool) -> None:
+    """The delivery table, the rejected rows and (for labels) their fates; exit 1 if a
+    delivery failed."""
     table = Table(title="publish summary")
     for column in ("sent", "labels", "delivered", "failed", "rejected", "sent invalid", "rate /s"):
         table.add_column(column, justify="right")
@@ -161,15 +194,19 @@ def publish(
         f"{summary.rate:.0f}",
     )
     console.print(table)
-    for number, reason in summary.rejected[:50]:
-        console.print(f"[yellow]rejected row {number}:[/] {reason}")
-    if len(summary.rejected) > 50:
-        console.print(f"[yellow]… and {len(summary.rejected) - 50} more rejected rows[/]")
-    if labels_from is not None:
+    _print_rejected(summary.rejected)
+    if labels_from:
         print_label_fates(summary)
     if summary.failed:
         console.print(f"[red]{summary.failed} deliveries failed[/]")
         raise typer.Exit(1)
+
+
+def _print_rejected(rejected: list[tuple[int, str]]) -> None:
+    for number, reason in rejected[:50]:
+        console.print(f"[yellow]rejected row {number}:[/] {reason}")
+    if len(rejected) > 50:
+        console.print(f"[yellow]… and {len(rejected) - 50} more rejected rows[/]")
 
 
 FATES = {
@@ -228,10 +265,7 @@ def print_check(path: Path, reference_file: Path | None) -> None:
     console.print(table)
     for hint in report.units.values():
         console.print(f"[yellow]unit:[/] {hint}")
-    for number, reason in report.rejected[:50]:
-        console.print(f"[yellow]rejected row {number}:[/] {reason}")
-    if len(report.rejected) > 50:
-        console.print(f"[yellow]… and {len(report.rejected) - 50} more rejected rows[/]")
+    _print_rejected(report.rejected)
 
 
 def _span(low: float | None, high: float | None) -> str:

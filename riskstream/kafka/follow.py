@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from riskstream.kafka.clients import codec_for
 from riskstream.kafka.factory import reader
@@ -27,15 +28,21 @@ class EventFollower:
     def __init__(self, settings: Settings, kinds: Mapping[str, type[Event]]) -> None:
         self.codec = codec_for(settings)
         self.kinds = {settings.topic(name): kind for name, kind in kinds.items()}
-        self.consumer = reader(settings)
-        self.consumer.assign(
+        self.settings = settings
+        self.skipped = 0  # undecodable messages: another writer's, never ours
+
+    @cached_property
+    def consumer(self) -> Consumer:
+        """Assigned to every partition's first offset on first use."""
+        consumer = reader(self.settings)
+        consumer.assign(
             [
                 TopicPartition(topic, p, OFFSET_BEGINNING)
                 for topic in self.kinds
-                for p in partitions_of(self.consumer, topic)
+                for p in partitions_of(consumer, topic)
             ]
         )
-        self.skipped = 0  # undecodable messages: another writer's, never ours
+        return consumer
 
     def poll(self, timeout: float) -> list[Event]:
         """The events that arrived within ``timeout``, in partition order."""

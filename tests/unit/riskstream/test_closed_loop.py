@@ -119,7 +119,7 @@ def test_the_demo_command_runs_the_loops_defaults() -> None:
     from riskstream.cli.demo_cmd import demo
 
     options = {
-        name: parameter.default.default
+        name: parameter.default
         for name, parameter in inspect.signature(demo.__wrapped__).parameters.items()
     }
     config = LoopConfig()

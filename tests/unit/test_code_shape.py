@@ -1,0 +1,65 @@
+"""The shape the architecture asks of the code (docs/architecture.md), checked on every run:
+functions short enough to read whole, and constructors that only assign, so nothing happens
+until a worker is started."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("riskstream", "stream_processors", "models", "producers", "schemas")
+MAX_LINES = 60
+# calls a constructor must not make: they connect, start or open something
+ACTING_CALLS = {"connect", "start", "idempotent_producer", "transactional_producer", "reader"}
+
+
+def _modules() -> list[Path]:
+    found: list[Path] = []
+    for package in PACKAGES:
+        found += sorted(p for p in (ROOT / package).rglob("*.py") if p.resolve().is_relative_to(
+            (ROOT / package).resolve()))  # fmt: skip
+    return found
+
+
+def _functions(path: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def test_the_modules_are_found() -> None:
+    assert len(_modules()) > 100
+
+
+def test_no_function_is_over_sixty_lines() -> None:
+    long = [
+        f"{path.relative_to(ROOT)}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1} lines)"
+        for path in _modules()
+        for f in _functions(path)
+        if (f.end_lineno or f.lineno) - f.lineno + 1 > MAX_LINES
+    ]
+    assert long == []
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+@pytest.mark.parametrize("package", ["stream_processors", "riskstream/kafka"])
+def test_worker_constructors_connect_to_nothing_and_start_nothing(package: str) -> None:
+    acting = [
+        f"{path.relative_to(ROOT)}:{call.lineno} {name}()"
+        for path in sorted((ROOT / package).glob("*.py"))
+        for f in _functions(path)
+        if f.name == "__init__"
+        for call in ast.walk(f)
+        if isinstance(call, ast.Call) and (name := _called_name(call)) in ACTING_CALLS
+    ]
+    assert acting == []
