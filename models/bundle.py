@@ -14,6 +14,7 @@ import pandas as pd
 from riskstream.errors import RiskstreamError
 from riskstream.models.calibration import Calibration
 from riskstream.models.features import FeaturePipeline
+from riskstream.models.reference import DriftReference
 
 BUNDLE_FILE = "bundle.pkl"
 FORMAT = 1
@@ -32,7 +33,7 @@ class ScoringModel:
     pipeline: FeaturePipeline
     estimator: Any
     threshold: float
-    reference: dict[str, Any]
+    reference: DriftReference
     metrics: dict[str, float] = field(default_factory=dict)
     version: str = "unregistered"
     format: int = FORMAT

@@ -7,8 +7,7 @@ still has a bin, and ``bin_index`` is one ``searchsorted``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,29 @@ from riskstream.models.features import measured_mask
 from riskstream.schemas.patient_record import IMPUTABLE
 
 SCORE_EDGES = [round(0.1 * i, 1) for i in range(1, 10)]
+
+
+class Histogram(TypedDict):
+    """Counts per bin: ``edges`` are the interior cut points, so ``len(counts) == len(edges)
+    + 1``."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+class DriftReference(TypedDict):
+    """What a model version's drift is measured against, stored with the version (in its
+    bundle and as ``reference.json``): a plain dict at run time, so every stored version
+    still loads; this type says which keys it has."""
+
+    n: int
+    features: dict[str, Histogram]
+    score: Histogram
+    missing_shares: NotRequired[dict[str, float]]  # absent in versions stored before them
+    source: NotRequired[str]  # "training" or "recent"
+    feature_medians: NotRequired[list[float]]
+    probe_rows: NotRequired[dict[str, list[Any]]]
+    progressive: NotRequired[dict[str, Any]]  # the online learner's progressive score
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:
@@ -40,14 +62,14 @@ def histogram(edges: list[float], values: np.ndarray) -> list[int]:
 
 def drift_reference(
     raw: pd.DataFrame, features: pd.DataFrame, scores: np.ndarray, bins: int = 10
-) -> dict[str, Any]:
+) -> DriftReference:
     """What the drift monitor compares windows with: per-feature histograms of *measured*
     values only (an imputed median, or a feature derived from one, is left out: a training
     set with a third of a feature missing would otherwise put a third of its reference in
     the median's bin, which no stream of real measurements fills), the score histogram, and
     each imputable feature's missing share, which the data-quality check compares with."""
     measured = measured_mask(raw, list(features.columns))
-    feature_hist = {}
+    feature_hist: dict[str, Histogram] = {}
     for name in features.columns:
         values = features[name].to_numpy(dtype=float)[measured[name].to_numpy()]
         edges = quantile_edges(values, bins)
@@ -70,19 +92,18 @@ def reference_distribution(
     scores: np.ndarray,
     bins: int = 10,
     source: str = "training",
-) -> dict[str, Any]:
+) -> DriftReference:
     """The drift reference (``drift_reference``) of the training data, plus what the bundle
     needs to explain (medians) and to check itself when loaded (probe rows). ``source``
     says which data the drift part describes: ``training`` or ``recent`` (see the trainer)."""
-    return {
-        **drift_reference(raw, features, scores, bins),
-        "source": source,
-        "feature_medians": [float(features[c].median()) for c in features.columns],
-        "probe_rows": raw.head(5).to_dict(orient="list"),
-    }
+    reference = drift_reference(raw, features, scores, bins)
+    reference["source"] = source
+    reference["feature_medians"] = [float(features[c].median()) for c in features.columns]
+    reference["probe_rows"] = raw.head(5).to_dict(orient="list")
+    return reference
 
 
-def missing_shares(reference: Mapping[str, Any]) -> dict[str, float]:
+def missing_shares(reference: DriftReference) -> dict[str, float]:
     """A reference's missing share per imputable feature; 0 for one stored before they were
     (its histograms then still hold imputed values)."""
     stored = reference.get("missing_shares") or {}

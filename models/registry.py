@@ -140,7 +140,7 @@ class Registry:
             mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
             tags = {**tags, **calibration_tags(model)}
             mlflow.set_tags(tags)
-            mlflow.log_dict(model.reference, "reference.json")
+            mlflow.log_dict(dict(model.reference), "reference.json")
             for name, figure in (figures or {}).items():
                 mlflow.log_figure(figure, f"plots/{name}")
             with tempfile.TemporaryDirectory() as tmp:

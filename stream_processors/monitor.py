@@ -63,6 +63,7 @@ from riskstream.models.monitoring.windows import (
     segment_histograms,
     takeover_boundary,
 )
+from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import RegistryReader
 from riskstream.ops import WorkerMetrics
 from riskstream.recent import RecentDict, recent_list
@@ -124,7 +125,7 @@ class Monitor(WindowedMonitor):
         self._partitions = 0  # of the watched topic, read when the worker starts
         self._watched = self._predictions
 
-    def reference(self, version: str) -> dict[str, Any] | None:
+    def reference(self, version: str) -> DriftReference | None:
         """The version's drift reference, or None when it does not load (see References)."""
         return self.references.get(version)
 
@@ -280,7 +281,7 @@ class Monitor(WindowedMonitor):
         start: int,
         partition: int,
         group: list[Observation],
-        reference: dict[str, Any],
+        reference: DriftReference,
     ) -> int:
         return self.store.add_new(
             version,
@@ -384,7 +385,7 @@ class Monitor(WindowedMonitor):
         self.producer.flush(10)
         self.store.set_breached(None, now)
 
-    def _segments(self, raw: dict[bytes, bytes], reference: dict[str, Any]) -> dict[str, Any]:
+    def _segments(self, raw: dict[bytes, bytes], reference: DriftReference) -> dict[str, Any]:
         """The window's busiest segments, and those with a volume history that sent nothing
         (a clinic fallen silent is judged on its volume)."""
         if not self.settings.segments_max:

@@ -8,9 +8,9 @@ verdict, and the worker goes on with every other version.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from riskstream.models.bundle import ModelLoadError
+from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import RegistryError
 from riskstream.stream_processors.model_holder import ModelHolder
 
@@ -19,10 +19,10 @@ class References:
     def __init__(self, champion: ModelHolder, on_unavailable: Callable[[str, str], None]) -> None:
         self.champion = champion
         self.on_unavailable = on_unavailable  # (version, why): called once per version
-        self.loaded: dict[str, dict[str, Any]] = {}
+        self.loaded: dict[str, DriftReference] = {}
         self.unavailable: dict[str, str] = {}
 
-    def get(self, version: str) -> dict[str, Any] | None:
+    def get(self, version: str) -> DriftReference | None:
         """The version's drift reference, or None when the version does not load."""
         if version in self.loaded:
             return self.loaded[version]
@@ -40,7 +40,7 @@ class References:
             return None
         return self.loaded[version]
 
-    def add(self, version: str, reference: dict[str, Any]) -> None:
+    def add(self, version: str, reference: DriftReference) -> None:
         self.loaded.setdefault(version, reference)
 
     def versions(self) -> list[str]:

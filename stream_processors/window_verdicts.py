@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from riskstream.models.monitoring.alerts import (
     condition_alert,
@@ -34,7 +33,7 @@ from riskstream.models.monitoring.segments import (
 )
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
 from riskstream.models.monitoring.windows import WindowHistograms
-from riskstream.models.reference import missing_shares
+from riskstream.models.reference import DriftReference, missing_shares
 from riskstream.ops import WorkerMetrics
 from riskstream.schemas.events import DriftAlert
 from riskstream.settings import Settings
@@ -51,7 +50,7 @@ class Scope:
     version: str
     start: int
     end: int
-    reference: dict[str, Any]
+    reference: DriftReference
     segment: str | None = None
     segments_judged: int = 1  # Bonferroni: segments judged in this window
 
@@ -197,7 +196,7 @@ class WindowJudge:
 
 
 def drift_inputs(
-    reference: dict[str, Any], window: WindowHistograms
+    reference: DriftReference, window: WindowHistograms
 ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     """(reference, window) histograms per feature, the score's under ``SCORE``."""
     ref = {name: list(hist["counts"]) for name, hist in reference["features"].items()}

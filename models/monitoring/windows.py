@@ -22,7 +22,7 @@ from riskstream.models.features import inputs_of
 from riskstream.models.monitoring.estimation import estimate_fields
 from riskstream.models.monitoring.quality_stats import reason_family
 from riskstream.models.monitoring.segments import SEPARATOR, judged_segments, split_segments
-from riskstream.models.reference import bin_index
+from riskstream.models.reference import DriftReference, bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
 
 
@@ -76,7 +76,7 @@ def group_by_window(
     return groups
 
 
-def count_fields(group: Iterable[Observation], reference: Mapping[str, Any]) -> Counter[str]:
+def count_fields(group: Iterable[Observation], reference: DriftReference) -> Counter[str]:
     """The hash increments of some observations: ``n``, feature bins (of measured values:
     an imputed feature, or one derived from it, is counted under ``m:`` only), score bins and
     the estimate's counts; and the same but the estimate's, per segment (``segments``). Each
@@ -206,7 +206,7 @@ class WindowHistograms:
     challenger_served: int = 0
 
 
-def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHistograms:
+def histograms(raw: Mapping[Any, Any], reference: DriftReference) -> WindowHistograms:
     """A window's Redis hash → histograms aligned with the reference bins."""
     values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
     features = {}
@@ -228,7 +228,7 @@ def histograms(raw: Mapping[Any, Any], reference: Mapping[str, Any]) -> WindowHi
 
 
 def segment_histograms(
-    raw: Mapping[Any, Any], reference: Mapping[str, Any], keep: int
+    raw: Mapping[Any, Any], reference: DriftReference, keep: int
 ) -> dict[str, WindowHistograms]:
     """The window's ``keep`` busiest segments (the rest added into ``other``) as histograms;
     none when one segment holds every record (``segments.judged_segments``)."""

@@ -12,6 +12,7 @@ from riskstream.models.bundle import ModelLoadError
 from riskstream.models.monitoring.statistics import drift_verdicts
 from riskstream.models.monitoring.thresholds import drift_thresholds
 from riskstream.models.monitoring.windows import histograms
+from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import RegistryError, RegistryReader
 from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
@@ -27,10 +28,10 @@ class DriftSource:
         self.store = WindowStore(settings)
         self.registry = RegistryReader(settings)
         self.thresholds = drift_thresholds(settings)
-        self._references: dict[str, dict[str, Any] | None] = {}
+        self._references: dict[str, DriftReference | None] = {}
         self._lock = threading.Lock()
 
-    def reference(self, version: str) -> dict[str, Any] | None:
+    def reference(self, version: str) -> DriftReference | None:
         with self._lock:
             if version not in self._references:
                 try:
