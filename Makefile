@@ -11,10 +11,10 @@ STAMP := $(VENV)/.installed
 # System packages (redis-server, Java, Maven, python3-venv; chromium for the tests): installed
 # with apt-get when run as root, otherwise one line naming what to install.
 system:
-	@$(PYTHON) riskstream/stack/system_deps.py
+	@$(PYTHON) riskstream/app/stack/system_deps.py
 
 system-tests:
-	@$(PYTHON) riskstream/stack/system_deps.py --tests
+	@$(PYTHON) riskstream/app/stack/system_deps.py --tests
 
 $(STAMP): pyproject.toml | system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

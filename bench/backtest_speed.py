@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Echo, deployment
+from riskstream.app.tools.backtest import backtest
+from riskstream.core.settings import Settings
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.settings import Settings
-from riskstream.tools.backtest import backtest
 
 
 def _record_traffic(settings: Settings, count: int) -> None:

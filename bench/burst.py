@@ -17,11 +17,11 @@ import pandas as pd
 from river import drift
 
 from bench.common import Echo, deployment
+from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.producers import pima_rows
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.settings import Settings
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 

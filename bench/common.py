@@ -23,15 +23,15 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.factory import reader
-from riskstream.kafka.reading import partitions_of, watermarks
+from riskstream.app.stack.manager import kafka_ready, redis_ready, stack_up
+from riskstream.core.settings import Settings, load_settings
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.factory import reader
+from riskstream.io.kafka.reading import partitions_of, watermarks
 from riskstream.models.bootstrap import BootstrapReport, bootstrap, bundled_set
 from riskstream.models.training import TrainingResult, train
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.settings import Settings, load_settings
-from riskstream.stack.manager import kafka_ready, redis_ready, stack_up
 
 REPO = Path(__file__).resolve().parents[1]
 Echo = Callable[[str], None]
@@ -197,4 +197,4 @@ def workers(settings: Settings, **argvs: list[str]) -> Iterator[dict[str, Worker
 
 
 def run_argv(worker: str, *extra: str) -> list[str]:
-    return ["riskstream.cli.main", "run", worker, *extra]
+    return ["riskstream.app.cli.main", "run", worker, *extra]

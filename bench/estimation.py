@@ -27,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.common import Echo, bundled_training
 from bench.online_learning import simulated_frame
+from riskstream.core.settings import Settings
 from riskstream.models.monitoring.estimation import (
     ESTIMATE_BINS,
     estimate_errors,
@@ -40,7 +41,6 @@ from riskstream.models.monitoring.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from riskstream.settings import Settings
 
 STREAMS = ("none", "population-shift", "covariate-shift", "concept-drift")
 REPORTED = ("accuracy", "f1", "roc_auc")

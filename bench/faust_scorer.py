@@ -16,9 +16,9 @@ from typing import Any
 
 import faust
 
-from riskstream.kafka.clients import codec_for
+from riskstream.core.settings import load_settings
+from riskstream.io.kafka.clients import codec_for
 from riskstream.models.registry import CHAMPION, Registry
-from riskstream.settings import load_settings
 from riskstream.stream_processors.scoring import Input, score_batch
 
 

@@ -16,11 +16,11 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import Echo, deployment, end_offsets, run_argv, workers
-from riskstream.kafka.clients import codec_for
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.settings import Settings
-from riskstream.topics import PREDICTIONS
 
 
 def _collect(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Echo, worker_env
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
 
 KINDS = ("logistic", "xgboost", "random_forest", "river_logistic")
 
@@ -91,10 +91,10 @@ def _swap_through(versions: list[str], rounds: int) -> None:
     """Run in a fresh process: what a scorer does on each promotion, then its RSS."""
     import gc
 
-    from riskstream.kafka.clients import codec_for
+    from riskstream.core.settings import load_settings
+    from riskstream.io.kafka.clients import codec_for
     from riskstream.models.registry_reader import CHAMPION
     from riskstream.schemas.events import ModelVersionEvent
-    from riskstream.settings import load_settings
     from riskstream.stream_processors.model_holder import ModelHolder
 
     settings = load_settings()

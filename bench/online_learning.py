@@ -19,11 +19,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from bench.common import Echo, bundled_training
+from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.models.online import OnlineLearner
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.settings import Settings
 
 SCENARIOS = ("none", "covariate-shift", "concept-drift")
 

@@ -14,13 +14,13 @@ import uuid
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from riskstream.ids import new_id, now_ms
-from riskstream.kafka.clients import codec_for
+from riskstream.core.ids import new_id, now_ms
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PATIENT_RECORDS
+from riskstream.io.kafka.clients import codec_for
 from riskstream.models.features import records_to_frame
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.schemas.patient_record import validate_record
-from riskstream.settings import Settings
-from riskstream.topics import PATIENT_RECORDS
 
 
 def plain_topic(settings: Settings, stem: str, partitions: int = 6) -> str:

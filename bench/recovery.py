@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Echo
-from riskstream.closed_loop import LoopConfig, run_loop
-from riskstream.loop_report import PHASE_STEPS, recovery_phases
-from riskstream.settings import Settings
+from riskstream.app.closed_loop import LoopConfig, run_loop
+from riskstream.app.loop_report import PHASE_STEPS, recovery_phases
+from riskstream.core.settings import Settings
 
 BARS = {"after alert": 10.0, "training": 8.0, "swap": 1.0, "total": 20.0}  # seconds
 

@@ -21,7 +21,7 @@ import confluent_kafka
 
 from bench.common import REPO, base_settings
 from bench.report import render
-from riskstream.stack.kafka_broker import pinned_version
+from riskstream.app.stack.kafka_broker import pinned_version
 
 RESULTS = REPO / "bench" / "results"
 FULL: dict[str, dict[str, Any]] = {

@@ -24,12 +24,12 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import REPO, Echo, deployment, end_offsets, worker_env
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PATIENT_RECORDS, RETRAIN_REQUESTS
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import GROUP as SCORER
 from riskstream.stream_processors.trainer import GROUP as TRAINER
-from riskstream.topics import PATIENT_RECORDS, RETRAIN_REQUESTS
 
 WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
 WARM_UP = 0.2  # of the records: caches, windows and Faust tables fill first
@@ -82,7 +82,7 @@ def measure(
 ) -> dict[str, Any]:
     settings = deployment(base, "soak-", work / "soak")
     run_all = subprocess.Popen(
-        [sys.executable, "-m", "riskstream.cli.main", "run", "all"],
+        [sys.executable, "-m", "riskstream.app.cli.main", "run", "all"],
         env=worker_env(settings),
         cwd=REPO,
     )

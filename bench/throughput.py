@@ -24,10 +24,10 @@ from bench.common import (
     workers,
 )
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from riskstream.stream_processors.monitor import GROUP as MONITOR_GROUP
 from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
-from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 
 
 def _start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:

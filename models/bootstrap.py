@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from riskstream.core.settings import Settings
 from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.plots import close, evaluation_figures
@@ -16,7 +17,6 @@ from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
 from riskstream.models.selection import Gates
 from riskstream.models.training import TrainingResult, evaluate_model, train
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

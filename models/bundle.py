@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
 from riskstream.models.calibration import Calibration
 from riskstream.models.features import FeaturePipeline
 from riskstream.models.reference import DriftReference

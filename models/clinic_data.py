@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
 from riskstream.schemas.patient_record import (
     RANGES,
     RAW_FEATURES,

@@ -25,7 +25,7 @@ def load(name: str, data_dir: Path = DATA_DIR) -> tuple[pd.DataFrame, pd.Series]
     """Features (PatientRecord names) and the outcome (1 = diabetic) of one shipped file."""
     path = data_dir / name
     if not path.exists():
-        from riskstream.errors import RiskstreamError
+        from riskstream.core.errors import RiskstreamError
 
         raise RiskstreamError(
             "the Pima data file is missing",

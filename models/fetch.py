@@ -17,10 +17,10 @@ import logging
 import sys
 import warnings
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
+from riskstream.core.settings import load_settings
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.registry_reader import cache_version
-from riskstream.settings import load_settings
 
 
 def _fetch_version(version: str) -> dict[str, str]:

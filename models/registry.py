@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
+from riskstream.core.settings import Settings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import (
     CHALLENGER,
@@ -34,7 +35,6 @@ from riskstream.models.registry_reader import (
     cache_version,
     registered_name,
 )
-from riskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY_TAG = "riskstream.champion_history"

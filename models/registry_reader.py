@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
+from riskstream.core.settings import ENV_PREFIX, Settings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
-from riskstream.settings import ENV_PREFIX, Settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

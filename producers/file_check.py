@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskstream.ids import now_ms
+from riskstream.core.ids import now_ms
 from riskstream.producers.publish import FileRowError, read_rows, to_record
 from riskstream.schemas.patient_record import RAW_FEATURES, unit_suspicions, validate_record
 

@@ -22,7 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from riskstream.ids import new_id, now_ms
+from riskstream.core.ids import new_id, now_ms
+from riskstream.core.settings import Settings
+from riskstream.io.redis_client import (
+    CACHED_AT,
+    REDIS_DOWN,
+    connect,
+    mget,
+    prediction_key,
+    seen_key,
+)
 from riskstream.models.clinic_data import LABELS as OUTCOMES
 from riskstream.producers.publish import (
     ROW_ERROR,
@@ -31,17 +40,8 @@ from riskstream.producers.publish import (
     PublishSummary,
     read_rows,
 )
-from riskstream.redis_client import (
-    CACHED_AT,
-    REDIS_DOWN,
-    connect,
-    mget,
-    prediction_key,
-    seen_key,
-)
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import GroundTruth, Prediction
-from riskstream.settings import Settings
 
 BATCH = 500  # rows looked up in the joiner's cache at once
 

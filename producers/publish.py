@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from riskstream.errors import RiskstreamError
-from riskstream.ids import new_id, now_ms
-from riskstream.kafka.clients import DeliveryTally, codec_for
-from riskstream.kafka.factory import idempotent_producer
+from riskstream.core.errors import RiskstreamError
+from riskstream.core.ids import new_id, now_ms
+from riskstream.core.settings import Settings
+from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.io.kafka.clients import DeliveryTally, codec_for
+from riskstream.io.kafka.factory import idempotent_producer
 from riskstream.producers.simulator import SimulatedRecord
 from riskstream.schemas.events import GroundTruth, PatientRecord
 from riskstream.schemas.patient_record import RAW_FEATURES, validate_record
-from riskstream.settings import Settings
-from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 
 OPTIONAL = ("glucose", "blood_pressure", "skin_thickness", "insulin", "bmi")
 

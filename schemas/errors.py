@@ -1,6 +1,6 @@
 """Typed decode and encode failures of the Avro codec.
 
-Each error is both a :class:`riskstream.errors.RiskstreamError` and confluent-kafka's own
+Each error is both a :class:`riskstream.core.errors.RiskstreamError` and confluent-kafka's own
 ``SerializationError``, so callers can catch either. ``reason`` is the machine-readable code
 that the dead-letter topic records.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from confluent_kafka.serialization import SerializationError
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
 
 
 class CodecError(RiskstreamError, SerializationError):

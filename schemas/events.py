@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
-from riskstream.ids import new_id, now_ms
+from riskstream.core.ids import new_id, now_ms
 
 
 def epoch_ms(value: int | datetime) -> int:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import time
 
-from riskstream.kafka.clients import publish_events
-from riskstream.kafka.model_events import publish_model_event
+from riskstream.core.topics import DRIFT_ALERTS
+from riskstream.io.kafka.clients import publish_events
+from riskstream.io.kafka.model_events import publish_model_event
 from riskstream.models.monitoring.alerts import alert_event
 from riskstream.models.monitoring.live_evidence import (
     LiveDecision,
@@ -42,7 +43,6 @@ from riskstream.schemas.events import (
     Severity,
 )
 from riskstream.stream_processors.referee import EvidenceWatcher, evidence_metrics, read_pairs
-from riskstream.topics import DRIFT_ALERTS
 
 log = logging.getLogger(__name__)
 

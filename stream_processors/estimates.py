@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from riskstream.core.settings import Settings
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.estimation import (
     ESTIMATED,
     estimate_errors,
@@ -33,9 +35,7 @@ from riskstream.models.monitoring.performance_stats import performance_condition
 from riskstream.models.monitoring.quality_stats import Condition
 from riskstream.models.monitoring.thresholds import performance_thresholds
 from riskstream.models.registry_reader import RegistryReader
-from riskstream.ops import WorkerMetrics
 from riskstream.schemas.events import AlertKind, PerformanceWindow
-from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
 
 log = logging.getLogger(__name__)

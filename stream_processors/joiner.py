@@ -31,13 +31,20 @@ from typing import Any, Literal
 
 from confluent_kafka import Message
 
-from riskstream.ids import now_ms
-from riskstream.kafka.contract import Batch, Cadence, Output
-from riskstream.kafka.dead_letter import dead_letter
-from riskstream.kafka.runtime import TransactionalRuntime
-from riskstream.models.features import is_measured
-from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import (
+from riskstream.core.ids import now_ms
+from riskstream.core.settings import Settings
+from riskstream.core.topics import (
+    DEAD_LETTER,
+    GROUND_TRUTH,
+    LABELED_EXAMPLES,
+    PREDICTIONS,
+    SHADOW_PREDICTIONS,
+)
+from riskstream.io.kafka.contract import Batch, Cadence, Output
+from riskstream.io.kafka.dead_letter import dead_letter
+from riskstream.io.kafka.runtime import TransactionalRuntime
+from riskstream.io.ops import WorkerMetrics
+from riskstream.io.redis_client import (
     CACHED_AT,
     RedisClient,
     connect,
@@ -45,6 +52,7 @@ from riskstream.redis_client import (
     prediction_key,
     seen_key,
 )
+from riskstream.models.features import is_measured
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
     Consumed,
@@ -52,14 +60,6 @@ from riskstream.schemas.events import (
     GroundTruth,
     LabeledExample,
     Prediction,
-)
-from riskstream.settings import Settings
-from riskstream.topics import (
-    DEAD_LETTER,
-    GROUND_TRUTH,
-    LABELED_EXAMPLES,
-    PREDICTIONS,
-    SHADOW_PREDICTIONS,
 )
 
 log = logging.getLogger(__name__)

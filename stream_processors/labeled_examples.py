@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from riskstream.kafka.factory import reader
-from riskstream.kafka.reading import messages, resolve
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.io.kafka.factory import reader
+from riskstream.io.kafka.reading import messages, resolve
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import LabeledExample
 from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.settings import Settings
-from riskstream.topics import LABELED_EXAMPLES
 
 
 @dataclass

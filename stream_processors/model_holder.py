@@ -21,9 +21,13 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
 
-from riskstream.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
-from riskstream.kafka.contract import Cadence
-from riskstream.kafka.factory import reader
+from riskstream.core.recent import recent_list
+from riskstream.core.settings import Settings
+from riskstream.core.topics import MODEL_VERSIONS
+from riskstream.io.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
+from riskstream.io.kafka.contract import Cadence
+from riskstream.io.kafka.factory import reader
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import (
     CHALLENGER,
@@ -32,12 +36,8 @@ from riskstream.models.registry_reader import (
     RegistryError,
     RegistryReader,
 )
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import recent_list
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.topics import MODEL_VERSIONS
 
 log = logging.getLogger(__name__)
 CHAMPION_MOVES = frozenset({"PROMOTED", "ROLLED_BACK"})

@@ -38,10 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskstream.ids import now_ms
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.faust_worker import FaustRuntime, Record
-from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.core.ids import now_ms
+from riskstream.core.recent import RecentDict, recent_list
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.faust_worker import FaustRuntime, Record
+from riskstream.io.kafka.watermark import EventTimeWatermark
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import model_load_alert
 from riskstream.models.monitoring.quality_stats import Condition
 from riskstream.models.monitoring.segments import with_segments
@@ -65,18 +69,14 @@ from riskstream.models.monitoring.windows import (
 )
 from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import RegistryReader
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
-from riskstream.settings import Settings
 from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.references import References
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
 from riskstream.stream_processors.windowed import WindowedMonitor
-from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-monitor"

@@ -27,10 +27,14 @@ import urllib.request
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from riskstream.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.contract import Batch, Cadence, Output
-from riskstream.kafka.dead_letter import dead_letter
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
+from riskstream.io.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.contract import Batch, Cadence, Output
+from riskstream.io.kafka.dead_letter import dead_letter
+from riskstream.io.ops import WorkerMetrics
+from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.notifications import (
     SIGNATURE_HEADER,
     SILENCE_KEY,
@@ -44,12 +48,8 @@ from riskstream.models.monitoring.notifications import (
     subject_key,
     version_notification,
 )
-from riskstream.ops import WorkerMetrics
-from riskstream.redis_client import RedisClient, connect
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, DriftAlert, ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-notifier"

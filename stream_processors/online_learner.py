@@ -24,19 +24,19 @@ import numpy as np
 from confluent_kafka import Message
 from prometheus_client import Counter, Gauge
 
-from riskstream.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.contract import Cadence
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.io.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.contract import Cadence
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models import data
 from riskstream.models.bundle import ModelLoadError
 from riskstream.models.online import KIND, OFFSETS_TAG, OnlineLearner, offsets_text, parse_offsets
 from riskstream.models.registry import ONLINE, Registry
-from riskstream.ops import WorkerMetrics
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import LabeledExample
-from riskstream.settings import Settings
 from riskstream.stream_processors.labeled_examples import examples_frame
-from riskstream.topics import LABELED_EXAMPLES
 
 log = logging.getLogger(__name__)
 PROCESSOR = "learner"

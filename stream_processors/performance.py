@@ -33,9 +33,13 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.faust_worker import FaustRuntime, Record
-from riskstream.kafka.watermark import EventTimeWatermark
+from riskstream.core.recent import RecentDict, recent_list
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.faust_worker import FaustRuntime, Record
+from riskstream.io.kafka.watermark import EventTimeWatermark
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import (
     alert_event,
     condition_alert,
@@ -62,8 +66,6 @@ from riskstream.models.monitoring.segments import (
 from riskstream.models.monitoring.thresholds import performance_thresholds
 from riskstream.models.monitoring.windows import window_start
 from riskstream.models.registry_reader import RegistryReader
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import RecentDict, recent_list
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
     AlertKind,
@@ -72,11 +74,9 @@ from riskstream.schemas.events import (
     PerformanceWindow,
     Severity,
 )
-from riskstream.settings import Settings
 from riskstream.stream_processors.estimates import Estimates, ReferenceExample
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.windowed import WindowedMonitor
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-performance"

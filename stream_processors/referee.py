@@ -16,9 +16,11 @@ import logging
 import threading
 import time
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.model_events import publish_model_event
-from riskstream.kafka.reading import Start, messages
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.model_events import publish_model_event
+from riskstream.io.kafka.reading import Start, messages
 from riskstream.models.monitoring.live_evidence import (
     LiveDecision,
     LiveEvidence,
@@ -30,8 +32,6 @@ from riskstream.models.monitoring.live_evidence import (
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import LabeledExample, ModelVersionEvent
-from riskstream.settings import Settings
-from riskstream.topics import LABELED_EXAMPLES
 
 log = logging.getLogger(__name__)
 

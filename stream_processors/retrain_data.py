@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.models import data as bundled
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
-from riskstream.settings import Settings
 from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
-from riskstream.topics import LABELED_EXAMPLES
 
 REFERENCE_MAX = 5000  # examples in a recent reference: enough for steady PSI, and recent
 # fewer than this and PSI noise alone reaches the 0.06 that resolves an alert: a demo run's

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from riskstream.core.settings import Settings
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
@@ -37,7 +38,6 @@ from riskstream.models.training import TrainingResult, refit, train
 from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
 from riskstream.stream_processors.retrain_data import MergedRequest, RetrainData, retrain_data
 
 log = logging.getLogger(__name__)

@@ -24,16 +24,8 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from riskstream.kafka.clients import publish_events
-from riskstream.kafka.contract import Batch, Cadence, Output
-from riskstream.kafka.dead_letter import consumed
-from riskstream.kafka.runtime import TransactionalRuntime
-from riskstream.models.monitoring.alerts import model_load_alert
-from riskstream.ops import WorkerMetrics
-from riskstream.settings import Settings
-from riskstream.stream_processors.model_holder import ModelHolder
-from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
-from riskstream.topics import (
+from riskstream.core.settings import Settings
+from riskstream.core.topics import (
     DEAD_LETTER,
     DEAD_LETTER_MAX_BYTES,
     DRIFT_ALERTS,
@@ -41,6 +33,14 @@ from riskstream.topics import (
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
+from riskstream.io.kafka.clients import publish_events
+from riskstream.io.kafka.contract import Batch, Cadence, Output
+from riskstream.io.kafka.dead_letter import consumed
+from riskstream.io.kafka.runtime import TransactionalRuntime
+from riskstream.io.ops import WorkerMetrics
+from riskstream.models.monitoring.alerts import model_load_alert
+from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-scorer"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskstream.ids import new_id, now_ms
+from riskstream.core.ids import new_id, now_ms
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import records_to_frame
 from riskstream.models.monitoring.variants import (

@@ -29,21 +29,21 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from riskstream.kafka.clients import publish_events
-from riskstream.kafka.contract import Batch, Cadence, Output
-from riskstream.kafka.dead_letter import dead_letter
-from riskstream.kafka.runtime import TransactionalRuntime
-from riskstream.memory import release_free_memory
+from riskstream.core.memory import release_free_memory
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, MODEL_VERSIONS, RETRAIN_REQUESTS
+from riskstream.io.kafka.clients import publish_events
+from riskstream.io.kafka.contract import Batch, Cadence, Output
+from riskstream.io.kafka.dead_letter import dead_letter
+from riskstream.io.kafka.runtime import TransactionalRuntime
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.registry import Registry
-from riskstream.ops import WorkerMetrics
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, ModelVersionEvent, RetrainRequest
-from riskstream.settings import Settings
 from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.stream_processors.retrain_data import MergedRequest
 from riskstream.stream_processors.retrain_run import Retrainer
-from riskstream.topics import DEAD_LETTER, MODEL_VERSIONS, RETRAIN_REQUESTS
 
 __all__ = ["GROUP", "MergedRequest", "Trainer"]
 

@@ -17,10 +17,15 @@ import time
 from collections import deque
 from functools import cached_property
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.contract import retry_while_unavailable
-from riskstream.kafka.faust_worker import FaustRuntime, Record
-from riskstream.kafka.model_events import publish_retrain_request
+from riskstream.core.recent import recent_list
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.contract import retry_while_unavailable
+from riskstream.io.kafka.faust_worker import FaustRuntime, Record
+from riskstream.io.kafka.model_events import publish_retrain_request
+from riskstream.io.ops import WorkerMetrics
+from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.trigger_policy import (
     Decision,
     Request,
@@ -30,13 +35,8 @@ from riskstream.models.monitoring.trigger_policy import (
     on_labels,
     on_tick,
 )
-from riskstream.ops import WorkerMetrics
-from riskstream.recent import recent_list
-from riskstream.redis_client import RedisClient, connect
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DriftAlert
-from riskstream.settings import Settings
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-trigger"

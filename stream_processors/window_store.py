@@ -45,9 +45,9 @@ from typing import Any, TypeVar
 
 from redis.commands.core import Script
 
+from riskstream.core.settings import Settings
+from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
-from riskstream.redis_client import RedisClient, connect
-from riskstream.settings import Settings
 
 RESTARTED = -1
 Item = TypeVar("Item")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from riskstream.core.settings import Settings
+from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import (
     condition_alert,
     drift_alert,
@@ -34,9 +36,7 @@ from riskstream.models.monitoring.segments import (
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
 from riskstream.models.monitoring.windows import WindowHistograms
 from riskstream.models.reference import DriftReference, missing_shares
-from riskstream.ops import WorkerMetrics
 from riskstream.schemas.events import DriftAlert
-from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
 
 SCORE = "__score__"

@@ -10,13 +10,13 @@ from functools import cached_property
 
 from confluent_kafka import Producer
 
-from riskstream.kafka.admin import partition_count
-from riskstream.kafka.clients import broker_answers
-from riskstream.kafka.factory import idempotent_producer
-from riskstream.kafka.faust_worker import FaustRuntime, Record
-from riskstream.kafka.watermark import EventTimeWatermark
-from riskstream.ops import WorkerMetrics
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.io.kafka.admin import partition_count
+from riskstream.io.kafka.clients import broker_answers
+from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.io.kafka.faust_worker import FaustRuntime, Record
+from riskstream.io.kafka.watermark import EventTimeWatermark
+from riskstream.io.ops import WorkerMetrics
 from riskstream.stream_processors.window_store import WindowStore
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from riskstream.ids import new_id, now_ms
+from riskstream.core.ids import new_id, now_ms
 from riskstream.models.monitoring.quality_stats import Condition
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from riskstream.ids import now_ms
+from riskstream.core.ids import now_ms
 from riskstream.models.monitoring.statistics import binned_roc_auc
 from riskstream.schemas.events import PerformanceWindow
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from riskstream.core.settings import Settings
 from riskstream.models.monitoring.performance_stats import PerformanceThresholds
 from riskstream.models.monitoring.quality_stats import QualityThresholds
 from riskstream.models.monitoring.statistics import DriftThresholds
-from riskstream.settings import Settings
 
 
 def drift_thresholds(settings: Settings) -> DriftThresholds:

@@ -25,12 +25,12 @@ import pytest
 from confluent_kafka import Consumer
 
 from bench.common import bundled_training  # one training per session, shared with the benchmarks
-from riskstream.errors import RiskstreamError
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
-from riskstream.stack import stack_down, stack_up
-from riskstream.stack.manager import kafka_ready, redis_ready
+from riskstream.app.stack import stack_down, stack_up
+from riskstream.app.stack.manager import kafka_ready, redis_ready
+from riskstream.core.errors import RiskstreamError
+from riskstream.core.settings import Settings
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.clients import codec_for
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_IMAGE = "apache/kafka:4.1.1"
@@ -158,7 +158,7 @@ def deployment_with_champion(
 ) -> Settings:
     """A fresh deployment (own topic prefix, catalog topics, MLflow store under ``state_dir``)
     whose registry holds a bootstrapped champion."""
-    from riskstream.kafka.model_events import publish_model_event
+    from riskstream.io.kafka.model_events import publish_model_event
     from riskstream.models.bootstrap import bootstrap
     from riskstream.models.registry import CHAMPION
 

@@ -21,16 +21,16 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from riskstream.settings import Settings
-from riskstream.stack.kafka_broker import KafkaBroker, SaslSslListener, local_nodes
-from riskstream.stack.manager import _up_kafka, _up_redis_cluster, redis_ready
-from riskstream.stack.processes import port_in_use
-from riskstream.stack.redis_server import (
+from riskstream.app.stack.kafka_broker import KafkaBroker, SaslSslListener, local_nodes
+from riskstream.app.stack.manager import _up_kafka, _up_redis_cluster, redis_ready
+from riskstream.app.stack.processes import port_in_use
+from riskstream.app.stack.redis_server import (
     CLUSTER_BUS_OFFSET,
     CLUSTER_MASTERS,
     RedisServer,
     cluster_masters,
 )
+from riskstream.core.settings import Settings
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ import pytest
 
 from bench.common import TRAINED_FILE_ENV, bundled_training
 from bench.run import SMOKE
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
 from tests.integration.conftest import REPO, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.kafka.reading import decoded
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, MODEL_VERSIONS
+from riskstream.io.kafka.reading import decoded
 from riskstream.models.registry import CHAMPION, PREVIOUS, WATCH_TAG, Registry
-from riskstream.settings import Settings
 from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.topics import DRIFT_ALERTS, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.test_shadow import (
     _cli,

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from riskstream.cli.main import app
+from riskstream.app.cli.main import app
+from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import publish_file
-from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer

@@ -26,25 +26,25 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from riskstream.console.server import ConsoleServer
-from riskstream.console.views import plain
-from riskstream.kafka.factory import idempotent_producer
-from riskstream.kafka.reading import decoded
+from riskstream.app.console.server import ConsoleServer
+from riskstream.app.console.views import plain
+from riskstream.app.stack.prometheus import PrometheusServer, up_prometheus
+from riskstream.app.tools.backtest import backtest
+from riskstream.app.tools.backtest_report import render_html
+from riskstream.core.settings import Settings
+from riskstream.core.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
+from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.io.kafka.reading import decoded
+from riskstream.io.ops import WORKERS, ops_port_of, serve_ops
+from riskstream.io.redis_client import connect
 from riskstream.models.monitoring.notifications import SILENCE_KEY
 from riskstream.models.registry import ACTION_TAG, AWAITING_TAG, CHAMPION, Registry
-from riskstream.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.redis_client import connect
-from riskstream.settings import Settings
-from riskstream.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.tools.backtest import backtest
-from riskstream.tools.backtest_report import render_html
-from riskstream.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
 from tests.integration.conftest import REPO, deployment_with_champion
 from tests.integration.servers import (
     free_port,

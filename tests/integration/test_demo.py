@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.closed_loop import LoopConfig, run_loop
-from riskstream.loop_report import PHASES, recovery_phases, still_drifting
+from riskstream.app.closed_loop import LoopConfig, run_loop
+from riskstream.app.loop_report import PHASES, recovery_phases, still_drifting
+from riskstream.core.settings import Settings
 from riskstream.models.monitoring.alerts import alert_subject
-from riskstream.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
 
 

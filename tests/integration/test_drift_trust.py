@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
 from riskstream.producers.pima_rows import as_records, complete_rows, resample
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.schemas.events import PatientRecord
-from riskstream.settings import Settings
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.topics import DRIFT_ALERTS, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES

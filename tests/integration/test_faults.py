@@ -16,15 +16,15 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.factory import admin_client
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.factory import admin_client
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import LABELED_EXAMPLES, PATIENT_RECORDS, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import (
     PrivateBroker,

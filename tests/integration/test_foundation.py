@@ -9,12 +9,12 @@ import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from riskstream.errors import TopicError
-from riskstream.kafka.admin import ensure_topics
+from riskstream.core.errors import TopicError
+from riskstream.core.settings import Settings
+from riskstream.core.topics import CATALOG, PATIENT_RECORDS, TopicSpec
+from riskstream.io.kafka.admin import ensure_topics
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import GroundTruth
-from riskstream.settings import Settings
-from riskstream.topics import CATALOG, PATIENT_RECORDS, TopicSpec
 from tests.unit.schemas.samples import SAMPLES
 
 
@@ -134,8 +134,8 @@ def test_writing_to_a_prefix_without_topics_names_the_topic_and_the_command(
 ) -> None:
     import uuid
 
-    from riskstream.errors import TopicError
-    from riskstream.kafka.clients import publish_events
+    from riskstream.core.errors import TopicError
+    from riskstream.io.kafka.clients import publish_events
     from riskstream.schemas.events import ModelVersionEvent
     from tests.unit.schemas.samples import SAMPLES
 

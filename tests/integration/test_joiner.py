@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.clients import codec_for
 from riskstream.stream_processors.joiner import Joiner, example_id
-from riskstream.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
 from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.kafka.reading import decoded
+from riskstream.core.settings import Settings
+from riskstream.core.topics import AUDIT, MODEL_VERSIONS
+from riskstream.io.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import (
     AWAITING_TAG,
@@ -21,9 +23,7 @@ from riskstream.models.registry import (
     Registry,
     RegistryError,
 )
-from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.topics import AUDIT, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
 from tests.waiting import eventually
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 def _model(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "riskstream.cli.main", "model", *args],
+        [sys.executable, "-m", "riskstream.app.cli.main", "model", *args],
         env=process_env(settings, COLUMNS="200"),
         capture_output=True,
         text=True,

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.dead_letter import consumed
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.dead_letter import consumed
 from riskstream.models import data
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.schemas.events import Consumed
 from riskstream.schemas.patient_record import IMPUTABLE
-from riskstream.settings import Settings
 from riskstream.stream_processors.monitor import GROUP, Monitor
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import DEAD_LETTER, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES

@@ -18,8 +18,11 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for
+from riskstream.app.tools.alert_actions import silence
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.clients import codec_for
 from riskstream.models.monitoring.notifications import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -27,10 +30,7 @@ from riskstream.models.monitoring.notifications import (
     subject_key,
 )
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
 from riskstream.stream_processors.notifier import Notifier
-from riskstream.tools.alert_actions import silence
-from riskstream.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 from tests.integration.conftest import drain_committed
 from tests.integration.servers import PrivateRedis
 from tests.unit.schemas.samples import SAMPLES, drift_alert

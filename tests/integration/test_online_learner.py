@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.model_events import publish_retrain_request
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.model_events import publish_retrain_request
 from riskstream.models.online import KIND, OFFSETS_TAG, parse_offsets
 from riskstream.models.registry import ONLINE, Registry
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.events import LabeledExample
 from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.settings import Settings
 from riskstream.stream_processors.online_learner import Learner
 from riskstream.stream_processors.trainer import Trainer
-from riskstream.topics import LABELED_EXAMPLES
 from tests.integration.conftest import deployment_with_champion, process_env
 from tests.waiting import eventually
 
@@ -139,7 +139,7 @@ def test_a_learner_killed_between_snapshots_learns_each_example_once_in_their_li
         stack, "lkill", tmp_path, partitions=3, learner_snapshot_examples=every
     )
     _publish_examples(settings, first_count, seed=2, scenario=Scenario())
-    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "learner"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "learner"]
     env = process_env(
         settings, RISKSTREAM_OPS_PORT="0", RISKSTREAM_LEARNER_SNAPSHOT_EXAMPLES=str(every)
     )

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
-from riskstream.topics import PATIENT_RECORDS
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PATIENT_RECORDS
+from riskstream.io.kafka.clients import codec_for
 from tests.integration.conftest import deployment_with_champion, process_env
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
@@ -42,7 +42,7 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
     ports = {"scorer": free_port(), "monitor": free_port()}
     procs = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "riskstream.cli.main", "run", name, "--ops-port", str(port)],
+            [sys.executable, "-m", "riskstream.app.cli.main", "run", name, "--ops-port", str(port)],
             env=process_env(settings),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.io.kafka.clients import codec_for
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import LABELED_EXAMPLES
 from tests.integration.conftest import deployment_with_champion
 from tests.unit.schemas.samples import SAMPLES
 
@@ -187,8 +187,8 @@ def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings
     0.01); shadow windows are recorded with variant shadow and never alert."""
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    from riskstream.kafka.reading import decoded
-    from riskstream.topics import PERFORMANCE_WINDOWS
+    from riskstream.core.topics import PERFORMANCE_WINDOWS
+    from riskstream.io.kafka.reading import decoded
 
     rng = np.random.default_rng(11)
     examples, truth = [], {}  # truth: (key, window) → (labels, risks, predicted)

@@ -14,14 +14,14 @@ import pytest
 from confluent_kafka import Consumer
 from typer.testing import CliRunner
 
-from riskstream.cli.main import app
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for
+from riskstream.app.cli.main import app
+from riskstream.core.settings import Settings
+from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.clients import codec_for
 from riskstream.producers.simulator import window_means
 from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE
-from riskstream.settings import Settings
-from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
 from tests.integration.conftest import worker_env
 
 ROWS = """patient_id,pregnancies,glucose,blood_pressure,skin_thickness,bmi,pedigree,age

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES, PREDICTIONS
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.trigger import Trigger
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import LABELED_EXAMPLES, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import PrivateRedisCluster, start_workers, wait_until_owning
 from tests.integration.traffic import send_records_and_labels, window_counts

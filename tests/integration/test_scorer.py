@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.model_events import publish_model_event
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.model_events import publish_model_event
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
@@ -192,7 +192,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     total = 5000
     _produce(settings, _valid(settings, total))
     env = process_env(settings)
-    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "100"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer", "--batch-size", "100"]
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = _wait_for_some_predictions(settings, minimum=500, timeout=90)
     first.send_signal(signal.SIGKILL)
@@ -223,7 +223,7 @@ def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_on
     env = process_env(settings)
     ports = {"a": free_port(), "b": free_port()}
     scorers = {}
-    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "200"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer", "--batch-size", "200"]
     try:
         for instance, port in ports.items():
             scorers[instance] = subprocess.Popen(

@@ -18,10 +18,10 @@ import redis
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
-from riskstream.stack.kafka_broker import SaslSslListener
-from riskstream.topics import PATIENT_RECORDS, PREDICTIONS
+from riskstream.app.stack.kafka_broker import SaslSslListener
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PATIENT_RECORDS, PREDICTIONS
+from riskstream.io.kafka.clients import codec_for
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.servers import (
     PrivateBroker,
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 
 
 def _riskstream(*args: str) -> list[str]:
-    return [sys.executable, "-m", "riskstream.cli.main", *args]
+    return [sys.executable, "-m", "riskstream.app.cli.main", *args]
 
 
 def _refused_runs(*runs: tuple[list[str], dict[str, str]]) -> list[str]:

@@ -18,18 +18,8 @@ import pytest
 from confluent_kafka import Producer
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.reading import decoded
-from riskstream.models.bootstrap import bootstrap
-from riskstream.models.monitoring.live_evidence import live_evidence, pair_of
-from riskstream.models.monitoring.variants import serving_variant
-from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, PREVIOUS, Registry
-from riskstream.schemas.events import LabeledExample
-from riskstream.settings import Settings
-from riskstream.stream_processors.joiner import Joiner
-from riskstream.stream_processors.referee import LiveReferee
-from riskstream.stream_processors.scorer import Scorer
-from riskstream.topics import (
+from riskstream.core.settings import Settings
+from riskstream.core.topics import (
     GROUND_TRUTH,
     LABELED_EXAMPLES,
     MODEL_VERSIONS,
@@ -37,6 +27,16 @@ from riskstream.topics import (
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.reading import decoded
+from riskstream.models.bootstrap import bootstrap
+from riskstream.models.monitoring.live_evidence import live_evidence, pair_of
+from riskstream.models.monitoring.variants import serving_variant
+from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, PREVIOUS, Registry
+from riskstream.schemas.events import LabeledExample
+from riskstream.stream_processors.joiner import Joiner
+from riskstream.stream_processors.referee import LiveReferee
+from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
 from tests.integration.test_scorer import _wait_for_some_predictions
 from tests.unit.schemas.samples import SAMPLES
@@ -297,7 +297,7 @@ def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(
     total, split = 3000, 0.3
     _send(settings, 0, total)
     env = process_env(settings, RISKSTREAM_SPLIT=str(split))
-    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "scorer", "--batch-size", "100"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer", "--batch-size", "100"]
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = _wait_for_some_predictions(settings, minimum=300, timeout=120)
     first.send_signal(signal.SIGKILL)
@@ -336,7 +336,7 @@ def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "riskstream.cli.main", *args],
+        [sys.executable, "-m", "riskstream.app.cli.main", *args],
         env=process_env(settings, COLUMNS="250"),
         capture_output=True,
         text=True,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.stack.processes import port_in_use
-from riskstream.topics import CATALOG
+from riskstream.app.stack.processes import port_in_use
+from riskstream.core.topics import CATALOG
 from tests.integration.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "riskstream.cli.main", *args],
+        [sys.executable, "-m", "riskstream.app.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

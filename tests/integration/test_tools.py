@@ -20,22 +20,22 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
-from riskstream.cli.main import app
-from riskstream.ids import now_ms
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.reading import TopicReadError, messages
+from riskstream.app.cli.main import app
+from riskstream.app.tools.backtest import backtest
+from riskstream.app.tools.backtest_report import render_html
+from riskstream.app.tools.predictions import PredictionFilter, read_predictions
+from riskstream.app.tools.replay import replay
+from riskstream.core.ids import now_ms
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, PATIENT_RECORDS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.reading import TopicReadError, messages
 from riskstream.models.monitoring.alerts import alert_event
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.events import DriftAlert
-from riskstream.settings import Settings
 from riskstream.stream_processors.scorer import Scorer
-from riskstream.tools.backtest import backtest
-from riskstream.tools.backtest_report import render_html
-from riskstream.tools.predictions import PredictionFilter, read_predictions
-from riskstream.tools.replay import replay
-from riskstream.topics import DRIFT_ALERTS, PATIENT_RECORDS
 from tests.integration.conftest import deployment_with_champion, process_env, worker_env
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,7 @@ def test_watch_exits_on_an_alert_and_times_out_without_one(scored: Settings) -> 
             value=codec.encode_event(_alert(scored, severity)),
         )
     assert producer.flush(10) == 0
-    argv = [sys.executable, "-m", "riskstream.cli.main", "watch"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "watch"]
     waited = subprocess.run(
         [*argv, "--from", since, "--exit-on", "HIGH", "--timeout", "60"],
         env=process_env(scored),
@@ -283,9 +283,9 @@ def test_readers_count_malformed_messages_and_read_on(stack: Settings) -> None:
 
     from confluent_kafka import Producer
 
-    from riskstream.kafka.admin import ensure_topics
-    from riskstream.kafka.clients import codec_for
-    from riskstream.topics import PREDICTIONS
+    from riskstream.core.topics import PREDICTIONS
+    from riskstream.io.kafka.admin import ensure_topics
+    from riskstream.io.kafka.clients import codec_for
     from tests.unit.schemas.samples import SAMPLES
 
     settings = stack.model_copy(update={"topic_prefix": f"rd{uuid_.uuid4().hex[:8]}."})

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from riskstream.kafka.clients import codec_for
-from riskstream.kafka.model_events import publish_retrain_request
+from riskstream.core.settings import Settings
+from riskstream.core.topics import LABELED_EXAMPLES, MODEL_VERSIONS
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.model_events import publish_retrain_request
 from riskstream.models import data
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
-from riskstream.settings import Settings
 from riskstream.stream_processors.retrain_data import REFERENCE_MIN
 from riskstream.stream_processors.trainer import Trainer
-from riskstream.topics import LABELED_EXAMPLES, MODEL_VERSIONS
 from tests.integration.conftest import deployment_with_champion, process_env
 
 T0 = 1_750_000_000_000
@@ -241,7 +241,7 @@ def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
         registry.load(report.version)
     from typer.testing import CliRunner
 
-    from riskstream.cli.main import app
+    from riskstream.app.cli.main import app
 
     env = {
         "RISKSTREAM_KAFKA_BOOTSTRAP": deployment.kafka_bootstrap,
@@ -263,7 +263,7 @@ def test_a_trainer_killed_mid_training_retries_the_request(deployment: Settings)
     _, labels = data.load(data.HOLDOUT_FILE)
     _publish_examples(deployment, _examples(labels.to_numpy(), start))
     retrain_id = _request(deployment, start, start + 1_000_000, ("MANUAL",))
-    argv = [sys.executable, "-m", "riskstream.cli.main", "run", "trainer", "--max-runs", "1"]
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "trainer", "--max-runs", "1"]
     # the full search (tens of seconds), not the refit (about a second): the kill lands
     # inside the training run, not after its commit
     env = process_env(deployment, RISKSTREAM_OPS_PORT="0", RISKSTREAM_RETRAIN_SEARCH="first")
@@ -297,7 +297,7 @@ def test_model_train_if_no_champion_leaves_a_champion_in_place(deployment: Setti
     """compose's bootstrap job runs on every `up`: it must not register a version each time."""
     from typer.testing import CliRunner
 
-    from riskstream.cli.main import app
+    from riskstream.app.cli.main import app
     from tests.integration.conftest import worker_env
 
     registry = Registry(deployment)

@@ -10,12 +10,12 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from riskstream.kafka.admin import ensure_topics
-from riskstream.kafka.clients import codec_for, publish_events
+from riskstream.core.settings import Settings
+from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
+from riskstream.io.kafka.admin import ensure_topics
+from riskstream.io.kafka.clients import codec_for, publish_events
 from riskstream.schemas.events import DriftAlert, LabeledExample
-from riskstream.settings import Settings
 from riskstream.stream_processors.trigger import Trigger
-from riskstream.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 from tests.unit.schemas.samples import SAMPLES
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from riskstream.settings import Settings
+from riskstream.core.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
 
 pytestmark = pytest.mark.integration

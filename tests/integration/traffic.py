@@ -8,10 +8,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from riskstream.ids import now_ms
-from riskstream.kafka.clients import codec_for
-from riskstream.settings import Settings
-from riskstream.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.core.ids import now_ms
+from riskstream.core.settings import Settings
+from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.io.kafka.clients import codec_for
 from tests.unit.schemas.samples import SAMPLES
 
 

@@ -52,7 +52,7 @@ def _called_name(call: ast.Call) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("package", ["stream_processors", "riskstream/kafka"])
+@pytest.mark.parametrize("package", ["stream_processors", "riskstream/io/kafka"])
 def test_worker_constructors_connect_to_nothing_and_start_nothing(package: str) -> None:
     acting = [
         f"{path.relative_to(ROOT)}:{call.lineno} {name}()"

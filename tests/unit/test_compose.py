@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 import yaml
 
-from riskstream.ops import WORKERS  # every worker `run all` starts has a service
-from riskstream.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
-from riskstream.stack.kafka_broker import pinned_version, split_host_port
+from riskstream.app.stack.kafka_broker import pinned_version, split_host_port
+from riskstream.core.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
+from riskstream.io.ops import WORKERS  # every worker `run all` starts has a service
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
@@ -21,7 +22,6 @@ from riskstream.models.registry_reader import (
     registered_name,
     version_cache,
 )
-from riskstream.settings import Settings
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:

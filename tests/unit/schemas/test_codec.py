@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from confluent_kafka.serialization import SerializationError
 
-from riskstream.errors import RiskstreamError
+from riskstream.core.errors import RiskstreamError
 from riskstream.schemas import (
     EVENT_TYPES,
     AvroCodec,

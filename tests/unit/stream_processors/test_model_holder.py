@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
+from riskstream.core.settings import Settings
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.settings import Settings
 from riskstream.stream_processors.model_holder import LOADED_KEPT, ModelHolder
 
 

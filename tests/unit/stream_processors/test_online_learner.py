@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.models.online import OnlineLearner
-from riskstream.settings import Settings
 from riskstream.stream_processors.labeled_examples import examples_frame
 from riskstream.stream_processors.online_learner import Learner
 

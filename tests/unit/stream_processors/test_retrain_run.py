@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskstream.core.settings import Settings
 from riskstream.models.registry import Watch
-from riskstream.settings import Settings
 from riskstream.stream_processors.retrain_data import RetrainData
 from riskstream.stream_processors.retrain_run import PendingSearch, Retrainer
 

@@ -1,0 +1,195 @@
+"""``riskstream run``: the workers."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import typer
+
+from riskstream.app.cli.output import fails_cleanly
+from riskstream.core.logs import configure_logging
+from riskstream.core.settings import Settings, load_settings
+from riskstream.io.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
+
+app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+OPS_PORT_HELP = (
+    "Port of /health, /ready and /metrics (default: RISKSTREAM_OPS_PORT + the "
+    "worker's place in `run all`; 0: off)."
+)
+
+
+class _Worker(Protocol):
+    metrics: WorkerMetrics
+
+    def run(self, stop: threading.Event) -> object: ...
+
+
+def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
+    """Build the worker, serve its ops endpoints, and run it until SIGINT/SIGTERM."""
+    settings = _worker_settings()
+    worker = build(settings)
+    name = worker.metrics.processor
+    if ops_port is None:
+        ops_port = ops_port_of(settings.ops_port, name)
+    server = serve_ops(worker.metrics, settings.ops_host, ops_port) if ops_port else None
+    try:
+        worker.run(_stop_on_signals())
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _worker_settings() -> Settings:
+    """What every worker does first: read the settings, set up logging, ensure the topics."""
+    from riskstream.io.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    configure_logging(settings)
+    ensure_topics(settings)
+    return settings
+
+
+@app.command("trainer")
+@fails_cleanly
+def trainer(
+    seed: int = typer.Option(0, help="Seed of CV splits and models."),
+    max_runs: int = typer.Option(0, help="Exit after this many training runs (0: never)."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
+) -> None:
+    """retrain-requests → train, register, promote or not → model-versions."""
+    from riskstream.stream_processors.trainer import Trainer
+
+    _run(lambda settings: Trainer(settings, seed=seed, max_runs=max_runs or None), ops_port)
+
+
+@app.command("learner")
+@fails_cleanly
+def learner(
+    seed: int = typer.Option(0, help="Seed of the bootstrap fit's example order."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
+) -> None:
+    """labeled-examples → a river model that predicts, then learns, each example →
+    snapshots in MLflow (alias `online`)."""
+    from riskstream.stream_processors.online_learner import Learner
+
+    _run(lambda settings: Learner(settings, seed=seed), ops_port)
+
+
+@app.command("scorer")
+@fails_cleanly
+def scorer(
+    instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
+    batch_size: int = typer.Option(1000, help="Records per batch and transaction."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
+) -> None:
+    """patient-records → predictions, exactly once (Kafka transactions)."""
+    from riskstream.stream_processors.scorer import Scorer
+
+    _run(
+        lambda settings: Scorer(settings, instance=instance, batch_size=batch_size),
+        ops_port,
+    )
+
+
+@app.command("joiner")
+@fails_cleanly
+def joiner(
+    instance: str = typer.Option("0", help="Stable id of this joiner (transactional.id)."),
+    ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
+) -> None:
+    """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
+    from riskstream.stream_processors.joiner import Joiner
+
+    _run(lambda settings: Joiner(settings, instance=instance), ops_port)
+
+
+@app.command("monitor")
+@fails_cleanly
+def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """predictions + dead-letter → windowed drift, data-quality and volume statistics in
+    Redis → drift-alerts."""
+    from riskstream.stream_processors.monitor import Monitor
+
+    _run(Monitor, ops_port)
+
+
+@app.command("performance")
+@fails_cleanly
+def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """labeled-examples → windowed model metrics and ADWIN on errors → drift-alerts."""
+    from riskstream.stream_processors.performance import PerformanceMonitor
+
+    _run(PerformanceMonitor, ops_port)
+
+
+@app.command("trigger")
+@fails_cleanly
+def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
+    from riskstream.stream_processors.trigger import Trigger
+
+    _run(Trigger, ops_port)
+
+
+@app.command("notifier")
+@fails_cleanly
+def notifier(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> None:
+    """drift-alerts + model-versions → webhooks (Slack-compatible, HMAC-signed, retried,
+    de-duplicated; dead-lettered after the last try)."""
+    from riskstream.stream_processors.notifier import Notifier
+
+    _run(Notifier, ops_port)
+
+
+@app.command("all")
+@fails_cleanly
+def run_all() -> None:
+    """Every worker, each in its own process (the online learner with
+    RISKSTREAM_RUN_LEARNER=true, the notifier when RISKSTREAM_WEBHOOK_URLS names a webhook);
+    stops them all on SIGINT/SIGTERM or if one dies."""
+    import subprocess
+    import sys
+
+    settings = _worker_settings()
+    stop = _stop_on_signals()
+    optional = {
+        "learner": settings.run_learner,
+        "notifier": bool(settings.webhooks),
+    }
+    names = [n for n in WORKERS if optional.get(n, True)]
+    procs = {
+        name: subprocess.Popen([sys.executable, "-m", "riskstream.app.cli.main", "run", name])
+        for name in names
+    }
+    try:
+        while not stop.wait(1.0):
+            dead = {name: proc.poll() for name, proc in procs.items() if proc.poll() is not None}
+            if dead:
+                which = ", ".join(f"{name} (exit code {code})" for name, code in dead.items())
+                typer.echo(
+                    f"worker(s) exited: {which}; its error is printed above. Stopping the "
+                    "others; fix the cause and run `riskstream run all` again",
+                    err=True,
+                )
+                raise typer.Exit(1)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,56 @@
+"""Each ``riskstream demo`` run in a namespace of its own: ``<prefix>demo.<run id>.`` topics,
+Redis keys and registered model. A second run then starts from nothing that the first left
+(its windows, alerts, trigger cooldown), and a cluster that holds other deployments' data
+under other prefixes is never touched. Older demo namespaces are removed, all but the
+latest, so the user can still look at the run that just ended."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from riskstream.core.settings import Settings
+from riskstream.io.kafka.factory import admin_client
+from riskstream.io.redis_client import connect
+
+DEMO = "demo."
+
+
+def run_namespace(settings: Settings, now: float | None = None) -> Settings:
+    """Settings for a new demo run: ``<prefix>demo.<yyyymmdd-hhmmss>.`` (sortable by time)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+    return settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{DEMO}{stamp}."})
+
+
+def namespaces_of(topics: list[str], base_prefix: str) -> list[str]:
+    """The demo namespaces (full prefixes) present among ``topics``, oldest first."""
+    head = f"{base_prefix}{DEMO}"
+    found = set()
+    for name in topics:
+        if name.startswith(head):
+            rest = name[len(head) :]
+            if "." in rest:
+                found.add(f"{head}{rest.split('.', 1)[0]}.")
+    return sorted(found)
+
+
+def remove_old_runs(
+    settings: Settings, keep: int = 1, echo: Callable[[str], None] = lambda _: None
+) -> list[str]:
+    """Delete the topics and Redis keys of every demo namespace but the ``keep`` latest."""
+    admin = admin_client(settings)
+    topics = list(admin.list_topics(timeout=10).topics)
+    old = namespaces_of(topics, settings.topic_prefix)
+    doomed = old[: max(0, len(old) - keep)]
+    if not doomed:
+        return []
+    names = [t for t in topics if any(t.startswith(ns) for ns in doomed)]
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        future.result()
+    redis = connect(settings)
+    for ns in doomed:
+        keys = list(redis.scan_iter(f"{ns}riskstream:*", count=1000))
+        for i in range(0, len(keys), 500):
+            redis.delete(*keys[i : i + 500])
+    echo(f"removed {len(doomed)} earlier demo run(s): {', '.join(doomed)}")
+    return doomed

@@ -1,0 +1,47 @@
+"""Reading the prediction topic as a user: filters over decoded Predictions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from riskstream.core.settings import Settings
+from riskstream.core.topics import PREDICTIONS
+from riskstream.io.kafka.reading import Start, decoded
+
+
+@dataclass(frozen=True)
+class PredictionFilter:
+    patient_id: str | None = None
+    model_version: str | None = None
+    min_risk: float | None = None
+
+    def accepts(self, p: dict[str, Any]) -> bool:
+        return (
+            (self.patient_id is None or p["patient_id"] == self.patient_id)
+            and (self.model_version is None or p["model_version"] == self.model_version)
+            and (self.min_risk is None or p["risk"] >= self.min_risk)
+        )
+
+
+def read_predictions(
+    settings: Settings,
+    start: Start = "end",
+    where: PredictionFilter = PredictionFilter(),
+    limit: int | None = None,
+    follow: bool = False,
+    skipped: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Decoded Predictions that pass ``where``, at most ``limit`` of them; undecodable
+    messages are counted in ``skipped``."""
+    shown = 0
+    topic = settings.topic(PREDICTIONS.name)
+    for prediction in decoded(settings, topic, "Prediction", start, follow=follow, skipped=skipped):
+        if not where.accepts(prediction):
+            continue
+        yield prediction
+        shown += 1
+        if limit is not None and shown >= limit:
+            return

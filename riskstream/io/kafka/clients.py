@@ -1,0 +1,176 @@
+"""Producer helpers shared by every worker and command: delivery accounting that is checked."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from riskstream.core.errors import ServiceUnavailableError, TopicError
+from riskstream.core.settings import Settings
+from riskstream.io.kafka.contract import Cadence
+from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
+from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.schemas import AvroCodec, build_codec
+from riskstream.schemas.events import Event
+
+
+def codec_for(settings: Settings) -> AvroCodec:
+    return build_codec(settings.schema_registry_url, settings.max_payload_bytes)
+
+
+class DeliveryTally:
+    """Counts delivery reports; a failure is kept with its error, never ignored."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed = 0
+        self.errors: list[str] = []
+
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            if len(self.errors) < 10:
+                self.errors.append(error.str())
+
+
+def publish_events(
+    settings: Settings,
+    topic: str,
+    events: Sequence[tuple[bytes | None, Event]],
+    timeout: float = 15.0,
+) -> DeliveryTally:
+    """Produce a few events and wait for every delivery report (control-plane messages). A
+    missing topic is named at once, with the command that creates it, rather than found
+    out as an undelivered event after the timeout."""
+    codec = codec_for(settings)
+    producer = idempotent_producer(settings)
+    if not _topic_exists(producer, settings.topic(topic)):
+        raise TopicError(
+            "the topic does not exist",
+            topic=settings.topic(topic),
+            hint="create the catalog's topics for this prefix: `riskstream topics create`",
+        )
+    tally = DeliveryTally()
+    for key, event in events:
+        producer.produce(
+            settings.topic(topic), key=key, value=codec.encode_event(event), on_delivery=tally
+        )
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    if remaining or tally.failed:
+        raise ServiceUnavailableError(
+            f"could not deliver {', '.join(sorted({e.SCHEMA for _, e in events}))} events",
+            topic=settings.topic(topic),
+            undelivered=remaining,
+            failed=tally.failed,
+            errors="; ".join(tally.errors),
+            hint="is Kafka up? `riskstream stack status`",
+        )
+    return tally
+
+
+def broker_answers(client: Producer, topic: str, timeout: float = 0.5) -> bool:
+    """Whether the cluster answers a metadata request for ``topic`` now: the monitors ask
+    before they take a silent partition for an idle one."""
+    try:
+        client.list_topics(topic, timeout=timeout)
+    except KafkaException:
+        return False
+    return True
+
+
+def _topic_exists(client: Producer, topic: str) -> bool:
+    try:
+        found = client.list_topics(topic, timeout=5).topics.get(topic)
+    except KafkaException:
+        return True  # cannot tell: let the caller report the delivery failure
+    return found is not None and found.error is None and bool(found.partitions)
+
+
+def next_batch(consumer: Consumer, cadence: Cadence, worker: str) -> list[Message]:
+    """The next batch, as ``cadence`` says; a consumer error in it is logged and left out."""
+    first = consumer.poll(cadence.wait_s)
+    if first is None:
+        return []
+    rest = consumer.consume(cadence.size - 1, cadence.linger_s) if cadence.size > 1 else []
+    batch = []
+    for message in (first, *rest):
+        if message.error():
+            logging.getLogger(__name__).warning("%s: consumer error %s", worker, message.error())
+        else:
+            batch.append(message)
+    return batch
+
+
+def rewind(consumer: Consumer, messages: list[Message]) -> None:
+    """Seek back to the first of ``messages`` in each partition, so an aborted transaction's
+    batch is consumed again."""
+    first: dict[tuple[str, int], int] = {}
+    for m in messages:
+        where = (m.topic() or "", int(m.partition() or 0))
+        first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
+    for (topic, partition), offset in first.items():
+        consumer.seek(TopicPartition(topic, partition, offset))
+
+
+def ready_producer(make: Callable[[], Producer], worker: str, calls: CallDeadline) -> Producer:
+    """A new transactional producer from ``make``, its transactions initialised. The same id
+    fences the old producer's open transaction. Retries until the broker answers."""
+    while True:
+        producer = make()
+        try:
+            calls.run("init_transactions", 30, partial(producer.init_transactions, 30))
+            return producer
+        except (KafkaException, StalledCallError) as exc:
+            logging.getLogger(__name__).warning(
+                "%s: broker not ready for transactions (%s); retrying", worker, exc
+            )
+            time.sleep(2)
+
+
+def settle_transaction(
+    producer: Producer,
+    exc: KafkaException,
+    committing: bool,
+    make: Callable[[], Producer],
+    worker: str,
+    calls: CallDeadline,
+) -> tuple[bool, Producer]:
+    """After a failed transaction step: (True, producer) if the batch committed after all (a
+    commit whose outcome was unknown, retried), else (False, producer) with the transaction
+    aborted, or with a rebuilt producer when the error was fatal or the abort itself failed;
+    the caller then rewinds the batch. A broker that is away makes every step fail; this keeps
+    the worker alive until it is back. A retried commit or an abort that stalls raises
+    :class:`StalledCallError` for the caller to settle."""
+    log = logging.getLogger(__name__)
+    error = exc.args[0]
+    log.warning("%s: transaction failed (%s); settling it", worker, error)
+    if committing and error.retriable():
+        for _ in range(20):
+            try:
+                calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
+                return True, producer
+            except KafkaException as again:
+                error = again.args[0]
+                if not error.retriable():
+                    break
+    if not error.fatal():
+        try:
+            calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
+            return False, producer
+        except KafkaException as again:
+            log.warning("%s: abort failed (%s); rebuilding the producer", worker, again.args[0])
+    return False, ready_producer(make, worker, calls)
