@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 
 from bench.common import bundled_training  # one training per session, shared with the benchmarks
 from riskstream.app.stack import stack_down, stack_up
@@ -31,6 +31,7 @@ from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import Settings
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_IMAGE = "apache/kafka:4.1.1"
@@ -129,10 +130,52 @@ def _shared_local_stack(local: Settings) -> Iterator[None]:
                 stack_down(local, echo=print)
 
 
+_STATE_DIRS: dict[str, Path] = {}  # per test module, in this worker process
+_SHARED: dict[str, Settings] = {}  # the deployments of modules that share one
+
+
 @pytest.fixture
-def deployment(stack: Settings) -> Settings:
-    """A fresh deployment on the shared stack: its own topic and Redis-key prefix."""
-    return stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}."})
+def deployment(
+    request: pytest.FixtureRequest, stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """A fresh deployment on the shared stack: its own topic prefix, so its own topics, Redis
+    keys and consumer groups. The test module's ``DEPLOYMENT`` dict shapes it:
+
+    - ``stem``: the prefix's first letters (default ``t``);
+    - ``champion``: create the catalog's topics and bootstrap a champion into a registry
+      under the module's state dir (``publish``: announce it on model-versions too);
+    - ``topics``: create the catalog's topics;
+    - ``shared``: one deployment for the whole module (its tests only add their own data);
+    - any other key: a Settings field (``topic_partitions``, window sizes, ...).
+    """
+    spec = dict(getattr(request.module, "DEPLOYMENT", {}))
+    module = request.module.__name__
+    if module not in _STATE_DIRS:
+        _STATE_DIRS[module] = tmp_path_factory.mktemp(module.rsplit(".", 1)[-1])
+    if not spec.pop("shared", False):
+        return _deploy(stack, _STATE_DIRS[module], **spec)
+    if module not in _SHARED:
+        _SHARED[module] = _deploy(stack, _STATE_DIRS[module], **spec)
+    return _SHARED[module]
+
+
+def _deploy(
+    stack: Settings,
+    state_dir: Path,
+    stem: str = "t",
+    champion: bool = False,
+    publish: bool = False,
+    topics: bool = False,
+    **changes: Any,
+) -> Settings:
+    if champion:
+        partitions = changes.pop("topic_partitions", 3)
+        return deployment_with_champion(stack, stem, state_dir, partitions, publish, **changes)
+    prefix = f"{stem}{uuid.uuid4().hex[:10]}."
+    settings = stack.model_copy(update={"topic_prefix": prefix, **changes})
+    if topics:
+        ensure_topics(settings)
+    return settings
 
 
 @pytest.fixture
@@ -178,12 +221,12 @@ def deployment_with_champion(
     return settings
 
 
-def drain_committed(
-    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 60.0
-) -> list[dict[str, Any]]:
-    """Committed events of a catalog topic, read from the start until ``expected`` have
-    arrived and 2 s pass without another (so duplicates would be seen too)."""
-    codec = codec_for(settings)
+def read_messages(
+    settings: Settings, topic: str, expected: int, timeout: float = 30.0, quiet_s: float = 0.0
+) -> list[Message]:
+    """The committed messages of ``topic`` (a full name), read from its start by a group of its
+    own until ``expected`` have come and ``quiet_s`` pass without another (so a duplicate
+    would be seen too); what came, if ``timeout`` runs out first."""
     consumer = Consumer(
         settings.kafka_config(
             {
@@ -194,19 +237,32 @@ def drain_committed(
             }
         )
     )
-    consumer.subscribe([settings.topic(topic)])
-    events: list[dict[str, Any]] = []
-    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.3)
-        if msg is None or msg.error():
-            if len(events) >= expected and time.monotonic() - quiet_since > 2:
-                break
-            continue
-        quiet_since = time.monotonic()
-        events.append(codec.decode(msg.value(), event_type))
-    consumer.close()
-    return events
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    last = [time.monotonic()]
+
+    def complete() -> bool:
+        fresh = [m for m in consumer.consume(500, 0.3) if not m.error()]
+        if fresh:
+            messages.extend(fresh)
+            last[0] = time.monotonic()
+        return len(messages) >= expected and time.monotonic() - last[0] >= quiet_s
+
+    try:
+        wait_for(complete, timeout, every=0)
+    finally:
+        consumer.close()
+    return messages
+
+
+def drain_committed(
+    settings: Settings, topic: str, event_type: str, expected: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Committed events of a catalog topic, read from the start until ``expected`` have
+    arrived and 2 s pass without another (so duplicates would be seen too)."""
+    codec = codec_for(settings)
+    read = read_messages(settings, settings.topic(topic), expected, timeout, quiet_s=2)
+    return [codec.decode(m.value(), event_type) for m in read]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from riskstream.app.stack.redis_server import (
     cluster_masters,
 )
 from riskstream.core.settings import Settings
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -53,18 +53,15 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.server.start()
-        deadline = time.monotonic() + 20
-        while not redis_ready(self.settings) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert redis_ready(self.settings), "the private redis-server did not start"
+        assert wait_for(lambda: redis_ready(self.settings), 20, every=0.1), (
+            "the private redis-server did not start"
+        )
 
     def crash(self) -> None:
         pid = self.server.process.running_pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while redis_ready(self.settings) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: not redis_ready(self.settings), 10, every=0.1)
 
 
 class PrivateBroker:
@@ -157,9 +154,7 @@ class PrivateCluster:
         pid = node.process.running_pid()
         assert pid is not None, f"node {node_id} is not running"
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while node.process.running_pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: node.process.running_pid() is None, 10, every=0.1)
 
     def stop(self) -> None:
         """Throw the cluster away: after a node was killed, the others' graceful shutdown
@@ -283,8 +278,6 @@ def start_workers(workers: dict[str, Any], stop: threading.Event) -> dict[str, t
 
 def wait_until_owning(workers: dict[str, Any], timeout: float = 90) -> None:
     """Return once every worker owns partitions; fail naming those still joining."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(map(owns_partitions, workers.values())):
-        time.sleep(0.2)
+    wait_for(lambda: all(map(owns_partitions, workers.values())), timeout)
     joining = [name for name, worker in workers.items() if not owns_partitions(worker)]
     assert not joining, f"never joined their groups: {joining}"

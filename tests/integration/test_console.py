@@ -53,6 +53,7 @@ from tests.integration.servers import (
     start_workers,
     wait_until_owning,
 )
+from tests.waiting import eventually
 
 # one worker runs both tests, so the module's live deployment (about 40 s) is set up once
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("console")]
@@ -106,7 +107,7 @@ def _traffic(settings: Settings, seed: int, count: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     settings = deployment_with_champion(
         stack,
         "ui",
@@ -187,22 +188,12 @@ def _charts(driver: Any) -> dict[str, int]:
     )
 
 
-def _until(condition: Any, failure: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(failure() if callable(failure) else failure)
-
-
 def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
-    deployment: Deployment, browser: Any
+    running: Deployment, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    version = deployment.pending_version("holdout roc_auc beats the champion's")
+    version = running.pending_version("holdout roc_auc beats the champion's")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     expected = {
         "overview": {"rates", "lag"},
@@ -211,14 +202,16 @@ def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
         "alerts": {"timeline"},
     }
     for page in PAGES:
-        browser.get(f"{deployment.console.base}/{page}?token={TOKEN}")
+        browser.get(f"{running.console.base}/{page}?token={TOKEN}")
         wanted = expected.get(page, set())
-        drawn = _until(
+        drawn = eventually(
             lambda wanted=wanted: (
                 ((c := _charts(browser)).keys() >= wanted and all(c[k] > 0 for k in wanted) and c)
                 or (not wanted and browser.find_elements(By.CSS_SELECTOR, "main .card"))
             ),
+            60,
             lambda page=page: f"{page}: charts without data {_charts(browser)}",
+            every=0.5,
         )
         assert drawn
         browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
@@ -232,31 +225,39 @@ def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
         if page == "models":
             assert "awaiting approval" in text and f"v{version}" in text
 
-    browser.get(f"{deployment.console.base}/models")
-    approve = _until(
-        lambda: browser.find_elements(By.ID, f"approve-{version}"), "no approve button", 30
+    browser.get(f"{running.console.base}/models")
+    approve = eventually(
+        lambda: browser.find_elements(By.ID, f"approve-{version}"),
+        30,
+        "no approve button",
+        every=0.5,
     )
     browser.find_element(By.ID, "action-reason").send_keys("evidence read in the console")
     approve[0].click()
-    _until(
+    eventually(
         lambda: "approved" in browser.find_element(By.ID, "toast").text,
-        lambda: f"no approval: {browser.find_element(By.ID, 'toast').text!r}",
         30,
+        lambda: f"no approval: {browser.find_element(By.ID, 'toast').text!r}",
+        every=0.5,
     )
-    assert deployment.registry.alias_version(CHAMPION) == version
-    assert AWAITING_TAG not in deployment.registry.get(version).tags
-    _until(
-        lambda: deployment.scorer.models.current.version == version,
+    assert running.registry.alias_version(CHAMPION) == version
+    assert AWAITING_TAG not in running.registry.get(version).tags
+    eventually(
+        lambda: running.scorer.models.current.version == version,
+        60,
         "the scorer did not swap to the approved version",
+        every=0.5,
     )
-    sent = len(list(_served(deployment.settings)))
-    _traffic(deployment.settings, 2, 200)
-    served = _until(
-        lambda: [p for p in _served(deployment.settings)[sent:] if p["model_version"] == version],
+    sent = len(list(_served(running.settings)))
+    _traffic(running.settings, 2, 200)
+    served = eventually(
+        lambda: [p for p in _served(running.settings)[sent:] if p["model_version"] == version],
+        60,
         "no prediction by the approved version",
+        every=0.5,
     )
     assert served
-    audit = [a for a in _audit(deployment.settings) if a["action"] == "approve"]
+    audit = [a for a in _audit(running.settings) if a["action"] == "approve"]
     assert [(a["version"], a["reason"]) for a in audit] == [
         (version, "evidence read in the console")
     ]
@@ -271,10 +272,12 @@ def _audit(settings: Settings) -> list[dict[str, Any]]:
 
 
 def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
-    deployment: Deployment,
+    running: Deployment,
 ) -> None:
-    version = deployment.pending_version("passes the gates")
-    alert = _until(lambda: next(iter(_get(deployment, "alerts")), None), "no alert to acknowledge")
+    version = running.pending_version("passes the gates")
+    alert = eventually(
+        lambda: next(iter(_get(running, "alerts")), None), 60, "no alert to acknowledge", every=0.5
+    )
     writes: list[tuple[str, dict[str, Any], str]] = [
         (f"models/{version}/approve", {"reason": "api approve", "actor": "ann"}, "approve"),
         ("models/rollback", {"reason": "api rollback", "actor": "ann", "version": "1"}, "rollback"),
@@ -290,53 +293,55 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
             "silence",
         ),
     ]
-    before = len(_audit(deployment.settings))
+    before = len(_audit(running.settings))
     for path, body, _ in writes:
         for token in (None, "wrong-token"):
-            status, answer = deployment.post(path, body, token)
+            status, answer = running.post(path, body, token)
             assert status == 401, (path, token, answer)
-    assert len(_audit(deployment.settings)) == before  # a refused write changes nothing
-    assert deployment.registry.alias_version(CHAMPION) != version
+    assert len(_audit(running.settings)) == before  # a refused write changes nothing
+    assert running.registry.alias_version(CHAMPION) != version
     for path, body, _ in writes:
-        status, answer = deployment.post(path, body, TOKEN)
+        status, answer = running.post(path, body, TOKEN)
         assert status == 200, (path, answer)
-    audit = _audit(deployment.settings)[before:]
+    audit = _audit(running.settings)[before:]
     assert [(a["action"], a["actor"], a["reason"]) for a in audit] == [
         (action, body["actor"], body["reason"]) for _, body, action in writes
     ]
     assert audit[0]["version"] == version and audit[1]["detail"]["rolled_back"] == version
-    assert audit[1]["version"] == "1" == deployment.registry.alias_version(CHAMPION)
-    noted = deployment.registry.get(version).tags[ACTION_TAG]  # the registry has it too
+    assert audit[1]["version"] == "1" == running.registry.alias_version(CHAMPION)
+    noted = running.registry.get(version).tags[ACTION_TAG]  # the registry has it too
     assert noted.startswith("approve by ann at ") and noted.endswith(": api approve")
-    assert deployment.registry.get("1").tags[ACTION_TAG].startswith("rollback by ann at ")
+    assert running.registry.get("1").tags[ACTION_TAG].startswith("rollback by ann at ")
     requests = list(
         decoded(
-            deployment.settings,
-            deployment.settings.topic(RETRAIN_REQUESTS.name),
+            running.settings,
+            running.settings.topic(RETRAIN_REQUESTS.name),
             "RetrainRequest",
             "beginning",
         )
     )
     assert requests[-1]["reasons"] == ["MANUAL"] and "bob: api retrain" in requests[-1]["detail"]
-    deadline = time.monotonic() + 30  # the console's feed follows the request topic
-    while time.monotonic() < deadline:
-        last = _get(deployment, "overview")["last_retrain"]
-        if last and last["requested_at"] == plain(requests[-1])["event_time"]:
-            break
-        time.sleep(0.5)
+    requested = plain(requests[-1])["event_time"]
+
+    def last_retrain() -> Any:
+        last = _get(running, "overview")["last_retrain"]
+        return last if last and last["requested_at"] == requested else None
+
+    # the console's feed follows the request topic
+    last = eventually(last_retrain, 30, "the overview's last retrain request", every=0.5)
     assert last["outcome"] == "PENDING", last  # no trainer runs here: nothing is dated yet
     assert last["phases"] == dict.fromkeys(("decision", "training", "promotion", "swap")), last
-    redis = connect(deployment.settings)
-    silence_key = deployment.settings.redis_key(SILENCE_KEY, alert["subject"])
+    redis = connect(running.settings)
+    silence_key = running.settings.redis_key(SILENCE_KEY, alert["subject"])
     assert 0 < redis.pttl(silence_key) <= 5 * 60_000
-    shown = next(a for a in _get(deployment, "alerts") if a["alert_id"] == alert["alert_id"])
+    shown = next(a for a in _get(running, "alerts") if a["alert_id"] == alert["alert_id"])
     assert shown["ack"]["actor"] == "bob" and shown["silence"]["actor"] == "cy"
-    status, answer = deployment.post("models/rollback", {"reason": ""}, TOKEN)
+    status, answer = running.post("models/rollback", {"reason": ""}, TOKEN)
     assert status == 422, answer  # a write says why
 
 
-def _get(deployment: Deployment, path: str) -> Any:
-    return _json(f"{deployment.console.base}/api/v1/{path}")
+def _get(running: Deployment, path: str) -> Any:
+    return _json(f"{running.console.base}/api/v1/{path}")
 
 
 def _json(url: str) -> Any:
@@ -348,15 +353,17 @@ def _json(url: str) -> Any:
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "riskstream.json"
 
 
-def test_every_query_of_the_grafana_dashboard_returns_a_series(deployment: Deployment) -> None:
+def test_every_query_of_the_grafana_dashboard_returns_a_series(running: Deployment) -> None:
     panels = json.loads(DASHBOARD.read_text())["panels"]
     queries = [(p["title"], t["expr"]) for p in panels for t in p["targets"]]
     assert len(queries) >= 12
-    targets = _until(
+    targets = eventually(
         lambda: [
-            t for t in _prometheus(deployment, "targets")["activeTargets"] if t["health"] == "up"
+            t for t in _prometheus(running, "targets")["activeTargets"] if t["health"] == "up"
         ],
+        60,
         "prometheus scrapes no worker",
+        every=0.5,
     )
     assert {t["labels"]["worker"] for t in targets} == {
         "scorer",
@@ -364,10 +371,10 @@ def test_every_query_of_the_grafana_dashboard_returns_a_series(deployment: Deplo
         "monitor",
         "performance",
     }  # fmt: skip  (the workers this deployment runs; the others' targets are down)
-    empty = {(title, expr): deployment.prometheus.query(expr) for title, expr in queries}
+    empty = {(title, expr): running.prometheus.query(expr) for title, expr in queries}
     empty = {k: v for k, v in empty.items() if not v}
     assert not empty, f"queries without a series: {sorted(empty)}"
 
 
-def _prometheus(deployment: Deployment, path: str) -> Any:
-    return _json(f"{deployment.prometheus.url}/api/v1/{path}")["data"]
+def _prometheus(running: Deployment, path: str) -> Any:
+    return _json(f"{running.prometheus.url}/api/v1/{path}")["data"]

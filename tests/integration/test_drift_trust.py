@@ -27,6 +27,7 @@ from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +78,7 @@ def _run_until(
         wait_until_owning({n: w for n, w in workers.items() if hasattr(w, "metrics")}, 90)
         if during is not None:
             during()
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            time.sleep(0.3)
+        wait_for(until, timeout, every=0.3)
         dead = [name for name, thread in threads.items() if not thread.is_alive()]
         assert not dead, f"workers died: {dead}"
     finally:

@@ -28,6 +28,7 @@ from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +89,7 @@ def _aligned(ms: int) -> int:
 
 
 def _wait(until: Callable[[], bool], timeout: float, threads: dict[str, threading.Thread]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not until():
-        time.sleep(0.5)
+    wait_for(until, timeout, every=0.5)
     assert not [n for n, t in threads.items() if not t.is_alive()], "a worker died"
 
 

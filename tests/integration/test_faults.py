@@ -34,6 +34,7 @@ from tests.integration.servers import (
     wait_until_owning,
 )
 from tests.integration.traffic import records, send_records_and_labels, window_counts
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 4
@@ -89,9 +90,7 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
         time.sleep(0.2)
     assert producer.flush(30) == 0
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and monitor.stats.windows_closed < 5:
-        time.sleep(0.5)
+    wait_for(lambda: monitor.stats.windows_closed >= 5, 30, every=0.5)
     alive = {name: t.is_alive() for name, t in threads.items()}
     stop.set()
     for t in threads.values():
@@ -266,9 +265,7 @@ def _ride_out(settings: Settings, fault: Callable[[], str]) -> str:
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
     examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", sent, 90)
     windows = window_counts(predictions, WINDOW_S)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and monitor.stats.windows_closed < len(windows) - 1:
-        time.sleep(0.5)
+    wait_for(lambda: monitor.stats.windows_closed >= len(windows) - 1, 30, every=0.5)
     dead = [name for name, thread in threads.items() if not thread.is_alive()]
     stop.set()
     for thread in threads.values():

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from riskstream.core.errors import TopicError
@@ -15,31 +15,8 @@ from riskstream.core.topics import CATALOG, PATIENT_RECORDS, TopicSpec
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import GroundTruth
+from tests.integration.conftest import read_messages
 from tests.unit.schemas.samples import SAMPLES
-
-
-def _consume_all(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list:
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"test-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-    )
-    consumer.subscribe([topic])
-    messages = []
-    import time
-
-    deadline = time.monotonic() + timeout
-    while len(messages) < expected and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        messages.append(msg)
-    consumer.close()
-    return messages
 
 
 def test_patient_record_round_trips_through_the_broker(topics: Settings) -> None:
@@ -59,7 +36,7 @@ def test_patient_record_round_trips_through_the_broker(topics: Settings) -> None
             topic, key=record["patient_id"].encode(), value=codec.encode("PatientRecord", record)
         )
     assert producer.flush(10) == 0
-    messages = _consume_all(topics, topic, len(sent))
+    messages = read_messages(topics, topic, len(sent))
     received = {}
     for msg in messages:
         record = codec.decode(msg.value(), "PatientRecord")
@@ -112,8 +89,8 @@ def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:
         blue.topic("ground-truth"), codec.encode("GroundTruth", SAMPLES["GroundTruth"])
     )
     assert producer.flush(10) == 0
-    assert len(_consume_all(blue, blue.topic("ground-truth"), 1)) == 1
-    assert _consume_all(green, green.topic("ground-truth"), 1, timeout=4) == []
+    assert len(read_messages(blue, blue.topic("ground-truth"), 1)) == 1
+    assert read_messages(green, green.topic("ground-truth"), 1, timeout=4) == []
 
     client = redis.Redis.from_url(stack.redis_url.get_secret_value())
     client.set(blue.redis_key("probe"), "blue")

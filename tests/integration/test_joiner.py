@@ -7,30 +7,22 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 from confluent_kafka import Producer
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
-from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for
 from riskstream.stream_processors.joiner import Joiner, example_id
 from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
 
-
-@pytest.fixture
-def deployment(stack: Settings) -> Settings:
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"jn{uuid.uuid4().hex[:8]}.",
-            "topic_partitions": 2,
-            "joiner_prediction_ttl_s": 3,
-            "joiner_grace_s": 2.0,
-        }
-    )
-    ensure_topics(settings)
-    return settings
+DEPLOYMENT = {
+    "stem": "jn",
+    "topics": True,
+    "topic_partitions": 2,
+    "joiner_prediction_ttl_s": 3,
+    "joiner_grace_s": 2.0,
+}
 
 
 def _produce(settings: Settings, topic: str, event_type: str, events: list[dict]) -> None:

@@ -4,10 +4,8 @@ enters and resolves once, replay safety, and two workers sharing the partitions.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,25 +22,22 @@ from riskstream.schemas.events import Consumed
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.stream_processors.monitor import GROUP, Monitor
 from riskstream.stream_processors.window_store import WindowStore
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import read_messages
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 WINDOW_S = 10
 T0 = 1_760_000_000_000 - 1_760_000_000_000 % (WINDOW_S * 1000)
 
 
-@pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("monitor-state")
-
-
-@pytest.fixture
-def deployment(stack: Settings, state_dir: Path) -> Settings:
-    """Own topics, Redis keys and registered model (the prefix names all three)."""
-    return deployment_with_champion(
-        stack, "mo", state_dir, partitions=3, monitor_window_s=WINDOW_S, monitor_lateness_s=0
-    )
+# each test its own topics, Redis keys and registered model (the prefix names all three)
+DEPLOYMENT = {
+    "stem": "mo",
+    "champion": True,
+    "monitor_window_s": WINDOW_S,
+    "monitor_lateness_s": 0,
+}
 
 
 def _predictions(
@@ -131,9 +126,7 @@ def _run(monitors: list[Monitor], until: Any, timeout: float = 90, before: Any =
     if before is not None:
         wait_until_owning(workers, timeout=60)  # the group shares the partitions
         before()
-    deadline = time.monotonic() + timeout
-    while not until() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_for(until, timeout, every=0.3)
     stop.set()
     for t in threads.values():
         t.join(30)
@@ -184,17 +177,8 @@ def test_replayed_batches_are_not_counted_twice(deployment: Settings) -> None:
             challenger[start] += 1
             expected[start] -= 1
     _produce(settings, predictions)
-    consumer = Consumer(
-        settings.kafka_config(
-            {"group.id": f"peek-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
-        )
-    )
-    consumer.subscribe([settings.topic(PREDICTIONS.name)])
-    messages: list[Consumed] = []
-    deadline = time.monotonic() + 30
-    while len(messages) < 300 and time.monotonic() < deadline:
-        messages += [consumed(m) for m in consumer.consume(500, 0.5) if not m.error()]
-    consumer.close()
+    read = read_messages(settings, settings.topic(PREDICTIONS.name), 300)
+    messages: list[Consumed] = [consumed(m) for m in read]
     monitor = Monitor(settings)
     version = predictions[0]["model_version"]
     monitor._count(messages[:200], version)  # a worker that crashes before committing

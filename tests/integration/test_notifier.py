@@ -34,6 +34,7 @@ from riskstream.stream_processors.notifier import Notifier
 from tests.integration.conftest import drain_committed
 from tests.integration.servers import PrivateRedis
 from tests.unit.schemas.samples import SAMPLES, drift_alert
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 SECRET = "webhook-shared-secret"
@@ -115,11 +116,7 @@ def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
         published.append(value)
     assert producer.flush(30) == 0
     wanted = {"a1", "a2", "a4", "v9"}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (
-        len(flaky.delivered()) < len(wanted) or notifier.failed < len(wanted)
-    ):
-        time.sleep(0.2)
+    wait_for(lambda: min(len(flaky.delivered()), notifier.failed) >= len(wanted), 60)
     stop.set()
     thread.join(30)
 
@@ -177,9 +174,7 @@ def test_an_event_that_arrives_while_redis_is_down_is_sent_once_redis_is_back(
         time.sleep(3)  # the notifier meets the outage, and retries
         assert thread.is_alive() and not hook.received
         redis.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not hook.delivered():
-            time.sleep(0.2)
+        wait_for(hook.delivered, 30)
         time.sleep(1.5)  # a repeat would arrive by now
     finally:
         stop.set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from riskstream.io.kafka.clients import codec_for
 from tests.integration.conftest import deployment_with_champion, process_env
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +52,15 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
     try:
         scorer = f"http://127.0.0.1:{ports['scorer']}"
         monitor = f"http://127.0.0.1:{ports['monitor']}"
-        deadline = time.monotonic() + 120
-        samples: dict = {}
-        while time.monotonic() < deadline:
+
+        def scored() -> dict:
             status, text = http_get(f"{scorer}/metrics")
             samples = metric_samples(text) if status == 200 else {}
-            scored = metric_value(samples, "riskstream_records_in_total", processor="scorer")
-            done = (scored or 0) >= 203
+            done = metric_value(samples, "riskstream_records_in_total", processor="scorer") or 0
             has_lag = any(name == "riskstream_consumer_lag" for name, _ in samples)
-            if done and has_lag:
-                break
-            time.sleep(0.5)
+            return samples if done >= 203 and has_lag else {}
+
+        samples = eventually(scored, 120, "the scorer's metrics of 203 records", every=0.5)
         assert metric_value(samples, "riskstream_records_in_total", processor="scorer") == 203
         assert (
             metric_value(
@@ -90,15 +88,14 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
         assert http_get(f"{scorer}/ready") == (200, "ready\n")
         assert http_get(f"{scorer}/nothing")[0] == 404
 
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def counted() -> float | None:
             status, text = http_get(f"{monitor}/metrics")
-            samples = metric_samples(text)
-            counted = metric_value(samples, "riskstream_records_in_total", processor="monitor")
-            if status == 200 and (counted or 0) >= 203:  # predictions and dead letters
-                break
-            time.sleep(0.5)
-        assert counted == 203
+            n = metric_value(
+                metric_samples(text), "riskstream_records_in_total", processor="monitor"
+            )
+            return n if status == 200 and (n or 0) >= 203 else None  # predictions, dead letters
+
+        assert eventually(counted, 60, "the monitor's count of 203 records", every=0.5) == 203
         assert http_get(f"{monitor}/health") == (200, "ok\n")
         assert http_get(f"{monitor}/ready") == (200, "ready\n")
     finally:

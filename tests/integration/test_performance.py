@@ -4,10 +4,8 @@ conditions that fire once and resolve once, and ADWIN finding the error-rate cha
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +16,8 @@ from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.io.kafka.clients import codec_for
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.window_store import WindowStore
-from tests.integration.conftest import deployment_with_champion
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10
@@ -73,29 +71,28 @@ def _judged(
     stop = threading.Event()
     thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and (
-        monitor.stats.windows_closed < windows
-        or monitor.stats.shadow_windows_closed < shadow_windows
-        or monitor.stats.examples < len(examples)  # the last, open window's too
-    ):
-        time.sleep(0.3)
+    wait_for(
+        lambda: (
+            monitor.stats.windows_closed >= windows
+            and monitor.stats.shadow_windows_closed >= shadow_windows
+            and monitor.stats.examples >= len(examples)
+        ),  # the last, open window's too
+        90,
+        every=0.3,
+    )
     stop.set()
     thread.join(30)
     assert monitor.stats.windows_closed >= windows and monitor.stats.examples == len(examples)
     return monitor
 
 
-@pytest.fixture
-def deployment(stack: Settings, tmp_path: Path) -> Settings:
-    return deployment_with_champion(
-        stack,
-        "pf",
-        tmp_path,
-        partitions=1,  # one partition: ADWIN sees the examples in time order
-        performance_window_s=WINDOW_S,
-        performance_lateness_s=0,
-    )
+DEPLOYMENT = {
+    "stem": "pf",
+    "champion": True,
+    "topic_partitions": 1,  # one partition: ADWIN sees the examples in time order
+    "performance_window_s": WINDOW_S,
+    "performance_lateness_s": 0,
+}
 
 
 def test_a_performance_drop_fires_once_resolves_once_and_adwin_sees_it(

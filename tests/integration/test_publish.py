@@ -4,14 +4,12 @@ timestamps for pacing and label delays)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer
 from typer.testing import CliRunner
 
 from riskstream.app.cli.main import app
@@ -22,7 +20,7 @@ from riskstream.io.kafka.clients import codec_for
 from riskstream.producers.simulator import window_means
 from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE
-from tests.integration.conftest import worker_env
+from tests.integration.conftest import read_messages, worker_env
 
 ROWS = """patient_id,pregnancies,glucose,blood_pressure,skin_thickness,bmi,pedigree,age
 p1,2,120,70,30,31.5,0.4,35
@@ -49,24 +47,12 @@ def _deployment(stack: Settings, state_dir: Path) -> Settings:
 
 def _read(settings: Settings, topic: str, event_type: str, expected: int) -> list[tuple]:
     codec = codec_for(settings)
-    consumer = Consumer(
-        settings.kafka_config(
-            {"group.id": f"c-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
-        )
-    )
-    consumer.subscribe([settings.topic(topic)])
-    out: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + 30
-    while len(out) < expected and time.monotonic() < deadline:
-        msg = consumer.poll(0.3)
-        if msg is not None and not msg.error():
-            decoded = codec.decode(msg.value(), event_type)
-            out.append((msg.key(), decoded, msg.partition(), msg.offset(), msg.timestamp()[1]))
-    time.sleep(1)
-    extra = consumer.poll(1.0)
-    consumer.close()
-    assert extra is None or extra.error(), "more messages than expected"
-    return out
+    read = read_messages(settings, settings.topic(topic), expected, quiet_s=2)
+    assert len(read) <= expected, "more messages than expected"
+    return [
+        (m.key(), codec.decode(m.value(), event_type), m.partition(), m.offset(), m.timestamp()[1])
+        for m in read
+    ]
 
 
 def test_publish_from_a_csv_rejects_bad_rows_by_number(stack: Settings, tmp_path: Path) -> None:

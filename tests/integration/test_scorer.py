@@ -13,14 +13,13 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
@@ -32,17 +31,20 @@ from riskstream.schemas.events import ModelVersionEvent
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.window_store import WindowStore
-from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
+from tests.integration.conftest import (
+    deployment_with_champion,
+    drain_committed,
+    process_env,
+    read_messages,
+)
 from tests.integration.servers import free_port, http_get, metric_samples, metric_value
 from tests.unit.schemas.samples import SAMPLES
-from tests.waiting import eventually
+from tests.waiting import eventually, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return deployment_with_champion(stack, "sc", tmp_path_factory.mktemp("scorer-state"))
+DEPLOYMENT = {"stem": "sc", "champion": True, "shared": True}
 
 
 def _record(i: int, **changes: Any) -> dict[str, Any]:
@@ -262,9 +264,7 @@ def _assert_windows_count_each_prediction_once(
     stop = threading.Event()
     thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while monitor.stats.records < len(predictions) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: monitor.stats.records >= len(predictions), 60)
     stop.set()
     thread.join(30)
     size_ms = settings.monitor_window_s * 1000
@@ -298,19 +298,6 @@ def _wait_for_split(ports: dict[str, int], partitions: int, timeout: float) -> d
 
 
 def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"peek-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-            }
-        )
-    )
-    consumer.subscribe([settings.topic(PREDICTIONS.name)])
-    count, deadline = 0, time.monotonic() + timeout
-    while count < minimum and time.monotonic() < deadline:
-        count += len([m for m in consumer.consume(500, 0.2) if not m.error()])
-    consumer.close()
+    count = len(read_messages(settings, settings.topic(PREDICTIONS.name), minimum, timeout))
     assert count >= minimum, f"only {count} predictions within {timeout}s"
     return count

@@ -33,6 +33,7 @@ from tests.integration.servers import (
     metric_value,
 )
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,14 +73,19 @@ def _publish_prediction(settings: Settings) -> None:
 
 
 def _wait_for_records_in(port: int, processor: str, timeout: float, at_least: int = 1) -> int:
-    deadline, counted = time.monotonic() + timeout, 0.0
-    while time.monotonic() < deadline and counted < at_least:
+    counted = [0.0]
+
+    def enough() -> bool:
         status, text = http_get(f"http://127.0.0.1:{port}/metrics")
         if status == 200:
             samples = metric_samples(text)
-            counted = metric_value(samples, "riskstream_records_in_total", processor=processor) or 0
-        time.sleep(0.5)
-    return int(counted)
+            counted[0] = (
+                metric_value(samples, "riskstream_records_in_total", processor=processor) or 0
+            )
+        return counted[0] >= at_least
+
+    wait_for(enough, timeout, every=0.5)
+    return int(counted[0])
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +64,11 @@ def test_one_clinics_glucose_shift_is_found_in_its_segment_and_nowhere_else(
             publisher.send_record(record)
         summary = publisher.finish(PublishSummary())
         assert summary.failed == 0 and summary.delivered == n
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and (
-            monitor.stats.records < n or monitor.stats.windows_closed < CLEAN + SHIFTED
-        ):
-            time.sleep(0.5)
+        wait_for(
+            lambda: monitor.stats.records >= n and monitor.stats.windows_closed >= CLEAN + SHIFTED,
+            180,
+            every=0.5,
+        )
         assert not [name for name, t in threads.items() if not t.is_alive()], "a worker died"
     finally:
         stop.set()

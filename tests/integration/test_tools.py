@@ -37,6 +37,7 @@ from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.events import DriftAlert
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, process_env, worker_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +51,7 @@ def scored(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setting
     stop = threading.Event()
     thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while scorer.stats.predictions < 600 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: scorer.stats.predictions >= 600, 60)
     stop.set()
     thread.join(30)
     assert scorer.stats.predictions == 600

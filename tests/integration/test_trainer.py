@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import LABELED_EXAMPLES, MODEL_VERSIONS
@@ -24,16 +24,19 @@ from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.stream_processors.retrain_data import REFERENCE_MIN
 from riskstream.stream_processors.trainer import Trainer
-from tests.integration.conftest import deployment_with_champion, process_env
+from tests.integration.conftest import process_env, read_messages
+from tests.waiting import wait_for
 
 T0 = 1_750_000_000_000
 
 
-@pytest.fixture(scope="module")
-def deployment(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return deployment_with_champion(
-        stack, "tr", tmp_path_factory.mktemp("trainer-state"), partitions=2, publish=True
-    )
+DEPLOYMENT = {
+    "stem": "tr",
+    "champion": True,
+    "publish": True,
+    "topic_partitions": 2,
+    "shared": True,
+}
 
 
 def _examples(labels: np.ndarray, start_ms: int) -> list[dict[str, Any]]:
@@ -95,30 +98,10 @@ def _run_trainer_once(settings: Settings) -> dict[str, Any]:
 
 
 def _model_version_events(settings: Settings) -> list[dict[str, Any]]:
+    """The committed model-versions events, as the scorers read them."""
     codec = codec_for(settings)
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"t-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",  # as the scorers read it
-            }
-        )
-    )
-    consumer.subscribe([settings.topic(MODEL_VERSIONS.name)])
-    events, deadline = [], time.monotonic() + 20
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            continue
-        if msg.error():
-            if events:
-                break
-            continue
-        events.append(codec.decode(msg.value(), "ModelVersionEvent"))
-    consumer.close()
-    return events
+    read = read_messages(settings, settings.topic(MODEL_VERSIONS.name), 1, 20, quiet_s=0.5)
+    return [codec.decode(m.value(), "ModelVersionEvent") for m in read]
 
 
 def test_too_few_labeled_examples_are_skipped_and_said_so(deployment: Settings) -> None:
@@ -326,10 +309,8 @@ def test_a_refit_answers_first_and_the_full_search_follows_in_the_background(
     stop = threading.Event()
     thread = threading.Thread(target=trainer.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 300  # the search takes 15-60 s on 2 cores
-    try:
-        while not trainer.search_outcomes and time.monotonic() < deadline and thread.is_alive():
-            time.sleep(0.5)
+    try:  # the search takes 15-60 s on 2 cores
+        wait_for(lambda: trainer.search_outcomes or not thread.is_alive(), 300, every=0.5)
     finally:
         stop.set()
         thread.join(60)

@@ -8,15 +8,15 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer
-
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for, publish_events
 from riskstream.schemas.events import DriftAlert, LabeledExample
 from riskstream.stream_processors.trigger import Trigger
+from tests.integration.conftest import read_messages
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 
 def _deployment(stack: Settings, **changes: Any) -> Settings:
@@ -28,20 +28,10 @@ def _deployment(stack: Settings, **changes: Any) -> Settings:
 
 
 def _requests(settings: Settings, wait_s: float) -> list[dict[str, Any]]:
+    """Every retrain request on the topic once ``wait_s`` pass without another."""
     codec = codec_for(settings)
-    consumer = Consumer(
-        settings.kafka_config(
-            {"group.id": f"c-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
-        )
-    )
-    consumer.subscribe([settings.topic(RETRAIN_REQUESTS.name)])
-    out, deadline = [], time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.3)
-        if msg is not None and not msg.error():
-            out.append(codec.decode(msg.value(), "RetrainRequest"))
-    consumer.close()
-    return out
+    read = read_messages(settings, settings.topic(RETRAIN_REQUESTS.name), 0, 60, quiet_s=wait_s)
+    return [codec.decode(m.value(), "RetrainRequest") for m in read]
 
 
 def _alert(severity: str, alert_id: str, feature: str = "glucose") -> tuple[bytes, DriftAlert]:
@@ -53,9 +43,7 @@ def _run(trigger: Trigger, until: Any, timeout: float = 30) -> None:
     stop = threading.Event()
     thread = threading.Thread(target=trigger.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not until() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(until, timeout)
     time.sleep(2)  # anything more it would do, it does now
     stop.set()
     thread.join(20)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.waiting import eventually
+from tests.waiting import eventually, wait_for
 
 
 def test_returns_the_first_truthy_value() -> None:
@@ -40,3 +40,11 @@ def test_fails_naming_what_never_happened_and_the_last_value_seen() -> None:
             every=0.05,
         )
     assert 0.2 <= time.monotonic() - began < 2
+
+
+def test_wait_for_says_whether_the_condition_held_in_time() -> None:
+    counter = itertools.count()
+    assert wait_for(lambda: next(counter) >= 3, 5, every=0.01)
+    started = time.monotonic()
+    assert not wait_for(lambda: False, 0.05, every=0.01)
+    assert 0.05 <= time.monotonic() - started < 1
