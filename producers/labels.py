@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from riskstream.core.settings import Settings
 from riskstream.io.redis_client import (
     CACHED_AT,
     REDIS_DOWN,
+    RedisClient,
     connect,
     mget,
     prediction_key,
@@ -103,7 +105,11 @@ class JoinerCache:
     def __init__(self, settings: Settings, codec: AvroCodec) -> None:
         self.settings = settings
         self.codec = codec
-        self.redis = connect(settings)
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        """Connected on first use: building a publisher does no I/O."""
+        return connect(self.settings)
 
     def look_up(self, request_ids: list[str]) -> list[tuple[str, str | None]]:
         """(``joinable`` | ``late`` | ``unknown``, the prediction's patient id) per request."""

@@ -15,8 +15,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from confluent_kafka import Producer
 
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.ids import new_id, now_ms
@@ -111,9 +114,13 @@ class Publisher:
         self.settings = settings
         self.codec = codec_for(settings)
         self.tally = DeliveryTally()
-        self.producer = idempotent_producer(settings)
         self.records_topic = settings.topic(PATIENT_RECORDS.name)
         self.truth_topic = settings.topic(GROUND_TRUTH.name)
+
+    @cached_property
+    def producer(self) -> Producer:
+        """Made on first use: building a publisher does no I/O."""
+        return idempotent_producer(self.settings)
 
     def send_record(self, record: PatientRecord) -> None:
         self.producer.produce(
