@@ -31,6 +31,7 @@ from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import Settings
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.reading import Start, messages
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -253,6 +254,16 @@ def read_messages(
     finally:
         consumer.close()
     return messages
+
+
+def decoded(
+    settings: Settings, topic: str, event_type: str, start: Start = "beginning"
+) -> Iterator[dict[str, Any]]:
+    """The events of ``topic`` as the Avro reader schema's dicts (datetimes for times), to
+    compare with what a test wrote."""
+    codec = codec_for(settings)
+    for m in messages(settings, topic, start):
+        yield codec.decode(m.value(), event_type)
 
 
 def drain_committed(

@@ -10,12 +10,11 @@ import pytest
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DRIFT_ALERTS, MODEL_VERSIONS
-from riskstream.io.kafka.reading import decoded
 from riskstream.models.registry import CHAMPION, PREVIOUS, WATCH_TAG, Registry
 from riskstream.stream_processors.canary import CanaryWatch
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import decoded, deployment_with_champion
 from tests.integration.test_shadow import (
     _cli,
     _label_like,

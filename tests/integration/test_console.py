@@ -34,7 +34,6 @@ from riskstream.app.tools.backtest_report import render_html
 from riskstream.core.settings import Settings
 from riskstream.core.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
 from riskstream.io.kafka.factory import idempotent_producer
-from riskstream.io.kafka.reading import decoded
 from riskstream.io.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.io.redis_client import connect
 from riskstream.models.monitoring.notifications import SILENCE_KEY
@@ -45,7 +44,7 @@ from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import REPO, deployment_with_champion
+from tests.integration.conftest import REPO, decoded, deployment_with_champion
 from tests.integration.servers import (
     free_port,
     free_port_run,

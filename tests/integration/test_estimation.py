@@ -18,7 +18,6 @@ from confluent_kafka import Producer
 from riskstream.core.settings import Settings
 from riskstream.core.topics import GROUND_TRUTH, PERFORMANCE_WINDOWS
 from riskstream.io.kafka.clients import codec_for
-from riskstream.io.kafka.reading import decoded
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, SimulatedRecord, Simulator
 from riskstream.schemas.events import GroundTruth
@@ -26,7 +25,7 @@ from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import decoded, deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.waiting import wait_for
 

@@ -12,7 +12,6 @@ import pytest
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import AUDIT, MODEL_VERSIONS
-from riskstream.io.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import (
     AWAITING_TAG,
@@ -24,7 +23,7 @@ from riskstream.models.registry import (
     RegistryError,
 )
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion, process_env
+from tests.integration.conftest import decoded, deployment_with_champion, process_env
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.io.kafka.clients import codec_for
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.window_store import WindowStore
+from tests.integration.conftest import decoded
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import wait_for
 
@@ -185,7 +186,6 @@ def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings
     from sklearn.metrics import accuracy_score, roc_auc_score
 
     from riskstream.core.topics import PERFORMANCE_WINDOWS
-    from riskstream.io.kafka.reading import decoded
 
     rng = np.random.default_rng(11)
     examples, truth = [], {}  # truth: (key, window) → (labels, risks, predicted)

@@ -14,12 +14,11 @@ import pytest
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DRIFT_ALERTS
-from riskstream.io.kafka.reading import decoded
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion
+from tests.integration.conftest import decoded, deployment_with_champion
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.waiting import wait_for
 

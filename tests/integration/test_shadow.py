@@ -28,7 +28,6 @@ from riskstream.core.topics import (
     SHADOW_PREDICTIONS,
 )
 from riskstream.io.kafka.clients import codec_for
-from riskstream.io.kafka.reading import decoded
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.monitoring.live_evidence import live_evidence, pair_of
 from riskstream.models.monitoring.variants import serving_variant
@@ -37,7 +36,12 @@ from riskstream.schemas.events import LabeledExample
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion, drain_committed, process_env
+from tests.integration.conftest import (
+    decoded,
+    deployment_with_champion,
+    drain_committed,
+    process_env,
+)
 from tests.integration.test_scorer import _wait_for_some_predictions
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import eventually

@@ -71,12 +71,12 @@ def _publish_simulated(settings: Settings, count: int, seed: int = 1) -> None:
 
 def test_predictions_filters_and_cli(scored: Settings) -> None:
     everything = list(read_predictions(scored, "beginning"))
-    assert len(everything) == 600 and len({p["request_id"] for p in everything}) == 600
+    assert len(everything) == 600 and len({p.request_id for p in everything}) == 600
     mine = list(read_predictions(scored, "beginning", PredictionFilter(patient_id="p3")))
-    assert mine and {p["patient_id"] for p in mine} == {"p3"}
-    assert len(mine) == sum(p["patient_id"] == "p3" for p in everything)
+    assert mine and {p.patient_id for p in mine} == {"p3"}
+    assert len(mine) == sum(p.patient_id == "p3" for p in everything)
     risky = list(read_predictions(scored, "beginning", PredictionFilter(min_risk=0.6)))
-    assert len(risky) == sum(p["risk"] >= 0.6 for p in everything) and risky
+    assert len(risky) == sum(p.risk >= 0.6 for p in everything) and risky
     assert list(read_predictions(scored, "beginning", PredictionFilter(model_version="99"))) == []
     assert len(list(read_predictions(scored, "beginning", limit=5))) == 5
     assert list(read_predictions(scored, "end")) == []  # from the end: nothing new

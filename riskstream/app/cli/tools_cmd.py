@@ -18,7 +18,14 @@ from riskstream.app.cli.output import console, echo, err_console, fails_cleanly
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import load_settings
 from riskstream.io.kafka.reading import Start, skipped_summary
-from riskstream.schemas.events import SEVERITIES, Severity
+from riskstream.schemas.events import (
+    SEVERITIES,
+    AlertStatus,
+    DriftAlert,
+    PerformanceWindow,
+    Prediction,
+    Severity,
+)
 
 
 def parse_start(text: str) -> Start:
@@ -46,8 +53,8 @@ def parse_offsets(text: str) -> dict[int, int]:
         raise typer.BadParameter(f"{text!r}: use partition:offset pairs, e.g. 0:120,1:98") from None
 
 
-def _time(value: Any) -> str:
-    return value.strftime("%H:%M:%S") if isinstance(value, datetime) else str(value)
+def _time(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%H:%M:%S")
 
 
 @fails_cleanly
@@ -83,23 +90,23 @@ def _report_skipped(skipped: Counter[str], what: str) -> None:
         err_console.print(f"[yellow]{line}[/]")
 
 
-def _print_predictions(rows: Iterator[dict[str, Any]], output: str, follow: bool) -> None:
+def _print_predictions(rows: Iterator[Prediction], output: str, follow: bool) -> None:
     if output == "jsonl":
         for p in rows:
-            typer.echo(json.dumps(p, default=lambda v: int(v.timestamp() * 1000)))
+            typer.echo(json.dumps(p.to_avro()))
         return
     table = Table(title="predictions")
     for column in ("event time", "patient", "risk", "label", "version", "top contribution"):
         table.add_column(column)
     shown = 0
     for p in rows:
-        top = p["contributions"][0] if p["contributions"] else None
+        top = p.contributions[0] if p.contributions else None
         table.add_row(
-            _time(p["event_time"]),
-            p["patient_id"],
-            f"{p['risk']:.3f}",
-            str(p["label"]),
-            p["model_version"],
+            _time(p.event_time),
+            p.patient_id,
+            f"{p.risk:.3f}",
+            str(p.label),
+            p.model_version,
             f"{top['feature']} {top['value']:+.2f}" if top else "",
         )
         shown += 1
@@ -111,26 +118,26 @@ def _print_predictions(rows: Iterator[dict[str, Any]], output: str, follow: bool
         echo(f"{shown} prediction(s)")
 
 
-def _alerts_table(active: dict[Any, dict[str, Any]]) -> Table:
+def _alerts_table(active: dict[Any, DriftAlert]) -> Table:
     table = Table(title=f"active alerts ({len(active)})")
     columns = ("since", "severity", "kind", "segment", "subject", "statistic", "value", "version")
     for column in columns:
         table.add_column(column)
-    for alert in sorted(active.values(), key=lambda a: -Severity(a["severity"]).rank):
+    for alert in sorted(active.values(), key=lambda a: -a.severity.rank):
         table.add_row(
-            _time(alert["event_time"]),
-            alert["severity"],
-            alert["kind"],
-            alert.get("segment") or "all",
-            alert["feature"] or "-",
-            alert["statistic"],
-            f"{alert['value']:.3f}",
-            alert["model_version"],
+            _time(alert.event_time),
+            alert.severity,
+            alert.kind,
+            alert.segment or "all",
+            alert.feature or "-",
+            alert.statistic,
+            f"{alert.value:.3f}",
+            alert.model_version,
         )
     return table
 
 
-def _performance_table(latest: dict[tuple[str, str, str], dict[str, Any]]) -> Table:
+def _performance_table(latest: dict[tuple[str, str, str], PerformanceWindow]) -> Table:
     table = Table(
         title="performance: latest window (estimated from scores; realized; shadow: a "
         "version's realized metrics on records another version served)"
@@ -142,19 +149,19 @@ def _performance_table(latest: dict[tuple[str, str, str], dict[str, Any]]) -> Ta
             version,
             segment,
             basis.lower(),
-            _time(record["window_start"]),
-            str(record["sample_size"]),
+            _time(record.window_start),
+            str(record.sample_size),
             *(_performance_cell(record, name) for name in ("accuracy", "f1", "roc_auc")),
         )
     return table
 
 
-def _performance_cell(record: dict[str, Any], name: str) -> str:
+def _performance_cell(record: PerformanceWindow, name: str) -> str:
     """``~0.781`` for an estimate; ``0.774 (est +0.007)`` for a realized value."""
-    if record["basis"] == "ESTIMATED":
-        value = record["estimated"].get(name)
+    if record.basis == "ESTIMATED":
+        value = record.estimated.get(name)
         return "-" if value is None else f"~{value:.3f}"
-    value, error = record["realized"].get(name), record["estimate_error"].get(name)
+    value, error = record.realized.get(name), record.estimate_error.get(name)
     if value is None:
         return "-"
     return f"{value:.3f}" + (f" (est {error:+.3f})" if error is not None else "")
@@ -225,11 +232,11 @@ def _watch(
             live.update(screen())
             if (
                 exit_on is not None
-                and alert["status"] == "FIRING"
-                and Severity(alert["severity"]).rank >= Severity(exit_on).rank
+                and alert.status == AlertStatus.FIRING
+                and alert.severity.rank >= Severity(exit_on).rank
             ):
                 live.stop()
-                echo(f"{alert['severity']} {alert['kind']}: {alert['message']}")
+                echo(f"{alert.severity} {alert.kind}: {alert.message}")
                 raise typer.Exit(0)
 
 
@@ -239,7 +246,7 @@ def _until(deadline: float | None, **streams: Any) -> Any:
     import threading
     from queue import Empty, Queue
 
-    queue: Queue[tuple[str, dict[str, Any]]] = Queue()
+    queue: Queue[tuple[str, DriftAlert | PerformanceWindow]] = Queue()
 
     def pump(name: str, events: Any) -> None:
         for event in events:

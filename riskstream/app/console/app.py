@@ -42,6 +42,7 @@ from riskstream.core.topics import (
     RETRAIN_REQUESTS,
 )
 from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from riskstream.schemas.events import PerformanceWindow
 
 HERE = Path(__file__).parent
 PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
@@ -198,7 +199,7 @@ def _dashboard(console: Console) -> APIRouter:
         aliases = {a: v["version"] for v in known for a in v["aliases"]}
         latest = LatestPerformance()
         for window in console.events(PERFORMANCE_WINDOWS.name):
-            latest.apply(window)
+            latest.apply(PerformanceWindow.from_avro(window))
         timeline = views.alert_timeline(console.events(DRIFT_ALERTS.name))
         with console.feed.lock:
             samples, lag = list(console.feed.samples), dict(console.feed.lag)
@@ -370,8 +371,9 @@ def _role(
     for basis, field in (("ESTIMATED", "estimated"), ("REALIZED", "realized")):
         window = latest.latest.get((row["version"], "all", basis))
         if window is not None:  # undefined metrics were left out of the window's record
-            live[field] = {m: window[field].get(m) for m in views.METRICS}
-            live[f"{field}_n"] = window["sample_size"]
+            metrics = window.estimated if field == "estimated" else window.realized
+            live[field] = {m: metrics.get(m) for m in views.METRICS}
+            live[f"{field}_n"] = window.sample_size
     return {**row, "live": live}
 
 

@@ -7,23 +7,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
-from riskstream.io.kafka.reading import Start, decoded
-from riskstream.schemas.events import Severity
+from riskstream.io.kafka.reading import Start, read_events
+from riskstream.schemas.events import AlertStatus, DriftAlert, PerformanceWindow, Severity
 
 
-def alert_key(alert: dict[str, Any]) -> tuple[str, str, str, str, str]:
+def alert_key(alert: DriftAlert) -> tuple[str, str, str, str, str]:
     """What a RESOLVED alert resolves: the same kind, subject and statistic of a version, in
     the same segment."""
     return (
-        alert["model_version"],
-        alert["kind"],
-        alert["feature"] or "",
-        alert["statistic"],
-        alert.get("segment") or "",
+        alert.model_version,
+        alert.kind,
+        alert.feature or "",
+        alert.statistic,
+        alert.segment or "",
     )
 
 
@@ -32,14 +31,14 @@ class ActiveAlerts:
     """FIRING alerts not yet RESOLVED, at or above ``min_severity``."""
 
     min_severity: str = "LOW"
-    active: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    active: dict[tuple[str, str, str, str, str], DriftAlert] = field(default_factory=dict)
 
-    def admits(self, alert: dict[str, Any]) -> bool:
-        return Severity(alert["severity"]).rank >= Severity(self.min_severity).rank
+    def admits(self, alert: DriftAlert) -> bool:
+        return alert.severity.rank >= Severity(self.min_severity).rank
 
-    def apply(self, alert: dict[str, Any]) -> None:
+    def apply(self, alert: DriftAlert) -> None:
         key = alert_key(alert)
-        if alert["status"] == "RESOLVED":
+        if alert.status == AlertStatus.RESOLVED:
             self.active.pop(key, None)
         elif self.admits(alert):
             self.active[key] = alert
@@ -50,9 +49,9 @@ def read_alerts(
     start: Start = "end",
     follow: bool = True,
     skipped: Counter[str] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[DriftAlert]:
     topic = settings.topic(DRIFT_ALERTS.name)
-    yield from decoded(settings, topic, "DriftAlert", start, follow=follow, skipped=skipped)
+    yield from read_events(settings, topic, DriftAlert, start, follow=follow, skipped=skipped)
 
 
 @dataclass
@@ -60,14 +59,14 @@ class LatestPerformance:
     """The latest ESTIMATED and REALIZED window of each (version, segment), and of each
     version's shadow scores (basis ``SHADOW``)."""
 
-    latest: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    latest: dict[tuple[str, str, str], PerformanceWindow] = field(default_factory=dict)
 
-    def apply(self, record: dict[str, Any]) -> None:
-        basis = "SHADOW" if record.get("variant") == "shadow" else record["basis"]
-        key = (record["model_version"], record.get("segment") or "all", basis)
+    def apply(self, window: PerformanceWindow) -> None:
+        basis = "SHADOW" if window.variant == "shadow" else window.basis
+        key = (window.model_version, window.segment or "all", basis)
         held = self.latest.get(key)
-        if held is None or record["window_start"] >= held["window_start"]:
-            self.latest[key] = record
+        if held is None or window.window_start >= held.window_start:
+            self.latest[key] = window
 
 
 def read_performance(
@@ -75,6 +74,7 @@ def read_performance(
     start: Start = "end",
     follow: bool = True,
     skipped: Counter[str] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[PerformanceWindow]:
     topic = settings.topic(PERFORMANCE_WINDOWS.name)
-    yield from decoded(settings, topic, "PerformanceWindow", start, follow=follow, skipped=skipped)
+    read = read_events(settings, topic, PerformanceWindow, start, follow=follow, skipped=skipped)
+    yield from read

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import PREDICTIONS
-from riskstream.io.kafka.reading import Start, decoded
+from riskstream.io.kafka.reading import Start, read_events
+from riskstream.schemas.events import Prediction
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,11 @@ class PredictionFilter:
     model_version: str | None = None
     min_risk: float | None = None
 
-    def accepts(self, p: dict[str, Any]) -> bool:
+    def accepts(self, p: Prediction) -> bool:
         return (
-            (self.patient_id is None or p["patient_id"] == self.patient_id)
-            and (self.model_version is None or p["model_version"] == self.model_version)
-            and (self.min_risk is None or p["risk"] >= self.min_risk)
+            (self.patient_id is None or p.patient_id == self.patient_id)
+            and (self.model_version is None or p.model_version == self.model_version)
+            and (self.min_risk is None or p.risk >= self.min_risk)
         )
 
 
@@ -33,12 +33,13 @@ def read_predictions(
     limit: int | None = None,
     follow: bool = False,
     skipped: Counter[str] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Decoded Predictions that pass ``where``, at most ``limit`` of them; undecodable
+) -> Iterator[Prediction]:
+    """The Predictions that pass ``where``, at most ``limit`` of them; undecodable
     messages are counted in ``skipped``."""
     shown = 0
     topic = settings.topic(PREDICTIONS.name)
-    for prediction in decoded(settings, topic, "Prediction", start, follow=follow, skipped=skipped):
+    read = read_events(settings, topic, Prediction, start, follow=follow, skipped=skipped)
+    for prediction in read:
         if not where.accepts(prediction):
             continue
         yield prediction

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -29,8 +29,12 @@ from riskstream.io.kafka.admin import partitions_in
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.factory import reader
 from riskstream.schemas import CodecError
+from riskstream.schemas.events import Event
 
 Start = str | int | dict[int, int]  # "end" | "beginning" | epoch ms | {partition: offset}
+
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 
 class TopicReadError(RiskstreamError):
@@ -162,22 +166,22 @@ def _passed(consumer: Consumer, topic: str, pending: set[int], end: dict[int, in
     return {tp.partition for tp in consumer.position(asked) if tp.offset >= end[tp.partition]}
 
 
-def decoded(
+def read_events(
     settings: Settings,
     topic: str,
-    event_type: str,
+    kind: type[E],
     start: Start = "end",
     *,
     follow: bool = False,
     skipped: Counter[str] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The decoded events of ``topic``. A message that does not decode is counted in
+) -> Iterator[E]:
+    """The events of ``topic``, typed. A message that does not decode is counted in
     ``skipped`` by reason (report it at the end) and reading goes on: one bad message in a
     topic must not hide every good one after it."""
     codec = codec_for(settings)
     for m in messages(settings, topic, start, follow=follow):
         try:
-            yield codec.decode(m.value(), event_type)
+            yield codec.decode_event(m.value(), kind)
         except CodecError as exc:
             if skipped is not None:
                 skipped[exc.reason] += 1

@@ -6,6 +6,8 @@ from riskstream.app.cli.tools_cmd import parse_offsets, parse_start
 from riskstream.app.tools.alerts import ActiveAlerts, LatestPerformance
 from riskstream.app.tools.backtest import BacktestResult, VersionResult, calibration
 from riskstream.app.tools.predictions import PredictionFilter
+from riskstream.schemas.events import DriftAlert, PerformanceWindow, Prediction
+from tests.unit.schemas.samples import SAMPLES
 
 
 def test_parse_start() -> None:
@@ -24,7 +26,8 @@ def test_parse_offsets() -> None:
 
 
 def test_prediction_filter() -> None:
-    p = {"patient_id": "p1", "model_version": "2", "risk": 0.4}
+    sample = {**SAMPLES["Prediction"], "patient_id": "p1", "model_version": "2", "risk": 0.4}
+    p = Prediction.from_avro(sample)
     assert PredictionFilter().accepts(p)
     assert PredictionFilter(patient_id="p1", model_version="2", min_risk=0.4).accepts(p)
     assert not PredictionFilter(patient_id="p2").accepts(p)
@@ -32,22 +35,26 @@ def test_prediction_filter() -> None:
     assert not PredictionFilter(min_risk=0.41).accepts(p)
 
 
-def alert(status: str, severity: str = "HIGH", feature: str = "glucose") -> dict:
-    return {
-        "model_version": "1",
-        "kind": "DATA_DRIFT",
-        "feature": feature,
-        "statistic": "psi",
-        "status": status,
-        "severity": severity,
-    }
+def alert(status: str, severity: str = "HIGH", feature: str = "glucose") -> DriftAlert:
+    return DriftAlert.from_avro(
+        {
+            **SAMPLES["DriftAlert"],
+            "model_version": "1",
+            "kind": "DATA_DRIFT",
+            "feature": feature,
+            "statistic": "psi",
+            "status": status,
+            "severity": severity,
+            "segment": None,
+        }
+    )
 
 
 def test_active_alerts_resolve_and_filter_by_severity() -> None:
     state = ActiveAlerts("MEDIUM")
     state.apply(alert("FIRING"))
     state.apply(alert("FIRING", "LOW", "bmi"))  # below the filter
-    assert [a["feature"] for a in state.active.values()] == ["glucose"]
+    assert [a.feature for a in state.active.values()] == ["glucose"]
     state.apply(alert("RESOLVED", "LOW"))  # a resolution matches whatever its severity
     assert state.active == {}
 
@@ -79,21 +86,24 @@ def test_ranking_by_metric_then_brier_and_nan_last() -> None:
 
 
 def test_latest_performance_keeps_a_versions_shadow_window_apart_from_its_served_one() -> None:
-    def window(start: int, variant: str, segment: str | None = None) -> dict[str, object]:
-        return {
-            "model_version": "2",
-            "segment": segment,
-            "basis": "REALIZED",
-            "variant": variant,
-            "window_start": start,
-        }
+    def window(start: int, variant: str, segment: str | None = None) -> PerformanceWindow:
+        return PerformanceWindow.from_avro(
+            {
+                **SAMPLES["PerformanceWindow"],
+                "model_version": "2",
+                "segment": segment,
+                "basis": "REALIZED",
+                "variant": variant,
+                "window_start": start,
+            }
+        )
 
     latest = LatestPerformance()
     for record in (window(0, "served"), window(0, "shadow"), window(1, "shadow")):
         latest.apply(record)
     latest.apply(window(5, "served", "c1"))
     latest.apply(window(3, "served", "c1"))  # older: the newer one stays
-    assert {k: v["window_start"] for k, v in latest.latest.items()} == {
+    assert {k: v.window_start for k, v in latest.latest.items()} == {
         ("2", "all", "REALIZED"): 0,
         ("2", "all", "SHADOW"): 1,
         ("2", "c1", "REALIZED"): 5,
