@@ -27,19 +27,20 @@ import pytest
 from pydantic import SecretStr
 
 from riskstream.app.console.server import ConsoleServer
-from riskstream.app.console.views import plain
 from riskstream.app.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.app.tools.backtest import backtest
 from riskstream.app.tools.backtest_report import render_html
 from riskstream.core.settings import Settings
 from riskstream.core.topics import AUDIT, PATIENT_RECORDS, PREDICTIONS, RETRAIN_REQUESTS
 from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.io.kafka.reading import read_events
 from riskstream.io.ops import WORKERS, ops_port_of, serve_ops
 from riskstream.io.redis_client import connect
 from riskstream.models.monitoring.notifications import SILENCE_KEY
 from riskstream.models.registry import ACTION_TAG, AWAITING_TAG, CHAMPION, Registry
 from riskstream.producers.publish import publish_simulated
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.events import RetrainRequest
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.performance import PerformanceMonitor
@@ -311,16 +312,10 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
     noted = running.registry.get(version).tags[ACTION_TAG]  # the registry has it too
     assert noted.startswith("approve by ann at ") and noted.endswith(": api approve")
     assert running.registry.get("1").tags[ACTION_TAG].startswith("rollback by ann at ")
-    requests = list(
-        decoded(
-            running.settings,
-            running.settings.topic(RETRAIN_REQUESTS.name),
-            "RetrainRequest",
-            "beginning",
-        )
-    )
-    assert requests[-1]["reasons"] == ["MANUAL"] and "bob: api retrain" in requests[-1]["detail"]
-    requested = plain(requests[-1])["event_time"]
+    topic = running.settings.topic(RETRAIN_REQUESTS.name)
+    requests = list(read_events(running.settings, topic, RetrainRequest, "beginning"))
+    assert requests[-1].reasons == ["MANUAL"] and "bob: api retrain" in requests[-1].detail
+    requested = requests[-1].event_time
 
     def last_retrain() -> Any:
         last = _get(running, "overview")["last_retrain"]

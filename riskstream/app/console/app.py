@@ -40,9 +40,10 @@ from riskstream.core.topics import (
     MODEL_VERSIONS,
     PERFORMANCE_WINDOWS,
     RETRAIN_REQUESTS,
+    E,
+    TopicSpec,
 )
 from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
-from riskstream.schemas.events import PerformanceWindow
 
 HERE = Path(__file__).parent
 PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
@@ -132,8 +133,9 @@ class Console:
     redis: Any
     closed_windows: Cached
 
-    def events(self, topic: str) -> list[dict[str, Any]]:
-        return self.feed.snapshot(topic)
+    def events(self, topic: TopicSpec[E]) -> list[E]:
+        """The events of a followed topic the feed holds, as the topic's event type."""
+        return [e for e in self.feed.snapshot(topic.name) if isinstance(e, topic.event)]
 
     def act(self, action: Callable[[], model_actions.Done]) -> dict[str, Any]:
         """Run a write; a refusal (RiskstreamError) is a 409 that says why."""
@@ -198,9 +200,9 @@ def _dashboard(console: Console) -> APIRouter:
         known = console.versions.get()
         aliases = {a: v["version"] for v in known for a in v["aliases"]}
         latest = LatestPerformance()
-        for window in console.events(PERFORMANCE_WINDOWS.name):
-            latest.apply(PerformanceWindow.from_avro(window))
-        timeline = views.alert_timeline(console.events(DRIFT_ALERTS.name))
+        for window in console.events(PERFORMANCE_WINDOWS):
+            latest.apply(window)
+        timeline = views.alert_timeline(console.events(DRIFT_ALERTS))
         with console.feed.lock:
             samples, lag = list(console.feed.samples), dict(console.feed.lag)
         return {
@@ -214,9 +216,9 @@ def _dashboard(console: Console) -> APIRouter:
             },
             "active_alerts": [a for a in timeline if a["resolved_at"] is None],
             "last_retrain": views.last_retrain(
-                console.events(RETRAIN_REQUESTS.name),
-                console.events(MODEL_VERSIONS.name),
-                console.events(DRIFT_ALERTS.name),
+                console.events(RETRAIN_REQUESTS),
+                console.events(MODEL_VERSIONS),
+                console.events(DRIFT_ALERTS),
                 dict(console.feed.swaps.switched),
             ),
         }
@@ -238,8 +240,8 @@ def _dashboard(console: Console) -> APIRouter:
     def performance() -> dict[str, Any]:
         """Each version's realized windows with 95% intervals, and every takeover."""
         return {
-            "series": views.performance_series(console.events(PERFORMANCE_WINDOWS.name)),
-            "takeovers": views.takeovers(console.events(MODEL_VERSIONS.name)),
+            "series": views.performance_series(console.events(PERFORMANCE_WINDOWS)),
+            "takeovers": views.takeovers(console.events(MODEL_VERSIONS)),
         }
 
     return router
@@ -254,13 +256,13 @@ def _records(console: Console) -> APIRouter:
     def models() -> list[dict[str, Any]]:
         """Every version: metrics, aliases, lineage, and who promoted it and why."""
         return views.version_rows(
-            console.versions.get(), console.events(MODEL_VERSIONS.name), console.events(AUDIT.name)
+            console.versions.get(), console.events(MODEL_VERSIONS), console.events(AUDIT)
         )
 
     @router.get("/api/v1/alerts")
     def alerts() -> list[dict[str, Any]]:
         """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
-        rows = views.alert_timeline(console.events(DRIFT_ALERTS.name))
+        rows = views.alert_timeline(console.events(DRIFT_ALERTS))
         return views.with_alert_state(
             rows,
             alert_actions.acks(settings, console.redis),
@@ -270,7 +272,8 @@ def _records(console: Console) -> APIRouter:
     @router.get("/api/v1/audit")
     def audit() -> list[dict[str, Any]]:
         """Every action people took, newest first."""
-        return sorted(console.events(AUDIT.name), key=lambda a: a["event_time"], reverse=True)
+        audits = sorted(console.events(AUDIT), key=lambda a: a.event_time, reverse=True)
+        return [a.to_avro() for a in audits]
 
     @router.get("/api/v1/backtests")
     def backtests() -> list[dict[str, Any]]:

@@ -24,7 +24,6 @@ from confluent_kafka import (
 from confluent_kafka import TopicPartition as TP
 
 from riskstream.app.console.swaps import WATCH_MS, SwapWatch
-from riskstream.app.console.views import plain
 from riskstream.core.recent import recent_list
 from riskstream.core.settings import Settings
 from riskstream.core.topics import (
@@ -41,6 +40,7 @@ from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.factory import admin_client, reader
 from riskstream.io.kafka.reading import partitions_of
 from riskstream.schemas import CodecError
+from riskstream.schemas.events import Event, ModelVersionEvent, Prediction
 
 log = logging.getLogger(__name__)
 FOLLOWED = (DRIFT_ALERTS, PERFORMANCE_WINDOWS, MODEL_VERSIONS, RETRAIN_REQUESTS, AUDIT)
@@ -51,9 +51,7 @@ SAMPLE_S = 2.0
 class ConsoleFeed:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.events: dict[str, deque[dict[str, Any]]] = {
-            spec.name: recent_list(KEEP) for spec in FOLLOWED
-        }
+        self.events: dict[str, deque[Event]] = {spec.name: recent_list(KEEP) for spec in FOLLOWED}
         self.samples: deque[tuple[float, int, int]] = recent_list(300)
         self.lag: dict[str, int] = {}
         self.counted = {PATIENT_RECORDS.name: 0, PREDICTIONS.name: 0}
@@ -76,7 +74,7 @@ class ConsoleFeed:
         for thread in self._threads:
             thread.join(10)
 
-    def snapshot(self, topic: str) -> list[dict[str, Any]]:
+    def snapshot(self, topic: str) -> list[Event]:
         with self.lock:
             return list(self.events[topic])
 
@@ -97,13 +95,13 @@ class ConsoleFeed:
             for held in self.events.values():
                 held.clear()
         codec = codec_for(self.settings)
-        schemas = {self.settings.topic(s.name): (s.name, s.value_schema) for s in FOLLOWED}
+        kinds = {self.settings.topic(s.name): (s.name, s.event) for s in FOLLOWED}
         consumer = reader(self.settings)
         try:
             consumer.assign(
                 [
                     TP(topic, p, OFFSET_BEGINNING)
-                    for topic in schemas
+                    for topic in kinds
                     for p in partitions_of(consumer, topic)
                 ]
             )
@@ -115,24 +113,24 @@ class ConsoleFeed:
                     for m in batch:
                         if m.error():
                             continue
-                        name, schema = schemas[str(m.topic())]
+                        name, kind = kinds[str(m.topic())]
                         try:
-                            event = plain(codec.decode(m.value(), schema))
+                            event = codec.decode_event(m.value(), kind)
                         except CodecError:
                             self.skipped += 1
                             continue
                         self.events[name].append(event)
-                        if name == MODEL_VERSIONS.name:
+                        if isinstance(event, ModelVersionEvent):
                             self._watch_swap(event)
                     self._bump()
         finally:
             consumer.close()
 
-    def _watch_swap(self, event: dict[str, Any]) -> None:
+    def _watch_swap(self, event: ModelVersionEvent) -> None:
         """A champion move the console sees happen (not one read from the topic's past)."""
-        moved = event["status"] in ("PROMOTED", "ROLLED_BACK") and event["alias"] == "champion"
-        if moved and event["version"] and event["event_time"] > time.time() * 1000 - WATCH_MS:
-            self.swaps.promoted(event["version"], event["event_time"])
+        moved = event.status in ("PROMOTED", "ROLLED_BACK") and event.alias == "champion"
+        if moved and event.version and event.event_time > time.time() * 1000 - WATCH_MS:
+            self.swaps.promoted(event.version, event.event_time)
 
     def _count(self) -> None:
         """Count the records and predictions arriving from now on. Counted, not read off the
@@ -163,7 +161,7 @@ class ConsoleFeed:
 
     def _swap_seen(self, codec: Any, m: Any) -> None:
         try:
-            version = codec.decode(m.value(), "Prediction")["model_version"]
+            version = codec.decode_event(m.value(), Prediction).model_version
         except CodecError:
             return
         with self.lock:

@@ -1,8 +1,8 @@
 """What the console's pages show, shaped from decoded events (pure: no I/O).
 
-Each function takes what the feed gathered (dicts decoded from the topics, registry rows,
-Redis window verdicts) and returns plain JSON-ready data; the API serves it as is and the
-pages chart it with Plotly.
+Each function takes what the feed gathered (typed events from the topics, registry rows,
+Redis window verdicts) and returns plain JSON-ready data (times as epoch milliseconds); the
+API serves it as is and the pages chart it with Plotly.
 """
 
 from __future__ import annotations
@@ -15,58 +15,60 @@ from typing import Any
 from riskstream.models.monitoring.alerts import subject_name
 from riskstream.models.monitoring.notifications import subject_of
 from riskstream.models.monitoring.performance_stats import standard_error
+from riskstream.schemas.events import (
+    AlertStatus,
+    AuditEvent,
+    DriftAlert,
+    ModelVersionEvent,
+    PerformanceWindow,
+    RetrainRequest,
+)
 
 METRICS = ("accuracy", "roc_auc", "f1", "brier")
 Z95 = 1.959964
 
 
-def alert_subject(alert: Mapping[str, Any]) -> str:
-    """The notifier's subject of a decoded alert (what a silence holds back)."""
-    return subject_of(
-        alert["model_name"],
-        alert["kind"],
-        alert.get("feature"),
-        alert["statistic"],
-        alert.get("segment"),
-    )
+def alert_subject(alert: DriftAlert) -> str:
+    """The notifier's subject of an alert (what a silence holds back)."""
+    return subject_of(alert.model_name, alert.kind, alert.feature, alert.statistic, alert.segment)
 
 
-def alert_timeline(alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def alert_timeline(alerts: Iterable[DriftAlert]) -> list[dict[str, Any]]:
     """One row per incident: a FIRING alert, with the RESOLVED alert that closed it (or
     ``resolved_at`` None while it is active). Newest first."""
     rows: list[dict[str, Any]] = []
     open_by_subject: dict[str, dict[str, Any]] = {}
-    for alert in sorted(alerts, key=lambda a: a["event_time"]):
+    for alert in sorted(alerts, key=lambda a: a.event_time):
         subject = alert_subject(alert)
-        if alert["status"] == "RESOLVED":
+        if alert.status == AlertStatus.RESOLVED:
             row = open_by_subject.pop(subject, None)
             if row is not None:
-                row["resolved_at"] = alert["event_time"]
-                row["resolved_value"] = alert["value"]
-                row["resolved_by"] = alert["alert_id"]
+                row["resolved_at"] = alert.event_time
+                row["resolved_value"] = alert.value
+                row["resolved_by"] = alert.alert_id
             continue
         row = {
-            "alert_id": alert["alert_id"],
+            "alert_id": alert.alert_id,
             "subject": subject,
-            "fired_at": alert["event_time"],
-            "severity": alert["severity"],
-            "kind": alert["kind"],
-            "feature": alert.get("feature"),
-            "about": subject_name(alert.get("feature"), alert["kind"]),
-            "statistic": alert["statistic"],
-            "value": alert["value"],
-            "threshold": alert["threshold"],
-            "segment": alert.get("segment"),
-            "model_version": alert["model_version"],
-            "message": alert["message"],
+            "fired_at": alert.event_time,
+            "severity": str(alert.severity),
+            "kind": str(alert.kind),
+            "feature": alert.feature,
+            "about": subject_name(alert.feature, alert.kind),
+            "statistic": alert.statistic,
+            "value": alert.value,
+            "threshold": alert.threshold,
+            "segment": alert.segment,
+            "model_version": alert.model_version,
+            "message": alert.message,
             "resolved_at": None,
             "resolved_value": None,
             "resolved_by": None,
         }
         earlier = open_by_subject.get(subject)
         if earlier is not None:  # an escalation: the incident continues at a new severity
-            earlier["resolved_at"] = alert["event_time"]
-            earlier["resolved_by"] = alert["alert_id"]
+            earlier["resolved_at"] = alert.event_time
+            earlier["resolved_by"] = alert.alert_id
         open_by_subject[subject] = row
         rows.append(row)
     return sorted(rows, key=lambda r: r["fired_at"], reverse=True)
@@ -99,15 +101,15 @@ def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def performance_series(windows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def performance_series(windows: Iterable[PerformanceWindow]) -> list[dict[str, Any]]:
     """Realized performance over time, one series per (version, variant), whole stream only:
     for each metric the window starts, values and 95% interval bounds."""
     series: dict[tuple[str, str], dict[str, Any]] = {}
-    for w in sorted(windows, key=lambda w: w["window_start"]):
-        if w["basis"] != "REALIZED" or w.get("segment"):
+    for w in sorted(windows, key=lambda w: w.window_start):
+        if w.basis != "REALIZED" or w.segment:
             continue
-        variant = w.get("variant") or "served"
-        key = (w["model_version"], variant)
+        variant = w.variant or "served"
+        key = (w.model_version, variant)
         s = series.setdefault(
             key,
             {
@@ -118,11 +120,11 @@ def performance_series(windows: Iterable[Mapping[str, Any]]) -> list[dict[str, A
                 **{m: {"value": [], "low": [], "high": []} for m in METRICS},
             },
         )
-        s["window_start"].append(w["window_start"])
-        s["n"].append(w["sample_size"])
+        s["window_start"].append(w.window_start)
+        s["n"].append(w.sample_size)
         for metric in METRICS:
-            value = _number(w["realized"].get(metric))
-            counts = {**w["realized"], "n": w["sample_size"]}
+            value = _number(w.realized.get(metric))
+            counts = {**w.realized, "n": w.sample_size}
             bounds = interval(metric, value, counts) if value is not None else None
             s[metric]["value"].append(value)
             s[metric]["low"].append(bounds[0] if bounds else None)
@@ -133,18 +135,18 @@ def performance_series(windows: Iterable[Mapping[str, Any]]) -> list[dict[str, A
 TAKEOVER_STATUSES = ("PROMOTED", "ROLLED_BACK")
 
 
-def takeovers(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def takeovers(events: Iterable[ModelVersionEvent]) -> list[dict[str, Any]]:
     """When each champion took over (a promotion or a rollback), oldest first."""
     return [
         {
-            "time": e["event_time"],
-            "version": e["version"],
-            "previous_version": e.get("previous_version"),
-            "status": e["status"],
-            "reason": e["reason"],
+            "time": e.event_time,
+            "version": e.version,
+            "previous_version": e.previous_version,
+            "status": e.status,
+            "reason": e.reason,
         }
-        for e in sorted(events, key=lambda e: e["event_time"])
-        if e["status"] in TAKEOVER_STATUSES and e.get("version")
+        for e in sorted(events, key=lambda e: e.event_time)
+        if e.status in TAKEOVER_STATUSES and e.version
     ]
 
 
@@ -162,25 +164,25 @@ def rates(samples: Sequence[tuple[float, int, int]]) -> list[dict[str, float]]:
 
 def version_rows(
     versions: Iterable[Mapping[str, Any]],
-    events: Iterable[Mapping[str, Any]],
-    audits: Iterable[Mapping[str, Any]],
+    events: Iterable[ModelVersionEvent],
+    audits: Iterable[AuditEvent],
 ) -> list[dict[str, Any]]:
     """Every registered version with its metrics, aliases, lineage, and history: the
     model-version events about it, each with who did it (an audit record of a person, or the
     worker that published it) and why. Newest version first."""
     history: dict[str, list[dict[str, Any]]] = {}
-    people = sorted(audits, key=lambda a: a["event_time"])
-    for e in sorted(events, key=lambda e: e["event_time"]):
-        if not e.get("version"):
+    people = sorted(audits, key=lambda a: a.event_time)
+    for e in sorted(events, key=lambda e: e.event_time):
+        if not e.version:
             continue
         person = _audit_for(e, people)
-        history.setdefault(e["version"], []).append(
+        history.setdefault(e.version, []).append(
             {
-                "time": e["event_time"],
-                "status": e["status"],
-                "reason": e["reason"],
-                "by": person["actor"] if person else "riskstream (automatic)",
-                "why": person["reason"] if person else e["reason"],
+                "time": e.event_time,
+                "status": e.status,
+                "reason": e.reason,
+                "by": person.actor if person else "riskstream (automatic)",
+                "why": person.reason if person else e.reason,
             }
         )
     rows = []
@@ -198,16 +200,16 @@ AUDITED = {
 
 
 def _audit_for(
-    event: Mapping[str, Any], audits: Sequence[Mapping[str, Any]], within_ms: int = 60_000
-) -> Mapping[str, Any] | None:
+    event: ModelVersionEvent, audits: Sequence[AuditEvent], within_ms: int = 60_000
+) -> AuditEvent | None:
     """The person's action that caused a model-version event: same version, a matching
     action, published within a minute before it."""
-    actions = AUDITED.get(event["status"], ())
+    actions = AUDITED.get(event.status, ())
     for audit in reversed(audits):
         if (
-            audit["action"] in actions
-            and audit.get("version") == event["version"]
-            and 0 <= audit["event_time"] - event["event_time"] <= within_ms
+            audit.action in actions
+            and audit.version == event.version
+            and 0 <= audit.event_time - event.event_time <= within_ms
         ):
             return audit
     return None
@@ -236,74 +238,62 @@ def drift_matrix(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def plain(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A decoded event with its times as epoch milliseconds (fastavro gives datetimes), so
-    it sorts, compares and serializes as the API's JSON does."""
-    return {
-        k: int(v.timestamp() * 1000) if hasattr(v, "timestamp") else v for k, v in record.items()
-    }
-
-
 RETRAIN_OUTCOMES = ("PROMOTED", "CHALLENGER", "REJECTED", "FAILED", "SKIPPED")
 
 
 def last_retrain(
-    requests: Iterable[Mapping[str, Any]],
-    events: Iterable[Mapping[str, Any]],
-    alerts: Iterable[Mapping[str, Any]] = (),
+    requests: Iterable[RetrainRequest],
+    events: Iterable[ModelVersionEvent],
+    alerts: Iterable[DriftAlert] = (),
     switched: Mapping[str, int] | None = None,
 ) -> dict[str, Any] | None:
     """The latest retrain request and what came of it: the trainer's first decision after it
     (PENDING while none has come), and the seconds of each phase of the recovery the console
     can date (``retrain_phases``)."""
-    request = max(requests, key=lambda r: r["event_time"], default=None)
+    request = max(requests, key=lambda r: r.event_time, default=None)
     if request is None:
         return None
     history = list(events)
     after = sorted(
-        (
-            e
-            for e in history
-            if e["status"] in RETRAIN_OUTCOMES and e["event_time"] >= request["event_time"]
-        ),
-        key=lambda e: e["event_time"],
+        (e for e in history if e.status in RETRAIN_OUTCOMES and e.event_time >= request.event_time),
+        key=lambda e: e.event_time,
     )
     outcome = after[0] if after else None
     return {
-        "requested_at": request["event_time"],
-        "reasons": list(request["reasons"]),
-        "detail": request["detail"],
-        "outcome": outcome["status"] if outcome else "PENDING",
-        "version": outcome["version"] if outcome else None,
-        "reason": outcome["reason"] if outcome else None,
-        "decided_at": outcome["event_time"] if outcome else None,
+        "requested_at": request.event_time,
+        "reasons": list(request.reasons),
+        "detail": request.detail,
+        "outcome": outcome.status if outcome else "PENDING",
+        "version": outcome.version if outcome else None,
+        "reason": outcome.reason if outcome else None,
+        "decided_at": outcome.event_time if outcome else None,
         "phases": retrain_phases(request, history, alerts, switched or {}),
     }
 
 
 def retrain_phases(
-    request: Mapping[str, Any],
-    events: Iterable[Mapping[str, Any]],
-    alerts: Iterable[Mapping[str, Any]],
+    request: RetrainRequest,
+    events: Iterable[ModelVersionEvent],
+    alerts: Iterable[DriftAlert],
     switched: Mapping[str, int],
 ) -> dict[str, float | None]:
     """Seconds of decision (the request's first alert → the request), training (→ its
     version REGISTERED), promotion (→ PROMOTED) and swap (→ the last partition of the
     predictions carrying it); None where a step has not happened or cannot be dated."""
-    retrain_id = request["retrain_id"]
+    retrain_id = request.retrain_id
     mine = sorted(
-        (e for e in events if retrain_id in e["lineage"].get("retrain_ids", "").split(",")),
-        key=lambda e: e["event_time"],
+        (e for e in events if retrain_id in e.lineage.get("retrain_ids", "").split(",")),
+        key=lambda e: e.event_time,
     )
-    registered = next((e for e in mine if e["status"] == "REGISTERED"), None)
-    promoted = next((e for e in mine if e["status"] == "PROMOTED"), None)
-    raised = [a["event_time"] for a in alerts if a["alert_id"] in set(request["alert_ids"])]
-    served = switched.get(promoted["version"]) if promoted else None
+    registered = next((e for e in mine if e.status == "REGISTERED"), None)
+    promoted = next((e for e in mine if e.status == "PROMOTED"), None)
+    raised = [a.event_time for a in alerts if a.alert_id in set(request.alert_ids)]
+    served = switched.get(promoted.version or "") if promoted else None
     steps = [
         min(raised) if raised else None,
-        request["event_time"],
-        registered["event_time"] if registered else None,
-        promoted["event_time"] if promoted else None,
+        request.event_time,
+        registered.event_time if registered else None,
+        promoted.event_time if promoted else None,
         served,
     ]
     names = ("decision", "training", "promotion", "swap")

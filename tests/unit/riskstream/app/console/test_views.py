@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from riskstream.app.console import views
 from riskstream.models.monitoring.notifications import subject_key
 from riskstream.models.monitoring.performance_stats import window_metrics
-from riskstream.schemas.events import DriftAlert
+from riskstream.schemas.events import (
+    AuditEvent,
+    DriftAlert,
+    ModelVersionEvent,
+    PerformanceWindow,
+    RetrainRequest,
+)
+from tests.unit.schemas.samples import SAMPLES
 
 
-def alert(t: int, status: str = "FIRING", severity: str = "HIGH", **kw: object) -> dict:
+def alert(t: int, status: str = "FIRING", severity: str = "HIGH", **kw: object) -> DriftAlert:
     base = {
         "alert_id": f"a{t}",
         "event_time": t,
@@ -30,7 +35,7 @@ def alert(t: int, status: str = "FIRING", severity: str = "HIGH", **kw: object) 
         "segment": None,
         "message": "glucose drifted",
     }
-    return {**base, **kw}
+    return DriftAlert.from_avro({**SAMPLES["DriftAlert"], **base, **kw})
 
 
 def test_a_resolved_alert_closes_its_incident_and_others_stay_active() -> None:
@@ -57,9 +62,7 @@ def test_the_score_is_named_score_and_the_subject_is_the_notifiers() -> None:
     fired = alert(1, kind="SCORE_DRIFT", feature=None)
     (row,) = views.alert_timeline([fired])
     assert row["about"] == "score"
-    event = DriftAlert(**{**fired, "window_start": 0, "window_end": 1, "sample_size": 9,
-                          "resolves_alert_id": None})  # fmt: skip
-    assert row["subject"] == subject_key(event)  # what a silence holds back
+    assert row["subject"] == subject_key(fired)  # what a silence holds back
 
 
 def test_alert_state_joins_acks_by_id_and_silences_by_subject() -> None:
@@ -69,7 +72,7 @@ def test_alert_state_joins_acks_by_id_and_silences_by_subject() -> None:
     assert row["ack"] == {"actor": "ann"} and row["silence"] == {}
 
 
-def window(version: str, start: int, accuracy: float, **kw: object) -> dict:
+def window(version: str, start: int, accuracy: float, **kw: object) -> PerformanceWindow:
     # squared errors averaging 0.2, their squares 0.08: the Brier score's error is 0.01
     counts = {"n": 400, "tp": 100, "fn": 40, "tn": 200, "fp": 60,
               "brier_u": 80_000_000, "brier_q": 32_000_000}  # fmt: skip
@@ -85,7 +88,7 @@ def window(version: str, start: int, accuracy: float, **kw: object) -> dict:
         "realized": realized,
         "estimated": {"accuracy": 0.7},
     }
-    return {**base, **kw}
+    return PerformanceWindow.from_avro({**SAMPLES["PerformanceWindow"], **base, **kw})
 
 
 def test_performance_series_carry_a_95_interval_per_window() -> None:
@@ -124,9 +127,9 @@ def test_an_interval_needs_a_defined_value_and_a_known_error() -> None:
 
 def test_takeovers_are_promotions_and_rollbacks_in_order() -> None:
     events = [
-        {"event_time": 5, "status": "ROLLED_BACK", "version": "1", "reason": "r"},
-        {"event_time": 1, "status": "PROMOTED", "version": "2", "reason": "p"},
-        {"event_time": 3, "status": "REGISTERED", "version": "3", "reason": "x"},
+        _version_event(5, "ROLLED_BACK", "1", reason="r"),
+        _version_event(1, "PROMOTED", "2", reason="p"),
+        _version_event(3, "REGISTERED", "3", reason="x"),
     ]
     assert [(t["time"], t["version"]) for t in views.takeovers(events)] == [(1, "2"), (5, "1")]
 
@@ -141,12 +144,12 @@ def test_rates_are_differences_over_time() -> None:
 
 def test_history_names_the_person_behind_an_action_else_riskstream() -> None:
     events = [
-        {"event_time": 100, "status": "CHALLENGER", "version": "2", "reason": "gates pass"},
-        {"event_time": 200, "status": "PROMOTED", "version": "2", "reason": "approved by ann"},
+        _version_event(100, "CHALLENGER", "2", reason="gates pass"),
+        _version_event(200, "PROMOTED", "2", reason="approved by ann"),
     ]
     audits = [
-        {"event_time": 201, "action": "approve", "version": "2", "actor": "ann", "reason": "ok"},
-        {"event_time": 90_000, "action": "approve", "version": "2", "actor": "bob", "reason": "x"},
+        _audit(201, "approve", "2", "ann", "ok"),
+        _audit(90_000, "approve", "2", "bob", "x"),
     ]
     versions = [{"version": "1"}, {"version": "2"}]
     rows = views.version_rows(versions, events, audits)
@@ -157,25 +160,40 @@ def test_history_names_the_person_behind_an_action_else_riskstream() -> None:
     ]
 
 
-def _request(at: int, alert_ids: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "retrain_id": "r1",
-        "event_time": at,
-        "reasons": ["MANUAL"],
-        "detail": "d",
-        "alert_ids": alert_ids or [],
-    }
+def _request(at: int, alert_ids: list[str] | None = None) -> RetrainRequest:
+    return RetrainRequest.from_avro(
+        {
+            **SAMPLES["RetrainRequest"],
+            "retrain_id": "r1",
+            "event_time": at,
+            "reasons": ["MANUAL"],
+            "detail": "d",
+            "alert_ids": alert_ids or [],
+        }
+    )
 
 
-def _version_event(at: int, status: str, version: str, retrain: str = "") -> dict[str, Any]:
+def _version_event(
+    at: int, status: str, version: str, retrain: str = "", reason: str = "r"
+) -> ModelVersionEvent:
     lineage = {"retrain_ids": retrain} if retrain else {}
-    return {
-        "event_time": at,
-        "status": status,
-        "version": version,
-        "reason": "r",
-        "lineage": lineage,
-    }
+    return ModelVersionEvent.from_avro(
+        {
+            **SAMPLES["ModelVersionEvent"],
+            "event_time": at,
+            "status": status,
+            "version": version,
+            "reason": reason,
+            "lineage": lineage,
+        }
+    )
+
+
+def _audit(at: int, action: str, version: str, actor: str, reason: str) -> AuditEvent:
+    return AuditEvent.from_avro(
+        {**SAMPLES["AuditEvent"], "event_time": at, "action": action, "version": version,
+         "actor": actor, "reason": reason}
+    )  # fmt: skip
 
 
 def test_last_retrain_is_pending_until_the_trainer_decides() -> None:
@@ -195,11 +213,7 @@ def test_the_last_retrain_is_timed_phase_by_phase() -> None:
     """Decision from the request's first alert, training to REGISTERED, promotion to
     PROMOTED, swap to the last partition carrying the version."""
     request = _request(10_500, ["a1", "a2"])
-    alerts = [
-        {"alert_id": "a2", "event_time": 10_000},
-        {"alert_id": "a1", "event_time": 9_800},
-        {"alert_id": "other", "event_time": 1_000},
-    ]
+    alerts = [alert(10_000, alert_id="a2"), alert(9_800, alert_id="a1"), alert(1_000, alert_id="o")]
     events = [
         _version_event(5_000, "PROMOTED", "1"),
         _version_event(13_000, "REGISTERED", "2", "x,r1"),
@@ -226,11 +240,3 @@ def test_drift_matrix_rows_are_features_and_columns_windows_oldest_first() -> No
     assert m["windows"] == [10, 20] and m["features"] == ["bmi", "glucose"]
     assert m["psi"] == [[0.02, None], [0.01, 0.5]]
     assert m["ks"][1] == [0.02, 0.3] and m["sizes"] == [8, 9]
-
-
-def test_plain_turns_avro_times_into_epoch_ms() -> None:
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    assert views.plain({"event_time": moment, "n": 3}) == {
-        "event_time": int(moment.timestamp() * 1000),
-        "n": 3,
-    }
