@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from riskstream.core.settings import Settings
+from riskstream.core.slices import PromotionSettings
 from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.plots import close, evaluation_figures
@@ -21,7 +22,7 @@ from riskstream.schemas.events import ModelVersionEvent
 log = logging.getLogger(__name__)
 
 
-def gates_of(settings: Settings) -> Gates:
+def gates_of(settings: PromotionSettings) -> Gates:
     return Gates(settings.gate_accuracy, settings.gate_roc_auc, settings.gate_f1)
 
 
@@ -107,7 +108,7 @@ def bootstrap(
     selected = result.selected
     # The gates are the acceptance test of the one model CV picked, on held-out data: Pima.te
     # never picks the model or its threshold, it only accepts or rejects that choice.
-    gate_failures = gates_of(settings).failures(holdout[selected.name])
+    gate_failures = gates_of(settings.slice(PromotionSettings)).failures(holdout[selected.name])
     lineage = {
         "data": training.lineage,
         "feature_pipeline": result.pipeline.describe(),

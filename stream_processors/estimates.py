@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from riskstream.core.settings import Settings
+from riskstream.core.slices import MonitorSettings, PromotionSettings
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.estimation import (
     ESTIMATED,
@@ -102,7 +103,11 @@ class Estimates:
         self.metrics = metrics
         self.references = EstimateReferences(settings)
         self.registry = registry  # the monitor's own: one fetch per version per worker
-        self.thresholds = performance_thresholds(settings, settings.estimate_max_drop)
+        self.thresholds = performance_thresholds(
+            settings.slice(MonitorSettings),
+            settings.slice(PromotionSettings),
+            settings.estimate_max_drop,
+        )
 
     def before_labels(
         self, version: str, window: tuple[int, int], counts: dict[str, int]

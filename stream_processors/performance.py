@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from riskstream.core.recent import RecentDict, recent_list
 from riskstream.core.settings import Settings
+from riskstream.core.slices import MonitorSettings, PromotionSettings
 from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
@@ -119,7 +120,11 @@ class PerformanceMonitor(WindowedMonitor):
         self.codec = codec_for(settings)
         self.store = WindowStore(settings, kind="perf")
         self.registry = RegistryReader(settings)
-        self.thresholds = performance_thresholds(settings, settings.performance_max_drop)
+        self.thresholds = performance_thresholds(
+            settings.slice(MonitorSettings),
+            settings.slice(PromotionSettings),
+            settings.performance_max_drop,
+        )
         self.size_ms = settings.performance_window_s * 1000
         self.lateness_ms = settings.performance_lateness_s * 1000
         self.stats = PerformanceStats()

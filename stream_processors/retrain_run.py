@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from riskstream.core.settings import Settings
+from riskstream.core.slices import PromotionSettings
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
@@ -308,7 +309,11 @@ class Retrainer:
     ) -> ModelVersionEvent:
         s = self.settings
         decision = decide_promotion(
-            candidate_metrics, champion_metrics, gates_of(s), self._metric, s.promotion_margin
+            candidate_metrics,
+            champion_metrics,
+            gates_of(s.slice(PromotionSettings)),
+            self._metric,
+            s.promotion_margin,
         )
         reason = decision.reason
         champion_version = self.registry.alias_version(CHAMPION)

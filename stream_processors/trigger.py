@@ -19,6 +19,7 @@ from functools import cached_property
 
 from riskstream.core.recent import recent_list
 from riskstream.core.settings import Settings
+from riskstream.core.slices import TriggerSettings
 from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.contract import retry_while_unavailable
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 GROUP = "riskstream-trigger"
 
 
-def config_of(settings: Settings) -> TriggerConfig:
+def config_of(settings: TriggerSettings) -> TriggerConfig:
     return TriggerConfig(
         min_severity=settings.trigger_min_severity.upper(),
         label_count=settings.trigger_label_count,
@@ -57,7 +58,7 @@ class Trigger:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.config = config_of(settings)
+        self.config = config_of(settings.slice(TriggerSettings))
         self._state_key = settings.redis_key("trigger", "state")
         # the latest requests and absorbed alerts (bounded): requests are on their topic
         self.requests: deque[tuple[str, Request]] = recent_list()

@@ -1,15 +1,15 @@
-"""The monitors' thresholds, from the deployment's settings: one place maps the
+"""The monitors' thresholds, from their slices of the settings: one place maps the
 ``RISKSTREAM_*`` values onto the pure policies' threshold objects."""
 
 from __future__ import annotations
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import MonitorSettings, PromotionSettings
 from riskstream.models.monitoring.performance_stats import PerformanceThresholds
 from riskstream.models.monitoring.quality_stats import QualityThresholds
 from riskstream.models.monitoring.statistics import DriftThresholds
 
 
-def drift_thresholds(settings: Settings) -> DriftThresholds:
+def drift_thresholds(settings: MonitorSettings) -> DriftThresholds:
     return DriftThresholds(
         psi_low=settings.drift_psi_low,
         psi_medium=(settings.drift_psi_low + settings.drift_psi_high) / 2,
@@ -20,7 +20,7 @@ def drift_thresholds(settings: Settings) -> DriftThresholds:
     )
 
 
-def quality_thresholds(settings: Settings) -> QualityThresholds:
+def quality_thresholds(settings: MonitorSettings) -> QualityThresholds:
     return QualityThresholds(
         missing_rate=settings.quality_missing_rate,
         dead_letter_rate=settings.quality_dead_letter_rate,
@@ -30,15 +30,17 @@ def quality_thresholds(settings: Settings) -> QualityThresholds:
     )
 
 
-def performance_thresholds(settings: Settings, max_drop: float) -> PerformanceThresholds:
+def performance_thresholds(
+    monitor: MonitorSettings, promotion: PromotionSettings, max_drop: float
+) -> PerformanceThresholds:
     """The champion gates, the allowed relative drop (of realized metrics, or of estimated
     ones) and the minimum sample."""
     return PerformanceThresholds(
         gates={
-            "accuracy": settings.gate_accuracy,
-            "roc_auc": settings.gate_roc_auc,
-            "f1": settings.gate_f1,
+            "accuracy": promotion.gate_accuracy,
+            "roc_auc": promotion.gate_roc_auc,
+            "f1": promotion.gate_f1,
         },
         max_relative_drop=max_drop,
-        min_sample=settings.performance_min_sample,
+        min_sample=monitor.performance_min_sample,
     )

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -23,6 +23,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from riskstream.core.slices import Slice
+
+S = TypeVar("S", bound=Slice)
 ENV_PREFIX = "RISKSTREAM_"
 KAFKA_PASSTHROUGH_PREFIX = "RISKSTREAM_KAFKA_"
 MASK = "**********"
@@ -428,6 +431,10 @@ class Settings(BaseSettings):
     def backtests(self) -> Path:
         """The folder of backtest reports (one sub-folder each)."""
         return self.backtest_dir or self.state_dir / "backtests"
+
+    def slice(self, kind: type[S]) -> S:
+        """The settings ``kind`` holds (:mod:`riskstream.core.slices`), under the same names."""
+        return kind.model_validate({name: getattr(self, name) for name in kind.model_fields})
 
     def topic(self, name: str) -> str:
         """The full name of a catalog topic in this deployment."""

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from riskstream.core.settings import Settings
+from riskstream.core.slices import MonitorSettings
 from riskstream.models.bundle import ModelLoadError
 from riskstream.models.monitoring.statistics import drift_verdicts
 from riskstream.models.monitoring.thresholds import drift_thresholds
@@ -27,7 +28,7 @@ class DriftSource:
         self.settings = settings
         self.store = WindowStore(settings)
         self.registry = RegistryReader(settings)
-        self.thresholds = drift_thresholds(settings)
+        self.thresholds = drift_thresholds(settings.slice(MonitorSettings))
         self._references: dict[str, DriftReference | None] = {}
         self._lock = threading.Lock()
 
