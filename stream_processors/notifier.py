@@ -28,6 +28,7 @@ import urllib.request
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from riskstream.core.settings import Settings
+from riskstream.core.slices import WebhookSettings
 from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 from riskstream.io.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
 from riskstream.io.kafka.clients import codec_for
@@ -63,8 +64,9 @@ class Notifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.urls = settings.webhooks
-        self.secret = settings.webhook_secret.get_secret_value().encode()
+        self.hooks = settings.slice(WebhookSettings)
+        self.urls = self.hooks.webhooks
+        self.secret = self.hooks.webhook_secret.get_secret_value().encode()
         self.metrics = WorkerMetrics("notifier")
         self.sent = 0
         self.failed = 0
@@ -167,7 +169,7 @@ class Notifier:
             return None
         firing = self.settings.redis_key("notified-firing", subject)
         sent_firing = bool(self.redis.exists(firing))
-        if not alert_wanted(alert, self.settings.webhook_min_severity, sent_firing):
+        if not alert_wanted(alert, self.hooks.webhook_min_severity, sent_firing):
             return None
         if alert.status == "FIRING":
             self.redis.set(firing, 1, ex=SENT_TTL_S)
@@ -177,7 +179,7 @@ class Notifier:
 
     def _deliver(self, url: str, notification: Notification) -> str | None:
         """None once delivered; else what went wrong on the last try."""
-        s = self.settings
+        s = self.hooks
         body = notification.body()
         failure = ""
         for attempt in range(1, s.webhook_attempts + 1):
@@ -198,7 +200,7 @@ class Notifier:
             headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, body)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout_s) as r:
+            with urllib.request.urlopen(request, timeout=self.hooks.webhook_timeout_s) as r:
                 return int(r.status), f"HTTP {r.status}"
         except urllib.error.HTTPError as exc:
             return int(exc.code), f"HTTP {exc.code}"

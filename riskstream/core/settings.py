@@ -440,11 +440,6 @@ class Settings(BaseSettings):
         """The full name of a catalog topic in this deployment."""
         return f"{self.topic_prefix}{name}"
 
-    @property
-    def webhooks(self) -> list[str]:
-        """The webhook URLs of ``webhook_urls`` (secrets: never log them)."""
-        return [u.strip() for u in self.webhook_urls.get_secret_value().split(",") if u.strip()]
-
     def redis_key(self, *parts: object) -> str:
         """A Redis key in this deployment's namespace."""
         head = f"{self.topic_prefix}riskstream"

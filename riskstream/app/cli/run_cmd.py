@@ -12,6 +12,7 @@ import typer
 from riskstream.app.cli.output import fails_cleanly
 from riskstream.core.logs import configure_logging
 from riskstream.core.settings import Settings, load_settings
+from riskstream.core.slices import WebhookSettings
 from riskstream.io.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
 
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
@@ -166,7 +167,7 @@ def run_all() -> None:
     stop = _stop_on_signals()
     optional = {
         "learner": settings.run_learner,
-        "notifier": bool(settings.webhooks),
+        "notifier": bool(settings.slice(WebhookSettings).webhooks),
     }
     names = [n for n in WORKERS if optional.get(n, True)]
     procs = {
