@@ -72,6 +72,7 @@ class Notifier:
         self.failed = 0
         self.assigned = threading.Event()  # set once the group gave this worker partitions
         self._letters: list[Output[DeadLetter]] = []
+        self._marks: list[str] = []  # webhooks of dead letters not yet delivered
         self.redis: RedisClient
         # a new notifier starts at the topics' end (see ``_start``): the history is not news
         source = GroupSource(
@@ -107,13 +108,20 @@ class Notifier:
         self.assigned.set()
 
     def process(self, records: list[Message]) -> Batch:
-        """Send each event to every webhook that has not had it; its dead letters go out
-        before the offset is committed."""
+        """Send each event to every webhook that has not had it. Its dead letters go out
+        before the offset is committed, and a dead-lettered webhook counts as handled only
+        once they are out (``before_commit``): one not delivered is made again."""
         for message in records:
             self.handle(message)
         self.metrics.records_in.inc(len(records))
         letters, self._letters = self._letters, []
-        return Batch(list(letters))
+        marks, self._marks = self._marks, []
+
+        def handled() -> None:
+            for key in marks:
+                self.redis.set(key, 1, ex=SENT_TTL_S)
+
+        return Batch(list(letters), before_commit=handled if marks else None)
 
     def tick(self) -> None:
         return None
@@ -133,9 +141,10 @@ class Notifier:
             if failure is None:
                 self.sent += 1
                 self.metrics.records_out("webhook")
+                self.redis.set(key, 1, ex=SENT_TTL_S)  # sent: handled once
             else:
                 self._dead_letter(message, number, failure)
-            self.redis.set(key, 1, ex=SENT_TTL_S)  # sent, or dead-lettered: handled once
+                self._marks.append(key)  # handled once its dead letter is out
 
     def _dead_letter(self, message: Message, number: int, failure: str) -> None:
         self.failed += 1
