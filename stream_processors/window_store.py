@@ -110,6 +110,11 @@ class WindowStore:
     def redis(self) -> RedisClient:
         return connect(self.settings)
 
+    def connect(self) -> None:
+        """Make the client now, as a worker starts (a Redis that is away is not an error
+        here: the worker waits for it when it first needs it)."""
+        _ = self.redis
+
     @cached_property
     def _apply(self) -> Script:
         return self.redis.register_script(APPLY)

@@ -83,7 +83,7 @@ class WindowedMonitor:
         overlapped), and the monitor's last commit was then lost in 4 of 6 loaded runs of
         test_monitor.py's marker test; made here, in 0 of 6."""
         self._partitions = partition_count(self.settings, self._watched)
-        self.store.redis.ping()
+        self.store.connect()
         broker_answers(self.producer, self._watched, timeout=5.0)
         self._runtime = FaustRuntime(self.settings, group, self.metrics, tick_s=0.5)
         try:
