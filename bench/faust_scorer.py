@@ -18,8 +18,9 @@ import faust
 
 from riskstream.core.settings import load_settings
 from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.faust_worker import records_of
 from riskstream.models.registry import CHAMPION, Registry
-from riskstream.stream_processors.scoring import Input, score_batch
+from riskstream.stream_processors.scoring import score_batch
 
 
 def main(in_topic: str, out_topic: str, app_id: str) -> None:
@@ -44,18 +45,7 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
     @app.agent(source)
     async def score(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
         async for events in stream.take_events(500, within=0.05):
-            items = [
-                Input(
-                    e.message.key,
-                    e.message.value,
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    int(e.message.timestamp * 1000),
-                )
-                for e in events
-            ]
-            batch = score_batch(items, model, codec, settings.model_name)
+            batch = score_batch(records_of(events), model, codec, settings.model_name)
             for key, prediction in batch.predictions:
                 await sink.send(key=key, value=codec.encode_event(prediction))
 

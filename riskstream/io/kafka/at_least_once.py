@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from confluent_kafka import TopicPartition as Partition
 
 from riskstream.core.settings import Settings
-from riskstream.io.kafka.clients import DeliveryTally, codec_for, next_batch, rewind
+from riskstream.io.kafka.clients import DeliveryTally, codec_for, last_offsets, next_batch, rewind
 from riskstream.io.kafka.contract import Cadence, Output, Worker, retry_while_unavailable
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
 from riskstream.io.ops import WorkerMetrics
@@ -156,11 +156,7 @@ class AtLeastOnceRuntime:
         refuses (a rebalance took the partition) is logged: the new owner reads the batch
         again, which at least once allows."""
         assert self.consumer is not None
-        after: dict[tuple[str, int], int] = {}
-        for m in messages:
-            where = (m.topic() or "", int(m.partition() or 0))
-            after[where] = max(after.get(where, 0), int(m.offset() or 0) + 1)
-        offsets = [Partition(topic, p, offset) for (topic, p), offset in after.items()]
+        offsets = [Partition(t, p, last + 1) for (t, p), last in last_offsets(messages).items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:

@@ -115,6 +115,15 @@ def next_batch(consumer: Consumer, cadence: Cadence, worker: str) -> list[Messag
     return batch
 
 
+def last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:
+    """The offset of the last of ``messages`` in each (topic, partition)."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        where = (m.topic() or "", int(m.partition() or 0))
+        last[where] = max(last.get(where, -1), int(m.offset() or 0))
+    return last
+
+
 def rewind(consumer: Consumer, messages: list[Message]) -> None:
     """Seek back to the first of ``messages`` in each partition, so an aborted transaction's
     batch is consumed again."""

@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from riskstream.core.settings import Settings
 from riskstream.io.kafka.clients import (
     codec_for,
+    last_offsets,
     next_batch,
     ready_producer,
     rewind,
@@ -190,10 +191,7 @@ class TransactionalRuntime:
         transaction commits its offsets with its outputs, so this tells whether it committed.
         When the broker cannot say, False: the batch is consumed again, since a duplicate
         that ``read_committed`` readers see is better than a lost batch."""
-        last: dict[tuple[str, int], int] = {}
-        for m in messages:
-            where = (m.topic() or "", int(m.partition() or 0))
-            last[where] = max(last.get(where, -1), int(m.offset() or 0))
+        last = last_offsets(messages)
         if not last:
             return False
         wanted = [TopicPartition(topic, partition) for topic, partition in last]
