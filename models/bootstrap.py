@@ -9,8 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from riskstream.core.settings import Settings
-from riskstream.core.slices import PromotionSettings
+from riskstream.core.worker_slices import ChampionSettings, PromotionSettings
 from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.plots import close, evaluation_figures
@@ -90,7 +89,7 @@ class BootstrapReport:
 
 
 def bootstrap(
-    settings: Settings,
+    settings: ChampionSettings,
     *,
     seed: int = 0,
     training: TrainingSet | None = None,
@@ -108,7 +107,7 @@ def bootstrap(
     selected = result.selected
     # The gates are the acceptance test of the one model CV picked, on held-out data: Pima.te
     # never picks the model or its threshold, it only accepts or rejects that choice.
-    gate_failures = gates_of(settings.slice(PromotionSettings)).failures(holdout[selected.name])
+    gate_failures = gates_of(settings).failures(holdout[selected.name])
     lineage = {
         "data": training.lineage,
         "feature_pipeline": result.pipeline.describe(),
@@ -150,7 +149,9 @@ def bootstrap(
     )
 
 
-def _bundled_holdout(settings: Settings, training: TrainingSet, seed: int) -> dict[str, float]:
+def _bundled_holdout(
+    settings: ChampionSettings, training: TrainingSet, seed: int
+) -> dict[str, float]:
     """What the champion trained on Pima alone scores on a clinic's holdout: printed beside
     the clinic's own champion."""
     pima = bundled_set()
@@ -179,7 +180,7 @@ def _holdout_metrics(result: TrainingResult, training: TrainingSet) -> dict[str,
 
 def _register(
     registry: Registry,
-    settings: Settings,
+    settings: ChampionSettings,
     result: TrainingResult,
     training: TrainingSet,
     seed: int,

@@ -7,10 +7,11 @@ still has a bin, and ``bin_index`` is one ``searchsorted``.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired
 
 import numpy as np
 import pandas as pd
+from typing_extensions import TypedDict
 
 from riskstream.models.features import measured_mask
 from riskstream.schemas.patient_record import IMPUTABLE

@@ -14,6 +14,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
-from riskstream.core.settings import Settings
+from riskstream.core.worker_slices import ChampionSettings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import (
     CHALLENGER,
@@ -95,19 +96,23 @@ class VersionInfo:
 class Registry:
     """One registered model of one deployment."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ChampionSettings) -> None:
         self.settings = settings
         self.name = registered_name(settings)
-        uri = settings.resolved_mlflow_uri
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        self.experiment_id = self._experiment()
+        self.uri = settings.resolved_mlflow_uri
 
-    def _experiment(self) -> str:
+    @cached_property
+    def client(self) -> MlflowClient:
+        """The MLflow client, made at first use (a constructor does no I/O): it creates the
+        sqlite store's folder and points MLflow's module-level calls at this store."""
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    @cached_property
+    def experiment_id(self) -> str:
         existing = self.client.get_experiment_by_name(self.name)
         if existing is not None:
             return str(existing.experiment_id)
@@ -135,7 +140,8 @@ class Registry:
     ) -> tuple[str, str]:
         """One MLflow run with params, metrics, plots, reference and the model; returns
         (run_id, registered version)."""
-        with mlflow.start_run(experiment_id=self.experiment_id) as run:
+        experiment = self.experiment_id  # made first: it points MLflow's calls at this store
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
             tags = {**tags, **calibration_tags(model)}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from riskstream.core.errors import RiskstreamError
-from riskstream.core.settings import ENV_PREFIX, Settings
+from riskstream.core.slices import ENV_PREFIX, ClusterSettings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
 
 CHAMPION = "champion"
@@ -41,12 +41,12 @@ class RegistryError(RiskstreamError):
     """The MLflow registry refused an operation or holds no such version."""
 
 
-def registered_name(settings: Settings) -> str:
+def registered_name(settings: ClusterSettings) -> str:
     """The registered model of a deployment: its topic prefix and the model name."""
     return f"{settings.topic_prefix}{settings.model_name}"
 
 
-def version_cache(settings: Settings, version: str) -> Path:
+def version_cache(settings: ClusterSettings, version: str) -> Path:
     """Where a version's bundle and metrics are cached for this deployment's workers. Beside
     the default sqlite store, so deleting that store deletes the cache too (a new store
     numbers its versions from 1 again); for a tracking server, under a hash of its URI."""
@@ -59,7 +59,7 @@ def version_cache(settings: Settings, version: str) -> Path:
 
 
 def cache_version(
-    settings: Settings, version: str, bundle: Path, metrics: dict[str, float]
+    settings: ClusterSettings, version: str, bundle: Path, metrics: dict[str, float]
 ) -> Path:
     """Put a registered version's bundle and validation metrics in this deployment's model
     cache, where every worker's :class:`RegistryReader` finds it without asking MLflow. The
@@ -81,7 +81,7 @@ def cache_version(
 class RegistryReader:
     """Champion lookups, bundles and validation metrics, through ``riskstream.models.fetch``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.name = registered_name(settings)
         self._metrics: dict[str, dict[str, float]] = {}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from riskstream.core.ids import new_id, now_ms
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.redis_client import (
     CACHED_AT,
     REDIS_DOWN,
@@ -102,7 +102,7 @@ class JoinerCache:
     """What the joiner holds for a request: its prediction (and so its patient), a marker
     that one expired, or nothing."""
 
-    def __init__(self, settings: Settings, codec: AvroCodec) -> None:
+    def __init__(self, settings: ClusterSettings, codec: AvroCodec) -> None:
         self.settings = settings
         self.codec = codec
 
@@ -130,7 +130,7 @@ class JoinerCache:
 
 
 def publish_labels(
-    settings: Settings,
+    settings: ClusterSettings,
     path: Path,
     *,
     rate: float = 0.0,

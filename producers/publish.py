@@ -23,7 +23,7 @@ from confluent_kafka import Producer
 
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.ids import new_id, now_ms
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
 from riskstream.io.kafka.clients import DeliveryTally, codec_for
 from riskstream.io.kafka.factory import idempotent_producer
@@ -110,7 +110,7 @@ def to_record(raw: dict[str, Any], received_ms: int, source: str) -> PatientReco
 
 
 class Publisher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
         self.tally = DeliveryTally()
@@ -159,7 +159,7 @@ class Publisher:
 
 
 def publish_file(
-    settings: Settings,
+    settings: ClusterSettings,
     path: Path,
     *,
     allow_invalid: bool = False,
@@ -191,7 +191,7 @@ def publish_file(
 
 
 def publish_simulated(
-    settings: Settings,
+    settings: ClusterSettings,
     records: Iterable[SimulatedRecord],
     *,
     labels: bool = False,

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riskstream.core.settings import Settings
-from riskstream.core.slices import MonitorSettings, PromotionSettings
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.estimation import (
     ESTIMATED,
@@ -51,7 +50,7 @@ class ReferenceExample:
 
 
 class EstimateReferences:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MonitoringSettings) -> None:
         self.store = WindowStore(settings, kind="reference")
         self.size = settings.estimate_reference_size
         self._probability: dict[str, np.ndarray] = {}  # versions whose reference is complete
@@ -97,15 +96,15 @@ class Estimates:
     gauges. Returns the ``performance-windows`` records for the monitor to publish."""
 
     def __init__(
-        self, settings: Settings, metrics: WorkerMetrics, registry: RegistryReader
+        self, settings: MonitoringSettings, metrics: WorkerMetrics, registry: RegistryReader
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.references = EstimateReferences(settings)
         self.registry = registry  # the monitor's own: one fetch per version per worker
         self.thresholds = performance_thresholds(
-            settings.slice(MonitorSettings),
-            settings.slice(PromotionSettings),
+            settings,
+            settings,
             settings.estimate_max_drop,
         )
 

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from confluent_kafka import Message
 
 from riskstream.core.ids import now_ms
-from riskstream.core.settings import Settings
 from riskstream.core.topics import (
     DEAD_LETTER,
     GROUND_TRUTH,
@@ -40,6 +39,7 @@ from riskstream.core.topics import (
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
+from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
 from riskstream.io.kafka.runtime import TransactionalRuntime
@@ -146,7 +146,7 @@ def parked_label_due(deadline_s: float, now_s: float, prediction_arrived: bool) 
 
 
 class Joiner:
-    def __init__(self, settings: Settings, *, instance: str = "0") -> None:
+    def __init__(self, settings: LabelJoinerSettings, *, instance: str = "0") -> None:
         self.settings = settings
         self.stats = JoinerStats()
         self.metrics = WorkerMetrics("joiner")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.io.kafka.factory import reader
 from riskstream.io.kafka.reading import messages, resolve
@@ -33,7 +33,7 @@ class LabeledBatch:
 
 
 def read_labeled_examples(
-    settings: Settings,
+    settings: ClusterSettings,
     codec: AvroCodec,
     start_ms: int | None,
     end_ms: int | None,

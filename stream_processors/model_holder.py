@@ -22,7 +22,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
 
 from riskstream.core.recent import recent_list
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import MODEL_VERSIONS
 from riskstream.io.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
 from riskstream.io.kafka.contract import Cadence
@@ -47,7 +47,7 @@ LOADED_KEPT = 4  # loaded versions kept in memory: champion, challenger or previ
 class ModelHolder:
     def __init__(
         self,
-        settings: Settings,
+        settings: ClusterSettings,
         codec: AvroCodec,
         on_load_failure: Callable[[str, str], None] | None = None,
         worker: str = "scorer",

@@ -40,9 +40,8 @@ from typing import Any
 
 from riskstream.core.ids import now_ms
 from riskstream.core.recent import RecentDict, recent_list
-from riskstream.core.settings import Settings
-from riskstream.core.slices import MonitorSettings
 from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
 from riskstream.io.kafka.watermark import EventTimeWatermark
@@ -104,13 +103,13 @@ class MonitorStats:
 
 
 class Monitor(WindowedMonitor):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MonitoringSettings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings)
         self.champion = ModelHolder(settings, self.codec, worker="monitor")
-        self.thresholds = drift_thresholds(settings.slice(MonitorSettings))
-        self.quality = quality_thresholds(settings.slice(MonitorSettings))
+        self.thresholds = drift_thresholds(settings)
+        self.quality = quality_thresholds(settings)
         self.size_ms = settings.monitor_window_s * 1000
         self.lateness_ms = settings.monitor_lateness_s * 1000
         self.stats = MonitorStats()

@@ -27,9 +27,8 @@ import urllib.request
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from riskstream.core.settings import Settings
-from riskstream.core.slices import WebhookSettings
 from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
+from riskstream.core.worker_slices import NotifierSettings
 from riskstream.io.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.contract import Batch, Cadence, Output
@@ -61,12 +60,11 @@ class Notifier:
     """The notifier, a worker of the at-least-once engine: one event a batch, its offset
     committed once every webhook had it (or its dead letter is written)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.hooks = settings.slice(WebhookSettings)
-        self.urls = self.hooks.webhooks
-        self.secret = self.hooks.webhook_secret.get_secret_value().encode()
+        self.urls = settings.webhooks
+        self.secret = settings.webhook_secret.get_secret_value().encode()
         self.metrics = WorkerMetrics("notifier")
         self.sent = 0
         self.failed = 0
@@ -178,7 +176,7 @@ class Notifier:
             return None
         firing = self.settings.redis_key("notified-firing", subject)
         sent_firing = bool(self.redis.exists(firing))
-        if not alert_wanted(alert, self.hooks.webhook_min_severity, sent_firing):
+        if not alert_wanted(alert, self.settings.webhook_min_severity, sent_firing):
             return None
         if alert.status == "FIRING":
             self.redis.set(firing, 1, ex=SENT_TTL_S)
@@ -188,7 +186,7 @@ class Notifier:
 
     def _deliver(self, url: str, notification: Notification) -> str | None:
         """None once delivered; else what went wrong on the last try."""
-        s = self.hooks
+        s = self.settings
         body = notification.body()
         failure = ""
         for attempt in range(1, s.webhook_attempts + 1):
@@ -209,7 +207,7 @@ class Notifier:
             headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, body)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.hooks.webhook_timeout_s) as r:
+            with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout_s) as r:
                 return int(r.status), f"HTTP {r.status}"
         except urllib.error.HTTPError as exc:
             return int(exc.code), f"HTTP {exc.code}"

@@ -24,8 +24,8 @@ import numpy as np
 from confluent_kafka import Message
 from prometheus_client import Counter, Gauge
 
-from riskstream.core.settings import Settings
 from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.core.worker_slices import OnlineLearnerSettings
 from riskstream.io.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.contract import Cadence
@@ -45,7 +45,7 @@ PROCESSOR = "learner"
 class Learner:
     """Feeds the online model from labeled-examples and snapshots it to the registry."""
 
-    def __init__(self, settings: Settings, *, seed: int = 0) -> None:
+    def __init__(self, settings: OnlineLearnerSettings, *, seed: int = 0) -> None:
         self.settings = settings
         self.seed = seed
         self.codec = codec_for(settings)

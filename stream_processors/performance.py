@@ -34,9 +34,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from riskstream.core.recent import RecentDict, recent_list
-from riskstream.core.settings import Settings
-from riskstream.core.slices import MonitorSettings, PromotionSettings
 from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, PERFORMANCE_WINDOWS
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
 from riskstream.io.kafka.watermark import EventTimeWatermark
@@ -115,14 +114,14 @@ class PerformanceStats:
 
 
 class PerformanceMonitor(WindowedMonitor):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MonitoringSettings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings, kind="perf")
         self.registry = RegistryReader(settings)
         self.thresholds = performance_thresholds(
-            settings.slice(MonitorSettings),
-            settings.slice(PromotionSettings),
+            settings,
+            settings,
             settings.performance_max_drop,
         )
         self.size_ms = settings.performance_window_s * 1000

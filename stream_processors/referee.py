@@ -16,8 +16,8 @@ import logging
 import threading
 import time
 
-from riskstream.core.settings import Settings
 from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.model_events import publish_model_event
 from riskstream.io.kafka.reading import Start, messages
@@ -36,7 +36,7 @@ from riskstream.schemas.events import LabeledExample, ModelVersionEvent
 log = logging.getLogger(__name__)
 
 
-def read_pairs(settings: Settings, start: Start) -> tuple[int, int, list[Pair]]:
+def read_pairs(settings: MonitoringSettings, start: Start) -> tuple[int, int, list[Pair]]:
     """(examples read, undecodable, pairs) of `labeled-examples` from ``start`` to its end."""
     codec = codec_for(settings)
     pairs: list[Pair] = []
@@ -60,7 +60,7 @@ class EvidenceWatcher:
 
     name = "evidence watcher"
 
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(self, settings: MonitoringSettings, registry: Registry | None = None) -> None:
         self.settings = settings
         self.registry = registry or Registry(settings)
         self.decisions: list[ModelVersionEvent] = []

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from riskstream.core.settings import Settings
 from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models import data as bundled
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.schemas import AvroCodec
@@ -75,7 +75,7 @@ class RetrainData:
 
 
 def retrain_data(
-    settings: Settings, codec: AvroCodec, request: MergedRequest
+    settings: MonitoringSettings, codec: AvroCodec, request: MergedRequest
 ) -> RetrainData | ModelVersionEvent:
     """The request's examples split in time, or the SKIPPED event saying why not."""
     s = settings

@@ -24,8 +24,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from riskstream.core.settings import Settings
-from riskstream.core.slices import PromotionSettings
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models.bootstrap import gates_of
 from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.candidates import CANDIDATES
@@ -67,7 +66,7 @@ class Retrainer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitoringSettings,
         registry: Registry,
         announce: Callable[[ModelVersionEvent], None],
         *,
@@ -311,7 +310,7 @@ class Retrainer:
         decision = decide_promotion(
             candidate_metrics,
             champion_metrics,
-            gates_of(s.slice(PromotionSettings)),
+            gates_of(s),
             self._metric,
             s.promotion_margin,
         )
@@ -367,7 +366,10 @@ class _Stopwatch:
 
 
 def _stale(
-    settings: Settings, search: PendingSearch, champion: str | None, lineage: dict[str, str]
+    settings: MonitoringSettings,
+    search: PendingSearch,
+    champion: str | None,
+    lineage: dict[str, str],
 ) -> ModelVersionEvent:
     reason = (
         f"the champion is version {champion} now, not version {search.expected_champion} "

@@ -24,7 +24,6 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from riskstream.core.settings import Settings
 from riskstream.core.topics import (
     DEAD_LETTER,
     DEAD_LETTER_MAX_BYTES,
@@ -33,6 +32,7 @@ from riskstream.core.topics import (
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
+from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.clients import publish_events
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import consumed
@@ -64,7 +64,7 @@ class ScorerStats:
 class Scorer:
     def __init__(
         self,
-        settings: Settings,
+        settings: ChampionSettings,
         *,
         instance: str = "0",
         batch_size: int = 1000,

@@ -30,8 +30,8 @@ from typing import Any
 from confluent_kafka import Message
 
 from riskstream.core.memory import release_free_memory
-from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, MODEL_VERSIONS, RETRAIN_REQUESTS
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.clients import publish_events
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
@@ -55,7 +55,9 @@ GROUP = "riskstream-trainer"
 class Trainer:
     """Consumes retrain requests and turns each (merged) batch into one training outcome."""
 
-    def __init__(self, settings: Settings, *, seed: int = 0, max_runs: int | None = None) -> None:
+    def __init__(
+        self, settings: MonitoringSettings, *, seed: int = 0, max_runs: int | None = None
+    ) -> None:
         self.settings = settings
         self.seed = seed
         self.max_runs = max_runs  # exit after this many training runs (None: never)

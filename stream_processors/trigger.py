@@ -18,9 +18,8 @@ from collections import deque
 from functools import cached_property
 
 from riskstream.core.recent import recent_list
-from riskstream.core.settings import Settings
-from riskstream.core.slices import TriggerSettings
 from riskstream.core.topics import DRIFT_ALERTS, LABELED_EXAMPLES, RETRAIN_REQUESTS
+from riskstream.core.worker_slices import RetrainTriggerSettings, TriggerSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.contract import retry_while_unavailable
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
@@ -55,10 +54,10 @@ def config_of(settings: TriggerSettings) -> TriggerConfig:
 
 
 class Trigger:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: RetrainTriggerSettings) -> None:
         self.settings = settings
         self.codec = codec_for(settings)
-        self.config = config_of(settings.slice(TriggerSettings))
+        self.config = config_of(settings)
         self._state_key = settings.redis_key("trigger", "state")
         # the latest requests and absorbed alerts (bounded): requests are on their topic
         self.requests: deque[tuple[str, Request]] = recent_list()

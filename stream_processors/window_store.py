@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 from redis.commands.core import Script
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
 
@@ -96,7 +96,9 @@ return redis.call('GET', KEYS[1])
 
 
 class WindowStore:
-    def __init__(self, settings: Settings, kind: str = "window", ttl_s: int = 24 * 3600) -> None:
+    def __init__(
+        self, settings: ClusterSettings, kind: str = "window", ttl_s: int = 24 * 3600
+    ) -> None:
         self.settings = settings
         self.kind = kind
         self.ttl_s = ttl_s

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from riskstream.core.settings import Settings
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import (
     condition_alert,
@@ -72,7 +72,7 @@ class Scope:
 class WindowJudge:
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitoringSettings,
         store: WindowStore,
         metrics: WorkerMetrics,
         thresholds: DriftThresholds,

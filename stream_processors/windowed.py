@@ -10,7 +10,7 @@ from functools import cached_property
 
 from confluent_kafka import Producer
 
-from riskstream.core.settings import Settings
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.admin import partition_count
 from riskstream.io.kafka.clients import broker_answers
 from riskstream.io.kafka.factory import idempotent_producer
@@ -24,7 +24,7 @@ class WindowedMonitor:
     """A Faust worker that counts batches into Redis windows (``_count``) and closes the
     windows the shared watermark has passed by ``size_ms + lateness_ms`` (``_evaluate``)."""
 
-    settings: Settings
+    settings: MonitoringSettings
     metrics: WorkerMetrics
     store: WindowStore
     watermark: EventTimeWatermark

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from riskstream.core.slices import MonitorSettings, PromotionSettings
+from riskstream.core.worker_slices import MonitorSettings, PromotionSettings
 from riskstream.models.monitoring.performance_stats import PerformanceThresholds
 from riskstream.models.monitoring.quality_stats import QualityThresholds
 from riskstream.models.monitoring.statistics import DriftThresholds

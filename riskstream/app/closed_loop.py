@@ -31,6 +31,12 @@ from riskstream.app.loop_report import (
 from riskstream.app.loop_timeline import Echo, Timeline
 from riskstream.core.settings import Settings
 from riskstream.core.topics import LABELED_EXAMPLES
+from riskstream.core.worker_slices import (
+    ChampionSettings,
+    LabelJoinerSettings,
+    MonitoringSettings,
+    RetrainTriggerSettings,
+)
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.model_events import publish_model_event
@@ -127,7 +133,11 @@ def run_loop(settings: Settings, config: LoopConfig, echo: Echo) -> LoopReport:
     )
     run = uuid.uuid4().hex[:8]
     stop = threading.Event()
-    scorer, joiner, monitor = Scorer(settings, instance="demo"), Joiner(settings), Monitor(settings)
+    scorer = Scorer(settings.slice(ChampionSettings), instance="demo")
+    joiner, monitor = (
+        Joiner(settings.slice(LabelJoinerSettings)),
+        Monitor(settings.slice(MonitoringSettings)),
+    )
     threads = _start_workers(settings, config, (scorer, joiner, monitor), report, stop)
     timeline = Timeline(echo, time.time(), scorer, joiner, monitor)
     watcher = threading.Thread(target=timeline.follow, args=(report, stop), daemon=True)
@@ -161,9 +171,9 @@ def _start_workers(
         "scorer": scorer.run,
         "joiner": joiner.run,
         "monitor": monitor.run,
-        "performance": PerformanceMonitor(settings).run,
-        "trigger": Trigger(settings).run,
-        "trainer": Trainer(settings, seed=config.seed).run,
+        "performance": PerformanceMonitor(settings.slice(MonitoringSettings)).run,
+        "trigger": Trigger(settings.slice(RetrainTriggerSettings)).run,
+        "trainer": Trainer(settings.slice(MonitoringSettings), seed=config.seed).run,
     }
     threads = [
         threading.Thread(

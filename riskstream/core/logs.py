@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import DeploymentSettings
 
 
 class QuietWarnings(logging.Filter):
@@ -26,7 +26,7 @@ class QuietWarnings(logging.Filter):
 LIBRDKAFKA_WARNINGS = QuietWarnings()
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: DeploymentSettings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

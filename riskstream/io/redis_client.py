@@ -3,7 +3,7 @@
 
 On a cluster every key of one Lua script or transaction must hash to one slot: the window
 stores put all their keys under one hash tag per deployment and store
-(:meth:`Settings.redis_slot_key`); the joiner's per-request keys stand alone and are read
+(:meth:`ClusterSettings.redis_slot_key`); the joiner's per-request keys stand alone and are read
 with :func:`mget` across slots.
 """
 
@@ -19,7 +19,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from riskstream.core.errors import CredentialsRefusedError, ServiceUnavailableError
-from riskstream.core.settings import Settings, mask_url_password
+from riskstream.core.settings import mask_url_password
+from riskstream.core.slices import ClusterSettings
 
 # A restart, a network blip or a Redis still loading its (empty) dataset: the worker keeps its
 # batch uncommitted, waits and retries; anything else is a bug and propagates.
@@ -55,7 +56,7 @@ _CLUSTER_UNREACHABLE: tuple[type[Exception], ...] = (RedisClusterException, *RED
 _TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 10}
 
 
-def connect(settings: Settings) -> RedisClient:
+def connect(settings: ClusterSettings) -> RedisClient:
     """A client for ``RISKSTREAM_REDIS_URL`` (AUTH and TLS come from the URL: ``rediss://``,
     ``redis://:password@host``); with ``RISKSTREAM_REDIS_CLUSTER=true``, a cluster client that
     learns the slots from that node. It reconnects by itself after a restart.
@@ -112,9 +113,9 @@ def mget(client: RedisClient, keys: Sequence[str]) -> list[Any]:
 CACHED_AT = struct.Struct(">iq")
 
 
-def prediction_key(settings: Settings, request_id: str) -> str:
+def prediction_key(settings: ClusterSettings, request_id: str) -> str:
     return settings.redis_key("prediction", request_id)
 
 
-def seen_key(settings: Settings, request_id: str) -> str:
+def seen_key(settings: ClusterSettings, request_id: str) -> str:
     return settings.redis_key("seen", request_id)

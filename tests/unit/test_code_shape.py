@@ -20,6 +20,19 @@ ACTING_CALLS = {
     "reader",
     "subscribe",
     "assign",
+    "mkdir",
+    "MlflowClient",
+    "set_tracking_uri",
+}
+# the composition roots: they read the whole settings and hand each worker its slice
+WHOLE_SETTINGS = {
+    "riskstream/app/cli",
+    "riskstream/app/closed_loop.py",
+    "riskstream/app/demo_runs.py",
+    "riskstream/app/console/app.py",
+    "riskstream/app/console/server.py",
+    "riskstream/app/stack/manager.py",
+    "riskstream/core/settings.py",
 }
 
 
@@ -70,3 +83,18 @@ def test_constructors_connect_to_nothing_and_start_nothing() -> None:
         if isinstance(call, ast.Call) and (name := _called_name(call)) in ACTING_CALLS
     ]
     assert acting == []
+
+
+def test_only_the_composition_roots_take_the_whole_settings() -> None:
+    """Everything else names the slice it reads (riskstream.core.slices, .worker_slices), so
+    mypy holds a worker to its own settings."""
+    importing = {
+        str(path.relative_to(ROOT))
+        for path in _modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and node.module == "riskstream.core.settings"
+        and any(alias.name == "Settings" for alias in node.names)
+    }
+    assert importing, "the scan found no module: it is broken"
+    assert {p for p in importing if not any(p.startswith(root) for root in WHOLE_SETTINGS)} == set()

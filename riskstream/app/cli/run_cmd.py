@@ -12,7 +12,14 @@ import typer
 from riskstream.app.cli.output import fails_cleanly
 from riskstream.core.logs import configure_logging
 from riskstream.core.settings import Settings, load_settings
-from riskstream.core.slices import WebhookSettings
+from riskstream.core.worker_slices import (
+    ChampionSettings,
+    LabelJoinerSettings,
+    MonitoringSettings,
+    NotifierSettings,
+    OnlineLearnerSettings,
+    RetrainTriggerSettings,
+)
 from riskstream.io.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
 
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
@@ -38,7 +45,8 @@ class _Worker(Protocol):
 
 
 def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
-    """Build the worker, serve its ops endpoints, and run it until SIGINT/SIGTERM."""
+    """Build the worker from its slice of the settings, serve its ops endpoints, and run it
+    until SIGINT/SIGTERM."""
     settings = _worker_settings()
     worker = build(settings)
     name = worker.metrics.processor
@@ -72,7 +80,10 @@ def trainer(
     """retrain-requests → train, register, promote or not → model-versions."""
     from riskstream.stream_processors.trainer import Trainer
 
-    _run(lambda settings: Trainer(settings, seed=seed, max_runs=max_runs or None), ops_port)
+    _run(
+        lambda s: Trainer(s.slice(MonitoringSettings), seed=seed, max_runs=max_runs or None),
+        ops_port,
+    )
 
 
 @app.command("learner")
@@ -85,7 +96,7 @@ def learner(
     snapshots in MLflow (alias `online`)."""
     from riskstream.stream_processors.online_learner import Learner
 
-    _run(lambda settings: Learner(settings, seed=seed), ops_port)
+    _run(lambda s: Learner(s.slice(OnlineLearnerSettings), seed=seed), ops_port)
 
 
 @app.command("scorer")
@@ -99,7 +110,7 @@ def scorer(
     from riskstream.stream_processors.scorer import Scorer
 
     _run(
-        lambda settings: Scorer(settings, instance=instance, batch_size=batch_size),
+        lambda s: Scorer(s.slice(ChampionSettings), instance=instance, batch_size=batch_size),
         ops_port,
     )
 
@@ -113,7 +124,7 @@ def joiner(
     """ground-truth + predictions → labeled-examples (late and unknown labels dead-lettered)."""
     from riskstream.stream_processors.joiner import Joiner
 
-    _run(lambda settings: Joiner(settings, instance=instance), ops_port)
+    _run(lambda s: Joiner(s.slice(LabelJoinerSettings), instance=instance), ops_port)
 
 
 @app.command("monitor")
@@ -123,7 +134,7 @@ def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
     Redis → drift-alerts."""
     from riskstream.stream_processors.monitor import Monitor
 
-    _run(Monitor, ops_port)
+    _run(lambda s: Monitor(s.slice(MonitoringSettings)), ops_port)
 
 
 @app.command("performance")
@@ -132,7 +143,7 @@ def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -
     """labeled-examples → windowed model metrics and ADWIN on errors → drift-alerts."""
     from riskstream.stream_processors.performance import PerformanceMonitor
 
-    _run(PerformanceMonitor, ops_port)
+    _run(lambda s: PerformanceMonitor(s.slice(MonitoringSettings)), ops_port)
 
 
 @app.command("trigger")
@@ -141,7 +152,7 @@ def trigger(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
     """drift-alerts + labeled-examples → retrain-requests (with a cooldown)."""
     from riskstream.stream_processors.trigger import Trigger
 
-    _run(Trigger, ops_port)
+    _run(lambda s: Trigger(s.slice(RetrainTriggerSettings)), ops_port)
 
 
 @app.command("notifier")
@@ -151,7 +162,7 @@ def notifier(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> N
     de-duplicated; dead-lettered after the last try)."""
     from riskstream.stream_processors.notifier import Notifier
 
-    _run(Notifier, ops_port)
+    _run(lambda s: Notifier(s.slice(NotifierSettings)), ops_port)
 
 
 @app.command("all")
@@ -167,7 +178,7 @@ def run_all() -> None:
     stop = _stop_on_signals()
     optional = {
         "learner": settings.run_learner,
-        "notifier": bool(settings.slice(WebhookSettings).webhooks),
+        "notifier": bool(settings.webhooks),
     }
     names = [n for n in WORKERS if optional.get(n, True)]
     procs = {

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -24,12 +24,25 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, SecretStr
+from typing_extensions import TypedDict
 
 from riskstream import __version__
 from riskstream.app.console import views
 from riskstream.app.console.auth import authorized
 from riskstream.app.console.drift_source import DriftSource
 from riskstream.app.console.feed import ConsoleFeed
+from riskstream.app.console.shapes import (
+    DriftMatrix,
+    DriftWindow,
+    FeatureHistogram,
+    IncidentState,
+    LiveMetrics,
+    Overview,
+    PerformanceView,
+    Role,
+    VersionRow,
+    VersionSummary,
+)
 from riskstream.app.tools import alert_actions, model_actions
 from riskstream.app.tools.alerts import LatestPerformance
 from riskstream.core.errors import RiskstreamError
@@ -43,7 +56,7 @@ from riskstream.core.topics import (
     E,
     TopicSpec,
 )
-from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from riskstream.models.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry, VersionInfo
 
 HERE = Path(__file__).parent
 PAGES = ("overview", "drift", "performance", "models", "alerts", "backtests")
@@ -78,15 +91,25 @@ class Acknowledge(Decision):
     subject: str = ""
 
 
-class Cached:
+T = TypeVar("T")
+
+
+class Written(TypedDict):
+    """What a write answers: the line a person reads, and its audit record's id."""
+
+    message: str
+    audit_id: str
+
+
+class Cached(Generic[T]):
     """A slow read (the MLflow registry) shared by requests for ``ttl_s``."""
 
-    def __init__(self, read: Callable[[], Any], ttl_s: float = 3.0) -> None:
+    def __init__(self, read: Callable[[], T], ttl_s: float = 3.0) -> None:
         self.read, self.ttl_s = read, ttl_s
-        self.value: Any = None
+        self.value: T
         self.at = -1e9
 
-    def get(self) -> Any:
+    def get(self) -> T:
         if time.monotonic() - self.at > self.ttl_s:
             self.value, self.at = self.read(), time.monotonic()
         return self.value
@@ -129,15 +152,15 @@ class Console:
     settings: Settings
     feed: ConsoleFeed
     drift: DriftSource
-    versions: Cached
+    versions: Cached[list[VersionSummary]]
     redis: Any
-    closed_windows: Cached
+    closed_windows: Cached[list[DriftWindow]]
 
     def events(self, topic: TopicSpec[E]) -> list[E]:
         """The events of a followed topic the feed holds, as the topic's event type."""
         return [e for e in self.feed.snapshot(topic.name) if isinstance(e, topic.event)]
 
-    def act(self, action: Callable[[], model_actions.Done]) -> dict[str, Any]:
+    def act(self, action: Callable[[], model_actions.Done]) -> Written:
         """Run a write; a refusal (RiskstreamError) is a 409 that says why."""
         try:
             done = action()
@@ -194,7 +217,7 @@ def _dashboard(console: Console) -> APIRouter:
     settings = console.settings
 
     @router.get("/api/v1/overview")
-    def overview() -> dict[str, Any]:
+    def overview() -> Overview:
         """Throughput, lag per worker group, champion and challenger, active alerts, last
         retrain."""
         known = console.versions.get()
@@ -224,12 +247,12 @@ def _dashboard(console: Console) -> APIRouter:
         }
 
     @router.get("/api/v1/drift")
-    def drift_windows() -> dict[str, Any]:
+    def drift_windows() -> DriftMatrix:
         """Feature x window PSI (KS, JS) of the drift monitor's latest closed windows."""
         return views.drift_matrix(console.closed_windows.get())
 
     @router.get("/api/v1/drift/histogram")
-    def drift_histogram(version: str, start: int, feature: str) -> dict[str, Any]:
+    def drift_histogram(version: str, start: int, feature: str) -> FeatureHistogram:
         """Reference vs window shares of one feature (or ``score``) over the reference bins."""
         found = console.drift.histogram(version, start, feature)
         if found is None:
@@ -237,7 +260,7 @@ def _dashboard(console: Console) -> APIRouter:
         return found
 
     @router.get("/api/v1/performance")
-    def performance() -> dict[str, Any]:
+    def performance() -> PerformanceView:
         """Each version's realized windows with 95% intervals, and every takeover."""
         return {
             "series": views.performance_series(console.events(PERFORMANCE_WINDOWS)),
@@ -253,14 +276,14 @@ def _records(console: Console) -> APIRouter:
     settings = console.settings
 
     @router.get("/api/v1/models")
-    def models() -> list[dict[str, Any]]:
+    def models() -> list[VersionRow]:
         """Every version: metrics, aliases, lineage, and who promoted it and why."""
         return views.version_rows(
             console.versions.get(), console.events(MODEL_VERSIONS), console.events(AUDIT)
         )
 
     @router.get("/api/v1/alerts")
-    def alerts() -> list[dict[str, Any]]:
+    def alerts() -> list[IncidentState]:
         """Incidents newest first: FIRING with its RESOLVED, acknowledgement and silence."""
         rows = views.alert_timeline(console.events(DRIFT_ALERTS))
         return views.with_alert_state(
@@ -306,33 +329,33 @@ def _writes(console: Console) -> APIRouter:
     settings = console.settings
 
     @router.post("/api/v1/models/{version}/approve")
-    def approve(version: str, body: Decision) -> dict[str, Any]:
+    def approve(version: str, body: Decision) -> Written:
         """Promote the challenger a manual promotion holds."""
         return console.act(
             lambda: model_actions.decide(settings, version, True, body.actor, body.reason)
         )
 
     @router.post("/api/v1/models/{version}/reject")
-    def reject(version: str, body: Decision) -> dict[str, Any]:
+    def reject(version: str, body: Decision) -> Written:
         """End the challenger's challenge; the champion stays."""
         return console.act(
             lambda: model_actions.decide(settings, version, False, body.actor, body.reason)
         )
 
     @router.post("/api/v1/models/rollback")
-    def rollback(body: Rollback) -> dict[str, Any]:
+    def rollback(body: Rollback) -> Written:
         """Move `champion` back to the previous champion, or to an earlier ``version``."""
         return console.act(
             lambda: model_actions.rollback(settings, body.actor, body.reason, to=body.version)
         )
 
     @router.post("/api/v1/retrain")
-    def retrain(body: Decision) -> dict[str, Any]:
+    def retrain(body: Decision) -> Written:
         """Ask the trainer for a new candidate now."""
         return console.act(lambda: model_actions.request_retrain(settings, body.actor, body.reason))
 
     @router.post("/api/v1/alerts/{alert_id}/ack")
-    def acknowledge(alert_id: str, body: Acknowledge) -> dict[str, Any]:
+    def acknowledge(alert_id: str, body: Acknowledge) -> Written:
         """Mark an incident as seen."""
         return console.act(
             lambda: alert_actions.acknowledge(
@@ -341,7 +364,7 @@ def _writes(console: Console) -> APIRouter:
         )
 
     @router.post("/api/v1/alerts/silence")
-    def silence(body: Silence) -> dict[str, Any]:
+    def silence(body: Silence) -> Written:
         """Hold back the webhooks of one alert subject for a while."""
         return console.act(
             lambda: alert_actions.silence(
@@ -352,7 +375,7 @@ def _writes(console: Console) -> APIRouter:
     return router
 
 
-def _version(info: Any) -> dict[str, Any]:
+def _version(info: VersionInfo) -> VersionSummary:
     return {
         "version": info.version,
         "aliases": list(info.aliases),
@@ -363,21 +386,23 @@ def _version(info: Any) -> dict[str, Any]:
 
 
 def _role(
-    version: str | None, known: list[dict[str, Any]], latest: LatestPerformance
-) -> dict[str, Any] | None:
+    version: str | None, known: list[VersionSummary], latest: LatestPerformance
+) -> Role | None:
     """A role's version with its latest whole-stream served windows: ``estimated`` (before
     labels) and ``realized`` (after), with their sizes."""
     row = next((v for v in known if v["version"] == version), None)
     if row is None:
         return None
-    live: dict[str, Any] = {}
-    for basis, field in (("ESTIMATED", "estimated"), ("REALIZED", "realized")):
-        window = latest.latest.get((row["version"], "all", basis))
-        if window is not None:  # undefined metrics were left out of the window's record
-            metrics = window.estimated if field == "estimated" else window.realized
-            live[field] = {m: metrics.get(m) for m in views.METRICS}
-            live[f"{field}_n"] = window.sample_size
-    return {**row, "live": live}
+    live: LiveMetrics = {}
+    estimated = latest.latest.get((row["version"], "all", "ESTIMATED"))
+    if estimated is not None:  # undefined metrics were left out of the window's record
+        live["estimated"] = {m: estimated.estimated.get(m) for m in views.METRICS}
+        live["estimated_n"] = estimated.sample_size
+    realized = latest.latest.get((row["version"], "all", "REALIZED"))
+    if realized is not None:
+        live["realized"] = {m: realized.realized.get(m) for m in views.METRICS}
+        live["realized_n"] = realized.sample_size
+    return Role(**row, live=live)
 
 
 def _backtests(root: Path) -> list[dict[str, Any]]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
-from riskstream.core.settings import Settings
-from riskstream.core.slices import MonitorSettings
+from riskstream.app.console.shapes import DriftWindow, FeatureHistogram
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models.bundle import ModelLoadError
 from riskstream.models.monitoring.statistics import drift_verdicts
 from riskstream.models.monitoring.thresholds import drift_thresholds
@@ -24,11 +23,11 @@ SHOWN_WINDOWS = 24
 
 
 class DriftSource:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MonitoringSettings) -> None:
         self.settings = settings
         self.store = WindowStore(settings)
         self.registry = RegistryReader(settings)
-        self.thresholds = drift_thresholds(settings.slice(MonitorSettings))
+        self.thresholds = drift_thresholds(settings)
         self._references: dict[str, DriftReference | None] = {}
         self._lock = threading.Lock()
 
@@ -42,9 +41,9 @@ class DriftSource:
                     self._references[version] = None
             return self._references[version]
 
-    def windows(self, keep: int = SHOWN_WINDOWS) -> list[dict[str, Any]]:
+    def windows(self, keep: int = SHOWN_WINDOWS) -> list[DriftWindow]:
         """The latest closed windows with each feature's (and the score's) PSI, KS and JS."""
-        shown = []
+        shown: list[DriftWindow] = []
         for version, start in self.store.closed_windows(keep):
             reference = self.reference(version)
             if reference is None:
@@ -71,7 +70,7 @@ class DriftSource:
             )
         return shown
 
-    def histogram(self, version: str, start: int, feature: str) -> dict[str, Any] | None:
+    def histogram(self, version: str, start: int, feature: str) -> FeatureHistogram | None:
         """Reference and window counts of one feature (or ``score``) over the reference's
         bins, as shares, with the bin edges."""
         reference = self.reference(version)

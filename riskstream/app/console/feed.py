@@ -25,7 +25,7 @@ from confluent_kafka import TopicPartition as TP
 
 from riskstream.app.console.swaps import WATCH_MS, SwapWatch
 from riskstream.core.recent import recent_list
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import (
     AUDIT,
     CATALOG,
@@ -49,7 +49,7 @@ SAMPLE_S = 2.0
 
 
 class ConsoleFeed:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.events: dict[str, deque[Event]] = {spec.name: recent_list(KEEP) for spec in FOLLOWED}
         self.samples: deque[tuple[float, int, int]] = recent_list(300)

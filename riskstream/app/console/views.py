@@ -12,6 +12,22 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from riskstream.app.console.shapes import (
+    DriftMatrix,
+    DriftWindow,
+    HistoryEntry,
+    Incident,
+    IncidentState,
+    LastRetrain,
+    MetricSeries,
+    PerformanceSeries,
+    Rate,
+    RetrainPhases,
+    Takeover,
+    VersionRow,
+    VersionSummary,
+)
+from riskstream.app.tools.alert_actions import Hold
 from riskstream.models.monitoring.alerts import subject_name
 from riskstream.models.monitoring.notifications import subject_of
 from riskstream.models.monitoring.performance_stats import standard_error
@@ -33,21 +49,21 @@ def alert_subject(alert: DriftAlert) -> str:
     return subject_of(alert.model_name, alert.kind, alert.feature, alert.statistic, alert.segment)
 
 
-def alert_timeline(alerts: Iterable[DriftAlert]) -> list[dict[str, Any]]:
+def alert_timeline(alerts: Iterable[DriftAlert]) -> list[Incident]:
     """One row per incident: a FIRING alert, with the RESOLVED alert that closed it (or
     ``resolved_at`` None while it is active). Newest first."""
-    rows: list[dict[str, Any]] = []
-    open_by_subject: dict[str, dict[str, Any]] = {}
+    rows: list[Incident] = []
+    open_by_subject: dict[str, Incident] = {}
     for alert in sorted(alerts, key=lambda a: a.event_time):
         subject = alert_subject(alert)
         if alert.status == AlertStatus.RESOLVED:
-            row = open_by_subject.pop(subject, None)
-            if row is not None:
-                row["resolved_at"] = alert.event_time
-                row["resolved_value"] = alert.value
-                row["resolved_by"] = alert.alert_id
+            closed = open_by_subject.pop(subject, None)
+            if closed is not None:
+                closed["resolved_at"] = alert.event_time
+                closed["resolved_value"] = alert.value
+                closed["resolved_by"] = alert.alert_id
             continue
-        row = {
+        row: Incident = {
             "alert_id": alert.alert_id,
             "subject": subject,
             "fired_at": alert.event_time,
@@ -75,13 +91,11 @@ def alert_timeline(alerts: Iterable[DriftAlert]) -> list[dict[str, Any]]:
 
 
 def with_alert_state(
-    rows: Sequence[dict[str, Any]],
-    acks: Mapping[str, Mapping[str, Any]],
-    silences: Mapping[str, Mapping[str, Any]],
-) -> list[dict[str, Any]]:
+    rows: Sequence[Incident], acks: Mapping[str, Hold], silences: Mapping[str, Hold]
+) -> list[IncidentState]:
     """Each row with its acknowledgement (by alert id) and silence (by subject), if any."""
     return [
-        {**row, "ack": acks.get(row["alert_id"]), "silence": silences.get(row["subject"])}
+        IncidentState(**row, ack=acks.get(row["alert_id"]), silence=silences.get(row["subject"]))
         for row in rows
     ]
 
@@ -101,41 +115,49 @@ def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def performance_series(windows: Iterable[PerformanceWindow]) -> list[dict[str, Any]]:
+def performance_series(windows: Iterable[PerformanceWindow]) -> list[PerformanceSeries]:
     """Realized performance over time, one series per (version, variant), whole stream only:
     for each metric the window starts, values and 95% interval bounds."""
-    series: dict[tuple[str, str], dict[str, Any]] = {}
+    series: dict[tuple[str, str], PerformanceSeries] = {}
     for w in sorted(windows, key=lambda w: w.window_start):
         if w.basis != "REALIZED" or w.segment:
             continue
         variant = w.variant or "served"
         key = (w.model_version, variant)
-        s = series.setdefault(
-            key,
-            {
-                "version": key[0],
-                "variant": variant,
-                "n": [],
-                "window_start": [],
-                **{m: {"value": [], "low": [], "high": []} for m in METRICS},
-            },
-        )
+        s = series.setdefault(key, _empty_series(key[0], variant))
         s["window_start"].append(w.window_start)
         s["n"].append(w.sample_size)
         for metric in METRICS:
             value = _number(w.realized.get(metric))
             counts = {**w.realized, "n": w.sample_size}
             bounds = interval(metric, value, counts) if value is not None else None
-            s[metric]["value"].append(value)
-            s[metric]["low"].append(bounds[0] if bounds else None)
-            s[metric]["high"].append(bounds[1] if bounds else None)
+            points: MetricSeries = s[metric]  # type: ignore[literal-required]
+            points["value"].append(value)
+            points["low"].append(bounds[0] if bounds else None)
+            points["high"].append(bounds[1] if bounds else None)
     return [series[k] for k in sorted(series)]
+
+
+def _empty_series(version: str, variant: str) -> PerformanceSeries:
+    def empty() -> MetricSeries:
+        return {"value": [], "low": [], "high": []}
+
+    return {
+        "version": version,
+        "variant": variant,
+        "n": [],
+        "window_start": [],
+        "accuracy": empty(),
+        "roc_auc": empty(),
+        "f1": empty(),
+        "brier": empty(),
+    }
 
 
 TAKEOVER_STATUSES = ("PROMOTED", "ROLLED_BACK")
 
 
-def takeovers(events: Iterable[ModelVersionEvent]) -> list[dict[str, Any]]:
+def takeovers(events: Iterable[ModelVersionEvent]) -> list[Takeover]:
     """When each champion took over (a promotion or a rollback), oldest first."""
     return [
         {
@@ -150,10 +172,10 @@ def takeovers(events: Iterable[ModelVersionEvent]) -> list[dict[str, Any]]:
     ]
 
 
-def rates(samples: Sequence[tuple[float, int, int]]) -> list[dict[str, float]]:
+def rates(samples: Sequence[tuple[float, int, int]]) -> list[Rate]:
     """Records/s in (patient records) and out (predictions) between successive samples of
     how many of each the console has counted, taken at (time s, in, out)."""
-    out = []
+    out: list[Rate] = []
     for (t0, in0, out0), (t1, in1, out1) in itertools.pairwise(samples):
         dt = t1 - t0
         if dt <= 0:
@@ -163,14 +185,14 @@ def rates(samples: Sequence[tuple[float, int, int]]) -> list[dict[str, float]]:
 
 
 def version_rows(
-    versions: Iterable[Mapping[str, Any]],
+    versions: Iterable[VersionSummary],
     events: Iterable[ModelVersionEvent],
     audits: Iterable[AuditEvent],
-) -> list[dict[str, Any]]:
+) -> list[VersionRow]:
     """Every registered version with its metrics, aliases, lineage, and history: the
     model-version events about it, each with who did it (an audit record of a person, or the
     worker that published it) and why. Newest version first."""
-    history: dict[str, list[dict[str, Any]]] = {}
+    history: dict[str, list[HistoryEntry]] = {}
     people = sorted(audits, key=lambda a: a.event_time)
     for e in sorted(events, key=lambda e: e.event_time):
         if not e.version:
@@ -185,9 +207,7 @@ def version_rows(
                 "why": person.reason if person else e.reason,
             }
         )
-    rows = []
-    for v in versions:
-        rows.append({**v, "history": history.get(v["version"], [])})
+    rows = [VersionRow(**v, history=history.get(v["version"], [])) for v in versions]
     return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
 
 
@@ -215,10 +235,9 @@ def _audit_for(
     return None
 
 
-def drift_matrix(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The feature x window heatmap: PSI as z, KS and JS for the hover, windows oldest first.
-    Each input window is ``{"start", "version", "n", "verdicts": [{feature, psi, ks, js,
-    drifting}]}``."""
+def drift_matrix(windows: Sequence[DriftWindow]) -> DriftMatrix:
+    """The feature x window heatmap: PSI as z, KS and JS for the hover, windows oldest
+    first."""
     ordered = sorted(windows, key=lambda w: w["start"])
     features = sorted({v["feature"] for w in ordered for v in w["verdicts"]})
     grid: dict[str, list[list[float | None]]] = {"psi": [], "ks": [], "js": []}
@@ -227,14 +246,16 @@ def drift_matrix(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             row = []
             for w in ordered:
                 found = next((v for v in w["verdicts"] if v["feature"] == feature), None)
-                row.append(_number(found[stat]) if found else None)
+                row.append(_number(found[stat]) if found else None)  # type: ignore[literal-required]
             grid[stat].append(row)
     return {
         "windows": [w["start"] for w in ordered],
         "versions": [w["version"] for w in ordered],
         "sizes": [w["n"] for w in ordered],
         "features": features,
-        **grid,
+        "psi": grid["psi"],
+        "ks": grid["ks"],
+        "js": grid["js"],
     }
 
 
@@ -246,7 +267,7 @@ def last_retrain(
     events: Iterable[ModelVersionEvent],
     alerts: Iterable[DriftAlert] = (),
     switched: Mapping[str, int] | None = None,
-) -> dict[str, Any] | None:
+) -> LastRetrain | None:
     """The latest retrain request and what came of it: the trainer's first decision after it
     (PENDING while none has come), and the seconds of each phase of the recovery the console
     can date (``retrain_phases``)."""
@@ -276,7 +297,7 @@ def retrain_phases(
     events: Iterable[ModelVersionEvent],
     alerts: Iterable[DriftAlert],
     switched: Mapping[str, int],
-) -> dict[str, float | None]:
+) -> RetrainPhases:
     """Seconds of decision (the request's first alert → the request), training (→ its
     version REGISTERED), promotion (→ PROMOTED) and swap (→ the last partition of the
     predictions carrying it); None where a step has not happened or cannot be dated."""
@@ -296,8 +317,8 @@ def retrain_phases(
         promoted.event_time if promoted else None,
         served,
     ]
-    names = ("decision", "training", "promotion", "swap")
-    return {
-        name: None if a is None or b is None else round((b - a) / 1000, 2)
-        for name, a, b in zip(names, steps[:-1], steps[1:], strict=True)
-    }
+    decision, training, promotion, swap = (
+        None if a is None or b is None else round((b - a) / 1000, 2)
+        for a, b in itertools.pairwise(steps)
+    )
+    return {"decision": decision, "training": training, "promotion": promotion, "swap": swap}

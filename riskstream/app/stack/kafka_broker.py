@@ -27,7 +27,8 @@ from pydantic import SecretStr
 
 from riskstream.app.stack.processes import ManagedProcess, numbered_pidfiles
 from riskstream.core.errors import StackError
-from riskstream.core.settings import MASK, Settings
+from riskstream.core.settings import MASK
+from riskstream.core.slices import LocalStackSettings
 
 MAIN_CLASS = "kafka.Kafka"
 JVM_OPTS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
@@ -166,7 +167,7 @@ class KafkaBroker:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalStackSettings,
         sasl_ssl: SaslSslListener | None = None,
         node_id: int = 1,
         brokers: int = 1,
@@ -324,13 +325,15 @@ class KafkaBroker:
         return self.process.start([*self._java(), MAIN_CLASS, str(self.properties)], cwd=self.home)
 
 
-def local_nodes(settings: Settings, sasl_ssl: SaslSslListener | None = None) -> list[KafkaBroker]:
+def local_nodes(
+    settings: LocalStackSettings, sasl_ssl: SaslSslListener | None = None
+) -> list[KafkaBroker]:
     """The nodes ``stack up`` runs for these settings (``stack_brokers`` of them)."""
     brokers = settings.stack_brokers
     return [KafkaBroker(settings, sasl_ssl, i, brokers) for i in range(1, brokers + 1)]
 
 
-def started_nodes(settings: Settings) -> list[KafkaBroker]:
+def started_nodes(settings: LocalStackSettings) -> list[KafkaBroker]:
     """Every node with a pid file under the state dir, whatever the cluster size now asked
     for: ``down`` stops what ``up`` started."""
     ids = numbered_pidfiles(settings.state_dir / "run", "kafka")

@@ -18,7 +18,7 @@ import yaml
 
 from riskstream.app.stack.processes import ManagedProcess, log_tail, port_in_use
 from riskstream.core.errors import PortInUseError, StackError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import LocalStackSettings
 from riskstream.io.ops import WORKERS, ops_port_of
 
 SCRAPE_INTERVAL_S = 5
@@ -49,7 +49,7 @@ def scrape_config(
 class PrometheusServer:
     """The local Prometheus under ``<state_dir>/prometheus`` and its process."""
 
-    def __init__(self, settings: Settings, interval_s: float = SCRAPE_INTERVAL_S) -> None:
+    def __init__(self, settings: LocalStackSettings, interval_s: float = SCRAPE_INTERVAL_S) -> None:
         self.settings = settings
         self.interval_s = interval_s
         self.port = settings.prometheus_port
@@ -120,7 +120,7 @@ class PrometheusServer:
 
 
 def up_prometheus(
-    settings: Settings,
+    settings: LocalStackSettings,
     echo: Callable[[str], None] = lambda _: None,
     timeout: float = 60.0,
     interval_s: float = 5.0,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from riskstream.app.stack.processes import ManagedProcess, numbered_pidfiles
 from riskstream.core.errors import StackError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import LocalStackSettings
 
 CLUSTER_MASTERS = 3
 CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on its port + this (its bus)
@@ -19,7 +19,7 @@ class RedisServer:
     """The local Redis under ``<state_dir>/redis`` and its process; with ``cluster_port``, one
     master of the local Redis Cluster, under ``<state_dir>/redis-cluster/<port>``."""
 
-    def __init__(self, settings: Settings, cluster_port: int | None = None) -> None:
+    def __init__(self, settings: LocalStackSettings, cluster_port: int | None = None) -> None:
         url = urlsplit(settings.redis_url.get_secret_value())
         self.settings = settings
         self.host = url.hostname or "127.0.0.1"
@@ -102,7 +102,7 @@ class RedisServer:
         return self.process.start(argv, cwd=self.home)
 
 
-def cluster_masters(settings: Settings) -> list[RedisServer]:
+def cluster_masters(settings: LocalStackSettings) -> list[RedisServer]:
     """The local cluster's masters: on the URL's port and the two above it."""
     first = RedisServer(settings).port
     highest = first + CLUSTER_MASTERS - 1 + CLUSTER_BUS_OFFSET
@@ -117,7 +117,7 @@ def cluster_masters(settings: Settings) -> list[RedisServer]:
     return [RedisServer(settings, first + i) for i in range(CLUSTER_MASTERS)]
 
 
-def started_servers(settings: Settings) -> list[RedisServer]:
+def started_servers(settings: LocalStackSettings) -> list[RedisServer]:
     """Every local Redis with a pid file, single or cluster master: what ``down`` stops."""
     ports = numbered_pidfiles(settings.state_dir / "run", "redis")
     single = RedisServer(settings)

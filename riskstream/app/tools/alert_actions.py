@@ -9,11 +9,13 @@ segment) for a while; the alert itself is still published and shown. Both are re
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import NotRequired
+
+from typing_extensions import TypedDict
 
 from riskstream.app.tools.model_actions import Done, record
 from riskstream.core.ids import now_ms
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.model_events import default_actor
 from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.notifications import SILENCE_KEY
@@ -22,9 +24,20 @@ ACKS_KEY = "alert-acks"
 ACK_TTL_S = 90 * 24 * 3600
 
 
-def acknowledge(settings: Settings, alert_id: str, subject: str, actor: str, reason: str) -> Done:
+class Hold(TypedDict):
+    """An acknowledgement, or a silence (which holds ``until``): who, why, when (epoch ms)."""
+
+    actor: str
+    reason: str
+    time: int
+    until: NotRequired[int]
+
+
+def acknowledge(
+    settings: ClusterSettings, alert_id: str, subject: str, actor: str, reason: str
+) -> Done:
     actor = actor or default_actor()
-    held = {"actor": actor, "reason": reason, "time": now_ms()}
+    held: Hold = {"actor": actor, "reason": reason, "time": now_ms()}
     redis = connect(settings)
     redis.hset(settings.redis_key(ACKS_KEY), alert_id, json.dumps(held))
     redis.expire(settings.redis_key(ACKS_KEY), ACK_TTL_S)
@@ -32,10 +45,12 @@ def acknowledge(settings: Settings, alert_id: str, subject: str, actor: str, rea
     return Done(f"alert {alert_id} acknowledged by {actor}", audit)
 
 
-def silence(settings: Settings, subject: str, minutes: float, actor: str, reason: str) -> Done:
+def silence(
+    settings: ClusterSettings, subject: str, minutes: float, actor: str, reason: str
+) -> Done:
     actor = actor or default_actor()
     until = now_ms() + int(minutes * 60_000)
-    held = {"actor": actor, "reason": reason, "time": now_ms(), "until": until}
+    held: Hold = {"actor": actor, "reason": reason, "time": now_ms(), "until": until}
     connect(settings).set(
         settings.redis_key(SILENCE_KEY, subject), json.dumps(held), px=int(minutes * 60_000)
     )
@@ -45,17 +60,17 @@ def silence(settings: Settings, subject: str, minutes: float, actor: str, reason
     return Done(f"{subject} silenced for {minutes:g} min by {actor}", audit)
 
 
-def acks(settings: Settings, redis: RedisClient | None = None) -> dict[str, dict[str, Any]]:
+def acks(settings: ClusterSettings, redis: RedisClient | None = None) -> dict[str, Hold]:
     """Acknowledgements by alert id (``redis``: a client to reuse, as the console does)."""
     raw = (redis or connect(settings)).hgetall(settings.redis_key(ACKS_KEY))
     return {_text(k): json.loads(v) for k, v in raw.items()}
 
 
-def silences(settings: Settings, redis: RedisClient | None = None) -> dict[str, dict[str, Any]]:
+def silences(settings: ClusterSettings, redis: RedisClient | None = None) -> dict[str, Hold]:
     """Active silences by subject."""
     redis = redis or connect(settings)
     head = settings.redis_key(SILENCE_KEY, "")
-    found = {}
+    found: dict[str, Hold] = {}
     for key in redis.scan_iter(match=f"{head}*", count=1000):
         value = redis.get(key)
         if value is not None:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import DRIFT_ALERTS, PERFORMANCE_WINDOWS
 from riskstream.io.kafka.reading import Start, read_events
 from riskstream.schemas.events import AlertStatus, DriftAlert, PerformanceWindow, Severity
@@ -45,7 +45,7 @@ class ActiveAlerts:
 
 
 def read_alerts(
-    settings: Settings,
+    settings: ClusterSettings,
     start: Start = "end",
     follow: bool = True,
     skipped: Counter[str] | None = None,
@@ -70,7 +70,7 @@ class LatestPerformance:
 
 
 def read_performance(
-    settings: Settings,
+    settings: ClusterSettings,
     start: Start = "end",
     follow: bool = True,
     skipped: Counter[str] | None = None,

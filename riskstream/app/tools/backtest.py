@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from typing_extensions import TypedDict
 
 from riskstream.core.errors import RiskstreamError
-from riskstream.core.settings import Settings
 from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.reading import Start, messages
 from riskstream.models.bundle import ScoringModel
@@ -60,6 +60,27 @@ class VersionResult:
     calibration: list[tuple[float, float, int]]  # (mean risk, observed rate, n) per bin
 
 
+class BacktestRange(TypedDict):
+    start_ms: int
+    end_ms: int
+    bucket_ms: int
+
+
+class BacktestSummary(TypedDict):
+    """A backtest as its ``summary.json`` holds it (and the console lists it)."""
+
+    range: BacktestRange
+    records: int
+    invalid: int
+    unlabeled: int
+    seconds: float
+    records_per_second: float | None
+    ranking_metric: str
+    ranking: list[str]
+    better_champion: str | None
+    versions: list[dict[str, object]]
+
+
 @dataclass
 class BacktestResult:
     start_ms: int
@@ -81,7 +102,7 @@ class BacktestResult:
         )
         return [v.version for v in ordered]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> BacktestSummary:
         return {
             "range": {
                 "start_ms": self.start_ms,
@@ -96,7 +117,7 @@ class BacktestResult:
             "ranking_metric": self.ranking_metric,
             "ranking": self.ranking,
             "better_champion": self.ranking[0] if self.versions else None,
-            "versions": [v.__dict__ for v in self.versions],
+            "versions": [dict(v.__dict__) for v in self.versions],
         }
 
 
@@ -105,7 +126,7 @@ def _finite(value: float | None) -> float:
 
 
 def read_labeled_range(
-    settings: Settings, start: Start, stop: Start | None, progress: Progress | None = None
+    settings: ChampionSettings, start: Start, stop: Start | None, progress: Progress | None = None
 ) -> LabeledRange:
     """Records in [start, stop) that pass validation, joined to their ground truth."""
     codec = codec_for(settings)
@@ -160,7 +181,7 @@ def read_labeled_range(
     )
 
 
-def _outcomes_of(settings: Settings, wanted: set[str], start: Start) -> dict[str, int]:
+def _outcomes_of(settings: ChampionSettings, wanted: set[str], start: Start) -> dict[str, int]:
     """The ground truth of the ``wanted`` request ids, from ``start`` to the topic's end."""
     codec = codec_for(settings)
     outcomes: dict[str, int] = {}
@@ -216,7 +237,7 @@ def score_version(
 
 
 def backtest(
-    settings: Settings,
+    settings: ChampionSettings,
     refs: Sequence[str],
     start: Start,
     stop: Start | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from riskstream.core.settings import Settings
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.reading import Start
 from riskstream.models.monitoring.live_evidence import LiveEvidence, live_evidence
 from riskstream.stream_processors.referee import read_pairs
@@ -19,6 +19,6 @@ class EvidenceRead:
     evidence: list[LiveEvidence]
 
 
-def read_evidence(settings: Settings, start: Start = "beginning") -> EvidenceRead:
+def read_evidence(settings: MonitoringSettings, start: Start = "beginning") -> EvidenceRead:
     read, undecodable, pairs = read_pairs(settings, start)
     return EvidenceRead(read, len(pairs), undecodable, live_evidence(pairs))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
+from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.model_events import (
     default_actor,
     publish_audit,
@@ -31,7 +32,7 @@ class Done:
 
 
 def record(
-    settings: Settings,
+    settings: ClusterSettings,
     actor: str,
     action: str,
     version: str | None,
@@ -52,7 +53,7 @@ def record(
 
 
 def _announce(
-    settings: Settings,
+    settings: ChampionSettings,
     status: str,
     version: str,
     alias: str | None,
@@ -71,7 +72,9 @@ def _announce(
     publish_model_event(settings, event)
 
 
-def promote(settings: Settings, version: str, actor: str, reason: str, watch: bool = True) -> Done:
+def promote(
+    settings: ChampionSettings, version: str, actor: str, reason: str, watch: bool = True
+) -> Done:
     registry = Registry(settings)
     registry.load(version)  # a version that cannot serve is never promoted
     previous = registry.promote(version, watch=watch)
@@ -80,7 +83,7 @@ def promote(settings: Settings, version: str, actor: str, reason: str, watch: bo
     return Done(f"champion: {previous or 'none'} → {version}", audit)
 
 
-def rollback(settings: Settings, actor: str, reason: str, to: str | None = None) -> Done:
+def rollback(settings: ChampionSettings, actor: str, reason: str, to: str | None = None) -> Done:
     """Move `champion` back to the previous champion, or to the earlier version ``to``."""
     registry = Registry(settings)
     if to is not None:
@@ -91,7 +94,7 @@ def rollback(settings: Settings, actor: str, reason: str, to: str | None = None)
     return Done(f"champion: {current} → {target} (rolled back)", audit)
 
 
-def challenge(settings: Settings, version: str, actor: str, reason: str) -> Done:
+def challenge(settings: ChampionSettings, version: str, actor: str, reason: str) -> Done:
     registry = Registry(settings)
     champion = registry.alias_version(CHAMPION)
     if version == champion:
@@ -107,7 +110,9 @@ def challenge(settings: Settings, version: str, actor: str, reason: str) -> Done
     return Done(f"challenger: {version} (champion {champion or 'none'})", audit)
 
 
-def decide(settings: Settings, version: str, approve: bool, actor: str, reason: str) -> Done:
+def decide(
+    settings: ChampionSettings, version: str, approve: bool, actor: str, reason: str
+) -> Done:
     """Approve (promote) or reject the challenger a manual promotion holds."""
     actor = actor or default_actor()
     registry = Registry(settings)
@@ -121,7 +126,7 @@ def decide(settings: Settings, version: str, approve: bool, actor: str, reason: 
     return Done(f"version {version} {said}", audit)
 
 
-def request_retrain(settings: Settings, actor: str, reason: str) -> Done:
+def request_retrain(settings: ChampionSettings, actor: str, reason: str) -> Done:
     """Ask the trainer for a candidate now, on its usual data range."""
     actor = actor or default_actor()
     retrain_id = publish_retrain_request(

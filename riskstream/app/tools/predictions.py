@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import PREDICTIONS
 from riskstream.io.kafka.reading import Start, read_events
 from riskstream.schemas.events import Prediction
@@ -27,7 +27,7 @@ class PredictionFilter:
 
 
 def read_predictions(
-    settings: Settings,
+    settings: ClusterSettings,
     start: Start = "end",
     where: PredictionFilter = PredictionFilter(),
     limit: int | None = None,

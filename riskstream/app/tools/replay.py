@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from riskstream.core.errors import RiskstreamError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.factory import idempotent_producer, reader
 from riskstream.io.kafka.reading import (
     Start,
@@ -30,7 +30,7 @@ class ReplayReport:
     seconds: float
 
 
-def plan_size(settings: Settings, source: str, start: Start, stop: Start | None) -> int:
+def plan_size(settings: ClusterSettings, source: str, start: Start, stop: Start | None) -> int:
     consumer = reader(settings)
     try:
         begin, end = span(consumer, source, start, stop)
@@ -39,7 +39,7 @@ def plan_size(settings: Settings, source: str, start: Start, stop: Start | None)
     return sum(max(0, end[p] - begin[p]) for p in begin)
 
 
-def create_like(settings: Settings, source: str, target: str, partitions: int) -> int:
+def create_like(settings: ClusterSettings, source: str, target: str, partitions: int) -> int:
     """Create a missing replay target with the source's partition count (so each record
     keeps its partition) and retention; returns the partition count."""
     from riskstream.core.topics import TopicSpec
@@ -53,7 +53,7 @@ def create_like(settings: Settings, source: str, target: str, partitions: int) -
 
 
 def replay(
-    settings: Settings,
+    settings: ClusterSettings,
     source: str,
     target: str,
     start: Start = "beginning",
@@ -101,7 +101,7 @@ def replay(
     return ReplayReport(copied, failed, time.monotonic() - began)
 
 
-def _check_or_create_target(settings: Settings, source: str, target: str) -> None:
+def _check_or_create_target(settings: ClusterSettings, source: str, target: str) -> None:
     """Create ``target`` like ``source`` when it does not exist; refuse one with fewer
     partitions, which could not keep each partition's order."""
     probe = reader(settings)

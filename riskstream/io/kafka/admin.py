@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from riskstream.core.errors import CredentialsRefusedError, ServiceUnavailableError, TopicError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import CATALOG, TopicSpec
 from riskstream.io.kafka.factory import admin_client
 
@@ -45,7 +45,7 @@ class RefusalWatch:
         if error.code() in _REFUSALS:
             self.refusals.append(error)
 
-    def raise_if_refused(self, settings: Settings) -> None:
+    def raise_if_refused(self, settings: ClusterSettings) -> None:
         if self.refusals:
             first = self.refusals[0]
             raise CredentialsRefusedError(
@@ -56,13 +56,15 @@ class RefusalWatch:
             )
 
 
-def watched_admin(settings: Settings) -> tuple[AdminClient, RefusalWatch]:
+def watched_admin(settings: ClusterSettings) -> tuple[AdminClient, RefusalWatch]:
     """An admin client whose error callbacks feed a RefusalWatch."""
     watch = RefusalWatch()
     return admin_client(settings, {"error_cb": watch}), watch
 
 
-def _metadata(admin: AdminClient, watch: RefusalWatch, settings: Settings, timeout: float) -> Any:
+def _metadata(
+    admin: AdminClient, watch: RefusalWatch, settings: ClusterSettings, timeout: float
+) -> Any:
     """The cluster's metadata; a refusal of our credentials raises CredentialsRefusedError,
     any other failure KafkaException."""
     try:
@@ -73,7 +75,7 @@ def _metadata(admin: AdminClient, watch: RefusalWatch, settings: Settings, timeo
         raise
 
 
-def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
+def wait_for_broker(settings: ClusterSettings, timeout: float = 10.0) -> int:
     """Return the broker count once the cluster answers a metadata request."""
     try:
         metadata = _metadata(*watched_admin(settings), settings, timeout)
@@ -88,7 +90,7 @@ def wait_for_broker(settings: Settings, timeout: float = 10.0) -> int:
     return len(metadata.brokers)
 
 
-def partition_count(settings: Settings, topic: str, timeout: float = 30.0) -> int:
+def partition_count(settings: ClusterSettings, topic: str, timeout: float = 30.0) -> int:
     """How many partitions ``topic`` has (it must exist: see ``ensure_topics``)."""
     return len(partitions_in(_metadata(*watched_admin(settings), settings, timeout), topic))
 
@@ -107,7 +109,7 @@ def partitions_in(metadata: Any, topic: str) -> list[int]:
 
 
 def ensure_topics(
-    settings: Settings,
+    settings: ClusterSettings,
     specs: Iterable[TopicSpec[Any]] = CATALOG,
     timeout: float = 30.0,
 ) -> list[TopicState]:

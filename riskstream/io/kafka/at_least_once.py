@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as Partition
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import DeliveryTally, codec_for, last_offsets, next_batch, rewind
 from riskstream.io.kafka.contract import Cadence, Output, Worker, retry_while_unavailable
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
@@ -48,7 +48,7 @@ class GroupSource:
     after each batch. ``on_assign`` may set where newly assigned partitions start (it must
     call ``consumer.assign``)."""
 
-    settings: Settings
+    settings: ClusterSettings
     group: str
     topics: Sequence[str]
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -77,7 +77,7 @@ class AssignedSource:
     """Every partition of one topic (full name), read without a group from ``start``
     (partition → offset; ``default`` elsewhere); nothing is committed."""
 
-    settings: Settings
+    settings: ClusterSettings
     topic: str
     start: Mapping[int, int] = field(default_factory=dict)
     default: int = OFFSET_BEGINNING
@@ -100,7 +100,7 @@ class AtLeastOnceRuntime:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ClusterSettings,
         name: str,
         metrics: WorkerMetrics,
         source: Source,
@@ -168,7 +168,7 @@ class OutputSender:
     (``producer`` makes it; default: the factory's)."""
 
     def __init__(
-        self, settings: Settings, name: str, producer: Callable[[], Producer] | None = None
+        self, settings: ClusterSettings, name: str, producer: Callable[[], Producer] | None = None
     ) -> None:
         self.settings = settings
         self.name = name

@@ -17,7 +17,7 @@ from confluent_kafka import (
 )
 
 from riskstream.core.errors import ServiceUnavailableError, TopicError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.contract import Cadence
 from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.io.kafka.factory import idempotent_producer
@@ -25,7 +25,7 @@ from riskstream.schemas import AvroCodec, build_codec
 from riskstream.schemas.events import Event
 
 
-def codec_for(settings: Settings) -> AvroCodec:
+def codec_for(settings: ClusterSettings) -> AvroCodec:
     return build_codec(settings.schema_registry_url, settings.max_payload_bytes)
 
 
@@ -47,7 +47,7 @@ class DeliveryTally:
 
 
 def publish_events(
-    settings: Settings,
+    settings: ClusterSettings,
     topic: str,
     events: Sequence[tuple[bytes | None, Event]],
     timeout: float = 15.0,

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 
 Extra = Mapping[str, Any] | None
 
@@ -32,7 +32,7 @@ Extra = Mapping[str, Any] | None
 PREFETCH_KBYTES = 4096
 
 
-def group_config(settings: Settings, group: str, extra: Extra = None) -> dict[str, Any]:
+def group_config(settings: ClusterSettings, group: str, extra: Extra = None) -> dict[str, Any]:
     """The deployment's group, manual commits, committed data only, bounded prefetch (unless
     RISKSTREAM_KAFKA_QUEUED_MAX_MESSAGES_KBYTES says otherwise)."""
     prefetch = (
@@ -53,7 +53,7 @@ def group_config(settings: Settings, group: str, extra: Extra = None) -> dict[st
 
 
 def transactional_config(
-    settings: Settings, group: str, instance: str, extra: Extra = None
+    settings: ClusterSettings, group: str, instance: str, extra: Extra = None
 ) -> dict[str, Any]:
     """The id is stable per instance, so a restarted worker fences and aborts its
     predecessor's open transaction instead of waiting for it to time out."""
@@ -67,12 +67,12 @@ def transactional_config(
     )
 
 
-def idempotent_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
+def idempotent_config(settings: ClusterSettings, extra: Extra = None) -> dict[str, Any]:
     """Retries never duplicate or reorder a partition's records."""
     return settings.kafka_config({"enable.idempotence": True, "linger.ms": 5, **(extra or {})})
 
 
-def reader_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
+def reader_config(settings: ClusterSettings, extra: Extra = None) -> dict[str, Any]:
     """A group id librdkafka requires but that is never joined; no commits; committed data."""
     return settings.kafka_config(
         {
@@ -88,23 +88,23 @@ def reader_config(settings: Settings, extra: Extra = None) -> dict[str, Any]:
     )
 
 
-def group_consumer(settings: Settings, group: str, extra: Extra = None) -> Consumer:
+def group_consumer(settings: ClusterSettings, group: str, extra: Extra = None) -> Consumer:
     return Consumer(group_config(settings, group, extra))
 
 
 def transactional_producer(
-    settings: Settings, group: str, instance: str, extra: Extra = None
+    settings: ClusterSettings, group: str, instance: str, extra: Extra = None
 ) -> Producer:
     return Producer(transactional_config(settings, group, instance, extra))
 
 
-def idempotent_producer(settings: Settings, extra: Extra = None) -> Producer:
+def idempotent_producer(settings: ClusterSettings, extra: Extra = None) -> Producer:
     return Producer(idempotent_config(settings, extra))
 
 
-def reader(settings: Settings, extra: Extra = None) -> Consumer:
+def reader(settings: ClusterSettings, extra: Extra = None) -> Consumer:
     return Consumer(reader_config(settings, extra))
 
 
-def admin_client(settings: Settings, extra: Extra = None) -> AdminClient:
+def admin_client(settings: ClusterSettings, extra: Extra = None) -> AdminClient:
     return AdminClient(settings.kafka_config(dict(extra or {})))

@@ -25,7 +25,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from riskstream.core.errors import ConfigError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 
 # mode names a service's logger after the module its class is defined in; the subclasses here
 # narrate under Faust's name, so they are as quiet as Faust (riskstream.core.logs).
@@ -92,7 +92,7 @@ class _App(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
 
-def broker_credentials(settings: Settings) -> dict[str, Any]:
+def broker_credentials(settings: ClusterSettings) -> dict[str, Any]:
     """Faust's credentials for the librdkafka security options a deployment sets
     (``security.protocol``, ``sasl.mechanisms``, ``sasl.username``/``password``,
     ``ssl.ca.location``), so one set of ``RISKSTREAM_KAFKA_*`` variables serves both clients."""
@@ -124,7 +124,7 @@ def broker_credentials(settings: Settings) -> dict[str, Any]:
     )
 
 
-def faust_app(settings: Settings, group: str) -> faust.App:
+def faust_app(settings: ClusterSettings, group: str) -> faust.App:
     """A Faust app for one worker of ``group`` (the consumer group, prefixed)."""
     app_id = f"{settings.topic_prefix}{group}"
     datadir = (settings.state_dir / "faust" / app_id).resolve()

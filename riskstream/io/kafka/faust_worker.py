@@ -22,7 +22,7 @@ import faust
 
 from riskstream.core.errors import ServiceUnavailableError
 from riskstream.core.memory import release_free_memory
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.at_least_once import OutputSender
 from riskstream.io.kafka.contract import RETRY_S, Batch, Worker, attempt
 from riskstream.io.kafka.faust_app import FAUST_LOG, commit_processed, faust_app, raw_topic
@@ -77,7 +77,7 @@ class FaustRuntime:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ClusterSettings,
         group: str,
         metrics: WorkerMetrics,
         *,

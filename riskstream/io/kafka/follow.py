@@ -12,7 +12,7 @@ from functools import cached_property
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.factory import reader
 from riskstream.io.kafka.reading import partitions_of
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class EventFollower:
     """Reads ``kinds`` (catalog topic name → event class) from their first offset on."""
 
-    def __init__(self, settings: Settings, kinds: Mapping[str, type[Event]]) -> None:
+    def __init__(self, settings: ClusterSettings, kinds: Mapping[str, type[Event]]) -> None:
         self.codec = codec_for(settings)
         self.kinds = {settings.topic(name): kind for name, kind in kinds.items()}
         self.settings = settings

@@ -7,18 +7,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from riskstream.core.ids import new_id, now_ms
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import AUDIT, MODEL_VERSIONS, RETRAIN_REQUESTS
 from riskstream.io.kafka.clients import publish_events
 from riskstream.schemas.events import AuditEvent, ModelVersionEvent, RetrainRequest
 
 
-def publish_model_event(settings: Settings, event: ModelVersionEvent) -> None:
+def publish_model_event(settings: ClusterSettings, event: ModelVersionEvent) -> None:
     publish_events(settings, MODEL_VERSIONS.name, [(settings.model_name.encode(), event)])
 
 
 def publish_retrain_request(
-    settings: Settings,
+    settings: ClusterSettings,
     reasons: Sequence[str],
     *,
     range_start: int | None = None,
@@ -41,7 +41,7 @@ def publish_retrain_request(
     return request.retrain_id
 
 
-def publish_audit(settings: Settings, event: AuditEvent) -> None:
+def publish_audit(settings: ClusterSettings, event: AuditEvent) -> None:
     publish_events(settings, AUDIT.name, [(settings.model_name.encode(), event)])
 
 

@@ -24,7 +24,7 @@ from confluent_kafka import (
 )
 
 from riskstream.core.errors import RiskstreamError, ServiceUnavailableError, TopicError
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.admin import partitions_in
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.factory import reader
@@ -110,7 +110,7 @@ def span(
 
 
 def messages(
-    settings: Settings,
+    settings: ClusterSettings,
     topic: str,
     start: Start = "end",
     stop: Start | None = None,
@@ -167,7 +167,7 @@ def _passed(consumer: Consumer, topic: str, pending: set[int], end: dict[int, in
 
 
 def read_events(
-    settings: Settings,
+    settings: ClusterSettings,
     topic: str,
     kind: type[E],
     start: Start = "end",

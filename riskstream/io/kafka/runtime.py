@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from riskstream.core.settings import Settings
+from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import (
     codec_for,
     last_offsets,
@@ -47,7 +47,7 @@ class Clients:
     @classmethod
     def of(
         cls,
-        settings: Settings,
+        settings: ClusterSettings,
         group: str,
         instance: str,
         consumer_config: dict[str, Any],
@@ -68,7 +68,7 @@ class TransactionalRuntime:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ClusterSettings,
         group: str,
         instance: str,
         topics: Sequence[str],

@@ -5,8 +5,18 @@ from __future__ import annotations
 import math
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from riskstream.app.console import views
+from riskstream.app.console.shapes import (
+    DriftMatrix,
+    Incident,
+    IncidentState,
+    LastRetrain,
+    PerformanceSeries,
+    Rate,
+    Takeover,
+)
 from riskstream.models.monitoring.notifications import subject_key
 from riskstream.models.monitoring.performance_stats import window_metrics
 from riskstream.schemas.events import (
@@ -240,3 +250,34 @@ def test_drift_matrix_rows_are_features_and_columns_windows_oldest_first() -> No
     assert m["windows"] == [10, 20] and m["features"] == ["bmi", "glucose"]
     assert m["psi"] == [[0.02, None], [0.01, 0.5]]
     assert m["ks"][1] == [0.02, 0.3] and m["sizes"] == [8, 9]
+
+
+def test_every_view_answers_the_shape_its_route_declares() -> None:
+    """FastAPI checks each answer against the route's shape (``shapes.py``): a key missing,
+    of another type, or left out of the shape (which FastAPI would drop) fails here first."""
+    held = {"a1": {"actor": "ann", "reason": "seen", "time": 3}}
+    incidents = views.alert_timeline([alert(1), alert(2, feature="bmi"), alert(5, "RESOLVED")])
+    cell = {"feature": "bmi", "psi": 0.1, "ks": 0.2, "js": 0.0, "drifting": False}
+    versions = [_version_event(5, "PROMOTED", "1"), _version_event(9, "ROLLED_BACK", "1")]
+    answers = [
+        (list[Incident], incidents),
+        (list[IncidentState], views.with_alert_state(incidents, held, {})),
+        (list[PerformanceSeries], views.performance_series([window("1", 10, 0.8)])),
+        (list[Takeover], views.takeovers(versions)),
+        (LastRetrain, views.last_retrain([_request(10)], versions)),
+        (list[Rate], views.rates([(0.0, 0, 0), (2.0, 200, 100)])),
+        (
+            DriftMatrix,
+            views.drift_matrix([{"start": 1, "version": "1", "n": 9, "verdicts": [cell]}]),
+        ),
+    ]
+    for shape, answer in answers:
+        assert answer, f"{shape}: the sample made an empty answer, which checks nothing"
+        assert TypeAdapter(shape).validate_python(answer) == answer, shape
+
+
+def test_a_view_that_drifts_from_its_shape_is_caught() -> None:
+    (row,) = views.alert_timeline([alert(1)])
+    with pytest.raises(ValidationError):
+        TypeAdapter(Incident).validate_python({k: v for k, v in row.items() if k != "kind"})
+    assert TypeAdapter(Incident).validate_python({**row, "extra": 1}) != {**row, "extra": 1}
