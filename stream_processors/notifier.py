@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, MODEL_VERSIONS
 from riskstream.core.worker_slices import NotifierSettings
 from riskstream.io.kafka.at_least_once import AtLeastOnceRuntime, GroupSource
-from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.clients import codec_for, start_offsets
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
 from riskstream.io.ops import WorkerMetrics
@@ -95,14 +95,7 @@ class Notifier:
     def _start(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resolve "the end" when partitions are assigned, not at the first fetch: an event
         published once this worker holds its partitions is news, however soon it comes."""
-        committed = consumer.committed(partitions, timeout=30)
-        for partition, done in zip(partitions, committed, strict=True):
-            partition.offset = (
-                done.offset
-                if done.offset >= 0
-                else consumer.get_watermark_offsets(partition, timeout=30)[1]
-            )
-        consumer.assign(partitions)
+        consumer.assign(start_offsets(consumer, partitions, "notifier"))
         self.assigned.set()
 
     def process(self, records: list[Message]) -> Batch:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from confluent_kafka import (
+    OFFSET_END,
     Consumer,
     KafkaError,
     KafkaException,
@@ -23,6 +24,8 @@ from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.io.kafka.factory import idempotent_producer
 from riskstream.schemas import AvroCodec, build_codec
 from riskstream.schemas.events import Event
+
+log = logging.getLogger(__name__)
 
 
 def codec_for(settings: ClusterSettings) -> AvroCodec:
@@ -122,6 +125,41 @@ def last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:
         where = (m.topic() or "", int(m.partition() or 0))
         last[where] = max(last.get(where, -1), int(m.offset() or 0))
     return last
+
+
+def start_offsets(
+    consumer: Consumer, partitions: list[TopicPartition], worker: str, within_s: float = 30.0
+) -> list[TopicPartition]:
+    """Where newly assigned ``partitions`` start: the group's committed offset, else the end
+    as it is now (so an event published once they are assigned is read, however soon it
+    comes). A broker that cannot answer yet (a new topic's leader not elected: "not leader
+    for partition") is asked again until ``within_s``; after that a partition starts at the
+    end of its first fetch, and the log says so. It never raises: it runs in a rebalance
+    callback, where an exception would stop the worker."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+            return [
+                TopicPartition(
+                    p.topic,
+                    p.partition,
+                    done.offset
+                    if done.offset >= 0
+                    else consumer.get_watermark_offsets(p, timeout=10)[1],
+                )
+                for p, done in zip(partitions, committed, strict=True)
+            ]
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "%s: the broker could not say where its partitions start (%s); they "
+                    "start at the end of their first fetch",
+                    worker,
+                    exc,
+                )
+                return [TopicPartition(p.topic, p.partition, OFFSET_END) for p in partitions]
+            time.sleep(0.5)
 
 
 def rewind(consumer: Consumer, messages: list[Message]) -> None:

@@ -1,9 +1,12 @@
 """The Kafka client profiles: what each sets."""
 
 import pytest
+from confluent_kafka import OFFSET_END, TopicPartition
 
 from riskstream.core.settings import Settings
+from riskstream.io.kafka.clients import start_offsets
 from riskstream.io.kafka.factory import transactional_config
+from tests.unit.riskstream.io.kafka.fakes import kafka_error
 
 
 def test_the_id_is_stable_per_deployment_group_and_instance() -> None:
@@ -74,3 +77,50 @@ def test_no_kafka_client_is_built_outside_the_factory() -> None:
         if made.search(line) and not line.lstrip().startswith(("class ", "#"))
     ]
     assert found == []
+
+
+class _Starts:
+    """A consumer whose broker fails ``failures`` times before it answers: committed offset 7
+    on partition 0, none on partition 1 (whose end is 42)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise kafka_error(retriable=True)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self._maybe_fail()
+        return [TopicPartition(p.topic, p.partition, 7 if p.partition == 0 else -1001)
+                for p in partitions]  # fmt: skip
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+        self._maybe_fail()
+        return 0, 42
+
+
+ASSIGNED = [TopicPartition("t", 0), TopicPartition("t", 1)]
+
+
+def _offsets(found: list[TopicPartition]) -> list[tuple[int, int]]:
+    return [(p.partition, p.offset) for p in found]
+
+
+def test_new_partitions_start_at_the_committed_offset_else_at_the_end_now() -> None:
+    found = start_offsets(_Starts(0), ASSIGNED, "w")  # type: ignore[arg-type]
+    assert _offsets(found) == [(0, 7), (1, 42)]
+
+
+def test_a_broker_that_cannot_answer_yet_is_asked_again() -> None:
+    found = start_offsets(_Starts(2), ASSIGNED, "w", within_s=30)  # type: ignore[arg-type]
+    assert _offsets(found) == [(0, 7), (1, 42)]
+
+
+def test_a_broker_that_never_answers_leaves_the_end_of_the_first_fetch_without_raising(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    found = start_offsets(_Starts(10**6), ASSIGNED, "w", within_s=0)  # type: ignore[arg-type]
+    assert _offsets(found) == [(0, OFFSET_END), (1, OFFSET_END)]
+    assert "could not say where its partitions start" in caplog.text
