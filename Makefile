@@ -5,8 +5,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The benchmark's peers (Quix Streams, Bytewax) in a venv of their own: Quix Streams pins
+# dependencies older than riskstream's (bench/peers/requirements.txt).
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 
-.PHONY: system system-tests install stack demo test unit integration lint bench bench-smoke down clean
+.PHONY: system system-tests install peers stack demo test unit integration lint bench bench-smoke down clean
 
 # System packages (redis-server, Java, Maven, python3-venv; chromium for the tests): installed
 # with apt-get when run as root, otherwise one line naming what to install.
@@ -24,19 +28,28 @@ $(STAMP): pyproject.toml | system
 
 install: $(STAMP)
 
+$(PEERS_STAMP): bench/peers/requirements.txt pyproject.toml | system
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --progress-bar off -r bench/peers/requirements.txt
+	$(PEERS)/bin/python -m pip install --progress-bar off --no-deps -e .
+	@touch $@
+
+peers: $(PEERS_STAMP)
+
 stack: install
 	$(BIN)/riskstream stack up
 
 demo: stack
 	$(BIN)/riskstream demo
 
-test: system-tests stack
+test: system-tests stack peers
 	$(BIN)/pytest
 
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: stack
+integration: stack peers
 	$(BIN)/pytest tests/integration
 
 lint: install
@@ -45,14 +58,14 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: stack
+bench: stack peers
 	$(BIN)/python -m bench.run
 
-bench-smoke: stack
+bench-smoke: stack peers
 	$(BIN)/python -m bench.run --smoke --out /tmp/riskstream-bench-smoke
 
 down:
 	@test -x $(BIN)/riskstream && $(BIN)/riskstream stack down || true
 
 clean: down
-	rm -rf $(VENV) .riskstream
+	rm -rf $(VENV) $(PEERS) .riskstream

@@ -180,13 +180,15 @@ class Worker:
 
 
 @contextmanager
-def workers(settings: Settings, **argvs: list[str]) -> Iterator[dict[str, Worker]]:
-    """Worker processes by name (``python -m <argv>``: the CLI or any module), stopped on
-    exit."""
+def workers(
+    settings: Settings, python: str = sys.executable, /, **argvs: list[str]
+) -> Iterator[dict[str, Worker]]:
+    """Worker processes by name (``python -m <argv>``: the CLI or any module; ``python``: the
+    interpreter, another venv's for a peer), stopped on exit."""
     started: dict[str, Worker] = {}
     try:
         for name, argv in argvs.items():
-            cmd = [sys.executable, "-m", *argv]
+            cmd = [python, "-m", *argv]
             proc = subprocess.Popen(cmd, env=worker_env(settings), cwd=REPO)
             started[name] = Worker(name, proc)
         yield started

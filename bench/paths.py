@@ -23,10 +23,16 @@ from riskstream.models.registry import CHAMPION, Registry
 from riskstream.schemas.patient_record import validate_record
 
 
-def plain_topic(settings: Settings, stem: str, partitions: int = 6) -> str:
+def plain_topic(
+    settings: Settings, stem: str, partitions: int = 6, *, append_time: bool = False
+) -> str:
+    """A topic outside the catalog. ``append_time``: the broker stamps each record as it
+    appends it (LogAppendTime), for an output whose writer may copy its input's timestamps,
+    as Quix Streams does; a rate read from those would be the input's."""
     name = settings.topic(stem)
     admin = AdminClient(settings.kafka_config())
-    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+    config = {"message.timestamp.type": "LogAppendTime"} if append_time else {}
+    for future in admin.create_topics([NewTopic(name, partitions, 1, config=config)]).values():
         try:
             future.result()
         except Exception as exc:  # already there from an earlier run: fine

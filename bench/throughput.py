@@ -1,5 +1,6 @@
-"""Scorer throughput against the raw-Kafka limit, the naive service and the Faust agent; the
-cost of running the monitors beside it; peak memory. All paths read the same records from the
+"""Scorer throughput against the raw-Kafka limit, the naive service and the peers (the same
+scoring work as a Faust agent, a Quix Streams application and a Bytewax dataflow); the cost
+of running the monitors beside it; peak memory. All paths read the same records from the
 same topic in the same run; rates come from the broker timestamps of their outputs."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.common import (
+    REPO,
     Echo,
     deployment,
     end_offsets,
@@ -26,6 +28,9 @@ from bench.common import (
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
+from riskstream.models.bundle import BUNDLE_FILE
+from riskstream.models.registry import CHAMPION
+from riskstream.models.registry_reader import RegistryReader, version_cache
 from riskstream.stream_processors.monitor import GROUP as MONITOR_GROUP
 from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 
@@ -68,7 +73,7 @@ def scorer_run(
 
 
 def _faust_run(settings: Settings, count: int, timeout: float) -> float:
-    out = plain_topic(settings, "faust-out")
+    out = plain_topic(settings, "faust-out", append_time=True)
     since = end_offsets(settings, out)
     argv = [
         "bench.faust_scorer",
@@ -77,6 +82,36 @@ def _faust_run(settings: Settings, count: int, timeout: float) -> float:
         f"bf{uuid.uuid4().hex}",
     ]
     with workers(settings, faust=argv):
+        stamps = read_timestamps(settings, out, since, count, timeout)
+    return rate_of(stamps) if len(stamps) >= count else 0.0
+
+
+PEERS_PYTHON = REPO / ".venv-peers" / "bin" / "python"
+# name → (module, delivery guarantee as run here)
+PEERS = {
+    "quix": ("bench.peers.quix_scorer", "exactly once (Kafka transactions)"),
+    "bytewax": ("bench.peers.bytewax_scorer", "at least once (no recovery store)"),
+}
+
+
+def champion_bundle(settings: Settings) -> Path:
+    """The champion's bundle file in the deployment's model cache (fetched if it is not)."""
+    reader = RegistryReader(settings)
+    version = reader.alias_version(CHAMPION)
+    if version is None:
+        raise RuntimeError("the benchmark deployment has no champion")
+    reader.load(version)  # fetches it into the cache
+    return version_cache(settings, version) / BUNDLE_FILE
+
+
+def _peer_run(settings: Settings, peer: str, count: int, timeout: float, bundle: Path) -> float:
+    """One peer's process over the whole input, in the peers' venv (``make peers``)."""
+    if not PEERS_PYTHON.exists():
+        raise RuntimeError(f"{PEERS_PYTHON} is missing: run `make peers` (the peers' venv)")
+    out = plain_topic(settings, f"{peer}-out", append_time=True)
+    since = end_offsets(settings, out)
+    argv = [PEERS[peer][0], settings.topic(PATIENT_RECORDS.name), out, f"b{peer}{uuid.uuid4().hex}"]
+    with workers(settings, str(PEERS_PYTHON), peer=[*argv, str(bundle)]):
         stamps = read_timestamps(settings, out, since, count, timeout)
     return rate_of(stamps) if len(stamps) >= count else 0.0
 
@@ -94,7 +129,9 @@ def measure(
     settings = deployment(base, "bt", workdir / "throughput")
     echo(f"throughput: producing {records} records")
     produce_records(settings, records)
-    rates: dict[str, list[float]] = {k: [] for k in ("raw", "naive", "riskstream", "faust")}
+    paths = ("raw", "naive", "riskstream", "faust", *PEERS)
+    rates: dict[str, list[float]] = {k: [] for k in paths}
+    bundle = champion_bundle(settings)
     monitored: list[float] = []
     rss: dict[str, list[float]] = {}
     timeout = 120 + records / 500
@@ -108,6 +145,8 @@ def measure(
         for name, value in peaks.items():
             rss.setdefault(name, []).append(value)
         rates["faust"].append(_faust_run(settings, records, timeout))
+        for peer in PEERS:
+            rates[peer].append(_peer_run(settings, peer, records, timeout, bundle))
         echo(
             f"throughput run {run}/{repeats}: "
             + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
@@ -123,6 +162,7 @@ def measure(
         "ratio_c_over_a": med["riskstream"] / med["raw"] if med["raw"] else 0.0,
         "ratio_c_over_b": med["riskstream"] / med["naive"] if med["naive"] else 0.0,
         "ratio_faust_over_a": med["faust"] / med["raw"] if med["raw"] else 0.0,
+        "peer_guarantees": {"faust": "at least once", **{k: g for k, (_, g) in PEERS.items()}},
         "monitoring_ratio": median(monitored) / med["riskstream"] if med["riskstream"] else 0.0,
         "peak_rss_mb": {name: max(values) for name, values in rss.items()},
     }
