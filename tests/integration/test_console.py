@@ -139,8 +139,10 @@ def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         for n, w in workers.items()
     ]
     prometheus = up_prometheus(settings, interval_s=1)
-    console = ConsoleServer(settings, "127.0.0.1", free_port(), SecretStr(TOKEN)).start()
-    try:
+    console: ConsoleServer | None = None
+    try:  # from here on every failure stops Prometheus too (a console that failed to build
+        # once left it running after the suite)
+        console = ConsoleServer(settings, "127.0.0.1", free_port(), SecretStr(TOKEN)).start()
         wait_until_owning(workers)
         poison = idempotent_producer(settings)  # one dead letter for its panel
         poison.produce(settings.topic(PATIENT_RECORDS.name), key=b"p", value=b"not a record")
@@ -153,7 +155,8 @@ def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         (report / "summary.json").write_text(json.dumps(result.summary(), default=float))
         yield Deployment(settings, console, scorer, prometheus)
     finally:
-        console.stop()
+        if console is not None:
+            console.stop()
         prometheus.process.stop()
         for server in ops:
             if server is not None:
