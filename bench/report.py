@@ -3,6 +3,7 @@ hand-written analysis in ``bench/NOTES.md`` (what the profiles showed, what was 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from bench import estimation, online_learning, recovery, segments, shadow
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
+# {{throughput.ratio_c_over_a:.3f}} in NOTES.md: a figure of this run, put in the prose from
+# the same results as the tables, so the two cannot disagree
+PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*(?::([^}]*))?\}\}")
 
 
 def _verdict(ok: bool | None) -> str:
@@ -294,8 +298,51 @@ def render(r: dict[str, Any], source: Path) -> str:
         title = "## A challenger in shadow: what it costs the scorer"
         lines += [title, "", *shadow.table(r["shadow"]), ""]
     if NOTES.exists():
-        lines += [NOTES.read_text().rstrip(), ""]
+        lines += [fill_notes(NOTES.read_text(), r).rstrip(), ""]
     return "\n".join(lines)
+
+
+def derived(r: dict[str, Any]) -> dict[str, Any]:
+    """Figures the prose names that no section stores as such: verdicts, gaps, ranges."""
+    out: dict[str, Any] = {}
+    t = r.get("throughput")
+    if t:
+        m, runs = t["median_rps"], t["runs"]
+        out["scorer_over"] = {k: m["riskstream"] / v for k, v in m.items() if v}
+        out["ca_shortfall"] = 0.5 / t["ratio_c_over_a"] if t["ratio_c_over_a"] else 0.0
+        out["monitoring_verdict"] = "met" if t["monitoring_ratio"] >= 0.9 else "missed"
+        out["runs_k"] = {
+            k: f"{min(v) / 1000:.1f}-{max(v) / 1000:.1f}k" for k, v in runs.items() if v
+        }
+    b = r.get("backtest")
+    if b:
+        rps = b["one_version"]["records_per_second"]
+        out["backtest_verdict"] = "met" if rps >= 50_000 else "missed"
+        out["backtest_shortfall_pct"] = max(0.0, 100 * (1 - rps / 50_000))
+    return out
+
+
+def _lookup(tree: dict[str, Any], path: str) -> Any:
+    value: Any = tree
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def fill_notes(text: str, r: dict[str, Any]) -> str:
+    """The notes with each ``{{path:format}}`` replaced by that figure of the results (or of
+    :func:`derived`, under ``derived.``); a path the results lack is an error, not a blank."""
+    tree = {**r, "derived": derived(r)}
+
+    def figure(match: re.Match[str]) -> str:
+        path, spec = match.group(1), (match.group(2) or "").strip()
+        try:
+            value = _lookup(tree, path)
+        except (KeyError, TypeError):
+            raise ValueError(f"bench/NOTES.md names {path}, which these results lack") from None
+        return format(value, spec)
+
+    return PLACEHOLDER.sub(figure, text)
 
 
 def _swaps_table(w: dict[str, Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 python -m bench.run            # the full run (`make bench`), about 40 minutes with the soak
 python -m bench.run --smoke    # tiny sizes: proves it all runs (CI); numbers mean nothing
+python -m bench.run --render bench/results/<file>.json   # BENCHMARKS.md again, measuring nothing
 """
 
 from __future__ import annotations
@@ -204,8 +205,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="an earlier results file this run's sections replace or complete",
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        help="measure nothing: write BENCHMARKS.md (or --markdown) from this results file",
+    )
     args = parser.parse_args(argv)
     markdown = args.markdown or (None if args.smoke else REPO / "BENCHMARKS.md")
+    if args.render is not None:
+        source = args.render.resolve()
+        shown = source.relative_to(REPO) if source.is_relative_to(REPO) else source
+        (markdown or REPO / "BENCHMARKS.md").write_text(
+            render(json.loads(source.read_text()), shown)
+        )
+        return 0
     run(args.smoke, set(args.only.split(",")), args.out, markdown, args.merge)
     return 0
 

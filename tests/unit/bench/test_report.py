@@ -1,0 +1,57 @@
+"""BENCHMARKS.md's prose takes this run's figures from the same results as its tables."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from bench.common import REPO
+from bench.report import NOTES, PLACEHOLDER, fill_notes, render
+
+RESULTS = {
+    "throughput": {
+        "median_rps": {"riskstream": 20_000.0, "faust": 5_000.0, "raw": 400_000.0},
+        "runs": {"riskstream": [19_000.0, 21_000.0]},
+        "ratio_c_over_a": 0.05,
+        "monitoring_ratio": 0.89,
+    },
+    "latency": {"loads": {"1000": {"p99_ms": 38.46}}},
+}
+
+
+def test_a_placeholder_takes_the_figure_with_its_format() -> None:
+    text = "p99 {{latency.loads.1000.p99_ms:.1f}} ms, {{ throughput.median_rps.faust:,.0f }}/s"
+    assert fill_notes(text, RESULTS) == "p99 38.5 ms, 5,000/s"
+
+
+def test_derived_figures_gaps_verdicts_and_ranges() -> None:
+    text = (
+        "{{derived.scorer_over.faust:.1f}}x; short {{derived.ca_shortfall:.0f}}x; "
+        "{{derived.monitoring_verdict}}; {{derived.runs_k.riskstream}}"
+    )
+    assert fill_notes(text, RESULTS) == "4.0x; short 10x; missed; 19.0-21.0k"
+
+
+def test_a_figure_the_results_lack_is_an_error_that_names_it() -> None:
+    with pytest.raises(ValueError, match=re.escape("throughput.median_rps.quix")):
+        fill_notes("{{throughput.median_rps.quix}}", RESULTS)
+
+
+def _latest_full() -> tuple[dict[str, object], str]:
+    newest = sorted((REPO / "bench" / "results").glob("*-full.json"))[-1]
+    return json.loads(newest.read_text()), str(newest.relative_to(REPO))
+
+
+def test_the_notes_name_only_figures_the_latest_run_has() -> None:
+    results, _ = _latest_full()
+    assert PLACEHOLDER.search(NOTES.read_text()), "the notes quote no figure: the check is moot"
+    assert "{{" not in fill_notes(NOTES.read_text(), results)
+
+
+def test_benchmarks_md_is_the_report_of_the_latest_run() -> None:
+    """Prose and table cannot disagree: both are rendered from one results file, and the
+    committed BENCHMARKS.md is exactly that rendering."""
+    results, source = _latest_full()
+    assert (REPO / "BENCHMARKS.md").read_text() == render(results, source)  # type: ignore[arg-type]
