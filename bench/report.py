@@ -62,7 +62,7 @@ def _bars(r: dict[str, Any]) -> list[str]:
             _row("c / b", f"{t['ratio_c_over_b']:.1f}", ">= 5", t["ratio_c_over_b"] >= 5),
             _row(
                 "scorer with monitors / without",
-                f"{t['monitoring_ratio']:.2f}",
+                f"{t['monitoring_ratio']:.3f}",
                 ">= 0.9",
                 t["monitoring_ratio"] >= 0.9,
             ),
@@ -311,6 +311,8 @@ def derived(r: dict[str, Any]) -> dict[str, Any]:
         out["scorer_over"] = {k: m["riskstream"] / v for k, v in m.items() if v}
         out["ca_shortfall"] = 0.5 / t["ratio_c_over_a"] if t["ratio_c_over_a"] else 0.0
         out["monitoring_verdict"] = "met" if t["monitoring_ratio"] >= 0.9 else "missed"
+        worst = max(t.get("peak_rss_mb", {}).values(), default=0.0)
+        out["rss_verdict"] = "met" if worst * 1.048576 <= 300 else "missed"
         out["runs_k"] = {
             k: f"{min(v) / 1000:.1f}-{max(v) / 1000:.1f}k" for k, v in runs.items() if v
         }
