@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired
+
+from typing_extensions import TypedDict
 
 from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent, Severity
@@ -43,6 +45,15 @@ class Notification:
 
 
 SILENCE_KEY = "alert-silence"  # Redis: <key>:<subject> → who silenced it, expiring with it
+
+
+class Hold(TypedDict):
+    """An acknowledgement, or a silence (which holds ``until``): who, why, when (epoch ms)."""
+
+    actor: str
+    reason: str
+    time: int
+    until: NotRequired[int]
 
 
 def subject_of(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict
 
-from riskstream.app.tools.alert_actions import Hold
+from riskstream.models.monitoring.notifications import Hold
 
 
 class Rate(TypedDict):

@@ -27,9 +27,8 @@ from riskstream.app.console.shapes import (
     VersionRow,
     VersionSummary,
 )
-from riskstream.app.tools.alert_actions import Hold
 from riskstream.models.monitoring.alerts import subject_name
-from riskstream.models.monitoring.notifications import subject_of
+from riskstream.models.monitoring.notifications import Hold, subject_of
 from riskstream.models.monitoring.performance_stats import standard_error
 from riskstream.schemas.events import (
     AlertStatus,

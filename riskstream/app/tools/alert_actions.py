@@ -9,28 +9,16 @@ segment) for a while; the alert itself is still published and shown. Both are re
 from __future__ import annotations
 
 import json
-from typing import NotRequired
-
-from typing_extensions import TypedDict
 
 from riskstream.app.tools.model_actions import Done, record
 from riskstream.core.ids import now_ms
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.model_events import default_actor
 from riskstream.io.redis_client import RedisClient, connect
-from riskstream.models.monitoring.notifications import SILENCE_KEY
+from riskstream.models.monitoring.notifications import SILENCE_KEY, Hold
 
 ACKS_KEY = "alert-acks"
 ACK_TTL_S = 90 * 24 * 3600
-
-
-class Hold(TypedDict):
-    """An acknowledgement, or a silence (which holds ``until``): who, why, when (epoch ms)."""
-
-    actor: str
-    reason: str
-    time: int
-    until: NotRequired[int]
 
 
 def acknowledge(
