@@ -38,6 +38,14 @@ def plain_topic(
         except Exception as exc:  # already there from an earlier run: fine
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    # created is not yet listed: a reader asking at once was told "topic not found" (the
+    # CI run of 2026-12-02, under load); wait until the metadata has all its partitions
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = admin.list_topics(name, timeout=5).topics.get(name)
+        if listed is not None and listed.error is None and len(listed.partitions) == partitions:
+            break
+        time.sleep(0.2)
     return name
 
 

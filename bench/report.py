@@ -331,16 +331,46 @@ def _lookup(tree: dict[str, Any], path: str) -> Any:
     return value
 
 
+# the sections a derived figure comes from: a run without them did not measure it
+DERIVED_FROM = {
+    "scorer_over": "throughput",
+    "ca_shortfall": "throughput",
+    "monitoring_verdict": "throughput",
+    "rss_verdict": "throughput",
+    "runs_k": "throughput",
+    "backtest_verdict": "backtest",
+    "backtest_shortfall_pct": "backtest",
+}
+NOT_MEASURED = "(not measured in this run)"
+
+
+def _section_of(path: str) -> str:
+    head, _, rest = path.partition(".")
+    if head != "derived":
+        return head
+    name = rest.split(".")[0]
+    if name not in DERIVED_FROM:
+        raise ValueError(f"bench/NOTES.md names {path}, which the report does not derive")
+    return DERIVED_FROM[name]
+
+
 def fill_notes(text: str, r: dict[str, Any]) -> str:
     """The notes with each ``{{path:format}}`` replaced by that figure of the results (or of
-    :func:`derived`, under ``derived.``); a path the results lack is an error, not a blank."""
+    :func:`derived`, under ``derived.``). A figure of a section this run did not measure (a
+    ``--only`` run), or any figure a smoke run lacks, reads "not measured"; a path a full
+    run's measured section lacks is an error, not a blank."""
     tree = {**r, "derived": derived(r)}
+    strict = r.get("mode", "full") == "full"  # a smoke run's sizes differ (latency at 200/s)
 
     def figure(match: re.Match[str]) -> str:
         path, spec = match.group(1), (match.group(2) or "").strip()
+        if _section_of(path) not in r:
+            return NOT_MEASURED
         try:
             value = _lookup(tree, path)
         except (KeyError, TypeError):
+            if not strict:
+                return NOT_MEASURED
             raise ValueError(f"bench/NOTES.md names {path}, which these results lack") from None
         return format(value, spec)
 

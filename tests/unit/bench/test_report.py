@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bench.common import REPO
-from bench.report import NOTES, PLACEHOLDER, fill_notes, render
+from bench.report import NOT_MEASURED, NOTES, PLACEHOLDER, fill_notes, render
 
 RESULTS = {
     "throughput": {
@@ -37,6 +37,14 @@ def test_derived_figures_gaps_verdicts_and_ranges() -> None:
 def test_a_figure_the_results_lack_is_an_error_that_names_it() -> None:
     with pytest.raises(ValueError, match=re.escape("throughput.median_rps.quix")):
         fill_notes("{{throughput.median_rps.quix}}", RESULTS)
+
+
+def test_a_section_the_run_did_not_measure_reads_not_measured() -> None:
+    """A ``--only`` run (the CI smoke runs one group at a time) still renders its report."""
+    text = "{{backtest.one_version.records_per_second:,.0f}}; {{derived.backtest_verdict}}"
+    assert fill_notes(text, RESULTS) == f"{NOT_MEASURED}; {NOT_MEASURED}"
+    with pytest.raises(ValueError, match=re.escape("derived.nonsense")):  # a typo is still an error
+        fill_notes("{{derived.nonsense}}", RESULTS)
 
 
 def _latest_full() -> tuple[dict[str, object], str]:
