@@ -28,8 +28,9 @@ def test_a_placeholder_takes_the_figure_with_its_format() -> None:
 
 def test_derived_figures_gaps_verdicts_and_ranges() -> None:
     text = (
-        "{{derived.scorer_over.faust:.1f}}x; short {{derived.ca_shortfall:.0f}}x; "
-        "{{derived.monitoring_verdict}}; {{derived.runs_k.riskstream}}"
+        "{{derived.throughput.scorer_over.faust:.1f}}x; "
+        "short {{derived.throughput.ca_shortfall:.0f}}x; "
+        "{{derived.throughput.monitoring_verdict}}; {{derived.throughput.runs_k.riskstream}}"
     )
     assert fill_notes(text, RESULTS) == "4.0x; short 10x; missed; 19.0-21.0k"
 
@@ -41,7 +42,7 @@ def test_a_figure_the_results_lack_is_an_error_that_names_it() -> None:
 
 def test_a_section_the_run_did_not_measure_reads_not_measured() -> None:
     """A ``--only`` run (the CI smoke runs one group at a time) still renders its report."""
-    text = "{{backtest.one_version.records_per_second:,.0f}}; {{derived.backtest_verdict}}"
+    text = "{{backtest.one_version.records_per_second:,.0f}}; {{derived.backtest.backtest_verdict}}"
     assert fill_notes(text, RESULTS) == f"{NOT_MEASURED}; {NOT_MEASURED}"
     with pytest.raises(ValueError, match=re.escape("derived.nonsense")):  # a typo is still an error
         fill_notes("{{derived.nonsense}}", RESULTS)
