@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -104,15 +106,65 @@ def learner(
 def scorer(
     instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
     batch_size: int = typer.Option(1000, help="Records per batch and transaction."),
+    processes: int = typer.Option(
+        1,
+        min=1,
+        help="Scorer processes in one consumer group, each with its own transactional.id "
+        "(INSTANCE-0, INSTANCE-1, ...): one per core, and no more than the topic's partitions.",
+    ),
     ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP),
 ) -> None:
     """patient-records → predictions, exactly once (Kafka transactions)."""
+    if processes > 1:
+        _run_scorer_processes(instance, batch_size, processes, ops_port)
+        return
     from riskstream.stream_processors.scorer import Scorer
 
     _run(
         lambda s: Scorer(s.slice(ChampionSettings), instance=instance, batch_size=batch_size),
         ops_port,
     )
+
+
+def scorer_processes(
+    instance: str, processes: int, ops_port: int | None, first_port: int
+) -> list[tuple[str, int]]:
+    """(instance, ops port) of each of ``processes`` scorer processes. Instances are distinct
+    and stable across restarts, so each keeps its transactional.id and fences its own zombie.
+    Ports: ``ops_port``, ``ops_port + 1``, ... when given; else the scorer's default port for
+    the first and the ports after every worker's (``run all``) for the others; none when off."""
+    if ops_port is not None:
+        ports = [ops_port + i if ops_port else 0 for i in range(processes)]
+    elif first_port:
+        after_workers = first_port + len(WORKERS)
+        ports = [ops_port_of(first_port, "scorer")]
+        ports += [after_workers + i for i in range(processes - 1)]
+    else:
+        ports = [0] * processes
+    return [(f"{instance}-{i}", port) for i, port in enumerate(ports)]
+
+
+def _run_scorer_processes(
+    instance: str, batch_size: int, processes: int, ops_port: int | None
+) -> None:
+    """N scorers in one group: the group spreads the partitions over them (a process beyond
+    the partition count would idle, so that is refused)."""
+    settings = _worker_settings()
+    if processes > settings.topic_partitions:
+        raise typer.BadParameter(
+            f"{processes} processes for {settings.topic_partitions} partitions: the extra ones "
+            "would be idle. Use at most RISKSTREAM_TOPIC_PARTITIONS processes",
+            param_hint="--processes",
+        )
+    plan = scorer_processes(instance, processes, ops_port, settings.ops_port)
+    base = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer"]
+    procs = {
+        f"scorer {name}": subprocess.Popen(
+            [*base, "--instance", name, "--batch-size", str(batch_size), "--ops-port", str(port)]
+        )
+        for name, port in plan
+    }
+    _supervise(procs, _stop_on_signals(), again=f"riskstream run scorer --processes {processes}")
 
 
 @app.command("joiner")
@@ -171,9 +223,6 @@ def run_all() -> None:
     """Every worker, each in its own process (the online learner with
     RISKSTREAM_RUN_LEARNER=true, the notifier when RISKSTREAM_WEBHOOK_URLS names a webhook);
     stops them all on SIGINT/SIGTERM or if one dies."""
-    import subprocess
-    import sys
-
     settings = _worker_settings()
     stop = _stop_on_signals()
     optional = {
@@ -185,6 +234,14 @@ def run_all() -> None:
         name: subprocess.Popen([sys.executable, "-m", "riskstream.app.cli.main", "run", name])
         for name in names
     }
+    _supervise(procs, stop, again="riskstream run all")
+
+
+def _supervise(
+    procs: dict[str, subprocess.Popen[bytes]], stop: threading.Event, again: str = ""
+) -> None:
+    """Wait for ``stop``; if a process dies first, stop the others and exit 1 (a supervisor
+    such as systemd or Kubernetes restarts the whole set). Every process is stopped on exit."""
     try:
         while not stop.wait(1.0):
             dead = {name: proc.poll() for name, proc in procs.items() if proc.poll() is not None}
@@ -192,7 +249,7 @@ def run_all() -> None:
                 which = ", ".join(f"{name} (exit code {code})" for name, code in dead.items())
                 typer.echo(
                     f"worker(s) exited: {which}; its error is printed above. Stopping the "
-                    "others; fix the cause and run `riskstream run all` again",
+                    f"others; fix the cause and run `{again or 'the same command'}` again",
                     err=True,
                 )
                 raise typer.Exit(1)
