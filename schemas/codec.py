@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import fastavro
 from fastavro.read import SchemaResolutionError
 
+from riskstream.schemas.avro_writer import Unsupported, Write, compile_writer
 from riskstream.schemas.catalog import (
     EVENT_TYPES,
     LocalSchemaCatalog,
@@ -57,6 +58,7 @@ class AvroCodec:
         self._reader_raw = raw
         self._readers = {name: fastavro.parse_schema(dict(s)) for name, s in raw.items()}
         self._required = {name: _required_fields(s) for name, s in raw.items()}
+        self._compiled = {name: w for name, s in raw.items() if (w := _compiled(s)) is not None}
         self._writer_ids = {name: self._source.id_for(s) for name, s in raw.items()}
         self._parsed_writers: dict[int, Any] = {}
         self._same_schema: dict[tuple[int, str], bool] = {}
@@ -72,19 +74,44 @@ class AvroCodec:
             raise MissingFieldError(
                 f"{event_type} to encode lacks required fields", fields=",".join(missing)
             )
-        buffer = io.BytesIO()
-        buffer.write(HEADER.pack(MAGIC_BYTE, self._writer_ids[event_type]))
+        return self._write(event_type, schema, record)
+
+    def encode_event(self, event: Event) -> bytes:
+        """Serialize a typed event with this process's schema for its type (read from its
+        attributes where the schema's writer is compiled: no dict per event)."""
+        kind = event.SCHEMA
+        if kind not in self._compiled:
+            return self.encode(kind, event.to_avro())
+        missing = [f for f in self._required[kind] if getattr(event, f, None) is None]
+        if missing:
+            raise MissingFieldError(
+                f"{kind} to encode lacks required fields", fields=",".join(missing)
+            )
+        return self._write(kind, None, event)
+
+    def _write(self, event_type: str, schema: Any, record: Any) -> bytes:
+        header = HEADER.pack(MAGIC_BYTE, self._writer_ids[event_type])
+        compiled = self._compiled.get(event_type)
         try:
+            if compiled is not None:
+                out = [header]
+                compiled(record, out)
+                return b"".join(out)
+            buffer = io.BytesIO()
+            buffer.write(header)
             fastavro.schemaless_writer(buffer, schema, dict(record))
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            return buffer.getvalue()
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+            struct.error,
+        ) as exc:
             raise MalformedPayloadError(
                 f"{event_type} does not match its schema", cause=type(exc).__name__
             ) from exc
-        return buffer.getvalue()
-
-    def encode_event(self, event: Event) -> bytes:
-        """Serialize a typed event with this process's schema for its type."""
-        return self.encode(event.SCHEMA, event.to_avro())
 
     # -- decode -------------------------------------------------------------------------
 
@@ -176,6 +203,14 @@ class AvroCodec:
             parsed = fastavro.parse_schema(dict(self._source.schema_for(schema_id)))
             self._parsed_writers[schema_id] = parsed
         return parsed
+
+
+def _compiled(schema: Mapping[str, Any]) -> Write | None:
+    """The schema's compiled writer, or None where fastavro keeps writing it."""
+    try:
+        return compile_writer(dict(schema))
+    except Unsupported:
+        return None
 
 
 def _required_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
