@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskstream.core.ids import new_id, now_ms
+from riskstream.core.ids import new_ids, now_ms
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import records_to_frame
 from riskstream.models.monitoring.variants import (
@@ -105,22 +105,24 @@ def _predict(
     labels = (risk >= model.threshold).astype(int).tolist()
     risks = risk.tolist()
     rows = features.tolist()  # Python floats in one call, not one numpy scalar at a time
+    ids = new_ids(len(good))
+    threshold, version = float(model.threshold), model.version
     predictions: list[tuple[bytes, Prediction]] = []
     for i, (item, record) in enumerate(good):
         predictions.append(
             (
                 item.key or record["patient_id"].encode(),
                 Prediction(
-                    prediction_id=new_id(),
+                    prediction_id=ids[i],
                     request_id=record["request_id"],
                     patient_id=record["patient_id"],
                     event_time=epoch_ms(record["event_time"]),
                     scored_at=scored_at,
                     model_name=model_name,
-                    model_version=model.version,
+                    model_version=version,
                     risk=risks[i],
                     label=labels[i],
-                    threshold=float(model.threshold),
+                    threshold=threshold,
                     latency_ms=float(max(0, scored_at - item.timestamp_ms)),
                     features=dict(zip(names, rows[i], strict=True)),
                     missing=[name for name in IMPUTABLE if record.get(name) is None],
