@@ -48,6 +48,10 @@ GROUP = "riskstream-scorer"
 # rate at low load (each commit costs the broker a few writes) for at most 10 ms of latency;
 # measured at 1k records/s: 0 ms gave p99 41 ms, 10 ms gave 38 ms, 20 ms 42 ms (BENCHMARKS.md).
 LINGER_S = 0.01
+# Under backlog a batch takes up to this many batch sizes of already-fetched records, so one
+# transaction (a few broker writes, ~10 ms) is paid over more records; at low load batches
+# stay as small as what arrives within the linger.
+BACKLOG_BATCHES = 5
 
 
 @dataclass
@@ -80,7 +84,7 @@ class Scorer:
             instance,
             [PATIENT_RECORDS.name],
             self.metrics,
-            cadence=Cadence(batch_size, batch_wait_s, linger_s),
+            cadence=Cadence(batch_size, batch_wait_s, linger_s, BACKLOG_BATCHES * batch_size),
             consumer_config={"fetch.max.bytes": 8 * 1024 * 1024},
             producer_config={"message.max.bytes": DEAD_LETTER_MAX_BYTES},
         )

@@ -108,9 +108,16 @@ def next_batch(consumer: Consumer, cadence: Cadence, worker: str) -> list[Messag
     first = consumer.poll(cadence.wait_s)
     if first is None:
         return []
-    rest = consumer.consume(cadence.size - 1, cadence.linger_s) if cadence.size > 1 else []
+    wanted = cadence.size - 1
+    messages = [first, *(consumer.consume(wanted, cadence.linger_s) if wanted > 0 else [])]
+    backlog = len(messages) == cadence.size  # the batch filled: more is waiting
+    while backlog and len(messages) < cadence.backlog_size:
+        wanted = min(cadence.size, cadence.backlog_size - len(messages))
+        more = consumer.consume(wanted, 0)  # what is already fetched; no wait
+        messages += more
+        backlog = len(more) == wanted
     batch = []
-    for message in (first, *rest):
+    for message in messages:
         if message.error():
             logging.getLogger(__name__).warning("%s: consumer error %s", worker, message.error())
         else:

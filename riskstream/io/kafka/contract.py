@@ -65,11 +65,15 @@ class Batch:
 @dataclass(frozen=True)
 class Cadence:
     """How an engine waits for work: up to ``wait_s`` for a first record, then up to
-    ``linger_s`` for the batch to fill to ``size``; ``tick()`` runs on turns with no record."""
+    ``linger_s`` for the batch to fill to ``size``; ``tick()`` runs on turns with no record.
+    A batch that fills is a backlog: it takes what else is already fetched, up to
+    ``backlog_size``, so that a transaction's fixed cost is paid over more records while at
+    low load a batch (and the latency) stays small."""
 
     size: int = 1000
     wait_s: float = 0.1
     linger_s: float = 0.01
+    backlog_size: int = 0  # 0: never more than ``size``
 
 
 class Worker(Protocol[M]):

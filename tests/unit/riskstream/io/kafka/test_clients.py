@@ -4,9 +4,10 @@ import pytest
 from confluent_kafka import OFFSET_END, TopicPartition
 
 from riskstream.core.settings import Settings
-from riskstream.io.kafka.clients import start_offsets
+from riskstream.io.kafka.clients import next_batch, start_offsets
+from riskstream.io.kafka.contract import Cadence
 from riskstream.io.kafka.factory import transactional_config
-from tests.unit.riskstream.io.kafka.fakes import kafka_error
+from tests.unit.riskstream.io.kafka.fakes import FakeConsumer, FakeMessage, kafka_error
 
 
 def test_the_id_is_stable_per_deployment_group_and_instance() -> None:
@@ -124,3 +125,30 @@ def test_a_broker_that_never_answers_leaves_the_end_of_the_first_fetch_without_r
     found = start_offsets(_Starts(10**6), ASSIGNED, "w", within_s=0)  # type: ignore[arg-type]
     assert _offsets(found) == [(0, OFFSET_END), (1, OFFSET_END)]
     assert "could not say where its partitions start" in caplog.text
+
+
+def _consumer_with(count: int) -> FakeConsumer:
+    return FakeConsumer(queued=[FakeMessage(i) for i in range(count)])
+
+
+def test_a_batch_is_what_arrived_within_the_linger_at_low_load() -> None:
+    consumer = _consumer_with(40)
+    batch = next_batch(consumer, Cadence(size=100, backlog_size=1000), "w")  # type: ignore[arg-type]
+    assert len(batch) == 40
+
+
+def test_a_batch_that_fills_grows_to_the_backlog_size_and_no_further() -> None:
+    consumer = _consumer_with(5000)
+    batch = next_batch(consumer, Cadence(size=100, backlog_size=1050), "w")  # type: ignore[arg-type]
+    assert [m.offset() for m in batch] == list(range(1050))
+    assert len(consumer.queued) == 5000 - 1050  # the rest is the next batch's
+
+
+def test_a_backlog_batch_stops_where_the_fetched_records_end() -> None:
+    consumer = _consumer_with(250)
+    assert len(next_batch(consumer, Cadence(size=100, backlog_size=1000), "w")) == 250  # type: ignore[arg-type]
+
+
+def test_without_a_backlog_size_a_batch_never_passes_its_size() -> None:
+    consumer = _consumer_with(500)
+    assert len(next_batch(consumer, Cadence(size=100), "w")) == 100  # type: ignore[arg-type]
