@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -37,7 +38,12 @@ from tests.integration.conftest import (
     process_env,
     read_messages,
 )
-from tests.integration.servers import free_port, http_get, metric_samples, metric_value
+from tests.integration.servers import (
+    free_port_run,
+    http_get,
+    metric_samples,
+    metric_value,
+)
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import eventually, wait_for
 
@@ -213,46 +219,72 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(deployment: Settings) -
     _assert_windows_count_each_prediction_once(settings, predictions)
 
 
-def test_two_scorers_in_one_group_share_the_partitions_and_score_every_record_once(
+def test_scorer_processes_share_the_partitions_and_a_killed_one_loses_and_repeats_nothing(
     deployment: Settings,
 ) -> None:
-    """Scale out: two scorer processes in one consumer group (the second joins while the
-    first runs, a rebalance) split six partitions; every record is scored exactly once
-    between them, each scorer does part of the work, and the drift windows count each record
-    once."""
+    """Scale out with `run scorer --processes 2`: the two processes of one group split six
+    partitions and each does part of the work. One of them is SIGKILLed mid-stream: the
+    command stops the other and exits non-zero (its supervisor restarts the set); the
+    restarted set leaves every record scored exactly once, and the drift windows count each
+    record once."""
     settings = deployment_with_champion(deployment, "two", deployment.state_dir, partitions=6)
     total = 6000
-    env = process_env(settings)
-    ports = {"a": free_port(), "b": free_port()}
-    scorers = {}
-    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer", "--batch-size", "200"]
+    first_port = free_port_run(2, step=1)
+    ports = {"0": first_port, "1": first_port + 1}
+    argv = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer", "--batch-size", "100"]
+    argv += ["--processes", "2", "--instance", "t", "--ops-port", str(first_port)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    group = subprocess.Popen(argv, env=process_env(settings), **quiet)  # type: ignore[call-overload]
     try:
-        for instance, port in ports.items():
-            scorers[instance] = subprocess.Popen(
-                [*argv, "--instance", instance, "--ops-port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        for port in ports.values():
             _wait_until_ready(f"http://127.0.0.1:{port}", timeout=120)
         split = _wait_for_split(ports, partitions=6, timeout=60)
-        _produce(settings, _valid(settings, total))
-        predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", total, 120)
-        scored = {i: _scorer_metric(p, "riskstream_records_in_total") for i, p in ports.items()}
-        alive = {instance: p.poll() is None for instance, p in scorers.items()}
+        records = _valid(settings, total)
+        feed = threading.Thread(target=_trickle, args=(settings, records, 100, 0.05), daemon=True)
+        feed.start()  # about 3 s of traffic: the kill lands mid-stream
+        eventually(
+            lambda: all(_scorer_metric(p, "riskstream_records_in_total") for p in ports.values()),
+            90,
+            "both scorer processes scoring",
+        )
+        scored = sum(_scorer_metric(p, "riskstream_records_in_total") for p in ports.values())
+        (victim, *_) = _children(group.pid)
+        os.kill(victim, signal.SIGKILL)
+        code = group.wait(60)  # noticed within a second; the other one stopped gracefully
     finally:
-        for process in scorers.values():
-            process.send_signal(signal.SIGTERM)
-        for process in scorers.values():
-            process.wait(30)
-    assert alive == {"a": True, "b": True}
+        if group.poll() is None:
+            group.send_signal(signal.SIGTERM)
+            group.wait(60)
+    feed.join(60)
+    assert code == 1, f"the scorer set exited {code} after a process was killed"
+    assert scored < total, "the scorers finished before one could be killed mid-stream"
+    again = subprocess.Popen(argv, env=process_env(settings), **quiet)  # type: ignore[call-overload]
+    try:
+        predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", total, 120)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(60) == 0, "the scorer set did not stop cleanly on SIGTERM"
     ids = [p["request_id"] for p in predictions]
     assert len(set(ids)) == total, f"{len(set(ids))} distinct of {total}"
     assert len(ids) == total, f"{len(ids) - len(set(ids))} duplicates"
-    assert scored["a"] + scored["b"] == total, f"records consumed: {scored}"
-    assert scored["a"] > 0 and scored["b"] > 0, f"one scorer did all the work: {scored}"
     _assert_windows_count_each_prediction_once(settings, predictions)
-    print(f"two scorers: {total} records, {len(ids)} predictions; owned {split}, scored {scored}")
+    print(f"two scorer processes: {total} records, {len(ids)} predictions; owned {split}")
+
+
+def _trickle(
+    settings: Settings, items: list[tuple[bytes | None, bytes]], chunk: int, pause_s: float
+) -> None:
+    for start in range(0, len(items), chunk):
+        _produce(settings, items[start : start + chunk])
+        time.sleep(pause_s)  # pacing the traffic, not waiting for a result
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    children = [int(c) for c in text.split()]
+    assert children, f"process {pid} has no children"
+    return children
 
 
 def _assert_windows_count_each_prediction_once(
