@@ -137,6 +137,19 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
+def start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:
+    """Commit ``group`` at the current end of ``topics``: a worker of that group starting now
+    sees only what arrives from now on."""
+    consumer = Consumer(settings.kafka_config({"group.id": settings.topic_prefix + group}))
+    offsets = [
+        TopicPartition(topic, p, o)
+        for topic in topics
+        for p, o in end_offsets(settings, topic).items()
+    ]
+    consumer.commit(offsets=offsets, asynchronous=False)
+    consumer.close()
+
+
 def forget_group(settings: Settings, group: str) -> None:
     """Delete a consumer group, so the next run reads the topic from the start."""
     admin = AdminClient(settings.kafka_config())

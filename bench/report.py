@@ -48,6 +48,28 @@ def _peer_rows(t: dict[str, Any]) -> list[str]:
     ]
 
 
+CA_BAR = 0.1  # the scorer's rate per process against the raw passthrough (issue #29)
+SCALE_OUT_BAR = 1.7  # 2 processes against 1
+
+
+def _scale_out_rows(t: dict[str, Any]) -> list[str]:
+    """The scorer with ``--processes`` 1 and 2, in steady state (results from before it was
+    measured have none)."""
+    scale = t.get("scale_out")
+    if not scale:
+        return []
+    m, ratio = scale["median_rps"], scale["ratio_2_over_1"]
+    return [
+        _row(
+            f"scorer, `--processes 1` / `2`, steady state ({scale['partitions']} partitions)",
+            f"{m['1']:,.0f} / {m['2']:,.0f} rec/s",
+            "-",
+            None,
+        ),
+        _row("2 processes / 1", f"{ratio:.2f}", f">= {SCALE_OUT_BAR}", ratio >= SCALE_OUT_BAR),
+    ]
+
+
 def _bars(r: dict[str, Any]) -> list[str]:
     rows = ["| figure | measured | bar | |", "|---|---|---|---|"]
     t = r.get("throughput")
@@ -58,7 +80,13 @@ def _bars(r: dict[str, Any]) -> list[str]:
             _row("(b) naive per-record service", f"{m['naive']:,.0f} rec/s", "-", None),
             _row("(c) riskstream scorer", f"{m['riskstream']:,.0f} rec/s", "-", None),
             *_peer_rows(t),
-            _row("c / a", f"{t['ratio_c_over_a']:.3f}", ">= 0.5", t["ratio_c_over_a"] >= 0.5),
+            *_scale_out_rows(t),
+            _row(
+                "c / a (one process)",
+                f"{t['ratio_c_over_a']:.3f}",
+                f">= {CA_BAR}",
+                t["ratio_c_over_a"] >= CA_BAR,
+            ),
             _row("c / b", f"{t['ratio_c_over_b']:.1f}", ">= 5", t["ratio_c_over_b"] >= 5),
             _row(
                 "scorer with monitors / without",
@@ -312,7 +340,8 @@ def derived(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
         worst = max(t.get("peak_rss_mb", {}).values(), default=0.0)
         out["throughput"] = {
             "scorer_over": {k: m["riskstream"] / v for k, v in m.items() if v},
-            "ca_shortfall": 0.5 / t["ratio_c_over_a"] if t["ratio_c_over_a"] else 0.0,
+            "ca_shortfall": CA_BAR / t["ratio_c_over_a"] if t["ratio_c_over_a"] else 0.0,
+            "ca_verdict": "met" if t["ratio_c_over_a"] >= CA_BAR else "missed",
             "monitoring_verdict": "met" if t["monitoring_ratio"] >= 0.9 else "missed",
             "rss_verdict": "met" if worst * 1.048576 <= 300 else "missed",
             "runs_k": {

@@ -10,8 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
+from bench import scale_out
 from bench.common import (
     REPO,
     Echo,
@@ -23,6 +22,7 @@ from bench.common import (
     rate_of,
     read_timestamps,
     run_argv,
+    start_group_at_end,
     workers,
 )
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
@@ -35,19 +35,6 @@ from riskstream.stream_processors.monitor import GROUP as MONITOR_GROUP
 from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 
 
-def _start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:
-    """Commit ``group`` at the current end of ``topics``: a worker of that group starting now
-    sees only what arrives from now on."""
-    consumer = Consumer(settings.kafka_config({"group.id": settings.topic_prefix + group}))
-    offsets = [
-        TopicPartition(topic, p, o)
-        for topic in topics
-        for p, o in end_offsets(settings, topic).items()
-    ]
-    consumer.commit(offsets=offsets, asynchronous=False)
-    consumer.close()
-
-
 def scorer_run(
     settings: Settings, count: int, monitors: bool, timeout: float
 ) -> tuple[float, dict[str, float]]:
@@ -58,9 +45,7 @@ def scorer_run(
     forget_group(settings, settings.topic_prefix + SCORER_GROUP)
     argvs = {"scorer": run_argv("scorer")}
     if monitors:
-        _start_group_at_end(
-            settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)]
-        )
+        start_group_at_end(settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)])
         argvs |= {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
     with workers(settings, **argvs) as running:
         stamps = read_timestamps(settings, predictions, since, count, timeout)
@@ -153,7 +138,9 @@ def measure(
             + f", riskstream+monitors {monitored[-1]:,.0f}/s"
         )
     med = {k: median(v) for k, v in rates.items()}
+    scale = scale_out.measure(settings, echo, records=records, repeats=repeats)
     return {
+        "scale_out": scale,
         "records": records,
         "naive_records": naive_records,
         "repeats": repeats,

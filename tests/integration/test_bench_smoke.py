@@ -31,8 +31,12 @@ Check = Callable[[dict[str, Any]], None]
 
 
 def _throughput(t: dict[str, Any]) -> None:
-    for name in ("raw", "naive", "riskstream", "faust", "quix", "bytewax", "riskstream_monitored"):
+    paths = ("raw", "naive", "riskstream", "riskstream_2p", "faust", "quix", "bytewax")
+    for name in (*paths, "riskstream_monitored"):
         assert t["median_rps"][name] > 0, name
+    assert math.isclose(
+        t["ratio_2p_over_c"], t["median_rps"]["riskstream_2p"] / t["median_rps"]["riskstream"]
+    )
     assert math.isclose(t["ratio_c_over_a"], t["median_rps"]["riskstream"] / t["median_rps"]["raw"])
     assert set(t["peak_rss_mb"]) == {"scorer", "monitor", "performance"}
 

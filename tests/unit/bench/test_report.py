@@ -32,7 +32,7 @@ def test_derived_figures_gaps_verdicts_and_ranges() -> None:
         "short {{derived.throughput.ca_shortfall:.0f}}x; "
         "{{derived.throughput.monitoring_verdict}}; {{derived.throughput.runs_k.riskstream}}"
     )
-    assert fill_notes(text, RESULTS) == "4.0x; short 10x; missed; 19.0-21.0k"
+    assert fill_notes(text, RESULTS) == "4.0x; short 2x; missed; 19.0-21.0k"
 
 
 def test_a_figure_the_results_lack_is_an_error_that_names_it() -> None:
