@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import Echo
 from riskstream.app.closed_loop import LoopConfig, run_loop
-from riskstream.app.loop_report import PHASE_STEPS, recovery_phases
+from riskstream.app.loop_report import PHASE_STEPS, LoopReport, recovery_phases
 from riskstream.core.settings import Settings
 
 BARS = {"after alert": 10.0, "training": 8.0, "swap": 1.0, "total": 20.0}  # seconds
@@ -38,21 +38,28 @@ def measure(
             }
         )
         echo(f"closed loop {i + 1} of {loops} (the demo's configuration)")
-        report = run_loop(settings, loop_config, echo=lambda _: None)
-        phases = recovery_phases(report)
+        runs.append(loop_result(run_loop(settings, loop_config, echo=lambda _: None)))
+        phases = runs[-1]["phases_s"]
         echo(
-            f"  closed={report.closed}: {phases['total']} s in all, "
+            f"  closed={runs[-1]['closed']}: {phases['total']} s in all, "
             f"{phases['after alert']} s after the alert"
         )
-        runs.append(
-            {
-                "closed": report.closed,
-                "missing_steps": report.missing_steps,
-                "records": report.records,
-                "phases_s": phases,
-                "trainer_seconds": report.trainer_seconds,
-            }
-        )
+    return summary(loop_config, runs)
+
+
+def loop_result(report: LoopReport) -> dict[str, Any]:
+    """One loop's figures, from its report (the demo's test makes them from its own loop)."""
+    return {
+        "closed": report.closed,
+        "missing_steps": report.missing_steps,
+        "records": report.records,
+        "phases_s": recovery_phases(report),
+        "trainer_seconds": report.trainer_seconds,
+    }
+
+
+def summary(loop_config: LoopConfig, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The benchmark's section: the loops' configuration, each loop, the medians."""
     return {
         "config": {
             "rate": loop_config.rate,

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from bench import recovery
+from bench.report import render
+from bench.run import machine
 from riskstream.app.closed_loop import LoopConfig, run_loop
-from riskstream.app.loop_report import PHASES, recovery_phases, still_drifting
+from riskstream.app.loop_report import PHASES, LoopReport, recovery_phases, still_drifting
 from riskstream.core.settings import Settings
 from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore
+from tests.integration.test_bench_smoke import RECOVERY_HEADING, check_recovery_section
 
 
 # the demo's own configuration: about 2 minutes of traffic on a good day, ends on evidence
@@ -89,3 +93,14 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     ]
     assert not against_new, [a.message for a in against_new]
     assert len(report.requests) == 1, report.requests
+    _the_recovery_benchmark_reads_this_loop(config, report)
+
+
+def _the_recovery_benchmark_reads_this_loop(config: LoopConfig, report: LoopReport) -> None:
+    """The smoke test of `bench/recovery.py`: it measures exactly this loop, so its section is
+    made and rendered from this one instead of running a second loop in the suite."""
+    section = recovery.summary(config, [recovery.loop_result(report)])
+    check_recovery_section(section)
+    results = {"started": "-", "seconds": 0.0, "mode": "smoke", "machine": machine()}
+    text = render({**results, "recovery": section}, Path("demo"))
+    assert RECOVERY_HEADING in text, "the report has no recovery section"
