@@ -105,7 +105,9 @@ def learner(
 @fails_cleanly
 def scorer(
     instance: str = typer.Option("0", help="Stable id of this scorer (transactional.id)."),
-    batch_size: int = typer.Option(1000, help="Records per batch and transaction."),
+    batch_size: int = typer.Option(
+        1000, help="Records per batch and transaction (up to 5x that under a backlog)."
+    ),
     processes: int = typer.Option(
         1,
         min=1,
@@ -157,6 +159,7 @@ def _run_scorer_processes(
             param_hint="--processes",
         )
     plan = scorer_processes(instance, processes, ops_port, settings.ops_port)
+    stop = _stop_on_signals()  # before the children exist: a SIGTERM now still stops them
     base = [sys.executable, "-m", "riskstream.app.cli.main", "run", "scorer"]
     procs = {
         f"scorer {name}": subprocess.Popen(
@@ -164,7 +167,7 @@ def _run_scorer_processes(
         )
         for name, port in plan
     }
-    _supervise(procs, _stop_on_signals(), again=f"riskstream run scorer --processes {processes}")
+    _supervise(procs, stop, again=f"riskstream run scorer --processes {processes}")
 
 
 @app.command("joiner")
