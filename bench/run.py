@@ -40,7 +40,7 @@ FULL: dict[str, dict[str, Any]] = {
     "recovery": {"loops": 3},
 }
 SMOKE: dict[str, dict[str, Any]] = {
-    "throughput": {"records": 2_000, "naive_records": 200, "repeats": 1},
+    "throughput": {"records": 1_000, "naive_records": 100, "repeats": 1},
     "latency": {"rates": [200], "seconds": 5.0},
     "detection": {"scale": 0.02},
     "burst": {"records": 1_000, "without_idle": False},
