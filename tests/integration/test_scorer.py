@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     deployment_with_champion,
     drain_committed,
     process_env,
+    read_messages,
 )
 from tests.integration.servers import (
     free_port_run,
@@ -303,3 +304,10 @@ def _wait_for_split(ports: dict[str, int], partitions: int, timeout: float) -> d
         return owned
 
     return eventually(owned, timeout, f"the scorers split the {partitions} partitions")
+
+
+def _wait_for_some_predictions(settings: Settings, minimum: int, timeout: float) -> int:
+    """Used by the canary and shadow tests too: wait until ``minimum`` predictions exist."""
+    count = len(read_messages(settings, settings.topic(PREDICTIONS.name), minimum, timeout))
+    assert count >= minimum, f"only {count} predictions within {timeout}s"
+    return count
