@@ -179,7 +179,8 @@ def _record(src: _Source, schema: dict[str, Any], expr: str, depth: int) -> None
     src.emit(depth, "else:")
     for field in schema["fields"]:
         name = field["name"]
-        read = f"getattr({held}, {name!r})" if keyword.iskeyword(name) else f"{held}.{name}"
+        plain = name.isidentifier() and not keyword.iskeyword(name)  # else no code from a name
+        read = f"{held}.{name}" if plain else f"getattr({held}, {name!r})"
         _value(src, field["type"], read, depth + 1)
 
 

@@ -142,3 +142,9 @@ def test_an_enum_value_outside_its_symbols_is_refused() -> None:
 def test_a_construct_not_compiled_is_refused_so_the_codec_keeps_fastavro(schema: Any) -> None:
     with pytest.raises(Unsupported):
         compile_writer(schema)
+
+
+def test_a_field_name_that_is_no_identifier_is_read_not_run() -> None:
+    schema = {"type": "record", "name": "R", "fields": [{"name": "x; 1/0", "type": "long"}]}
+    holder = type("Holder", (), {"x; 1/0": 5})()
+    assert _compiled(schema, holder) == _compiled(schema, {"x; 1/0": 5}) == b"\x0a"
