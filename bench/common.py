@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from riskstream.app.stack.manager import kafka_ready, redis_ready, stack_up
@@ -104,25 +104,30 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def read_timestamps(
+def read_messages(
     settings: Settings, topic: str, since: dict[int, int], expected: int, timeout: float
-) -> list[int]:
-    """Broker timestamps (ms) of the committed messages past ``since``: waits for
-    ``expected`` of them or ``timeout``."""
+) -> list[Message]:
+    """The committed messages past ``since``: waits for ``expected`` of them or ``timeout``."""
     consumer = Consumer(
         settings.kafka_config(
             {"group.id": f"bench-read-{uuid.uuid4().hex}", "isolation.level": "read_committed"}
         )
     )
     consumer.assign([TopicPartition(topic, p, o) for p, o in since.items()])
-    stamps: list[int] = []
+    messages: list[Message] = []
     deadline = time.monotonic() + timeout
-    while len(stamps) < expected and time.monotonic() < deadline:
-        for m in consumer.consume(5000, 0.5):
-            if not m.error():
-                stamps.append(m.timestamp()[1])
+    while len(messages) < expected and time.monotonic() < deadline:
+        messages += [m for m in consumer.consume(5000, 0.5) if not m.error()]
     consumer.close()
-    return stamps
+    return messages
+
+
+def read_timestamps(
+    settings: Settings, topic: str, since: dict[int, int], expected: int, timeout: float
+) -> list[int]:
+    """Broker timestamps (ms) of the committed messages past ``since``: waits for
+    ``expected`` of them or ``timeout``."""
+    return [m.timestamp()[1] for m in read_messages(settings, topic, since, expected, timeout)]
 
 
 def rate_of(stamps: list[int]) -> float:

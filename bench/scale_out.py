@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from bench.common import (
@@ -23,6 +23,7 @@ from bench.common import (
     end_offsets,
     median,
     rate_of,
+    read_messages,
     read_timestamps,
     run_argv,
     start_group_at_end,
@@ -36,13 +37,8 @@ from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 def recorded(settings: Settings, count: int) -> list[tuple[bytes | None, bytes | None]]:
     """The first ``count`` records of patient-records, as they are on the wire."""
     topic = settings.topic(PATIENT_RECORDS.name)
-    consumer = Consumer(settings.kafka_config({"group.id": "bench-scale-copy"}))
-    consumer.assign([TopicPartition(topic, p, 0) for p in end_offsets(settings, topic)])
-    out: list[tuple[bytes | None, bytes | None]] = []
-    deadline = time.monotonic() + 60
-    while len(out) < count and time.monotonic() < deadline:
-        out += [(m.key(), m.value()) for m in consumer.consume(5000, 0.5) if not m.error()]
-    consumer.close()
+    start = dict.fromkeys(end_offsets(settings, topic), 0)
+    out = [(m.key(), m.value()) for m in read_messages(settings, topic, start, count, 60)]
     if len(out) < count:
         raise RuntimeError(f"read {len(out)} of {count} records to copy")
     return out[:count]
