@@ -75,6 +75,7 @@ _HELPERS = {
     "_long": _long,
     "_ts": _timestamp,
     "_D": struct.Struct("<d").pack,
+    "_BOOL": {True: b"\x01", False: b"\x00"},
     "_enum": _enum,
     "_null": _null,
     "_Mapping": Mapping,
@@ -127,7 +128,7 @@ def _value(src: _Source, schema: Any, expr: str, depth: int) -> None:
     elif kind == "double":
         src.emit(depth, f"a(_D({expr}))")
     elif kind == "boolean":
-        src.emit(depth, f"a(b'\\x01' if {expr} else b'\\x00')")
+        src.emit(depth, f"a(_BOOL[{expr}])")  # a None is an error, not false
     elif kind == "null":
         src.emit(depth, f"_null({expr})")
     elif kind == "enum":
@@ -156,7 +157,7 @@ def _collection(src: _Source, schema: dict[str, Any], expr: str, depth: int) -> 
     """A map or an array: one block of all its items, then the empty block."""
     held, key, item = src.local("m"), src.local("k"), src.local("x")
     src.emit(depth, f"{held} = {expr}")
-    src.emit(depth, f"if {held}:")
+    src.emit(depth, f"if len({held}):")  # len, not truth: a None is an error, not empty
     src.emit(depth + 1, f"a(_long(len({held})))")
     if schema["type"] == "map":
         src.emit(depth + 1, f"for {key}, {item} in {held}.items():")
