@@ -90,9 +90,11 @@ class RegistryReader:
         version = self._ask("alias", alias).get("version")
         return None if version is None else str(version)
 
-    def alias_versions(self, *aliases: str) -> dict[str, str | None]:
-        """Several aliases' versions in one registry read."""
-        versions = self._ask("alias", ",".join(aliases)).get("versions") or {}
+    def alias_versions(self, *aliases: str, fetch: bool = False) -> dict[str, str | None]:
+        """Several aliases' versions in one registry read; with ``fetch``, the child caches
+        the versions too, so the ``load`` that follows needs no second child."""
+        command = "alias+fetch" if fetch else "alias"
+        versions = self._ask(command, ",".join(aliases)).get("versions") or {}
         return {a: None if versions.get(a) is None else str(versions[a]) for a in aliases}
 
     def load(self, version: str) -> ScoringModel:

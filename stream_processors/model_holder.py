@@ -132,7 +132,7 @@ class ModelHolder:
             self._follow_from = self._model_versions_end()
             try:
                 aliases = [CHAMPION, CHALLENGER, PREVIOUS] if self.with_challenger else [CHAMPION]
-                versions = self.registry.alias_versions(*aliases)
+                versions = self.registry.alias_versions(*aliases, fetch=True)
                 version = versions[CHAMPION]
             except RegistryError as exc:
                 log.warning("%s: the registry did not answer (%s); retrying", self.worker, exc)
