@@ -39,7 +39,8 @@ from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, process_env, worker_env
 from tests.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+# one worker runs the module, so its scored deployment (about 8 s) is set up once
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("tools")]
 
 
 @pytest.fixture(scope="module")
