@@ -53,6 +53,16 @@ def test_a_group_consumer_prefetches_little_unless_the_deployment_says_otherwise
     assert group_config(Settings(), "g")["queued.max.messages.kbytes"] == "32768"
 
 
+def test_a_dead_group_member_is_noticed_in_10_s_unless_the_deployment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskstream.io.kafka.factory import group_config
+
+    assert group_config(Settings(), "g")["session.timeout.ms"] == 10_000
+    monkeypatch.setenv("RISKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "45000")
+    assert group_config(Settings(), "g")["session.timeout.ms"] == "45000"
+
+
 def test_no_kafka_client_is_built_outside_the_factory() -> None:
     import os
     import re
