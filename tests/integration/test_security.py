@@ -115,11 +115,19 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     env = {**process_env(settings), "RISKSTREAM_LOG_LEVEL": "DEBUG"}
     assert env["RISKSTREAM_KAFKA_SASL_PASSWORD"] == password  # the credentials travel by env
 
-    # the right credentials: records in, predictions out, all over SCRAM and TLS
-    log = tmp_path / "scorer.log"
-    with log.open("w") as out:
+    # the right credentials: records in, predictions out, all over SCRAM and TLS; a Faust
+    # worker over the same credentials (the drift monitor, started beside the scorer: its new
+    # group reads from the beginning) counts those predictions
+    log, port, monitor_log = tmp_path / "scorer.log", free_port(), tmp_path / "monitor.log"
+    with log.open("w") as out, monitor_log.open("w") as monitor_out:
         scorer = subprocess.Popen(
             _riskstream("run", "scorer"), env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        monitor = subprocess.Popen(
+            _riskstream("run", "monitor", "--ops-port", str(port)),
+            env=env,
+            stdout=monitor_out,
+            stderr=subprocess.STDOUT,
         )
         try:
             codec = codec_for(settings)
@@ -130,26 +138,14 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
                 producer.produce(settings.topic(PATIENT_RECORDS.name), key=b"p", value=value)
             assert producer.flush(30) == 0, "records could not be published over SASL_SSL"
             predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", 200, 90)
-        finally:
-            scorer.send_signal(signal.SIGTERM)
-            scorer.wait(30)
-    assert len({p["request_id"] for p in predictions}) == 200
-    assert password not in log.read_text(), "the SASL password reached the worker's log"
-
-    # a Faust worker over the same credentials: the drift monitor counts those predictions
-    port, monitor_log = free_port(), tmp_path / "monitor.log"
-    with monitor_log.open("w") as out:
-        monitor = subprocess.Popen(
-            _riskstream("run", "monitor", "--ops-port", str(port)),
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
             counted = _wait_for_records_in(port, "monitor", 90, at_least=200)
         finally:
-            monitor.send_signal(signal.SIGTERM)
+            for worker in (scorer, monitor):
+                worker.send_signal(signal.SIGTERM)
+            scorer.wait(30)
             monitor.wait(30)
+    assert len({p["request_id"] for p in predictions}) == 200
+    assert password not in log.read_text(), "the SASL password reached the worker's log"
     assert counted == 200, monitor_log.read_text()[-2000:]
     assert password not in monitor_log.read_text(), "the SASL password reached the monitor's log"
 
