@@ -107,7 +107,10 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         partitions=2,
         monitor_window_s=WINDOW_S,
         monitor_lateness_s=2,
-        monitor_idle_s=3,
+        # the default: a joiner or scorer stalled longer than this under load lets the idle
+        # clock move a labeled-examples partition past examples still to come (with 3 s,
+        # 6,868 and 7,569 of 8,000 were counted in two runs of 2026-12-02)
+        monitor_idle_s=10,
         performance_window_s=WINDOW_S,
         performance_lateness_s=2,
         estimate_reference_size=REFERENCE,
@@ -147,7 +150,8 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         stop.set()
         for thread in threads.values():
             thread.join(30)
-    assert performance.stats.examples == total, "every record was labeled once"
+    late = performance.stats.late
+    assert performance.stats.examples == total, f"every record was labeled once ({late} late)"
     records = _windows(settings)
     estimated = {r["window_start"]: r for r in records if r["basis"] == "ESTIMATED"}
     realized = {r["window_start"]: r for r in records if r["basis"] == "REALIZED"}
