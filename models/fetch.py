@@ -23,7 +23,7 @@ import warnings
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import load_settings
 from riskstream.models.bundle import ScoringModel
-from riskstream.models.registry_reader import METRICS_FILE, cache_version, version_cache
+from riskstream.models.registry_reader import cache_version, is_cached
 
 
 def _fetch_version(version: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ def _alias(names: str, fetch: bool = False) -> dict[str, object]:
     versions = {alias: registry.alias_version(alias) for alias in names.split(",")}
     if fetch:
         for version in {v for v in versions.values() if v is not None}:
-            if not (version_cache(settings, version) / METRICS_FILE).exists():
+            if not is_cached(settings, version):
                 with contextlib.suppress(RiskstreamError):
                     _fetch_version(version)
     return {"version": next(iter(versions.values())), "versions": versions}

@@ -58,6 +58,11 @@ def version_cache(settings: ClusterSettings, version: str) -> Path:
     return root / registered_name(settings) / version
 
 
+def is_cached(settings: ClusterSettings, version: str) -> bool:
+    """Whether the version's cache folder is complete (its metrics file is written last)."""
+    return (version_cache(settings, version) / METRICS_FILE).exists()
+
+
 def cache_version(
     settings: ClusterSettings, version: str, bundle: Path, metrics: dict[str, float]
 ) -> Path:
@@ -121,10 +126,9 @@ class RegistryReader:
             return {}
 
     def _fetched(self, version: str) -> Path:
-        folder = version_cache(self.settings, version)
-        if not (folder / METRICS_FILE).exists():  # written last: the bundle is complete
+        if not is_cached(self.settings, version):
             self._ask("version", version)
-        return folder
+        return version_cache(self.settings, version)
 
     def _ask(self, *args: str) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
