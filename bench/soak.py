@@ -45,13 +45,20 @@ def rss_mb(pid: int) -> float:
 
 
 def children_by_worker(pid: int) -> dict[str, int]:
-    """`run all`'s worker processes, by the worker each runs."""
+    """`run all`'s worker processes, by the worker each runs. A child caught between fork
+    and exec still shows the parent's `run all` command line; it is left out until it
+    runs its worker."""
     found: dict[str, int] = {}
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited since the list was read
         words = [w.decode() for w in argv if w]
         if "run" in words and words.index("run") + 1 < len(words):
-            found[words[words.index("run") + 1]] = int(child)
+            name = words[words.index("run") + 1]
+            if name in WORKERS:
+                found[name] = int(child)
     return found
 
 
