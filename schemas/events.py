@@ -217,6 +217,9 @@ class PerformanceWindow(Event):
     estimate_error: Mapping[str, float]
     segment: str | None = None
     variant: str = "served"  # served | shadow
+    # each estimate's 95% interval (models/monitoring/estimate_intervals.py)
+    estimated_low: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    estimated_high: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -59,6 +59,11 @@ def _bins(counts: Mapping[str, int], prefix: str) -> tuple[np.ndarray, np.ndarra
     return np.asarray(zero, dtype=float), np.asarray(one, dtype=float)
 
 
+def score_bins(counts: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A window's records per score bin: (decided negative, decided positive)."""
+    return _bins(counts, "c")
+
+
 def reference_probability(counts: Mapping[str, int], minimum: int) -> np.ndarray | None:
     """P(positive) per score bin from a reference's counts: the observed rates, isotonic in
     the score (bins without examples interpolated); None below ``minimum`` examples."""
@@ -78,7 +83,7 @@ def estimated_metrics(
     """Expected accuracy, precision, recall, F1 and ROC-AUC of a window whose records are
     positive with ``probability`` per score bin (the bin's centre when None), with the
     expected class counts the estimate's standard errors need (NaN where undefined)."""
-    undecided, decided = _bins(counts, "c")
+    undecided, decided = score_bins(counts)
     p = CENTRES if probability is None else probability
     n = float(undecided.sum() + decided.sum())
     tp, fp = float(decided @ p), float(decided @ (1 - p))
@@ -122,9 +127,13 @@ def window_record(
     realized: Mapping[str, float] | None = None,
     segment: str | None = None,
     variant: str = "served",
+    intervals: Mapping[str, tuple[float, float]] | None = None,
 ) -> PerformanceWindow:
-    """The ``performance-windows`` record of one closed window (NaN metrics left out)."""
+    """The ``performance-windows`` record of one closed window (NaN metrics left out), with
+    the 95% interval of each estimate given in ``intervals``."""
     realized = realized or {}
+    defined = _defined(estimated, ESTIMATED)
+    intervals = {k: v for k, v in (intervals or {}).items() if k in defined}
     n = realized.get("n", estimated.get("n", 0.0))
     return PerformanceWindow(
         window_id=str(uuid.uuid4()),
@@ -137,10 +146,12 @@ def window_record(
         sample_size=int(n),
         # the counts behind the metrics: what their confidence intervals need
         realized=_defined(realized, (*ESTIMATED, "brier", *INTERVAL_COUNTS)),
-        estimated=_defined(estimated, ESTIMATED),
+        estimated=defined,
         estimate_error=estimate_errors(estimated, realized) if realized else {},
         segment=segment,
         variant=variant,
+        estimated_low={k: low for k, (low, _) in intervals.items()},
+        estimated_high={k: high for k, (_, high) in intervals.items()},
     )
 
 

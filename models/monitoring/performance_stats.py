@@ -143,12 +143,15 @@ def performance_conditions(
     thresholds: PerformanceThresholds,
     was: frozenset[str] = frozenset(),
     kind: AlertKind = AlertKind.PERFORMANCE,
+    intervals: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Condition]:
     """One condition per gated metric. It breaches when the window's value is significantly
     (``z`` standard errors) below the gate, or below ``1 - max_relative_drop`` times the
     version's validation value; once breached it resolves only when the value is back within
     half that drop (hysteresis). Empty below ``min_sample`` labeled examples. The same rules
-    judge estimated metrics (``kind`` PERFORMANCE_ESTIMATE, conditions ``estimate:<metric>``)."""
+    judge estimated metrics (``kind`` PERFORMANCE_ESTIMATE, conditions ``estimate:<metric>``),
+    where a metric's published 95% interval (``intervals``) must also lie wholly below the
+    floor: an estimate whose interval reaches the floor may be the labels' chance."""
     if metrics.get("n", 0) < thresholds.min_sample:
         return []
     drop = thresholds.max_relative_drop
@@ -166,6 +169,8 @@ def performance_conditions(
             breached = value < recovered
         else:
             breached = value + thresholds.z * standard_error(name, value, metrics) < floor
+            if intervals is not None and name in intervals:
+                breached = breached and intervals[name][1] < floor
         severity = None
         if breached:
             deep = reference is not None and value < (1 - 2 * drop) * reference

@@ -134,6 +134,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         estimate_error={"accuracy": 0.02, "roc_auc": -0.01},
         segment=None,
         variant="served",
+        estimated_low={"accuracy": 0.75, "roc_auc": 0.77},
+        estimated_high={"accuracy": 0.81, "roc_auc": 0.85},
     ),
     "AuditEvent": dict(
         audit_id="a",
