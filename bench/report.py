@@ -165,6 +165,17 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     delay is not None and delay <= 2,
                 )
             )
+    e = r.get("estimation")
+    if e and "coverage" in e.get("population-shift", {}):
+        held = e["population-shift"]["coverage"]["reference"]["roc_auc"]
+        rows.append(
+            _row(
+                "estimate's 95% interval holds the realized ROC-AUC, population shift",
+                f"{held:.0%} of {e['population-shift']['windows']} windows",
+                ">= 90%",
+                held >= 0.9,
+            )
+        )
     return rows
 
 

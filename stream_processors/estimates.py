@@ -23,8 +23,8 @@ import numpy as np
 
 from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.ops import WorkerMetrics
+from riskstream.models.monitoring.estimate_intervals import estimate_intervals, reference_spread
 from riskstream.models.monitoring.estimation import (
-    ESTIMATED,
     estimate_errors,
     estimated_metrics,
     reference_fields,
@@ -54,6 +54,7 @@ class EstimateReferences:
         self.store = WindowStore(settings, kind="reference")
         self.size = settings.estimate_reference_size
         self._probability: dict[str, np.ndarray] = {}  # versions whose reference is complete
+        self._spread: dict[str, np.ndarray] = {}  # and its bootstrap resamples' fits
 
     def add(self, version: str, partition: int, examples: Sequence[ReferenceExample]) -> None:
         """Count ``examples`` (offset order) into ``version``'s reference unless it is full."""
@@ -79,9 +80,16 @@ class EstimateReferences:
             found = reference_probability(counts, self.size)
             if found is None:
                 return None
-            self._probability[version] = found
+            spread = reference_spread(counts, self.size)
+            assert spread is not None  # the reference gave a probability
+            self._probability[version], self._spread[version] = found, spread
             log.info("estimates of version %s are calibrated on its reference", version)
         return self._probability[version]
+
+    def spread(self, version: str) -> np.ndarray | None:
+        """The P(positive) per score bin of bootstrap resamples of ``version``'s reference
+        (what the estimate's interval draws from); None until it is complete."""
+        return self._spread.get(version) if self.probability(version) is not None else None
 
     def _count(self, version: str) -> int:
         value = self.store.redis.hget(self.store.window_key(version, REFERENCE), "n")
@@ -118,10 +126,15 @@ class Estimates:
         drop it would alert on (the bootstrap champion's F1 by -0.05 on the simulator)."""
         probability = self.references.probability(version)
         estimated = estimated_metrics(counts, probability)
-        for name in ESTIMATED:
-            if estimated[name] == estimated[name]:
-                self.metrics.performance_estimate.labels(version, name).set(estimated[name])
-        record = window_record(self.settings.model_name, version, "ESTIMATED", window, estimated)
+        intervals = estimate_intervals(counts, probability, spread=self.references.spread(version))
+        record = window_record(
+            self.settings.model_name, version, "ESTIMATED", window, estimated, intervals=intervals
+        )
+        for name, value in record.estimated.items():
+            self.metrics.performance_estimate.labels(version, name).set(value)
+            if name in intervals:
+                for bound, at in zip(("low", "high"), intervals[name], strict=True):
+                    self.metrics.performance_estimate_bound.labels(version, name, bound).set(at)
         if probability is None:
             return record, []
         conditions = performance_conditions(
@@ -129,6 +142,7 @@ class Estimates:
             self.registry.validation_metrics(version),
             self.thresholds,
             kind=AlertKind.PERFORMANCE_ESTIMATE,
+            intervals=intervals,
         )
         return record, conditions
 
@@ -142,10 +156,20 @@ class Estimates:
     ) -> PerformanceWindow:
         """A labeled window's record (``REALIZED``): the metrics, the estimate the same
         records' scores give, and its error."""
-        estimated = estimated_metrics(counts, self.references.probability(version))
+        probability = self.references.probability(version)
+        estimated = estimated_metrics(counts, probability)
         if segment is None:
             for name, error in estimate_errors(estimated, realized).items():
                 self.metrics.estimate_error.labels(version, name).set(error)
         return window_record(
-            self.settings.model_name, version, "REALIZED", window, estimated, realized, segment
+            self.settings.model_name,
+            version,
+            "REALIZED",
+            window,
+            estimated,
+            realized,
+            segment,
+            intervals=estimate_intervals(
+                counts, probability, spread=self.references.spread(version)
+            ),
         )

@@ -121,6 +121,13 @@ class WorkerMetrics:
             ["version", "metric"],
             registry=r,
         )
+        self.performance_estimate_bound = Gauge(
+            "riskstream_performance_estimate_bound",
+            "A bound (low, high) of the 95% interval of a version's last estimate: where the "
+            "realized metric falls by the labels' chance alone if the calibration holds.",
+            ["version", "metric", "bound"],
+            registry=r,
+        )
         self.estimate_error = Gauge(
             "riskstream_performance_estimate_error",
             "Estimated minus realized performance on the last labeled window.",

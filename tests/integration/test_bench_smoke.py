@@ -104,6 +104,8 @@ def _estimation(estimation: dict[str, Any]) -> None:
         for basis in ("reference", "served"):
             errors = estimation[name][basis]["roc_auc"]
             assert 0 <= errors["mean_abs"] <= errors["max_abs"] < 0.5
+            assert 0 <= estimation[name]["coverage"][basis]["roc_auc"] <= 1
+            assert 0 < estimation[name]["interval_width"][basis]["roc_auc"] < 0.5
 
 
 def _segments(segments: dict[str, Any]) -> None:

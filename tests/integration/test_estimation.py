@@ -158,7 +158,7 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
     assert len(estimated) == windows and len(realized) == windows, (estimated, realized)
     shifted = sorted(realized)[(REFERENCE + 1_000) // 1_000 :]
     assert len(shifted) == SHIFTED // 1_000
-    misses = []
+    misses, covered = [], []
     for start in shifted:
         before, after = estimated[start], realized[start]
         assert before["sample_size"] == after["sample_size"] == 1_000
@@ -167,6 +167,13 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         misses.append((round(auc, 3), round(accuracy, 3)))
         # the performance monitor's check on the same records says the same
         assert after["estimate_error"]["roc_auc"] == pytest.approx(auc, abs=0.002)
+        # each estimate carries its 95% interval, drawn from the same counts by both monitors
+        low, high = before["estimated_low"]["roc_auc"], before["estimated_high"]["roc_auc"]
+        assert low < before["estimated"]["roc_auc"] < high and 0.02 < high - low < 0.25
+        for bound in ("estimated_low", "estimated_high"):
+            assert after[bound] == pytest.approx(before[bound], abs=0.01), bound
+        covered.append(low <= after["realized"]["roc_auc"] <= high)
+    print(f"the realized ROC-AUC fell inside the estimate's interval in {sum(covered)} of 5")
     assert all(abs(auc) <= AUC_TOLERANCE for auc, _ in misses), misses
     assert abs(sum(auc for auc, _ in misses) / len(misses)) <= MEAN_AUC_TOLERANCE, misses
     assert all(abs(acc) <= ACCURACY_TOLERANCE for _, acc in misses), misses
@@ -174,3 +181,11 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         "riskstream_performance_estimate", {"version": "1", "metric": "roc_auc"}
     )
     assert gauge is not None and 0.6 < gauge < 1.0
+    bounds = [
+        monitor.metrics.registry.get_sample_value(
+            "riskstream_performance_estimate_bound",
+            {"version": "1", "metric": "roc_auc", "bound": bound},
+        )
+        for bound in ("low", "high")
+    ]
+    assert None not in bounds and bounds[0] < gauge < bounds[1], (bounds, gauge)

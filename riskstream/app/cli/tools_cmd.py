@@ -157,10 +157,16 @@ def _performance_table(latest: dict[tuple[str, str, str], PerformanceWindow]) ->
 
 
 def _performance_cell(record: PerformanceWindow, name: str) -> str:
-    """``~0.781`` for an estimate; ``0.774 (est +0.007)`` for a realized value."""
+    """``~0.781 [0.752, 0.808]`` for an estimate with its 95% interval; ``0.774 (est
+    +0.007)`` for a realized value."""
     if record.basis == "ESTIMATED":
         value = record.estimated.get(name)
-        return "-" if value is None else f"~{value:.3f}"
+        if value is None:
+            return "-"
+        low, high = record.estimated_low.get(name), record.estimated_high.get(name)
+        return f"~{value:.3f}" + (
+            "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+        )
     value, error = record.realized.get(name), record.estimate_error.get(name)
     if value is None:
         return "-"

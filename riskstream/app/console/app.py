@@ -397,6 +397,8 @@ def _role(
     estimated = latest.latest.get((row["version"], "all", "ESTIMATED"))
     if estimated is not None:  # undefined metrics were left out of the window's record
         live["estimated"] = {m: estimated.estimated.get(m) for m in views.METRICS}
+        live["estimated_low"] = {m: estimated.estimated_low.get(m) for m in views.METRICS}
+        live["estimated_high"] = {m: estimated.estimated_high.get(m) for m in views.METRICS}
         live["estimated_n"] = estimated.sample_size
     realized = latest.latest.get((row["version"], "all", "REALIZED"))
     if realized is not None:

@@ -109,6 +109,8 @@ class LiveMetrics(TypedDict, total=False):
     """A role's latest served windows: estimated before labels, realized after."""
 
     estimated: dict[str, float | None]
+    estimated_low: dict[str, float | None]  # each estimate's 95% interval
+    estimated_high: dict[str, float | None]
     estimated_n: int
     realized: dict[str, float | None]
     realized_n: int

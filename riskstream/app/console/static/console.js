@@ -77,10 +77,14 @@ function role(name, r) {
   const pick = (k) => m[`holdout_${k}`] ?? m[`test_${k}`] ?? m[`cv_${k}`];
   const live = r.live || {};
   const est = live.estimated || {}, real = live.realized || {};
+  const low = live.estimated_low || {}, high = live.estimated_high || {};
+  // an estimate with its 95% interval: where the realized value falls by the labels' chance
+  const ranged = (k) => est[k] == null || low[k] == null ? fmt(est[k])
+    : `${fmt(est[k])} <span class="muted">[${fmt(low[k])}, ${fmt(high[k])}]</span>`;
   return card(`${name}: v${r.version}`, `<table>
     <tr><th></th><th>accuracy</th><th>ROC-AUC</th><th>F1</th><th>n</th></tr>
     <tr><td>validation</td><td>${fmt(pick("accuracy"))}</td><td>${fmt(pick("roc_auc"))}</td><td>${fmt(pick("f1"))}</td><td></td></tr>
-    <tr><td>estimated (before labels)</td><td>${fmt(est.accuracy)}</td><td>${fmt(est.roc_auc)}</td><td>${fmt(est.f1)}</td><td>${live.estimated_n ?? "–"}</td></tr>
+    <tr><td>estimated (before labels, 95% interval)</td><td>${ranged("accuracy")}</td><td>${ranged("roc_auc")}</td><td>${ranged("f1")}</td><td>${live.estimated_n ?? "–"}</td></tr>
     <tr><td>realized (last window)</td><td>${fmt(real.accuracy)}</td><td>${fmt(real.roc_auc)}</td><td>${fmt(real.f1)}</td><td>${live.realized_n ?? "–"}</td></tr>
     </table><p class="muted">${esc(r.tags.training_reason || "")} ${esc(r.tags.awaiting_approval ? "· awaiting approval" : "")}</p>`);
 }
