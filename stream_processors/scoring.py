@@ -20,7 +20,7 @@ from riskstream.models.monitoring.variants import (
     serving_variant,
 )
 from riskstream.schemas import AvroCodec, CodecError
-from riskstream.schemas.events import Consumed, DeadLetter, Prediction, epoch_ms
+from riskstream.schemas.events import Consumed, DeadLetter, Prediction
 from riskstream.schemas.patient_record import IMPUTABLE, validate_record
 
 Input = Consumed  # one consumed PatientRecord message, as the transport saw it
@@ -69,7 +69,7 @@ def _valid(
     dead: list[tuple[bytes | None, DeadLetter]] = []
     for item in items:
         try:
-            record = codec.decode(item.value, "PatientRecord")
+            record = codec.decode(item.value, "PatientRecord", times_as_ms=True)
         except CodecError as exc:
             dead.append((item.key, dead_letter_for(item, exc.reason, exc.message)))
             continue
@@ -116,7 +116,7 @@ def _predict(
                     prediction_id=ids[i],
                     request_id=record["request_id"],
                     patient_id=record["patient_id"],
-                    event_time=epoch_ms(record["event_time"]),
+                    event_time=record["event_time"],
                     scored_at=scored_at,
                     model_name=model_name,
                     model_version=version,

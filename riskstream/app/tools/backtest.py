@@ -137,7 +137,7 @@ def read_labeled_range(
     for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
         read += 1
         try:
-            record = codec.decode(m.value(), "PatientRecord")
+            record = codec.decode(m.value(), "PatientRecord", times_as_ms=True)
         except CodecError:
             invalid += 1
             continue
@@ -145,7 +145,7 @@ def read_labeled_range(
         rid = record["request_id"]
         if any(v != v for v in values if v is not None):
             nan.add(rid)
-        rows[rid] = (int(record["event_time"].timestamp() * 1000), values)
+        rows[rid] = (record["event_time"], values)
         if progress is not None and read % 5000 == 0:
             progress("records", read)
     ids = [rid for rid in rows if rid not in nan]
@@ -187,7 +187,7 @@ def _outcomes_of(settings: ChampionSettings, wanted: set[str], start: Start) -> 
     outcomes: dict[str, int] = {}
     for m in messages(settings, settings.topic(GROUND_TRUTH.name), start, None):
         try:
-            truth = codec.decode(m.value(), "GroundTruth")
+            truth = codec.decode(m.value(), "GroundTruth", times_as_ms=True)
         except CodecError:
             continue
         if truth["request_id"] in wanted:

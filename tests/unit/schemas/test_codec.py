@@ -1,7 +1,9 @@
+import io
 import struct
 from datetime import UTC, datetime
 from typing import Any
 
+import fastavro
 import pytest
 from confluent_kafka.serialization import SerializationError
 
@@ -42,6 +44,32 @@ def test_every_event_round_trips(codec: AvroCodec, event_type: str) -> None:
     assert data[0] == 0
     decoded = {k: _millis(v) for k, v in codec.decode(data, event_type).items()}
     assert decoded == SAMPLES[event_type]
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_times_as_ms_reads_the_same_record_with_its_times_as_the_longs_on_the_wire(
+    codec: AvroCodec, event_type: str
+) -> None:
+    data = codec.encode(event_type, SAMPLES[event_type])
+    plain = codec.decode(data, event_type, times_as_ms=True)
+    assert plain == SAMPLES[event_type]
+    assert not any(isinstance(v, datetime) for v in plain.values())
+    assert codec.decode(data, event_type) != plain  # that one gives datetimes
+
+
+def test_times_as_ms_resolves_an_older_writer_schema_as_decode_does() -> None:
+    """A record an earlier schema wrote: the same fields and defaults either way."""
+    old = next(s for s in historic_schemas() if s["name"] == "PerformanceWindow")
+    fields = {f["name"] for f in old["fields"]}
+    record = {k: v for k, v in SAMPLES["PerformanceWindow"].items() if k in fields}
+    body = io.BytesIO()
+    body.write(struct.pack(">bI", 0, stable_schema_id(old)))
+    fastavro.schemaless_writer(body, fastavro.parse_schema(old), record)
+    codec = AvroCodec()
+    dated = codec.decode(body.getvalue(), "PerformanceWindow")
+    plain = codec.decode(body.getvalue(), "PerformanceWindow", times_as_ms=True)
+    assert plain == {k: _millis(v) for k, v in dated.items()}
+    assert plain["estimated_low"] == {} and plain["event_time"] == record["event_time"]
 
 
 def test_timestamps_decode_as_utc_datetimes(codec: AvroCodec) -> None:
