@@ -147,6 +147,26 @@ class KafkaSettings(Slice):
     max_payload_bytes: int = Field(
         64 * 1024, ge=256, description="Larger record values go to dead-letter unparsed."
     )
+    topic_retention_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Retention in days per catalog topic, over the catalog's defaults, as "
+        'JSON (e.g. {"labeled-examples": 180}); applied when topics are created and to '
+        "existing ones (`riskstream topics create`, every worker's start).",
+    )
+
+    @field_validator("topic_retention_days")
+    @classmethod
+    def _retention_of_deletable_topics(cls, value: dict[str, float]) -> dict[str, float]:
+        from riskstream.core.topics import CATALOG
+
+        deletable = {t.name for t in CATALOG if t.cleanup_policy == "delete"}
+        for name, days in value.items():
+            if name not in deletable:
+                known = ", ".join(sorted(deletable))
+                raise ValueError(f"{name!r} is not a topic with a retention; one of: {known}")
+            if not days > 0:
+                raise ValueError(f"the retention of {name!r} must be a positive number of days")
+        return value
 
     def kafka_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A librdkafka configuration dict: bootstrap, defaults, passthrough options, then

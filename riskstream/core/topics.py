@@ -6,6 +6,7 @@ logical; :meth:`riskstream.core.settings.Settings.topic` adds the deployment's p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -47,12 +48,17 @@ class TopicSpec(Generic[E]):
         """The Avro schema of the topic's values (the event class's name)."""
         return self.event.__name__
 
-    def config(self) -> dict[str, str]:
-        """Topic-level broker configuration."""
+    def config(self, retention_ms: int | None = None) -> dict[str, str]:
+        """Topic-level broker configuration (``retention_ms`` over the catalog's)."""
         config = {"cleanup.policy": self.cleanup_policy, **self.extra_config}
         if self.cleanup_policy == "delete":
-            config["retention.ms"] = str(self.retention_ms)
+            config["retention.ms"] = str(retention_ms or self.retention_ms)
         return config
+
+
+def retention_ms(entry: TopicSpec[Any], days: Mapping[str, float]) -> int:
+    """A topic's retention: ``days`` (RISKSTREAM_TOPIC_RETENTION_DAYS) over the catalog's."""
+    return round(days[entry.name] * DAY_MS) if entry.name in days else entry.retention_ms
 
 
 PATIENT_RECORDS = TopicSpec(
@@ -67,14 +73,16 @@ PREDICTIONS = TopicSpec(
     "patient_id",
     Prediction,
     "One prediction per valid record; users, the joiner and the monitor consume it.",
-    retention_ms=30 * DAY_MS,
+    # patient data under a short retention: as long as the joiner keeps a prediction waiting
+    # for its label (RISKSTREAM_JOINER_PREDICTION_TTL_S, 7 days), no longer
+    retention_ms=7 * DAY_MS,
 )
 SHADOW_PREDICTIONS = TopicSpec(
     "shadow-predictions",
     "patient_id",
     Prediction,
     "The unserved variant's score of each record that a challenger exists for (shadow=true).",
-    retention_ms=30 * DAY_MS,
+    retention_ms=7 * DAY_MS,
 )
 GROUND_TRUTH = TopicSpec(
     "ground-truth",

@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient
 
 from riskstream.core.errors import TopicError
 from riskstream.core.settings import Settings
-from riskstream.core.topics import CATALOG, PATIENT_RECORDS, TopicSpec
+from riskstream.core.topics import CATALOG, DAY_MS, PATIENT_RECORDS, PREDICTIONS, TopicSpec
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import GroundTruth
@@ -71,6 +71,34 @@ def test_model_versions_is_created_compacted(topics: Settings) -> None:
     resource = ConfigResource(ResourceType.TOPIC, topics.topic("model-versions"))
     config = admin.describe_configs([resource])[resource].result(timeout=10)
     assert config["cleanup.policy"].value == "compact"
+
+
+def test_retention_is_the_setting_on_creation_and_follows_it_on_existing_topics(
+    deployment: Settings,
+) -> None:
+    """RISKSTREAM_TOPIC_RETENTION_DAYS over the catalog's defaults: new topics are created
+    with it, and a changed setting reaches topics that already exist (as at a worker's next
+    start); topics the setting does not name keep the catalog's."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    def retention_days(settings: Settings, name: str) -> float:
+        admin = AdminClient(settings.kafka_config())
+        resource = ConfigResource(ResourceType.TOPIC, settings.topic(name))
+        config = admin.describe_configs([resource])[resource].result(timeout=10)
+        return int(config["retention.ms"].value) / DAY_MS
+
+    first = deployment.model_copy(update={"topic_retention_days": {"labeled-examples": 180}})
+    ensure_topics(first)
+    assert retention_days(first, "labeled-examples") == 180
+    assert retention_days(first, "predictions") == PREDICTIONS.retention_ms / DAY_MS == 7
+    changed = deployment.model_copy(
+        update={"topic_retention_days": {"labeled-examples": 30, "predictions": 2.5}}
+    )
+    assert not any(s.created for s in ensure_topics(changed))
+    assert retention_days(changed, "labeled-examples") == 30
+    assert retention_days(changed, "predictions") == 2.5
+    ensure_topics(deployment)  # the setting removed: back to the catalog's defaults
+    assert retention_days(deployment, "labeled-examples") == 365
 
 
 def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:

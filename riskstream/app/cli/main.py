@@ -14,7 +14,7 @@ from riskstream.app.cli.publish_cmd import publish
 from riskstream.app.cli.tools_cmd import predictions, replay, watch
 from riskstream.app.cli.ui_cmd import ui
 from riskstream.core.settings import load_settings
-from riskstream.core.topics import CATALOG
+from riskstream.core.topics import CATALOG, DAY_MS, retention_ms
 from riskstream.io.kafka.admin import ensure_topics
 
 app = typer.Typer(
@@ -61,9 +61,10 @@ def topics_list() -> None:
     for column in ("topic", "key", "value schema", "partitions", "cleanup", "retention", "role"):
         table.add_column(column)
     for entry in CATALOG:
-        retention = (
-            "-" if entry.cleanup_policy == "compact" else f"{entry.retention_ms // 86_400_000} d"
-        )
+        days = retention_ms(entry, settings.topic_retention_days) / DAY_MS
+        retention = "-" if entry.cleanup_policy == "compact" else f"{days:g} d"
+        if entry.name in settings.topic_retention_days:
+            retention += " (set)"  # RISKSTREAM_TOPIC_RETENTION_DAYS, over the catalog's
         table.add_row(
             settings.topic(entry.name),
             entry.key,

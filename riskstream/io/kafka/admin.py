@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from riskstream.core.errors import CredentialsRefusedError, ServiceUnavailableError, TopicError
 from riskstream.core.slices import ClusterSettings
-from riskstream.core.topics import CATALOG, TopicSpec
+from riskstream.core.topics import CATALOG, TopicSpec, retention_ms
 from riskstream.io.kafka.factory import admin_client
 
 
@@ -24,6 +32,8 @@ class TopicState:
     partitions: int
     created: bool
 
+
+log = logging.getLogger(__name__)
 
 # What a broker that answers but refuses us reports (through error_cb, not the failed call).
 _CHECK_SASL = "check RISKSTREAM_KAFKA_SASL_USERNAME and RISKSTREAM_KAFKA_SASL_PASSWORD"
@@ -113,7 +123,9 @@ def ensure_topics(
     specs: Iterable[TopicSpec[Any]] = CATALOG,
     timeout: float = 30.0,
 ) -> list[TopicState]:
-    """Create missing topics; verify the partition count of existing ones.
+    """Create missing topics; verify the partition count of existing ones, and set their
+    retention to the configured one where it differs (a changed
+    RISKSTREAM_TOPIC_RETENTION_DAYS, or a catalog default changed by an upgrade).
 
     A topic that exists with another partition count raises :class:`TopicError`: keys would
     map to different partitions than the processors expect, so it is never used silently.
@@ -129,6 +141,7 @@ def ensure_topics(
         ) from exc
     states: list[TopicState] = []
     to_create: list[NewTopic] = []
+    retained: dict[str, int] = {}  # existing topics with a retention: the one wanted
     for entry in specs:
         name = settings.topic(entry.name)
         wanted = entry.partitions or settings.topic_partitions
@@ -144,18 +157,54 @@ def ensure_topics(
                     "to match, or use another RISKSTREAM_TOPIC_PREFIX",
                 )
             states.append(TopicState(name, have, created=False))
+            if entry.cleanup_policy == "delete":
+                retained[name] = retention_ms(entry, settings.topic_retention_days)
             continue
         new = NewTopic(
             name,
             num_partitions=wanted,
             # -1: the broker's default.replication.factor (KIP-464)
             replication_factor=settings.topic_replication or -1,
-            config=entry.config(),
+            config=entry.config(retention_ms(entry, settings.topic_retention_days)),
         )
         to_create.append(new)
     if to_create:
         states += _create(admin, to_create, timeout)
+    if retained:
+        _set_retention(admin, retained, timeout)
     return states
+
+
+def _set_retention(admin: AdminClient, wanted: dict[str, int], timeout: float) -> None:
+    """Set ``retention.ms`` of the topics in ``wanted`` where the broker has another value.
+    A principal without the rights to describe or alter topic configs is warned, not
+    stopped: the topics work, only their retention is not the configured one."""
+    hint = (
+        "grant the principal DESCRIBE_CONFIGS and ALTER_CONFIGS on riskstream's topics, or "
+        "set retention.ms by hand to what `riskstream topics list` shows"
+    )
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, name) for name in wanted],
+            request_timeout=timeout,
+        )
+        changes = []
+        for resource, future in described.items():
+            entry = future.result(timeout=timeout).get("retention.ms")
+            if entry is None or entry.value != str(wanted[resource.name]):
+                value = str(wanted[resource.name])
+                change = ConfigEntry(
+                    "retention.ms", value, incremental_operation=AlterConfigOpType.SET
+                )
+                changes.append(
+                    ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=[change])
+                )
+        for resource, future in admin.incremental_alter_configs(changes).items() if changes else ():
+            future.result(timeout=timeout)
+            log.info("topic %s: retention set to %s ms", resource.name, wanted[resource.name])
+    except KafkaException as exc:
+        error = exc.args[0].str() if exc.args else str(exc)
+        log.warning("could not check or set topic retention (%s): %s", error, hint)
 
 
 def _create(admin: AdminClient, topics: list[NewTopic], timeout: float) -> list[TopicState]:

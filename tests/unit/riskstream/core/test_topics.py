@@ -1,7 +1,19 @@
 from importlib import resources
 from pathlib import Path
 
-from riskstream.core.topics import CATALOG, MODEL_VERSIONS, spec
+import pytest
+from pydantic import ValidationError
+
+from riskstream.core.settings import Settings
+from riskstream.core.topics import (
+    CATALOG,
+    DAY_MS,
+    LABELED_EXAMPLES,
+    MODEL_VERSIONS,
+    PREDICTIONS,
+    retention_ms,
+    spec,
+)
 
 
 def test_names_are_unique_and_every_schema_ships() -> None:
@@ -49,3 +61,33 @@ def test_writing_another_event_to_a_topic_fails_the_type_check(tmp_path: Path) -
     assert status == 1, out
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert len(errors) >= 1 and all("outputs.py:5:" in line for line in errors), out
+
+
+def test_predictions_carry_patient_data_for_no_longer_than_the_joiner_waits() -> None:
+    ttl_ms = Settings.model_fields["joiner_prediction_ttl_s"].default * 1000
+    assert PREDICTIONS.retention_ms == spec("shadow-predictions").retention_ms == ttl_ms
+
+
+def test_the_retention_setting_overrides_the_catalog_by_topic() -> None:
+    days = {"labeled-examples": 180, "predictions": 0.5}
+    assert retention_ms(LABELED_EXAMPLES, days) == 180 * DAY_MS
+    assert retention_ms(PREDICTIONS, days) == DAY_MS // 2
+    assert retention_ms(spec("dead-letter"), days) == spec("dead-letter").retention_ms
+    assert LABELED_EXAMPLES.config(retention_ms(LABELED_EXAMPLES, days))["retention.ms"] == str(
+        180 * DAY_MS
+    )
+
+
+def test_the_retention_setting_is_read_from_json_and_refuses_what_has_no_retention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RISKSTREAM_TOPIC_RETENTION_DAYS", '{"labeled-examples": 180}')
+    assert Settings().topic_retention_days == {"labeled-examples": 180}
+    for wrong, said in (
+        ('{"model-versions": 1}', "not a topic with a retention"),
+        ('{"no-such-topic": 1}', "not a topic with a retention"),
+        ('{"predictions": 0}', "positive number of days"),
+    ):
+        monkeypatch.setenv("RISKSTREAM_TOPIC_RETENTION_DAYS", wrong)
+        with pytest.raises(ValidationError, match=said):
+            Settings()
