@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from riskstream.core.errors import ConfigError
 from riskstream.schemas.events import (
     AuditEvent,
     DeadLetter,
@@ -59,6 +60,20 @@ class TopicSpec(Generic[E]):
 def retention_ms(entry: TopicSpec[Any], days: Mapping[str, float]) -> int:
     """A topic's retention: ``days`` (RISKSTREAM_TOPIC_RETENTION_DAYS) over the catalog's."""
     return round(days[entry.name] * DAY_MS) if entry.name in days else entry.retention_ms
+
+
+def check_retention_days(days: Mapping[str, float]) -> None:
+    """Refuse a RISKSTREAM_TOPIC_RETENTION_DAYS that names a topic without a retention (not
+    in the catalog, or compacted): a typo would otherwise leave patient data kept for the
+    default time, silently."""
+    deletable = sorted(t.name for t in CATALOG if t.cleanup_policy == "delete")
+    unknown = sorted(set(days) - set(deletable))
+    if unknown:
+        raise ConfigError(
+            "RISKSTREAM_TOPIC_RETENTION_DAYS names a topic without a retention",
+            topics=",".join(unknown),
+            hint=f"name only these: {', '.join(deletable)}",
+        )
 
 
 PATIENT_RECORDS = TopicSpec(

@@ -14,7 +14,7 @@ from riskstream.app.cli.publish_cmd import publish
 from riskstream.app.cli.tools_cmd import predictions, replay, watch
 from riskstream.app.cli.ui_cmd import ui
 from riskstream.core.settings import load_settings
-from riskstream.core.topics import CATALOG, DAY_MS, retention_ms
+from riskstream.core.topics import CATALOG, DAY_MS, check_retention_days, retention_ms
 from riskstream.io.kafka.admin import ensure_topics
 
 app = typer.Typer(
@@ -54,9 +54,11 @@ def version() -> None:
 
 
 @topics_app.command("list")
+@fails_cleanly
 def topics_list() -> None:
     """Print the catalog: names (with this deployment's prefix), keys, schemas, retention."""
     settings = load_settings()
+    check_retention_days(settings.topic_retention_days)
     table = Table(title="topic catalog")
     for column in ("topic", "key", "value schema", "partitions", "cleanup", "retention", "role"):
         table.add_column(column)

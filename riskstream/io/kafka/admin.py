@@ -20,7 +20,7 @@ from confluent_kafka.admin import (
 
 from riskstream.core.errors import CredentialsRefusedError, ServiceUnavailableError, TopicError
 from riskstream.core.slices import ClusterSettings
-from riskstream.core.topics import CATALOG, TopicSpec, retention_ms
+from riskstream.core.topics import CATALOG, TopicSpec, check_retention_days, retention_ms
 from riskstream.io.kafka.factory import admin_client
 
 
@@ -130,6 +130,7 @@ def ensure_topics(
     A topic that exists with another partition count raises :class:`TopicError`: keys would
     map to different partitions than the processors expect, so it is never used silently.
     """
+    check_retention_days(settings.topic_retention_days)
     admin, watch = watched_admin(settings)
     try:
         existing = _metadata(admin, watch, settings, timeout).topics

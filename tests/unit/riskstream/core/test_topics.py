@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from riskstream.core.errors import ConfigError
 from riskstream.core.settings import Settings
 from riskstream.core.topics import (
     CATALOG,
@@ -11,6 +12,7 @@ from riskstream.core.topics import (
     LABELED_EXAMPLES,
     MODEL_VERSIONS,
     PREDICTIONS,
+    check_retention_days,
     retention_ms,
     spec,
 )
@@ -83,11 +85,12 @@ def test_the_retention_setting_is_read_from_json_and_refuses_what_has_no_retenti
 ) -> None:
     monkeypatch.setenv("RISKSTREAM_TOPIC_RETENTION_DAYS", '{"labeled-examples": 180}')
     assert Settings().topic_retention_days == {"labeled-examples": 180}
-    for wrong, said in (
-        ('{"model-versions": 1}', "not a topic with a retention"),
-        ('{"no-such-topic": 1}', "not a topic with a retention"),
-        ('{"predictions": 0}', "positive number of days"),
-    ):
-        monkeypatch.setenv("RISKSTREAM_TOPIC_RETENTION_DAYS", wrong)
-        with pytest.raises(ValidationError, match=said):
-            Settings()
+    check_retention_days(Settings().topic_retention_days)
+    monkeypatch.setenv("RISKSTREAM_TOPIC_RETENTION_DAYS", '{"predictions": 0}')
+    with pytest.raises(ValidationError, match="positive number of days"):
+        Settings()
+    for wrong in ({"model-versions": 1.0}, {"no-such-topic": 1.0, "predictions": 2.0}):
+        with pytest.raises(ConfigError) as caught:
+            check_retention_days(wrong)
+        assert caught.value.context["topics"] == next(iter(wrong))
+        assert caught.value.hint and "labeled-examples" in caught.value.hint
