@@ -92,6 +92,18 @@ class DeploymentSettings(Slice):
         "`run all` order); 0 turns them off.",
     )
 
+    pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description="Secret of the patient references written downstream in place of patient "
+        "ids (HMAC-SHA256); required unless the broker is on this machine, where the local "
+        "stack keeps a random one under the state dir.",
+    )
+    pseudonym_previous_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated keys rotated out; `riskstream predictions --patient` "
+        "still finds the references written under them.",
+    )
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_topic_safe(cls, value: str) -> str:
