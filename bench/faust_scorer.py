@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.settings import load_settings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.faust_worker import records_of
@@ -25,6 +26,7 @@ from riskstream.stream_processors.scoring import score_batch
 
 def main(in_topic: str, out_topic: str, app_id: str) -> None:
     settings = load_settings()
+    ref_key = pseudonym_key(settings)  # the scorer's per-record pseudonym work too
     codec = codec_for(settings)
     model = Registry(settings).load(CHAMPION)
     datadir = (settings.state_dir / "faust" / app_id).resolve()  # not the working dir
@@ -45,7 +47,9 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
     @app.agent(source)
     async def score(stream: Any) -> None:  # a faust Stream; its stub lacks take_events
         async for events in stream.take_events(500, within=0.05):
-            batch = score_batch(records_of(events), model, codec, settings.model_name)
+            batch = score_batch(
+                records_of(events), model, codec, settings.model_name, pseudonym_key=ref_key
+            )
             for key, prediction in batch.predictions:
                 await sink.send(key=key, value=codec.encode_event(prediction))
 

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from riskstream.core.ids import new_id, now_ms
+from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.settings import Settings
 from riskstream.core.topics import PATIENT_RECORDS
 from riskstream.io.kafka.clients import codec_for
@@ -82,6 +83,7 @@ def raw_passthrough(settings: Settings, out: str, count: int, timeout: float = 3
 def naive_scorer(settings: Settings, out: str, count: int, timeout: float = 300) -> None:
     codec = codec_for(settings)
     model = Registry(settings).load(CHAMPION)
+    key = pseudonym_key(settings)
     consumer = _consumer(settings)
     producer = Producer(settings.kafka_config())
     consumer.subscribe([settings.topic(PATIENT_RECORDS.name)])
@@ -98,7 +100,7 @@ def naive_scorer(settings: Settings, out: str, count: int, timeout: float = 300)
             prediction = {
                 "prediction_id": new_id(),
                 "request_id": record["request_id"],
-                "patient_id": record["patient_id"],
+                "patient_ref": patient_ref(key, record["patient_id"]),
                 "event_time": record["event_time"],
                 "scored_at": now_ms(),
                 "model_name": settings.model_name,
@@ -112,7 +114,9 @@ def naive_scorer(settings: Settings, out: str, count: int, timeout: float = 300)
                 "source_partition": m.partition() or 0,
                 "source_offset": m.offset() or 0,
             }
-            producer.produce(out, key=m.key(), value=codec.encode("Prediction", prediction))
+            producer.produce(
+                out, key=prediction["patient_ref"], value=codec.encode("Prediction", prediction)
+            )
             producer.poll(0)
         consumer.commit(message=m, asynchronous=False)  # one record, one commit
         done += 1

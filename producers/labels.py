@@ -3,14 +3,16 @@ the joiner joins to the predictions of the same ``request_id``.
 
 Columns: ``request_id`` and ``outcome`` (1/0, yes/no, true/false), optional ``event_time``
 (epoch ms or ISO 8601; default now), ``patient_id`` and ``source``. A label is keyed by its
-patient, like the record it belongs to: when the file leaves ``patient_id`` out, it is taken
-from the prediction the joiner holds for the request. Each row is checked against that cache
-first, and counted: joinable (its prediction is waiting), late (the prediction expired before
-its label), or unknown (no prediction yet, or never): published all the same (the joiner
-waits ``RISKSTREAM_JOINER_GRACE_S`` for an early label's prediction, and dead-letters the
-rest with their reason), and reported, never an error that stops the file. A row that cannot
-be a label at all (no request id, an outcome that is not 0 or 1, a time that is not a time)
-is rejected with its row number.
+patient, like the record it belongs to; a file without ``patient_id`` gives labels without
+one (the joiner joins by request id; the prediction holds only the patient's pseudonymous
+reference, which cannot be turned back into an id). A row whose patient differs from its
+prediction's (compared under the pseudonym key) is rejected. Each row is checked against the
+joiner's cache first, and counted: joinable (its prediction is waiting), late (the prediction
+expired before its label), or unknown (no prediction yet, or never): published all the same
+(the joiner waits ``RISKSTREAM_JOINER_GRACE_S`` for an early label's prediction, and
+dead-letters the rest with their reason), and reported, never an error that stops the file.
+A row that cannot be a label at all (no request id, an outcome that is not 0 or 1, a time
+that is not a time) is rejected with its row number.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from riskstream.core.ids import new_id, now_ms
+from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.redis_client import (
     CACHED_AT,
@@ -112,7 +115,8 @@ class JoinerCache:
         return connect(self.settings)
 
     def look_up(self, request_ids: list[str]) -> list[tuple[str, str | None]]:
-        """(``joinable`` | ``late`` | ``unknown``, the prediction's patient id) per request."""
+        """(``joinable`` | ``late`` | ``unknown``, the prediction's patient reference) per
+        request."""
         cached = mget(self.redis, [prediction_key(self.settings, r) for r in request_ids])
         seen = mget(self.redis, [seen_key(self.settings, r) for r in request_ids])
         out: list[tuple[str, str | None]] = []
@@ -125,7 +129,7 @@ class JoinerCache:
             except CodecError:
                 out.append(("joinable", None))
                 continue
-            out.append(("joinable", prediction.patient_id))
+            out.append(("joinable", prediction.patient_ref or None))
         return out
 
 
@@ -140,6 +144,7 @@ def publish_labels(
     publisher = Publisher(settings)
     summary = PublishSummary()
     cache: JoinerCache | None = JoinerCache(settings, publisher.codec)
+    key = pseudonym_key(settings)
     started = time.monotonic()
     for rows in _batches(path, summary):
         fates: list[tuple[str, str | None]] = [("unchecked", None)] * len(rows)
@@ -149,8 +154,8 @@ def publish_labels(
             except REDIS_DOWN as exc:  # published unchecked; the joiner still judges each
                 summary.unchecked_reason = f"Redis did not answer ({type(exc).__name__})"
                 cache = None
-        for row, (fate, patient) in zip(rows, fates, strict=True):
-            if row.patient_id and patient and row.patient_id != patient:
+        for row, (fate, ref) in zip(rows, fates, strict=True):
+            if row.patient_id and ref and patient_ref(key, row.patient_id) != ref:
                 summary.rejected.append(
                     (row.number, "patient_id: differs from the patient of its prediction")
                 )
@@ -162,7 +167,7 @@ def publish_labels(
                 GroundTruth(
                     label_id=new_id(),
                     request_id=row.request_id,
-                    patient_id=row.patient_id or patient or "",
+                    patient_id=row.patient_id,  # "" when the file has none
                     event_time=row.event_time,
                     outcome=row.outcome,
                     source=row.source,

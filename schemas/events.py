@@ -121,7 +121,7 @@ class Prediction(Event):
     TIMES: ClassVar[tuple[str, ...]] = ("event_time", "scored_at")
     prediction_id: str
     request_id: str
-    patient_id: str
+    patient_ref: str  # pseudonymous (riskstream.core.pseudonyms), never the id
     event_time: int
     scored_at: int
     model_name: str
@@ -155,7 +155,7 @@ class LabeledExample(Event):
     TIMES: ClassVar[tuple[str, ...]] = ("event_time", "labeled_at")
     example_id: str
     request_id: str
-    patient_id: str
+    patient_ref: str  # pseudonymous (riskstream.core.pseudonyms), never the id
     event_time: int
     labeled_at: int
     features: Mapping[str, float]

@@ -103,7 +103,7 @@ def labeled_example(
     return LabeledExample(
         example_id=example_id(prediction.request_id),
         request_id=prediction.request_id,
-        patient_id=prediction.patient_id,
+        patient_ref=prediction.patient_ref,
         event_time=prediction.event_time,
         labeled_at=truth.event_time,
         features=measured_features(prediction),
@@ -207,7 +207,7 @@ class Joiner:
             else:
                 letters.append(event)
         outputs: list[Output[Any]] = [
-            Output(LABELED_EXAMPLES, e.patient_id.encode(), e) for e in examples
+            Output(LABELED_EXAMPLES, e.patient_ref.encode(), e) for e in examples
         ]
         outputs += [Output(DEAD_LETTER, d.original_key, d) for d in letters]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.topics import (
     DEAD_LETTER,
     DEAD_LETTER_MAX_BYTES,
@@ -89,6 +90,7 @@ class Scorer:
             producer_config={"message.max.bytes": DEAD_LETTER_MAX_BYTES},
         )
         self.codec = self.runtime.codec
+        self._pseudonym_key = b""  # read in run(): a constructor does no I/O
         self.models = ModelHolder(
             settings,
             self.codec,
@@ -98,6 +100,7 @@ class Scorer:
 
     def run(self, stop: threading.Event | None = None) -> ScorerStats:
         stop = stop or threading.Event()
+        self._pseudonym_key = pseudonym_key(self.settings)  # refused before any record is read
         self.runtime.start()
         if self.models.wait_for_champion(stop) is None:
             return self.stats
@@ -127,6 +130,7 @@ class Scorer:
             self.settings.model_name,
             challenger=shadow,
             split=self.settings.split if may_serve else 0.0,
+            pseudonym_key=self._pseudonym_key,
         )
         outputs: list[Output[Any]] = [Output(PREDICTIONS, k, p) for k, p in scored.predictions]
         outputs += [Output(SHADOW_PREDICTIONS, key, p) for key, p in scored.shadow]

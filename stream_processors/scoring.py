@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskstream.core.ids import new_ids, now_ms
+from riskstream.core.pseudonyms import patient_ref
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.features import records_to_frame
 from riskstream.models.monitoring.variants import (
@@ -44,16 +45,21 @@ def score_batch(
     model_name: str,
     challenger: ScoringModel | None = None,
     split: float = 0.0,
+    *,
+    pseudonym_key: bytes,
 ) -> ScoredBatch:
     """Decode → validate → score → events. The champion ``model`` scores every valid record;
     so does the ``challenger`` when there is one. Each record's score from the variant that
-    serves its patient (see :func:`serving_variant`) is served, the other one is shadow."""
+    serves its patient (see :func:`serving_variant`) is served, the other one is shadow.
+    Predictions carry, and are keyed by, the patient's reference under ``pseudonym_key``,
+    never the patient id."""
     good, dead = _valid(items, codec)
+    refs = [patient_ref(pseudonym_key, record["patient_id"]) for _, record in good]
     if challenger is None:
-        return ScoredBatch(_predict(good, model, model_name, CHAMPION_VARIANT, None), dead)
-    served_by = [serving_variant(record["patient_id"], split) for _, record in good]
-    champion = _predict(good, model, model_name, CHAMPION_VARIANT, served_by)
-    rival = _predict(good, challenger, model_name, CHALLENGER_VARIANT, served_by)
+        return ScoredBatch(_predict(good, refs, model, model_name, CHAMPION_VARIANT, None), dead)
+    served_by = [serving_variant(ref, split) for ref in refs]
+    champion = _predict(good, refs, model, model_name, CHAMPION_VARIANT, served_by)
+    rival = _predict(good, refs, challenger, model_name, CHALLENGER_VARIANT, served_by)
     served, shadow = [], []
     for variant, ours, theirs in zip(served_by, champion, rival, strict=True):
         first, second = (ours, theirs) if variant == CHAMPION_VARIANT else (theirs, ours)
@@ -87,6 +93,7 @@ def _valid(
 
 def _predict(
     good: list[tuple[Input, dict[str, Any]]],
+    refs: list[str],
     model: ScoringModel,
     model_name: str,
     variant: str,
@@ -111,11 +118,11 @@ def _predict(
     for i, (item, record) in enumerate(good):
         predictions.append(
             (
-                item.key or record["patient_id"].encode(),
+                refs[i].encode(),
                 Prediction(
                     prediction_id=ids[i],
                     request_id=record["request_id"],
-                    patient_id=record["patient_id"],
+                    patient_ref=refs[i],
                     event_time=record["event_time"],
                     scored_at=scored_at,
                     model_name=model_name,

@@ -25,6 +25,7 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from bytewax.run import cli_main
 
+from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.settings import load_settings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.models.bundle import ScoringModel
@@ -34,6 +35,7 @@ from riskstream.stream_processors.scoring import score_batch
 
 def dataflow(in_topic: str, out_topic: str, app_id: str, bundle: str) -> Dataflow:
     settings = load_settings()
+    ref_key = pseudonym_key(settings)  # the scorer's per-record pseudonym work too
     codec = codec_for(settings)
     model = ScoringModel.load(Path(bundle))
     brokers = settings.kafka_bootstrap.split(",")
@@ -46,7 +48,7 @@ def dataflow(in_topic: str, out_topic: str, app_id: str, bundle: str) -> Dataflo
             )
             for m in messages
         ]  # fmt: skip
-        scored = score_batch(records, model, codec, settings.model_name)
+        scored = score_batch(records, model, codec, settings.model_name, pseudonym_key=ref_key)
         return [KafkaSinkMessage(key, codec.encode_event(p)) for key, p in scored.predictions]
 
     flow = Dataflow(app_id)

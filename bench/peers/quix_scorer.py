@@ -20,6 +20,7 @@ from pathlib import Path
 
 from quixstreams import Application, message_context
 
+from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.settings import load_settings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.models.bundle import ScoringModel
@@ -29,6 +30,7 @@ from riskstream.stream_processors.scoring import score_batch
 
 def main(in_topic: str, out_topic: str, app_id: str, bundle: str) -> None:
     settings = load_settings()
+    ref_key = pseudonym_key(settings)  # the scorer's per-record pseudonym work too
     codec = codec_for(settings)
     model = ScoringModel.load(Path(bundle))
     app = Application(
@@ -46,7 +48,7 @@ def main(in_topic: str, out_topic: str, app_id: str, bundle: str) -> None:
     def score(value: bytes, key: bytes, timestamp: int, headers: object) -> bytes | None:
         where = message_context()
         record = Consumed(key, value, where.topic, where.partition, where.offset, timestamp)
-        scored = score_batch([record], model, codec, settings.model_name)
+        scored = score_batch([record], model, codec, settings.model_name, pseudonym_key=ref_key)
         return codec.encode_event(scored.predictions[0][1]) if scored.predictions else None
 
     sdf = app.dataframe(source).apply(score, metadata=True)

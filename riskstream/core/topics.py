@@ -85,7 +85,7 @@ PATIENT_RECORDS = TopicSpec(
 )
 PREDICTIONS = TopicSpec(
     "predictions",
-    "patient_id",
+    "patient_ref",
     Prediction,
     "One prediction per valid record; users, the joiner and the monitor consume it.",
     # patient data under a short retention: as long as the joiner keeps a prediction waiting
@@ -94,7 +94,7 @@ PREDICTIONS = TopicSpec(
 )
 SHADOW_PREDICTIONS = TopicSpec(
     "shadow-predictions",
-    "patient_id",
+    "patient_ref",
     Prediction,
     "The unserved variant's score of each record that a challenger exists for (shadow=true).",
     retention_ms=7 * DAY_MS,
@@ -108,7 +108,7 @@ GROUND_TRUTH = TopicSpec(
 )
 LABELED_EXAMPLES = TopicSpec(
     "labeled-examples",
-    "patient_id",
+    "patient_ref",
     LabeledExample,
     "Predictions joined to outcomes: performance monitoring and retraining data.",
     retention_ms=365 * DAY_MS,

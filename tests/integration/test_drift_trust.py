@@ -204,7 +204,7 @@ def test_predictions_of_a_version_this_registry_lacks_kill_no_worker(
             **SAMPLES["Prediction"],
             "prediction_id": str(uuid.uuid4()),
             "request_id": f"stranger-{i}",
-            "patient_id": f"stranger-{i}",
+            "patient_ref": f"stranger-{i}",
             "event_time": records[0].event_time + i * 100,
             "model_version": "9999",
         }
@@ -216,7 +216,7 @@ def test_predictions_of_a_version_this_registry_lacks_kill_no_worker(
         for p in strangers:
             producer.produce(
                 settings.topic(PREDICTIONS.name),
-                key=p["patient_id"].encode(),
+                key=p["patient_ref"].encode(),
                 value=codec.encode("Prediction", p),
             )
             producer.poll(0)

@@ -71,7 +71,7 @@ def _predictions(
                     **SAMPLES["Prediction"],
                     "prediction_id": str(uuid.uuid4()),
                     "request_id": f"w{w}-{i}",
-                    "patient_id": f"p{i % 97}",
+                    "patient_ref": f"p{i % 97}",
                     "event_time": event,
                     "model_version": version,
                     "risk": float(risk[i]),
@@ -95,7 +95,7 @@ def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
     for p in predictions:
         producer.produce(
             settings.topic(PREDICTIONS.name),
-            key=p["patient_id"].encode(),
+            key=p["patient_ref"].encode(),
             value=codec.encode("Prediction", p),
         )
         producer.poll(0)
@@ -205,7 +205,7 @@ def test_offsets_are_committed_past_the_transaction_markers(deployment: Settings
         for p in predictions[first : first + 50]:
             producer.produce(
                 settings.topic(PREDICTIONS.name),
-                key=p["patient_id"].encode(),
+                key=p["patient_ref"].encode(),
                 value=codec.encode("Prediction", p),
             )
         producer.commit_transaction(30)

@@ -322,12 +322,12 @@ def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(
     twin = {e["request_id"]: e for e in shadow}
     by_patient: dict[str, set[str]] = defaultdict(set)
     for e in served:
-        expected = serving_variant(e["patient_id"], split)
+        expected = serving_variant(e["patient_ref"], split)
         version = challenger if expected == "challenger" else champion
         assert (e["variant"], e["model_version"]) == (expected, version), e["request_id"]
         other = twin[e["request_id"]]
         assert other["variant"] != e["variant"] and other["model_version"] != version
-        by_patient[e["patient_id"]].add(e["variant"])
+        by_patient[e["patient_ref"]].add(e["variant"])
     assert all(len(variants) == 1 for variants in by_patient.values())
     on_challenger = sum("challenger" in v for v in by_patient.values()) / len(by_patient)
     # 400 patients: the binomial sd of the share is 0.023

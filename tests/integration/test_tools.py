@@ -26,6 +26,7 @@ from riskstream.app.tools.backtest_report import render_html
 from riskstream.app.tools.predictions import PredictionFilter, read_predictions
 from riskstream.app.tools.replay import replay
 from riskstream.core.ids import now_ms
+from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DRIFT_ALERTS, PATIENT_RECORDS
 from riskstream.io.kafka.clients import codec_for
@@ -73,9 +74,11 @@ def _publish_simulated(settings: Settings, count: int, seed: int = 1) -> None:
 def test_predictions_filters_and_cli(scored: Settings) -> None:
     everything = list(read_predictions(scored, "beginning"))
     assert len(everything) == 600 and len({p.request_id for p in everything}) == 600
-    mine = list(read_predictions(scored, "beginning", PredictionFilter(patient_id="p3")))
-    assert mine and {p.patient_id for p in mine} == {"p3"}
-    assert len(mine) == sum(p.patient_id == "p3" for p in everything)
+    p3 = patient_ref(pseudonym_key(scored), "p3")  # the predictions carry no patient id
+    assert not any("p3" in (p.patient_ref, p.request_id) for p in everything)
+    mine = list(read_predictions(scored, "beginning", PredictionFilter.of(scored, "p3")))
+    assert mine and {p.patient_ref for p in mine} == {p3}
+    assert len(mine) == sum(p.patient_ref == p3 for p in everything)
     risky = list(read_predictions(scored, "beginning", PredictionFilter(min_risk=0.6)))
     assert len(risky) == sum(p.risk >= 0.6 for p in everything) and risky
     assert list(read_predictions(scored, "beginning", PredictionFilter(model_version="99"))) == []
@@ -99,7 +102,7 @@ def test_predictions_filters_and_cli(scored: Settings) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
-    assert len(lines) == 4 and {p["patient_id"] for p in lines} == {"p3"}
+    assert len(lines) == 4 and {p["patient_ref"] for p in lines} == {p3}
 
 
 def _alert(settings: Settings, severity: str) -> DriftAlert:

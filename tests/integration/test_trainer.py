@@ -47,7 +47,7 @@ def _examples(labels: np.ndarray, start_ms: int) -> list[dict[str, Any]]:
             {
                 "example_id": str(uuid.uuid4()),
                 "request_id": f"r{i}",
-                "patient_id": f"p{i}",
+                "patient_ref": f"p{i}",
                 "event_time": start_ms + i * 1000,
                 "labeled_at": start_ms + i * 1000 + 500,
                 "features": {k: float(v) for k, v in row.items()},
@@ -70,7 +70,7 @@ def _publish_examples(settings: Settings, examples: list[dict[str, Any]]) -> Non
     for e in examples:
         producer.produce(
             settings.topic(LABELED_EXAMPLES.name),
-            key=e["patient_id"].encode(),
+            key=e["patient_ref"].encode(),
             value=codec.encode("LabeledExample", e),
         )
     assert producer.flush(15) == 0

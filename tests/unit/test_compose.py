@@ -170,3 +170,18 @@ def test_every_worker_and_the_champion_job_share_the_model_cache(compose: dict[s
     for name in (*WORKERS, "champion"):
         mounts = compose["services"][name].get("volumes", [])
         assert f"model-cache:{state}/model-cache" in mounts, name
+
+
+def test_every_worker_gets_the_pseudonym_key_and_compose_refuses_without(
+    compose: dict[str, Any],
+) -> None:
+    """A compose deployment's broker is not on the machine: no local key is made for it."""
+    workers = [
+        name
+        for name, service in compose["services"].items()
+        if "RISKSTREAM_KAFKA_BOOTSTRAP" in (service.get("environment") or {})
+    ]
+    assert "scorer" in workers and "joiner" in workers
+    for name in workers:
+        key = compose["services"][name]["environment"]["RISKSTREAM_PSEUDONYM_KEY"]
+        assert key.startswith("${RISKSTREAM_PSEUDONYM_KEY:?"), name

@@ -62,7 +62,9 @@ def predictions(
     start: str = typer.Option(
         "end", "--from", help="end (default), beginning, epoch ms or ISO time."
     ),
-    patient: str | None = typer.Option(None, help="Only this patient id."),
+    patient: str | None = typer.Option(
+        None, help="Only this patient id (found by its pseudonymous reference)."
+    ),
     version: str | None = typer.Option(None, help="Only predictions of this model version."),
     min_risk: float | None = typer.Option(None, help="Only risks at or above this."),
     output: str = typer.Option("table", "--format", help="table or jsonl."),
@@ -75,7 +77,7 @@ def predictions(
     if output not in ("table", "jsonl"):
         raise typer.BadParameter("--format is table or jsonl")
     settings = load_settings()
-    where = PredictionFilter(patient, version, min_risk)
+    where = PredictionFilter.of(settings, patient, version, min_risk)
     skipped: Counter[str] = Counter()
     rows = read_predictions(settings, parse_start(start), where, limit, follow, skipped)
     try:
@@ -96,14 +98,14 @@ def _print_predictions(rows: Iterator[Prediction], output: str, follow: bool) ->
             typer.echo(json.dumps(p.to_avro()))
         return
     table = Table(title="predictions")
-    for column in ("event time", "patient", "risk", "label", "version", "top contribution"):
+    for column in ("event time", "patient ref", "risk", "label", "version", "top contribution"):
         table.add_column(column)
     shown = 0
     for p in rows:
         top = p.contributions[0] if p.contributions else None
         table.add_row(
             _time(p.event_time),
-            p.patient_id,
+            p.patient_ref[:12],
             f"{p.risk:.3f}",
             str(p.label),
             p.model_version,

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from riskstream.core.pseudonyms import patient_ref, previous_keys, pseudonym_key
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import PREDICTIONS
 from riskstream.io.kafka.reading import Start, read_events
@@ -14,13 +15,29 @@ from riskstream.schemas.events import Prediction
 
 @dataclass(frozen=True)
 class PredictionFilter:
-    patient_id: str | None = None
+    patient_refs: frozenset[str] | None = None  # one patient's references, under each key
     model_version: str | None = None
     min_risk: float | None = None
 
+    @classmethod
+    def of(
+        cls,
+        settings: ClusterSettings,
+        patient_id: str | None = None,
+        model_version: str | None = None,
+        min_risk: float | None = None,
+    ) -> PredictionFilter:
+        """A filter for one patient id: its reference under the deployment's key and under
+        every key rotated out (RISKSTREAM_PSEUDONYM_PREVIOUS_KEYS)."""
+        refs = None
+        if patient_id is not None:
+            keys = [pseudonym_key(settings), *previous_keys(settings)]
+            refs = frozenset(patient_ref(key, patient_id) for key in keys)
+        return cls(refs, model_version, min_risk)
+
     def accepts(self, p: Prediction) -> bool:
         return (
-            (self.patient_id is None or p.patient_id == self.patient_id)
+            (self.patient_refs is None or p.patient_ref in self.patient_refs)
             and (self.model_version is None or p.model_version == self.model_version)
             and (self.min_risk is None or p.risk >= self.min_risk)
         )

@@ -24,7 +24,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "Prediction": dict(
         prediction_id="x",
         request_id="r-1",
-        patient_id="p-1",
+        patient_ref="5f1c0e9d2a7b4c8e9f0a1b2c3d4e5f60",
         event_time=T,
         scored_at=T + 5,
         model_name="diabetes-risk",
@@ -48,7 +48,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "LabeledExample": dict(
         example_id="e",
         request_id="r-1",
-        patient_id="p-1",
+        patient_ref="5f1c0e9d2a7b4c8e9f0a1b2c3d4e5f60",
         event_time=T,
         labeled_at=T + 1,
         features={"bmi": 30.0},

@@ -94,7 +94,7 @@ def test_random_predictions_encode_as_fastavro_encodes_them() -> None:
         names = rng.sample(["glucose", "bmi", "age", "insulin", "pedigree", "ß"], rng.randint(0, 6))
         event = replace(
             base,
-            patient_id=f"p-{rng.randint(0, 10**9)}",
+            patient_ref=f"{rng.getrandbits(128):032x}",
             risk=rng.random(),
             source_offset=rng.randint(0, 2**40),
             latency_ms=rng.uniform(0, 1e4),

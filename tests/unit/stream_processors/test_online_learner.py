@@ -37,7 +37,7 @@ def test_examples_frame_leaves_unmeasured_features_as_nan() -> None:
     from riskstream.schemas.events import LabeledExample
 
     example = LabeledExample(
-        example_id="e", request_id="r", patient_id="p", event_time=0, labeled_at=0,
+        example_id="e", request_id="r", patient_ref="r", event_time=0, labeled_at=0,
         features={"glucose": 120.0, "age": 33.0}, label=1, risk=0.5, predicted_label=1,
         model_version="1", prediction_partition=0, prediction_offset=0, truth_partition=0,
         truth_offset=0,

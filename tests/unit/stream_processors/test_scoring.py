@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from riskstream.core.pseudonyms import patient_ref
 from riskstream.models.monitoring.variants import serving_variant
 from riskstream.schemas import AvroCodec, LocalSchemaCatalog
 from riskstream.schemas.catalog import load_schema_json
@@ -15,6 +16,8 @@ from tests.unit.schemas.samples import SAMPLES
 
 CODEC = AvroCodec(max_payload_bytes=64 * 1024)
 GOOD = SAMPLES["PatientRecord"]
+
+KEY = b"0123456789abcdef0123456789abcdef"  # the pseudonym key of these tests
 
 
 def _input(value: bytes | None, key: bytes | None = b"p-1", offset: int = 0) -> Input:
@@ -27,11 +30,13 @@ def _encode(**changes: Any) -> bytes:
 
 def test_a_valid_record_gets_one_full_prediction() -> None:
     model = fixture_model()
-    batch = score_batch([_input(_encode(), offset=7)], model, CODEC, "diabetes-risk")
+    batch = score_batch(
+        [_input(_encode(), offset=7)], model, CODEC, "diabetes-risk", pseudonym_key=KEY
+    )
     assert batch.dead_letters == []
     ((key, p),) = batch.predictions
-    assert key == b"p-1"
-    assert p.request_id == "r-1" and p.patient_id == "p-1"
+    assert p.patient_ref == patient_ref(KEY, "p-1") != "p-1" and key == p.patient_ref.encode()
+    assert p.request_id == "r-1" and "p-1" not in repr(p)
     assert 0 <= p.risk <= 1
     assert p.label == int(p.risk >= p.threshold)
     assert p.model_version == "1" and p.model_name == "diabetes-risk"
@@ -77,7 +82,11 @@ def test_every_bad_input_becomes_a_dead_letter_with_its_reason(kind: str) -> Non
     make, reason = BAD[kind]
     value = make()
     batch = score_batch(
-        [_input(value, offset=3), _input(_encode(request_id="ok"))], fixture_model(), CODEC, "m"
+        [_input(value, offset=3), _input(_encode(request_id="ok"))],
+        fixture_model(),
+        CODEC,
+        "m",
+        pseudonym_key=KEY,
     )
     assert [p.request_id for _, p in batch.predictions] == ["ok"]
     ((key, letter),) = batch.dead_letters
@@ -94,20 +103,24 @@ def test_every_bad_input_becomes_a_dead_letter_with_its_reason(kind: str) -> Non
 
 @pytest.mark.parametrize("key", [None, b"\xff\xfe", b"someone-else"])
 def test_a_wrong_key_is_a_dead_letter(key: bytes | None) -> None:
-    batch = score_batch([_input(_encode(), key=key)], fixture_model(), CODEC, "m")
+    batch = score_batch(
+        [_input(_encode(), key=key)], fixture_model(), CODEC, "m", pseudonym_key=KEY
+    )
     assert batch.predictions == []
     assert batch.dead_letters[0][1].reason == "wrong_key"
 
 
 def test_dead_letter_details_carry_no_patient_values() -> None:
-    batch = score_batch([_input(_encode(glucose=4321.0))], fixture_model(), CODEC, "m")
+    batch = score_batch(
+        [_input(_encode(glucose=4321.0))], fixture_model(), CODEC, "m", pseudonym_key=KEY
+    )
     letter = batch.dead_letters[0][1]
     assert "4321" not in letter.detail and "p-1" not in letter.detail
 
 
 def test_one_batch_is_scored_by_one_version() -> None:
     items = [_input(_encode(request_id=f"r{i}"), offset=i) for i in range(50)]
-    batch = score_batch(items, fixture_model(version="9"), CODEC, "m")
+    batch = score_batch(items, fixture_model(version="9"), CODEC, "m", pseudonym_key=KEY)
     assert {p.model_version for _, p in batch.predictions} == {"9"}
     assert len(batch.predictions) == 50
 
@@ -120,7 +133,9 @@ def _patients(n: int) -> list[Input]:
 
 
 def test_without_a_challenger_the_champion_serves_every_record_and_nothing_is_shadow() -> None:
-    batch = score_batch(_patients(20), fixture_model(), CODEC, "diabetes-risk", split=0.5)
+    batch = score_batch(
+        _patients(20), fixture_model(), CODEC, "diabetes-risk", split=0.5, pseudonym_key=KEY
+    )
     assert len(batch.predictions) == 20 and batch.shadow == []
     assert {(p.variant, p.shadow, p.model_version) for _, p in batch.predictions} == {
         ("champion", False, "1")
@@ -135,7 +150,9 @@ def test_with_a_challenger_each_record_gets_one_served_and_one_shadow_prediction
     challenger = fixture_model("xgboost", "2")
     items = _patients(200)
     items.append(_input(b"\x00garbage", key=b"p-x", offset=999))
-    batch = score_batch(items, champion, CODEC, "diabetes-risk", challenger, split)
+    batch = score_batch(
+        items, champion, CODEC, "diabetes-risk", challenger, split, pseudonym_key=KEY
+    )
     assert len(batch.dead_letters) == 1  # invalid input: a dead letter, neither variant
     served = {p.request_id: p for _, p in batch.predictions}
     shadow = {p.request_id: p for _, p in batch.shadow}
@@ -144,17 +161,17 @@ def test_with_a_challenger_each_record_gets_one_served_and_one_shadow_prediction
     assert all(p.shadow for p in shadow.values())
     for request_id, p in served.items():
         other = shadow[request_id]
-        expected = serving_variant(p.patient_id, split)
+        expected = serving_variant(p.patient_ref, split)
         assert p.variant == expected and other.variant != expected
         assert {p.model_version, other.model_version} == {"1", "2"}
         assert p.model_version == ("2" if expected == "challenger" else "1")
         assert p.prediction_id != other.prediction_id
     by_challenger = sum(p.variant == "challenger" for p in served.values())
     assert by_challenger == sum(
-        serving_variant(f"p-{i}", split) == "challenger" for i in range(200)
+        serving_variant(patient_ref(KEY, f"p-{i}"), split) == "challenger" for i in range(200)
     )
     # the shadow scores are the challenger's own: the same as scoring with it alone
-    alone = score_batch(_patients(200), challenger, CODEC, "diabetes-risk")
+    alone = score_batch(_patients(200), challenger, CODEC, "diabetes-risk", pseudonym_key=KEY)
     risk_alone = {p.request_id: p.risk for _, p in alone.predictions}
     for p in [*served.values(), *shadow.values()]:
         if p.model_version == "2":

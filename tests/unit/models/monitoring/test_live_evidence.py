@@ -25,7 +25,7 @@ def _example(
     return LabeledExample(
         example_id="e",
         request_id="r",
-        patient_id="p",
+        patient_ref="r",
         event_time=0,
         labeled_at=1,
         features={},

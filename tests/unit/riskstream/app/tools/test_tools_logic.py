@@ -1,11 +1,16 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import typer
+from pydantic import SecretStr
 
 from riskstream.app.cli.tools_cmd import parse_offsets, parse_start
 from riskstream.app.tools.alerts import ActiveAlerts, LatestPerformance
 from riskstream.app.tools.backtest import BacktestResult, VersionResult, calibration
 from riskstream.app.tools.predictions import PredictionFilter
+from riskstream.core.pseudonyms import patient_ref
+from riskstream.core.slices import ClusterSettings
 from riskstream.schemas.events import DriftAlert, PerformanceWindow, Prediction
 from tests.unit.schemas.samples import SAMPLES
 
@@ -25,12 +30,24 @@ def test_parse_offsets() -> None:
         parse_offsets("0-120")
 
 
-def test_prediction_filter() -> None:
-    sample = {**SAMPLES["Prediction"], "patient_id": "p1", "model_version": "2", "risk": 0.4}
+def test_prediction_filter_finds_a_patient_by_its_reference_under_any_key(
+    tmp_path: Path,
+) -> None:
+    settings = ClusterSettings(
+        state_dir=tmp_path,
+        pseudonym_key=SecretStr("new-key"),
+        pseudonym_previous_keys=SecretStr("old-key"),
+    )
+    ref = patient_ref(b"new-key", "p1")
+    sample = {**SAMPLES["Prediction"], "patient_ref": ref, "model_version": "2", "risk": 0.4}
     p = Prediction.from_avro(sample)
     assert PredictionFilter().accepts(p)
-    assert PredictionFilter(patient_id="p1", model_version="2", min_risk=0.4).accepts(p)
-    assert not PredictionFilter(patient_id="p2").accepts(p)
+    assert PredictionFilter.of(settings, "p1", model_version="2", min_risk=0.4).accepts(p)
+    assert not PredictionFilter.of(settings, "p2").accepts(p)
+    rotated = Prediction.from_avro({**sample, "patient_ref": patient_ref(b"old-key", "p1")})
+    assert PredictionFilter.of(settings, "p1").accepts(rotated)  # written before the rotation
+    forgotten = settings.model_copy(update={"pseudonym_previous_keys": SecretStr("")})
+    assert not PredictionFilter.of(forgotten, "p1").accepts(rotated)
     assert not PredictionFilter(model_version="3").accepts(p)
     assert not PredictionFilter(min_risk=0.41).accepts(p)
 
