@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import stat
 from pathlib import Path
 
@@ -15,10 +17,10 @@ def test_a_reference_is_stable_under_one_key_and_unrelated_under_another() -> No
     assert len(ref) == 32 and int(ref, 16) >= 0
     assert ref != patient_ref(b"k2", "patient-000000042")
     assert ref != patient_ref(b"k1", "patient-000000043")
-    # keyed: the plain hash of a guessed id does not find it
-    import hashlib
-
+    # keyed: the plain hash of a guessed id does not find it; it is HMAC-SHA256 as anyone
+    # holding the key computes it
     assert ref != hashlib.sha256(b"patient-000000042").hexdigest()[:32]
+    assert ref == hmac.new(b"k1", b"patient-000000042", hashlib.sha256).hexdigest()[:32]
 
 
 def test_the_configured_key_wins_and_previous_keys_are_a_list(tmp_path: Path) -> None:
