@@ -207,7 +207,7 @@ class Joiner:
             else:
                 letters.append(event)
         outputs: list[Output[Any]] = [
-            Output(LABELED_EXAMPLES, e.patient_ref.encode(), e) for e in examples
+            Output(LABELED_EXAMPLES, e.patient_ref.encode(), e, e.truth_partition) for e in examples
         ]
         outputs += [Output(DEAD_LETTER, d.original_key, d) for d in letters]
 

@@ -132,8 +132,10 @@ class Scorer:
             split=self.settings.split if may_serve else 0.0,
             pseudonym_key=self._pseudonym_key,
         )
-        outputs: list[Output[Any]] = [Output(PREDICTIONS, k, p) for k, p in scored.predictions]
-        outputs += [Output(SHADOW_PREDICTIONS, key, p) for key, p in scored.shadow]
+        outputs: list[Output[Any]] = [
+            Output(PREDICTIONS, k, p, p.source_partition) for k, p in scored.predictions
+        ]
+        outputs += [Output(SHADOW_PREDICTIONS, k, p, p.source_partition) for k, p in scored.shadow]
         outputs += [Output(DEAD_LETTER, key, d) for key, d in scored.dead_letters]
         return Batch(outputs, after_commit=lambda: self._observe(items, scored, model.version))
 

@@ -15,6 +15,7 @@ import redis
 from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.settings import Settings
 from riskstream.core.topics import CATALOG, DEAD_LETTER, GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.reading import messages
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
@@ -83,6 +84,7 @@ def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
 
     # every byte of every topic riskstream writes, keys and values
     needle = token.encode()
+    codec = codec_for(settings)
     scanned = 0
     for entry in CATALOG:
         if entry.name in NOT_SCANNED:
@@ -90,6 +92,9 @@ def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
         for m in messages(settings, settings.topic(entry.name), "beginning"):
             scanned += 1
             assert needle not in (m.key() or b"") + (m.value() or b""), entry.name
+            if entry.name == "predictions":  # keyed by the reference, placed beside the record
+                event = codec.decode(m.value(), "Prediction")
+                assert m.partition() == event["source_partition"], "moved off its partition"
     assert scanned >= 2 * RECORDS  # predictions and labeled examples at least
     # the check can fail: the clinics' input holds the ids
     inputs = messages(settings, settings.topic(PATIENT_RECORDS.name), "beginning")

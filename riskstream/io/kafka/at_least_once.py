@@ -25,7 +25,7 @@ from confluent_kafka import TopicPartition as Partition
 
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import DeliveryTally, codec_for, last_offsets, next_batch, rewind
-from riskstream.io.kafka.contract import Cadence, Output, Worker, retry_while_unavailable
+from riskstream.io.kafka.contract import Cadence, Output, Worker, placed, retry_while_unavailable
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
 from riskstream.io.ops import WorkerMetrics
 
@@ -187,7 +187,9 @@ class OutputSender:
             for out in outputs:
                 value = self.codec.encode_event(out.event)
                 topic = self.settings.topic(out.topic.name)
-                producer.produce(topic, key=out.key, value=value, on_delivery=tally)
+                producer.produce(
+                    topic, key=out.key, value=value, on_delivery=tally, partition=placed(out)
+                )
                 producer.poll(0)
         except (KafkaException, BufferError) as exc:  # refused before it was sent
             tally.failed += 1

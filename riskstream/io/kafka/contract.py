@@ -42,6 +42,20 @@ class Output(Generic[E]):
     topic: TopicSpec[E]
     key: bytes | None
     event: E
+    # None: the key's partition. Set where the key no longer places an event beside its
+    # input: a prediction keyed by its patient's reference goes to the partition its record
+    # came from, so each partition's event times stay in the order the monitors' watermarks
+    # need (keyed by the reference, a partition mixed three record partitions read at their
+    # own paces, and two thirds of a backlog came in later than the lateness allows).
+    partition: int | None = None
+
+
+PARTITION_BY_KEY = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner hashes the key
+
+
+def placed(out: Output[Any]) -> int:
+    """The ``partition`` to produce ``out`` to (the key's, unless the output names one)."""
+    return PARTITION_BY_KEY if out.partition is None else out.partition
 
 
 @dataclass

@@ -28,7 +28,15 @@ from riskstream.io.kafka.clients import (
     rewind,
     settle_transaction,
 )
-from riskstream.io.kafka.contract import RETRY_LATER, RETRY_S, Batch, Cadence, Worker, attempt
+from riskstream.io.kafka.contract import (
+    RETRY_LATER,
+    RETRY_S,
+    Batch,
+    Cadence,
+    Worker,
+    attempt,
+    placed,
+)
 from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.io.kafka.factory import group_consumer, transactional_producer
 from riskstream.io.ops import WorkerMetrics
@@ -145,7 +153,9 @@ class TransactionalRuntime:
             producer.begin_transaction()
             for out in batch.outputs:
                 value = self.codec.encode_event(out.event)
-                producer.produce(self._topic(out.topic.name), key=out.key, value=value)
+                producer.produce(
+                    self._topic(out.topic.name), key=out.key, value=value, partition=placed(out)
+                )
                 producer.poll(0)
             positions = self.consumer.position(self.consumer.assignment())
             group = self.consumer.consumer_group_metadata()

@@ -91,6 +91,7 @@ class FakeProducer:
     fail: dict[str, list[BaseException]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     produced: list[tuple[str, bytes | None]] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)  # -1: the key's
     delivery_error: Any = None  # what each delivery report says (None: delivered)
 
     def _call(self, name: str) -> None:
@@ -111,9 +112,11 @@ class FakeProducer:
         key: bytes | None = None,
         value: bytes | None = None,
         on_delivery: Callable[[Any, Any], None] | None = None,
+        partition: int = -1,
     ) -> None:
         self._call("produce")
         self.produced.append((topic, key))
+        self.partitions.append(partition)
         if on_delivery is not None:
             on_delivery(self.delivery_error, None)
 

@@ -102,6 +102,17 @@ def test_a_batch_commits_its_outputs_and_offsets_in_one_transaction() -> None:
     assert done == ["before", "after"] and r.consumer.seeks == []
 
 
+def test_an_output_that_names_a_partition_goes_there_and_any_other_where_its_key_hashes() -> None:
+    r = rig()
+    truth = GroundTruth("l1", "r1", "p1", 0, 1, "test")
+    batch = Batch(
+        outputs=[Output(GROUND_TRUTH, b"ref", truth, 2), Output(GROUND_TRUTH, b"k", truth)]
+    )
+    assert r.runtime.process_once(Steps(lambda _: batch), MESSAGES)
+    assert r.producer.produced == [("t.ground-truth", b"ref"), ("t.ground-truth", b"k")]
+    assert r.producer.partitions == [2, -1]
+
+
 def test_an_empty_batch_opens_no_transaction_but_still_runs_its_after_commit() -> None:
     r = rig()
     done: list[str] = []
