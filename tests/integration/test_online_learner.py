@@ -46,7 +46,7 @@ def _publish_examples(settings: Settings, count: int, seed: int, scenario: Scena
         example = LabeledExample(
             example_id=uuid.uuid4().hex,
             request_id=record.request_id,
-            patient_id=record.patient_id,
+            patient_ref=record.patient_id,  # a stand-in: the learner never reads it
             event_time=record.event_time,
             labeled_at=record.event_time + 1000,
             features=features,
@@ -61,7 +61,7 @@ def _publish_examples(settings: Settings, count: int, seed: int, scenario: Scena
         )
         producer.produce(
             settings.topic(LABELED_EXAMPLES.name),
-            key=record.patient_id.encode(),
+            key=example.patient_ref.encode(),
             value=codec.encode_event(example),
         )
     assert producer.flush(30) == 0
