@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -17,6 +18,7 @@ from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import GroundTruth
 from tests.integration.conftest import read_messages
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import wait_for
 
 
 def test_patient_record_round_trips_through_the_broker(topics: Settings) -> None:
@@ -87,6 +89,10 @@ def test_retention_is_the_setting_on_creation_and_follows_it_on_existing_topics(
         config = admin.describe_configs([resource])[resource].result(timeout=10)
         return int(config["retention.ms"].value) / DAY_MS
 
+    def settled(condition: Callable[[], bool], what: str) -> None:
+        wait_for(condition, 30, every=0.2)
+        assert condition(), f"the broker never reported {what}"
+
     first = deployment.model_copy(update={"topic_retention_days": {"labeled-examples": 180}})
     ensure_topics(first)
     assert retention_days(first, "labeled-examples") == 180
@@ -95,10 +101,12 @@ def test_retention_is_the_setting_on_creation_and_follows_it_on_existing_topics(
         update={"topic_retention_days": {"labeled-examples": 30, "predictions": 2.5}}
     )
     assert not any(s.created for s in ensure_topics(changed))
-    assert retention_days(changed, "labeled-examples") == 30
-    assert retention_days(changed, "predictions") == 2.5
+    # an altered config reaches the brokers through the controller's log: soon, not at once
+    # (CI read the old value right after the change)
+    settled(lambda: retention_days(changed, "labeled-examples") == 30, "labeled-examples 30 d")
+    settled(lambda: retention_days(changed, "predictions") == 2.5, "predictions 2.5 d")
     ensure_topics(deployment)  # the setting removed: back to the catalog's defaults
-    assert retention_days(deployment, "labeled-examples") == 365
+    settled(lambda: retention_days(deployment, "labeled-examples") == 365, "back to 365 d")
 
 
 def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:
