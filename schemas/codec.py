@@ -67,8 +67,7 @@ class AvroCodec:
         self._required = {name: _required_fields(s) for name, s in raw.items()}
         self._compiled = {name: w for name, s in raw.items() if (w := _compiled(s)) is not None}
         self._writer_ids = {name: self._source.id_for(s) for name, s in raw.items()}
-        self._parsed_writers: dict[int, Any] = {}
-        self._writers_ms: dict[int, Any] = {}
+        self._parsed_writers: dict[tuple[int, bool], Any] = {}
         self._same_schema: dict[tuple[int, str], bool] = {}
         self.max_payload_bytes = max_payload_bytes
 
@@ -175,7 +174,7 @@ class AvroCodec:
         if same is None:
             same = self._same_schema[(schema_id, event_type)] = writer == reader
         if times_as_ms:
-            writer, reader = self._writer_ms(schema_id), self._readers_ms[event_type]
+            writer, reader = self._writer(schema_id, True), self._readers_ms[event_type]
         try:
             decoded = fastavro.schemaless_reader(body, writer, None if same else reader)
         except SchemaResolutionError as exc:
@@ -214,18 +213,13 @@ class AvroCodec:
                 f"unknown event type {event_type!r}", known=",".join(self._readers)
             ) from None
 
-    def _writer(self, schema_id: int) -> Any:
-        parsed = self._parsed_writers.get(schema_id)
+    def _writer(self, schema_id: int, times_as_ms: bool = False) -> Any:
+        """The parsed writer schema of ``schema_id`` (without logical types: times as ms)."""
+        parsed = self._parsed_writers.get((schema_id, times_as_ms))
         if parsed is None:
-            parsed = fastavro.parse_schema(dict(self._source.schema_for(schema_id)))
-            self._parsed_writers[schema_id] = parsed
-        return parsed
-
-    def _writer_ms(self, schema_id: int) -> Any:
-        parsed = self._writers_ms.get(schema_id)
-        if parsed is None:
-            parsed = fastavro.parse_schema(_plain(self._source.schema_for(schema_id)))
-            self._writers_ms[schema_id] = parsed
+            schema = self._source.schema_for(schema_id)
+            parsed = fastavro.parse_schema(_plain(schema) if times_as_ms else dict(schema))
+            self._parsed_writers[(schema_id, times_as_ms)] = parsed
         return parsed
 
 

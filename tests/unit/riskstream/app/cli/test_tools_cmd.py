@@ -1,22 +1,13 @@
 from riskstream.app.cli.tools_cmd import _performance_cell
 from riskstream.schemas.events import PerformanceWindow
+from tests.unit.schemas.samples import SAMPLES
 
 
 def _window(basis: str, **fields: object) -> PerformanceWindow:
-    base: dict[str, object] = dict(
-        window_id="w",
-        event_time=0,
-        model_name="m",
-        model_version="1",
-        basis=basis,
-        window_start=0,
-        window_end=1,
-        sample_size=1_000,
-        realized={},
-        estimated={},
-        estimate_error={},
+    empty = {"realized": {}, "estimated": {}, "estimate_error": {}}
+    return PerformanceWindow.from_avro(
+        {**SAMPLES["PerformanceWindow"], **empty, "basis": basis, **fields}
     )
-    return PerformanceWindow(**{**base, **fields})  # type: ignore[arg-type]
 
 
 def test_watch_shows_an_estimate_with_its_interval_and_a_realized_value_with_its_error() -> None:
