@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 WINDOW_S, RATE = 10, 100.0  # 1,000 records per window
 REFERENCE, SHIFTED = 2_000, 5_000
+CLOSING = 40  # records that close the last shifted window (``_closing_records``)
 # BENCHMARKS.md ("Performance estimated before labels"), population-shift, 60 windows of
 # 1,000 records over three seeded streams, each with its own reference: the
 # reference-calibrated estimate missed ROC-AUC by -0.004 on average and by 0.033 at worst,
@@ -51,9 +52,22 @@ def _traffic(start_ms: int) -> list[SimulatedRecord]:
     return list(simulator.stream(n, start_ms))
 
 
-def _publish(settings: Settings, items: list[SimulatedRecord], start_ms: int) -> None:
-    """Records from ``start_ms`` on, then each one's true outcome labeled at its event time
-    (so a labeled window holds the records of the prediction window with the same start)."""
+def _closing_records() -> list[SimulatedRecord]:
+    """Records of other patients (``CLOSING`` of them, so both partitions get some)."""
+    simulator = Simulator(PimaModel.fit(), seed=22, rate=RATE, run=uuid.uuid4().hex[:8])
+    return list(simulator.stream(CLOSING, 0))
+
+
+def _publish(
+    settings: Settings, items: list[SimulatedRecord], start_ms: int, joiner: Joiner
+) -> None:
+    """Records from ``start_ms`` on, then, once the joiner holds their predictions, each one's
+    true outcome labeled at its event time (so a labeled window holds the records of the
+    prediction window with the same start). Labels sent at once raced the scorer: a label
+    before its prediction waits in the joiner's grace set and joins later, behind labels
+    published after it, so up to 129 examples came after their window's lateness
+    (2026-12-03); a clinic's labels come days after its predictions."""
+    cached = joiner.stats.predictions_cached
     moved = [
         dataclasses.replace(item.record, event_time=start_ms + int(i * 1000 / RATE))
         for i, item in enumerate(items)
@@ -63,6 +77,7 @@ def _publish(settings: Settings, items: list[SimulatedRecord], start_ms: int) ->
         publisher.send_record(record)
     summary = publisher.finish(PublishSummary())
     assert summary.failed == 0 and summary.delivered == len(items)
+    wait_for(lambda: joiner.stats.predictions_cached >= cached + len(items), 120, every=0.2)
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"linger.ms": 10}))
     for record, item in zip(moved, items, strict=True):
@@ -107,10 +122,13 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         partitions=2,
         monitor_window_s=WINDOW_S,
         monitor_lateness_s=2,
-        # the default: a joiner or scorer stalled longer than this under load lets the idle
-        # clock move a labeled-examples partition past examples still to come (with 3 s,
-        # 6,868 and 7,569 of 8,000 were counted in two runs of 2026-12-02)
-        monitor_idle_s=10,
+        # No partition goes idle here: the last windows are closed by the closing records
+        # below. This test publishes 50 s of event time in a second or two, so a joiner or
+        # monitor stalled for longer than the idle time on a loaded machine let the idle clock
+        # move a labeled-examples partition a whole window past examples still to come: 963
+        # of 8,000 were counted late in CI on 2026-12-03 with the default 10 s (6,868 and
+        # 7,569 counted in two runs of 2026-12-02 with 3 s). test_drift_trust covers idleness.
+        monitor_idle_s=600,
         performance_window_s=WINDOW_S,
         performance_lateness_s=2,
         estimate_reference_size=REFERENCE,
@@ -118,10 +136,10 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
     total = REFERENCE + 1_000 + SHIFTED
     items = _traffic(0)
     clean, shifted_items = items[: REFERENCE + 1_000], items[REFERENCE + 1_000 :]
-    monitor, performance = Monitor(settings), PerformanceMonitor(settings)
+    monitor, performance, joiner = Monitor(settings), PerformanceMonitor(settings), Joiner(settings)
     workers = {
         "scorer": Scorer(settings, instance="es"),
-        "joiner": Joiner(settings),
+        "joiner": joiner,
         "monitor": monitor,
         "performance": performance,
     }
@@ -132,12 +150,18 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         wait_until_owning({n: w for n, w in workers.items() if n != "joiner"}, 90)
         # The reference period: labeled long before the shifted windows are judged, as in a
         # clinic where the first weeks' outcomes are known by the time the population moves.
-        _publish(settings, clean, _aligned(int(time.time() * 1000) - 150_000))
+        _publish(settings, clean, _aligned(int(time.time() * 1000) - 150_000), joiner)
         _wait(lambda: performance.estimates.references.probability("1") is not None, 120, threads)
         assert performance.estimates.references.probability("1") is not None, "no reference"
         # After the clock has moved idle partitions on from the clean stream's end: windows
         # that start ahead of where it moved them, and end in the past.
-        _publish(settings, shifted_items, _aligned(int(time.time() * 1000) - 55_000) + 10_000)
+        shifted_start = _aligned(int(time.time() * 1000) - 55_000) + 10_000
+        _publish(settings, shifted_items, shifted_start, joiner)
+        # Closing records, in a window of their own just past the last shifted window's end
+        # plus lateness: they move every partition's watermark on, so the shifted windows
+        # close on event time alone, and their own window stays open.
+        closing_start = shifted_start + SHIFTED * 1000 // int(RATE) + 3_000
+        _publish(settings, _closing_records(), closing_start, joiner)
         _wait(
             lambda: (
                 monitor.stats.windows_closed >= windows
@@ -151,7 +175,9 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         for thread in threads.values():
             thread.join(30)
     late = performance.stats.late
-    assert performance.stats.examples == total, f"every record was labeled once ({late} late)"
+    assert late == 0, f"{late} labeled examples came after their window closed"
+    assert joiner.stats.parked == 0, "a label came before its prediction"
+    assert total <= performance.stats.examples <= total + CLOSING, "every record labeled once"
     records = _windows(settings)
     estimated = {r["window_start"]: r for r in records if r["basis"] == "ESTIMATED"}
     realized = {r["window_start"]: r for r in records if r["basis"] == "REALIZED"}
