@@ -13,8 +13,11 @@ old P(outcome | features) no longer holds), the population (``population-shift``
 patients by their features alone, a covariate shift in the strict sense: P(outcome |
 features) is unchanged, the regime in which performance can be estimated from calibrated
 scores), one clinic's measurements (``source-drift``: a shift in one source of
-``--sources N``), missing values, volume, or the outcome's dependence on the features
-(concept drift).
+``--sources N``), missing values, volume, the outcome's dependence on the features
+(concept drift), or how the features move together (``correlation-change``: each scenario
+feature's rank is mirrored within its outcome class, so its correlations with the other
+features change sign while every marginal, and its relation to the outcome, stay as they
+were: a change only a multivariate test sees).
 Everything is seeded: the same seed gives the same stream.
 """
 
@@ -44,7 +47,11 @@ SCENARIOS = (
     "volume-drop",
     "label-delay",
     "drift-demo",
+    "correlation-change",
 )
+# the features a scenario changes when none are named: BMI's correlations are Pima's strongest
+# (0.66 with skin thickness), so mirroring it is a change a window of 1,000 records shows
+DEFAULT_FEATURES = {"correlation-change": ("bmi",)}
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,8 @@ class Scenario:
     def named(name: str, start: int = 0, **overrides: Any) -> Scenario:
         if name not in SCENARIOS:
             raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        if not overrides.get("features"):
+            overrides = {**overrides, "features": DEFAULT_FEATURES.get(name, ("glucose",))}
         if name == "drift-demo":  # an abrupt covariate shift plus a concept change
             return Scenario(name, start, concept=True, **overrides)
         return Scenario(name, start, concept=name == "concept-drift", **overrides)
@@ -208,6 +217,8 @@ class Simulator:
                 frame[name] = frame[name] + weight * sc.size_sd * self.model.sd[name]
                 if name in INTEGER_FEATURES:
                     frame[name] = frame[name].round()
+        if sc.name == "correlation-change" and after.any():
+            frame = self._mirror(frame, outcome, after)
         if sc.name == "population-shift" and after.any():
             frame, outcome = self._select_population(frame, outcome, after, rng)
         if sc.concept and after.any():
@@ -249,6 +260,21 @@ class Simulator:
         outcome = outcome.copy()
         outcome[after] = pool_outcome[chosen]
         return frame, outcome
+
+    def _mirror(self, frame: pd.DataFrame, outcome: np.ndarray, after: np.ndarray) -> pd.DataFrame:
+        """The scenario features of the records from ``start`` on, each moved to the mirrored
+        rank of its class's marginal (the p-quantile becomes the (1-p)-quantile): the class's
+        marginal is unchanged, the feature's correlations with the others change sign."""
+        frame = frame.copy()
+        for label, copula in self.model.classes.items():
+            rows = after & (outcome == label)
+            for name in self.scenario.features:
+                values = copula.sorted_values[name]
+                ranks = np.arange(len(values))
+                position = np.interp(frame.loc[rows, name].to_numpy(float), values, ranks)
+                mirrored = np.interp(ranks[-1] - position, ranks, values)
+                frame.loc[rows, name] = mirrored.round() if name in INTEGER_FEATURES else mirrored
+        return frame
 
     def _baseline_missing(self, count: int) -> np.ndarray:
         """Which records leave each imputable feature out, at its training rate. Drawn from

@@ -45,7 +45,8 @@ Simulate = Annotated[
     str | None,
     typer.Option(
         help="Scenario: none, covariate-shift, population-shift, source-drift, "
-        "concept-drift, missing-surge, volume-drop, label-delay, drift-demo."
+        "concept-drift, missing-surge, volume-drop, label-delay, drift-demo, "
+        "correlation-change."
     ),
 ]
 Count = Annotated[int, typer.Option(help="Simulated records (default: rate x duration, or 1000).")]
@@ -57,7 +58,10 @@ Labels = Annotated[bool, typer.Option(help="Also publish ground truth after its 
 LabelDelay = Annotated[float, typer.Option(help="Mean label delay in seconds.")]
 ShiftAt = Annotated[int, typer.Option(help="Index of the first drifted record.")]
 SizeSd = Annotated[float, typer.Option(help="Covariate shift size in standard deviations.")]
-Feature = Annotated[list[str], typer.Option(help="Shifted feature(s).")]
+Feature = Annotated[
+    list[str],
+    typer.Option(help="Shifted feature(s) (default: glucose; bmi for correlation-change)."),
+]
 Ramp = Annotated[int, typer.Option(help="Records over which a shift grows (0: abrupt).")]
 MissingRate = Annotated[
     float,
@@ -99,7 +103,7 @@ def publish(
     label_delay: LabelDelay = 0.0,
     shift_at: ShiftAt = 0,
     size_sd: SizeSd = 1.0,
-    feature: Feature = ["glucose"],  # noqa: B006 (typer copies it)
+    feature: Feature = [],  # noqa: B006 (typer copies it)
     ramp: Ramp = 0,
     missing_rate: MissingRate = 0.5,
     volume_factor: VolumeFactor = 0.25,

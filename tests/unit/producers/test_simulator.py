@@ -186,3 +186,27 @@ def test_sources_spread_evenly_and_a_source_drift_shifts_only_that_clinic(
 def test_a_drifted_source_beyond_the_spread_is_refused(model: PimaModel) -> None:
     with pytest.raises(ValueError, match="use --sources"):
         Simulator(model, Scenario.named("source-drift", source=3), sources=2).draw(10)
+
+
+def test_correlation_change_flips_bmis_correlations_and_keeps_every_marginal(
+    model: PimaModel,
+) -> None:
+    """Mirroring BMI's rank within each outcome class: its correlation with skin thickness
+    changes sign, while each feature's distribution and the outcome rate stay put, so no
+    per-feature test can see it."""
+    n, start = 8000, 4000
+    batch = Simulator(model, Scenario.named("correlation-change", start), seed=5).draw(n)
+    before, after = batch.frame.iloc[:start], batch.frame.iloc[start:]
+    assert Scenario.named("correlation-change").features == ("bmi",)
+    assert before["bmi"].corr(before["skin_thickness"]) > 0.4
+    assert after["bmi"].corr(after["skin_thickness"]) < -0.4
+    for name in ("bmi", "skin_thickness", "glucose"):
+        quantiles = [0.1, 0.25, 0.5, 0.75, 0.9]
+        low, high = before[name].quantile(quantiles), after[name].quantile(quantiles)
+        assert np.allclose(low, high, rtol=0.05), name
+    assert abs(batch.outcome[:start].mean() - batch.outcome[start:].mean()) < 0.03
+    # class by class too: the mirror keeps each class's BMI where it was
+    for label in (0, 1):
+        mine = batch.outcome == label
+        was, now = before["bmi"][mine[:start]], after["bmi"][mine[start:]]
+        assert abs(was.mean() - now.mean()) < 0.1 * model.sd["bmi"], label
