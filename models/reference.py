@@ -14,7 +14,8 @@ import pandas as pd
 from typing_extensions import TypedDict
 
 from riskstream.models.features import measured_mask
-from riskstream.schemas.patient_record import IMPUTABLE
+from riskstream.models.multivariate import JointModel, fit_joint_model, reconstruction_errors
+from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
 
 SCORE_EDGES = [round(0.1 * i, 1) for i in range(1, 10)]
 
@@ -27,6 +28,13 @@ class Histogram(TypedDict):
     counts: list[int]
 
 
+class JointHistogram(Histogram):
+    """The reference's PCA reconstruction errors (``riskstream.models.multivariate``): the
+    fitted projection, and the errors' histogram over their quantile edges."""
+
+    model: JointModel
+
+
 class DriftReference(TypedDict):
     """What a model version's drift is measured against, stored with the version (in its
     bundle and as ``reference.json``): a plain dict at run time, so every stored version
@@ -36,6 +44,7 @@ class DriftReference(TypedDict):
     features: dict[str, Histogram]
     score: Histogram
     missing_shares: NotRequired[dict[str, float]]  # absent in versions stored before them
+    joint: NotRequired[JointHistogram]  # absent in versions stored before it
     source: NotRequired[str]  # "training" or "recent"
     feature_medians: NotRequired[list[float]]
     probe_rows: NotRequired[dict[str, list[Any]]]
@@ -79,12 +88,33 @@ def drift_reference(
         name: float(raw[name].isna().mean()) if name in raw and len(raw) else 0.0
         for name in IMPUTABLE
     }
-    return {
+    reference: DriftReference = {
         "n": len(features),
         "features": feature_hist,
         "score": {"edges": SCORE_EDGES, "counts": histogram(SCORE_EDGES, np.asarray(scores))},
         "missing_shares": shares,
     }
+    joint = joint_reference(raw, list(features.columns), bins)
+    if joint is not None:
+        reference["joint"] = joint
+    return reference
+
+
+def joint_reference(
+    raw: pd.DataFrame, model_features: list[str], bins: int
+) -> JointHistogram | None:
+    """The multivariate reference over the raw measurements the model uses: a PCA fitted on
+    the complete rows, and their reconstruction errors' histogram; None when too few rows
+    are complete."""
+    names = [n for n in RAW_FEATURES if n in model_features and n in raw]
+    rows = raw[names].to_numpy(dtype=float)
+    model = fit_joint_model(rows, names)
+    if model is None:
+        return None
+    errors = reconstruction_errors(model, rows)
+    errors = errors[np.isfinite(errors)]
+    edges = quantile_edges(errors, bins)
+    return {"edges": edges, "counts": histogram(edges, errors), "model": model}
 
 
 def reference_distribution(

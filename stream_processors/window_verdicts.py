@@ -36,10 +36,12 @@ from riskstream.models.monitoring.segments import (
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict, drift_verdicts
 from riskstream.models.monitoring.windows import WindowHistograms
 from riskstream.models.reference import DriftReference, missing_shares
-from riskstream.schemas.events import DriftAlert
+from riskstream.schemas.events import AlertKind, DriftAlert
 from riskstream.stream_processors.window_store import WindowStore
 
 SCORE = "__score__"
+JOINT = "__joint__"  # the PCA reconstruction error: how the features move together
+KINDS = {SCORE: AlertKind.SCORE_DRIFT, JOINT: AlertKind.MULTIVARIATE_DRIFT}
 WHOLE = "all"  # the segment label of the whole stream
 
 
@@ -149,7 +151,7 @@ class WindowJudge:
                     thresholds,
                     scope.window,
                     window.n,
-                    score=verdict.feature == SCORE,
+                    kind=KINDS.get(verdict.feature, AlertKind.DATA_DRIFT),
                 )
                 alerts.append(in_segment(alert, scope.segment))
         alerts += self._retire(scope, window.n, set(ref), was, now)
@@ -198,10 +200,15 @@ class WindowJudge:
 def drift_inputs(
     reference: DriftReference, window: WindowHistograms
 ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-    """(reference, window) histograms per feature, the score's under ``SCORE``."""
+    """(reference, window) histograms per feature, the score's under ``SCORE`` and, when the
+    version has a joint reference, the reconstruction errors' under ``JOINT``: one family
+    of tests, so the Bonferroni correction counts the joint test too."""
     ref = {name: list(hist["counts"]) for name, hist in reference["features"].items()}
     cur = dict(window.features)
     ref[SCORE], cur[SCORE] = list(reference["score"]["counts"]), window.score
+    joint = reference.get("joint")
+    if joint is not None and window.joint:
+        ref[JOINT], cur[JOINT] = list(joint["counts"]), window.joint
     return ref, cur
 
 

@@ -83,6 +83,8 @@ def alert_subject(alert: DriftAlert) -> str:
 def subject_name(feature: str | None, kind: str) -> str:
     if feature:
         return feature
+    if kind == AlertKind.MULTIVARIATE_DRIFT:
+        return "joint distribution"
     return "score" if kind == AlertKind.SCORE_DRIFT else kind.lower()
 
 
@@ -127,18 +129,20 @@ def drift_alert(
     window: tuple[int, int],
     sample_size: int,
     *,
-    score: bool,
+    kind: AlertKind = AlertKind.DATA_DRIFT,
 ) -> DriftAlert:
-    """A feature (or the score, when ``score``) entering or leaving drift."""
-    subject = "score" if score else verdict.feature
+    """A feature entering or leaving drift; with ``kind`` SCORE_DRIFT the score's
+    distribution, with MULTIVARIATE_DRIFT the features' joint structure (no one feature)."""
+    per_feature = kind == AlertKind.DATA_DRIFT
+    subject = verdict.feature if per_feature else subject_name(None, kind)
     t = thresholds
     return alert_event(
         model_name,
         version,
-        kind=AlertKind.SCORE_DRIFT if score else AlertKind.DATA_DRIFT,
+        kind=kind,
         status=status,
         severity=verdict.severity or Severity.LOW,
-        feature=None if score else verdict.feature,
+        feature=verdict.feature if per_feature else None,
         statistic="psi",
         value=verdict.psi,
         threshold=t.psi_low if status == "FIRING" else t.resolve_ratio * t.psi_low,

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field, replace
 
 from riskstream.schemas.events import AlertKind, DriftAlert, Severity
 
-DRIFT_KINDS = frozenset({AlertKind.DATA_DRIFT, AlertKind.SCORE_DRIFT, AlertKind.CONCEPT_DRIFT})
+# what the drift monitor compares with the version's reference: features, score, joint structure
+DISTRIBUTION_KINDS = frozenset(
+    {AlertKind.DATA_DRIFT, AlertKind.SCORE_DRIFT, AlertKind.MULTIVARIATE_DRIFT}
+)
+DRIFT_KINDS = DISTRIBUTION_KINDS | {AlertKind.CONCEPT_DRIFT}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A window's hash holds ``n`` (records), ``f:<feature>:<bin>`` (feature histograms over the
 champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` (records that
 did not carry the feature), ``d:<reason family>`` (inputs the scorer dead-lettered) and
-``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``), and
+``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``),
+``j:<bin>`` (PCA reconstruction errors of the records with every joint input measured, over
+the reference's edges: ``riskstream.models.multivariate``), and
 each source segment's own ``n``, ``f:``, ``s:`` and ``m:`` fields as ``<segment>|<field>``.
 The monitor turns a batch into increments per (window, partition) here, and back into
 histograms when a window closes.
@@ -22,7 +24,8 @@ from riskstream.models.features import inputs_of
 from riskstream.models.monitoring.estimation import estimate_fields
 from riskstream.models.monitoring.quality_stats import reason_family
 from riskstream.models.monitoring.segments import SEPARATOR, judged_segments, split_segments
-from riskstream.models.reference import DriftReference, bin_index
+from riskstream.models.multivariate import reconstruction_errors
+from riskstream.models.reference import DriftReference, JointHistogram, bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
 
 
@@ -108,8 +111,25 @@ def count_fields(group: Iterable[Observation], reference: DriftReference) -> Cou
         tally.add(f"m:{name}", np.array([name in o.missing for o in group]))
     risks = np.array([o.risk for o in group], dtype=float)
     tally.bins("s:", bin_index(reference["score"]["edges"], risks))
+    joint = reference.get("joint")
+    if joint is not None:
+        _count_joint(tally, group, joint)
     fields.update(estimate_fields((o.risk, o.decided) for o in group))
     return fields
+
+
+def _count_joint(tally: _Tally, group: list[Observation], joint: JointHistogram) -> None:
+    """``j:<bin>``: each complete record's reconstruction error, binned."""
+    names = joint["model"]["features"]
+    rows = np.array(
+        [[np.nan if n in o.missing else o.features.get(n, np.nan) for n in names] for o in group],
+        dtype=float,
+    )
+    errors = reconstruction_errors(joint["model"], rows)
+    complete = np.isfinite(errors)
+    bins = np.zeros(len(group), dtype=int)
+    bins[complete] = bin_index(joint["edges"], errors[complete])
+    tally.bins("j:", bins, complete)
 
 
 class _Tally:
@@ -204,6 +224,7 @@ class WindowHistograms:
     scored: dict[str, int] = field(default_factory=dict)  # the ``c:`` counts of ``estimation``
     # the A/B split's challenger-served predictions: counted for volume, binned by no one here
     challenger_served: int = 0
+    joint: list[int] = field(default_factory=list)  # reconstruction errors; [] without a model
 
 
 def histograms(raw: Mapping[Any, Any], reference: DriftReference) -> WindowHistograms:
@@ -214,6 +235,8 @@ def histograms(raw: Mapping[Any, Any], reference: DriftReference) -> WindowHisto
         bins = len(hist["edges"]) + 1
         features[name] = [values.get(f"f:{name}:{b}", 0) for b in range(bins)]
     score_bins = len(reference["score"]["edges"]) + 1
+    joint = reference.get("joint")
+    joint_bins = len(joint["edges"]) + 1 if joint is not None else 0
     return WindowHistograms(
         values.get("n", 0),
         features,
@@ -224,6 +247,7 @@ def histograms(raw: Mapping[Any, Any], reference: DriftReference) -> WindowHisto
         bool(values.get("incomplete", 0)),
         {k: v for k, v in values.items() if k.startswith("c:")},
         values.get(CHALLENGER_SERVED, 0),
+        [values.get(f"j:{b}", 0) for b in range(joint_bins)],
     )
 
 

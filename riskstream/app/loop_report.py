@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskstream.models.monitoring.alerts import alert_subject
+from riskstream.models.monitoring.trigger_policy import DISTRIBUTION_KINDS
 from riskstream.schemas.events import DriftAlert, LabeledExample, ModelVersionEvent, RetrainRequest
 
 BAD_CHALLENGER = "bad-challenger"  # the demo scenario: a drift that ends after the retrain
@@ -160,7 +161,7 @@ def still_drifting(alerts: list[DriftAlert]) -> list[str]:
     """The drift subjects whose last alert is FIRING: not resolved by the end of the run."""
     last: dict[str, str] = {}
     for alert in alerts:
-        if alert.kind in ("DATA_DRIFT", "SCORE_DRIFT"):
+        if alert.kind in DISTRIBUTION_KINDS:
             last[alert_subject(alert)] = alert.status
     return sorted(subject for subject, status in last.items() if status == "FIRING")
 

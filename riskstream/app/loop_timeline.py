@@ -11,6 +11,7 @@ from riskstream.app.loop_report import DECISIONS, LoopReport
 from riskstream.core.topics import DRIFT_ALERTS, MODEL_VERSIONS, RETRAIN_REQUESTS
 from riskstream.io.kafka.follow import EventFollower
 from riskstream.models.monitoring.alerts import alert_subject
+from riskstream.models.monitoring.trigger_policy import DISTRIBUTION_KINDS
 from riskstream.schemas.events import DriftAlert, ModelVersionEvent, RetrainRequest
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
@@ -19,8 +20,8 @@ from riskstream.stream_processors.scorer import Scorer
 Echo = Callable[[str], None]
 # The drift monitor's alerts, and the canary's rollback: the ones the loop reacts to
 # (performance alerts go to the log).
-NARRATED_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT", "DATA_QUALITY", "VOLUME", "ROLLBACK"})
-RETRAINING_KINDS = frozenset({"DATA_DRIFT", "SCORE_DRIFT"})  # a HIGH+ one asks for a retrain
+NARRATED_KINDS = DISTRIBUTION_KINDS | {"DATA_QUALITY", "VOLUME", "ROLLBACK"}
+RETRAINING_KINDS = DISTRIBUTION_KINDS  # a HIGH+ one asks for a retrain
 WHO = {"PROMOTED": "REFEREE", "REJECTED": "REFEREE", "ROLLED_BACK": "CANARY", "CONFIRMED": "CANARY"}
 
 

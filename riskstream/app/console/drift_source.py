@@ -16,10 +16,11 @@ from riskstream.models.monitoring.windows import histograms
 from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import RegistryError, RegistryReader
 from riskstream.stream_processors.window_store import WindowStore
-from riskstream.stream_processors.window_verdicts import SCORE, drift_inputs
+from riskstream.stream_processors.window_verdicts import JOINT, SCORE, drift_inputs
 
 log = logging.getLogger(__name__)
 SHOWN_WINDOWS = 24
+SHOWN_NAMES = {SCORE: "score", JOINT: "joint"}  # the console's names of the non-features
 
 
 class DriftSource:
@@ -58,7 +59,7 @@ class DriftSource:
                     "n": window.n,
                     "verdicts": [
                         {
-                            "feature": "score" if v.feature == SCORE else v.feature,
+                            "feature": SHOWN_NAMES.get(v.feature, v.feature),
                             "psi": v.psi,
                             "ks": v.ks,
                             "js": v.js,
@@ -78,10 +79,15 @@ class DriftSource:
             return None
         window = histograms(self.store.counts(version, start), reference)
         ref, cur = drift_inputs(reference, window)
-        name = SCORE if feature == "score" else feature
+        name = {shown: stored for stored, shown in SHOWN_NAMES.items()}.get(feature, feature)
         if name not in ref:
             return None
-        edges = (reference["score"] if name == SCORE else reference["features"][name])["edges"]
+        if name == SCORE:
+            edges = reference["score"]["edges"]
+        elif name == JOINT:
+            edges = reference["joint"]["edges"]
+        else:
+            edges = reference["features"][name]["edges"]
         return {
             "version": version,
             "start": start,

@@ -98,3 +98,26 @@ def test_measured_follows_the_inputs_of_derived_features() -> None:
         "bmi_x_age": [False, True],
         "age": [True, True],
     }
+
+
+def test_the_training_reference_holds_a_joint_model_of_the_raw_measurements() -> None:
+    """Fitted on the complete training rows: the kept components explain at least the chosen
+    share of variance, and the errors' histogram counts each complete row once."""
+    import numpy as np
+
+    from riskstream.models import data
+    from riskstream.models.features import FeaturePipeline
+    from riskstream.models.multivariate import EXPLAINED
+    from riskstream.models.reference import drift_reference
+
+    raw, _ = data.load(data.TRAIN_FILE)
+    features = FeaturePipeline().fit(raw).frame(raw)
+    joint = drift_reference(raw, features, np.full(len(raw), 0.3))["joint"]
+    names = joint["model"]["features"]
+    complete = raw[names].dropna()
+    assert set(names) <= set(features.columns) and len(names) >= 5
+    assert sum(joint["counts"]) == len(complete)
+    z = (complete.to_numpy() - joint["model"]["mean"]) / joint["model"]["scale"]
+    components = np.asarray(joint["model"]["components"])
+    kept = np.sum((z @ components.T) ** 2) / np.sum(z**2)
+    assert EXPLAINED <= kept < 1.0

@@ -115,3 +115,23 @@ def test_the_splits_challenger_share_is_its_own_count_by_window_and_partition() 
     fields = challenger_served_fields(["", ""]) + count_fields([obs(0, 0, 90, 0.2)], REFERENCE)
     window = histograms({k.encode(): str(v).encode() for k, v in fields.items()}, REFERENCE)
     assert (window.n, window.challenger_served) == (1, 2)
+
+
+def test_joint_errors_are_binned_for_records_with_every_joint_input_measured() -> None:
+    """``j:`` counts each complete record's reconstruction error over the reference's edges;
+    a record lacking a joint input (its value an imputed median) is left out."""
+    model = {
+        "features": ["glucose", "bmi"],
+        "mean": [120.0, 30.0],
+        "scale": [30.0, 6.0],
+        "components": [[2**-0.5, 2**-0.5]],  # glucose and bmi rise together
+    }
+    reference = {**REFERENCE, "joint": {"edges": [0.5], "counts": [8, 2], "model": model}}
+    follows = Observation(0, 0, 0, {"glucose": 150.0, "bmi": 36.0}, 0.5)  # +1 sd, +1 sd: 0
+    breaks = Observation(0, 1, 0, {"glucose": 150.0, "bmi": 24.0}, 0.5)  # +1, -1: sqrt(2)
+    lacking = Observation(0, 2, 0, {"glucose": 150.0, "bmi": 24.0}, 0.5, ("bmi",))
+    fields = count_fields([follows, breaks, lacking], reference)
+    assert fields["j:0"] == 1 and fields["j:1"] == 1
+    window = histograms({k: str(v) for k, v in fields.items()}, reference)
+    assert window.joint == [1, 1]
+    assert histograms({k: str(v) for k, v in fields.items()}, REFERENCE).joint == []
