@@ -32,6 +32,7 @@ from riskstream.models.monitoring.performance_stats import (
     window_metrics,
 )
 from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
+from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import bin_index, drift_reference
 from riskstream.models.training import train
 from riskstream.producers import pima_rows
@@ -40,6 +41,7 @@ from riskstream.schemas.patient_record import RAW_FEATURES
 
 WINDOW = 1000
 SCORE = "__score__"
+JOINT = "__joint__"
 SEVERE = ("MEDIUM", "HIGH", "CRITICAL")
 
 
@@ -64,6 +66,7 @@ def streams(model: PimaModel, scale: float) -> list[Stream]:
             n + int(20_000 * scale),
         ),
         ("concept drift", Scenario.named("concept-drift", onset), n),
+        ("correlation change (bmi mirrored)", Scenario.named("correlation-change", onset), n),
         ("clean control", Scenario.named("none"), int(1_000_000 * scale)),
     ]
     out = []
@@ -136,9 +139,12 @@ class Events:
         return result
 
 
-def riskstream_drift(model: ScoringModel, stream: Stream) -> Events:
+def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False) -> Events:
     """The drift monitor's verdicts, window by window: measured values only, as it bins
-    them (an imputed value, or one derived from it, is left out)."""
+    them (an imputed value, or one derived from it, is left out). Every window judges the
+    features, the score and (with a joint reference) the PCA reconstruction error in one
+    family, as the monitor does; ``joint`` says which alerts this row counts: the
+    multivariate one, else the per-feature and score ones."""
     features = model.pipeline.frame(stream.frame)
     risk = model.risk(features.to_numpy())
     measured = measured_mask(stream.frame, list(features.columns))
@@ -154,6 +160,13 @@ def riskstream_drift(model: ScoringModel, stream: Stream) -> Events:
     sizes[SCORE] = len(ref["score"]["edges"]) + 1
     keep = {name: measured[name].to_numpy() for name in ref["features"]}
     keep[SCORE] = np.ones(len(risk), dtype=bool)
+    if "joint" in ref:
+        found = ref["joint"]
+        rows = stream.frame[found["model"]["features"]].to_numpy(dtype=float)
+        errors = reconstruction_errors(found["model"], rows)
+        reference[JOINT], sizes[JOINT] = found["counts"], len(found["edges"]) + 1
+        keep[JOINT] = np.isfinite(errors)
+        bins[JOINT] = bin_index(found["edges"], np.where(keep[JOINT], errors, 0.0))
     thresholds, was, fired, severe = DriftThresholds(), frozenset[str](), [], []
     for start in range(0, len(features) - WINDOW + 1, WINDOW):
         sl = slice(start, start + WINDOW)
@@ -163,9 +176,10 @@ def riskstream_drift(model: ScoringModel, stream: Stream) -> Events:
         }
         verdicts = drift_verdicts(reference, current, thresholds, was) or []
         now = frozenset(v.feature for v in verdicts if v.drifting)
-        if now - was:
+        entered = {f for f in now - was if (f == JOINT) == joint}
+        if entered:
             fired.append(start + WINDOW - 1)  # the window closes at its last record
-            if any(v.severity in SEVERE for v in verdicts if v.feature in now - was):
+            if any(v.severity in SEVERE for v in verdicts if v.feature in entered):
                 severe.append(start + WINDOW - 1)
         was = now
     return Events(fired, severe)
@@ -235,6 +249,10 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
         judge = stream.champion or model
         detectors: list[tuple[str, Any]] = [
             ("riskstream drift monitor", lambda s=stream, m=judge: riskstream_drift(m, s)),
+            (
+                "riskstream multivariate (PCA)",
+                lambda s=stream, m=judge: riskstream_drift(m, s, joint=True),
+            ),
             (
                 "riskstream performance monitor",
                 lambda s=stream: riskstream_performance(model, validation, s),

@@ -18,7 +18,8 @@ from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.dead_letter import consumed
 from riskstream.models import data
 from riskstream.models.registry import CHAMPION, Registry
-from riskstream.schemas.events import Consumed
+from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.events import AlertKind, Consumed
 from riskstream.schemas.patient_record import IMPUTABLE
 from riskstream.stream_processors.monitor import GROUP, Monitor
 from riskstream.stream_processors.window_store import WindowStore
@@ -62,31 +63,41 @@ def _predictions(
         rows = raw.iloc[rng.integers(0, len(raw), per_window)].reset_index(drop=True)
         lacking = int((missing or {}).get(w, 0.0) * per_window)
         rows["glucose"] = rows["glucose"] + shift * sd
-        frame = model.pipeline.frame(rows)
-        risk = model.risk(frame.to_numpy())
-        for i in range(per_window):
-            event = T0 + w * WINDOW_S * 1000 + int(i * WINDOW_S * 1000 / per_window)
-            out.append(
-                {
-                    **SAMPLES["Prediction"],
-                    "prediction_id": str(uuid.uuid4()),
-                    "request_id": f"w{w}-{i}",
-                    "patient_ref": f"p{i % 97}",
-                    "event_time": event,
-                    "model_version": version,
-                    "risk": float(risk[i]),
-                    "label": int(risk[i] >= model.threshold),
-                    "threshold": model.threshold,
-                    "features": frame.iloc[i].to_dict(),
-                    # what the scorer writes: the features it imputed are named missing
-                    "missing": sorted(
-                        {n for n in IMPUTABLE if np.isnan(rows.at[i, n])}
-                        | ({"bmi"} if i < lacking else set())
-                    ),
-                }
-            )
-            expected[T0 + w * WINDOW_S * 1000] += 1
+        out += _window_predictions(model, version, rows, w, lacking)
+        expected[T0 + w * WINDOW_S * 1000] += per_window
     return out, expected
+
+
+def _window_predictions(
+    model: Any, version: str, rows: Any, w: int, lacking: int = 0
+) -> list[dict[str, Any]]:
+    """The champion's predictions of ``rows`` (raw features), spread over window ``w``; the
+    first ``lacking`` of them lack bmi."""
+    frame = model.pipeline.frame(rows)
+    risk = model.risk(frame.to_numpy())
+    out = []
+    for i in range(len(rows)):
+        event = T0 + w * WINDOW_S * 1000 + int(i * WINDOW_S * 1000 / len(rows))
+        out.append(
+            {
+                **SAMPLES["Prediction"],
+                "prediction_id": str(uuid.uuid4()),
+                "request_id": f"w{w}-{i}",
+                "patient_ref": f"p{i % 97}",
+                "event_time": event,
+                "model_version": version,
+                "risk": float(risk[i]),
+                "label": int(risk[i] >= model.threshold),
+                "threshold": model.threshold,
+                "features": frame.iloc[i].to_dict(),
+                # what the scorer writes: the features it imputed are named missing
+                "missing": sorted(
+                    {n for n in IMPUTABLE if np.isnan(rows.at[i, n])}
+                    | ({"bmi"} if i < lacking else set())
+                ),
+            }
+        )
+    return out
 
 
 def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
@@ -313,3 +324,36 @@ def test_a_clinics_rejected_inputs_count_in_its_segment(deployment: Settings) ->
     clinic_b = [a for a in monitor.stats.alerts if a.segment == "clinic-b"]
     rate = next(a for a in clinic_b if a.statistic == "dead_letter_rate")
     assert rate.value == pytest.approx(60 / 260)
+
+
+def test_a_correlation_change_raises_the_multivariate_alert_and_no_feature_alert(
+    deployment: Settings,
+) -> None:
+    """BMI's correlations with the other features change sign, every marginal stays put
+    (the simulator's correlation-change scenario): the joint structure's alert fires in the
+    first changed window, HIGH enough to ask for a retrain, and no feature's does."""
+    settings = deployment
+    registry = Registry(settings)
+    version = registry.alias_version(CHAMPION)
+    assert version is not None
+    model = registry.load(version)
+    assert "joint" in model.reference, "the bootstrap champion has a joint reference"
+    per_window, changed = 1_000, (3, 4)
+    scenario = Scenario.named("correlation-change", changed[0] * per_window)
+    batch = Simulator(PimaModel.fit(), scenario, seed=9).draw(6 * per_window)
+    predictions = []
+    for w in range(6):  # 3 clean, 2 changed, 1 that moves the watermark past them
+        rows = batch.frame.iloc[w * per_window : (w + 1) * per_window].reset_index(drop=True)
+        predictions += _window_predictions(model, version, rows, w)
+    _produce(settings, predictions)
+    monitor = Monitor(settings)
+    _run([monitor], lambda: monitor.stats.windows_closed >= 5, timeout=120)
+    joint = [a for a in monitor.stats.alerts if a.kind == AlertKind.MULTIVARIATE_DRIFT]
+    assert [(a.status, a.window_start) for a in joint][:1] == [
+        ("FIRING", T0 + changed[0] * WINDOW_S * 1000)
+    ], monitor.stats.alerts
+    assert joint[0].severity in ("HIGH", "CRITICAL") and joint[0].feature is None
+    features = [a for a in monitor.stats.alerts if a.kind == AlertKind.DATA_DRIFT]
+    assert features == [], [a.message for a in features]
+    for start in (T0 + w * WINDOW_S * 1000 for w in (0, 1, 2)):
+        assert not any(v.drifting for v in monitor.stats.verdicts[start])
