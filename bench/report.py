@@ -165,6 +165,24 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     delay is not None and delay <= 2,
                 )
             )
+        joint = streams.get("correlation change (bmi mirrored)", {})
+        if "riskstream multivariate (PCA)" in joint:
+            delay = joint["riskstream multivariate (PCA)"]["delay_windows"]
+            # the detectors that judge features one at a time, and stay quiet on clean data
+            silent = [
+                name
+                for name in ("riskstream drift monitor", "river ADWIN per feature")
+                if not joint[name]["detected"]
+            ]
+            rows.append(
+                _row(
+                    "correlation change: multivariate alert; per-feature riskstream and ADWIN",
+                    f"{'missed' if delay is None else f'{delay} window(s)'}; "
+                    f"{len(silent)} of 2 silent",
+                    "<= 2 windows; both silent",
+                    delay is not None and delay <= 2 and len(silent) == 2,
+                )
+            )
     e = r.get("estimation")
     if e and "coverage" in e.get("population-shift", {}):
         held = e["population-shift"]["coverage"]["reference"]["roc_auc"]
