@@ -161,8 +161,9 @@ class WindowJudge:
         self, scope: Scope, n: int, judged: set[str], was: dict[str, str], now: dict[str, str]
     ) -> list[DriftAlert]:
         """Resolve the drift of features this version's model does not use (a retrained
-        version may pick other engineered features): nothing will ever judge them again, and
-        an alert no window can resolve would page for ever."""
+        version may pick other engineered features), or of the joint structure when it has
+        no joint reference: nothing will ever judge them again, and an alert no window can
+        resolve would page for ever."""
         alerts = []
         for name in sorted(scope.breached(was)):
             if (
@@ -173,7 +174,10 @@ class WindowJudge:
             ):
                 continue
             now.pop(scope.key(name), None)
-            alert = retired_alert(self.settings.model_name, scope.version, name, scope.window, n)
+            kind = KINDS.get(name, AlertKind.DATA_DRIFT)
+            alert = retired_alert(
+                self.settings.model_name, scope.version, name, scope.window, n, kind=kind
+            )
             alerts.append(in_segment(alert, scope.segment))
         return alerts
 

@@ -176,23 +176,32 @@ def model_load_alert(
 
 
 def retired_alert(
-    model_name: str, version: str, feature: str, window: tuple[int, int], sample_size: int
+    model_name: str,
+    version: str,
+    feature: str,
+    window: tuple[int, int],
+    sample_size: int,
+    *,
+    kind: AlertKind = AlertKind.DATA_DRIFT,
 ) -> DriftAlert:
-    """A drifting feature that the serving version does not use leaves drift: no window will
-    judge it again, and an alert nothing can resolve would page for ever."""
+    """A drifting feature that the serving version does not use (or, with ``kind``
+    MULTIVARIATE_DRIFT, a joint structure it has no reference for) leaves drift: no window
+    will judge it again, and an alert nothing can resolve would page for ever."""
+    per_feature = kind == AlertKind.DATA_DRIFT
+    subject = feature if per_feature else subject_name(None, kind)
     return alert_event(
         model_name,
         version,
-        kind=AlertKind.DATA_DRIFT,
+        kind=kind,
         status=AlertStatus.RESOLVED,
         severity=Severity.LOW,
-        feature=feature,
+        feature=feature if per_feature else None,
         statistic="psi",
         value=0.0,
         threshold=0.0,
         window=window,
         sample_size=sample_size,
-        message=f"{feature} left drift: version {version} does not use it, so it is no longer "
+        message=f"{subject} left drift: version {version} does not use it, so it is no longer "
         "compared",
     )
 

@@ -1,4 +1,4 @@
-from riskstream.models.monitoring.alerts import drift_alert
+from riskstream.models.monitoring.alerts import drift_alert, retired_alert
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
 from riskstream.models.monitoring.windows import WindowHistograms
 from riskstream.schemas.events import AlertKind, AlertStatus, Severity
@@ -35,3 +35,10 @@ def test_a_joint_verdict_is_a_multivariate_alert_about_no_one_feature() -> None:
     glucose = FeatureVerdict("glucose", 0.31, 0.2, 1e-9, 0.05, True, Severity.HIGH)
     alert = drift_alert("m", "3", glucose, AlertStatus.FIRING, DriftThresholds(), (0, 1), 1000)
     assert alert.kind == AlertKind.DATA_DRIFT and alert.feature == "glucose"
+
+
+def test_a_joint_drift_the_new_version_cannot_judge_is_retired_as_multivariate() -> None:
+    alert = retired_alert("m", "4", JOINT, (0, 1), 900, kind=KINDS[JOINT])
+    assert alert.kind == AlertKind.MULTIVARIATE_DRIFT and alert.status == AlertStatus.RESOLVED
+    assert alert.feature is None and alert.message.startswith("joint distribution left drift")
+    assert retired_alert("m", "4", "bmi", (0, 1), 900).feature == "bmi"
