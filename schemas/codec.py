@@ -152,6 +152,13 @@ class AvroCodec:
             raise TruncatedPayloadError("payload ends inside the 5-byte header", size=len(data))
         return int(HEADER.unpack_from(data)[1])
 
+    def decode_any(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+        """Whatever event ``data`` encodes (a dead letter's original, say): its type, named
+        by the writer schema, and its fields (times as epoch milliseconds)."""
+        schema_id = self.schema_id_of(data, limit_size=False)
+        event_type = str(self._writer(schema_id)["name"]).rsplit(".", 1)[-1]
+        return event_type, self.decode(data, event_type, times_as_ms=True)
+
     def decode(
         self, data: bytes | None, event_type: str, *, times_as_ms: bool = False
     ) -> dict[str, Any]:

@@ -4,6 +4,7 @@ carries pseudonymous references, never a patient id (README "Patient data")."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, drain_committed
 from tests.integration.servers import start_workers, wait_until_owning
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +121,59 @@ def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
         else:
             values = []
         assert needle not in name and not any(needle in v for v in values), name
+
+
+def test_dead_letters_are_listed_with_their_source_and_their_originals_masked(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """The scorer dead-letters a record with an impossible glucose and bytes that are no
+    record at all; `riskstream dead-letters` names each one's reason and source, and shows
+    neither the patient id nor a lab value until asked with --show-values."""
+    from confluent_kafka import Producer
+    from typer.testing import CliRunner
+
+    from riskstream.app.cli.main import app
+    from tests.integration.conftest import worker_env
+    from tests.unit.schemas.samples import SAMPLES
+
+    settings = deployment_with_champion(stack, "dl", tmp_path)
+    token = f"pid{uuid.uuid4().hex[:12]}"
+    codec = codec_for(settings)
+    record = {**SAMPLES["PatientRecord"], "patient_id": token, "glucose": 987.25}
+    producer = Producer(settings.kafka_config())
+    topic = settings.topic(PATIENT_RECORDS.name)
+    producer.produce(topic, key=token.encode(), value=codec.encode("PatientRecord", record))
+    producer.produce(topic, key=token.encode(), value=f"not a record of {token}".encode())
+    assert producer.flush(30) == 0
+    scorer = Scorer(settings, instance="dl")
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: scorer.stats.dead_letters >= 2, 90)
+    finally:
+        stop.set()
+        thread.join(30)
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, ["dead-letters", *args], env=worker_env(settings))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    masked = cli("--format", "jsonl")
+    letters = [json.loads(line) for line in masked.splitlines() if line.startswith("{")]
+    assert sorted(letter["reason"] for letter in letters) == [
+        "out_of_range:glucose",
+        "wrong_magic_byte",
+    ]
+    assert {letter["source_topic"] for letter in letters} == {topic}
+    # one patient's key: one partition, the two offsets in order
+    assert sorted(letter["source_offset"] for letter in letters) == [0, 1]
+    for letter in letters:
+        assert letter["original_value"].startswith("<") and "sha256" in letter["original_value"]
+    table = cli()
+    assert "out_of_range:glucose" in table and "2 dead letter(s)" in table
+    assert token not in masked + table and "987.25" not in masked + table
+    shown = cli("--show-values", "--reason", "out_of_range", "--format", "jsonl")
+    assert token in shown and "987.25" in shown and "PatientRecord" in shown
+    assert "not a record" not in shown  # the other reason is filtered out

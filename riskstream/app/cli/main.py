@@ -8,6 +8,7 @@ from rich.table import Table
 from riskstream import __version__
 from riskstream.app.cli import model_cmd, run_cmd, stack_cmd
 from riskstream.app.cli.backtest_cmd import backtest
+from riskstream.app.cli.dead_letters_cmd import dead_letters
 from riskstream.app.cli.demo_cmd import demo
 from riskstream.app.cli.output import console, echo, fails_cleanly
 from riskstream.app.cli.publish_cmd import publish
@@ -31,6 +32,7 @@ app.command("publish")(publish)
 app.command("predictions")(predictions)
 app.command("watch")(watch)
 app.command("replay")(replay)
+app.command("dead-letters")(dead_letters)
 app.command("backtest")(backtest)
 app.command("ui")(ui)
 app.add_typer(topics_app, name="topics")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from riskstream.core.errors import RiskstreamError
+from riskstream.io.kafka.reading import skipped_summary
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,6 +23,18 @@ R = TypeVar("R")
 
 def echo(line: str) -> None:
     console.print(line, highlight=False)
+
+
+def clock_time(epoch_ms: int) -> str:
+    """An event time as a person reads it in a table: UTC hours, minutes and seconds."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+def report_skipped(skipped: Counter[str], what: str) -> None:
+    """After a read: how many messages of ``what`` did not decode, and why (stderr)."""
+    line = skipped_summary(skipped, what)
+    if line:
+        err_console.print(f"[yellow]{line}[/]")
 
 
 def fails_cleanly(func: Callable[P, R]) -> Callable[P, R]:

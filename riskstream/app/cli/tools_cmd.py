@@ -14,10 +14,17 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from riskstream.app.cli.output import console, echo, err_console, fails_cleanly
+from riskstream.app.cli.output import (
+    clock_time,
+    console,
+    echo,
+    err_console,
+    fails_cleanly,
+    report_skipped,
+)
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import load_settings
-from riskstream.io.kafka.reading import Start, skipped_summary
+from riskstream.io.kafka.reading import Start
 from riskstream.schemas.events import (
     SEVERITIES,
     AlertStatus,
@@ -53,10 +60,6 @@ def parse_offsets(text: str) -> dict[int, int]:
         raise typer.BadParameter(f"{text!r}: use partition:offset pairs, e.g. 0:120,1:98") from None
 
 
-def _time(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%H:%M:%S")
-
-
 @fails_cleanly
 def predictions(
     start: str = typer.Option(
@@ -83,13 +86,7 @@ def predictions(
     try:
         _print_predictions(rows, output, follow)
     finally:
-        _report_skipped(skipped, "the prediction topic")
-
-
-def _report_skipped(skipped: Counter[str], what: str) -> None:
-    line = skipped_summary(skipped, what)
-    if line:
-        err_console.print(f"[yellow]{line}[/]")
+        report_skipped(skipped, "the prediction topic")
 
 
 def _print_predictions(rows: Iterator[Prediction], output: str, follow: bool) -> None:
@@ -104,7 +101,7 @@ def _print_predictions(rows: Iterator[Prediction], output: str, follow: bool) ->
     for p in rows:
         top = p.contributions[0] if p.contributions else None
         table.add_row(
-            _time(p.event_time),
+            clock_time(p.event_time),
             p.patient_ref[:12],
             f"{p.risk:.3f}",
             str(p.label),
@@ -127,7 +124,7 @@ def _alerts_table(active: dict[Any, DriftAlert]) -> Table:
         table.add_column(column)
     for alert in sorted(active.values(), key=lambda a: -a.severity.rank):
         table.add_row(
-            _time(alert.event_time),
+            clock_time(alert.event_time),
             alert.severity,
             alert.kind,
             alert.segment or "all",
@@ -151,7 +148,7 @@ def _performance_table(latest: dict[tuple[str, str, str], PerformanceWindow]) ->
             version,
             segment,
             basis.lower(),
-            _time(record.window_start),
+            clock_time(record.window_start),
             str(record.sample_size),
             *(_performance_cell(record, name) for name in ("accuracy", "f1", "roc_auc")),
         )
@@ -202,7 +199,7 @@ def watch(
     try:
         _watch(settings, state, start, deadline, exit_on, skipped)
     finally:
-        _report_skipped(skipped, "the drift-alert topic")
+        report_skipped(skipped, "the drift-alert topic")
     if exit_on is not None:
         err_console.print(f"no {exit_on} or higher alert within {timeout or 0:.0f} s")
         raise typer.Exit(1)
