@@ -31,6 +31,7 @@ from riskstream.models.monitoring.performance_stats import (
     performance_fields,
     window_metrics,
 )
+from riskstream.models.monitoring.sequential import CusumState, PitReference, cusum_step
 from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
 from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import bin_index, drift_reference
@@ -40,6 +41,7 @@ from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.patient_record import RAW_FEATURES
 
 WINDOW = 1000
+SUB_WINDOW = 100  # the sequential test's sub-window: a tenth of a window
 SCORE = "__score__"
 JOINT = "__joint__"
 SEVERE = ("MEDIUM", "HIGH", "CRITICAL")
@@ -139,12 +141,21 @@ class Events:
         return result
 
 
-def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False) -> Events:
-    """The drift monitor's verdicts, window by window: measured values only, as it bins
-    them (an imputed value, or one derived from it, is left out). Every window judges the
-    features, the score and (with a joint reference) the PCA reconstruction error in one
-    family, as the monitor does; ``joint`` says which alerts this row counts: the
-    multivariate one, else the per-feature and score ones."""
+@dataclass(frozen=True)
+class Binned:
+    """A stream binned as the drift monitor bins it: per judged subject (feature, score,
+    joint error), the reference counts, each record's bin, and which records count."""
+
+    reference: dict[str, list[int]]
+    bins: dict[str, np.ndarray]
+    sizes: dict[str, int]
+    keep: dict[str, np.ndarray]
+    records: int
+
+
+def binned(model: ScoringModel, stream: Stream) -> Binned:
+    """Measured values only, as the monitor bins them (an imputed value, or one derived
+    from it, is left out); the joint error of complete records, with a joint reference."""
     features = model.pipeline.frame(stream.frame)
     risk = model.risk(features.to_numpy())
     measured = measured_mask(stream.frame, list(features.columns))
@@ -167,8 +178,18 @@ def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False
         reference[JOINT], sizes[JOINT] = found["counts"], len(found["edges"]) + 1
         keep[JOINT] = np.isfinite(errors)
         bins[JOINT] = bin_index(found["edges"], np.where(keep[JOINT], errors, 0.0))
+    return Binned(reference, bins, sizes, keep, len(features))
+
+
+def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False) -> Events:
+    """The drift monitor's verdicts, window by window. Every window judges the features,
+    the score and (with a joint reference) the PCA reconstruction error in one family, as
+    the monitor does; ``joint`` says which alerts this row counts: the multivariate one,
+    else the per-feature and score ones."""
+    b = binned(model, stream)
+    reference, bins, sizes, keep = b.reference, b.bins, b.sizes, b.keep
     thresholds, was, fired, severe = DriftThresholds(), frozenset[str](), [], []
-    for start in range(0, len(features) - WINDOW + 1, WINDOW):
+    for start in range(0, b.records - WINDOW + 1, WINDOW):
         sl = slice(start, start + WINDOW)
         current = {
             name: np.bincount(b[sl][keep[name][sl]], minlength=sizes[name])
@@ -182,6 +203,34 @@ def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False
             if any(v.severity in SEVERE for v in verdicts if v.feature in entered):
                 severe.append(start + WINDOW - 1)
         was = now
+    return Events(fired, severe)
+
+
+def riskstream_sequential(model: ScoringModel, stream: Stream) -> Events:
+    """The sequential test (``models/monitoring/sequential.py``) on sub-windows of
+    ``SUB_WINDOW`` records: each feature's and the score's CUSUM over the same binned
+    values the windows count; an alarm at the end of the sub-window that raised it."""
+    b = binned(model, stream)
+    references = {
+        name: PitReference.of(counts) for name, counts in b.reference.items() if name != JOINT
+    }
+    states = {name: CusumState() for name in references}
+    fired, severe = [], []
+    for start in range(0, b.records - SUB_WINDOW + 1, SUB_WINDOW):
+        sl = slice(start, start + SUB_WINDOW)
+        raised = []
+        for name, reference in references.items():
+            if reference is None:
+                continue
+            values = b.bins[name][sl][b.keep[name][sl]]
+            step = cusum_step(states[name], reference, len(values), reference.pit_sum(values))
+            states[name] = step.state
+            if step.alarm is not None:
+                raised.append(step.alarm)
+        if raised:
+            fired.append(start + SUB_WINDOW - 1)
+            if any(severity in SEVERE for severity in raised):
+                severe.append(start + SUB_WINDOW - 1)
     return Events(fired, severe)
 
 
@@ -249,6 +298,10 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
         judge = stream.champion or model
         detectors: list[tuple[str, Any]] = [
             ("riskstream drift monitor", lambda s=stream, m=judge: riskstream_drift(m, s)),
+            (
+                "riskstream sequential (CUSUM)",
+                lambda s=stream, m=judge: riskstream_sequential(m, s),
+            ),
             (
                 "riskstream multivariate (PCA)",
                 lambda s=stream, m=judge: riskstream_drift(m, s, joint=True),

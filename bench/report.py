@@ -165,6 +165,29 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     delay is not None and delay <= 2,
                 )
             )
+        sequential = "riskstream sequential (CUSUM)"
+        abrupt_row = streams.get("abrupt 0.5 sd glucose", {})
+        if sequential in abrupt_row:
+            delay = abrupt_row[sequential]["delay_records"]
+            adwin = abrupt_row["river ADWIN per feature"]["delay_records"]
+            quiet = [
+                streams[name][sequential]["false_alarms_medium_or_above"]
+                for name in ("clean control", "complete real Pima rows (clean)")
+                if sequential in streams.get(name, {})
+            ]
+            rows.append(
+                _row(
+                    "sequential: delay, abrupt 0.5 sd; MEDIUM+ false alarms (clean, real rows)",
+                    f"{'missed' if delay is None else f'{delay:,} rec'}; "
+                    + ", ".join(str(q) for q in quiet),
+                    f"<= ADWIN's ({adwin:,} rec); 0, 0" if adwin else "<= ADWIN's; 0, 0",
+                    delay is not None
+                    and adwin is not None
+                    and delay <= adwin
+                    and len(quiet) == 2
+                    and not any(quiet),
+                )
+            )
         joint = streams.get("correlation change (bmi mirrored)", {})
         if "riskstream multivariate (PCA)" in joint:
             delay = joint["riskstream multivariate (PCA)"]["delay_windows"]

@@ -61,12 +61,15 @@ def _detection(detection: dict[str, Any]) -> None:
         "abrupt 0.5 sd glucose",
         "gradual 1 sd glucose over 20 windows",
         "concept drift",
+        "correlation change (bmi mirrored)",
         "clean control",
         "complete real Pima rows (clean)",
         "after a promotion, same regime",
     }
     promoted = streams["after a promotion, same regime"]
     assert "riskstream drift monitor, training-set reference (before)" in promoted
+    for row in streams.values():  # every riskstream detector runs on every stream
+        assert {"riskstream sequential (CUSUM)", "riskstream multivariate (PCA)"} <= set(row)
     assert streams["clean control"]["always fires"]["false_alarms_per_100k"] == pytest.approx(100.0)
 
 

@@ -1,0 +1,158 @@
+"""Sequential drift detection over sub-windows: a two-sided CUSUM on each feature's mean
+probability-integral transform (PIT) against the version's reference. Pure functions.
+
+A window's verdict waits for the window to close (1,000 records in the benchmark), so an
+abrupt shift is called 1,500 records after its onset; river's ADWIN, reading record by
+record, calls it after about 120. Here each sub-window (about a tenth of a window) is
+reduced to two integers per feature, the count of measured values and the sum of their PIT
+scores (``pit_sum``), which add up across partitions, workers and restarts as the window's
+counts do. A CUSUM over the sub-windows' standardized means accumulates the evidence:
+
+- **The score.** A value in reference bin ``b`` scores the bin's mid-CDF, ``u_b``; under the
+  reference ``u`` has mean ``mu`` and variance ``var`` (both from the reference's bin
+  shares), whatever the feature's own scale, skew or integer steps. A sub-window of ``n``
+  values with PIT mean ``m`` gives ``z = (m - mu) / sqrt(var / n + var / n_ref)``: the
+  reference's own sampling error is in the denominator, as in a two-sample test.
+- **The test.** ``up = max(0, up + z - k)`` and ``down = max(0, down - z - k)``, each capped
+  at ``h``; an alarm when either reaches ``h``, once per incident (until both are back at
+  0). With ``k`` = 2 and ``h`` = 3 one side of one feature raises about one false alarm in
+  2 x 10^6 sub-windows of standard normal z (Siegmund's approximation of the in-control run
+  length), so 10 features x 2 sides x 10^4 sub-windows (1M records) expect about 0.1. A
+  0.5 sd shift gives z near 4.5 per 100 records: an alarm after one or two sub-windows.
+- **The size gate.** An alarm also needs the run's effect to reach the window's LOW band:
+  the run's mean PIT shift, read as the normal location shift ``delta`` it implies
+  (``sqrt(2) * Phi^-1(0.5 + shift)``), whose PSI over deciles is about ``delta^2``. That
+  severity is the alert's. A real but small difference (the benchmark's real Pima rows
+  against the bootstrap reference, Pima.tr2: pedigree's z near 1.8 in every sub-window of
+  100) builds runs that seldom alarm, and then LOW: the same rule as the window's PSI >= 0.1
+  beside its KS test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.stats import norm
+
+from riskstream.models.monitoring.statistics import DriftThresholds
+from riskstream.schemas.events import Severity
+
+PIT_SCALE = 10_000  # PIT scores are summed as integers: u x PIT_SCALE, rounded
+
+
+@dataclass(frozen=True)
+class SequentialThresholds:
+    allowance: float = 2.0  # k: drift per sub-window, in standard units, the CUSUM ignores
+    threshold: float = 3.0  # h
+    min_sample: int = 30  # a sub-window with fewer measured values leaves the state as it is
+
+
+DEFAULT = SequentialThresholds()
+BANDS = DriftThresholds()  # the window's severity bands
+
+
+@dataclass(frozen=True)
+class PitReference:
+    """A reference histogram's PIT: each bin's integer score, the mean and variance of
+    ``u`` under the reference, and the reference's size."""
+
+    scores: tuple[int, ...]  # u_b x PIT_SCALE per bin
+    mean: float
+    variance: float
+    n: int
+
+    @classmethod
+    def of(cls, counts: Sequence[int]) -> PitReference | None:
+        """None for a reference without two occupied bins (no spread, no test)."""
+        values = np.asarray(counts, dtype=float)
+        total = float(values.sum())
+        if total <= 0 or np.count_nonzero(values) < 2:
+            return None
+        shares = values / total
+        u = np.cumsum(shares) - shares / 2
+        scores = tuple(int(np.rint(x * PIT_SCALE)) for x in u)
+        s = np.asarray(scores, dtype=float) / PIT_SCALE
+        mean = float(np.sum(shares * s))
+        return cls(scores, mean, float(np.sum(shares * (s - mean) ** 2)), int(total))
+
+    def pit_sum(self, bins: np.ndarray) -> int:
+        """The integer PIT sum of values in reference bins ``bins``."""
+        return int(np.asarray(self.scores, dtype=np.int64)[bins].sum()) if len(bins) else 0
+
+    def z(self, n: int, pit_sum: int) -> float:
+        """The standardized PIT mean of ``n`` values whose scores add up to ``pit_sum``."""
+        mean = pit_sum / PIT_SCALE / n
+        return (mean - self.mean) / math.sqrt(self.variance / n + self.variance / self.n)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of one feature's CUSUM: its statistic and the run that built it."""
+
+    value: float = 0.0
+    run_n: int = 0  # values in the sub-windows since the statistic last stood at 0
+    run_pit: int = 0  # and their PIT sum
+
+
+@dataclass(frozen=True)
+class CusumState:
+    up: Side = Side()
+    down: Side = Side()
+    alarmed: bool = False  # an alarm was raised and no sub-window has brought both to 0
+
+
+@dataclass(frozen=True)
+class Step:
+    state: CusumState
+    z: float | None  # None: too few values, nothing changed
+    alarm: Severity | None  # the severity of an alarm raised by this sub-window
+
+
+def _side(side: Side, increment: float, n: int, pit: int, cap: float) -> Side:
+    value = min(max(0.0, side.value + increment), cap)
+    if value == 0.0:
+        return Side()
+    return Side(value, side.run_n + n, side.run_pit + pit)
+
+
+def effect_severity(
+    reference: PitReference, n: int, pit_sum: int, bands: DriftThresholds
+) -> Severity | None:
+    """The window bands' severity of a run's mean PIT shift, read as a normal location
+    shift of ``delta`` sd whose decile PSI is about ``delta ** 2``."""
+    shift = abs(pit_sum / PIT_SCALE / n - reference.mean)
+    delta = math.sqrt(2) * float(norm.ppf(min(0.5 + shift, 1 - 1e-9)))
+    return bands.severity(delta**2)
+
+
+def cusum_step(
+    state: CusumState,
+    reference: PitReference,
+    n: int,
+    pit_sum: int,
+    thresholds: SequentialThresholds = DEFAULT,
+    bands: DriftThresholds = BANDS,
+) -> Step:
+    """One sub-window of ``n`` measured values with PIT sum ``pit_sum`` into ``state``."""
+    if n < thresholds.min_sample:
+        return Step(state, None, None)
+    z = reference.z(n, pit_sum)
+    k = thresholds.allowance
+    # capped at h: an incident's statistic does not grow without bound, so once it is over
+    # the statistic is back at 0 (and the next incident can alarm) within h / k sub-windows
+    cap = thresholds.threshold
+    up = _side(state.up, z - k, n, pit_sum, cap)
+    down = _side(state.down, -z - k, n, pit_sum, cap)
+    alarm = None
+    if not state.alarmed:
+        for side in (up, down):
+            if side.value >= thresholds.threshold:
+                severity = effect_severity(reference, side.run_n, side.run_pit, bands)
+                if severity is not None and (alarm is None or severity.rank > alarm.rank):
+                    alarm = severity
+    quiet = up.value == 0.0 and down.value == 0.0
+    alarmed = (state.alarmed or alarm is not None) and not quiet
+    return Step(replace(state, up=up, down=down, alarmed=alarmed), z, alarm)
