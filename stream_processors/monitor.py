@@ -74,6 +74,7 @@ from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
 from riskstream.stream_processors.estimates import Estimates
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.references import References
+from riskstream.stream_processors.sequential_watch import SequentialWatch, alarm_alerts
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
 from riskstream.stream_processors.window_verdicts import Scope, WindowJudge
 from riskstream.stream_processors.windowed import WindowedMonitor
@@ -117,6 +118,7 @@ class Monitor(WindowedMonitor):
         self.references = References(self.champion, self._model_load_alert)
         self.estimates = Estimates(settings, self.metrics, RegistryReader(settings))
         self.judge = WindowJudge(settings, self.store, self.metrics, self.thresholds, self.quality)
+        self.sequential = SequentialWatch(settings, self.store, self.thresholds)
         self.segment_gate = SegmentGate(self.store, settings.segments_max)
         self._version: str | None = None
         self._predictions = settings.topic(PREDICTIONS.name)
@@ -289,7 +291,7 @@ class Monitor(WindowedMonitor):
             partition,
             group,
             lambda o: o.offset,
-            lambda fresh: count_fields(fresh, reference),
+            lambda fresh: count_fields(fresh, reference, self.sequential.subwindows_of(start)),
             self._redis_restarted,
             self._late,
         )
@@ -338,6 +340,18 @@ class Monitor(WindowedMonitor):
 
     def _open_versions(self) -> list[str]:
         return self.references.versions()
+
+    def _watermark_moved(self, watermark: int) -> None:
+        """The sequential test's sub-windows now due, ahead of their windows."""
+        alarms = self.sequential.advance(self._open_versions(), watermark, self.reference)
+        if not alarms:
+            return
+        was = self.store.breached()
+        now = dict(was)
+        for alert in alarm_alerts(self.settings.model_name, alarms, was, now):
+            self._publish(alert)
+        self.producer.flush(10)
+        self.store.set_breached(None, now)
 
     def _evaluate(self, version: str, start: int) -> None:
         reference = self.reference(version)

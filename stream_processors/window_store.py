@@ -190,8 +190,15 @@ class WindowStore:
 
     def latest_open(self, version: str) -> int | None:
         """The start of the latest window still open for ``version``, if any."""
-        latest = self.redis.zrange(self._index_key(version), -1, -1, withscores=True)
-        return int(latest[0][1]) if latest else None
+        return self._open_at(version, -1)
+
+    def earliest_open(self, version: str) -> int | None:
+        """The start of the earliest window still open for ``version``, if any."""
+        return self._open_at(version, 0)
+
+    def _open_at(self, version: str, rank: int) -> int | None:
+        found = self.redis.zrange(self._index_key(version), rank, rank, withscores=True)
+        return int(found[0][1]) if found else None
 
     # -- windows ----------------------------------------------------------------------------
 
@@ -292,6 +299,10 @@ class WindowStore:
         """Open windows that started before ``before_start``."""
         starts = self.redis.zrangebyscore(self._index_key(version), "-inf", f"({before_start}")
         return [int(s) for s in starts]
+
+    def is_closed(self, version: str, start: int) -> bool:
+        """Whether a worker has claimed the window at ``start`` to judge it."""
+        return bool(self.redis.exists(f"{self.window_key(version, start)}:closed"))
 
     def claim_close(self, version: str, start: int) -> bool:
         """True for exactly one worker per window: the one that closes it."""

@@ -52,6 +52,10 @@ class WindowedMonitor:
         """Judge one closed window."""
         raise NotImplementedError
 
+    def _watermark_moved(self, watermark: int) -> None:
+        """What else is due at ``watermark``, after the windows it closed (none here): what
+        is judged in an open window comes after every closed window's verdict."""
+
     def _redis_restarted(self) -> None:
         """Redis lost the windows: mark what was counted before as incomplete."""
         raise NotImplementedError
@@ -69,6 +73,7 @@ class WindowedMonitor:
             return
         horizon = watermark - self.size_ms - self.lateness_ms
         self.store.close_due(self._open_versions(), horizon, self._evaluate, self._redis_restarted)
+        self._watermark_moved(watermark)
 
     def process(self, records: list[Record]) -> None:
         self._count(records)

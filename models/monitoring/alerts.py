@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from riskstream.core.ids import new_id, now_ms
 from riskstream.models.monitoring.quality_stats import Condition
+from riskstream.models.monitoring.sequential import PIT_SCALE, Step
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 
@@ -150,6 +151,39 @@ def drift_alert(
         sample_size=sample_size,
         message=f"{subject} {'entered' if status == 'FIRING' else 'left'} drift: PSI "
         f"{verdict.psi:.3f}, KS {verdict.ks:.3f} (p={verdict.ks_pvalue:.2g}), JS {verdict.js:.3f}",
+    )
+
+
+def sequential_alert(
+    model_name: str,
+    version: str,
+    subject: str,
+    step: Step,
+    threshold: float,
+    window: tuple[int, int],
+    *,
+    score: bool,
+) -> DriftAlert:
+    """A feature (or the score) entering drift on the sequential test, before its window
+    closes: the CUSUM that crossed ``threshold`` and the run of values that built it."""
+    side = max((step.state.up, step.state.down), key=lambda s: s.value)
+    name = "score" if score else subject
+    mean = side.run_pit / PIT_SCALE / side.run_n if side.run_n else 0.5
+    return alert_event(
+        model_name,
+        version,
+        kind=AlertKind.SCORE_DRIFT if score else AlertKind.DATA_DRIFT,
+        status=AlertStatus.FIRING,
+        severity=step.alarm or Severity.LOW,
+        feature=None if score else subject,
+        statistic="cusum",
+        value=side.value,
+        threshold=threshold,
+        window=window,
+        sample_size=side.run_n,
+        message=f"{name} entered drift on the sequential test, before its window closed: "
+        f"CUSUM {side.value:.1f} over {side.run_n} values, their mean PIT {mean:.3f} "
+        "(0.5 in the reference)",
     )
 
 

@@ -5,7 +5,9 @@ champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` 
 did not carry the feature), ``d:<reason family>`` (inputs the scorer dead-lettered) and
 ``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``),
 ``j:<bin>`` (PCA reconstruction errors of the records with every joint input measured, over
-the reference's edges: ``riskstream.models.multivariate``), and
+the reference's edges: ``riskstream.models.multivariate``), ``q<k>:n:<name>`` and
+``q<k>:u:<name>`` (sub-window k's measured values of a feature, or ``__score__``, and their
+integer PIT sum: what the sequential test reads, ``sequential``), and
 each source segment's own ``n``, ``f:``, ``s:`` and ``m:`` fields as ``<segment>|<field>``.
 The monitor turns a batch into increments per (window, partition) here, and back into
 histograms when a window closes.
@@ -24,6 +26,7 @@ from riskstream.models.features import inputs_of
 from riskstream.models.monitoring.estimation import estimate_fields
 from riskstream.models.monitoring.quality_stats import reason_family
 from riskstream.models.monitoring.segments import SEPARATOR, judged_segments, split_segments
+from riskstream.models.monitoring.sequential import PitReference
 from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import DriftReference, JointHistogram, bin_index
 from riskstream.schemas.patient_record import IMPUTABLE
@@ -79,16 +82,38 @@ def group_by_window(
     return groups
 
 
-def count_fields(group: Iterable[Observation], reference: DriftReference) -> Counter[str]:
+SCORE_SUBJECT = "__score__"  # the score's name among the sequential test's subjects
+
+
+@dataclass(frozen=True)
+class SubWindows:
+    """Where a group's window starts, and its sub-windows' length, in event-time ms."""
+
+    start: int
+    size_ms: int
+
+    def of(self, event_ms: np.ndarray) -> np.ndarray:
+        return np.asarray((event_ms - self.start) // self.size_ms, dtype=int)
+
+
+def count_fields(
+    group: Iterable[Observation],
+    reference: DriftReference,
+    subwindows: SubWindows | None = None,
+) -> Counter[str]:
     """The hash increments of some observations: ``n``, feature bins (of measured values:
     an imputed feature, or one derived from it, is counted under ``m:`` only), score bins and
     the estimate's counts; and the same but the estimate's, per segment (``segments``). Each
-    value is binned once, then counted for the window and for its record's segment."""
+    value is binned once, then counted for the window and for its record's segment. With
+    ``subwindows``, each feature's and the score's values per sub-window and PIT sum too."""
     group = list(group)
     fields: Counter[str] = Counter()
     if not group:
         return fields
     tally = _Tally(fields, [o.segment for o in group])
+    sub = None
+    if subwindows is not None:
+        sub = subwindows.of(np.array([o.event_ms for o in group], dtype=np.int64))
     tally.add("n", np.ones(len(group), dtype=bool))
     # which records lack each imputable feature: one pass, not one check per feature
     lacking = (
@@ -105,17 +130,43 @@ def count_fields(group: Iterable[Observation], reference: DriftReference) -> Cou
         bins = np.zeros(len(group), dtype=int)
         bins[present] = bin_index(hist["edges"], values[present])
         tally.bins(f"f:{name}:", bins, present)
+        if sub is not None:
+            _count_pit(fields, name, hist["counts"], bins, present, sub)
     for name, missing in lacking.items():
         tally.add(f"m:{name}", missing)
     for name in {n for o in group for n in o.missing} - set(lacking):
         tally.add(f"m:{name}", np.array([name in o.missing for o in group]))
     risks = np.array([o.risk for o in group], dtype=float)
-    tally.bins("s:", bin_index(reference["score"]["edges"], risks))
+    score_bins = bin_index(reference["score"]["edges"], risks)
+    tally.bins("s:", score_bins)
+    if sub is not None:
+        everyone = np.ones(len(group), dtype=bool)
+        _count_pit(fields, SCORE_SUBJECT, reference["score"]["counts"], score_bins, everyone, sub)
     joint = reference.get("joint")
     if joint is not None:
         _count_joint(tally, group, joint)
     fields.update(estimate_fields((o.risk, o.decided) for o in group))
     return fields
+
+
+def _count_pit(
+    fields: Counter[str],
+    name: str,
+    reference_counts: list[int],
+    bins: np.ndarray,
+    present: np.ndarray,
+    sub: np.ndarray,
+) -> None:
+    """``q<k>:n:<name>`` and ``q<k>:u:<name>``: the measured values in each sub-window k and
+    their integer PIT sum (``sequential.PitReference``)."""
+    pit = PitReference.of(reference_counts)
+    if pit is None:
+        return
+    scores = np.asarray(pit.scores, dtype=np.int64)[bins]
+    for k in np.unique(sub[present]):
+        inside = present & (sub == k)
+        fields[f"q{k}:n:{name}"] += int(inside.sum())
+        fields[f"q{k}:u:{name}"] += int(scores[inside].sum())
 
 
 def _count_joint(tally: _Tally, group: list[Observation], joint: JointHistogram) -> None:

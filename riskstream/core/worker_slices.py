@@ -47,6 +47,14 @@ class MonitorSettings(Slice):
         description="A partition silent this long stops holding the monitors' event-time "
         "watermark back; once all are, the wall clock moves it (0: never).",
     )
+    monitor_subwindows: int = Field(
+        10,
+        ge=0,
+        le=60,
+        description="Sub-windows per drift window: each feature's sequential test (CUSUM) "
+        "judges them as they close, so an abrupt shift is called before its window closes "
+        "(0: windows only).",
+    )
     drift_psi_low: float = Field(0.10, gt=0, description="PSI at which a feature drifts (LOW).")
     drift_psi_high: float = Field(0.25, gt=0, description="PSI of a HIGH drift alert.")
     drift_alpha: float = Field(

@@ -163,10 +163,12 @@ def test_drift_enters_once_and_resolves_once_with_exact_window_counts(
         counts = store.counts(version, start)
         assert int(counts.get(b"n", 0)) == n, f"window {start}"
     glucose = [a for a in monitor.stats.alerts if a.feature == "glucose"]
-    assert [(a.status, a.window_start) for a in glucose] == [
-        ("FIRING", T0 + 3 * WINDOW_S * 1000),
-        ("RESOLVED", T0 + 6 * WINDOW_S * 1000),
-    ]
+    assert [a.status for a in glucose] == ["FIRING", "RESOLVED"], [a.message for a in glucose]
+    # fired in the first shifted window: by the sequential test on one of its sub-windows,
+    # or by the window's verdict at its start; resolved by the first clean window's verdict
+    shifted = T0 + 3 * WINDOW_S * 1000
+    assert shifted <= glucose[0].window_start < shifted + WINDOW_S * 1000
+    assert glucose[1].window_start == T0 + 6 * WINDOW_S * 1000
     assert glucose[0].severity in ("MEDIUM", "HIGH", "CRITICAL")
     clean_windows = [T0 + w * WINDOW_S * 1000 for w in (0, 1, 2)]
     for start in clean_windows:

@@ -1,0 +1,232 @@
+"""The drift monitor's sequential test, live: each feature's (and the score's) CUSUM
+(``models/monitoring/sequential.py``) advanced one sub-window at a time as the shared
+watermark passes it, so an abrupt shift is called before its window closes.
+
+The counts are the window's own (``q<k>:`` fields, counted with the window's exactly-once
+rule); the CUSUM state and the next sub-window to judge live in one Redis hash per version,
+and one worker at a time advances it (a short lock), in event-time order. The state depends
+only on the counts, so two workers, or a worker restarted mid-stream, reach the verdicts one
+worker would. An alarm enters the alerting state every window verdict shares: a FIRING alert
+now, and the window's verdict at close resolves it or keeps it (hysteresis as ever).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from riskstream.core.worker_slices import MonitoringSettings
+from riskstream.models.monitoring.alerts import sequential_alert, transition
+from riskstream.models.monitoring.sequential import (
+    DEFAULT,
+    CusumState,
+    PitReference,
+    SequentialThresholds,
+    Side,
+    Step,
+    cusum_step,
+)
+from riskstream.models.monitoring.statistics import DriftThresholds
+from riskstream.models.monitoring.windows import SCORE_SUBJECT, SubWindows, window_start
+from riskstream.models.reference import DriftReference
+from riskstream.schemas.events import DriftAlert
+from riskstream.stream_processors.window_store import WindowStore
+
+log = logging.getLogger(__name__)
+LOCK_MS = 10_000  # a worker that dies holding the lock holds it this long at most
+MAX_WINDOWS_PER_TICK = 50  # windows one advance reads: a day's gap is crossed in a minute
+
+
+class Alarm(NamedTuple):
+    """A sub-window whose CUSUM raised an alarm on ``subject`` (a feature, or the score)."""
+
+    version: str
+    subject: str
+    step: Step
+    start: int  # the sub-window's bounds, event-time ms
+    end: int
+    ahead: bool  # its window was still open: an alert now is ahead of the window's verdict
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One sub-window's standardized PIT mean per subject (None: too few values)."""
+
+    version: str
+    start: int
+    z: dict[str, float | None]
+
+
+def subjects(reference: DriftReference) -> dict[str, PitReference]:
+    """The PIT reference of each feature and of the score (``SCORE_SUBJECT``)."""
+    histograms = {name: h["counts"] for name, h in reference["features"].items()}
+    histograms[SCORE_SUBJECT] = reference["score"]["counts"]
+    found = {name: PitReference.of(counts) for name, counts in histograms.items()}
+    return {name: pit for name, pit in found.items() if pit is not None}
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _load(fields: dict[str, str], subject: str) -> CusumState:
+    def side(prefix: str) -> Side:
+        return Side(
+            float(fields.get(f"{subject}:{prefix}", 0.0)),
+            int(fields.get(f"{subject}:{prefix}_n", 0)),
+            int(fields.get(f"{subject}:{prefix}_u", 0)),
+        )
+
+    return CusumState(side("up"), side("down"), fields.get(f"{subject}:alarmed") == "1")
+
+
+def _dump(subject: str, state: CusumState) -> dict[str | bytes, str]:
+    out: dict[str | bytes, str] = {f"{subject}:alarmed": "1" if state.alarmed else "0"}
+    for prefix, side in (("up", state.up), ("down", state.down)):
+        out |= {
+            f"{subject}:{prefix}": repr(side.value),
+            f"{subject}:{prefix}_n": str(side.run_n),
+            f"{subject}:{prefix}_u": str(side.run_pit),
+        }
+    return out
+
+
+class SequentialWatch:
+    def __init__(
+        self,
+        settings: MonitoringSettings,
+        store: WindowStore,
+        bands: DriftThresholds,
+        thresholds: SequentialThresholds = DEFAULT,
+    ) -> None:
+        self.store = store
+        self.bands = bands
+        self.thresholds = thresholds
+        self.size_ms = settings.monitor_window_s * 1000
+        self.lateness_ms = settings.monitor_lateness_s * 1000
+        count = settings.monitor_subwindows
+        self.sub_ms = -(-self.size_ms // count) if count else 0
+        self.judged: list[Judged] = []  # this worker's, newest last (bounded)
+
+    def subwindows_of(self, start: int) -> SubWindows | None:
+        """How the window at ``start`` is cut for the test (None: the test is off)."""
+        return SubWindows(start, self.sub_ms) if self.sub_ms else None
+
+    def _state_key(self, version: str) -> str:
+        return self.store.window_key(version, -1) + ":sequential"
+
+    def advance(
+        self,
+        versions: Iterable[str],
+        watermark: int,
+        reference_of: Callable[[str], DriftReference | None],
+    ) -> list[Alarm]:
+        """Judge every sub-window of ``versions`` that the watermark has passed by the
+        lateness, in order; the alarms raised."""
+        if not self.sub_ms:
+            return []
+        alarms: list[Alarm] = []
+        for version in versions:
+            reference = reference_of(version)
+            if reference is None:
+                continue
+            redis = self.store.redis
+            lock = self._state_key(version) + ":lock"
+            if not redis.set(lock, b"1", nx=True, px=LOCK_MS):
+                continue  # another worker is advancing it
+            try:
+                alarms += self._advance(version, watermark, subjects(reference))
+            finally:
+                redis.delete(lock)
+        return alarms
+
+    def _advance(self, version: str, watermark: int, pits: dict[str, PitReference]) -> list[Alarm]:
+        redis, key = self.store.redis, self._state_key(version)
+        fields = _decode(redis.hgetall(key))
+        cursor = int(fields["cursor"]) if "cursor" in fields else self.store.earliest_open(version)
+        if cursor is None:
+            return []  # nothing counted for this version yet
+        states = {name: _load(fields, name) for name in pits}
+        alarms: list[Alarm] = []
+        counts: dict[str, str] = {}
+        counted_window: int | None = None
+        ahead = True
+        moved = False
+        windows_read = 0
+        while cursor + self.sub_ms + self.lateness_ms <= watermark:
+            start = window_start(cursor, self.size_ms)
+            if start != counted_window:
+                if windows_read == MAX_WINDOWS_PER_TICK:
+                    break  # a long gap: the next tick goes on from here
+                counts, counted_window = _decode(self.store.counts(version, start)), start
+                ahead = not self.store.is_closed(version, start)
+                windows_read += 1
+            if not counts:  # nothing counted in this window: none of its sub-windows move
+                cursor, moved = start + self.size_ms, True
+                continue
+            k = (cursor - start) // self.sub_ms
+            z: dict[str, float | None] = {}
+            for name, pit in pits.items():
+                n = int(counts.get(f"q{k}:n:{name}", 0))
+                total = int(counts.get(f"q{k}:u:{name}", 0))
+                step = cusum_step(states[name], pit, n, total, self.thresholds, self.bands)
+                states[name], z[name] = step.state, step.z
+                if step.alarm is not None:
+                    end = min(cursor + self.sub_ms, start + self.size_ms)
+                    alarms.append(Alarm(version, name, step, cursor, end, ahead))
+            self.judged = [*self.judged[-999:], Judged(version, cursor, z)]
+            cursor = min(cursor + self.sub_ms, start + self.size_ms)
+            moved = True
+        if moved:
+            update: dict[str | bytes, str] = {"cursor": str(cursor)}
+            for name, state in states.items():
+                update |= _dump(name, state)
+            pipe = redis.pipeline()
+            pipe.hset(key, mapping=update)
+            pipe.expire(key, self.store.ttl_s)
+            if alarms:  # the test's verdicts, whatever alerts they became
+                raised: dict[str | bytes, str] = {
+                    f"{a.start}:{a.subject}": str(a.step.alarm) for a in alarms
+                }
+                pipe.hset(f"{key}:alarms", mapping=raised)
+                pipe.expire(f"{key}:alarms", self.store.ttl_s)
+            pipe.execute()
+        return alarms
+
+    def alarms(self, version: str) -> dict[str, str]:
+        """Every alarm the test raised on ``version``'s windows still in Redis:
+        ``<sub-window start>:<subject>`` → severity."""
+        return _decode(self.store.redis.hgetall(f"{self._state_key(version)}:alarms"))
+
+
+def alarm_alerts(
+    model_name: str,
+    alarms: list[Alarm],
+    was: dict[str, str],
+    now: dict[str, str],
+    thresholds: SequentialThresholds = DEFAULT,
+) -> list[DriftAlert]:
+    """The FIRING alerts of ``alarms`` whose subject is not in drift yet at that severity
+    (``transition``); ``now`` records them, as a window's verdicts do. An alarm in a window
+    that has already been judged (a backlog read faster than the windows closed) raises
+    nothing: that window's verdict came first, and an alert after it would contradict it."""
+    alerts = []
+    for alarm in (a for a in alarms if a.ahead):
+        severity = alarm.step.alarm
+        assert severity is not None
+        if transition(alarm.subject, True, was, now, severity):
+            score = alarm.subject == SCORE_SUBJECT
+            alerts.append(
+                sequential_alert(
+                    model_name,
+                    alarm.version,
+                    alarm.subject,
+                    alarm.step,
+                    thresholds.threshold,
+                    (alarm.start, alarm.end),
+                    score=score,
+                )
+            )
+    return alerts
