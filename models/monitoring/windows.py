@@ -162,11 +162,15 @@ def _count_pit(
     pit = PitReference.of(reference_counts)
     if pit is None:
         return
-    scores = np.asarray(pit.scores, dtype=np.int64)[bins]
-    for k in np.unique(sub[present]):
-        inside = present & (sub == k)
-        fields[f"q{k}:n:{name}"] += int(inside.sum())
-        fields[f"q{k}:u:{name}"] += int(scores[inside].sum())
+    where = sub[present]
+    if not len(where):
+        return
+    scores = np.asarray(pit.scores, dtype=np.int64)[bins[present]]
+    counts = np.bincount(where)
+    sums = np.bincount(where, weights=scores)  # exact: integer sums far below 2^53
+    for k in np.flatnonzero(counts):
+        fields[f"q{k}:n:{name}"] += int(counts[k])
+        fields[f"q{k}:u:{name}"] += int(sums[k])
 
 
 def _count_joint(tally: _Tally, group: list[Observation], joint: JointHistogram) -> None:

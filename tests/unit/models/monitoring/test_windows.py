@@ -135,3 +135,26 @@ def test_joint_errors_are_binned_for_records_with_every_joint_input_measured() -
     window = histograms({k: str(v) for k, v in fields.items()}, reference)
     assert window.joint == [1, 1]
     assert histograms({k: str(v) for k, v in fields.items()}, REFERENCE).joint == []
+
+
+def test_each_subwindow_counts_its_measured_values_and_their_pit_sum() -> None:
+    """Sub-windows of 100 ms from 0: the sequential test's ``q<k>:`` fields. glucose's
+    reference has three equal bins (PIT scores 1/6, 1/2, 5/6); the score's two (1/4, 3/4)."""
+    from riskstream.models.monitoring.sequential import PIT_SCALE
+    from riskstream.models.monitoring.windows import SubWindows
+
+    reference = {
+        "features": {"glucose": {"edges": [100.0, 140.0], "counts": [10, 10, 10]}},
+        "score": {"edges": [0.5], "counts": [5, 5]},
+    }
+    group = [
+        Observation(0, 0, 10, {"glucose": 90.0}, 0.2),  # sub-window 0, bins 0 and 0
+        Observation(0, 1, 50, {"glucose": 150.0}, 0.7),  # sub-window 0, bins 2 and 1
+        Observation(0, 2, 120, {"glucose": 120.0}, 0.9, ("glucose",)),  # 1: glucose imputed
+    ]
+    fields = count_fields(group, reference, SubWindows(0, 100))
+    assert fields["q0:n:glucose"] == 2 and fields["q1:n:glucose"] == 0
+    assert fields["q0:u:glucose"] == round(PIT_SCALE / 6) + round(5 * PIT_SCALE / 6)
+    assert fields["q0:n:__score__"] == 2 and fields["q1:n:__score__"] == 1
+    assert fields["q1:u:__score__"] == round(3 * PIT_SCALE / 4)
+    assert not any(k.startswith("q") for k in count_fields(group, reference))
