@@ -48,7 +48,8 @@ def test_a_clean_stream_raises_nothing_and_a_half_sd_shift_is_called_within_two_
     shifted = np.concatenate([clean[:5_000], clean[5_000:7_000] + 0.5])
     ends, severities = _run(shifted)
     assert ends and 5_000 <= ends[0] < 5_200, ends
-    assert severities[0] in (Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+    # the shift's lower 95% bound over 100-200 values: at least LOW, not yet the window's
+    assert severities[0] in (Severity.LOW, Severity.MEDIUM)
 
 
 def test_one_alarm_per_incident_until_the_statistic_returns_to_zero() -> None:
@@ -58,7 +59,7 @@ def test_one_alarm_per_incident_until_the_statistic_returns_to_zero() -> None:
     ends, severities = _run(stream)
     assert len(ends) == 2, ends
     assert 1_000 <= ends[0] < 1_200 and 4_000 <= ends[1] < 4_200
-    assert set(severities) == {Severity.CRITICAL}  # 1 sd: PSI about 1
+    assert set(severities) <= {Severity.HIGH, Severity.CRITICAL}  # 1 sd: PSI about 1
 
 
 def test_a_small_persistent_difference_builds_a_run_but_no_alarm() -> None:
