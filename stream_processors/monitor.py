@@ -19,6 +19,9 @@ champion's windows resolve what the old one's raised. A prediction of a version 
 load gets no verdict, counted by reason, and one MODEL_LOAD alert. Each window is also judged
 per source segment (``segments``, ``window_verdicts``), and its performance is estimated
 from the scores before any label arrives (``estimates``), published on `performance-windows`.
+Before a window closes, each tenth of it is judged by the sequential test as the watermark
+passes it (``sequential_watch``): an abrupt shift is a FIRING alert from a sub-window, and
+the window's verdict at close keeps, escalates or resolves it.
 
 Guarantee: window counts are exact (each record counted once: the worker commits a batch's
 offsets only after the agent has applied it to Redis, and replays are filtered by the last

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from riskstream.core.worker_slices import MonitoringSettings
@@ -48,15 +47,6 @@ class Alarm(NamedTuple):
     start: int  # the sub-window's bounds, event-time ms
     end: int
     ahead: bool  # its window was still open: an alert now is ahead of the window's verdict
-
-
-@dataclass(frozen=True)
-class Judged:
-    """One sub-window's standardized PIT mean per subject (None: too few values)."""
-
-    version: str
-    start: int
-    z: dict[str, float | None]
 
 
 def subjects(reference: DriftReference) -> dict[str, PitReference]:
@@ -108,7 +98,6 @@ class SequentialWatch:
         self.lateness_ms = settings.monitor_lateness_s * 1000
         count = settings.monitor_subwindows
         self.sub_ms = -(-self.size_ms // count) if count else 0
-        self.judged: list[Judged] = []  # this worker's, newest last (bounded)
 
     def subwindows_of(self, start: int) -> SubWindows | None:
         """How the window at ``start`` is cut for the test (None: the test is off)."""
@@ -167,16 +156,14 @@ class SequentialWatch:
                 cursor, moved = start + self.size_ms, True
                 continue
             k = (cursor - start) // self.sub_ms
-            z: dict[str, float | None] = {}
             for name, pit in pits.items():
                 n = int(counts.get(f"q{k}:n:{name}", 0))
                 total = int(counts.get(f"q{k}:u:{name}", 0))
                 step = cusum_step(states[name], pit, n, total, self.thresholds, self.bands)
-                states[name], z[name] = step.state, step.z
+                states[name] = step.state
                 if step.alarm is not None:
                     end = min(cursor + self.sub_ms, start + self.size_ms)
                     alarms.append(Alarm(version, name, step, cursor, end, ahead))
-            self.judged = [*self.judged[-999:], Judged(version, cursor, z)]
             cursor = min(cursor + self.sub_ms, start + self.size_ms)
             moved = True
         if moved:
