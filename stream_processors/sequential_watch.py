@@ -134,7 +134,11 @@ class SequentialWatch:
     def _advance(self, version: str, watermark: int, pits: dict[str, PitReference]) -> list[Alarm]:
         redis, key = self.store.redis, self._state_key(version)
         fields = _decode(redis.hgetall(key))
-        cursor = int(fields["cursor"]) if "cursor" in fields else self.store.earliest_open(version)
+        # from the version's first window, closed or not: a worker that starts on a backlog
+        # may close windows before it first gets here, and their sub-windows are verdicts too
+        cursor = (
+            int(fields["cursor"]) if "cursor" in fields else self.store.earliest_window(version)
+        )
         if cursor is None:
             return []  # nothing counted for this version yet
         states = {name: _load(fields, name) for name in pits}

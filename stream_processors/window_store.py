@@ -192,9 +192,17 @@ class WindowStore:
         """The start of the latest window still open for ``version``, if any."""
         return self._open_at(version, -1)
 
-    def earliest_open(self, version: str) -> int | None:
-        """The start of the earliest window still open for ``version``, if any."""
-        return self._open_at(version, 0)
+    def earliest_window(self, version: str) -> int | None:
+        """The start of the earliest window of ``version`` still in Redis, open or closed
+        (a scan of the closed markers: for a reader that starts, not for every batch)."""
+        head = self.window_key(version, 0)[: -len(":0")]
+        starts = [
+            int((raw.decode() if isinstance(raw, bytes) else raw)[len(head) + 1 : -len(":closed")])
+            for raw in self.redis.scan_iter(match=f"{head}:*:closed", count=1000)
+        ]
+        opened = self._open_at(version, 0)
+        found = [*starts, *([opened] if opened is not None else [])]
+        return min(found) if found else None
 
     def _open_at(self, version: str, rank: int) -> int | None:
         found = self.redis.zrange(self._index_key(version), rank, rank, withscores=True)
