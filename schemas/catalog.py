@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "DeadLetter",
     "PerformanceWindow",
     "AuditEvent",
+    "PatientKey",
 )
 NAMESPACE = "io.riskstream"
 

@@ -173,6 +173,10 @@ class LabeledExample(Event):
     shadow_version: str | None = None  # the other variant's score of the same record, if any
     shadow_risk: float | None = None
     shadow_label: int | None = None
+    # the features sealed under the patient's data key (features then empty): see
+    # riskstream.core.patient_crypto; read through riskstream.io.kafka.patient_keys
+    features_key_id: str | None = None
+    sealed_features: bytes | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -350,6 +354,18 @@ class AuditEvent(Event):
         return cls(new_id(), now_ms(), actor, action, model_name, version, reason, detail)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PatientKey(Event):
+    """A patient's wrapped data key in the compacted ``patient-keys`` topic, or (with
+    ``forgotten``) the marker that the patient was forgotten at ``event_time``."""
+
+    patient_ref: str
+    key_id: str
+    wrapped_key: bytes
+    event_time: int
+    forgotten: bool = False
+
+
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
     for cls in (
@@ -362,5 +378,6 @@ EVENT_CLASSES: dict[str, type[Event]] = {
         ModelVersionEvent,
         DeadLetter,
         AuditEvent,
+        PatientKey,
     )
 }

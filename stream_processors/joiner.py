@@ -10,7 +10,9 @@ after the TTL (``late_label``) from one whose request never had a prediction
 letter; none is dropped. A shadow prediction's version, risk and label wait beside their
 served prediction, and the example carries both: champion and challenger judged on the same
 records, the pairs a paired test needs. A label joined before its shadow prediction was
-cached gets none.
+cached gets none. An example's feature values are sealed under its patient's data key
+(:mod:`riskstream.io.kafka.patient_keys`); a new patient's key is written to ``patient-keys``
+in the same transaction as the first example sealed under it.
 
 Guarantee: exactly once for labels joined in their own batch (LabeledExamples, dead letters
 and offsets commit in one Kafka transaction; Redis writes are idempotent); at-least-once for
@@ -36,12 +38,14 @@ from riskstream.core.topics import (
     DEAD_LETTER,
     GROUND_TRUTH,
     LABELED_EXAMPLES,
+    PATIENT_KEYS,
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
 from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
+from riskstream.io.kafka.patient_keys import PatientKeyring
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
 from riskstream.io.redis_client import (
@@ -49,8 +53,10 @@ from riskstream.io.redis_client import (
     RedisClient,
     connect,
     mget,
+    pending_key,
     prediction_key,
     seen_key,
+    shadow_key,
 )
 from riskstream.models.features import is_measured
 from riskstream.schemas import CodecError
@@ -164,7 +170,8 @@ class Joiner:
             "shadow": settings.topic(SHADOW_PREDICTIONS.name),
             "truth": settings.topic(GROUND_TRUTH.name),
         }
-        self._pending_key = settings.redis_key("joiner", "pending")
+        self._pending_key = pending_key(settings)
+        self.keyring = PatientKeyring(settings)
 
     @cached_property
     def redis(self) -> RedisClient:
@@ -175,15 +182,19 @@ class Joiner:
         return prediction_key(self.settings, request_id)
 
     def _shadow_key(self, request_id: str) -> str:
-        return self.settings.redis_key("shadow", request_id)
+        return shadow_key(self.settings, request_id)
 
     def _seen_key(self, request_id: str) -> str:
         return seen_key(self.settings, request_id)
 
     def run(self, stop: threading.Event | None = None) -> JoinerStats:
         stop = stop or threading.Event()
+        self.keyring.load()
         self.runtime.start()
-        self.runtime.run(self, stop)
+        try:
+            self.runtime.run(self, stop)
+        finally:
+            self.keyring.close()
         return self.stats
 
     def tick(self) -> Batch | None:
@@ -192,6 +203,7 @@ class Joiner:
 
     def process(self, messages: list[Message]) -> Batch | None:
         """Cache predictions, join labels (and parked labels now due): one transaction."""
+        self.keyring.discard_unwritten()  # keys made for a batch that rolled back
         predictions = [m for m in messages if m.topic() == self._topics["predictions"]]
         labels = [m for m in messages if m.topic() == self._topics["truth"]]
         self._cache(predictions)
@@ -206,8 +218,14 @@ class Joiner:
                 examples.append(event)
             else:
                 letters.append(event)
+        sealed = [self.keyring.seal(e) for e in examples]
+        # a new patient's key commits with the first example sealed under it
         outputs: list[Output[Any]] = [
-            Output(LABELED_EXAMPLES, e.patient_ref.encode(), e, e.truth_partition) for e in examples
+            Output(PATIENT_KEYS, f"{k.patient_ref}:{k.key_id}".encode(), k)
+            for k in self.keyring.unwritten
+        ]
+        outputs += [
+            Output(LABELED_EXAMPLES, e.patient_ref.encode(), e, e.truth_partition) for e in sealed
         ]
         outputs += [Output(DEAD_LETTER, d.original_key, d) for d in letters]
 
@@ -216,6 +234,7 @@ class Joiner:
                 self.redis.zadd(self._pending_key, {e: d for e, d in parked})
 
         def done() -> None:
+            self.keyring.written()
             if released:
                 self.redis.zrem(self._pending_key, *[raw for raw, _ in released])
             self.metrics.records_in.inc(len(messages))

@@ -14,6 +14,7 @@ import pandas as pd
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.io.kafka.factory import reader
+from riskstream.io.kafka.patient_keys import PatientKeyring
 from riskstream.io.kafka.reading import messages, resolve
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import LabeledExample
@@ -26,6 +27,7 @@ class LabeledBatch:
     ranges: dict[int, tuple[int, int]]  # partition → (first offset, last offset) read
     undecodable: int
     positions: list[tuple[int, int]] = field(default_factory=list)  # each example's (p, offset)
+    unreadable: int = 0  # sealed under a key that is gone: a forgotten patient's
 
     def lineage(self, topic: str) -> str:
         parts = [f"{topic}[{p}]:{lo}-{hi}" for p, (lo, hi) in sorted(self.ranges.items())]
@@ -72,7 +74,28 @@ def read_labeled_examples(
         positions.append((partition, offset))
         lo, hi = ranges.get(partition, (offset, offset))
         ranges[partition] = (min(lo, offset), max(hi, offset))
-    return LabeledBatch(examples, ranges, undecodable, positions)
+    opened, unreadable = open_examples(settings, examples)
+    kept = [(e, at) for e, at in zip(opened, positions, strict=True) if e is not None]
+    return LabeledBatch(
+        [e for e, _ in kept], ranges, undecodable, [at for _, at in kept], unreadable
+    )
+
+
+def open_examples(
+    settings: ClusterSettings, examples: list[LabeledExample]
+) -> tuple[list[LabeledExample | None], int]:
+    """Each example with its features opened, None where its patient's key is gone; and
+    how many were. Only these patients' keys are read into memory."""
+    wanted = frozenset(e.patient_ref for e in examples if e.sealed_features is not None)
+    if not wanted:
+        return list(examples), 0
+    keyring = PatientKeyring(settings, wanted=wanted, capacity=len(wanted))
+    try:
+        keyring.load()
+        opened = [keyring.open(e) for e in examples]
+    finally:
+        keyring.close()
+    return opened, keyring.stats.unreadable
 
 
 def examples_frame(examples: list[LabeledExample]) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from riskstream.core.worker_slices import OnlineLearnerSettings
 from riskstream.io.kafka.at_least_once import AssignedSource, AtLeastOnceRuntime
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.contract import Cadence
+from riskstream.io.kafka.patient_keys import PatientKeyring
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models import data
 from riskstream.models.bundle import ModelLoadError
@@ -49,6 +50,7 @@ class Learner:
         self.settings = settings
         self.seed = seed
         self.codec = codec_for(settings)
+        self.keyring = PatientKeyring(settings)  # follows patient-keys as examples arrive
         self.registry = Registry(settings)
         self.metrics = WorkerMetrics(PROCESSOR, stall_s=300.0)  # a snapshot registers a version
         self.topic = settings.topic(LABELED_EXAMPLES.name)
@@ -103,7 +105,10 @@ class Learner:
         )
         self._last_snapshot = time.monotonic()
         log.info("learner: learning from %s", self.topic)
-        runtime.run(self, stop)
+        try:
+            runtime.run(self, stop)
+        finally:
+            self.keyring.close()
         if self._unsaved:
             self.snapshot()  # what it learned survives a clean stop
 
@@ -136,6 +141,10 @@ class Learner:
             except CodecError:
                 log.warning("learner: undecodable labeled example at %s", message.offset())
                 self.metrics.skipped.labels("undecodable").inc()
+        unreadable = self.keyring.stats.unreadable
+        examples = self.keyring.open_all(examples)
+        if self.keyring.stats.unreadable > unreadable:  # a forgotten patient's: left out
+            self.metrics.skipped.labels("forgotten").inc(self.keyring.stats.unreadable - unreadable)
         if not examples:
             return 0
         labels = np.array([e.label for e in examples])

@@ -87,6 +87,8 @@ def retrain_data(
         "training_reason": request.reason_text(),
         "labeled_examples": batch.lineage(s.topic(LABELED_EXAMPLES.name)),
         "feature_pipeline": PIPELINE_VERSION,
+        # examples of forgotten patients: their features are unreadable, and left out
+        "unreadable_examples": str(batch.unreadable),
     }
     ordered = sorted(
         zip(batch.examples, batch.positions, strict=True),

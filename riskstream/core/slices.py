@@ -103,6 +103,12 @@ class DeploymentSettings(Slice):
         description="Comma-separated keys rotated out; `riskstream predictions --patient` "
         "still finds the references written under them.",
     )
+    key_encryption_key: SecretStr = Field(
+        SecretStr(""),
+        description="Secret that wraps each patient's data key in the `patient-keys` topic "
+        "(feature values at rest are sealed under the data keys); required unless the broker "
+        "is on this machine, where the local stack keeps a random one under the state dir.",
+    )
 
     @field_validator("topic_prefix")
     @classmethod

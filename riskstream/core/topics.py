@@ -19,6 +19,7 @@ from riskstream.schemas.events import (
     GroundTruth,
     LabeledExample,
     ModelVersionEvent,
+    PatientKey,
     PatientRecord,
     PerformanceWindow,
     Prediction,
@@ -163,6 +164,20 @@ AUDIT = TopicSpec(
     partitions=1,
 )
 
+PATIENT_KEYS = TopicSpec(
+    "patient-keys",
+    "<patient_ref>:<key_id>",
+    PatientKey,
+    "Each patient's data key, wrapped by the key-encryption key; `riskstream forget` writes "
+    "tombstones. Compacted, and cleaned within about two days of a tombstone.",
+    cleanup_policy="compact",
+    partitions=1,
+    # the log cleaner only compacts closed segments, and only once they are "dirty" enough:
+    # a day-long segment and a one-day maximum lag make a destroyed key physically gone
+    # within about two days, however few patients were forgotten
+    extra_config={"segment.ms": str(DAY_MS), "max.compaction.lag.ms": str(DAY_MS)},
+)
+
 CATALOG: tuple[TopicSpec[Any], ...] = (
     PATIENT_RECORDS,
     PREDICTIONS,
@@ -175,6 +190,7 @@ CATALOG: tuple[TopicSpec[Any], ...] = (
     DEAD_LETTER,
     PERFORMANCE_WINDOWS,
     AUDIT,
+    PATIENT_KEYS,
 )
 
 

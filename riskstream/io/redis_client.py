@@ -119,3 +119,13 @@ def prediction_key(settings: ClusterSettings, request_id: str) -> str:
 
 def seen_key(settings: ClusterSettings, request_id: str) -> str:
     return settings.redis_key("seen", request_id)
+
+
+def shadow_key(settings: ClusterSettings, request_id: str) -> str:
+    """The joiner's cache of a shadow prediction's version, risk and label."""
+    return settings.redis_key("shadow", request_id)
+
+
+def pending_key(settings: ClusterSettings) -> str:
+    """The joiner's grace set: labels that came before their prediction."""
+    return settings.redis_key("joiner", "pending")

@@ -12,7 +12,9 @@ from confluent_kafka import Producer
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
 from riskstream.io.kafka.clients import codec_for
+from riskstream.schemas.events import LabeledExample
 from riskstream.stream_processors.joiner import Joiner, example_id
+from riskstream.stream_processors.labeled_examples import open_examples
 from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
 
@@ -85,7 +87,11 @@ def test_labels_join_and_late_or_unknown_ones_are_dead_lettered(deployment: Sett
     one = next(e for e in examples if e["request_id"] == "rq-3")
     assert one["label"] == 1 and one["predicted_label"] == 1 and one["risk"] == 0.03
     assert one["model_version"] == "4" and one["example_id"] == example_id("rq-3")
-    assert one["features"] == SAMPLES["Prediction"]["features"]
+    # the features are sealed under the patient's key at rest, and open with it
+    assert one["features"] == {} and one["sealed_features"] and one["features_key_id"]
+    (opened,), unreadable = open_examples(deployment, [LabeledExample.from_avro(one)])
+    assert opened is not None and unreadable == 0
+    assert opened.features == SAMPLES["Prediction"]["features"]
     assert one["truth_offset"] >= 0 and one["prediction_offset"] >= 0
     reasons = sorted((letter["reason"], letter["source_topic"]) for letter in letters)
     truth_topic = deployment.topic(GROUND_TRUTH.name)

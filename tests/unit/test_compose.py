@@ -183,5 +183,6 @@ def test_every_worker_gets_the_pseudonym_key_and_compose_refuses_without(
     ]
     assert "scorer" in workers and "joiner" in workers
     for name in workers:
-        key = compose["services"][name]["environment"]["RISKSTREAM_PSEUDONYM_KEY"]
-        assert key.startswith("${RISKSTREAM_PSEUDONYM_KEY:?"), name
+        for secret in ("RISKSTREAM_PSEUDONYM_KEY", "RISKSTREAM_KEY_ENCRYPTION_KEY"):
+            key = compose["services"][name]["environment"][secret]
+            assert key.startswith(f"${{{secret}:?"), (name, secret)

@@ -65,6 +65,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         shadow_version="2",
         shadow_risk=0.31,
         shadow_label=0,
+        features_key_id="0123456789abcdef",
+        sealed_features=b"\x00" * 12 + b"sealed",
     ),
     "DriftAlert": dict(
         alert_id="a",
@@ -146,6 +148,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
         version="2",
         reason="evidence reviewed",
         detail={"previous": "1"},
+    ),
+    "PatientKey": dict(
+        patient_ref="0f" * 16,
+        key_id="0123456789abcdef",
+        wrapped_key=b"\x01" * 60,
+        event_time=T,
+        forgotten=False,
     ),
 }
 

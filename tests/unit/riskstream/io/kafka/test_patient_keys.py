@@ -1,0 +1,108 @@
+"""The keyring's bookkeeping, without a broker: what it holds after the records it reads,
+what it seals and opens, and what it forgets when a transaction rolls back."""
+
+import dataclasses
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from riskstream.core.patient_crypto import new_data_key, wrap_key
+from riskstream.core.slices import ClusterSettings
+from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.patient_keys import FORGOTTEN, PatientKeyring, kek_for
+from riskstream.schemas.events import LabeledExample, PatientKey
+from tests.unit.schemas.samples import SAMPLES
+
+T = 1_700_000_000_000
+
+
+def _settings(tmp_path: Path) -> ClusterSettings:
+    return ClusterSettings(
+        state_dir=tmp_path,
+        kafka_bootstrap="kafka.example:9092",
+        key_encryption_key=SecretStr("unit-test secret"),
+    )
+
+
+def _example(ref: str, **features: float) -> LabeledExample:
+    sample = {**SAMPLES["LabeledExample"], "features_key_id": None, "sealed_features": None}
+    return dataclasses.replace(LabeledExample.from_avro(sample), patient_ref=ref, features=features)
+
+
+def _record(settings: ClusterSettings, ref: str, key: bytes, kid: str) -> tuple[bytes, bytes]:
+    event = PatientKey(ref, kid, wrap_key(kek_for(settings), ref, key), T)
+    return f"{ref}:{kid}".encode(), codec_for(settings).encode_event(event)
+
+
+def test_an_example_sealed_by_one_keyring_opens_in_another_that_read_its_key(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    joiner = PatientKeyring(settings)
+    sealed = joiner.seal(_example("ref-a", glucose=148.0, bmi=33.6))
+    assert sealed.features == {} and sealed.sealed_features and sealed.features_key_id
+    (made,) = joiner.unwritten  # written by the joiner, in its transaction
+    assert made.patient_ref == "ref-a" and made.key_id == sealed.features_key_id
+    assert b"148" not in (sealed.sealed_features or b"")
+
+    trainer = PatientKeyring(settings)
+    assert trainer.open(sealed) is None and trainer.stats.unreadable == 1  # key not read yet
+    key = f"ref-a:{made.key_id}".encode()
+    trainer._apply(key, codec_for(settings).encode_event(made))
+    opened = trainer.open(sealed)
+    assert opened is not None and opened.features == {"glucose": 148.0, "bmi": 33.6}
+    assert opened.sealed_features is None
+    unsealed = _example("ref-old", age=50.0)  # written before sealing: passed through
+    assert trainer.open(unsealed) == unsealed
+
+
+def test_a_second_example_reuses_the_key_and_a_rolled_back_key_is_dropped(tmp_path: Path) -> None:
+    keyring = PatientKeyring(_settings(tmp_path))
+    one = keyring.seal(_example("ref-a", age=1.0))
+    two = keyring.seal(_example("ref-a", age=2.0))
+    assert one.features_key_id == two.features_key_id and len(keyring.unwritten) == 1
+    keyring.discard_unwritten()  # the transaction aborted: the key never reached the topic
+    assert "ref-a" not in keyring.keys and not keyring.unwritten
+    three = keyring.seal(_example("ref-a", age=3.0))
+    assert three.features_key_id != one.features_key_id
+    keyring.written()
+    assert keyring.stats.keys_made == 1 and not keyring.unwritten
+    keyring.discard_unwritten()  # nothing pending: the committed key stays
+    assert keyring.open(three) is not None
+
+
+def test_a_tombstone_makes_what_was_sealed_unreadable_and_a_marker_says_when(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    keyring = PatientKeyring(settings)
+    data_key = new_data_key()
+    key, value = _record(settings, "ref-a", data_key, "k1")
+    keyring._apply(key, value)
+    sealed = PatientKeyring(settings, keys=keyring.keys).seal(_example("ref-a", age=7.0))
+    assert keyring.open(sealed) is not None
+    keyring._apply(key, None)  # forget: the tombstone
+    assert "ref-a" not in keyring.keys and keyring.open(sealed) is None
+    marker = PatientKey("ref-a", "", b"", T, forgotten=True)
+    keyring._apply(f"ref-a:{FORGOTTEN}".encode(), codec_for(settings).encode_event(marker))
+    assert keyring.forgotten == {"ref-a": T}
+
+
+def test_it_holds_the_newest_patients_only_or_the_ones_wanted(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    small = PatientKeyring(settings, capacity=2)
+    wanted = PatientKeyring(settings, wanted=frozenset({"ref-b"}))
+    for ref in ("ref-a", "ref-b", "ref-c"):
+        key, value = _record(settings, ref, new_data_key(), "k")
+        small._apply(key, value)
+        wanted._apply(key, value)
+    assert list(small.keys) == ["ref-b", "ref-c"]
+    assert list(wanted.keys) == ["ref-b"]
+
+
+def test_a_key_wrapped_under_another_secret_is_skipped_not_fatal(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    other = settings.model_copy(update={"key_encryption_key": SecretStr("another")})
+    keyring = PatientKeyring(settings)
+    keyring._apply(*_record(other, "ref-a", new_data_key(), "k"))
+    assert keyring.keys == {}
