@@ -10,6 +10,7 @@ from riskstream.app.cli import model_cmd, run_cmd, stack_cmd
 from riskstream.app.cli.backtest_cmd import backtest
 from riskstream.app.cli.dead_letters_cmd import dead_letters
 from riskstream.app.cli.demo_cmd import demo
+from riskstream.app.cli.forget_cmd import forget
 from riskstream.app.cli.output import console, echo, fails_cleanly
 from riskstream.app.cli.publish_cmd import publish
 from riskstream.app.cli.tools_cmd import predictions, replay, watch
@@ -33,6 +34,7 @@ app.command("predictions")(predictions)
 app.command("watch")(watch)
 app.command("replay")(replay)
 app.command("dead-letters")(dead_letters)
+app.command("forget")(forget)
 app.command("backtest")(backtest)
 app.command("ui")(ui)
 app.add_typer(topics_app, name="topics")

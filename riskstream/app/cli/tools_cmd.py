@@ -303,7 +303,11 @@ def replay(
             speed,
             on_copy=lambda n: progress.update(task, completed=n),
         )
-    echo(f"replayed {report.copied} record(s) in {report.seconds:.1f} s; {report.failed} failed")
+    left_out = f"; {report.forgotten} of forgotten patients left out" if report.forgotten else ""
+    echo(
+        f"replayed {report.copied} record(s) in {report.seconds:.1f} s; {report.failed} failed"
+        + left_out
+    )
     if report.failed:
         raise RiskstreamError(
             f"{report.failed} record(s) were not delivered",

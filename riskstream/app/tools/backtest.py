@@ -21,6 +21,7 @@ from riskstream.core.errors import RiskstreamError
 from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
 from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.patient_keys import ForgottenPatients
 from riskstream.io.kafka.reading import Start, messages
 from riskstream.models.bundle import ScoringModel
 from riskstream.models.monitoring.statistics import psi
@@ -134,12 +135,15 @@ def read_labeled_range(
     rows: dict[str, tuple[int, list[float | None]]] = {}
     nan: set[str] = set()  # a NaN value is invalid; in a frame it would pass for a null
     read = invalid = 0
+    forgotten = ForgottenPatients(settings)  # erased patients' records are left out
     for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
         read += 1
         try:
             record = codec.decode(m.value(), "PatientRecord", times_as_ms=True)
         except CodecError:
             invalid += 1
+            continue
+        if forgotten and forgotten.holds(record["patient_id"], record["event_time"]):
             continue
         values = [record.get(n) for n in fields]
         rid = record["request_id"]

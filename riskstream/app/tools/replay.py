@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.factory import idempotent_producer, reader
+from riskstream.io.kafka.patient_keys import ForgottenPatients
 from riskstream.io.kafka.reading import (
     Start,
     TopicReadError,
@@ -28,6 +29,7 @@ class ReplayReport:
     copied: int
     failed: int
     seconds: float
+    forgotten: int = 0  # records of erased patients, left out
 
 
 def plan_size(settings: ClusterSettings, source: str, start: Start, stop: Start | None) -> int:
@@ -75,9 +77,14 @@ def replay(
 
     began = time.monotonic()
     first_ts: int | None = None
-    copied = 0
+    copied = left_out = 0
+    # keyed by a patient id (the clinics' topics) or a reference (riskstream's)
+    forgotten = ForgottenPatients(settings)
     for m in messages(settings, source, start, stop):
         ts = int(m.timestamp()[1])
+        if forgotten and forgotten.holds((m.key() or b"").decode(errors="replace"), ts):
+            left_out += 1
+            continue
         if speed > 0:
             first_ts = ts if first_ts is None else first_ts
             due = began + (ts - first_ts) / 1000 / speed
@@ -98,7 +105,7 @@ def replay(
         if on_copy is not None:
             on_copy(copied)
     producer.flush(60)
-    return ReplayReport(copied, failed, time.monotonic() - began)
+    return ReplayReport(copied, failed, time.monotonic() - began, left_out)
 
 
 def _check_or_create_target(settings: ClusterSettings, source: str, target: str) -> None:
