@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import estimation, online_learning, recovery, segments, shadow
+from bench import estimation, online_learning, patient_data, recovery, segments, shadow
 from bench.common import REPO
 
 NOTES = REPO / "bench" / "NOTES.md"
@@ -377,6 +377,9 @@ def render(r: dict[str, Any], source: Path) -> str:
     if r.get("shadow"):
         title = "## A challenger in shadow: what it costs the scorer"
         lines += [title, "", *shadow.table(r["shadow"]), ""]
+    if r.get("patient_data"):
+        title = "## Patient data: what pseudonyms and sealed features cost"
+        lines += [title, "", *patient_data.table(r["patient_data"]), ""]
     if NOTES.exists():
         lines += [fill_notes(NOTES.read_text(), r).rstrip(), ""]
     return "\n".join(lines)

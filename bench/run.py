@@ -38,6 +38,7 @@ FULL: dict[str, dict[str, Any]] = {
     "segments": {"windows": 60, "clean": 30, "window": 2_000},
     "shadow": {"records": 30_000, "repeats": 3, "rate": 1000, "seconds": 30.0},
     "recovery": {"loops": 3},
+    "patient_data": {"records": 20_000, "repeats": 3},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "throughput": {"records": 1_000, "naive_records": 100, "repeats": 1},
@@ -59,6 +60,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     },
     # a compressed loop: 4 s windows, drift 8 s in (the full run uses the demo's defaults)
     "recovery": {"loops": 1, "drift_at_s": 8.0, "window_s": 4},
+    "patient_data": {"records": 500, "repeats": 1},
 }
 
 
@@ -158,6 +160,13 @@ def run(
 
             echo("== a challenger in shadow: the scorer's throughput and latency")
             result["shadow"] = shadow.measure(base, work, echo, **sizes["shadow"])
+        if "patient_data" in only:
+            from bench import patient_data
+
+            echo("== patient data: pseudonyms and sealed features, per record and in the joiner")
+            result["patient_data"] = patient_data.measure(
+                base, work, echo, **sizes["patient_data"]
+            )
         if "recovery" in only:
             from bench import recovery
 
@@ -188,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="throughput,latency,backtest,detection,burst,soak,swaps,online,estimation,segments,"
-        "shadow,recovery",
+        "shadow,recovery,patient_data",
         help="comma-separated: throughput, latency, backtest, detection, burst, soak, swaps, "
-        "online, estimation, segments, shadow, recovery",
+        "online, estimation, segments, shadow, recovery, patient_data",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     parser.add_argument(

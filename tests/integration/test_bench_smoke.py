@@ -123,6 +123,14 @@ def _shadow(shadow: dict[str, Any]) -> None:
     assert set(shadow["latency"]) == {"shadow"} and load["received"] == load["sent"] > 0
 
 
+def _patient_data(patient: dict[str, Any]) -> None:
+    assert set(patient["median_rps"]) == {"raw", "sealed", "unsealed"}
+    assert all(rate > 0 for rate in patient["median_rps"].values())
+    costs = patient["per_record_us"]
+    assert set(costs) == {"pseudonym", "seal_known_patient", "seal_new_patient", "open"}
+    assert all(0 < us < 10_000 for us in costs.values())
+
+
 def check_recovery_section(recovery: dict[str, Any]) -> None:
     (loop,) = recovery["loops"]
     assert set(loop["phases_s"]) == set(recovery["median_s"]) >= {"detection", "swap", "total"}
@@ -145,6 +153,7 @@ BENCHMARKS: dict[str, tuple[Check, str]] = {
     "segments": (_segments, "Per-source segments"),
     "shadow": (_shadow, "A challenger in shadow: what it costs the scorer"),
     "recovery": (check_recovery_section, RECOVERY_HEADING),
+    "patient_data": (_patient_data, "Patient data: what pseudonyms and sealed features cost"),
 }
 # groups of about a minute each on a quiet 2-core machine (the pure ones need no broker)
 GROUPS = [  # longest first, for the parallel workers
@@ -152,7 +161,7 @@ GROUPS = [  # longest first, for the parallel workers
     "throughput",
     "soak",
     "latency,backtest",
-    "burst,swaps",
+    "burst,swaps,patient_data",
     "detection,online,estimation,segments",
 ]
 
