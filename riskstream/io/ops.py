@@ -23,6 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from riskstream.io.kafka.group_watch import GroupWatch
 from riskstream.schemas.events import DriftAlert
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class WorkerMetrics:
     def __init__(self, processor: str, stall_s: float = 60.0) -> None:
         self.processor = processor
         self.stall_s = stall_s  # a loop silent this long is not healthy
+        self.group = GroupWatch()  # whether the group consumer's membership is stuck
         self.registry = r = CollectorRegistry()
         self.records_in = Counter(
             "riskstream_records_in", "Records consumed.", ["processor"], registry=r
@@ -183,6 +185,7 @@ class WorkerMetrics:
             stats = json.loads(raw)
         except ValueError:
             return
+        self.group.observe(stats)
         for topic, body in stats.get("topics", {}).items():
             for partition, p in body.get("partitions", {}).items():
                 lag = partition_lag(p)

@@ -24,7 +24,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from confluent_kafka import TopicPartition as Partition
 
 from riskstream.core.slices import ClusterSettings
-from riskstream.io.kafka.clients import DeliveryTally, codec_for, last_offsets, next_batch, rewind
+from riskstream.io.kafka.clients import (
+    DeliveryTally,
+    codec_for,
+    last_offsets,
+    next_batch,
+    replace_consumer,
+    rewind,
+)
 from riskstream.io.kafka.contract import Cadence, Output, Worker, placed, retry_while_unavailable
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
 from riskstream.io.ops import WorkerMetrics
@@ -125,6 +132,10 @@ class AtLeastOnceRuntime:
         try:
             while not stop.is_set():
                 self.metrics.beat()
+                if (stuck := self.metrics.group.stuck()) is not None:
+                    opened = partial(self.source.open, self.metrics)
+                    consumer = self.consumer = replace_consumer(consumer, opened, stuck, self.name)
+                    self.metrics.group.reset()
                 messages = next_batch(consumer, self.cadence, self.name)
                 step = partial(self.process_once, worker, messages)
                 done, _ = retry_while_unavailable(step, self.name, stop, "the batch")

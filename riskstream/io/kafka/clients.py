@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -123,6 +124,23 @@ def next_batch(consumer: Consumer, cadence: Cadence, worker: str) -> list[Messag
         else:
             batch.append(message)
     return batch
+
+
+def replace_consumer(old: Consumer, new: Callable[[], Consumer], why: str, worker: str) -> Consumer:
+    """A new consumer in place of one whose group membership is stuck
+    (:mod:`riskstream.io.kafka.group_watch`). The old one is closed on a thread of its own:
+    a close waits on the same stuck coordinator and must not hold the worker."""
+    log = logging.getLogger(__name__)
+    log.warning("%s: consumer group membership stuck (%s); replacing the consumer", worker, why)
+    threading.Thread(target=_close_quietly, args=(old,), name="stuck-consumer", daemon=True).start()
+    return new()
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError) as exc:
+        logging.getLogger(__name__).info("the replaced consumer did not close cleanly: %s", exc)
 
 
 def last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:

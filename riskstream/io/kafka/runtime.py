@@ -25,6 +25,7 @@ from riskstream.io.kafka.clients import (
     last_offsets,
     next_batch,
     ready_producer,
+    replace_consumer,
     rewind,
     settle_transaction,
 )
@@ -119,6 +120,11 @@ class TransactionalRuntime:
         try:
             while not stop.is_set():
                 self.metrics.beat()
+                if (stuck := self.metrics.group.stuck()) is not None:
+                    self.consumer = replace_consumer(
+                        self.consumer, self._subscribed, stuck, self.name
+                    )
+                    self.metrics.group.reset()
                 messages = next_batch(self.consumer, self.cadence, self.name)
                 done, _ = attempt(partial(self.process_once, worker, messages), self.name)
                 if not done:
@@ -127,6 +133,11 @@ class TransactionalRuntime:
                     stop.wait(RETRY_S)
         finally:
             self.consumer.close()
+
+    def _subscribed(self) -> Consumer:
+        consumer = self.clients.consumer()
+        consumer.subscribe(self.topics, **self.metrics.rebalance_callbacks())
+        return consumer
 
     def process_once(self, worker: Worker[Message], messages: list[Message]) -> bool:
         """One batch (or, with no message, one tick) through ``worker`` and one transaction.

@@ -17,6 +17,7 @@ from riskstream.core.settings import Settings
 from riskstream.core.topics import GROUND_TRUTH
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.deadline import StalledCallError
+from riskstream.io.kafka.group_watch import GroupWatch
 from riskstream.io.kafka.runtime import Clients, TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
 from riskstream.schemas.events import GroundTruth
@@ -28,6 +29,7 @@ from tests.unit.riskstream.io.kafka.fakes import (
     Steps,
     kafka_error,
 )
+from tests.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -212,3 +214,38 @@ def test_the_loop_retries_a_batch_whose_dependency_was_down_and_commits_it_once(
     r.runtime.run(Steps(process), stop)
     assert attempts == [2, 2] and r.consumer.seeks == [(TOPIC, 0, 0)]
     assert r.producer.calls.count("commit") == 1 and r.consumer.closed
+
+
+def test_a_consumer_whose_group_membership_is_stuck_is_replaced_and_the_new_one_read() -> None:
+    stuck, fresh = FakeConsumer(), FakeConsumer(queued=[FakeMessage(0)])
+    made = iter([stuck, fresh])
+    metrics = WorkerMetrics("test")
+    runtime = TransactionalRuntime(
+        Settings(topic_prefix="t."),
+        "riskstream-test",
+        "0",
+        ["patient-records"],
+        metrics,
+        cadence=Cadence(size=10, wait_s=0.0, linger_s=0.0),
+        clients=Clients(consumer=lambda: next(made), producer=FakeProducer),  # type: ignore[arg-type, return-value]
+        calls=ImmediateCalls(set()),
+    )
+    runtime.start()
+    now = [0.0]
+    metrics.group = GroupWatch(clock=lambda: now[0])
+    metrics.group.observe({"cgrp": {"state": "up", "join_state": "wait-join"}})  # 40 s allowed
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def process(messages: list[Any]) -> Batch:
+        seen.append(len(messages))
+        stop.set()
+        return one_output(messages)
+
+    now[0] = 39.0
+    assert metrics.group.stuck() is None  # a rebalance may take a while
+    now[0] = 41.0
+    runtime.run(Steps(process), stop)
+    assert runtime.consumer is fresh and fresh.topics == ["t.patient-records"]
+    assert seen == [1] and metrics.group.stuck() is None
+    assert wait_for(lambda: stuck.closed, 5), "the stuck consumer was not closed"

@@ -1,0 +1,86 @@
+"""Noticing a consumer whose group membership is stuck, so its runtime can replace it.
+
+librdkafka 2.16 can leave a consumer out of its group for good after the broker went away.
+In a fresh-clone CI run (2026-12-03), and in 1 of 6 and 1 of 8 local runs of the broker
+restart under load, the scorer's session timed out during a 3 s restart ("revoking
+assignment and rejoining group") and the consumer then polled nothing, with no error, until
+the test gave up (690 of 3,000 records scored; its thread's stack: in ``poll``). With this
+watch, the statistics showed why: the group stayed in ``query-coord`` (no coordinator found)
+long after the broker was back. The same family as librdkafka issues 5456 and 5511, which
+riskstream works around elsewhere. The statistics come every 5 s; a membership unsettled for
+longer than its kind allows is treated as lost, and the runtime builds a new consumer: its
+group protocol starts afresh, and the committed offsets say where to resume, so nothing is
+lost or repeated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# A rebalance after a broker restart settles within the 10 s session plus a few seconds
+# (3-13 s in the fault tests); 40 s is three times the slowest seen. A coordinator lookup
+# takes milliseconds once a broker answers: 15 s with a broker connected and no coordinator
+# is three times the slowest lookup under load, and the bug's signature.
+STUCK_AFTER_S = 40.0
+NO_COORDINATOR_AFTER_S = 15.0
+WAITING_FOR_OFFSETS = frozenset({"offset-query", "offset-wait"})
+
+
+def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
+    """Why a group consumer's membership is not settled, from one librdkafka statistics
+    report, and how long that may last before it counts as stuck; None when it is settled,
+    or the client is not in a group."""
+    group = stats.get("cgrp")
+    if not group:
+        return None
+    if group.get("state") != "up":
+        connected = any(
+            b.get("nodeid", -1) >= 0 and b.get("state") == "UP"
+            for b in stats.get("brokers", {}).values()
+        )
+        if connected:  # the cluster answers, yet no coordinator: what the bug looks like
+            return f"no group coordinator (state {group.get('state')})", NO_COORDINATOR_AFTER_S
+        return f"no broker connected (group state {group.get('state')})", STUCK_AFTER_S
+    if group.get("join_state") != "steady":
+        return f"joining the group ({group.get('join_state')})", STUCK_AFTER_S
+    waiting = [
+        f"{topic}[{partition}]"
+        for topic, body in stats.get("topics", {}).items()
+        for partition, p in body.get("partitions", {}).items()
+        if partition != "-1" and p.get("desired") and p.get("fetch_state") in WAITING_FOR_OFFSETS
+    ]
+    if waiting:
+        return f"waiting for the offsets of {', '.join(sorted(waiting)[:3])}", STUCK_AFTER_S
+    return None
+
+
+class GroupWatch:
+    """How long the membership has been unsettled in one way, from the statistics reports."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.since: float | None = None
+        self.stall: tuple[str, float] | None = None
+
+    def observe(self, stats: Mapping[str, Any]) -> None:
+        stall = group_stall(stats)
+        if stall is None:
+            self.since = None
+        elif self.since is None or self.stall is None or self.stall[1] != stall[1]:
+            self.since = self.clock()  # a stall of another kind starts its own clock
+        self.stall = stall
+
+    def stuck(self) -> str | None:
+        """Why, once the membership has been unsettled longer than its kind allows."""
+        if self.since is None or self.stall is None:
+            return None
+        why, allowed = self.stall
+        lasted = self.clock() - self.since
+        return f"{why} for {lasted:.0f} s" if lasted >= allowed else None
+
+    def reset(self) -> None:
+        """A new consumer: its own reports start the clock again."""
+        self.since = None
+        self.stall = None
