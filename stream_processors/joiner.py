@@ -211,7 +211,11 @@ class Joiner:
         released = self._due_pending()
         if not messages and not released:
             return None
-        examples, letters, parked = self._join(labels)
+        # behind (a full batch): the predictions of these labels may still be in the backlog,
+        # so a label's grace starts now, not when it was sent (a joiner catching up after an
+        # outage longer than the grace dead-lettered half its labels as unknown)
+        behind = len(messages) >= self.runtime.cadence.size
+        examples, letters, parked = self._join(labels, behind)
         for _, entry in released:
             event = self._resolve_pending(entry)
             if isinstance(event, LabeledExample):
@@ -298,7 +302,7 @@ class Joiner:
     # -- labels ---------------------------------------------------------------------------
 
     def _join(
-        self, labels: list[Message]
+        self, labels: list[Message], behind: bool = False
     ) -> tuple[list[LabeledExample], list[DeadLetter], list[tuple[str, float]]]:
         examples: list[LabeledExample] = []
         letters: list[DeadLetter] = []
@@ -321,9 +325,8 @@ class Joiner:
             decoded, cached, seen, shadows, strict=True
         ):
             location = (int(message.partition() or 0), int(message.offset() or 0))
-            fate = label_fate(
-                hit is not None, was_seen is not None, now - int(message.timestamp()[1]), grace_ms
-            )
+            age_ms = 0.0 if behind else now - int(message.timestamp()[1])
+            fate = label_fate(hit is not None, was_seen is not None, age_ms, grace_ms)
             if fate == "join":
                 assert hit is not None
                 examples.append(self._example(hit, truth, location, shadow))
