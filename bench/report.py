@@ -389,6 +389,10 @@ def derived(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Figures the prose names that no section stores as such (verdicts, gaps, ranges), under
     the section they come from: ``derived.throughput.ca_shortfall``."""
     out: dict[str, dict[str, Any]] = {}
+    p = r.get("patient_data")
+    if p and p["median_rps"]["sealed"] and p["median_rps"]["unsealed"]:
+        per = {k: 1e6 / p["median_rps"][k] for k in ("sealed", "unsealed")}
+        out["patient_data"] = {"added_us": per["sealed"] - per["unsealed"]}
     t = r.get("throughput")
     if t:
         m, runs = t["median_rps"], t["runs"]
@@ -421,7 +425,7 @@ def _lookup(tree: dict[str, Any], path: str) -> Any:
 
 
 # the sections that have derived figures (derived.<section>.<name>)
-DERIVED_SECTIONS = ("throughput", "backtest")
+DERIVED_SECTIONS = ("throughput", "backtest", "patient_data")
 NOT_MEASURED = "(not measured in this run)"
 
 
