@@ -164,9 +164,7 @@ def run(
             from bench import patient_data
 
             echo("== patient data: pseudonyms and sealed features, per record and in the joiner")
-            result["patient_data"] = patient_data.measure(
-                base, work, echo, **sizes["patient_data"]
-            )
+            result["patient_data"] = patient_data.measure(base, work, echo, **sizes["patient_data"])
         if "recovery" in only:
             from bench import recovery
 
