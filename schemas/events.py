@@ -310,6 +310,11 @@ class DeadLetter(Event):
     source_offset: int
     original_key: bytes | None
     original_value: bytes | None
+    # the original sealed under a data key (riskstream.io.kafka.patient_keys)
+    patient_ref: str | None = None
+    original_key_id: str | None = None
+    sealed_original: bytes | None = None
+    source: str | None = None  # the clinic, read before sealing: the monitor's segment
 
     @classmethod
     def of(cls, item: Consumed, processor: str, reason: str, detail: str) -> DeadLetter:

@@ -34,18 +34,18 @@ from typing import Any, Literal
 from confluent_kafka import Message
 
 from riskstream.core.ids import now_ms
+from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.topics import (
     DEAD_LETTER,
     GROUND_TRUTH,
     LABELED_EXAMPLES,
-    PATIENT_KEYS,
     PREDICTIONS,
     SHADOW_PREDICTIONS,
 )
 from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
-from riskstream.io.kafka.patient_keys import PatientKeyring
+from riskstream.io.kafka.patient_keys import PatientKeyring, patient_key_output
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
 from riskstream.io.redis_client import (
@@ -172,6 +172,7 @@ class Joiner:
         }
         self._pending_key = pending_key(settings)
         self.keyring = PatientKeyring(settings)
+        self._pseudonym_key = b""  # read in run(): a constructor does no I/O
 
     @cached_property
     def redis(self) -> RedisClient:
@@ -189,6 +190,7 @@ class Joiner:
 
     def run(self, stop: threading.Event | None = None) -> JoinerStats:
         stop = stop or threading.Event()
+        self._pseudonym_key = pseudonym_key(self.settings)
         self.keyring.load()
         self.runtime.start()
         try:
@@ -204,6 +206,7 @@ class Joiner:
     def process(self, messages: list[Message]) -> Batch | None:
         """Cache predictions, join labels (and parked labels now due): one transaction."""
         self.keyring.discard_unwritten()  # keys made for a batch that rolled back
+        self.keyring.follow()  # a forgotten patient's keys go within seconds
         predictions = [m for m in messages if m.topic() == self._topics["predictions"]]
         labels = [m for m in messages if m.topic() == self._topics["truth"]]
         self._cache(predictions)
@@ -223,15 +226,13 @@ class Joiner:
             else:
                 letters.append(event)
         sealed = [self.keyring.seal(e) for e in examples]
-        # a new patient's key commits with the first example sealed under it
-        outputs: list[Output[Any]] = [
-            Output(PATIENT_KEYS, f"{k.patient_ref}:{k.key_id}".encode(), k)
-            for k in self.keyring.unwritten
-        ]
+        sealed_letters = [self.keyring.seal_letter(d, self._pseudonym_key) for d in letters]
+        # a new patient's key commits with the first example or letter sealed under it
+        outputs: list[Output[Any]] = [patient_key_output(k) for k in self.keyring.unwritten]
         outputs += [
             Output(LABELED_EXAMPLES, e.patient_ref.encode(), e, e.truth_partition) for e in sealed
         ]
-        outputs += [Output(DEAD_LETTER, d.original_key, d) for d in letters]
+        outputs += [Output(DEAD_LETTER, (d.patient_ref or "").encode(), d) for d in sealed_letters]
 
         def park() -> None:  # before the offsets commit: a crash then re-parks the same entries
             if parked:

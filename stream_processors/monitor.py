@@ -46,6 +46,7 @@ from riskstream.core.recent import RecentDict, recent_list
 from riskstream.core.topics import DEAD_LETTER, DRIFT_ALERTS, PERFORMANCE_WINDOWS, PREDICTIONS
 from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.dead_letter import record_source
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
 from riskstream.io.kafka.watermark import EventTimeWatermark
 from riskstream.io.ops import WorkerMetrics
@@ -266,19 +267,11 @@ class Monitor(WindowedMonitor):
             log.warning("monitor: undecodable dead letter at offset %s", record.offset)
             return
         if letter.processor == "scorer":  # the joiner's late labels are not inputs
-            segment = self.segment_gate.segment_of(self._source_of(letter.original_value))
+            source = letter.source or record_source(self.codec, letter.original_value)
+            segment = self.segment_gate.segment_of(source)
             into.append(
                 Tracked(record.partition, record.offset, letter.event_time, letter.reason, segment)
             )
-
-    def _source_of(self, original: bytes | None) -> str | None:
-        """The clinic of a rejected input, when its bytes still decode (an out-of-range
-        value does; a corrupt message has no source to read, and counts for the stream)."""
-        try:
-            source = self.codec.decode(original, "PatientRecord").get("source")
-        except CodecError:
-            return None
-        return source if isinstance(source, str) else None
 
     def _apply(
         self,

@@ -142,6 +142,7 @@ class Learner:
                 log.warning("learner: undecodable labeled example at %s", message.offset())
                 self.metrics.skipped.labels("undecodable").inc()
         unreadable = self.keyring.stats.unreadable
+        self.keyring.follow()  # a forgotten patient's keys go within seconds
         examples = self.keyring.open_all(examples)
         if self.keyring.stats.unreadable > unreadable:  # a forgotten patient's: left out
             self.metrics.skipped.labels("forgotten").inc(self.keyring.stats.unreadable - unreadable)

@@ -37,6 +37,7 @@ from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.clients import publish_events
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import consumed
+from riskstream.io.kafka.patient_keys import PatientKeyring, patient_key_output
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import model_load_alert
@@ -91,6 +92,9 @@ class Scorer:
         )
         self.codec = self.runtime.codec
         self._pseudonym_key = b""  # read in run(): a constructor does no I/O
+        # dead letters are sealed under their patient's key; the scorer only makes keys, a
+        # new one per letter (capacity 0): it holds none a forgotten patient could still use
+        self.keyring = PatientKeyring(settings, capacity=0)
         self.models = ModelHolder(
             settings,
             self.codec,
@@ -119,6 +123,7 @@ class Scorer:
         predictions and dead letters out."""
         if not messages:
             return None
+        self.keyring.discard_unwritten()  # keys made for a batch that rolled back
         items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
@@ -136,8 +141,15 @@ class Scorer:
             Output(PREDICTIONS, k, p, p.source_partition) for k, p in scored.predictions
         ]
         outputs += [Output(SHADOW_PREDICTIONS, k, p, p.source_partition) for k, p in scored.shadow]
-        outputs += [Output(DEAD_LETTER, key, d) for key, d in scored.dead_letters]
-        return Batch(outputs, after_commit=lambda: self._observe(items, scored, model.version))
+        letters = [self.keyring.seal_letter(d, self._pseudonym_key) for _, d in scored.dead_letters]
+        outputs += [patient_key_output(k) for k in self.keyring.unwritten]
+        outputs += [Output(DEAD_LETTER, (d.patient_ref or "").encode(), d) for d in letters]
+
+        def done() -> None:
+            self.keyring.written()
+            self._observe(items, scored, model.version)
+
+        return Batch(outputs, after_commit=done)
 
     def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
         self.stats.batches += 1

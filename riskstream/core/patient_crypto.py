@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -27,6 +28,7 @@ from riskstream.core.errors import RiskstreamError
 NONCE_BYTES = 12  # AES-GCM's standard nonce; random per seal (2^32 seals per key stay safe)
 KEY_BYTES = 32
 KEY_ID_HEX = 16
+ORIGINAL_SIZES = struct.Struct(">ii")  # a dead letter's key and value sizes (-1: none)
 
 
 class SealError(RiskstreamError):
@@ -69,6 +71,28 @@ def open_features(data_key: bytes, patient_ref: str, sealed: bytes) -> dict[str,
     """The feature values sealed by :func:`seal_features`."""
     values = json.loads(_open(data_key, sealed, patient_ref, "sealed features"))
     return {str(name): float(value) for name, value in values.items()}
+
+
+def seal_original(
+    data_key: bytes, patient_ref: str, key: bytes | None, value: bytes | None
+) -> bytes:
+    """A dead letter's original key and value, byte for byte, sealed as one."""
+    sizes = ORIGINAL_SIZES.pack(
+        -1 if key is None else len(key), -1 if value is None else len(value)
+    )
+    return _seal(data_key, sizes + (key or b"") + (value or b""), patient_ref)
+
+
+def open_original(
+    data_key: bytes, patient_ref: str, sealed: bytes
+) -> tuple[bytes | None, bytes | None]:
+    """The original key and value sealed by :func:`seal_original`."""
+    plain = _open(data_key, sealed, patient_ref, "a sealed original")
+    key_size, value_size = ORIGINAL_SIZES.unpack_from(plain)
+    body = plain[ORIGINAL_SIZES.size :]
+    key = None if key_size < 0 else body[:key_size]
+    value = None if value_size < 0 else body[max(key_size, 0) : max(key_size, 0) + value_size]
+    return key, value
 
 
 def _seal(key: bytes, plain: bytes, patient_ref: str) -> bytes:

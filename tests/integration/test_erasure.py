@@ -19,15 +19,21 @@ from riskstream.app.tools.forget import forget
 from riskstream.app.tools.replay import replay
 from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.settings import Settings
-from riskstream.core.topics import AUDIT, LABELED_EXAMPLES, PATIENT_KEYS, PATIENT_RECORDS
+from riskstream.core.topics import (
+    AUDIT,
+    DEAD_LETTER,
+    LABELED_EXAMPLES,
+    PATIENT_KEYS,
+    PATIENT_RECORDS,
+)
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.factory import admin_client
 from riskstream.io.kafka.patient_keys import PatientKeyring
-from riskstream.io.kafka.reading import messages
+from riskstream.io.kafka.reading import messages, read_events
 from riskstream.io.redis_client import CACHED_AT, connect, prediction_key
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
-from riskstream.schemas.events import Prediction
+from riskstream.schemas.events import DeadLetter, Prediction
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.labeled_examples import read_labeled_examples
 from riskstream.stream_processors.retrain_data import MergedRequest, RetrainData, retrain_data
@@ -52,6 +58,11 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
         dataclasses.replace(item.record, patient_id=a_id if i % 2 else b_id)
         for i, item in enumerate(items)
     ]
+    # one impossible record each: their dead letters are sealed under the patients' keys
+    rejected = [
+        dataclasses.replace(items[0].record, patient_id=who, request_id=f"bad-{who}", glucose=9e4)
+        for who in (a_id, b_id)
+    ]
     workers = {"scorer": Scorer(settings, instance="er"), "joiner": Joiner(settings)}
     stop = threading.Event()
     threads = start_workers(workers, stop)
@@ -61,7 +72,10 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
         for record, item in zip(records, items, strict=True):
             publisher.send_record(record)
             publisher.send_truth(record, item.outcome)
-        assert publisher.finish(PublishSummary(sent=2 * EACH), timeout=60).failed == 0
+        for record in rejected:
+            publisher.send_record(record)
+        assert publisher.finish(PublishSummary(sent=2 * EACH + 2), timeout=60).failed == 0
+        drain_committed(settings, DEAD_LETTER.name, "DeadLetter", 2, 120)
         drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", 2 * EACH, 120)
     finally:
         stop.set()
@@ -91,7 +105,15 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
     assert {e.patient_ref for e in after.examples} == {b_ref}
     by_request = {e.request_id: e for e in before.examples}
     assert all(e.features == by_request[e.request_id].features for e in after.examples)
+    letters = {
+        e.patient_ref: e
+        for e in read_events(settings, settings.topic(DEAD_LETTER.name), DeadLetter, "beginning")
+    }
+    assert letters.keys() == {a_ref, b_ref} and letters[a_ref].sealed_original
     fresh = PatientKeyring(settings).load()
+    assert fresh.open_letter(letters[a_ref]) is None  # A's rejected record: unreadable
+    b_letter = fresh.open_letter(letters[b_ref])
+    assert b_letter is not None and b_letter.original_key == b_id.encode()
     assert a_ref not in fresh.keys and b_ref in fresh.keys and a_ref in fresh.forgotten
     fresh.close()
     assert a_ref not in _cached_refs(settings) and _cached_refs(settings)[b_ref] == EACH
@@ -105,7 +127,7 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
     assert len(read_labeled_range(settings, "beginning", None).outcome) == EACH
     target = f"{settings.topic_prefix}replayed-records"
     report = replay(settings, settings.topic(PATIENT_RECORDS.name), target)
-    assert (report.copied, report.forgotten) == (EACH, EACH)
+    assert (report.copied, report.forgotten) == (EACH + 1, EACH + 1)  # the rejected ones too
     copied = [
         codec.decode(m.value(), "PatientRecord") for m in messages(settings, target, "beginning")
     ]

@@ -301,7 +301,8 @@ def test_a_clinics_rejected_inputs_count_in_its_segment(deployment: Settings) ->
     _dead_letters(
         settings,
         w4,
-        lambda i: {"reason": "out_of_range:glucose", "original_value": original},
+        # written before sealing (no source field): the monitor reads the clinic from the bytes
+        lambda i: {"reason": "out_of_range:glucose", "original_value": original, "source": None},
     )
     _produce(settings, predictions)
     monitor = Monitor(settings)

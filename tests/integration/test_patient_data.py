@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from riskstream.app.tools.forget import forget
 from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.settings import Settings
 from riskstream.core.topics import CATALOG, DEAD_LETTER, GROUND_TRUTH, PATIENT_RECORDS
@@ -31,9 +32,8 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 RECORDS, PATIENTS = 400, 40
-# the clinics' own input topics hold ids by design; dead letters keep the original bytes of
-# what could not be read (their encryption is the next step of issue #30)
-NOT_SCANNED = {PATIENT_RECORDS.name, GROUND_TRUTH.name, DEAD_LETTER.name}
+# the clinics' own input topics hold ids by design
+NOT_SCANNED = {PATIENT_RECORDS.name, GROUND_TRUTH.name}
 
 
 def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
@@ -170,10 +170,20 @@ def test_dead_letters_are_listed_with_their_source_and_their_originals_masked(
     # one patient's key: one partition, the two offsets in order
     assert sorted(letter["source_offset"] for letter in letters) == [0, 1]
     for letter in letters:
-        assert letter["original_value"].startswith("<") and "sha256" in letter["original_value"]
+        assert (
+            letter["original_value"].startswith("sealed <") and "sha256" in letter["original_value"]
+        )
     table = cli()
     assert "out_of_range:glucose" in table and "2 dead letter(s)" in table
     assert token not in masked + table and "987.25" not in masked + table
+    # at rest too: the originals are sealed, and the letters are keyed by the reference
+    stored = messages(settings, settings.topic(DEAD_LETTER.name), "beginning")
+    assert not any(token.encode() in (m.key() or b"") + (m.value() or b"") for m in stored)
     shown = cli("--show-values", "--reason", "out_of_range", "--format", "jsonl")
     assert token in shown and "987.25" in shown and "PatientRecord" in shown
     assert "not a record" not in shown  # the other reason is filtered out
+
+    # forgotten: not even --show-values can read them again
+    forget(settings, token, "test")
+    shown = cli("--show-values", "--format", "jsonl")
+    assert token not in shown and "987.25" not in shown and "forgotten" in shown

@@ -27,9 +27,10 @@ from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.model_events import publish_model_event
+from riskstream.io.kafka.patient_keys import PatientKeyring
 from riskstream.models.bootstrap import bootstrap
 from riskstream.models.registry import CHAMPION, Registry
-from riskstream.schemas.events import ModelVersionEvent
+from riskstream.schemas.events import DeadLetter, ModelVersionEvent
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.scorer import Scorer
 from riskstream.stream_processors.window_store import WindowStore
@@ -144,9 +145,16 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     reasons = sorted(letter["reason"] for letter in letters)
     expected = sorted("wrong_magic_byte" if k == "json" else k for k in bad)
     assert reasons == expected
-    by_reason = {letter["reason"]: letter for letter in letters}
-    assert by_reason["oversized_payload"]["original_value"] == bad["oversized_payload"][1]
-    assert by_reason["wrong_key"]["original_key"] == bad["wrong_key"][0]
+    # at rest each original is sealed under its patient's key; opened, it is byte for byte
+    assert all(letter["original_value"] is None and letter["sealed_original"] for letter in letters)
+    keyring = PatientKeyring(deployment).load()
+    opened = [keyring.open_letter(DeadLetter.from_avro(letter)) for letter in letters]
+    keyring.close()
+    by_reason = {letter.reason: letter for letter in opened if letter is not None}
+    assert len(by_reason) == len(set(reasons))
+    assert by_reason["oversized_payload"].original_value == bad["oversized_payload"][1]
+    assert by_reason["wrong_key"].original_key == bad["wrong_key"][0]
+    assert by_reason["out_of_range:glucose"].source == _record(5)["source"]
     assert all(
         letter["source_topic"] == deployment.topic(PATIENT_RECORDS.name) for letter in letters
     )

@@ -4,8 +4,10 @@ from, with the original bytes masked unless asked for.
 A dead letter keeps its input byte for byte (nothing is lost), and the input is health data:
 a patient record's id and lab values, a label's patient id. So what a person sees by default
 is each original's size and a short SHA-256 prefix (enough to tell two letters apart, or to
-match one against a file), never its content. ``show_values`` decodes the original (an Avro
-event of riskstream's, else its bytes as text): for an operator fixing a clinic's feed.
+match one against a file), never its content; at rest the original is sealed under its
+patient's data key. ``show_values`` opens and decodes the original (an Avro event of
+riskstream's, else its bytes as text): for an operator fixing a clinic's feed, with the
+key-encryption key. A forgotten patient's originals cannot be shown.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from typing import Any
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import DEAD_LETTER
 from riskstream.io.kafka.clients import codec_for
+from riskstream.io.kafka.patient_keys import PatientKeyring
 from riskstream.io.kafka.reading import Start, read_events
 from riskstream.schemas import CodecError
 from riskstream.schemas.codec import AvroCodec
 from riskstream.schemas.events import DeadLetter
 
 DIGEST_CHARS = 12
+FORGOTTEN = "<unreadable: the patient was forgotten>"
+KEYS_READ = 10_000_000  # --show-values: every key, for a command that runs once
 
 
 def masked(original: bytes | None) -> str:
@@ -66,6 +71,7 @@ class ShownDeadLetter:
     def as_json(self) -> dict[str, Any]:
         fields = self.letter.to_avro()
         fields["original_key"], fields["original_value"] = self.key, self.value
+        fields["sealed_original"] = masked(self.letter.sealed_original)
         return fields
 
 
@@ -82,18 +88,53 @@ def read_dead_letters(
     unless ``show_values``; at most ``limit``."""
     codec = codec_for(settings)
     topic = settings.topic(DEAD_LETTER.name)
+    keyring = PatientKeyring(settings, capacity=KEYS_READ) if show_values else None
+    try:
+        yield from _shown(settings, topic, codec, keyring, start, reason, limit, skipped)
+    finally:
+        if keyring is not None:
+            keyring.close()
+
+
+def _shown(
+    settings: ClusterSettings,
+    topic: str,
+    codec: AvroCodec,
+    keyring: PatientKeyring | None,
+    start: Start,
+    reason: str | None,
+    limit: int | None,
+    skipped: Counter[str] | None,
+) -> Iterator[ShownDeadLetter]:
     shown = 0
     for letter in read_events(settings, topic, DeadLetter, start, skipped=skipped):
         if reason is not None and not letter.reason.startswith(reason):
             continue
-        if show_values:
-            key, value = (
-                revealed(letter.original_key, codec),
-                revealed(letter.original_value, codec),
-            )
+        if keyring is not None:
+            opened = _opened(keyring, letter)
+            if opened is None:  # the patient was forgotten: nothing to show, ever
+                key = value = FORGOTTEN
+            else:
+                key, value = (
+                    revealed(opened.original_key, codec),
+                    revealed(opened.original_value, codec),
+                )
+        elif letter.sealed_original is not None:
+            key, value = "-", f"sealed {masked(letter.sealed_original)}"
         else:
             key, value = masked(letter.original_key), masked(letter.original_value)
         yield ShownDeadLetter(letter, key, value)
         shown += 1
         if limit is not None and shown >= limit:
             return
+
+
+def _opened(keyring: PatientKeyring, letter: DeadLetter) -> DeadLetter | None:
+    """The letter with its original opened; the keys are read on the first sealed letter,
+    and again for a key made since."""
+    if letter.sealed_original is None:
+        return letter
+    held = keyring.keys.get(letter.patient_ref or "", {})
+    if (letter.original_key_id or "") not in held:
+        keyring.refresh()
+    return keyring.open_letter(letter)

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -33,7 +33,9 @@ from riskstream.core.patient_crypto import (
     key_id,
     new_data_key,
     open_features,
+    open_original,
     seal_features,
+    seal_original,
     unwrap_key,
     wrap_key,
 )
@@ -41,14 +43,17 @@ from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import PATIENT_KEYS
 from riskstream.io.kafka.clients import DeliveryTally, codec_for
+from riskstream.io.kafka.contract import Output
+from riskstream.io.kafka.dead_letter import record_source
 from riskstream.io.kafka.factory import idempotent_producer, reader
 from riskstream.io.kafka.reading import partitions_of, watermarks
 from riskstream.schemas import CodecError
-from riskstream.schemas.events import LabeledExample, PatientKey
+from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 
 log = logging.getLogger(__name__)
 KEK_FILE = "key-encryption.key"
 KEYS_HELD = 100_000  # about 25 MB of keys
+FOLLOW_S = 10.0  # how soon a running joiner or learner drops a forgotten patient's keys
 FORGOTTEN = "forgotten"
 
 
@@ -86,6 +91,7 @@ class PatientKeyring:
     def __post_init__(self) -> None:
         self._kek: bytes | None = None
         self._consumer: Consumer | None = None
+        self._read_at = float("-inf")
         self._codec = codec_for(self.settings)
         self._topic = self.settings.topic(PATIENT_KEYS.name)
 
@@ -96,7 +102,7 @@ class PatientKeyring:
         consumer = self._reader()
         parts = [TopicPartition(self._topic, p) for p in partitions_of(consumer, self._topic)]
         ends = {tp.partition: watermarks(consumer, tp) for tp in parts}
-        quiet = time.monotonic()
+        quiet = self._read_at = time.monotonic()
         while self._behind(consumer, ends) and time.monotonic() - quiet < idle_s:
             for message in consumer.consume(500, 0.2):
                 if message.error() is None:
@@ -105,6 +111,12 @@ class PatientKeyring:
         return self
 
     refresh = load
+
+    def follow(self, every_s: float = FOLLOW_S) -> None:
+        """Refresh at most every ``every_s``: a long-running holder applies the tombstones of
+        forgotten patients, so it stops sealing or opening with their keys within that."""
+        if time.monotonic() - self._read_at >= every_s:
+            self.refresh()
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -143,6 +155,45 @@ class PatientKeyring:
         kid, data_key = self.key_for(example.patient_ref)
         sealed = seal_features(data_key, example.patient_ref, example.features)
         return _replace(example, features={}, features_key_id=kid, sealed_features=sealed)
+
+    def seal_letter(self, letter: DeadLetter, pseudonym: bytes) -> DeadLetter:
+        """``letter`` with its original key and value sealed under the data key of the patient
+        its key names (the clinics' topics are keyed by patient id); an input with no key gets
+        a key of its own, which only retention ends. Its clinic is read first, for the
+        monitor's segments."""
+        key = letter.original_key
+        ref = (
+            patient_ref(pseudonym, key.decode("utf-8", "replace"))
+            if key
+            else f"letter-{letter.dead_letter_id}"
+        )
+        kid, data_key = self.key_for(ref)
+        return _replace(
+            letter,
+            original_key=None,
+            original_value=None,
+            patient_ref=ref,
+            original_key_id=kid,
+            sealed_original=seal_original(data_key, ref, key, letter.original_value),
+            source=letter.source or record_source(self._codec, letter.original_value),
+        )
+
+    def open_letter(self, letter: DeadLetter) -> DeadLetter | None:
+        """``letter`` with its original readable; None (counted) if its key is gone. A letter
+        written unsealed is returned as it is."""
+        ref = letter.patient_ref or ""
+        if letter.sealed_original is None:
+            return letter
+        data_key = self.keys.get(ref, {}).get(letter.original_key_id or "")
+        if data_key is None:
+            self.stats.unreadable += 1
+            return None
+        try:
+            key, value = open_original(data_key, ref, letter.sealed_original)
+        except SealError:
+            self.stats.unreadable += 1
+            return None
+        return _replace(letter, original_key=key, original_value=value, sealed_original=None)
 
     def open(self, example: LabeledExample) -> LabeledExample | None:
         """``example`` with its features readable; None (counted) if its key is gone. An
@@ -237,6 +288,11 @@ class PatientKeyring:
         return self._kek
 
 
+def patient_key_output(record: PatientKey) -> Output[PatientKey]:
+    """A new data key, to write in the transaction of what was sealed under it."""
+    return Output(PATIENT_KEYS, f"{record.patient_ref}:{record.key_id}".encode(), record)
+
+
 class ForgottenPatients:
     """Who was forgotten, and when (the markers of ``patient-keys``; no key is held): what a
     backtest or a replay of the clinics' own topics, which hold ids, must leave out."""
@@ -291,5 +347,8 @@ def forget_patient(settings: ClusterSettings, patient_ref: str) -> int:
     return len(destroyed)
 
 
-def _replace(example: LabeledExample, **changes: Any) -> LabeledExample:
-    return dataclasses.replace(example, **changes)
+E = TypeVar("E", LabeledExample, DeadLetter)
+
+
+def _replace(event: E, **changes: Any) -> E:
+    return dataclasses.replace(event, **changes)

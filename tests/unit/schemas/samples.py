@@ -121,6 +121,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         source_offset=5,
         original_key=b"k",
         original_value=b"{}",
+        patient_ref="0f" * 16,
+        original_key_id=None,
+        sealed_original=None,
+        source="clinic-a",
     ),
     "PerformanceWindow": dict(
         window_id="w",

@@ -9,7 +9,9 @@ from riskstream.core.patient_crypto import (
     key_id,
     new_data_key,
     open_features,
+    open_original,
     seal_features,
+    seal_original,
     unwrap_key,
     wrap_key,
 )
@@ -58,3 +60,19 @@ def test_a_key_id_names_a_key_without_revealing_it() -> None:
     assert key_id(key) == key_id(key) and len(key_id(key)) == 16
     assert key_id(key) != key_id(new_data_key())
     assert key.hex()[:16] != key_id(key)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [(b"patient-1", b"\x00\x01bytes"), (None, b"no key"), (b"k", None), (None, None), (b"", b"")],
+)
+def test_a_dead_letters_original_comes_back_byte_for_byte(
+    key: bytes | None, value: bytes | None
+) -> None:
+    data_key = new_data_key()
+    sealed = seal_original(data_key, "ref-a", key, value)
+    assert open_original(data_key, "ref-a", sealed) == (key, value)
+    if value:
+        assert value not in sealed
+    with pytest.raises(SealError):
+        open_original(data_key, "ref-b", sealed)

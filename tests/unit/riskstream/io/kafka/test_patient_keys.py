@@ -7,10 +7,11 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from riskstream.core.patient_crypto import new_data_key, wrap_key
+from riskstream.core.pseudonyms import patient_ref
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.patient_keys import FORGOTTEN, PatientKeyring, kek_for
-from riskstream.schemas.events import LabeledExample, PatientKey
+from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 from tests.unit.schemas.samples import SAMPLES
 
 T = 1_700_000_000_000
@@ -106,3 +107,32 @@ def test_a_key_wrapped_under_another_secret_is_skipped_not_fatal(tmp_path: Path)
     keyring = PatientKeyring(settings)
     keyring._apply(*_record(other, "ref-a", new_data_key(), "k"))
     assert keyring.keys == {}
+
+
+def test_a_dead_letter_is_sealed_under_the_patient_its_key_names(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    codec = codec_for(settings)
+    record = {**SAMPLES["PatientRecord"], "patient_id": "p-7", "glucose": 9e4}
+    original = codec.encode("PatientRecord", record)
+    raw = DeadLetter.from_avro(
+        {**SAMPLES["DeadLetter"], "original_key": b"p-7", "original_value": original}
+    )
+    raw = dataclasses.replace(raw, patient_ref=None, source=None)
+    scorer = PatientKeyring(settings)
+    sealed = scorer.seal_letter(raw, b"pseudonym key")
+    assert sealed.original_key is None and sealed.original_value is None
+    assert sealed.patient_ref == patient_ref(b"pseudonym key", "p-7")
+    assert sealed.source == record["source"]  # read before sealing, for the segments
+    assert b"p-7" not in (sealed.sealed_original or b"")
+    (made,) = scorer.unwritten
+    assert made.patient_ref == sealed.patient_ref and made.key_id == sealed.original_key_id
+    opened = scorer.open_letter(sealed)
+    assert opened is not None and (opened.original_key, opened.original_value) == (
+        b"p-7",
+        original,
+    )
+    stranger = PatientKeyring(settings)
+    assert stranger.open_letter(sealed) is None and stranger.stats.unreadable == 1
+    keyless = scorer.seal_letter(dataclasses.replace(raw, original_key=None), b"pseudonym key")
+    assert keyless.patient_ref == f"letter-{raw.dead_letter_id}"
+    assert scorer.open_letter(raw) == raw  # written before sealing: as it is
