@@ -135,7 +135,7 @@ def read_labeled_range(
     rows: dict[str, tuple[int, list[float | None]]] = {}
     nan: set[str] = set()  # a NaN value is invalid; in a frame it would pass for a null
     read = invalid = 0
-    forgotten = ForgottenPatients(settings)  # erased patients' records are left out
+    forgotten = ForgottenPatients.read(settings)  # erased patients' records are left out
     for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
         read += 1
         try:

@@ -79,7 +79,7 @@ def replay(
     first_ts: int | None = None
     copied = left_out = 0
     # keyed by a patient id (the clinics' topics) or a reference (riskstream's)
-    forgotten = ForgottenPatients(settings)
+    forgotten = ForgottenPatients.read(settings)
     for m in messages(settings, source, start, stop):
         ts = int(m.timestamp()[1])
         if forgotten and forgotten.holds((m.key() or b"").decode(errors="replace"), ts):

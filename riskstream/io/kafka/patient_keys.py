@@ -297,13 +297,19 @@ class ForgottenPatients:
     """Who was forgotten, and when (the markers of ``patient-keys``; no key is held): what a
     backtest or a replay of the clinics' own topics, which hold ids, must leave out."""
 
-    def __init__(self, settings: ClusterSettings) -> None:
+    def __init__(self, at: dict[str, int], key: bytes) -> None:
+        self.at = at  # reference → forgotten at (ms)
+        self._key = key  # the pseudonym key: a record keyed by a patient id is looked up too
+
+    @classmethod
+    def read(cls, settings: ClusterSettings) -> ForgottenPatients:
+        """The deployment's markers, read from ``patient-keys`` now."""
         keyring = PatientKeyring(settings, wanted=frozenset())
         try:
-            self.at = dict(keyring.load().forgotten)
+            at = dict(keyring.load().forgotten)
         finally:
             keyring.close()
-        self._key = pseudonym_key(settings) if self.at else b""
+        return cls(at, pseudonym_key(settings) if at else b"")
 
     def __bool__(self) -> bool:
         return bool(self.at)

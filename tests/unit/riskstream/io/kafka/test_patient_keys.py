@@ -10,7 +10,7 @@ from riskstream.core.patient_crypto import new_data_key, wrap_key
 from riskstream.core.pseudonyms import patient_ref
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import codec_for
-from riskstream.io.kafka.patient_keys import FORGOTTEN, PatientKeyring, kek_for
+from riskstream.io.kafka.patient_keys import FORGOTTEN, ForgottenPatients, PatientKeyring, kek_for
 from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 from tests.unit.schemas.samples import SAMPLES
 
@@ -136,3 +136,11 @@ def test_a_dead_letter_is_sealed_under_the_patient_its_key_names(tmp_path: Path)
     keyless = scorer.seal_letter(dataclasses.replace(raw, original_key=None), b"pseudonym key")
     assert keyless.patient_ref == f"letter-{raw.dead_letter_id}"
     assert scorer.open_letter(raw) == raw  # written before sealing: as it is
+
+
+def test_records_from_before_an_erasure_are_found_by_reference_or_by_id() -> None:
+    ref = patient_ref(b"pseudonym key", "p-7")
+    forgotten = ForgottenPatients({ref: T}, b"pseudonym key")
+    assert forgotten and forgotten.holds(ref, T) and forgotten.holds("p-7", T - 1)
+    assert not forgotten.holds("p-7", T + 1)  # sent after the request: new data
+    assert not forgotten.holds("p-8", T) and not ForgottenPatients({}, b"")
