@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 KEK_FILE = "key-encryption.key"
 KEYS_HELD = 100_000  # about 25 MB of keys
 FOLLOW_S = 10.0  # how soon a running joiner or learner drops a forgotten patient's keys
@@ -181,18 +182,13 @@ class PatientKeyring:
     def open_letter(self, letter: DeadLetter) -> DeadLetter | None:
         """``letter`` with its original readable; None (counted) if its key is gone. A letter
         written unsealed is returned as it is."""
-        ref = letter.patient_ref or ""
         if letter.sealed_original is None:
             return letter
-        data_key = self.keys.get(ref, {}).get(letter.original_key_id or "")
-        if data_key is None:
-            self.stats.unreadable += 1
+        ref = letter.patient_ref or ""
+        opened = self._opened(ref, letter.original_key_id, letter.sealed_original, open_original)
+        if opened is None:
             return None
-        try:
-            key, value = open_original(data_key, ref, letter.sealed_original)
-        except SealError:
-            self.stats.unreadable += 1
-            return None
+        key, value = opened
         return _replace(letter, original_key=key, original_value=value, sealed_original=None)
 
     def open(self, example: LabeledExample) -> LabeledExample | None:
@@ -200,16 +196,29 @@ class PatientKeyring:
         example written before sealing is returned as it is."""
         if example.sealed_features is None:
             return example
-        data_key = self.keys.get(example.patient_ref, {}).get(example.features_key_id or "")
-        if data_key is None:
-            self.stats.unreadable += 1
-            return None
-        try:
-            features = open_features(data_key, example.patient_ref, example.sealed_features)
-        except SealError:
-            self.stats.unreadable += 1
+        ref, sealed = example.patient_ref, example.sealed_features
+        features = self._opened(ref, example.features_key_id, sealed, open_features)
+        if features is None:
             return None
         return _replace(example, features=features, sealed_features=None)
+
+    def _opened(
+        self,
+        ref: str,
+        kid: str | None,
+        sealed: bytes,
+        opener: Callable[[bytes, str, bytes], T],
+    ) -> T | None:
+        """What ``opener`` finds in ``sealed`` under the patient's key ``kid``; None, counted,
+        when that key is gone or does not open it."""
+        data_key = self.keys.get(ref, {}).get(kid or "")
+        if data_key is not None:
+            try:
+                return opener(data_key, ref, sealed)
+            except SealError:
+                pass
+        self.stats.unreadable += 1
+        return None
 
     def open_all(self, examples: Iterable[LabeledExample]) -> list[LabeledExample]:
         """The examples whose features can be read, opened; a key this keyring has not seen
@@ -218,11 +227,6 @@ class PatientKeyring:
         if any(self._unknown(e) for e in batch):
             self.refresh()
         return [opened for e in batch if (opened := self.open(e)) is not None]
-
-    def is_forgotten(self, patient_ref: str, event_time: int) -> bool:
-        """Whether data of ``patient_ref`` from ``event_time`` predates its erasure."""
-        at = self.forgotten.get(patient_ref)
-        return at is not None and event_time <= at
 
     def _unknown(self, example: LabeledExample) -> bool:
         if example.sealed_features is None or example.patient_ref in self.forgotten:
