@@ -6,10 +6,12 @@ arrive days later, Redis expires them by itself, and every joiner instance sees 
 prediction whatever partitions it owns. A longer-lived ``seen`` marker tells a label that came
 after the TTL (``late_label``) from one whose request never had a prediction
 (``unknown_request_id``). A label that arrives before its prediction is cached waits up to
-``joiner_grace_s`` in a Redis sorted set. Every label ends as one LabeledExample or one dead
-letter; none is dropped. A shadow prediction's version, risk and label wait beside their
-served prediction, and the example carries both: champion and challenger judged on the same
-records, the pairs a paired test needs. A label joined before its shadow prediction was
+``joiner_grace_s`` in Redis, sealed under its patient's key
+(:mod:`riskstream.stream_processors.parked_labels`). Every label ends as one LabeledExample or
+one dead letter; none is dropped, except a parked label whose patient is forgotten meanwhile.
+A shadow prediction's version, risk and label wait beside their served prediction, and the
+example carries both: champion and challenger judged on the same records, the pairs a paired
+test needs. A label joined before its shadow prediction was
 cached gets none. An example's feature values are sealed under its patient's data key
 (:mod:`riskstream.io.kafka.patient_keys`); a new patient's key is written to ``patient-keys``
 in the same transaction as the first example sealed under it.
@@ -34,7 +36,7 @@ from typing import Any, Literal
 from confluent_kafka import Message
 
 from riskstream.core.ids import now_ms
-from riskstream.core.pseudonyms import pseudonym_key
+from riskstream.core.pseudonyms import patient_ref, pseudonym_key
 from riskstream.core.topics import (
     DEAD_LETTER,
     GROUND_TRUTH,
@@ -44,7 +46,7 @@ from riskstream.core.topics import (
 )
 from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.contract import Batch, Cadence, Output
-from riskstream.io.kafka.dead_letter import dead_letter
+from riskstream.io.kafka.dead_letter import consumed, dead_letter
 from riskstream.io.kafka.patient_keys import PatientKeyring, patient_key_output
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
@@ -53,7 +55,6 @@ from riskstream.io.redis_client import (
     RedisClient,
     connect,
     mget,
-    pending_key,
     prediction_key,
     seen_key,
     shadow_key,
@@ -61,12 +62,12 @@ from riskstream.io.redis_client import (
 from riskstream.models.features import is_measured
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import (
-    Consumed,
     DeadLetter,
     GroundTruth,
     LabeledExample,
     Prediction,
 )
+from riskstream.stream_processors.parked_labels import ParkedLabel, ParkedLabels
 
 log = logging.getLogger(__name__)
 GROUP = "riskstream-joiner"
@@ -83,6 +84,7 @@ class JoinerStats:
     late_labels: int = 0
     unknown_labels: int = 0
     parked: int = 0
+    parked_forgotten: int = 0  # parked labels whose patient was forgotten before they left
     dead_letters: int = 0
 
 
@@ -145,12 +147,6 @@ def label_fate(cached: bool, seen: bool, age_ms: float, grace_ms: float) -> Labe
     return "unknown"
 
 
-def parked_label_due(deadline_s: float, now_s: float, prediction_arrived: bool) -> bool:
-    """A parked label leaves the grace set when its prediction has arrived (it joins) or its
-    grace has run out (it is dead-lettered as unknown)."""
-    return deadline_s <= now_s or prediction_arrived
-
-
 class Joiner:
     def __init__(self, settings: LabelJoinerSettings, *, instance: str = "0") -> None:
         self.settings = settings
@@ -170,7 +166,6 @@ class Joiner:
             "shadow": settings.topic(SHADOW_PREDICTIONS.name),
             "truth": settings.topic(GROUND_TRUTH.name),
         }
-        self._pending_key = pending_key(settings)
         self.keyring = PatientKeyring(settings)
         self._pseudonym_key = b""  # read in run(): a constructor does no I/O
 
@@ -178,6 +173,10 @@ class Joiner:
     def redis(self) -> RedisClient:
         """Connected on first use: a worker is built, then started."""
         return connect(self.settings)
+
+    @cached_property
+    def parked(self) -> ParkedLabels:
+        return ParkedLabels(self.settings, self.redis, self.keyring)
 
     def _prediction_key(self, request_id: str) -> str:
         return prediction_key(self.settings, request_id)
@@ -211,7 +210,7 @@ class Joiner:
         labels = [m for m in messages if m.topic() == self._topics["truth"]]
         self._cache(predictions)
         self._cache_shadows([m for m in messages if m.topic() == self._topics["shadow"]])
-        released = self._due_pending()
+        released = self.parked.due(time.time())
         if not messages and not released:
             return None
         # behind (a full batch): the predictions of these labels may still be in the backlog,
@@ -219,12 +218,15 @@ class Joiner:
         # outage longer than the grace dead-lettered half its labels as unknown)
         behind = len(messages) >= self.runtime.cadence.size
         examples, letters, parked = self._join(labels, behind)
-        for _, entry in released:
-            event = self._resolve_pending(entry)
+        forgotten = 0
+        for label in released:
+            event = self._resolve_parked(label)
             if isinstance(event, LabeledExample):
                 examples.append(event)
-            else:
+            elif event is not None:
                 letters.append(event)
+            else:
+                forgotten += 1
         sealed = [self.keyring.seal(e) for e in examples]
         sealed_letters = [self.keyring.seal_letter(d, self._pseudonym_key) for d in letters]
         # a new patient's key commits with the first example or letter sealed under it
@@ -234,16 +236,15 @@ class Joiner:
         ]
         outputs += [Output(DEAD_LETTER, (d.patient_ref or "").encode(), d) for d in sealed_letters]
 
-        def park() -> None:  # before the offsets commit: a crash then re-parks the same entries
-            if parked:
-                self.redis.zadd(self._pending_key, {e: d for e, d in parked})
+        def park() -> None:  # before the offsets commit: a crash then re-parks the same labels
+            self.parked.park(parked)
 
         def done() -> None:
             self.keyring.written()
-            if released:
-                self.redis.zrem(self._pending_key, *[raw for raw, _ in released])
+            self.parked.release(released)
             self.metrics.records_in.inc(len(messages))
             self.stats.parked += len(parked)
+            self.stats.parked_forgotten += forgotten
             self.stats.dead_letters += len(letters)
             self.metrics.records_out(LABELED_EXAMPLES.name, len(examples))
             for letter in letters:
@@ -304,10 +305,10 @@ class Joiner:
 
     def _join(
         self, labels: list[Message], behind: bool = False
-    ) -> tuple[list[LabeledExample], list[DeadLetter], list[tuple[str, float]]]:
+    ) -> tuple[list[LabeledExample], list[DeadLetter], list[ParkedLabel]]:
         examples: list[LabeledExample] = []
         letters: list[DeadLetter] = []
-        parked: list[tuple[str, float]] = []
+        parked: list[ParkedLabel] = []
         decoded: list[tuple[Message, GroundTruth]] = []
         for message in labels:
             try:
@@ -337,15 +338,7 @@ class Joiner:
                     self._letter(message, "late_label", "label arrived after its prediction's TTL")
                 )
             elif fate == "park":
-                entry = json.dumps(
-                    {
-                        "value": (message.value() or b"").hex(),
-                        "key": (message.key() or b"").hex(),
-                        "partition": location[0],
-                        "offset": location[1],
-                    }
-                )
-                parked.append((entry, time.time() + self.settings.joiner_grace_s))
+                parked.append(self._park(message, truth))
             else:
                 self.stats.unknown_labels += 1
                 letters.append(
@@ -371,39 +364,30 @@ class Joiner:
             prediction, (partition, offset), truth, truth_location, self._shadow(shadow)
         )
 
-    def _due_pending(self) -> list[tuple[bytes, dict[str, Any]]]:
-        """Parked labels whose prediction has arrived or whose grace has run out."""
-        entries = self.redis.zrange(self._pending_key, 0, 499, withscores=True)
-        due = []
-        now = time.time()
-        for raw, deadline in entries:
-            entry = json.loads(raw)
-            truth = self.codec.decode_event(bytes.fromhex(entry["value"]), GroundTruth)
-            arrived = deadline > now and bool(
-                self.redis.exists(self._prediction_key(truth.request_id))
-            )
-            if parked_label_due(deadline, now, arrived):
-                due.append((raw, {**entry, "truth": truth}))
-        return due
+    def _park(self, message: Message, truth: GroundTruth) -> ParkedLabel:
+        """The label sealed under the key of the patient its key names, as its dead letter
+        would be; with no key, under the patient id it carries."""
+        key = message.key()
+        ref = patient_ref(
+            self._pseudonym_key, key.decode("utf-8", "replace") if key else truth.patient_id
+        )
+        deadline = time.time() + self.settings.joiner_grace_s
+        return self.parked.seal(consumed(message), truth.request_id, ref, deadline)
 
-    def _resolve_pending(self, entry: dict[str, Any]) -> LabeledExample | DeadLetter:
-        truth: GroundTruth = entry["truth"]
+    def _resolve_parked(self, label: ParkedLabel) -> LabeledExample | DeadLetter | None:
+        """A released label's example, or its dead letter when no prediction came; None when
+        its patient was forgotten while it waited (nothing of them may be written again)."""
+        original = self.parked.opened(label)
+        if original is None:
+            return None
+        truth = self.codec.decode_event(original.value, GroundTruth)
         hit = self.redis.get(self._prediction_key(truth.request_id))
-        location = (entry["partition"], entry["offset"])
         if hit is not None:
             shadow = self.redis.get(self._shadow_key(truth.request_id))
-            return self._example(hit, truth, location, shadow)
+            return self._example(hit, truth, label.location, shadow)
         self.stats.unknown_labels += 1
-        parked = Consumed(
-            bytes.fromhex(entry["key"]) or None,
-            bytes.fromhex(entry["value"]),
-            self._topics["truth"],
-            location[0],
-            location[1],
-            truth.event_time,
-        )
         return DeadLetter.of(
-            parked,
+            original,
             "joiner",
             "unknown_request_id",
             "no prediction arrived for this request id within the grace period",

@@ -129,3 +129,8 @@ def shadow_key(settings: ClusterSettings, request_id: str) -> str:
 def pending_key(settings: ClusterSettings) -> str:
     """The joiner's grace set: labels that came before their prediction."""
     return settings.redis_key("joiner", "pending")
+
+
+def parked_key(settings: ClusterSettings) -> str:
+    """The sealed labels of the joiner's grace set, by their member in :func:`pending_key`."""
+    return settings.redis_key("joiner", "parked")

@@ -7,8 +7,10 @@ import time
 import uuid
 from typing import Any
 
+import redis
 from confluent_kafka import Producer
 
+from riskstream.app.tools.forget import forget
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, GROUND_TRUTH, LABELED_EXAMPLES, PREDICTIONS
 from riskstream.io.kafka.clients import codec_for
@@ -17,6 +19,7 @@ from riskstream.stream_processors.joiner import Joiner, example_id
 from riskstream.stream_processors.labeled_examples import open_examples
 from tests.integration.conftest import drain_committed
 from tests.unit.schemas.samples import SAMPLES
+from tests.waiting import eventually
 
 DEPLOYMENT = {
     "stem": "jn",
@@ -121,3 +124,48 @@ def test_a_label_that_overtakes_its_prediction_waits_and_joins(deployment: Setti
     assert [e["request_id"] for e in examples] == ["rq-100"]
     assert joiner.stats.parked == 1 and joiner.stats.joined == 1
     assert joiner.stats.unknown_labels == 0
+
+
+def _redis_bytes(settings: Settings) -> bytes:
+    """Every key and value this deployment keeps in Redis, as one byte string."""
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    found = b""
+    for name in client.scan_iter(match=f"*{settings.topic_prefix}*", count=1000):
+        kind = client.type(name)
+        if kind == b"hash":
+            found += name + b"".join(k + v for k, v in client.hgetall(name).items())
+        elif kind == b"zset":
+            found += name + b"".join(client.zrange(name, 0, -1))
+        elif kind == b"string":
+            found += name + (client.get(name) or b"")
+    return found
+
+
+def test_a_parked_label_is_sealed_in_redis_and_forgetting_its_patient_drops_it(
+    deployment: Settings,
+) -> None:
+    """While a label waits for its prediction, Redis holds neither its patient id nor its
+    bytes, in the clear or hex-encoded; `riskstream forget` removes it, and its prediction
+    arriving afterwards joins nothing."""
+    settings = deployment.model_copy(update={"joiner_grace_s": 60.0})
+    joiner = Joiner(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=joiner.run, args=(stop,), daemon=True)
+    thread.start()
+    truth = _truth(201)
+    try:
+        _produce(settings, GROUND_TRUTH.name, "GroundTruth", [truth, _truth(202)])
+        eventually(lambda: joiner.stats.parked == 2, 60, "the joiner parks both labels")
+        held = _redis_bytes(settings)
+        assert b":joiner:parked" in held  # the scan sees the grace set
+        for secret in (b"p-201", truth["label_id"].encode()):
+            assert secret not in held and secret.hex().encode() not in held, secret
+        erasure = forget(settings, "p-201", reason="test", actor="tester")
+        assert erasure.cache_entries == 1  # the parked label, and only it
+        _produce(settings, PREDICTIONS.name, "Prediction", [_prediction(i) for i in (201, 202)])
+        (example,) = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", 1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert example["request_id"] == "rq-202"  # the other patient's label joined
+    assert joiner.stats.joined == 1 and joiner.stats.unknown_labels == 0

@@ -10,23 +10,17 @@ readable until its retention ends is stated in the README ("Patient data").
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from riskstream.core.pseudonyms import patient_ref, previous_keys, pseudonym_key
 from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.model_events import default_actor, publish_audit
-from riskstream.io.kafka.patient_keys import forget_patient
-from riskstream.io.redis_client import (
-    CACHED_AT,
-    connect,
-    pending_key,
-    prediction_key,
-    shadow_key,
-)
-from riskstream.schemas import AvroCodec, CodecError
-from riskstream.schemas.events import AuditEvent, GroundTruth, Prediction
+from riskstream.io.kafka.patient_keys import PatientKeyring, forget_patient
+from riskstream.io.redis_client import CACHED_AT, connect, prediction_key, shadow_key
+from riskstream.schemas import CodecError
+from riskstream.schemas.events import AuditEvent, Prediction
+from riskstream.stream_processors.parked_labels import ParkedLabels
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,7 @@ def forget(settings: LabelJoinerSettings, patient_id: str, reason: str, actor: s
     keys = [pseudonym_key(settings), *previous_keys(settings)]
     refs = tuple(dict.fromkeys(patient_ref(key, patient_id) for key in keys))
     destroyed = sum(forget_patient(settings, ref) for ref in refs)
-    purged = purge_joiner_cache(settings, frozenset(refs), patient_id)
+    purged = purge_joiner_cache(settings, frozenset(refs))
     publish_audit(
         settings,
         AuditEvent.record(
@@ -58,11 +52,11 @@ def forget(settings: LabelJoinerSettings, patient_id: str, reason: str, actor: s
     return Erasure(refs, destroyed, purged)
 
 
-def purge_joiner_cache(settings: LabelJoinerSettings, refs: frozenset[str], patient_id: str) -> int:
-    """Delete what the joiner's cache holds of one patient: predictions waiting for their
-    label (by reference) with their shadow scores, and parked labels (the clinic's own
-    records, by id). Returns how many entries went. A scan of the cache: a rare, manual
-    command, so the joiner keeps no per-patient index on its hot path."""
+def purge_joiner_cache(settings: LabelJoinerSettings, refs: frozenset[str]) -> int:
+    """Delete what the joiner's cache holds of one patient, by reference: predictions waiting
+    for their label with their shadow scores, and parked labels. Returns how many entries
+    went. A scan of the cache: a rare, manual command, so the joiner keeps no per-patient
+    index on its hot path."""
     redis, codec = connect(settings), codec_for(settings)
     doomed: list[str] = []
     for key in redis.scan_iter(match=prediction_key(settings, "*"), count=1000):
@@ -76,18 +70,5 @@ def purge_joiner_cache(settings: LabelJoinerSettings, refs: frozenset[str], pati
         if prediction.patient_ref in refs:
             name = key.decode() if isinstance(key, bytes) else str(key)
             doomed += [name, shadow_key(settings, prediction.request_id)]
-    parked = [
-        raw
-        for raw in redis.zrange(pending_key(settings), 0, -1)
-        if _parked_label_of(codec, raw, patient_id)
-    ]
     purged = int(redis.delete(*doomed)) if doomed else 0
-    return purged + (int(redis.zrem(pending_key(settings), *parked)) if parked else 0)
-
-
-def _parked_label_of(codec: AvroCodec, parked: bytes, patient_id: str) -> bool:
-    try:
-        value = bytes.fromhex(json.loads(parked)["value"])
-        return codec.decode_event(value, GroundTruth).patient_id == patient_id
-    except (CodecError, ValueError, KeyError):
-        return False
+    return purged + ParkedLabels(settings, redis, PatientKeyring(settings)).purge(refs)

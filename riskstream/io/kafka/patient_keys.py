@@ -168,24 +168,37 @@ class PatientKeyring:
             if key
             else f"letter-{letter.dead_letter_id}"
         )
-        kid, data_key = self.key_for(ref)
+        kid, sealed = self.seal_bytes(ref, key, letter.original_value)
         return _replace(
             letter,
             original_key=None,
             original_value=None,
             patient_ref=ref,
             original_key_id=kid,
-            sealed_original=seal_original(data_key, ref, key, letter.original_value),
+            sealed_original=sealed,
             source=letter.source or record_source(self._codec, letter.original_value),
         )
+
+    def seal_bytes(self, ref: str, key: bytes | None, value: bytes | None) -> tuple[str, bytes]:
+        """A message's key and value, byte for byte, sealed under ``ref``'s data key: (key
+        id, sealed)."""
+        kid, data_key = self.key_for(ref)
+        return kid, seal_original(data_key, ref, key, value)
+
+    def open_bytes(
+        self, ref: str, kid: str | None, sealed: bytes
+    ) -> tuple[bytes | None, bytes | None] | None:
+        """The key and value :meth:`seal_bytes` sealed; None (counted) if the key is gone."""
+        return self._opened(ref, kid, sealed, open_original)
 
     def open_letter(self, letter: DeadLetter) -> DeadLetter | None:
         """``letter`` with its original readable; None (counted) if its key is gone. A letter
         written unsealed is returned as it is."""
         if letter.sealed_original is None:
             return letter
-        ref = letter.patient_ref or ""
-        opened = self._opened(ref, letter.original_key_id, letter.sealed_original, open_original)
+        opened = self.open_bytes(
+            letter.patient_ref or "", letter.original_key_id, letter.sealed_original
+        )
         if opened is None:
             return None
         key, value = opened

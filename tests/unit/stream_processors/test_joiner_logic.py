@@ -1,5 +1,4 @@
-"""The joiner's decisions, without a broker or Redis: what becomes of each label, and when a
-parked label leaves the grace set."""
+"""The joiner's decisions, without a broker or Redis: what becomes of each label."""
 
 import pytest
 
@@ -9,7 +8,6 @@ from riskstream.stream_processors.joiner import (
     label_fate,
     labeled_example,
     measured_features,
-    parked_label_due,
 )
 
 GRACE = 30_000
@@ -28,12 +26,6 @@ GRACE = 30_000
 )
 def test_each_label_meets_one_fate(cached: bool, seen: bool, age_ms: int, fate: str) -> None:
     assert label_fate(cached, seen, age_ms, GRACE) == fate
-
-
-def test_a_parked_label_leaves_when_its_prediction_arrives_or_its_grace_ends() -> None:
-    assert not parked_label_due(100.0, 99.0, prediction_arrived=False)
-    assert parked_label_due(100.0, 99.0, prediction_arrived=True)
-    assert parked_label_due(100.0, 100.0, prediction_arrived=False)
 
 
 def _prediction(missing: list[str]) -> Prediction:
