@@ -7,7 +7,6 @@ did not start is reported, never taken over. With ``RISKSTREAM_KAFKA_BOOTSTRAP``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +24,7 @@ from riskstream.app.stack.kafka_broker import (
     pinned_version,
     started_nodes,
 )
-from riskstream.app.stack.processes import log_tail, port_in_use
+from riskstream.app.stack.processes import Patience, port_in_use, wait_started
 from riskstream.app.stack.prometheus import PrometheusServer, up_prometheus
 from riskstream.app.stack.redis_server import (
     RedisServer,
@@ -38,6 +37,8 @@ from riskstream.core.settings import Settings, mask_url_password
 from riskstream.io.kafka.factory import admin_client
 
 Echo = Callable[[str], None]
+# a broker loading a data dir of thousands of topics logs as it goes: waited on up to this
+KAFKA_START_CEILING_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -83,31 +84,6 @@ def redis_ready(settings: Settings) -> bool:
         return bool(redis_client(settings).ping())
     except redis.RedisError:
         return False
-
-
-def _wait(
-    name: str,
-    ready: Callable[[], bool],
-    exited: Callable[[], bool],
-    log: Path | Callable[[], Path],
-    timeout: float,
-) -> None:
-    def tail() -> str:
-        return log_tail(log if isinstance(log, Path) else log())
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        if exited():
-            raise StackError(
-                f"{name} exited while starting", hint=f"last lines of its log:\n{tail()}"
-            )
-        time.sleep(0.5)
-    raise StackError(
-        f"{name} did not become ready within {timeout:.0f}s",
-        hint=f"last lines of its log:\n{tail()}",
-    )
 
 
 def _up_kafka(
@@ -159,12 +135,13 @@ def _up_kafka(
             (n.process.logfile for n in nodes if n.process.exited()), nodes[0].process.logfile
         )
 
-    _wait(
+    wait_started(
         "kafka",
         lambda: kafka_brokers_up(ask) >= len(nodes),
         any_exited,
         log_of_exited,
-        timeout,
+        Patience(quiet_s=timeout, ceiling_s=KAFKA_START_CEILING_S),
+        echo,
     )
     echo(
         f"kafka: ready, {len(nodes)} broker(s) at {ask.kafka_bootstrap} "
@@ -197,7 +174,7 @@ def _up_redis(settings: Settings, echo: Echo, timeout: float) -> None:
             )
         pid = server.start()
         echo(f"redis: started pid {pid}")
-    _wait(
+    wait_started(
         "redis",
         lambda: redis_ready(settings),
         server.process.exited,
@@ -239,7 +216,7 @@ def _up_redis_cluster(settings: Settings, echo: Echo, timeout: float) -> None:
                     "move RISKSTREAM_REDIS_URL's port: the masters take it and the two above",
                 )
             echo(f"{server.name}: started pid {server.start()}")
-        _wait(
+        wait_started(
             server.name,
             partial(redis_ready, node),
             server.process.exited,
@@ -250,7 +227,7 @@ def _up_redis_cluster(settings: Settings, echo: Echo, timeout: float) -> None:
     if int(cluster_info(first).get("cluster_slots_assigned", "0")) == 0:
         echo(f"redis: creating a cluster of {len(masters)} masters (no replicas)")
         create_cluster(masters)
-    _wait(
+    wait_started(
         "redis cluster",
         lambda: all(
             cluster_info(_node_settings(settings, m)).get("cluster_state") == "ok" for m in masters

@@ -12,9 +12,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from riskstream.core.errors import StackError
+
+PROGRESS_EVERY_S = 30.0  # how often a long start says it is still going
+LOG_KEEP_BYTES = 64 * 1024 * 1024  # a service's log is rotated at its start past this
 
 
 def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -29,6 +34,79 @@ def log_tail(path: Path, lines: int = 25) -> str:
         return f"(no log at {path})"
     text = path.read_text("utf-8", errors="replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long to wait for a starting service: ``quiet_s`` with no sign of progress (its log
+    growing), and at most ``ceiling_s`` in all. A broker whose data dir holds thousands of
+    topics (a machine that ran the suite many times) spends minutes loading them, logging as
+    it goes; one that hangs logs nothing."""
+
+    quiet_s: float
+    ceiling_s: float
+
+    def gave_up(self, started: float, last_progress: float, now: float) -> bool:
+        return now - last_progress >= self.quiet_s or now - started >= self.ceiling_s
+
+
+def log_size(path: Path) -> int:
+    """The log's size: it grows while a starting service works."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def rotate_log(path: Path, keep_bytes: int = LOG_KEEP_BYTES) -> None:
+    """Move a log past ``keep_bytes`` to ``<name>.1`` (the one before goes) before a start
+    appends to it: a broker logs every partition it loads, and a machine that ran the suite
+    often had a 950 MB ``kafka.log``."""
+    if log_size(path) > keep_bytes:
+        path.replace(path.with_name(path.name + ".1"))
+
+
+def wait_started(
+    name: str,
+    ready: Callable[[], bool],
+    exited: Callable[[], bool],
+    log: Path | Callable[[], Path],
+    patience: float | Patience,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Until ``ready()``; a float is a plain timeout, a :class:`Patience` waits on while the
+    service's log grows, saying so every ``PROGRESS_EVERY_S``."""
+
+    def logfile() -> Path:
+        return log if isinstance(log, Path) else log()
+
+    if not isinstance(patience, Patience):
+        patience = Patience(patience, patience)
+    started = last_progress = last_said = time.monotonic()
+    size = log_size(logfile())
+    while True:
+        if ready():
+            return
+        if exited():
+            raise StackError(
+                f"{name} exited while starting",
+                hint=f"last lines of its log:\n{log_tail(logfile())}",
+            )
+        now = time.monotonic()
+        if (grown := log_size(logfile())) != size:
+            size, last_progress = grown, now
+        if patience.gave_up(started, last_progress, now):
+            break
+        if echo is not None and now - last_said >= PROGRESS_EVERY_S:
+            last_said = now
+            echo(f"{name}: still starting after {now - started:.0f}s (its log: {size:,} bytes)")
+        time.sleep(0.5)
+    raise StackError(
+        f"{name} did not become ready within {time.monotonic() - started:.0f}s",
+        hint=f"last lines of its log:\n{log_tail(logfile())}\n"
+        "a data dir with many old topics slows a start: `riskstream stack down`, then delete "
+        f"{name}'s data under the state dir (RISKSTREAM_STATE_DIR) to start empty",
+    )
 
 
 def _cmdline(pid: int) -> str:
@@ -91,6 +169,7 @@ class ManagedProcess:
     def start(self, argv: Sequence[str], cwd: Path) -> int:
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        rotate_log(self.logfile)
         with self.logfile.open("ab") as log:
             proc = subprocess.Popen(
                 list(argv),

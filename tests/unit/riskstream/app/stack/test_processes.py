@@ -1,9 +1,20 @@
 import socket
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 from riskstream.app.stack.kafka_broker import pinned_version, split_host_port
-from riskstream.app.stack.processes import ManagedProcess, log_tail, port_in_use
+from riskstream.app.stack.processes import (
+    ManagedProcess,
+    Patience,
+    log_tail,
+    port_in_use,
+    rotate_log,
+    wait_started,
+)
+from riskstream.core.errors import StackError
 
 
 def test_port_in_use_sees_a_listening_socket() -> None:
@@ -53,3 +64,42 @@ def test_split_host_port() -> None:
 
 def test_pinned_version_is_kafka_4() -> None:
     assert pinned_version().startswith("4.")
+
+
+def test_patience_gives_up_after_a_quiet_spell_or_at_its_ceiling() -> None:
+    patience = Patience(quiet_s=10, ceiling_s=100)
+    assert not patience.gave_up(started=0, last_progress=0, now=9.9)
+    assert patience.gave_up(started=0, last_progress=0, now=10)
+    assert not patience.gave_up(started=0, last_progress=95, now=99)  # still logging
+    assert patience.gave_up(started=0, last_progress=99, now=100)  # but not for ever
+
+
+def test_a_start_whose_log_grows_is_waited_for_past_its_quiet_limit(tmp_path: Path) -> None:
+    """A broker loading many topics logs as it goes and is ready after the plain timeout
+    (1 s here) would have given up; one whose log stays still is given up on."""
+    log = tmp_path / "service.log"
+    log.write_text("starting\n")
+    began = time.monotonic()
+    said: list[str] = []
+
+    def loading() -> bool:
+        with log.open("a") as out:
+            out.write("loaded a partition\n")
+        return time.monotonic() - began > 2.5
+
+    wait_started("kafka", loading, lambda: False, log, Patience(1.0, 30.0), said.append)
+    assert time.monotonic() - began > 2.5
+    with pytest.raises(StackError, match="did not become ready within 1s") as raised:
+        wait_started("kafka", lambda: False, lambda: False, log, Patience(1.0, 30.0))
+    assert "loaded a partition" in str(raised.value.hint)  # the log's tail, to act on
+
+
+def test_a_log_past_its_limit_is_moved_aside_at_start_and_a_small_one_kept(tmp_path: Path) -> None:
+    log = tmp_path / "kafka.log"
+    log.write_bytes(b"x" * 100)
+    rotate_log(log, keep_bytes=100)
+    assert log.read_bytes() == b"x" * 100  # at the limit: kept
+    log.write_bytes(b"y" * 101)
+    rotate_log(log, keep_bytes=100)
+    assert not log.exists() and (tmp_path / "kafka.log.1").read_bytes() == b"y" * 101
+    rotate_log(log, keep_bytes=100)  # no log yet: nothing to do
