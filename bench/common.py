@@ -67,11 +67,24 @@ def base_settings(echo: Echo) -> Settings:
     return settings.model_copy(update={"stack_managed": False})
 
 
+# The topic prefixes this run's benchmarks used: bench.run removes their topics and Redis
+# keys at its end (a run leaves gigabytes of records, and a broker with thousands of leftover
+# topics runs out of open files).
+NAMESPACES: set[str] = set()
+
+
+def bench_prefix(stem: str) -> str:
+    """A fresh topic prefix for one benchmark deployment, removed when the run ends."""
+    prefix = f"{stem}{uuid.uuid4().hex[:6]}."
+    NAMESPACES.add(prefix)
+    return prefix
+
+
 def deployment(base: Settings, stem: str, state_dir: Path, **changes: Any) -> Settings:
     """Own topics (6 partitions) and MLflow store, with a bootstrapped champion."""
     settings = base.model_copy(
         update={
-            "topic_prefix": f"{stem}{uuid.uuid4().hex[:6]}.",
+            "topic_prefix": bench_prefix(stem),
             "topic_partitions": 6,
             "state_dir": state_dir,
             "log_level": "WARNING",

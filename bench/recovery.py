@@ -11,11 +11,10 @@ two bars: after the alert, and in all.
 from __future__ import annotations
 
 import statistics
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import Echo
+from bench.common import Echo, bench_prefix
 from riskstream.app.closed_loop import LoopConfig, run_loop
 from riskstream.app.loop_report import PHASE_STEPS, LoopReport, recovery_phases
 from riskstream.core.settings import Settings
@@ -31,7 +30,7 @@ def measure(
     for i in range(loops):
         settings = base.model_copy(
             update={
-                "topic_prefix": f"bench-recovery-{uuid.uuid4().hex[:6]}.",
+                "topic_prefix": bench_prefix("bench-recovery-"),
                 "state_dir": work / "recovery" / str(i),
                 "mlflow_tracking_uri": None,
                 "log_level": "WARNING",

@@ -20,9 +20,11 @@ from typing import Any
 
 import confluent_kafka
 
-from bench.common import REPO, base_settings
+from bench.common import NAMESPACES, REPO, Echo, base_settings
 from bench.report import render
+from riskstream.app.demo_runs import remove_namespaces
 from riskstream.app.stack.kafka_broker import pinned_version
+from riskstream.core.settings import Settings
 
 RESULTS = REPO / "bench" / "results"
 FULL: dict[str, dict[str, Any]] = {
@@ -87,22 +89,10 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run(
-    smoke: bool, only: set[str], out_dir: Path, markdown: Path | None, merge: Path | None = None
-) -> Path:
-    sizes = SMOKE if smoke else FULL
-    began = time.monotonic()
-
-    def echo(line: str) -> None:
-        print(f"[{time.monotonic() - began:6.0f}s] {line}", flush=True)
-
-    result: dict[str, Any] = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "smoke" if smoke else "full",
-        "machine": machine(),
-        "sizes": sizes,
-    }
-    base = base_settings(echo)
+def _measure(
+    result: dict[str, Any], base: Settings, sizes: dict[str, Any], only: set[str], echo: Echo
+) -> None:
+    """Each benchmark in ``only``, its results into ``result`` under its name."""
     with tempfile.TemporaryDirectory(prefix="riskstream-bench-") as tmp:
         work = Path(tmp)
         if "throughput" in only:
@@ -170,6 +160,29 @@ def run(
 
             echo("== time to recovery: the demo's closed loop, phase by phase")
             result["recovery"] = recovery.measure(base, work, echo, **sizes["recovery"])
+
+
+def run(
+    smoke: bool, only: set[str], out_dir: Path, markdown: Path | None, merge: Path | None = None
+) -> Path:
+    sizes = SMOKE if smoke else FULL
+    began = time.monotonic()
+
+    def echo(line: str) -> None:
+        print(f"[{time.monotonic() - began:6.0f}s] {line}", flush=True)
+
+    result: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "smoke" if smoke else "full",
+        "machine": machine(),
+        "sizes": sizes,
+    }
+    base = base_settings(echo)
+    try:
+        _measure(result, base, sizes, only, echo)
+    finally:
+        removed = remove_namespaces(base, NAMESPACES)
+        echo(f"removed the {len(NAMESPACES)} benchmark deployments: {removed[0]} topics")
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
         earlier = json.loads(merge.read_text())

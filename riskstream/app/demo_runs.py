@@ -7,7 +7,7 @@ latest, so the user can still look at the run that just ended."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from riskstream.core.settings import Settings
 from riskstream.io.kafka.factory import admin_client
@@ -38,19 +38,50 @@ def remove_old_runs(
     settings: Settings, keep: int = 1, echo: Callable[[str], None] = lambda _: None
 ) -> list[str]:
     """Delete the topics and Redis keys of every demo namespace but the ``keep`` latest."""
-    admin = admin_client(settings)
-    topics = list(admin.list_topics(timeout=10).topics)
+    topics = list(admin_client(settings).list_topics(timeout=10).topics)
     old = namespaces_of(topics, settings.topic_prefix)
     doomed = old[: max(0, len(old) - keep)]
     if not doomed:
         return []
-    names = [t for t in topics if any(t.startswith(ns) for ns in doomed)]
-    for future in admin.delete_topics(names, operation_timeout=30).values():
-        future.result()
-    redis = connect(settings)
-    for ns in doomed:
-        keys = list(redis.scan_iter(f"{ns}riskstream:*", count=1000))
-        for i in range(0, len(keys), 500):
-            redis.delete(*keys[i : i + 500])
+    remove_namespaces(settings, doomed, topics)
     echo(f"removed {len(doomed)} earlier demo run(s): {', '.join(doomed)}")
     return doomed
+
+
+def remove_namespaces(
+    settings: Settings, prefixes: Collection[str], topics: Collection[str] | None = None
+) -> tuple[int, int]:
+    """Delete every topic and Redis key under these topic prefixes (a run's or a test's
+    namespace): (topics, keys) deleted. One listing and one scan, however many prefixes: a
+    test session removes a thousand."""
+    wanted = set(prefixes)
+    if not wanted:
+        return 0, 0
+    if not all(p.endswith(".") for p in wanted):
+        raise ValueError(f"a namespace prefix ends with a dot: {sorted(wanted)[:3]}")
+    admin = admin_client(settings)
+    if topics is None:
+        topics = list(admin.list_topics(timeout=10).topics)
+    names = [t for t in topics if _owned(t, wanted)]
+    for i in range(0, len(names), 1000):
+        for future in admin.delete_topics(names[i : i + 1000], operation_timeout=60).values():
+            future.result()
+    redis = connect(settings)
+    keys = [
+        key
+        for key in redis.scan_iter("*riskstream:*", count=1000)
+        if _owned(_text(key).split("riskstream:", 1)[0], wanted)
+    ]
+    for i in range(0, len(keys), 500):
+        redis.delete(*keys[i : i + 500])
+    return len(names), len(keys)
+
+
+def _owned(name: str, prefixes: set[str]) -> bool:
+    """Whether ``name`` starts with one of ``prefixes`` (each ends with a dot): a look-up per
+    dot in the name, not a comparison per prefix."""
+    return any(name[: i + 1] in prefixes for i, c in enumerate(name) if c == ".")
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode(errors="replace") if isinstance(key, bytes) else key

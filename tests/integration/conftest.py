@@ -71,6 +71,7 @@ def stack() -> Iterator[Settings]:
     settings = _from_environment()
     if settings is not None:
         yield settings
+        _remove_namespaces_made(settings)
         return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
@@ -89,6 +90,34 @@ def stack() -> Iterator[Settings]:
     with _shared_local_stack(local):
         # Explicit addresses: the tests below must never start a second stack.
         yield local.model_copy(update={"stack_managed": False})
+        _remove_namespaces_made(local)
+
+
+# The topic prefixes this test process gave deployments. Their topics and Redis keys go when
+# the session ends: a checkout whose local stack ran the suite again and again had 7,480
+# leftover topics, and the broker died of too many open files.
+_NAMESPACES: set[str] = set()
+
+
+def fresh_prefix(stem: str) -> str:
+    """A topic prefix no deployment has used, removed with its data at the session's end."""
+    prefix = f"{stem}{uuid.uuid4().hex[:10]}."
+    _NAMESPACES.add(prefix)
+    return prefix
+
+
+def _remove_namespaces_made(settings: Settings) -> None:
+    from riskstream.app.demo_runs import remove_namespaces
+
+    if not _NAMESPACES:
+        return
+    try:
+        topics, keys = remove_namespaces(settings, _NAMESPACES)
+    except Exception as exc:  # a failed clean-up must not fail the session's tests
+        print(f"could not remove this session's {len(_NAMESPACES)} test namespaces: {exc}")
+        return
+    print(f"removed {topics} topics and {keys} Redis keys of {len(_NAMESPACES)} test namespaces")
+    _NAMESPACES.clear()
 
 
 @contextlib.contextmanager
@@ -172,8 +201,7 @@ def _deploy(
     if champion:
         partitions = changes.pop("topic_partitions", 3)
         return deployment_with_champion(stack, stem, state_dir, partitions, publish, **changes)
-    prefix = f"{stem}{uuid.uuid4().hex[:10]}."
-    settings = stack.model_copy(update={"topic_prefix": prefix, **changes})
+    settings = stack.model_copy(update={"topic_prefix": fresh_prefix(stem), **changes})
     if topics:
         ensure_topics(settings)
     return settings
@@ -208,7 +236,7 @@ def deployment_with_champion(
 
     settings = base.model_copy(
         update={
-            "topic_prefix": f"{stem}{uuid.uuid4().hex[:8]}.",
+            "topic_prefix": fresh_prefix(stem),
             "topic_partitions": partitions,
             "state_dir": state_dir,
             **changes,

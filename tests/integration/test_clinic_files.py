@@ -6,7 +6,6 @@ champion trained on the clinic's own history."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from riskstream.producers.publish import publish_file
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion, worker_env
+from tests.integration.conftest import deployment_with_champion, fresh_prefix, worker_env
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -131,9 +130,7 @@ def test_a_clinics_history_trains_a_champion_printed_beside_the_bundled_one(
     newest quarter, all Pima.te rows, judges. Pima.tr then Pima.te is registered too, but
     its logistic fails the F1 gate on that quarter: the gates judge a clinic's history as
     they judge the bundled data."""
-    settings = stack.model_copy(
-        update={"topic_prefix": f"ct{time.time_ns() % 10**8}.", "state_dir": tmp_path}
-    )
+    settings = stack.model_copy(update={"topic_prefix": fresh_prefix("ct"), "state_dir": tmp_path})
     argv = ["model", "train", "--label-column", "diabetic", "--no-publish", "--from"]
     env = worker_env(settings)
     result = CliRunner().invoke(app, [*argv, str(_history(tmp_path, "Pima.tr.csv"))], env=env)

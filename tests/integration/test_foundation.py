@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -16,7 +15,7 @@ from riskstream.core.topics import CATALOG, DAY_MS, PATIENT_RECORDS, PREDICTIONS
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import GroundTruth
-from tests.integration.conftest import read_messages
+from tests.integration.conftest import fresh_prefix, read_messages
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import wait_for
 
@@ -110,12 +109,8 @@ def test_retention_is_the_setting_on_creation_and_follows_it_on_existing_topics(
 
 
 def test_a_prefix_isolates_two_deployments(stack: Settings) -> None:
-    blue = stack.model_copy(
-        update={"topic_prefix": f"blue{uuid.uuid4().hex[:6]}.", "topic_partitions": 1}
-    )
-    green = stack.model_copy(
-        update={"topic_prefix": f"green{uuid.uuid4().hex[:6]}.", "topic_partitions": 1}
-    )
+    blue = stack.model_copy(update={"topic_prefix": fresh_prefix("blue"), "topic_partitions": 1})
+    green = stack.model_copy(update={"topic_prefix": fresh_prefix("green"), "topic_partitions": 1})
     spec = [TopicSpec("ground-truth", "patient_id", GroundTruth, "test")]
     ensure_topics(blue, spec)
     ensure_topics(green, spec)
@@ -145,14 +140,13 @@ def test_redis_is_reachable(stack: Settings) -> None:
 def test_writing_to_a_prefix_without_topics_names_the_topic_and_the_command(
     stack: Settings,
 ) -> None:
-    import uuid
 
     from riskstream.core.errors import TopicError
     from riskstream.io.kafka.clients import publish_events
     from riskstream.schemas.events import ModelVersionEvent
     from tests.unit.schemas.samples import SAMPLES
 
-    fresh = stack.model_copy(update={"topic_prefix": f"none{uuid.uuid4().hex[:6]}."})
+    fresh = stack.model_copy(update={"topic_prefix": fresh_prefix("none")})
     with pytest.raises(TopicError) as raised:
         event = ModelVersionEvent.from_avro(SAMPLES["ModelVersionEvent"])
         publish_events(fresh, "model-versions", [(b"k", event)])

@@ -4,7 +4,6 @@ timestamps for pacing and label delays)."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from riskstream.io.kafka.clients import codec_for
 from riskstream.producers.simulator import window_means
 from riskstream.schemas.events import PatientRecord
 from riskstream.schemas.patient_record import IMPUTABLE
-from tests.integration.conftest import read_messages, worker_env
+from tests.integration.conftest import fresh_prefix, read_messages, worker_env
 
 ROWS = """patient_id,pregnancies,glucose,blood_pressure,skin_thickness,bmi,pedigree,age
 p1,2,120,70,30,31.5,0.4,35
@@ -36,7 +35,7 @@ def _deployment(stack: Settings, state_dir: Path) -> Settings:
     """Own topics (2 partitions) and state dir on the shared stack."""
     settings = stack.model_copy(
         update={
-            "topic_prefix": f"pub{uuid.uuid4().hex[:8]}.",
+            "topic_prefix": fresh_prefix("pub"),
             "topic_partitions": 2,
             "state_dir": state_dir,
         }

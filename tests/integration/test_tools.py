@@ -37,7 +37,12 @@ from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.events import DriftAlert
 from riskstream.stream_processors.scorer import Scorer
-from tests.integration.conftest import deployment_with_champion, process_env, worker_env
+from tests.integration.conftest import (
+    deployment_with_champion,
+    fresh_prefix,
+    process_env,
+    worker_env,
+)
 from tests.waiting import wait_for
 
 # one worker runs the module, so its scored deployment (about 8 s) is set up once
@@ -282,7 +287,6 @@ def test_readers_count_malformed_messages_and_read_on(stack: Settings) -> None:
     printed and the malformed ones are reported at the end, by reason. Before this, the
     reader stopped at the first with "message value is empty" (178 of 2,000 shown)."""
     import random
-    import uuid as uuid_
 
     from confluent_kafka import Producer
 
@@ -291,7 +295,7 @@ def test_readers_count_malformed_messages_and_read_on(stack: Settings) -> None:
     from riskstream.io.kafka.clients import codec_for
     from tests.unit.schemas.samples import SAMPLES
 
-    settings = stack.model_copy(update={"topic_prefix": f"rd{uuid_.uuid4().hex[:8]}."})
+    settings = stack.model_copy(update={"topic_prefix": fresh_prefix("rd")})
     ensure_topics(settings)
     codec = codec_for(settings)
     valid = codec.encode("Prediction", SAMPLES["Prediction"])

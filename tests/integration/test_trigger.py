@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 from riskstream.core.settings import Settings
@@ -14,14 +13,14 @@ from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.clients import codec_for, publish_events
 from riskstream.schemas.events import DriftAlert, LabeledExample
 from riskstream.stream_processors.trigger import Trigger
-from tests.integration.conftest import read_messages
+from tests.integration.conftest import fresh_prefix, read_messages
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import wait_for
 
 
 def _deployment(stack: Settings, **changes: Any) -> Settings:
     settings = stack.model_copy(
-        update={"topic_prefix": f"tg{uuid.uuid4().hex[:8]}.", "topic_partitions": 2, **changes}
+        update={"topic_prefix": fresh_prefix("tg"), "topic_partitions": 2, **changes}
     )
     ensure_topics(settings)
     return settings

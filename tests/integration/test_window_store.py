@@ -3,20 +3,20 @@ shared watermark and late records."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 
 import pytest
 
 from riskstream.core.settings import Settings
 from riskstream.stream_processors.window_store import WindowStore
+from tests.integration.conftest import fresh_prefix
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def store(stack: Settings) -> WindowStore:
-    return WindowStore(stack.model_copy(update={"topic_prefix": f"ws{uuid.uuid4().hex[:8]}."}))
+    return WindowStore(stack.model_copy(update={"topic_prefix": fresh_prefix("ws")}))
 
 
 def test_the_watermark_waits_for_every_partition_whoever_owns_it(store: WindowStore) -> None:
