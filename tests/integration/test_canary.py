@@ -46,13 +46,8 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
     try:
         eventually(lambda: scorer.models.current is not None, 60, "the scorer did not start")
         assert canary.judge() is None  # nothing watched
-        promoted = _cli(settings, "model", "promote", b)
-        assert promoted.returncode == 0, promoted.stderr
+        _promote_watched(settings, scorer, b, a)
         assert registry.alias_version(PREVIOUS) == a
-        eventually(lambda: scorer.models.current.version == b, 60, "no swap on the promotion")
-        eventually(
-            lambda: getattr(scorer.models.challenger, "version", None) == a, 60, "A not in shadow"
-        )
         _send(settings, 0, 300)
         _label_like(settings, a, 0, 300)
         eventually(lambda: joiner.stats.joined_with_shadow == 300, 60, "300 labels did not join")
@@ -69,14 +64,7 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
         eventually(lambda: scorer.models.challenger is None, 60, "the shadow did not stop")
         assert canary.judge() is None  # the watch is over
 
-        promoted = _cli(settings, "model", "promote", b)
-        assert promoted.returncode == 0, promoted.stderr
-        eventually(
-            lambda: scorer.models.current.version == b, 60, "no swap on the second promotion"
-        )
-        eventually(
-            lambda: getattr(scorer.models.challenger, "version", None) == a, 60, "A not in shadow"
-        )
+        _promote_watched(settings, scorer, b, a)
         _send(settings, 300, 150)
         _label_like(settings, b, 300, 150)
         eventually(
@@ -93,6 +81,20 @@ def test_a_bad_promotion_is_rolled_back_and_a_good_one_confirmed(
         stop.set()
         for thread in threads:
             thread.join(30)
+    _assert_the_topics_tell_both_decisions(settings, b)
+
+
+def _promote_watched(settings: Settings, scorer: Scorer, version: str, previous: str) -> None:
+    """`model promote version`, then the scorer serves it and scores ``previous`` in shadow."""
+    promoted = _cli(settings, "model", "promote", version)
+    assert promoted.returncode == 0, promoted.stderr
+    eventually(
+        lambda: scorer.models.current.version == version, 60, f"no swap to {version} on promotion"
+    )
+    eventually(lambda: _in_shadow(scorer) == previous, 60, f"{previous} not in shadow")
+
+
+def _assert_the_topics_tell_both_decisions(settings: Settings, b: str) -> None:
     events = list(
         decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
     )

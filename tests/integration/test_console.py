@@ -198,35 +198,8 @@ def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
 
     version = running.pending_version("holdout roc_auc beats the champion's")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    expected = {
-        "overview": {"rates", "lag"},
-        "drift": {"heatmap", "histogram", "scores"},
-        "performance": {"perf-accuracy", "perf-roc_auc", "perf-f1", "perf-brier"},
-        "alerts": {"timeline"},
-    }
     for page in PAGES:
-        browser.get(f"{running.console.base}/{page}?token={TOKEN}")
-        wanted = expected.get(page, set())
-        drawn = eventually(
-            lambda wanted=wanted: (
-                ((c := _charts(browser)).keys() >= wanted and all(c[k] > 0 for k in wanted) and c)
-                or (not wanted and browser.find_elements(By.CSS_SELECTOR, "main .card"))
-            ),
-            60,
-            lambda page=page: f"{page}: charts without data {_charts(browser)}",
-            every=0.5,
-        )
-        assert drawn
-        browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
-        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-        assert not [e for e in errors if "favicon" not in e["message"]], errors
-        text = browser.find_element(By.TAG_NAME, "main").text
-        if page == "alerts":
-            assert "DATA_DRIFT" in text and "glucose" in text  # the drift was seen
-        if page == "backtests":
-            assert "after-the-drift" in text
-        if page == "models":
-            assert "awaiting approval" in text and f"v{version}" in text
+        _assert_the_page_charts_live_data(running, browser, page, version)
 
     browser.get(f"{running.console.base}/models")
     approve = eventually(
@@ -264,6 +237,46 @@ def test_every_page_charts_live_data_and_an_approval_in_the_browser_is_served(
     assert [(a["version"], a["reason"]) for a in audit] == [
         (version, "evidence read in the console")
     ]
+
+
+# the charts each page must draw with data in them
+CHARTS = {
+    "overview": {"rates", "lag"},
+    "drift": {"heatmap", "histogram", "scores"},
+    "performance": {"perf-accuracy", "perf-roc_auc", "perf-f1", "perf-brier"},
+    "alerts": {"timeline"},
+}
+
+
+def _assert_the_page_charts_live_data(
+    running: Deployment, browser: Any, page: str, version: str
+) -> None:
+    """The page draws its charts with data (a page with none, its cards), logs no error,
+    and shows what the running deployment did; a screenshot is kept."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{running.console.base}/{page}?token={TOKEN}")
+    wanted = CHARTS.get(page, set())
+    drawn = eventually(
+        lambda: (
+            ((c := _charts(browser)).keys() >= wanted and all(c[k] > 0 for k in wanted) and c)
+            or (not wanted and browser.find_elements(By.CSS_SELECTOR, "main .card"))
+        ),
+        60,
+        lambda: f"{page}: charts without data {_charts(browser)}",
+        every=0.5,
+    )
+    assert drawn
+    browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not [e for e in errors if "favicon" not in e["message"]], errors
+    text = browser.find_element(By.TAG_NAME, "main").text
+    if page == "alerts":
+        assert "DATA_DRIFT" in text and "glucose" in text  # the drift was seen
+    if page == "backtests":
+        assert "after-the-drift" in text
+    if page == "models":
+        assert "awaiting approval" in text and f"v{version}" in text
 
 
 def _served(settings: Settings) -> list[dict[str, Any]]:
@@ -315,6 +328,17 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
     noted = running.registry.get(version).tags[ACTION_TAG]  # the registry has it too
     assert noted.startswith("approve by ann at ") and noted.endswith(": api approve")
     assert running.registry.get("1").tags[ACTION_TAG].startswith("rollback by ann at ")
+    _assert_the_retrain_request_is_on_its_topic_and_the_overview(running)
+    redis = connect(running.settings)
+    silence_key = running.settings.redis_key(SILENCE_KEY, alert["subject"])
+    assert 0 < redis.pttl(silence_key) <= 5 * 60_000
+    shown = next(a for a in _get(running, "alerts") if a["alert_id"] == alert["alert_id"])
+    assert shown["ack"]["actor"] == "bob" and shown["silence"]["actor"] == "cy"
+    status, answer = running.post("models/rollback", {"reason": ""}, TOKEN)
+    assert status == 422, answer  # a write says why
+
+
+def _assert_the_retrain_request_is_on_its_topic_and_the_overview(running: Deployment) -> None:
     topic = running.settings.topic(RETRAIN_REQUESTS.name)
     requests = list(read_events(running.settings, topic, RetrainRequest, "beginning"))
     assert requests[-1].reasons == ["MANUAL"] and "bob: api retrain" in requests[-1].detail
@@ -328,13 +352,6 @@ def test_a_write_without_the_token_is_refused_and_every_write_is_audited(
     last = eventually(last_retrain, 30, "the overview's last retrain request", every=0.5)
     assert last["outcome"] == "PENDING", last  # no trainer runs here: nothing is dated yet
     assert last["phases"] == dict.fromkeys(("decision", "training", "promotion", "swap")), last
-    redis = connect(running.settings)
-    silence_key = running.settings.redis_key(SILENCE_KEY, alert["subject"])
-    assert 0 < redis.pttl(silence_key) <= 5 * 60_000
-    shown = next(a for a in _get(running, "alerts") if a["alert_id"] == alert["alert_id"])
-    assert shown["ack"]["actor"] == "bob" and shown["silence"]["actor"] == "cy"
-    status, answer = running.post("models/rollback", {"reason": ""}, TOKEN)
-    assert status == 422, answer  # a write says why
 
 
 def _get(running: Deployment, path: str) -> Any:

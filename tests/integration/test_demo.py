@@ -3,11 +3,8 @@ happens, in order, and the new champion beats the old one on drifted traffic."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from pathlib import Path
-
-import pytest
 
 from bench import recovery
 from bench.report import render
@@ -17,15 +14,15 @@ from riskstream.app.loop_report import PHASES, LoopReport, recovery_phases, stil
 from riskstream.core.settings import Settings
 from riskstream.models.monitoring.alerts import alert_subject
 from riskstream.stream_processors.window_store import WindowStore
+from tests.integration.conftest import fresh_prefix
 from tests.integration.test_bench_smoke import RECOVERY_HEADING, check_recovery_section
 
 
 # the demo's own configuration: about 2 minutes of traffic on a good day, ends on evidence
-@pytest.mark.timeout(900)
 def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_path: Path) -> None:
     settings = stack.model_copy(
         update={
-            "topic_prefix": f"loop{uuid.uuid4().hex[:6]}.",
+            "topic_prefix": fresh_prefix("loop"),
             "topic_partitions": 3,
             "state_dir": tmp_path,
         }
@@ -55,6 +52,15 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     assert "read=" in report.trainer_seconds and "fit=" in report.trainer_seconds
     onset_window = min(int(a.window_start) for a in report.alerts)  # epoch ms
     assert onset_window >= int(report.drift_onset * 1000) - 10_000  # no alarm before drift
+    _assert_each_record_is_labeled_once_and_the_new_version_recovers(config, report)
+    _assert_no_window_is_split_between_versions(settings, report)
+    _assert_quiet_after_recovery(report, steps, first("TRAINER PROMOTED"))
+    _the_recovery_benchmark_reads_this_loop(config, report)
+
+
+def _assert_each_record_is_labeled_once_and_the_new_version_recovers(
+    config: LoopConfig, report: LoopReport
+) -> None:
     phases = report.phases
     assert sum(p.n for p in phases.values()) == report.records  # each labeled once
     before = int(config.rate * config.drift_at_s)
@@ -64,8 +70,11 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     assert phases["after recovery"].accuracy > phases["during drift"].accuracy
     assert report.new_version in report.first_offsets
     assert report.time_to_recovery_s is not None and report.time_to_recovery_s > 0
-    # The promotion split no window between the two versions' counts; a split window's
-    # smaller part was judged as a volume drop.
+
+
+def _assert_no_window_is_split_between_versions(settings: Settings, report: LoopReport) -> None:
+    """The promotion split no window between the two versions' counts; a split window's
+    smaller part was judged as a volume drop."""
     store = WindowStore(settings)
     window = store.window_key("*", "*")
     versions_per_start = Counter(
@@ -75,10 +84,12 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     )
     assert versions_per_start and max(versions_per_start.values()) == 1, versions_per_start
     assert not [a for a in report.alerts if a.kind == "VOLUME"], "a volume alert, no drop"
-    # Quiet after recovery: the new version's reference is the traffic it was trained on, so
-    # every drift alert of the incident resolves once it serves, nothing new fires against it
-    # that could ask for another retrain, and the incident made exactly one request.
-    promoted = first("TRAINER PROMOTED")
+
+
+def _assert_quiet_after_recovery(report: LoopReport, steps: list[str], promoted: int) -> None:
+    """The new version's reference is the traffic it was trained on, so every drift alert of
+    the incident resolves once it serves, nothing new fires against it that could ask for
+    another retrain, and the incident made exactly one request."""
     drift = [(a.status, alert_subject(a)) for a in report.alerts if "DRIFT" in a.kind]
     fired = {subject for status, subject in drift if status == "FIRING"}
     assert fired and not still_drifting(report.alerts), drift
@@ -93,7 +104,6 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     ]
     assert not against_new, [a.message for a in against_new]
     assert len(report.requests) == 1, report.requests
-    _the_recovery_benchmark_reads_this_loop(config, report)
 
 
 def _the_recovery_benchmark_reads_this_loop(config: LoopConfig, report: LoopReport) -> None:

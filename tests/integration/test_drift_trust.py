@@ -198,33 +198,11 @@ def test_predictions_of_a_version_this_registry_lacks_kill_no_worker(
     settings = _deployment(stack, state_dir)
     rows, _ = resample(3000, np.random.default_rng(5))
     records = as_records(rows, int(time.time() * 1000) - 30_000, RATE, run=uuid.uuid4().hex[:8])
-    codec = codec_for(settings)
-    strangers = [
-        {
-            **SAMPLES["Prediction"],
-            "prediction_id": str(uuid.uuid4()),
-            "request_id": f"stranger-{i}",
-            "patient_ref": f"stranger-{i}",
-            "event_time": records[0].event_time + i * 100,
-            "model_version": "9999",
-        }
-        for i in range(300)
-    ]
-
-    def write_strangers() -> None:
-        producer = Producer(settings.kafka_config())
-        for p in strangers:
-            producer.produce(
-                settings.topic(PREDICTIONS.name),
-                key=p["patient_ref"].encode(),
-                value=codec.encode("Prediction", p),
-            )
-            producer.poll(0)
-            time.sleep(0.002)
-        assert producer.flush(30) == 0
 
     def traffic() -> None:  # the strangers arrive while the scorer writes its predictions
-        writer = threading.Thread(target=write_strangers)
+        writer = threading.Thread(
+            target=_write_predictions_of_version_9999, args=(settings, records[0].event_time)
+        )
         writer.start()
         _publish(settings, records)
         writer.join(60)
@@ -264,3 +242,27 @@ def test_predictions_of_a_version_this_registry_lacks_kill_no_worker(
     model_load = [a for a in alerts if a["kind"] == "MODEL_LOAD"]
     assert len(model_load) == 1, model_load
     assert model_load[0]["model_version"] == "9999"
+
+
+def _write_predictions_of_version_9999(settings: Settings, first_event_time: int) -> None:
+    """300 predictions naming a version this registry lacks, written into the topic about
+    500 a second."""
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    for i in range(300):
+        stranger = {
+            **SAMPLES["Prediction"],
+            "prediction_id": str(uuid.uuid4()),
+            "request_id": f"stranger-{i}",
+            "patient_ref": f"stranger-{i}",
+            "event_time": first_event_time + i * 100,
+            "model_version": "9999",
+        }
+        producer.produce(
+            settings.topic(PREDICTIONS.name),
+            key=stranger["patient_ref"].encode(),
+            value=codec.encode("Prediction", stranger),
+        )
+        producer.poll(0)
+        time.sleep(0.002)
+    assert producer.flush(30) == 0

@@ -52,35 +52,7 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
     settings = deployment_with_champion(stack, "er", tmp_path, retrain_min_examples=20)
     token = uuid.uuid4().hex[:10]
     a_id, b_id = f"a-{token}", f"b-{token}"
-    sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=5, run=token[:6])
-    items = list(sim.stream(2 * EACH, int(time.time() * 1000) - 20_000))
-    records = [
-        dataclasses.replace(item.record, patient_id=a_id if i % 2 else b_id)
-        for i, item in enumerate(items)
-    ]
-    # one impossible record each: their dead letters are sealed under the patients' keys
-    rejected = [
-        dataclasses.replace(items[0].record, patient_id=who, request_id=f"bad-{who}", glucose=9e4)
-        for who in (a_id, b_id)
-    ]
-    workers = {"scorer": Scorer(settings, instance="er"), "joiner": Joiner(settings)}
-    stop = threading.Event()
-    threads = start_workers(workers, stop)
-    try:
-        wait_until_owning(workers, 90)
-        publisher = Publisher(settings)
-        for record, item in zip(records, items, strict=True):
-            publisher.send_record(record)
-            publisher.send_truth(record, item.outcome)
-        for record in rejected:
-            publisher.send_record(record)
-        assert publisher.finish(PublishSummary(sent=2 * EACH + 2), timeout=60).failed == 0
-        drain_committed(settings, DEAD_LETTER.name, "DeadLetter", 2, 120)
-        drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", 2 * EACH, 120)
-    finally:
-        stop.set()
-        for thread in threads.values():
-            thread.join(30)
+    _score_and_join_two_patients(settings, a_id, b_id, token)
     key = pseudonym_key(settings)
     a_ref, b_ref = patient_ref(key, a_id), patient_ref(key, b_id)
     codec = codec_for(settings)
@@ -105,40 +77,10 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
     assert {e.patient_ref for e in after.examples} == {b_ref}
     by_request = {e.request_id: e for e in before.examples}
     assert all(e.features == by_request[e.request_id].features for e in after.examples)
-    letters = {
-        e.patient_ref: e
-        for e in read_events(settings, settings.topic(DEAD_LETTER.name), DeadLetter, "beginning")
-    }
-    assert letters.keys() == {a_ref, b_ref} and letters[a_ref].sealed_original
-    fresh = PatientKeyring(settings).load()
-    assert fresh.open_letter(letters[a_ref]) is None  # A's rejected record: unreadable
-    b_letter = fresh.open_letter(letters[b_ref])
-    assert b_letter is not None and b_letter.original_key == b_id.encode()
-    assert a_ref not in fresh.keys and b_ref in fresh.keys and a_ref in fresh.forgotten
-    fresh.close()
+    _assert_only_bs_dead_letter_opens(settings, a_ref, b_ref, b_id)
     assert a_ref not in _cached_refs(settings) and _cached_refs(settings)[b_ref] == EACH
-
-    # retraining: A's examples are left out, and the lineage says how many
-    data = retrain_data(settings, codec, MergedRequest(unbounded_start=True, unbounded_end=True))
-    assert isinstance(data, RetrainData), data
-    assert data.examples == EACH and data.lineage["unreadable_examples"] == str(EACH)
-
-    # the backtest and a replay of the clinics' records leave A out
-    assert len(read_labeled_range(settings, "beginning", None).outcome) == EACH
-    target = f"{settings.topic_prefix}replayed-records"
-    report = replay(settings, settings.topic(PATIENT_RECORDS.name), target)
-    assert (report.copied, report.forgotten) == (EACH + 1, EACH + 1)  # the rejected ones too
-    copied = [
-        codec.decode(m.value(), "PatientRecord") for m in messages(settings, target, "beginning")
-    ]
-    assert {r["patient_id"] for r in copied} == {b_id}
-
-    # the audit record names who, why and the reference, never the id
-    audits = [m.value() or b"" for m in messages(settings, settings.topic(AUDIT.name), "beginning")]
-    forgot = [codec.decode(v, "AuditEvent") for v in audits if b"forget" in v]
-    assert len(forgot) == 1 and forgot[0]["actor"] == "dpo@test"
-    assert forgot[0]["detail"]["patient_refs"] == a_ref
-    assert not any(a_id.encode() in v for v in audits)
+    _assert_retrain_backtest_and_replay_leave_a_out(settings, b_id)
+    _assert_the_audit_names_the_reference_never_the_id(settings, a_id, a_ref)
 
     # a compaction pass (forced: tiny segments, any dirt cleanable) removes A's key bytes
     _compact_now(settings)
@@ -150,6 +92,83 @@ def test_a_forgotten_patient_cannot_be_read_anywhere_and_the_other_is_intact(
 
     eventually(a_key_gone, 150, "the log cleaner removing patient A's wrapped key", every=3.0)
     assert any(m.value() is not None for m in _keys_of(settings, b_ref)), "B's key went too"
+
+
+def _score_and_join_two_patients(settings: Settings, a_id: str, b_id: str, token: str) -> None:
+    """EACH records and labels per patient scored and joined, and one impossible record each
+    dead-lettered (sealed under the patients' keys)."""
+    sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=5, run=token[:6])
+    items = list(sim.stream(2 * EACH, int(time.time() * 1000) - 20_000))
+    records = [
+        dataclasses.replace(item.record, patient_id=a_id if i % 2 else b_id)
+        for i, item in enumerate(items)
+    ]
+    rejected = [
+        dataclasses.replace(items[0].record, patient_id=who, request_id=f"bad-{who}", glucose=9e4)
+        for who in (a_id, b_id)
+    ]
+    workers = {"scorer": Scorer(settings, instance="er"), "joiner": Joiner(settings)}
+    stop = threading.Event()
+    threads = start_workers(workers, stop)
+    try:
+        wait_until_owning(workers, 90)
+        publisher = Publisher(settings)
+        for record, item in zip(records, items, strict=True):
+            publisher.send_record(record)
+            publisher.send_truth(record, item.outcome)
+        for record in rejected:
+            publisher.send_record(record)
+        assert publisher.finish(PublishSummary(sent=2 * EACH + 2), timeout=60).failed == 0
+        drain_committed(settings, DEAD_LETTER.name, "DeadLetter", 2, 120)
+        drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", 2 * EACH, 120)
+    finally:
+        stop.set()
+        for thread in threads.values():
+            thread.join(30)
+
+
+def _assert_only_bs_dead_letter_opens(
+    settings: Settings, a_ref: str, b_ref: str, b_id: str
+) -> None:
+    letters = {
+        e.patient_ref: e
+        for e in read_events(settings, settings.topic(DEAD_LETTER.name), DeadLetter, "beginning")
+    }
+    assert letters.keys() == {a_ref, b_ref} and letters[a_ref].sealed_original
+    fresh = PatientKeyring(settings).load()
+    assert fresh.open_letter(letters[a_ref]) is None  # A's rejected record: unreadable
+    b_letter = fresh.open_letter(letters[b_ref])
+    assert b_letter is not None and b_letter.original_key == b_id.encode()
+    assert a_ref not in fresh.keys and b_ref in fresh.keys and a_ref in fresh.forgotten
+    fresh.close()
+
+
+def _assert_retrain_backtest_and_replay_leave_a_out(settings: Settings, b_id: str) -> None:
+    codec = codec_for(settings)
+    # retraining: A's examples are left out, and the lineage says how many
+    data = retrain_data(settings, codec, MergedRequest(unbounded_start=True, unbounded_end=True))
+    assert isinstance(data, RetrainData), data
+    assert data.examples == EACH and data.lineage["unreadable_examples"] == str(EACH)
+    # the backtest and a replay of the clinics' records leave A out
+    assert len(read_labeled_range(settings, "beginning", None).outcome) == EACH
+    target = f"{settings.topic_prefix}replayed-records"
+    report = replay(settings, settings.topic(PATIENT_RECORDS.name), target)
+    assert (report.copied, report.forgotten) == (EACH + 1, EACH + 1)  # the rejected ones too
+    copied = [
+        codec.decode(m.value(), "PatientRecord") for m in messages(settings, target, "beginning")
+    ]
+    assert {r["patient_id"] for r in copied} == {b_id}
+
+
+def _assert_the_audit_names_the_reference_never_the_id(
+    settings: Settings, a_id: str, a_ref: str
+) -> None:
+    codec = codec_for(settings)
+    audits = [m.value() or b"" for m in messages(settings, settings.topic(AUDIT.name), "beginning")]
+    forgot = [codec.decode(v, "AuditEvent") for v in audits if b"forget" in v]
+    assert len(forgot) == 1 and forgot[0]["actor"] == "dpo@test"
+    assert forgot[0]["detail"]["patient_refs"] == a_ref
+    assert not any(a_id.encode() in v for v in audits)
 
 
 def _keys_of(settings: Settings, ref: str) -> list[Message]:

@@ -134,6 +134,32 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         estimate_reference_size=REFERENCE,
     )
     total = REFERENCE + 1_000 + SHIFTED
+    windows = total // 1_000
+    monitor, performance, joiner = _run_covariate_shift(settings, windows)
+    late = performance.stats.late
+    assert late == 0, f"{late} labeled examples came after their window closed"
+    assert joiner.stats.parked == 0, "a label came before its prediction"
+    assert total <= performance.stats.examples <= total + CLOSING, "every record labeled once"
+    records = _windows(settings)
+    estimated = {r["window_start"]: r for r in records if r["basis"] == "ESTIMATED"}
+    realized = {r["window_start"]: r for r in records if r["basis"] == "REALIZED"}
+    assert len(estimated) == windows and len(realized) == windows, (estimated, realized)
+    shifted = sorted(realized)[(REFERENCE + 1_000) // 1_000 :]
+    assert len(shifted) == SHIFTED // 1_000
+    misses = [_estimate_error(estimated[start], realized[start]) for start in shifted]
+    covered = sum(inside for _, _, inside in misses)
+    print(f"the realized ROC-AUC fell inside the estimate's interval in {covered} of 5")
+    assert all(abs(auc) <= AUC_TOLERANCE for auc, _, _ in misses), misses
+    assert abs(sum(auc for auc, _, _ in misses) / len(misses)) <= MEAN_AUC_TOLERANCE, misses
+    assert all(abs(acc) <= ACCURACY_TOLERANCE for _, acc, _ in misses), misses
+    _assert_the_gauges_carry_the_estimate_and_its_bounds(monitor)
+
+
+def _run_covariate_shift(
+    settings: Settings, windows: int
+) -> tuple[Monitor, PerformanceMonitor, Joiner]:
+    """The clean reference period, labeled, then the shifted windows, then closing records;
+    the workers, once both monitors closed every window."""
     items = _traffic(0)
     clean, shifted_items = items[: REFERENCE + 1_000], items[REFERENCE + 1_000 :]
     monitor, performance, joiner = Monitor(settings), PerformanceMonitor(settings), Joiner(settings)
@@ -143,7 +169,6 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         "monitor": monitor,
         "performance": performance,
     }
-    windows = total // 1_000
     stop = threading.Event()
     threads = start_workers(workers, stop)
     try:
@@ -174,35 +199,26 @@ def test_estimates_before_labels_match_realized_performance_on_a_covariate_shift
         stop.set()
         for thread in threads.values():
             thread.join(30)
-    late = performance.stats.late
-    assert late == 0, f"{late} labeled examples came after their window closed"
-    assert joiner.stats.parked == 0, "a label came before its prediction"
-    assert total <= performance.stats.examples <= total + CLOSING, "every record labeled once"
-    records = _windows(settings)
-    estimated = {r["window_start"]: r for r in records if r["basis"] == "ESTIMATED"}
-    realized = {r["window_start"]: r for r in records if r["basis"] == "REALIZED"}
-    assert len(estimated) == windows and len(realized) == windows, (estimated, realized)
-    shifted = sorted(realized)[(REFERENCE + 1_000) // 1_000 :]
-    assert len(shifted) == SHIFTED // 1_000
-    misses, covered = [], []
-    for start in shifted:
-        before, after = estimated[start], realized[start]
-        assert before["sample_size"] == after["sample_size"] == 1_000
-        auc = before["estimated"]["roc_auc"] - after["realized"]["roc_auc"]
-        accuracy = before["estimated"]["accuracy"] - after["realized"]["accuracy"]
-        misses.append((round(auc, 3), round(accuracy, 3)))
-        # the performance monitor's check on the same records says the same
-        assert after["estimate_error"]["roc_auc"] == pytest.approx(auc, abs=0.002)
-        # each estimate carries its 95% interval, drawn from the same counts by both monitors
-        low, high = before["estimated_low"]["roc_auc"], before["estimated_high"]["roc_auc"]
-        assert low < before["estimated"]["roc_auc"] < high and 0.02 < high - low < 0.25
-        for bound in ("estimated_low", "estimated_high"):
-            assert after[bound] == pytest.approx(before[bound], abs=0.01), bound
-        covered.append(low <= after["realized"]["roc_auc"] <= high)
-    print(f"the realized ROC-AUC fell inside the estimate's interval in {sum(covered)} of 5")
-    assert all(abs(auc) <= AUC_TOLERANCE for auc, _ in misses), misses
-    assert abs(sum(auc for auc, _ in misses) / len(misses)) <= MEAN_AUC_TOLERANCE, misses
-    assert all(abs(acc) <= ACCURACY_TOLERANCE for _, acc in misses), misses
+    return monitor, performance, joiner
+
+
+def _estimate_error(before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float, bool]:
+    """One shifted window's estimate against its realized figures: the ROC-AUC and accuracy
+    errors, and whether the realized ROC-AUC fell inside the estimate's 95% interval."""
+    assert before["sample_size"] == after["sample_size"] == 1_000
+    auc = before["estimated"]["roc_auc"] - after["realized"]["roc_auc"]
+    accuracy = before["estimated"]["accuracy"] - after["realized"]["accuracy"]
+    # the performance monitor's check on the same records says the same
+    assert after["estimate_error"]["roc_auc"] == pytest.approx(auc, abs=0.002)
+    # each estimate carries its 95% interval, drawn from the same counts by both monitors
+    low, high = before["estimated_low"]["roc_auc"], before["estimated_high"]["roc_auc"]
+    assert low < before["estimated"]["roc_auc"] < high and 0.02 < high - low < 0.25
+    for bound in ("estimated_low", "estimated_high"):
+        assert after[bound] == pytest.approx(before[bound], abs=0.01), bound
+    return round(auc, 3), round(accuracy, 3), low <= after["realized"]["roc_auc"] <= high
+
+
+def _assert_the_gauges_carry_the_estimate_and_its_bounds(monitor: Monitor) -> None:
     gauge = monitor.metrics.registry.get_sample_value(
         "riskstream_performance_estimate", {"version": "1", "metric": "roc_auc"}
     )

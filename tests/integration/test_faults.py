@@ -63,32 +63,9 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
     scorer, monitor, joiner = Scorer(settings), Monitor(settings), Joiner(settings)
     stop = threading.Event()
     threads = _running({"scorer": scorer, "monitor": monitor, "joiner": joiner}, stop)
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config({"linger.ms": 5}))
-    sent = 0
-    began = time.monotonic()
-    crashed = restarted = False
-    cached_at_restart = counted_before_crash = 0
-    while time.monotonic() - began < 24:  # 100 records/s for 24 s
-        for key, record in records(sent, 20):
-            producer.produce(
-                settings.topic(PATIENT_RECORDS.name),
-                key=key,
-                value=codec.encode("PatientRecord", record),
-            )
-        sent += 20
-        producer.poll(0)
-        elapsed = time.monotonic() - began
-        if elapsed > 9 and not crashed:
-            counted_before_crash = monitor.stats.records
-            private_redis.crash()
-            crashed = True
-        if elapsed > 12 and not restarted:
-            private_redis.start()
-            restarted = True
-            cached_at_restart = joiner.stats.predictions_cached
-        time.sleep(0.2)
-    assert producer.flush(30) == 0
+    sent, counted_before_crash, cached_at_restart = _load_through_a_redis_restart(
+        settings, private_redis, monitor, joiner
+    )
     predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", sent, timeout=90)
     wait_for(lambda: monitor.stats.windows_closed >= 5, 30, every=0.5)
     alive = {name: t.is_alive() for name, t in threads.items()}
@@ -124,6 +101,41 @@ def test_redis_restart_under_load_loses_no_prediction_and_never_judges_a_partial
         f"redis restart: {sent} records, {len(set(ids))} predictions, {judged} windows judged "
         f"exact, {incomplete} marked incomplete"
     )
+
+
+def _load_through_a_redis_restart(
+    settings: Settings, private_redis: PrivateRedis, monitor: Monitor, joiner: Joiner
+) -> tuple[int, int, int]:
+    """100 records/s for 24 s; Redis crashes at 9 s and is back at 12 s. Returns the records
+    sent, what the monitor had counted before the crash, and what the joiner had cached when
+    Redis came back."""
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config({"linger.ms": 5}))
+    sent = 0
+    began = time.monotonic()
+    crashed = restarted = False
+    cached_at_restart = counted_before_crash = 0
+    while time.monotonic() - began < 24:
+        for key, record in records(sent, 20):
+            producer.produce(
+                settings.topic(PATIENT_RECORDS.name),
+                key=key,
+                value=codec.encode("PatientRecord", record),
+            )
+        sent += 20
+        producer.poll(0)
+        elapsed = time.monotonic() - began
+        if elapsed > 9 and not crashed:
+            counted_before_crash = monitor.stats.records
+            private_redis.crash()
+            crashed = True
+        if elapsed > 12 and not restarted:
+            private_redis.start()
+            restarted = True
+            cached_at_restart = joiner.stats.predictions_cached
+        time.sleep(0.2)
+    assert producer.flush(30) == 0
+    return sent, counted_before_crash, cached_at_restart
 
 
 def _running(workers: dict[str, Any], stop: threading.Event) -> dict[str, threading.Thread]:

@@ -7,7 +7,6 @@ import time
 import uuid
 from typing import Any
 
-import redis
 from confluent_kafka import Producer
 
 from riskstream.app.tools.forget import forget
@@ -18,6 +17,7 @@ from riskstream.schemas.events import LabeledExample
 from riskstream.stream_processors.joiner import Joiner, example_id
 from riskstream.stream_processors.labeled_examples import open_examples
 from tests.integration.conftest import drain_committed
+from tests.integration.redis_contents import held_in_redis
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import eventually
 
@@ -126,21 +126,6 @@ def test_a_label_that_overtakes_its_prediction_waits_and_joins(deployment: Setti
     assert joiner.stats.unknown_labels == 0
 
 
-def _redis_bytes(settings: Settings) -> bytes:
-    """Every key and value this deployment keeps in Redis, as one byte string."""
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    found = b""
-    for name in client.scan_iter(match=f"*{settings.topic_prefix}*", count=1000):
-        kind = client.type(name)
-        if kind == b"hash":
-            found += name + b"".join(k + v for k, v in client.hgetall(name).items())
-        elif kind == b"zset":
-            found += name + b"".join(client.zrange(name, 0, -1))
-        elif kind == b"string":
-            found += name + (client.get(name) or b"")
-    return found
-
-
 def test_a_parked_label_is_sealed_in_redis_and_forgetting_its_patient_drops_it(
     deployment: Settings,
 ) -> None:
@@ -156,7 +141,7 @@ def test_a_parked_label_is_sealed_in_redis_and_forgetting_its_patient_drops_it(
     try:
         _produce(settings, GROUND_TRUTH.name, "GroundTruth", [truth, _truth(202)])
         eventually(lambda: joiner.stats.parked == 2, 60, "the joiner parks both labels")
-        held = _redis_bytes(settings)
+        held = b"".join(k + b"".join(v) for k, v in held_in_redis(settings).items())
         assert b":joiner:parked" in held  # the scan sees the grace set
         for secret in (b"p-201", truth["label_id"].encode()):
             assert secret not in held and secret.hex().encode() not in held, secret

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +30,7 @@ from riskstream.models.monitoring.notifications import (
 )
 from riskstream.schemas.events import ModelVersionEvent
 from riskstream.stream_processors.notifier import Notifier
-from tests.integration.conftest import drain_committed
+from tests.integration.conftest import drain_committed, fresh_prefix
 from tests.integration.servers import PrivateRedis
 from tests.unit.schemas.samples import SAMPLES, drift_alert
 from tests.waiting import wait_for
@@ -91,30 +90,7 @@ def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
     thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
     thread.start()
     assert notifier.assigned.wait(60), "the notifier was given no partitions"
-
-    glucose = drift_alert(alert_id="a1", severity="HIGH", feature="glucose")
-    incident = [
-        glucose,
-        drift_alert(alert_id="a2", kind="SCORE_DRIFT", feature=None, severity="CRITICAL"),
-        drift_alert(alert_id="a3", severity="LOW", feature="bmi"),  # below MEDIUM: not sent
-        glucose,  # published twice by an at-least-once monitor: sent once
-        drift_alert(alert_id="a6", severity="CRITICAL", feature="age"),  # silenced: not sent
-        drift_alert(alert_id="a4", status="RESOLVED", severity="LOW", feature="glucose"),
-        drift_alert(alert_id="a5", status="RESOLVED", severity="LOW", feature="bmi"),  # unsent
-    ]
-    silenced = drift_alert(alert_id="a6", severity="CRITICAL", feature="age")
-    silence(settings, subject_key(silenced), 5, "ops", "known: the age field is being migrated")
-    promoted = ModelVersionEvent.from_avro({**SAMPLES["ModelVersionEvent"], "event_id": "v9"})
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config())
-    published = []
-    for topic, event in [(DRIFT_ALERTS.name, a) for a in incident] + [
-        (MODEL_VERSIONS.name, promoted)
-    ]:
-        value = codec.encode_event(event)
-        producer.produce(settings.topic(topic), key=b"m", value=value)
-        published.append(value)
-    assert producer.flush(30) == 0
+    published = _publish_an_incident_and_a_promotion(settings)
     wanted = {"a1", "a2", "a4", "v9"}
     wait_for(lambda: min(len(flaky.delivered()), notifier.failed) >= len(wanted), 60)
     stop.set()
@@ -143,6 +119,35 @@ def test_every_wanted_event_reaches_the_webhook_once_signed_or_is_dead_lettered(
         assert broken.url not in json.dumps(letter, default=str)  # URLs carry tokens
 
 
+def _publish_an_incident_and_a_promotion(settings: Settings) -> list[bytes]:
+    """An incident's alerts (one below MEDIUM, one twice, one silenced, two resolutions) and
+    a promotion; the encoded values published. Wanted on the webhook: a1, a2, a4 and v9."""
+    glucose = drift_alert(alert_id="a1", severity="HIGH", feature="glucose")
+    incident = [
+        glucose,
+        drift_alert(alert_id="a2", kind="SCORE_DRIFT", feature=None, severity="CRITICAL"),
+        drift_alert(alert_id="a3", severity="LOW", feature="bmi"),  # below MEDIUM: not sent
+        glucose,  # published twice by an at-least-once monitor: sent once
+        drift_alert(alert_id="a6", severity="CRITICAL", feature="age"),  # silenced: not sent
+        drift_alert(alert_id="a4", status="RESOLVED", severity="LOW", feature="glucose"),
+        drift_alert(alert_id="a5", status="RESOLVED", severity="LOW", feature="bmi"),  # unsent
+    ]
+    silenced = drift_alert(alert_id="a6", severity="CRITICAL", feature="age")
+    silence(settings, subject_key(silenced), 5, "ops", "known: the age field is being migrated")
+    promoted = ModelVersionEvent.from_avro({**SAMPLES["ModelVersionEvent"], "event_id": "v9"})
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    published = []
+    for topic, event in [(DRIFT_ALERTS.name, a) for a in incident] + [
+        (MODEL_VERSIONS.name, promoted)
+    ]:
+        value = codec.encode_event(event)
+        producer.produce(settings.topic(topic), key=b"m", value=value)
+        published.append(value)
+    assert producer.flush(30) == 0
+    return published
+
+
 def test_an_event_that_arrives_while_redis_is_down_is_sent_once_redis_is_back(
     stack: Settings, tmp_path: Path
 ) -> None:
@@ -153,7 +158,7 @@ def test_an_event_that_arrives_while_redis_is_down_is_sent_once_redis_is_back(
     hook = _Hook([200])
     settings = redis.settings.model_copy(
         update={
-            "topic_prefix": f"nr{uuid.uuid4().hex[:8]}.",
+            "topic_prefix": fresh_prefix("nr"),
             "topic_partitions": 1,
             "webhook_urls": SecretStr(hook.url),
         }

@@ -26,19 +26,7 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
     stack: Settings, tmp_path: Path
 ) -> None:
     settings = deployment_with_champion(stack, "ops", tmp_path)
-    codec = codec_for(settings)
-    producer = Producer(settings.kafka_config())
-    for i in range(200):
-        record = {**SAMPLES["PatientRecord"], "request_id": f"r{i}", "patient_id": f"p{i}"}
-        producer.produce(
-            settings.topic(PATIENT_RECORDS.name),
-            key=f"p{i}".encode(),
-            value=codec.encode("PatientRecord", record),
-        )
-    for _ in range(3):
-        producer.produce(settings.topic(PATIENT_RECORDS.name), key=b"p0", value=b"")
-    assert producer.flush(30) == 0
-
+    _publish_good_and_empty_records(settings, good=200, empty=3)
     ports = {"scorer": free_port(), "monitor": free_port()}
     procs = {
         name: subprocess.Popen(
@@ -52,38 +40,7 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
     try:
         scorer = f"http://127.0.0.1:{ports['scorer']}"
         monitor = f"http://127.0.0.1:{ports['monitor']}"
-
-        def scored() -> dict:
-            status, text = http_get(f"{scorer}/metrics")
-            samples = metric_samples(text) if status == 200 else {}
-            done = metric_value(samples, "riskstream_records_in_total", processor="scorer") or 0
-            has_lag = any(name == "riskstream_consumer_lag" for name, _ in samples)
-            return samples if done >= 203 and has_lag else {}
-
-        samples = eventually(scored, 120, "the scorer's metrics of 203 records", every=0.5)
-        assert metric_value(samples, "riskstream_records_in_total", processor="scorer") == 203
-        assert (
-            metric_value(
-                samples,
-                "riskstream_records_out_total",
-                processor="scorer",
-                topic="predictions",
-            )
-            == 200
-        )
-        assert (
-            metric_value(
-                samples,
-                "riskstream_dead_letters_total",
-                processor="scorer",
-                reason="empty_payload",
-            )
-            == 3
-        )
-        assert metric_value(samples, "riskstream_scoring_latency_seconds_count") == 200
-        assert metric_value(samples, "riskstream_model_version", processor="scorer") == 1
-        lags = [v for (name, _), v in samples.items() if name == "riskstream_consumer_lag"]
-        assert lags and min(lags) >= 0
+        _assert_the_scorers_metrics_count_203_records(scorer)
         assert http_get(f"{scorer}/health") == (200, "ok\n")
         assert http_get(f"{scorer}/ready") == (200, "ready\n")
         assert http_get(f"{scorer}/nothing")[0] == 404
@@ -103,3 +60,44 @@ def test_scorer_and_monitor_serve_health_readiness_and_metrics(
             proc.send_signal(signal.SIGTERM)
         for name, proc in procs.items():
             assert proc.wait(30) == 0, f"{name}: {proc.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
+
+
+def _publish_good_and_empty_records(settings: Settings, good: int, empty: int) -> None:
+    codec = codec_for(settings)
+    producer = Producer(settings.kafka_config())
+    for i in range(good):
+        record = {**SAMPLES["PatientRecord"], "request_id": f"r{i}", "patient_id": f"p{i}"}
+        producer.produce(
+            settings.topic(PATIENT_RECORDS.name),
+            key=f"p{i}".encode(),
+            value=codec.encode("PatientRecord", record),
+        )
+    for _ in range(empty):
+        producer.produce(settings.topic(PATIENT_RECORDS.name), key=b"p0", value=b"")
+    assert producer.flush(30) == 0
+
+
+def _assert_the_scorers_metrics_count_203_records(scorer: str) -> None:
+    """200 scored and 3 dead-lettered, as counted on the scorer's /metrics."""
+
+    def scored() -> dict:
+        status, text = http_get(f"{scorer}/metrics")
+        samples = metric_samples(text) if status == 200 else {}
+        done = metric_value(samples, "riskstream_records_in_total", processor="scorer") or 0
+        has_lag = any(name == "riskstream_consumer_lag" for name, _ in samples)
+        return samples if done >= 203 and has_lag else {}
+
+    samples = eventually(scored, 120, "the scorer's metrics of 203 records", every=0.5)
+    assert metric_value(samples, "riskstream_records_in_total", processor="scorer") == 203
+    out = metric_value(
+        samples, "riskstream_records_out_total", processor="scorer", topic="predictions"
+    )
+    assert out == 200
+    dead = metric_value(
+        samples, "riskstream_dead_letters_total", processor="scorer", reason="empty_payload"
+    )
+    assert dead == 3
+    assert metric_value(samples, "riskstream_scoring_latency_seconds_count") == 200
+    assert metric_value(samples, "riskstream_model_version", processor="scorer") == 1
+    lags = [v for (name, _), v in samples.items() if name == "riskstream_consumer_lag"]
+    assert lags and min(lags) >= 0

@@ -9,9 +9,9 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-import redis
 
 from riskstream.app.tools.forget import forget
 from riskstream.core.pseudonyms import patient_ref, pseudonym_key
@@ -21,11 +21,13 @@ from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.reading import messages
 from riskstream.producers.publish import Publisher, PublishSummary
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
+from riskstream.schemas.events import PatientRecord
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.performance import PerformanceMonitor
 from riskstream.stream_processors.scorer import Scorer
 from tests.integration.conftest import deployment_with_champion, drain_committed
+from tests.integration.redis_contents import held_in_redis
 from tests.integration.servers import start_workers, wait_until_owning
 from tests.waiting import wait_for
 
@@ -49,6 +51,45 @@ def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
         performance_lateness_s=1,
     )
     token = f"pid{uuid.uuid4().hex[:12]}"  # in every patient id, and nowhere else
+    records, predictions = _score_and_join_patients_named(settings, token)
+
+    # each prediction names its patient by the reference a person with the key can compute
+    key = pseudonym_key(settings)
+    by_request = {r.request_id: r.patient_id for r in records}
+    for p in predictions:
+        assert p["patient_ref"] == patient_ref(key, by_request[p["request_id"]])
+
+    # every byte of every topic riskstream writes, keys and values
+    needle = token.encode()
+    codec = codec_for(settings)
+    scanned = 0
+    for entry in CATALOG:
+        if entry.name in NOT_SCANNED:
+            continue
+        for m in messages(settings, settings.topic(entry.name), "beginning"):
+            scanned += 1
+            assert needle not in (m.key() or b"") + (m.value() or b""), entry.name
+            if entry.name == "predictions":  # keyed by the reference, placed beside the record
+                event = codec.decode(m.value(), "Prediction")
+                assert m.partition() == event["source_partition"], "moved off its partition"
+    assert scanned >= 2 * RECORDS  # predictions and labeled examples at least
+    # the check can fail: the clinics' input holds the ids
+    inputs = messages(settings, settings.topic(PATIENT_RECORDS.name), "beginning")
+    assert any(needle in (m.value() or b"") for m in inputs)
+
+    # every key and value riskstream keeps in Redis for this deployment
+    held = held_in_redis(settings)
+    assert held, "the workers kept nothing in Redis"
+    for name, values in held.items():
+        for form in (needle, needle.hex().encode()):  # in the clear, or hex-encoded in JSON
+            assert form not in name and not any(form in v for v in values), name
+
+
+def _score_and_join_patients_named(
+    settings: Settings, token: str
+) -> tuple[list[PatientRecord], list[dict[str, Any]]]:
+    """RECORDS records of PATIENTS patients whose ids hold ``token``, scored, joined and
+    monitored; the records, and the predictions once every one is labeled."""
     sim = Simulator(PimaModel.fit(), Scenario.named("none"), seed=3, run=uuid.uuid4().hex[:6])
     items = list(sim.stream(RECORDS, int(time.time() * 1000) - 20_000))
     records = [
@@ -77,51 +118,7 @@ def test_no_patient_id_reaches_a_topic_or_a_redis_key_that_riskstream_writes(
         for thread in threads.values():
             thread.join(30)
     assert len(predictions) == len(examples) == RECORDS
-
-    # each prediction names its patient by the reference a person with the key can compute
-    key = pseudonym_key(settings)
-    by_request = {r.request_id: r.patient_id for r in records}
-    for p in predictions:
-        assert p["patient_ref"] == patient_ref(key, by_request[p["request_id"]])
-
-    # every byte of every topic riskstream writes, keys and values
-    needle = token.encode()
-    codec = codec_for(settings)
-    scanned = 0
-    for entry in CATALOG:
-        if entry.name in NOT_SCANNED:
-            continue
-        for m in messages(settings, settings.topic(entry.name), "beginning"):
-            scanned += 1
-            assert needle not in (m.key() or b"") + (m.value() or b""), entry.name
-            if entry.name == "predictions":  # keyed by the reference, placed beside the record
-                event = codec.decode(m.value(), "Prediction")
-                assert m.partition() == event["source_partition"], "moved off its partition"
-    assert scanned >= 2 * RECORDS  # predictions and labeled examples at least
-    # the check can fail: the clinics' input holds the ids
-    inputs = messages(settings, settings.topic(PATIENT_RECORDS.name), "beginning")
-    assert any(needle in (m.value() or b"") for m in inputs)
-
-    # every key and value riskstream keeps in Redis for this deployment
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    keys = list(client.scan_iter(match=f"*{settings.topic_prefix}*", count=1000))
-    assert keys, "the workers kept nothing in Redis"
-    for name in keys:
-        kind = client.type(name)
-        if kind == b"string":
-            values = [client.get(name) or b""]
-        elif kind == b"hash":
-            values = [k + v for k, v in client.hgetall(name).items()]
-        elif kind == b"set":
-            values = list(client.smembers(name))
-        elif kind == b"zset":
-            values = list(client.zrange(name, 0, -1))
-        elif kind == b"list":
-            values = list(client.lrange(name, 0, -1))
-        else:
-            values = []
-        for form in (needle, needle.hex().encode()):  # in the clear, or hex-encoded in JSON
-            assert form not in name and not any(form in v for v in values), name
+    return records, predictions
 
 
 def test_dead_letters_are_listed_with_their_source_and_their_originals_masked(
@@ -130,31 +127,15 @@ def test_dead_letters_are_listed_with_their_source_and_their_originals_masked(
     """The scorer dead-letters a record with an impossible glucose and bytes that are no
     record at all; `riskstream dead-letters` names each one's reason and source, and shows
     neither the patient id nor a lab value until asked with --show-values."""
-    from confluent_kafka import Producer
     from typer.testing import CliRunner
 
     from riskstream.app.cli.main import app
     from tests.integration.conftest import worker_env
-    from tests.unit.schemas.samples import SAMPLES
 
     settings = deployment_with_champion(stack, "dl", tmp_path)
     token = f"pid{uuid.uuid4().hex[:12]}"
-    codec = codec_for(settings)
-    record = {**SAMPLES["PatientRecord"], "patient_id": token, "glucose": 987.25}
-    producer = Producer(settings.kafka_config())
     topic = settings.topic(PATIENT_RECORDS.name)
-    producer.produce(topic, key=token.encode(), value=codec.encode("PatientRecord", record))
-    producer.produce(topic, key=token.encode(), value=f"not a record of {token}".encode())
-    assert producer.flush(30) == 0
-    scorer = Scorer(settings, instance="dl")
-    stop = threading.Event()
-    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: scorer.stats.dead_letters >= 2, 90)
-    finally:
-        stop.set()
-        thread.join(30)
+    _dead_letter_two_inputs_of(settings, token)
 
     def cli(*args: str) -> str:
         result = CliRunner().invoke(app, ["dead-letters", *args], env=worker_env(settings))
@@ -188,3 +169,28 @@ def test_dead_letters_are_listed_with_their_source_and_their_originals_masked(
     forget(settings, token, "test")
     shown = cli("--show-values", "--format", "jsonl")
     assert token not in shown and "987.25" not in shown and "forgotten" in shown
+
+
+def _dead_letter_two_inputs_of(settings: Settings, token: str) -> None:
+    """Patient ``token``'s record with an impossible glucose (987.25) and bytes that are no
+    record at all, both dead-lettered by a scorer."""
+    from confluent_kafka import Producer
+
+    from tests.unit.schemas.samples import SAMPLES
+
+    codec = codec_for(settings)
+    record = {**SAMPLES["PatientRecord"], "patient_id": token, "glucose": 987.25}
+    producer = Producer(settings.kafka_config())
+    topic = settings.topic(PATIENT_RECORDS.name)
+    producer.produce(topic, key=token.encode(), value=codec.encode("PatientRecord", record))
+    producer.produce(topic, key=token.encode(), value=f"not a record of {token}".encode())
+    assert producer.flush(30) == 0
+    scorer = Scorer(settings, instance="dl")
+    stop = threading.Event()
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: scorer.stats.dead_letters >= 2, 90)
+    finally:
+        stop.set()
+        thread.join(30)

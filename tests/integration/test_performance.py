@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,8 +188,40 @@ def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings
 
     from riskstream.core.topics import PERFORMANCE_WINDOWS
 
+    examples, truth = _split_examples_scored_by_both_versions()
+    monitor = _judged(settings := deployment, examples, windows=6, shadow_windows=6)
+    assert monitor.stats.shadow_scores == len(examples)
+    for w in range(3):
+        start = T0 + w * WINDOW_S * 1000
+        for key in ("1", "2", "1~shadow", "2~shadow"):
+            ys, risks, labels = truth[(key, start)]
+            metrics = monitor.stats.metrics[(key, start)]
+            assert metrics["n"] == len(ys) == 200
+            assert metrics["accuracy"] == pytest.approx(accuracy_score(ys, labels), abs=1e-12)
+            assert metrics["roc_auc"] == pytest.approx(roc_auc_score(ys, risks), abs=0.01)
+    alerted = {a.model_version for a in monitor.stats.alerts if a.kind == "PERFORMANCE"}
+    assert alerted <= {"1", "2"}
+    records = list(
+        decoded(
+            settings, settings.topic(PERFORMANCE_WINDOWS.name), "PerformanceWindow", "beginning"
+        )
+    )
+    shadow = [r for r in records if r["variant"] == "shadow"]
+    starts = {(r["model_version"], int(r["window_start"].timestamp() * 1000)) for r in shadow}
+    assert starts >= {(v, T0 + w * WINDOW_S * 1000) for v in ("1", "2") for w in range(3)}
+    assert all(r["estimated"] == {} and r["sample_size"] == 200 for r in shadow)
+
+
+VariantTruth = dict[tuple[str, int], tuple[list[int], list[float], list[int]]]
+
+
+def _split_examples_scored_by_both_versions() -> tuple[list[dict[str, Any]], VariantTruth]:
+    """Four windows of 400 examples, served alternately by versions 1 and 2 and scored in
+    shadow by the other; with, per (version or ``<version>~shadow``, window start), the
+    labels, risks and predicted labels a window must be judged on."""
     rng = np.random.default_rng(11)
-    examples, truth = [], {}  # truth: (key, window) → (labels, risks, predicted)
+    examples: list[dict[str, Any]] = []
+    truth: VariantTruth = {}
     for w in range(4):
         start = T0 + w * WINDOW_S * 1000
         for i in range(400):
@@ -220,24 +253,4 @@ def test_each_variant_has_its_windows_and_they_are_sklearns(deployment: Settings
                     "shadow_label": scores[shadow][1],
                 }
             )
-    monitor = _judged(settings := deployment, examples, windows=6, shadow_windows=6)
-    assert monitor.stats.shadow_scores == len(examples)
-    for w in range(3):
-        start = T0 + w * WINDOW_S * 1000
-        for key in ("1", "2", "1~shadow", "2~shadow"):
-            ys, risks, labels = truth[(key, start)]
-            metrics = monitor.stats.metrics[(key, start)]
-            assert metrics["n"] == len(ys) == 200
-            assert metrics["accuracy"] == pytest.approx(accuracy_score(ys, labels), abs=1e-12)
-            assert metrics["roc_auc"] == pytest.approx(roc_auc_score(ys, risks), abs=0.01)
-    alerted = {a.model_version for a in monitor.stats.alerts if a.kind == "PERFORMANCE"}
-    assert alerted <= {"1", "2"}
-    records = list(
-        decoded(
-            settings, settings.topic(PERFORMANCE_WINDOWS.name), "PerformanceWindow", "beginning"
-        )
-    )
-    shadow = [r for r in records if r["variant"] == "shadow"]
-    starts = {(r["model_version"], int(r["window_start"].timestamp() * 1000)) for r in shadow}
-    assert starts >= {(v, T0 + w * WINDOW_S * 1000) for v in ("1", "2") for w in range(3)}
-    assert all(r["estimated"] == {} and r["sample_size"] == 200 for r in shadow)
+    return examples, truth

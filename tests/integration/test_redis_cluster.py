@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -59,14 +60,7 @@ def test_monitor_joiner_and_trigger_count_exactly_on_a_redis_cluster(
     stop = threading.Event()
     threads = start_workers(workers, stop)
     wait_until_owning(workers)
-    producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
-    for sent in range(0, SENT, 30):  # 300 records and 300 labels a second
-        send_records_and_labels(producer, settings, sent, 30)
-        producer.poll(0)
-        time.sleep(0.1)
-    assert producer.flush(60) == 0
-    predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", SENT, timeout=90)
-    examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", SENT, 90)
+    predictions, examples = _send_records_and_labels(settings)
     windows = window_counts(predictions, WINDOW_S)
     eventually(
         lambda: monitor.stats.windows_closed >= len(windows) and trigger.requests,
@@ -91,8 +85,7 @@ def test_monitor_joiner_and_trigger_count_exactly_on_a_redis_cluster(
     version = predictions[0]["model_version"]
     counted = {start: int(store.counts(version, start).get(b"n", 0)) for start in windows}
     assert counted == windows, f"window counts not exact; the monitor counted {monitor.stats}"
-    assert monitor.stats.windows_closed == len(windows), monitor.stats
-    assert monitor.stats.late == 0, monitor.stats
+    assert (monitor.stats.windows_closed, monitor.stats.late) == (len(windows), 0), monitor.stats
     # The records drift from the reference (glucose 90-149), so the monitor's alerts reach the
     # trigger as well as the labels; with no cooldown each asks for a retrain.
     reasons = Counter(reason for _, request in trigger.requests for reason in request.reasons)
@@ -107,3 +100,19 @@ def test_monitor_joiner_and_trigger_count_exactly_on_a_redis_cluster(
         f"redis cluster: {SENT} predictions and {len(examples)} labeled examples, all distinct; "
         f"{len(windows)} windows exact; joiner cache per master {spread}; trigger state {state}"
     )
+
+
+def _send_records_and_labels(
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """SENT records and their labels, 300 of each a second; the predictions and labeled
+    examples once all are committed."""
+    producer = Producer(settings.kafka_config({"enable.idempotence": True, "linger.ms": 5}))
+    for sent in range(0, SENT, 30):
+        send_records_and_labels(producer, settings, sent, 30)
+        producer.poll(0)
+        time.sleep(0.1)
+    assert producer.flush(60) == 0
+    predictions = drain_committed(settings, PREDICTIONS.name, "Prediction", SENT, timeout=90)
+    examples = drain_committed(settings, LABELED_EXAMPLES.name, "LabeledExample", SENT, 90)
+    return predictions, examples

@@ -104,31 +104,8 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
         deployment.state_dir,
         schema_registry_url=f"mock://flood-{uuid.uuid4().hex[:6]}",
     )
-    codec = codec_for(deployment)
     good = _valid(deployment, 200, start=10_000)
-    valid = codec.encode("PatientRecord", _record(1))
-    no_age = {k: v for k, v in _record(2).items() if k != "age"}
-    schema = json.loads((REPO / "schemas" / "PatientRecord.avsc").read_text())
-    schema["fields"] = [f for f in schema["fields"] if f["name"] != "age"]
-    from riskstream.schemas import AvroCodec, RegistrySchemaSource
-
-    old_producer = AvroCodec(
-        RegistrySchemaSource(deployment.schema_registry_url or ""),
-        reader_schemas={"PatientRecord": schema},
-    )
-    bad: dict[str, tuple[bytes | None, bytes]] = {
-        "truncated_payload": (b"p-1", valid[:15]),
-        "wrong_magic_byte": (b"p-1", b"\x05" + valid[1:]),
-        "unknown_schema_id": (b"p-1", b"\x00" + struct.pack(">I", 12345) + valid[5:]),
-        "json": (b"p-1", json.dumps({"glucose": 100}).encode()),
-        "empty_payload": (b"p-1", b""),
-        "nan:glucose": (b"p-3", codec.encode("PatientRecord", _record(3, glucose=math.nan))),
-        "negative:age": (b"p-4", codec.encode("PatientRecord", _record(4, age=-1))),
-        "out_of_range:glucose": (b"p-5", codec.encode("PatientRecord", _record(5, glucose=9e4))),
-        "missing_field": (b"p-2", old_producer.encode("PatientRecord", no_age)),
-        "oversized_payload": (b"p-6", valid + os.urandom(1_000_000)),
-        "wrong_key": (struct.pack(">q", 6), codec.encode("PatientRecord", _record(6))),
-    }
+    bad = _malformed_inputs(deployment)
     mixed = good[:100] + list(bad.values()) + good[100:]
     _produce(deployment, mixed)
     _, stop, thread = _run_scorer(deployment)
@@ -163,6 +140,35 @@ def test_malformed_flood_dead_letters_every_bad_input_and_scores_every_good_one(
     assert "scorer: consuming" in logged  # the capture works
     for pattern in (r"\bp-\d+\b", r"req-\d+", r"90000", r"\bnan\b"):
         assert not re.search(pattern, logged), f"{pattern} logged above debug"
+
+
+def _malformed_inputs(deployment: Settings) -> dict[str, tuple[bytes | None, bytes]]:
+    """One (key, value) per way an input can be unusable, by the reason it must be
+    dead-lettered with (``json``: as wrong_magic_byte)."""
+    from riskstream.schemas import AvroCodec, RegistrySchemaSource
+
+    codec = codec_for(deployment)
+    valid = codec.encode("PatientRecord", _record(1))
+    no_age = {k: v for k, v in _record(2).items() if k != "age"}
+    schema = json.loads((REPO / "schemas" / "PatientRecord.avsc").read_text())
+    schema["fields"] = [f for f in schema["fields"] if f["name"] != "age"]
+    old_producer = AvroCodec(
+        RegistrySchemaSource(deployment.schema_registry_url or ""),
+        reader_schemas={"PatientRecord": schema},
+    )
+    return {
+        "truncated_payload": (b"p-1", valid[:15]),
+        "wrong_magic_byte": (b"p-1", b"\x05" + valid[1:]),
+        "unknown_schema_id": (b"p-1", b"\x00" + struct.pack(">I", 12345) + valid[5:]),
+        "json": (b"p-1", json.dumps({"glucose": 100}).encode()),
+        "empty_payload": (b"p-1", b""),
+        "nan:glucose": (b"p-3", codec.encode("PatientRecord", _record(3, glucose=math.nan))),
+        "negative:age": (b"p-4", codec.encode("PatientRecord", _record(4, age=-1))),
+        "out_of_range:glucose": (b"p-5", codec.encode("PatientRecord", _record(5, glucose=9e4))),
+        "missing_field": (b"p-2", old_producer.encode("PatientRecord", no_age)),
+        "oversized_payload": (b"p-6", valid + os.urandom(1_000_000)),
+        "wrong_key": (struct.pack(">q", 6), codec.encode("PatientRecord", _record(6))),
+    }
 
 
 def test_hot_swap_and_a_failed_swap(deployment: Settings) -> None:

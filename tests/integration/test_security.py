@@ -114,10 +114,40 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     settings = deployment_with_champion(broker.settings, "sec", tmp_path / "state")
     env = {**process_env(settings), "RISKSTREAM_LOG_LEVEL": "DEBUG"}
     assert env["RISKSTREAM_KAFKA_SASL_PASSWORD"] == password  # the credentials travel by env
+    _assert_a_scorer_and_a_monitor_work_over_sasl_ssl(settings, env, password, tmp_path)
 
-    # the right credentials: records in, predictions out, all over SCRAM and TLS; a Faust
-    # worker over the same credentials (the drift monitor, started beside the scorer: its new
-    # group reads from the beginning) counts those predictions
+    # a wrong password: the worker stops at once and says what to check; a CA that did not
+    # sign the broker: refused, pointing at the CA setting (the three run side by side)
+    wrong = secrets.token_urlsafe(16)
+    other = make_test_certificates(tmp_path / "other-ca")
+    scorer_said, monitor_said, ca_said = _refused_runs(
+        (_riskstream("run", "scorer"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
+        (_riskstream("run", "monitor"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
+        (
+            _riskstream("run", "scorer"),
+            {**env, "RISKSTREAM_KAFKA_SSL_CA_LOCATION": str(other.ca_pem)},
+        ),
+    )
+    assert "Kafka refused riskstream's credentials" in scorer_said, scorer_said[-1500:]
+    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in scorer_said
+    assert wrong not in scorer_said and password not in scorer_said
+    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in monitor_said
+    assert "RISKSTREAM_KAFKA_SSL_CA_LOCATION" in ca_said
+
+    # what people print to check a deployment never shows the password
+    for command in (("stack", "status"), ("config",)):
+        shown = subprocess.run(_riskstream(*command), env=env, capture_output=True, text=True)
+        assert password not in shown.stdout + shown.stderr, command
+    config = subprocess.run(_riskstream("config"), env=env, capture_output=True, text=True)
+    assert "sasl.password" in config.stdout and "**********" in config.stdout
+
+
+def _assert_a_scorer_and_a_monitor_work_over_sasl_ssl(
+    settings: Settings, env: dict[str, str], password: str, tmp_path: Path
+) -> None:
+    """The right credentials: records in, predictions out, all over SCRAM and TLS; a Faust
+    worker over the same credentials (the drift monitor, started beside the scorer: its new
+    group reads from the beginning) counts those predictions. Neither logs the password."""
     log, port, monitor_log = tmp_path / "scorer.log", free_port(), tmp_path / "monitor.log"
     with log.open("w") as out, monitor_log.open("w") as monitor_out:
         scorer = subprocess.Popen(
@@ -149,31 +179,6 @@ def test_a_scorer_reaches_a_sasl_ssl_broker_and_is_refused_with_a_wrong_password
     assert counted == 200, monitor_log.read_text()[-2000:]
     assert password not in monitor_log.read_text(), "the SASL password reached the monitor's log"
 
-    # a wrong password: the worker stops at once and says what to check; a CA that did not
-    # sign the broker: refused, pointing at the CA setting (the three run side by side)
-    wrong = secrets.token_urlsafe(16)
-    other = make_test_certificates(tmp_path / "other-ca")
-    scorer_said, monitor_said, ca_said = _refused_runs(
-        (_riskstream("run", "scorer"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
-        (_riskstream("run", "monitor"), {**env, "RISKSTREAM_KAFKA_SASL_PASSWORD": wrong}),
-        (
-            _riskstream("run", "scorer"),
-            {**env, "RISKSTREAM_KAFKA_SSL_CA_LOCATION": str(other.ca_pem)},
-        ),
-    )
-    assert "Kafka refused riskstream's credentials" in scorer_said, scorer_said[-1500:]
-    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in scorer_said
-    assert wrong not in scorer_said and password not in scorer_said
-    assert "RISKSTREAM_KAFKA_SASL_PASSWORD" in monitor_said
-    assert "RISKSTREAM_KAFKA_SSL_CA_LOCATION" in ca_said
-
-    # what people print to check a deployment never shows the password
-    for command in (("stack", "status"), ("config",)):
-        shown = subprocess.run(_riskstream(*command), env=env, capture_output=True, text=True)
-        assert password not in shown.stdout + shown.stderr, command
-    config = subprocess.run(_riskstream("config"), env=env, capture_output=True, text=True)
-    assert "sasl.password" in config.stdout and "**********" in config.stdout
-
 
 def test_workers_authenticate_to_redis_from_the_url_and_are_refused_with_a_wrong_password(
     stack: Settings, tmp_path: Path
@@ -191,28 +196,9 @@ def test_workers_authenticate_to_redis_from_the_url_and_are_refused_with_a_wrong
         bare = redis.Redis.from_url(private.url.replace(f":{password}@", ""))
         with pytest.raises(redis.AuthenticationError):
             bare.ping()
-
-        # the right password: the monitor counts a prediction into a window in this Redis
-        port = free_port()
-        log = tmp_path / "monitor.log"
-        with log.open("w") as out:
-            monitor = subprocess.Popen(
-                _riskstream("run", "monitor", "--ops-port", str(port)),
-                env={**env, "RISKSTREAM_LOG_LEVEL": "DEBUG"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _publish_prediction(settings)
-                counted = _wait_for_records_in(port, "monitor", timeout=90)
-            finally:
-                monitor.send_signal(signal.SIGTERM)
-                monitor.wait(30)
-        assert counted >= 1, log.read_text()[-1500:]
-        authed = redis.Redis.from_url(private.url)
-        keys = authed.keys(settings.redis_key("*"))
-        assert any(b":window" in k or b":drift" in k for k in keys), keys
-        assert password not in log.read_text(), "the Redis password reached the worker's log"
+        _assert_the_monitor_counts_into_the_authenticated_redis(
+            settings, env, private, password, tmp_path
+        )
 
         # a wrong password: refused at once, for each worker that uses Redis
         wrong_url = private.url.replace(password, "not-" + password[:8])
@@ -236,3 +222,30 @@ def test_workers_authenticate_to_redis_from_the_url_and_are_refused_with_a_wrong
             assert password not in shown.stdout + shown.stderr, command
     finally:
         private.server.process.stop()
+
+
+def _assert_the_monitor_counts_into_the_authenticated_redis(
+    settings: Settings, env: dict[str, str], private: PrivateRedis, password: str, tmp_path: Path
+) -> None:
+    """The right password: the monitor counts a prediction into a window in this Redis, and
+    logs no password."""
+    port = free_port()
+    log = tmp_path / "monitor.log"
+    with log.open("w") as out:
+        monitor = subprocess.Popen(
+            _riskstream("run", "monitor", "--ops-port", str(port)),
+            env={**env, "RISKSTREAM_LOG_LEVEL": "DEBUG"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _publish_prediction(settings)
+            counted = _wait_for_records_in(port, "monitor", timeout=90)
+        finally:
+            monitor.send_signal(signal.SIGTERM)
+            monitor.wait(30)
+    assert counted >= 1, log.read_text()[-1500:]
+    authed = redis.Redis.from_url(private.url)
+    keys = authed.keys(settings.redis_key("*"))
+    assert any(b":window" in k or b":drift" in k for k in keys), keys
+    assert password not in log.read_text(), "the Redis password reached the worker's log"

@@ -43,6 +43,42 @@ def test_one_clinics_glucose_shift_is_found_in_its_segment_and_nowhere_else(
         monitor_idle_s=3,
         segments_max=10,
     )
+    start_ms, monitor = _monitor_five_clinics_one_shifted(settings)
+    shift_start = start_ms + CLEAN * WINDOW_S * 1000
+    alerts = monitor.stats.alerts
+    found = [
+        a
+        for a in alerts
+        if a.segment == "clinic-2"
+        and a.feature == "glucose"
+        and a.status == "FIRING"
+        and a.severity in ("HIGH", "CRITICAL")
+    ]
+    assert found, [a.message for a in alerts]
+    assert found[0].window_start == shift_start, "found in the first shifted window"
+    assert found[0].message.startswith("[clinic-2] ")
+    whole = [a for a in alerts if a.segment is None and a.severity in SERIOUS]
+    assert not whole, [a.message for a in whole]
+    others = [a for a in alerts if a.segment not in (None, "clinic-2")]
+    assert not [a for a in others if a.severity in SERIOUS], [a.message for a in others]
+    # every clinic was judged in every window: the quiet is a verdict, not a skipped segment
+    for k in range(5):
+        judged = [s for (s, segment) in monitor.stats.segment_verdicts if segment == f"clinic-{k}"]
+        assert len(judged) >= CLEAN + SHIFTED - 1, k
+    psi = monitor.metrics.registry.get_sample_value(
+        "riskstream_drift_statistic",
+        {"subject": "glucose", "statistic": "psi", "segment": "clinic-2"},
+    )
+    assert psi is not None and psi > 0.25
+    on_topic = list(decoded(settings, settings.topic(DRIFT_ALERTS.name), "DriftAlert", "beginning"))
+    assert {"clinic-2"} <= {a["segment"] for a in on_topic}
+    assert dataclasses.asdict(found[0])["segment"] == "clinic-2"
+
+
+def _monitor_five_clinics_one_shifted(settings: Settings) -> tuple[int, Monitor]:
+    """CLEAN windows of five clinics' records, then SHIFTED ones where clinic 2's glucose
+    moves, scored and monitored; the first window's start, and the monitor once every window
+    closed."""
     per_window = int(WINDOW_S * RATE)
     n = (CLEAN + SHIFTED) * per_window
     scenario = Scenario.named("source-drift", start=CLEAN * per_window, size_sd=SIZE_SD, source=2)
@@ -75,33 +111,4 @@ def test_one_clinics_glucose_shift_is_found_in_its_segment_and_nowhere_else(
             thread.join(30)
     assert monitor.stats.records == n
     assert monitor.stats.windows_closed >= CLEAN + SHIFTED
-
-    shift_start = start_ms + CLEAN * WINDOW_S * 1000
-    alerts = monitor.stats.alerts
-    found = [
-        a
-        for a in alerts
-        if a.segment == "clinic-2"
-        and a.feature == "glucose"
-        and a.status == "FIRING"
-        and a.severity in ("HIGH", "CRITICAL")
-    ]
-    assert found, [a.message for a in alerts]
-    assert found[0].window_start == shift_start, "found in the first shifted window"
-    assert found[0].message.startswith("[clinic-2] ")
-    whole = [a for a in alerts if a.segment is None and a.severity in SERIOUS]
-    assert not whole, [a.message for a in whole]
-    others = [a for a in alerts if a.segment not in (None, "clinic-2")]
-    assert not [a for a in others if a.severity in SERIOUS], [a.message for a in others]
-    # every clinic was judged in every window: the quiet is a verdict, not a skipped segment
-    for k in range(5):
-        judged = [s for (s, segment) in monitor.stats.segment_verdicts if segment == f"clinic-{k}"]
-        assert len(judged) >= CLEAN + SHIFTED - 1, k
-    psi = monitor.metrics.registry.get_sample_value(
-        "riskstream_drift_statistic",
-        {"subject": "glucose", "statistic": "psi", "segment": "clinic-2"},
-    )
-    assert psi is not None and psi > 0.25
-    on_topic = list(decoded(settings, settings.topic(DRIFT_ALERTS.name), "DriftAlert", "beginning"))
-    assert {"clinic-2"} <= {a["segment"] for a in on_topic}
-    assert dataclasses.asdict(found[0])["segment"] == "clinic-2"
+    return start_ms, monitor

@@ -32,7 +32,7 @@ from riskstream.models.bootstrap import bootstrap
 from riskstream.models.monitoring.live_evidence import live_evidence, pair_of
 from riskstream.models.monitoring.variants import serving_variant
 from riskstream.models.registry import CHALLENGER, CHAMPION, EVIDENCE_TAG, PREVIOUS, Registry
-from riskstream.schemas.events import LabeledExample
+from riskstream.schemas.events import LabeledExample, ModelVersionEvent
 from riskstream.stream_processors.joiner import Joiner
 from riskstream.stream_processors.referee import LiveReferee
 from riskstream.stream_processors.scorer import Scorer
@@ -142,39 +142,11 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
         eventually(
             lambda: scorer.models.challenger is not None, 60, "the challenger was not loaded"
         )
-        _send(settings, 0, 100)
-        eventually(lambda: joiner.stats.shadows_cached >= 100, 60, "shadows not cached")
-        _label_like(settings, challenger, 0, 100)
-        eventually(lambda: joiner.stats.joined_with_shadow == 100, 60, "100 labels did not join")
+        _paired_labels(settings, joiner, challenger, 0, 100, shadows=100)
         assert referee.judge() is None  # 100 of 200 paired labels: it waits
-        _send(settings, 100, 300)
-        eventually(lambda: joiner.stats.shadows_cached >= 400, 60, "shadows not cached")
-        _label_like(settings, challenger, 100, 300)
-        eventually(lambda: joiner.stats.joined_with_shadow == 400, 60, "400 labels did not join")
-        promoted = referee.judge()
-        assert promoted is not None and promoted.status == "PROMOTED", promoted
-        assert (promoted.version, promoted.previous_version) == (challenger, champion)
-        assert promoted.metrics["live_n"] == 400
-        assert promoted.metrics["live_accuracy_challenger"] == 1.0
-        assert promoted.metrics["live_accuracy_p_value"] < 0.05
-        assert registry.alias_version(CHAMPION) == challenger
-        assert registry.alias_version(CHALLENGER) is None
-        assert "better on live evidence" in registry.get(challenger).tags[EVIDENCE_TAG]
-        eventually(
-            lambda: scorer.models.current.version == challenger, 60, "no swap on the promotion"
-        )
-        # the promotion is watched: the old champion is scored in shadow, and never serves
-        assert registry.alias_version(PREVIOUS) == champion
-        eventually(
-            lambda: getattr(scorer.models.challenger, "version", None) == champion,
-            60,
-            "the previous champion was not scored in shadow",
-        )
-        assert scorer.models.shadow()[1] is False  # it may not serve a split's share
-        _send(settings, 400, 50)
-        eventually(lambda: scorer.stats.predictions == 450, 60, "50 records were not scored")
-        assert scorer.stats.shadow_predictions == 450
-        assert scorer.stats.served_by == {champion: 400, challenger: 50}
+        _paired_labels(settings, joiner, challenger, 100, 300, shadows=400)
+        _assert_promoted(referee.judge(), registry, champion, challenger)
+        _assert_the_promotion_is_watched(settings, scorer, registry, champion, challenger)
 
         # the old champion challenges again (the CLI: alias, stamp and CHALLENGER event), and
         # is wrong where the new one is right
@@ -187,12 +159,7 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
             60,
             "the second challenger was not loaded",
         )
-        _send(settings, 450, 300)
-        eventually(lambda: joiner.stats.shadows_cached >= 700, 60, "shadows not cached")
-        _label_like(settings, challenger, 450, 300, shadows=700)
-        eventually(
-            lambda: joiner.stats.joined_with_shadow == 700, 60, "300 more labels did not join"
-        )
+        _paired_labels(settings, joiner, challenger, 450, 300, shadows=700)
         rejected = referee.judge()
     finally:
         stop.set()
@@ -207,6 +174,53 @@ def test_live_evidence_promotes_a_better_challenger_and_rejects_a_worse_one(
         decoded(settings, settings.topic(MODEL_VERSIONS.name), "ModelVersionEvent", "beginning")
     )
     assert [e["status"] for e in events][-3:] == ["PROMOTED", "CHALLENGER", "REJECTED"]
+
+
+def _paired_labels(
+    settings: Settings, joiner: Joiner, version: str, first: int, count: int, shadows: int
+) -> None:
+    """Records ``first`` .. ``first + count`` scored by both variants, then labeled as
+    ``version`` predicted them, and joined with both scores (``shadows`` cached by then)."""
+    _send(settings, first, count)
+    eventually(lambda: joiner.stats.shadows_cached >= shadows, 60, "shadows not cached")
+    _label_like(settings, version, first, count, shadows=shadows)
+    eventually(
+        lambda: joiner.stats.joined_with_shadow == shadows,
+        60,
+        f"{count} labels did not join with their shadow scores",
+    )
+
+
+def _assert_promoted(
+    promoted: ModelVersionEvent | None, registry: Registry, champion: str, challenger: str
+) -> None:
+    assert promoted is not None and promoted.status == "PROMOTED", promoted
+    assert (promoted.version, promoted.previous_version) == (challenger, champion)
+    assert promoted.metrics["live_n"] == 400
+    assert promoted.metrics["live_accuracy_challenger"] == 1.0
+    assert promoted.metrics["live_accuracy_p_value"] < 0.05
+    assert registry.alias_version(CHAMPION) == challenger
+    assert registry.alias_version(CHALLENGER) is None
+    assert "better on live evidence" in registry.get(challenger).tags[EVIDENCE_TAG]
+
+
+def _assert_the_promotion_is_watched(
+    settings: Settings, scorer: Scorer, registry: Registry, champion: str, challenger: str
+) -> None:
+    """The scorer swaps to the new champion, and scores the old one in shadow: it never
+    serves again."""
+    eventually(lambda: scorer.models.current.version == challenger, 60, "no swap on the promotion")
+    assert registry.alias_version(PREVIOUS) == champion
+    eventually(
+        lambda: getattr(scorer.models.challenger, "version", None) == champion,
+        60,
+        "the previous champion was not scored in shadow",
+    )
+    assert scorer.models.shadow()[1] is False  # it may not serve a split's share
+    _send(settings, 400, 50)
+    eventually(lambda: scorer.stats.predictions == 450, 60, "50 records were not scored")
+    assert scorer.stats.shadow_predictions == 450
+    assert scorer.stats.served_by == {champion: 400, challenger: 50}
 
 
 def _outcome(i: int) -> int:
@@ -256,23 +270,14 @@ def test_labels_join_with_both_variants_scores_and_the_live_evidence_is_sklearns
     assert evidence.n == total
     roc = evidence.roc_auc
     assert roc is not None, "both classes should be among the labels"
-    # the same metrics, straight from what the scorer published and the labels sent
-    outcome = {f"req-{i}": _outcome(i) for i in range(total)}
-    by_version: dict[str, dict[str, Any]] = {champion: {}, challenger: {}}
-    for p in [*served, *shadow]:
-        by_version[p["model_version"]][p["request_id"]] = p
-    ids = sorted(outcome)
-    y = np.array([outcome[r] for r in ids])
-    gaps = [abs(by_version[champion][r]["risk"] - by_version[challenger][r]["risk"]) for r in ids]
-    assert max(gaps) > 0.01, "the two versions score alike: the test could not tell them apart"
-    for version, auc, accuracy in (
-        (champion, roc.a, evidence.champion_accuracy),
-        (challenger, roc.b, evidence.challenger_accuracy),
-    ):
-        risk = np.array([by_version[version][r]["risk"] for r in ids])
-        label = np.array([by_version[version][r]["label"] for r in ids])
-        assert auc == pytest.approx(roc_auc_score(y, risk))
-        assert accuracy == pytest.approx(accuracy_score(y, label))
+    _assert_each_variants_metrics_are_sklearns(
+        {
+            champion: (roc.a, evidence.champion_accuracy),
+            challenger: (roc.b, evidence.challenger_accuracy),
+        },
+        [*served, *shadow],
+        total,
+    )
     shown = _cli(settings, "model", "evidence")
     assert shown.returncode == 0, shown.stderr
     assert f"{total} labeled examples read, {total} with both variants' scores" in shown.stdout
@@ -288,6 +293,27 @@ def test_labels_join_with_both_variants_scores_and_the_live_evidence_is_sklearns
         f"{challenger} ROC-AUC {roc.b:.3f} acc {evidence.challenger_accuracy:.3f}; "
         f"DeLong p={roc.p_value:.3f}, McNemar p={evidence.accuracy.p_value:.3f}"
     )
+
+
+def _assert_each_variants_metrics_are_sklearns(
+    measured: dict[str, tuple[float, float]], predictions: list[dict[str, Any]], total: int
+) -> None:
+    """Each version's (ROC-AUC, accuracy) from the live evidence equal sklearn's on what the
+    scorer published (served and shadow) and the labels sent."""
+    outcome = {f"req-{i}": _outcome(i) for i in range(total)}
+    by_version: dict[str, dict[str, Any]] = {version: {} for version in measured}
+    for p in predictions:
+        by_version[p["model_version"]][p["request_id"]] = p
+    ids = sorted(outcome)
+    y = np.array([outcome[r] for r in ids])
+    first, second = measured
+    gaps = [abs(by_version[first][r]["risk"] - by_version[second][r]["risk"]) for r in ids]
+    assert max(gaps) > 0.01, "the two versions score alike: the test could not tell them apart"
+    for version, (auc, accuracy) in measured.items():
+        risk = np.array([by_version[version][r]["risk"] for r in ids])
+        label = np.array([by_version[version][r]["label"] for r in ids])
+        assert auc == pytest.approx(roc_auc_score(y, risk))
+        assert accuracy == pytest.approx(accuracy_score(y, label))
 
 
 def test_after_a_sigkill_every_record_has_one_served_and_one_shadow_prediction(

@@ -86,6 +86,18 @@ def redis_ready(settings: Settings) -> bool:
         return False
 
 
+def _refuse_taken_ports(nodes: list[KafkaBroker]) -> None:
+    for node in nodes:
+        for port in (node.port, node.controller_port):
+            if port_in_use(node.host, port):
+                raise PortInUseError(
+                    f"port {port} on {node.host} is in use by a process riskstream did not start",
+                    hint="stop that process (`riskstream stack down` stops a stack of another "
+                    "size), or set RISKSTREAM_KAFKA_BOOTSTRAP to use it as your cluster "
+                    "(RISKSTREAM_STACK_CONTROLLER_PORT moves the controller ports)",
+                )
+
+
 def _up_kafka(
     settings: Settings, echo: Echo, timeout: float, nodes: list[KafkaBroker] | None = None
 ) -> None:
@@ -106,15 +118,7 @@ def _up_kafka(
         where = ", ".join(f"{n.host}:{n.port}" for n in nodes)
         echo(f"kafka: already running ({len(nodes)} broker(s)) at {where}")
         return
-    for node in to_start:
-        for port in (node.port, node.controller_port):
-            if port_in_use(node.host, port):
-                raise PortInUseError(
-                    f"port {port} on {node.host} is in use by a process riskstream did not start",
-                    hint="stop that process (`riskstream stack down` stops a stack of another "
-                    "size), or set RISKSTREAM_KAFKA_BOOTSTRAP to use it as your cluster "
-                    "(RISKSTREAM_STACK_CONTROLLER_PORT moves the controller ports)",
-                )
+    _refuse_taken_ports(to_start)
     if to_start and not to_start[0].jars_ready():
         echo(f"kafka: fetching Apache Kafka {pinned_version()} jars with mvn (first run only)")
     for node in to_start:
