@@ -84,7 +84,7 @@ class JoinerStats:
     late_labels: int = 0
     unknown_labels: int = 0
     parked: int = 0
-    parked_forgotten: int = 0  # parked labels whose patient was forgotten before they left
+    parked_unreadable: int = 0  # parked labels whose patient was forgotten before they left
     dead_letters: int = 0
 
 
@@ -218,7 +218,7 @@ class Joiner:
         # outage longer than the grace dead-lettered half its labels as unknown)
         behind = len(messages) >= self.runtime.cadence.size
         examples, letters, parked = self._join(labels, behind)
-        forgotten = 0
+        unreadable = 0
         for label in released:
             event = self._resolve_parked(label)
             if isinstance(event, LabeledExample):
@@ -226,7 +226,7 @@ class Joiner:
             elif event is not None:
                 letters.append(event)
             else:
-                forgotten += 1
+                unreadable += 1
         sealed = [self.keyring.seal(e) for e in examples]
         sealed_letters = [self.keyring.seal_letter(d, self._pseudonym_key) for d in letters]
         # a new patient's key commits with the first example or letter sealed under it
@@ -244,7 +244,7 @@ class Joiner:
             self.parked.release(released)
             self.metrics.records_in.inc(len(messages))
             self.stats.parked += len(parked)
-            self.stats.parked_forgotten += forgotten
+            self.stats.parked_unreadable += unreadable
             self.stats.dead_letters += len(letters)
             self.metrics.records_out(LABELED_EXAMPLES.name, len(examples))
             for letter in letters:
@@ -379,6 +379,7 @@ class Joiner:
         its patient was forgotten while it waited (nothing of them may be written again)."""
         original = self.parked.opened(label)
         if original is None:
+            log.info("joiner: a parked label no longer opens (its patient was forgotten): dropped")
             return None
         truth = self.codec.decode_event(original.value, GroundTruth)
         hit = self.redis.get(self._prediction_key(truth.request_id))

@@ -27,6 +27,7 @@ from riskstream.io.redis_client import RedisClient, parked_key, pending_key, pre
 from riskstream.schemas.events import Consumed
 
 RELEASED_PER_TICK = 500
+KEY_WAIT_S = 60.0  # past its grace, how long a label waits for a key it cannot read yet
 NO_TIMESTAMP = -1  # Kafka's own "none": a parked label keeps no transport timestamp
 
 
@@ -122,11 +123,14 @@ class ParkedLabels:
                 due.append(label)
         if any(self._unknown(p) for p in due):  # sealed by another joiner, with a new key
             self.keyring.refresh()
+            # Another joiner parks a label before its transaction, with the new key, commits:
+            # a label whose key is not readable yet waits for it, never past KEY_WAIT_S.
+            due = [p for p in due if not self._unknown(p) or now_s >= p.deadline_s + KEY_WAIT_S]
         return due
 
     def opened(self, label: ParkedLabel) -> Consumed | None:
         """The label as it was consumed; None (counted by the keyring) when its patient was
-        forgotten meanwhile."""
+        forgotten meanwhile, or its key never came (:data:`KEY_WAIT_S`)."""
         opened = self.keyring.open_bytes(label.patient_ref, label.key_id, label.sealed)
         if opened is None:
             return None
