@@ -43,7 +43,9 @@ def plan_size(settings: ClusterSettings, source: str, start: Start, stop: Start 
 
 def create_like(settings: ClusterSettings, source: str, target: str, partitions: int) -> int:
     """Create a missing replay target with the source's partition count (so each record
-    keeps its partition) and retention; returns the partition count."""
+    keeps its partition) and 7 days' retention (it copies the clinics' records, ids
+    included: erasure reaches a copy made before it when that runs out); returns the
+    partition count."""
     from riskstream.core.topics import TopicSpec
     from riskstream.io.kafka.admin import ensure_topics
     from riskstream.schemas.events import Event
