@@ -158,8 +158,7 @@ class ParkedLabels:
         return len(doomed)
 
     def _unknown(self, label: ParkedLabel) -> bool:
-        held = self.keyring.keys.get(label.patient_ref, {})
-        return label.key_id not in held and label.patient_ref not in self.keyring.forgotten
+        return not self.keyring.knows(label.patient_ref, label.key_id)
 
 
 def _text(member: bytes | str) -> str:

@@ -134,8 +134,7 @@ def drift_alert(
 ) -> DriftAlert:
     """A feature entering or leaving drift; with ``kind`` SCORE_DRIFT the score's
     distribution, with MULTIVARIATE_DRIFT the features' joint structure (no one feature)."""
-    per_feature = kind == AlertKind.DATA_DRIFT
-    subject = verdict.feature if per_feature else subject_name(None, kind)
+    subject, feature = _drift_subject(kind, verdict.feature)
     t = thresholds
     return alert_event(
         model_name,
@@ -143,7 +142,7 @@ def drift_alert(
         kind=kind,
         status=status,
         severity=verdict.severity or Severity.LOW,
-        feature=verdict.feature if per_feature else None,
+        feature=feature,
         statistic="psi",
         value=verdict.psi,
         threshold=t.psi_low if status == "FIRING" else t.resolve_ratio * t.psi_low,
@@ -209,6 +208,14 @@ def model_load_alert(
     )
 
 
+def _drift_subject(kind: AlertKind, feature: str) -> tuple[str, str | None]:
+    """What a drift alert of ``kind`` is about, and the feature it names: DATA_DRIFT names
+    its feature; the score's and the joint structure's drift name none."""
+    if kind == AlertKind.DATA_DRIFT:
+        return feature, feature
+    return subject_name(None, kind), None
+
+
 def retired_alert(
     model_name: str,
     version: str,
@@ -221,15 +228,14 @@ def retired_alert(
     """A drifting feature that the serving version does not use (or, with ``kind``
     MULTIVARIATE_DRIFT, a joint structure it has no reference for) leaves drift: no window
     will judge it again, and an alert nothing can resolve would page for ever."""
-    per_feature = kind == AlertKind.DATA_DRIFT
-    subject = feature if per_feature else subject_name(None, kind)
+    subject, named = _drift_subject(kind, feature)
     return alert_event(
         model_name,
         version,
         kind=kind,
         status=AlertStatus.RESOLVED,
         severity=Severity.LOW,
-        feature=feature if per_feature else None,
+        feature=named,
         statistic="psi",
         value=0.0,
         threshold=0.0,

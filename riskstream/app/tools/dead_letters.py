@@ -134,7 +134,6 @@ def _opened(keyring: PatientKeyring, letter: DeadLetter) -> DeadLetter | None:
     and again for a key made since."""
     if letter.sealed_original is None:
         return letter
-    held = keyring.keys.get(letter.patient_ref or "", {})
-    if (letter.original_key_id or "") not in held:
+    if not keyring.knows(letter.patient_ref or "", letter.original_key_id):
         keyring.refresh()
     return keyring.open_letter(letter)

@@ -241,10 +241,15 @@ class PatientKeyring:
             self.refresh()
         return [opened for e in batch if (opened := self.open(e)) is not None]
 
+    def knows(self, ref: str, kid: str | None) -> bool:
+        """Whether this keyring can tell what a value sealed under ``ref``'s key ``kid`` is:
+        it holds the key, or the patient is forgotten. Else the key is newer than its last
+        read (another writer's), and a refresh may find it."""
+        return (kid or "") in self.keys.get(ref, {}) or ref in self.forgotten
+
     def _unknown(self, example: LabeledExample) -> bool:
-        if example.sealed_features is None or example.patient_ref in self.forgotten:
-            return False
-        return (example.features_key_id or "") not in self.keys.get(example.patient_ref, {})
+        sealed = example.sealed_features is not None
+        return sealed and not self.knows(example.patient_ref, example.features_key_id)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         ref, _, kid = (key or b"").decode(errors="replace").rpartition(":")

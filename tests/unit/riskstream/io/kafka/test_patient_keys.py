@@ -144,3 +144,19 @@ def test_records_from_before_an_erasure_are_found_by_reference_or_by_id() -> Non
     assert forgotten and forgotten.holds(ref, T) and forgotten.holds("p-7", T - 1)
     assert not forgotten.holds("p-7", T + 1)  # sent after the request: new data
     assert not forgotten.holds("p-8", T) and not ForgottenPatients({}, b"")
+
+
+def test_a_keyring_knows_a_key_it_holds_or_a_forgotten_patient_and_nothing_newer(
+    tmp_path: Path,
+) -> None:
+    """What tells a reader to refresh: a key it does not hold, of a patient not forgotten."""
+    settings = _settings(tmp_path)
+    joiner, reader = PatientKeyring(settings), PatientKeyring(settings)
+    kid, _ = joiner.key_for("ref-a")
+    assert joiner.knows("ref-a", kid) and not reader.knows("ref-a", kid)
+    assert not joiner.knows("ref-a", "another-key") and not joiner.knows("ref-a", None)
+    reader.forgotten["ref-a"] = T
+    assert reader.knows("ref-a", kid)  # nothing will open: no refresh can help
+    bytes_kid, sealed = joiner.seal_bytes("ref-b", b"p-1", b"value")
+    assert joiner.open_bytes("ref-b", bytes_kid, sealed) == (b"p-1", b"value")
+    assert reader.open_bytes("ref-b", bytes_kid, sealed) is None and reader.stats.unreadable == 1
