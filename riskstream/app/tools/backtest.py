@@ -12,13 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 from typing_extensions import TypedDict
 
+from riskstream.app.tools.labels_beside import labels_read_beside
 from riskstream.core.errors import RiskstreamError
-from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
+from riskstream.core.topics import PATIENT_RECORDS
 from riskstream.core.worker_slices import ChampionSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.patient_keys import ForgottenPatients
@@ -132,26 +134,29 @@ def read_labeled_range(
     """Records in [start, stop) that pass validation, joined to their ground truth."""
     codec = codec_for(settings)
     fields = (*RAW_FEATURES, "insulin")  # every field with a range rule
-    rows: dict[str, tuple[int, list[float | None]]] = {}
+    values_of = itemgetter(*fields)  # every field is in a decoded record (null: None)
+    rows: dict[str, tuple[int, tuple[float | None, ...]]] = {}
     nan: set[str] = set()  # a NaN value is invalid; in a frame it would pass for a null
     read = invalid = 0
-    forgotten = ForgottenPatients.read(settings)  # erased patients' records are left out
-    for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
-        read += 1
-        try:
-            record = codec.decode(m.value(), "PatientRecord", times_as_ms=True)
-        except CodecError:
-            invalid += 1
-            continue
-        if forgotten and forgotten.holds(record["patient_id"], record["event_time"]):
-            continue
-        values = [record.get(n) for n in fields]
-        rid = record["request_id"]
-        if any(v != v for v in values if v is not None):
-            nan.add(rid)
-        rows[rid] = (record["event_time"], values)
-        if progress is not None and read % 5000 == 0:
-            progress("records", read)
+    with labels_read_beside(settings, start) as labels:
+        forgotten = ForgottenPatients.read(settings)  # erased patients' records are left out
+        for m in messages(settings, settings.topic(PATIENT_RECORDS.name), start, stop):
+            read += 1
+            try:
+                record = codec.decode(m.value(), "PatientRecord", times_as_ms=True)
+            except CodecError:
+                invalid += 1
+                continue
+            if forgotten and forgotten.holds(record["patient_id"], record["event_time"]):
+                continue
+            values = values_of(record)
+            rid = record["request_id"]
+            if any(v != v for v in values):  # None != None is False: only NaN
+                nan.add(rid)
+            rows[rid] = (record["event_time"], values)
+            if progress is not None and read % 5000 == 0:
+                progress("records", read)
+        every_outcome = labels()
     ids = [rid for rid in rows if rid not in nan]
     frame = pd.DataFrame([rows[r][1] for r in ids], columns=list(fields), dtype=float)
     valid = valid_rows(frame)  # the scorer's validate_record, vectorised
@@ -165,7 +170,7 @@ def read_labeled_range(
             hint="widen --from/--to, or check the topic prefix",
         )
     rows = {rid: rows[rid] for rid in ids}
-    outcomes = _outcomes_of(settings, set(rows), start)
+    outcomes = {rid: every_outcome[rid] for rid in ids if rid in every_outcome}
     if progress is not None:
         progress("labels", len(outcomes))
     labeled = np.array([rid in outcomes for rid in ids], dtype=bool)
@@ -183,20 +188,6 @@ def read_labeled_range(
         invalid,
         len(rows) - len(joined),
     )
-
-
-def _outcomes_of(settings: ChampionSettings, wanted: set[str], start: Start) -> dict[str, int]:
-    """The ground truth of the ``wanted`` request ids, from ``start`` to the topic's end."""
-    codec = codec_for(settings)
-    outcomes: dict[str, int] = {}
-    for m in messages(settings, settings.topic(GROUND_TRUTH.name), start, None):
-        try:
-            truth = codec.decode(m.value(), "GroundTruth", times_as_ms=True)
-        except CodecError:
-            continue
-        if truth["request_id"] in wanted:
-            outcomes[truth["request_id"]] = int(truth["outcome"])
-    return outcomes
 
 
 def calibration(y: np.ndarray, risk: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
