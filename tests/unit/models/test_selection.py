@@ -88,3 +88,29 @@ def test_promotion_routes_by_evidence_and_by_who_decides() -> None:
         (False, "live", "auto"): "reject",
         (False, "live", "manual"): "reject",
     }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_evaluate_equals_sklearns_metrics_on_any_labels_and_scores(seed: int) -> None:
+    """Counted by hand from the confusion counts, each metric is sklearn's (with
+    zero_division=0), also where no record is predicted or labeled positive."""
+    from sklearn.metrics import (
+        accuracy_score,
+        brier_score_loss,
+        f1_score,
+        precision_score,
+        recall_score,
+    )
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    y = (rng.random(n) < [0.5, 0.05, 0.0, 1.0, 0.3, 0.5][seed]).astype(int)
+    risk = rng.random(n) * [1.0, 1.0, 1.0, 1.0, 0.4, 1.0][seed]  # seed 4: none predicted
+    predicted = (risk >= 0.5).astype(int)
+    m = evaluate(y, risk, 0.5)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
+    assert m["precision"] == pytest.approx(precision_score(y, predicted, zero_division=0))
+    assert m["recall"] == pytest.approx(recall_score(y, predicted, zero_division=0))
+    assert m["f1"] == pytest.approx(f1_score(y, predicted, zero_division=0), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, risk), abs=1e-12)
+    assert m["errors"] == (predicted != y).sum() and m["n"] == n
