@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from river import drift
 from scipy.stats import norm
 
 from riskstream.models.monitoring.quality_stats import Condition
@@ -193,6 +192,11 @@ class ErrorRateDetector:
     with a higher recent error rate is concept drift, a cut back down ends it."""
 
     def __init__(self, delta: float = 0.002) -> None:
+        # imported here: river's drift package imports its datasets, and with them
+        # scikit-learn and SQLAlchemy, about 50 MiB the drift monitor (which imports this
+        # module for its estimates) never uses
+        from river import drift
+
         self.adwin = drift.ADWIN(delta=delta)
         self.firing = False
         self.seen = 0
