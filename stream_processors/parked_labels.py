@@ -12,6 +12,10 @@ else of the patient. Two keys per deployment:
 - a hash ``joiner:parked`` from the same member to what is needed to release it: the
   request id (to look for its prediction), the patient's reference, the key id and the sealed
   bytes. Parking again overwrites it, so it always names a key that was committed.
+
+A joiner from before 2026-12-03 parked the label itself as the member (JSON, its bytes in
+hex). Such a member is released when its grace ends, as it was parked, so an upgrade loses
+no label; ``riskstream forget`` does not see it in those seconds.
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ class ParkedLabel:
     deadline_s: float
 
     @property
+    def legacy(self) -> bool:
+        """Parked by a joiner from before sealing: the member is the label, in the clear."""
+        return self.member.startswith("{")
+
+    @property
     def location(self) -> tuple[int, int]:
+        if self.legacy:
+            entry = json.loads(self.member)
+            return int(entry["partition"]), int(entry["offset"])
         partition, offset = self.member.split(":")
         return int(partition), int(offset)
 
@@ -113,7 +125,11 @@ class ParkedLabels:
         payloads = self.redis.hmget(parked_key(self.settings), members)
         due = []
         for member, (_, deadline), payload in zip(members, entries, payloads, strict=True):
-            if payload is None:  # parked by a joiner that stopped between its two writes
+            if member.startswith("{"):  # a legacy member: released when its grace ends
+                if deadline <= now_s:
+                    due.append(ParkedLabel(member, "", "", "", b"", float(deadline)))
+                continue
+            if payload is None:  # another joiner released it since the range was read
                 continue
             label = ParkedLabel.of(member, payload, float(deadline))
             arrived = deadline > now_s and bool(
@@ -131,7 +147,14 @@ class ParkedLabels:
     def opened(self, label: ParkedLabel) -> Consumed | None:
         """The label as it was consumed; None (counted by the keyring) when its patient was
         forgotten meanwhile, or its key never came (:data:`KEY_WAIT_S`)."""
-        opened = self.keyring.open_bytes(label.patient_ref, label.key_id, label.sealed)
+        if label.legacy:
+            entry = json.loads(label.member)
+            opened: tuple[bytes | None, bytes | None] | None = (
+                bytes.fromhex(entry["key"]) or None,
+                bytes.fromhex(entry["value"]),
+            )
+        else:
+            opened = self.keyring.open_bytes(label.patient_ref, label.key_id, label.sealed)
         if opened is None:
             return None
         key, value = opened
@@ -158,7 +181,7 @@ class ParkedLabels:
         return len(doomed)
 
     def _unknown(self, label: ParkedLabel) -> bool:
-        return not self.keyring.knows(label.patient_ref, label.key_id)
+        return not label.legacy and not self.keyring.knows(label.patient_ref, label.key_id)
 
 
 def _text(member: bytes | str) -> str:

@@ -5,6 +5,7 @@ forgotten patient's label no longer opens."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -59,3 +60,23 @@ def test_a_label_waits_for_a_key_it_cannot_read_yet_and_opens_once_it_commits(
     other.keyring.forgotten["ref-1"] = int(time.time() * 1000)  # as `riskstream forget` does
     other.keyring.keys.pop("ref-1")
     assert other.opened(due) is None and other.keyring.stats.unreadable == 1
+
+
+def test_a_label_parked_by_a_joiner_from_before_sealing_is_released_as_it_was(
+    deployment: Settings,
+) -> None:
+    """An upgrade finds members that are the labels themselves (JSON, bytes in hex): each
+    leaves when its grace ends, with the bytes it came with."""
+    redis = connect(deployment)
+    member = json.dumps(
+        {"value": b"old label bytes".hex(), "key": b"p-9".hex(), "partition": 0, "offset": 3}
+    )
+    redis.zadd(pending_key(deployment), {member: time.time() + 1.5})
+    parked = ParkedLabels(deployment, redis, PatientKeyring(deployment))
+    assert parked.due(time.time()) == []  # its grace is not over
+    (due,) = parked.due(time.time() + 2)
+    opened = parked.opened(due)
+    assert opened is not None and opened.value == b"old label bytes" and opened.key == b"p-9"
+    assert (opened.partition, opened.offset) == (0, 3)
+    parked.release([due])
+    assert redis.zcard(pending_key(deployment)) == 0
