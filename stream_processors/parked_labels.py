@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import GROUND_TRUTH
 from riskstream.io.kafka.patient_keys import PatientKeyring
-from riskstream.io.redis_client import RedisClient, parked_key, pending_key, prediction_key
+from riskstream.io.redis_client import (
+    RedisClient,
+    as_text,
+    parked_key,
+    pending_key,
+    prediction_key,
+)
 from riskstream.schemas.events import Consumed
 
 RELEASED_PER_TICK = 500
@@ -121,7 +127,7 @@ class ParkedLabels:
         )
         if not entries:
             return []
-        members = [_text(member) for member, _ in entries]
+        members = [as_text(member) for member, _ in entries]
         payloads = self.redis.hmget(parked_key(self.settings), members)
         due = []
         for member, (_, deadline), payload in zip(members, entries, payloads, strict=True):
@@ -175,14 +181,10 @@ class ParkedLabels:
         doomed = [
             label
             for member, payload in self.redis.hgetall(parked_key(self.settings)).items()
-            if (label := ParkedLabel.of(_text(member), payload, 0.0)).patient_ref in refs
+            if (label := ParkedLabel.of(as_text(member), payload, 0.0)).patient_ref in refs
         ]
         self.release(doomed)
         return len(doomed)
 
     def _unknown(self, label: ParkedLabel) -> bool:
         return not label.legacy and not self.keyring.knows(label.patient_ref, label.key_id)
-
-
-def _text(member: bytes | str) -> str:
-    return member.decode() if isinstance(member, bytes) else member

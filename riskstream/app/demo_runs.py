@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 
+from riskstream.core.errors import RiskstreamError
 from riskstream.core.settings import Settings
 from riskstream.io.kafka.factory import admin_client
-from riskstream.io.redis_client import connect
+from riskstream.io.redis_client import as_text, connect
 
 DEMO = "demo."
 
@@ -58,7 +59,7 @@ def remove_namespaces(
     if not wanted:
         return 0, 0
     if not all(p.endswith(".") for p in wanted):
-        raise ValueError(f"a namespace prefix ends with a dot: {sorted(wanted)[:3]}")
+        raise RiskstreamError("a namespace prefix must end with a dot", given=sorted(wanted)[0])
     admin = admin_client(settings)
     if topics is None:
         topics = list(admin.list_topics(timeout=10).topics)
@@ -70,7 +71,7 @@ def remove_namespaces(
     keys = [
         key
         for key in redis.scan_iter("*riskstream:*", count=1000)
-        if _owned(_text(key).split("riskstream:", 1)[0], wanted)
+        if _owned(as_text(key).split("riskstream:", 1)[0], wanted)
     ]
     for i in range(0, len(keys), 500):
         redis.delete(*keys[i : i + 500])
@@ -81,7 +82,3 @@ def _owned(name: str, prefixes: set[str]) -> bool:
     """Whether ``name`` starts with one of ``prefixes`` (each ends with a dot): a look-up per
     dot in the name, not a comparison per prefix."""
     return any(name[: i + 1] in prefixes for i, c in enumerate(name) if c == ".")
-
-
-def _text(key: bytes | str) -> str:
-    return key.decode(errors="replace") if isinstance(key, bytes) else key

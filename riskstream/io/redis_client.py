@@ -99,6 +99,12 @@ def _refused(url: str, exc: Exception) -> CredentialsRefusedError:
     )
 
 
+def as_text(value: bytes | str) -> str:
+    """A key or member as Redis returned it (bytes, or str from a client that decodes) as
+    text."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def mget(client: RedisClient, keys: Sequence[str]) -> list[Any]:
     """MGET of keys that may live in different slots of a cluster."""
     if isinstance(client, RedisCluster):

@@ -14,7 +14,7 @@ from riskstream.app.tools.model_actions import Done, record
 from riskstream.core.ids import now_ms
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.model_events import default_actor
-from riskstream.io.redis_client import RedisClient, connect
+from riskstream.io.redis_client import RedisClient, as_text, connect
 from riskstream.models.monitoring.notifications import SILENCE_KEY, Hold
 
 ACKS_KEY = "alert-acks"
@@ -51,7 +51,7 @@ def silence(
 def acks(settings: ClusterSettings, redis: RedisClient | None = None) -> dict[str, Hold]:
     """Acknowledgements by alert id (``redis``: a client to reuse, as the console does)."""
     raw = (redis or connect(settings)).hgetall(settings.redis_key(ACKS_KEY))
-    return {_text(k): json.loads(v) for k, v in raw.items()}
+    return {as_text(k): json.loads(v) for k, v in raw.items()}
 
 
 def silences(settings: ClusterSettings, redis: RedisClient | None = None) -> dict[str, Hold]:
@@ -62,9 +62,5 @@ def silences(settings: ClusterSettings, redis: RedisClient | None = None) -> dic
     for key in redis.scan_iter(match=f"{head}*", count=1000):
         value = redis.get(key)
         if value is not None:
-            found[_text(key)[len(head) :]] = json.loads(value)
+            found[as_text(key)[len(head) :]] = json.loads(value)
     return found
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

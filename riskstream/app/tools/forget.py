@@ -17,7 +17,7 @@ from riskstream.core.worker_slices import LabelJoinerSettings
 from riskstream.io.kafka.clients import codec_for
 from riskstream.io.kafka.model_events import default_actor, publish_audit
 from riskstream.io.kafka.patient_keys import PatientKeyring, forget_patient
-from riskstream.io.redis_client import CACHED_AT, connect, prediction_key, shadow_key
+from riskstream.io.redis_client import CACHED_AT, as_text, connect, prediction_key, shadow_key
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import AuditEvent, Prediction
 from riskstream.stream_processors.parked_labels import ParkedLabels
@@ -68,7 +68,6 @@ def purge_joiner_cache(settings: LabelJoinerSettings, refs: frozenset[str]) -> i
         except CodecError:
             continue
         if prediction.patient_ref in refs:
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            doomed += [name, shadow_key(settings, prediction.request_id)]
+            doomed += [as_text(key), shadow_key(settings, prediction.request_id)]
     purged = int(redis.delete(*doomed)) if doomed else 0
     return purged + ParkedLabels(settings, redis, PatientKeyring(settings)).purge(refs)
