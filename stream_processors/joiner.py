@@ -36,7 +36,7 @@ from typing import Any, Literal
 from confluent_kafka import Message
 
 from riskstream.core.ids import now_ms
-from riskstream.core.pseudonyms import patient_ref, pseudonym_key
+from riskstream.core.pseudonyms import keyed_ref, patient_ref, pseudonym_key
 from riskstream.core.topics import (
     DEAD_LETTER,
     GROUND_TRUTH,
@@ -367,9 +367,8 @@ class Joiner:
     def _park(self, message: Message, truth: GroundTruth) -> ParkedLabel:
         """The label sealed under the key of the patient its key names, as its dead letter
         would be; with no key, under the patient id it carries."""
-        key = message.key()
-        ref = patient_ref(
-            self._pseudonym_key, key.decode("utf-8", "replace") if key else truth.patient_id
+        ref = keyed_ref(self._pseudonym_key, message.key()) or patient_ref(
+            self._pseudonym_key, truth.patient_id
         )
         deadline = time.time() + self.settings.joiner_grace_s
         return self.parked.seal(consumed(message), truth.request_id, ref, deadline)

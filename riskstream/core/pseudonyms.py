@@ -37,6 +37,12 @@ def patient_ref(key: bytes, patient_id: str) -> str:
     return mac.hexdigest()[:REF_HEX]
 
 
+def keyed_ref(key: bytes, message_key: bytes | None) -> str | None:
+    """The reference of the patient a clinic's message key names (the clinics' topics are
+    keyed by patient id); None for a message with no key."""
+    return patient_ref(key, message_key.decode("utf-8", "replace")) if message_key else None
+
+
 @functools.lru_cache(maxsize=8)
 def _keyed(key: bytes) -> hmac.HMAC:
     return hmac.new(key, digestmod=hashlib.sha256)

@@ -39,7 +39,7 @@ from riskstream.core.patient_crypto import (
     unwrap_key,
     wrap_key,
 )
-from riskstream.core.pseudonyms import patient_ref, pseudonym_key
+from riskstream.core.pseudonyms import keyed_ref, patient_ref, pseudonym_key
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import PATIENT_KEYS
 from riskstream.io.kafka.clients import DeliveryTally, codec_for
@@ -163,11 +163,7 @@ class PatientKeyring:
         a key of its own, which only retention ends. Its clinic is read first, for the
         monitor's segments."""
         key = letter.original_key
-        ref = (
-            patient_ref(pseudonym, key.decode("utf-8", "replace"))
-            if key
-            else f"letter-{letter.dead_letter_id}"
-        )
+        ref = keyed_ref(pseudonym, key) or f"letter-{letter.dead_letter_id}"
         kid, sealed = self.seal_bytes(ref, key, letter.original_value)
         return _replace(
             letter,

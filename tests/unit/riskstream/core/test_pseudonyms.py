@@ -7,7 +7,13 @@ import pytest
 from pydantic import SecretStr
 
 from riskstream.core.errors import ConfigError
-from riskstream.core.pseudonyms import KEY_FILE, patient_ref, previous_keys, pseudonym_key
+from riskstream.core.pseudonyms import (
+    KEY_FILE,
+    keyed_ref,
+    patient_ref,
+    previous_keys,
+    pseudonym_key,
+)
 from riskstream.core.slices import ClusterSettings
 
 
@@ -54,3 +60,9 @@ def test_outside_the_local_stack_a_missing_key_stops_the_worker_and_says_what_to
         pseudonym_key(remote)
     assert caught.value.hint and "RISKSTREAM_PSEUDONYM_KEY" in caught.value.hint
     assert not (tmp_path / KEY_FILE).exists()
+
+
+def test_a_message_key_names_its_patients_reference_and_no_key_names_none() -> None:
+    key = b"k" * 32
+    assert keyed_ref(key, b"p-7") == patient_ref(key, "p-7")
+    assert keyed_ref(key, None) is None and keyed_ref(key, b"") is None
