@@ -129,20 +129,18 @@ class ParkedLabels:
             return []
         members = [as_text(member) for member, _ in entries]
         payloads = self.redis.hmget(parked_key(self.settings), members)
-        due = []
+        labels = []
         for member, (_, deadline), payload in zip(members, entries, payloads, strict=True):
             if member.startswith("{"):  # a legacy member: released when its grace ends
-                if deadline <= now_s:
-                    due.append(ParkedLabel(member, "", "", "", b"", float(deadline)))
-                continue
-            if payload is None:  # another joiner released it since the range was read
-                continue
-            label = ParkedLabel.of(member, payload, float(deadline))
-            arrived = deadline > now_s and bool(
-                self.redis.exists(prediction_key(self.settings, label.request_id))
-            )
-            if parked_label_due(label.deadline_s, now_s, arrived):
-                due.append(label)
+                labels.append(ParkedLabel(member, "", "", "", b"", float(deadline)))
+            elif payload is not None:  # else another joiner released it since the range
+                labels.append(ParkedLabel.of(member, payload, float(deadline)))
+        waiting = [p for p in labels if p.deadline_s > now_s and not p.legacy]
+        pipe = self.redis.pipeline(transaction=False)  # one round trip, not one per label
+        for label in waiting:
+            pipe.exists(prediction_key(self.settings, label.request_id))
+        arrived = {p.member for p, found in zip(waiting, pipe.execute(), strict=True) if found}
+        due = [p for p in labels if parked_label_due(p.deadline_s, now_s, p.member in arrived)]
         if any(self._unknown(p) for p in due):  # sealed by another joiner, with a new key
             self.keyring.refresh()
             # Another joiner parks a label before its transaction, with the new key, commits:
