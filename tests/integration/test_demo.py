@@ -4,6 +4,7 @@ happens, in order, and the new champion beats the old one on drifted traffic."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import recovery
@@ -32,7 +33,7 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     # tests/unit/riskstream/test_closed_loop.py checks it): the traffic ends on evidence, so
     # the test passes on a slow machine too; how fast the loop closes is measured in bench/.
     config = LoopConfig()
-    report = run_loop(settings, config, echo=lines.append)
+    report = run_loop(settings, config, echo=_printed(lines))
     assert report.closed, report.missing_steps
     assert not report.capped
     steps = [text for _, text in report.timeline]
@@ -56,6 +57,17 @@ def test_drift_alert_retrain_promotion_recovery_in_order(stack: Settings, tmp_pa
     _assert_no_window_is_split_between_versions(settings, report)
     _assert_quiet_after_recovery(report, steps, first("TRAINER PROMOTED"))
     _the_recovery_benchmark_reads_this_loop(config, report)
+
+
+def _printed(lines: list[str]) -> Callable[[str], None]:
+    """Keep each timeline line and print it as it comes: a run stopped by the timeout still
+    shows, in its captured output, how far the loop got."""
+
+    def echo(text: str) -> None:
+        lines.append(text)
+        print(text, flush=True)
+
+    return echo
 
 
 def _assert_each_record_is_labeled_once_and_the_new_version_recovers(
