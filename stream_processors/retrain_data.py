@@ -3,6 +3,9 @@ labeled examples split in time, with their lineage and the version's recent refe
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +19,8 @@ from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
 from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
 
+log = logging.getLogger(__name__)
+LABEL_POLL_S = 2.0  # how often a retrain waiting for labels reads them again
 REFERENCE_MAX = 5000  # examples in a recent reference: enough for steady PSI, and recent
 # fewer than this and PSI noise alone reaches the 0.06 that resolves an alert: a demo run's
 # reference of 308 records kept a resolved drift firing at PSI 0.096-0.117
@@ -125,3 +130,29 @@ def retrain_data(
         lineage=lineage,
         reference_raw=examples_frame(reference),
     )
+
+
+def examples_when_labeled(
+    settings: MonitoringSettings,
+    codec: AvroCodec,
+    request: MergedRequest,
+    stopping: threading.Event,
+) -> RetrainData | ModelVersionEvent:
+    """The request's examples (:func:`retrain_data`). A range open to now that holds too few
+    yet waits for them, ``retrain_label_wait_s`` at most: a drift alert comes seconds after
+    its window, labels come later, and a joiner catching up on a backlog later still;
+    skipping then would leave the incident with no retrain until the trigger's cooldown ends."""
+    deadline = time.monotonic() + settings.retrain_label_wait_s
+    while True:
+        data = retrain_data(settings, codec, request)
+        left = deadline - time.monotonic()
+        if (
+            not isinstance(data, ModelVersionEvent)
+            or data.status != "SKIPPED"
+            or request.end is not None
+            or left <= 0
+            or stopping.is_set()
+        ):
+            return data
+        log.info("trainer: %s; waiting for labels (%.0f s at most)", data.reason, left)
+        stopping.wait(min(LABEL_POLL_S, left))

@@ -17,6 +17,7 @@ move for them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -38,7 +39,11 @@ from riskstream.models.training import TrainingResult, refit, train
 from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.stream_processors.retrain_data import MergedRequest, RetrainData, retrain_data
+from riskstream.stream_processors.retrain_data import (
+    MergedRequest,
+    RetrainData,
+    examples_when_labeled,
+)
 
 log = logging.getLogger(__name__)
 REFIT, SEARCH = "refit", "search"
@@ -79,6 +84,7 @@ class Retrainer:
         self.refits = TrainingProcess(REFIT)
         self.searches = TrainingProcess(SEARCH, nice=10)
         self.pending: list[PendingSearch] = []
+        self.stopping = threading.Event()  # the trainer's stop: ends a wait for labels
 
     def start(self) -> None:
         """Warm the refit process now, so the first drift does not pay for its imports."""
@@ -93,7 +99,7 @@ class Retrainer:
     def retrain(self, request: MergedRequest, codec: AvroCodec) -> ModelVersionEvent:
         """Train for the request, register and decide: the request's one outcome."""
         clock = _Stopwatch()
-        data = retrain_data(self.settings, codec, request)
+        data = examples_when_labeled(self.settings, codec, request, self.stopping)
         if isinstance(data, ModelVersionEvent):
             return data
         clock.lap("read")

@@ -84,6 +84,7 @@ class Trainer:
         limit = max_runs if max_runs is not None else self.max_runs
         if limit is not None and self.runs >= limit:
             return
+        self.retrainer.stopping = stop
         self.runtime.start()
         self.retrainer.start()
         helpers_stop = threading.Event()  # set when the loop ends, however it ends

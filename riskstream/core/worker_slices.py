@@ -230,6 +230,13 @@ class PromotionSettings(Slice):
     retrain_min_examples: int = Field(
         100, ge=1, description="Fewer labeled examples in a retrain range: training is skipped."
     )
+    retrain_label_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="A retrain whose range holds too few labeled examples yet (labels lag "
+        "their predictions; a joiner catching up lags more) waits this long for them before "
+        "it is SKIPPED.",
+    )
     retrain_max_examples: int = Field(
         50_000,
         ge=100,
