@@ -25,6 +25,7 @@ from riskstream.app.loop_report import (
     BAD_CHALLENGER,
     LoopReport,
     count_phases,
+    dead_end,
     judge,
     still_drifting,
 )
@@ -223,6 +224,7 @@ def _publish(
     _wait_until(  # the last step, every label joined, and the last window judged
         lambda: (
             stop.is_set()
+            or dead_end(report) is not None
             or (
                 _last_step(report) is not None
                 and joiner.stats.joined >= report.records
@@ -334,11 +336,14 @@ def _until_evidence(
     """The simulated records until the evidence is in (:func:`_evidence_in`, and at least
     ``after`` records after the loop's last step), then to the end of that window: a last
     window cut short would be judged as what it looks like, a volume drop. Running out of
-    records first (the cap) is noted in the report."""
+    records first (the cap) is noted in the report; a loop that can no longer close
+    (:func:`~riskstream.app.loop_report.dead_end`) ends the traffic at once."""
     served = 0
     stop_at: int | None = None
     for record in records:
         event_ms = record.record.event_time
+        if stop_at is None and dead_end(report) is not None:
+            return  # the loop cannot close: more traffic would only hide why
         if stop_at is None and _last_step(report) is not None:
             served += 1
             if served > after and _evidence_in(report, monitor, window_ms):

@@ -46,6 +46,7 @@ class LoopReport:
     alerts: list[DriftAlert] = field(default_factory=list)
     requests: list[tuple[str, RetrainRequest]] = field(default_factory=list)
     outcome: dict[str, Any] | None = None  # the trainer's event for the retrain
+    search_status: str | None = None  # the outcome of the background search that followed
     decisions: list[ModelVersionEvent] = field(default_factory=list)  # referee's and canary's
     first_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
     phases: dict[str, Phase] = field(default_factory=dict)  # served predictions, by period
@@ -155,6 +156,22 @@ def count_phases(
             shadow = report.shadow.setdefault(f"v{example.shadow_version}", Phase())
             shadow.add(example.label, example.shadow_label)
     report.phases = phases
+
+
+def dead_end(report: LoopReport) -> str | None:
+    """Why the run can no longer reach its last step, or None while it can: the trainer
+    skipped or failed the retrain, or turned it away with nothing left to promote it (on
+    holdout evidence, the background search that followed was not promoted either). The
+    demo then ends its traffic and says so, instead of running to its cap."""
+    if report.outcome is None:
+        return None
+    status, reason = report.outcome["status"], report.outcome["reason"]
+    if status in ("SKIPPED", "FAILED", "REJECTED"):
+        return f"the trainer's outcome was {status}: {reason}"
+    searched = report.search_status not in (None, "PROMOTED")
+    if report.evidence == "holdout" and status != "PROMOTED" and searched:
+        return f"neither the refit ({status}) nor the search ({report.search_status}) was promoted"
+    return None
 
 
 def still_drifting(alerts: list[DriftAlert]) -> list[str]:

@@ -115,8 +115,10 @@ class Timeline:
         and any outcome of the background search that followed."""
         if "search" in event.lineage:
             if event.status == "PROMOTED":
+                report.new_version = report.new_version or event.version
                 _promoted(report, event)
             if event.status != "REGISTERED":
+                report.search_status = event.status
                 self.say(report, f"SEARCH {event.status} version {event.version}: {event.reason}")
             return
         if event.status == "REGISTERED":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from riskstream.app.closed_loop import LoopConfig, _guarded, _until_evidence
 from riskstream.app.loop_report import LoopReport, judge, still_drifting
 from riskstream.producers.simulator import SimulatedRecord
@@ -109,6 +111,32 @@ def test_traffic_that_runs_out_before_the_evidence_is_judged_capped() -> None:
     assert len(records) == 50 and report.capped
     judge(report)
     assert any("reached its cap (--duration 60 s)" in step for step in report.missing_steps)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "outcome", "search", "ends"),
+    [
+        ("holdout", "SKIPPED", None, True),
+        ("holdout", "FAILED", None, True),
+        ("holdout", "CHALLENGER", None, False),  # the background search may still win
+        ("holdout", "CHALLENGER", "CHALLENGER", True),
+        ("holdout", "CHALLENGER", "PROMOTED", False),
+        ("live", "CHALLENGER", None, False),  # the referee decides on live labels
+        ("live", "REJECTED", None, True),
+    ],
+)
+def test_traffic_ends_at_once_when_the_loop_can_no_longer_close(
+    evidence: str, outcome: str, search: str | None, ends: bool
+) -> None:
+    report = LoopReport("1", evidence=evidence, search_status=search)
+    seen = 0
+    for record in _until_evidence(iter(_records(0, 1000)), report, _Monitor(), 0, 10_000):
+        seen += 1
+        if record.record.event_time == 20_000:  # the trainer answers at t=20 s
+            report.outcome = {"status": outcome, "reason": "only 20 labeled examples"}
+    assert (seen == 201) is ends and report.capped is not ends
+    judge(report)
+    assert any(f"(trainer: {outcome}: only 20" in step for step in report.missing_steps)
 
 
 def test_the_demo_command_runs_the_loops_defaults() -> None:
