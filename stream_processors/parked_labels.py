@@ -142,7 +142,7 @@ class ParkedLabels:
         arrived = {p.member for p, found in zip(waiting, pipe.execute(), strict=True) if found}
         due = [p for p in labels if parked_label_due(p.deadline_s, now_s, p.member in arrived)]
         if any(self._unknown(p) for p in due):  # sealed by another joiner, with a new key
-            self.keyring.refresh()
+            self.keyring.refresh_if_reachable()  # the broker away: they wait, as below
             # Another joiner parks a label before its transaction, with the new key, commits:
             # a label whose key is not readable yet waits for it, never past KEY_WAIT_S.
             due = [p for p in due if not self._unknown(p) or now_s >= p.deadline_s + KEY_WAIT_S]

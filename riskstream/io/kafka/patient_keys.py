@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from riskstream.core.errors import ServiceUnavailableError
 from riskstream.core.ids import now_ms
@@ -115,9 +115,26 @@ class PatientKeyring:
 
     def follow(self, every_s: float = FOLLOW_S) -> None:
         """Refresh at most every ``every_s``: a long-running holder applies the tombstones of
-        forgotten patients, so it stops sealing or opening with their keys within that."""
+        forgotten patients, so it stops sealing or opening with their keys within that. A
+        broker that is away (restarting) delays the refresh, and never ends the worker."""
         if time.monotonic() - self._read_at >= every_s:
+            self.refresh_if_reachable(every_s)
+
+    def refresh_if_reachable(self, retry_s: float = FOLLOW_S) -> bool:
+        """:meth:`refresh`; False, said in the log, when the broker is away (restarting): the
+        keys held stay, and a worker's tick must not end for it."""
+        try:
             self.refresh()
+        except KafkaException as exc:
+            self._read_at = time.monotonic()
+            log.warning(
+                "patient keys: could not read %s (%s); trying again in %.0f s",
+                self._topic,
+                exc,
+                retry_s,
+            )
+            return False
+        return True
 
     def close(self) -> None:
         if self._consumer is not None:

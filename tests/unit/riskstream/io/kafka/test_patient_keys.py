@@ -2,8 +2,11 @@
 what it seals and opens, and what it forgets when a transaction rolls back."""
 
 import dataclasses
+import logging
 from pathlib import Path
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException
 from pydantic import SecretStr
 
 from riskstream.core.patient_crypto import new_data_key, wrap_key
@@ -160,3 +163,24 @@ def test_a_keyring_knows_a_key_it_holds_or_a_forgotten_patient_and_nothing_newer
     bytes_kid, sealed = joiner.seal_bytes("ref-b", b"p-1", b"value")
     assert joiner.open_bytes("ref-b", bytes_kid, sealed) == (b"p-1", b"value")
     assert reader.open_bytes("ref-b", bytes_kid, sealed) is None and reader.stats.unreadable == 1
+
+
+def test_following_through_a_broker_restart_waits_and_never_ends_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A joiner died in a broker restart: its keyring's refresh raised out of its tick."""
+    keyring = PatientKeyring(_settings(tmp_path))
+    reads: list[int] = []
+
+    def away() -> PatientKeyring:
+        reads.append(1)
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Failed to get metadata"))
+
+    monkeypatch.setattr(keyring, "refresh", away)
+    with caplog.at_level(logging.WARNING):
+        keyring.follow(every_s=60)
+        keyring.follow(every_s=60)  # within the interval: not read again
+    assert len(reads) == 1
+    assert "could not read" in caplog.text and "trying again in 60 s" in caplog.text
+    keyring.follow(every_s=0)
+    assert len(reads) == 2
