@@ -55,7 +55,7 @@ class ParkedLabel:
     @property
     def legacy(self) -> bool:
         """Parked by a joiner from before sealing: the member is the label, in the clear."""
-        return self.member.startswith("{")
+        return _legacy(self.member)
 
     @property
     def location(self) -> tuple[int, int]:
@@ -86,6 +86,11 @@ class ParkedLabel:
             bytes.fromhex(fields["sealed"]),
             deadline_s,
         )
+
+
+def _legacy(member: str) -> bool:
+    """A member parked by a joiner from before sealing (the label as JSON), not "p:o"."""
+    return member.startswith("{")
 
 
 def parked_label_due(deadline_s: float, now_s: float, prediction_arrived: bool) -> bool:
@@ -131,7 +136,7 @@ class ParkedLabels:
         payloads = self.redis.hmget(parked_key(self.settings), members)
         labels = []
         for member, (_, deadline), payload in zip(members, entries, payloads, strict=True):
-            if member.startswith("{"):  # a legacy member: released when its grace ends
+            if _legacy(member):  # released when its grace ends, as it was parked
                 labels.append(ParkedLabel(member, "", "", "", b"", float(deadline)))
             elif payload is not None:  # else another joiner released it since the range
                 labels.append(ParkedLabel.of(member, payload, float(deadline)))

@@ -84,10 +84,13 @@ class Retrainer:
         self.refits = TrainingProcess(REFIT)
         self.searches = TrainingProcess(SEARCH, nice=10)
         self.pending: list[PendingSearch] = []
-        self.stopping = threading.Event()  # the trainer's stop: ends a wait for labels
+        self.stopping = threading.Event()  # the trainer's stop (``start``): ends a label wait
 
-    def start(self) -> None:
-        """Warm the refit process now, so the first drift does not pay for its imports."""
+    def start(self, stopping: threading.Event | None = None) -> None:
+        """Warm the refit process now, so the first drift does not pay for its imports;
+        ``stopping`` is the trainer's stop, which ends a wait for labels."""
+        if stopping is not None:
+            self.stopping = stopping
         self.refits.start()
 
     def stop(self) -> None:

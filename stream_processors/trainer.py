@@ -84,9 +84,8 @@ class Trainer:
         limit = max_runs if max_runs is not None else self.max_runs
         if limit is not None and self.runs >= limit:
             return
-        self.retrainer.stopping = stop
         self.runtime.start()
-        self.retrainer.start()
+        self.retrainer.start(stop)
         helpers_stop = threading.Event()  # set when the loop ends, however it ends
         helpers = self._start_helpers(helpers_stop)
 
