@@ -48,51 +48,16 @@ from redis.commands.core import Script
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
+from riskstream.stream_processors.window_scripts import (
+    ADMIT,
+    APPLY,
+    LATE,
+    RAISE_POSITIONS,
+    RAISE_TO,
+    RESTARTED,
+)
 
-RESTARTED = -1
 Item = TypeVar("Item")
-
-APPLY = """
-if redis.call('GET', KEYS[4]) ~= ARGV[6] then return -1 end
-local last = redis.call('HGET', KEYS[2], ARGV[1])
-if not last then last = '-1' end
-if last ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-if redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'late', ARGV[7])
-  return 2
-end
-for i = 8, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[5])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-return 1
-"""
-LATE = 2
-
-RAISE_POSITIONS = """
-for i = 1, #ARGV - 1, 2 do
-  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  if tonumber(ARGV[i + 1]) > current then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
-return 1
-"""
-
-ADMIT = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-RAISE_TO = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-return redis.call('GET', KEYS[1])
-"""
 
 
 class WindowStore:
@@ -106,6 +71,9 @@ class WindowStore:
         self._incomplete_key = self._key(f"{kind}-incomplete")
         self._takeovers_key = self._key(f"{kind}-takeovers")
         self.epoch: str | None = None
+        # windows this worker counted into that were not yet due to close: what a Redis
+        # restart takes with it unannounced (no record of theirs may come again)
+        self._open_counted: set[tuple[str, int]] = set()
 
     # Connected on first use, not in the constructor: a worker is built, then started.
     @cached_property
@@ -172,6 +140,23 @@ class WindowStore:
 
     def mark_window_incomplete(self, version: str, start: int) -> None:
         self.redis.hset(self.window_key(version, start), "incomplete", 1)
+
+    def _restarted(self, on_restart: Callable[[], None]) -> None:
+        """Redis lost every window. A window whose records this worker had all counted, and
+        that was not closed yet, would otherwise vanish: none of its records comes again to
+        re-create it, so it is neither judged nor reported. Each goes back on its version's
+        index, marked incomplete, and is closed as one; then ``on_restart``."""
+        lost = sorted(self._open_counted)
+        if lost:
+            pipe = self.redis.pipeline()
+            for version, start in lost:
+                key, index = self.window_key(version, start), self._index_key(version)
+                pipe.hset(key, "incomplete", 1)
+                pipe.expire(key, self.ttl_s)
+                pipe.zadd(index, {str(start): start})
+                pipe.expire(index, self.ttl_s)
+            pipe.execute()
+        on_restart()
 
     # -- which version a window is binned over --------------------------------------------
 
@@ -263,13 +248,14 @@ class WindowStore:
             )
             if result == RESTARTED:
                 if self.check_epoch():
-                    on_restart()
+                    self._restarted(on_restart)
                 continue
             if result == LATE:
                 if on_late is not None:
                     on_late(len(fresh))
                 return 0
             if result:
+                self._open_counted.add((version, start))
                 return len(fresh)
 
     def shared_watermark(self, positions: dict[int, int | None], partitions: int) -> int | None:
@@ -297,7 +283,10 @@ class WindowStore:
         """Evaluate every open window that started at or before ``horizon`` (the watermark
         minus size and lateness), each in exactly one worker; first notice a Redis restart."""
         if self.check_epoch():
-            on_restart()
+            self._restarted(on_restart)
+        self._open_counted.difference_update(
+            [w for w in list(self._open_counted) if w[1] <= horizon]
+        )
         due = [(start, v) for v in versions for start in self.closable(v, horizon + 1)]
         for start, version in sorted(due):  # in event-time order across versions
             if self.claim_close(version, start):

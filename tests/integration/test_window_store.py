@@ -53,3 +53,47 @@ def test_records_for_a_closed_window_are_counted_late_once(store: WindowStore) -
     assert counts[b"n"] == b"6" and counts[b"late"] == b"4"
     assert late == [4]
     assert store.closable("1", 10**12) == []  # a late record does not reopen the window
+
+
+def _restart_redis(store: WindowStore) -> None:
+    """What a restart does to this store: every key gone (only its own keys, by their hash
+    tag, so tests beside it keep theirs)."""
+    tag = store.settings.redis_slot_key(store.kind)
+    keys = list(store.redis.scan_iter(match=f"*{{{store.settings.topic_prefix}{store.kind}}}*"))
+    assert keys and all(tag.split("}")[0] in k.decode() for k in keys)
+    store.redis.delete(*keys)
+
+
+def test_a_window_whose_counts_a_restart_took_is_closed_as_incomplete_not_lost(
+    store: WindowStore,
+) -> None:
+    """Windows 0 and 10,000 are counted whole before Redis restarts; window 0 was already
+    closed, window 10,000 was not. No record of it comes again, yet it is closed as
+    incomplete, and window 20,000, counted after the restart, is closed as it is."""
+
+    def count(start: int, offsets: range) -> int:
+        return store.add_new(
+            "1",
+            start,
+            0,
+            list(offsets),
+            lambda offset: offset,
+            lambda fresh: Counter({"n": len(fresh)}),
+            lambda: restarts.append(None),
+        )
+
+    restarts: list[None] = []
+    closed: list[tuple[str, int]] = []
+    evaluate = lambda version, start: closed.append((version, start))  # noqa: E731
+    assert count(0, range(0, 5)) == 5
+    store.close_due(["1"], 0, evaluate, lambda: restarts.append(None))
+    assert closed == [("1", 0)]
+    assert count(10_000, range(5, 10)) == 5
+    _restart_redis(store)
+    assert count(20_000, range(10, 15)) == 5  # the first update after the restart notices it
+    assert len(restarts) == 1
+    store.close_due(["1"], 20_000, evaluate, lambda: restarts.append(None))
+    assert closed == [("1", 0), ("1", 10_000), ("1", 20_000)]
+    assert store.counts("1", 10_000) == {b"incomplete": b"1"}
+    assert store.counts("1", 20_000) == {b"n": b"5"}
+    assert len(restarts) == 1  # noticed once
