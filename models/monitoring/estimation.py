@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+from scipy.optimize import isotonic_regression
 
 from riskstream.core.ids import now_ms
 from riskstream.models.monitoring.statistics import binned_roc_auc
@@ -72,9 +72,11 @@ def reference_probability(counts: Mapping[str, int], minimum: int) -> np.ndarray
     if total.sum() < max(minimum, 1) or positives.sum() == 0 or negatives.sum() == 0:
         return None
     seen = total > 0
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    iso.fit(CENTRES[seen], positives[seen] / total[seen], sample_weight=total[seen])
-    return np.asarray(iso.predict(CENTRES), dtype=float)
+    # scipy's isotonic regression, interpolated and clipped at the ends as sklearn's
+    # IsotonicRegression(out_of_bounds="clip") predicts (the same values); sklearn itself
+    # cost the drift monitor its import, about 30 MiB of its RSS
+    fitted = isotonic_regression(positives[seen] / total[seen], weights=total[seen]).x
+    return np.asarray(np.interp(CENTRES, CENTRES[seen], fitted), dtype=float)
 
 
 def estimated_metrics(
