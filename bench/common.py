@@ -155,6 +155,26 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
+def wait_until_group_owns(
+    settings: Settings, group: str, members: int, partitions: int, timeout: float
+) -> None:
+    """Wait until consumer group ``group`` (unprefixed) has ``members`` members, each with
+    some of its ``partitions`` partitions and all of them taken: the group is up."""
+    admin = AdminClient(settings.kafka_config())
+    prefixed = settings.topic_prefix + group
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (future,) = admin.describe_consumer_groups([prefixed], request_timeout=10).values()
+        owned = [len(m.assignment.topic_partitions) for m in future.result().members]
+        if len(owned) == members and all(owned) and sum(owned) == partitions:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(
+        f"group {prefixed} did not reach {members} member(s) owning {partitions} partitions "
+        f"in {timeout:.0f} s: see the workers' output above"
+    )
+
+
 def start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:
     """Commit ``group`` at the current end of ``topics``: a worker of that group starting now
     sees only what arrives from now on."""

@@ -12,11 +12,9 @@ forms at once) after every process holds its partitions.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from bench.common import (
     Echo,
@@ -27,6 +25,7 @@ from bench.common import (
     read_timestamps,
     run_argv,
     start_group_at_end,
+    wait_until_group_owns,
     workers,
 )
 from riskstream.core.settings import Settings
@@ -44,20 +43,6 @@ def recorded(settings: Settings, count: int) -> list[tuple[bytes | None, bytes |
     return out[:count]
 
 
-def _group_owns_every_partition(settings: Settings, members: int, timeout: float) -> None:
-    admin = AdminClient(settings.kafka_config())
-    group = settings.topic_prefix + SCORER_GROUP
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        (future,) = admin.describe_consumer_groups([group], request_timeout=10).values()
-        found = future.result()
-        owned = [len(m.assignment.topic_partitions) for m in found.members]
-        if len(owned) == members and all(owned) and sum(owned) == settings.topic_partitions:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"{members} scorer processes did not share the partitions in {timeout}s")
-
-
 def steady_run(
     settings: Settings, copies: list[tuple[bytes | None, bytes | None]], processes: int
 ) -> float:
@@ -69,7 +54,9 @@ def steady_run(
     since = end_offsets(settings, predictions)
     argv = run_argv("scorer", "--processes", str(processes))
     with workers(settings, scorer=argv):
-        _group_owns_every_partition(settings, processes, timeout=120)
+        wait_until_group_owns(
+            settings, SCORER_GROUP, processes, settings.topic_partitions, timeout=120
+        )
         producer = Producer(settings.kafka_config({"linger.ms": 5}))
         for key, value in copies:
             producer.produce(topic, key=key, value=value)

@@ -23,6 +23,7 @@ from bench.common import (
     read_timestamps,
     run_argv,
     start_group_at_end,
+    wait_until_group_owns,
     workers,
 )
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
@@ -32,6 +33,7 @@ from riskstream.models.bundle import BUNDLE_FILE
 from riskstream.models.registry import CHAMPION
 from riskstream.models.registry_reader import RegistryReader, version_cache
 from riskstream.stream_processors.monitor import GROUP as MONITOR_GROUP
+from riskstream.stream_processors.performance import GROUP as PERFORMANCE_GROUP
 from riskstream.stream_processors.scorer import GROUP as SCORER_GROUP
 
 
@@ -43,15 +45,24 @@ def scorer_run(
     predictions = settings.topic(PREDICTIONS.name)
     since = end_offsets(settings, predictions)
     forget_group(settings, settings.topic_prefix + SCORER_GROUP)
-    argvs = {"scorer": run_argv("scorer")}
+    watching = {}
     if monitors:
         start_group_at_end(settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)])
-        argvs |= {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
-    with workers(settings, **argvs) as running:
-        stamps = read_timestamps(settings, predictions, since, count, timeout)
+        watching = {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
+    with workers(settings, **watching) as monitoring:
         if monitors:
-            time.sleep(3)  # let the monitor catch up before its memory is read
-        rss = {name: w.stop() for name, w in running.items()}
+            # Monitors run all the time in production: they are up and own their partitions
+            # before the scorer starts, so what is measured is their cost per record, not
+            # their start-up (imports, a Faust group join: about 8 s of a core) landing in
+            # the scorer's few seconds of work on this machine's two cores.
+            partitions = settings.topic_partitions
+            wait_until_group_owns(settings, MONITOR_GROUP, 1, 2 * partitions, timeout=120)
+            wait_until_group_owns(settings, PERFORMANCE_GROUP, 1, partitions, timeout=120)
+        with workers(settings, scorer=run_argv("scorer")) as scoring:
+            stamps = read_timestamps(settings, predictions, since, count, timeout)
+            if monitors:
+                time.sleep(3)  # let the monitor catch up before its memory is read
+            rss = {name: w.stop() for name, w in (scoring | monitoring).items()}
     if len(stamps) < count:
         raise RuntimeError(f"the scorer produced {len(stamps)} of {count} predictions")
     return rate_of(stamps), rss
