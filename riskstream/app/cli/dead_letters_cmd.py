@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import typer
@@ -55,7 +54,7 @@ def dead_letters(
             letter = shown.letter
             reasons[letter.reason] += 1
             if output == "jsonl":
-                typer.echo(json.dumps(shown.as_json()))
+                typer.echo(shown.json_line())
                 continue
             source = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
             table.add_row(

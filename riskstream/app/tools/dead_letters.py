@@ -17,7 +17,6 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import DEAD_LETTER
@@ -68,11 +67,12 @@ class ShownDeadLetter:
     key: str
     value: str
 
-    def as_json(self) -> dict[str, Any]:
+    def json_line(self) -> str:
+        """One line of ``--output jsonl``: the letter's fields with the originals as shown."""
         fields = self.letter.to_avro()
         fields["original_key"], fields["original_value"] = self.key, self.value
         fields["sealed_original"] = masked(self.letter.sealed_original)
-        return fields
+        return json.dumps(fields)
 
 
 def read_dead_letters(
