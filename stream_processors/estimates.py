@@ -51,7 +51,7 @@ class ReferenceExample:
 
 class EstimateReferences:
     def __init__(self, settings: MonitoringSettings) -> None:
-        self.store = WindowStore(settings, kind="reference")
+        self.store = WindowStore(settings, kind="reference", closes_windows=False)
         self.size = settings.estimate_reference_size
         self._probability: dict[str, np.ndarray] = {}  # versions whose reference is complete
         self._spread: dict[str, np.ndarray] = {}  # and its bootstrap resamples' fits

@@ -62,7 +62,12 @@ Item = TypeVar("Item")
 
 class WindowStore:
     def __init__(
-        self, settings: ClusterSettings, kind: str = "window", ttl_s: int = 24 * 3600
+        self,
+        settings: ClusterSettings,
+        kind: str = "window",
+        ttl_s: int = 24 * 3600,
+        *,
+        closes_windows: bool = True,
     ) -> None:
         self.settings = settings
         self.kind = kind
@@ -74,6 +79,7 @@ class WindowStore:
         # windows this worker counted into that were not yet due to close: what a Redis
         # restart takes with it unannounced (no record of theirs may come again)
         self._open_counted: set[tuple[str, int]] = set()
+        self._closes_windows = closes_windows  # False: a store of totals nobody closes
 
     # Connected on first use, not in the constructor: a worker is built, then started.
     @cached_property
@@ -255,7 +261,8 @@ class WindowStore:
                     on_late(len(fresh))
                 return 0
             if result:
-                self._open_counted.add((version, start))
+                if self._closes_windows:
+                    self._open_counted.add((version, start))
                 return len(fresh)
 
     def shared_watermark(self, positions: dict[int, int | None], partitions: int) -> int | None:

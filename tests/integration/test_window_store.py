@@ -97,3 +97,34 @@ def test_a_window_whose_counts_a_restart_took_is_closed_as_incomplete_not_lost(
     assert store.counts("1", 10_000) == {b"incomplete": b"1"}
     assert store.counts("1", 20_000) == {b"n": b"5"}
     assert len(restarts) == 1  # noticed once
+
+
+def test_a_store_nobody_closes_is_not_given_windows_to_close_after_a_restart(
+    stack: Settings,
+) -> None:
+    """The estimate references count into one "window" per version that is never closed: a
+    restart empties it and it is gathered again, with no incomplete mark and no index."""
+    store = WindowStore(
+        stack.model_copy(update={"topic_prefix": fresh_prefix("ws")}),
+        kind="reference",
+        closes_windows=False,
+    )
+    restarts: list[None] = []
+
+    def count(offsets: range) -> int:
+        return store.add_new(
+            "1",
+            0,
+            0,
+            list(offsets),
+            lambda offset: offset,
+            lambda fresh: Counter({"n": len(fresh)}),
+            lambda: restarts.append(None),
+        )
+
+    assert count(range(0, 5)) == 5
+    _restart_redis(store)
+    assert count(range(5, 8)) == 3
+    assert restarts == [None]
+    assert store.counts("1", 0) == {b"n": b"3"}
+    assert store.closable("1", 10**12) == [0]  # the one entry the count itself made
