@@ -73,8 +73,8 @@ def reference_probability(counts: Mapping[str, int], minimum: int) -> np.ndarray
         return None
     seen = total > 0
     # scipy's isotonic regression, interpolated and clipped at the ends as sklearn's
-    # IsotonicRegression(out_of_bounds="clip") predicts (the same values); sklearn itself
-    # cost the drift monitor its import, about 30 MiB of its RSS
+    # IsotonicRegression(out_of_bounds="clip") predicts: the same values, one heavy import
+    # fewer in this pure module (a monitor still imports sklearn to unpickle the champion)
     fitted = isotonic_regression(positives[seen] / total[seen], weights=total[seen]).x
     return np.asarray(np.interp(CENTRES, CENTRES[seen], fitted), dtype=float)
 
