@@ -31,7 +31,7 @@ from riskstream.models.monitoring.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from riskstream.models.monitoring.sequential import CusumState, PitReference, cusum_step
+from riskstream.models.monitoring.sequential import PitReference, SubjectState, subject_step
 from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
 from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import bin_index, drift_reference
@@ -208,13 +208,14 @@ def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False
 
 def riskstream_sequential(model: ScoringModel, stream: Stream) -> Events:
     """The sequential test (``models/monitoring/sequential.py``) on sub-windows of
-    ``SUB_WINDOW`` records: each feature's and the score's CUSUM over the same binned
-    values the windows count; an alarm at the end of the sub-window that raised it."""
+    ``SUB_WINDOW`` records: each feature's and the score's CUSUMs (against the reference and
+    against the version's first values) over the same binned values the windows count; an
+    alarm at the end of the sub-window that raised it."""
     b = binned(model, stream)
     references = {
         name: PitReference.of(counts) for name, counts in b.reference.items() if name != JOINT
     }
-    states = {name: CusumState() for name in references}
+    states = {name: SubjectState() for name in references}
     fired, severe = [], []
     for start in range(0, b.records - SUB_WINDOW + 1, SUB_WINDOW):
         sl = slice(start, start + SUB_WINDOW)
@@ -223,10 +224,10 @@ def riskstream_sequential(model: ScoringModel, stream: Stream) -> Events:
             if reference is None:
                 continue
             values = b.bins[name][sl][b.keep[name][sl]]
-            step = cusum_step(states[name], reference, len(values), reference.pit_sum(values))
+            step = subject_step(states[name], reference, len(values), reference.pit_sum(values))
             states[name] = step.state
-            if step.alarm is not None:
-                raised.append(step.alarm)
+            if step.alarm is not None and step.alarm.alarm is not None:
+                raised.append(step.alarm.alarm)
         if raised:
             fired.append(start + SUB_WINDOW - 1)
             if any(severity in SEVERE for severity in raised):
@@ -349,4 +350,29 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
             row[name] = summary
             echo(f"detection: {stream.name}: {name}: {summary}")
         results["streams"][stream.name] = row
+        if stream.name == "abrupt 0.5 sd glucose":
+            results["onset_phases"] = onset_phases(model, stream, standard)
+            echo(f"detection: onset phases: {results['onset_phases']}")
     return results
+
+
+def onset_phases(model: ScoringModel, stream: Stream, standard: pd.DataFrame) -> dict[str, Any]:
+    """The abrupt shift's delay as its onset moves across a sub-window: the stream's first
+    ``offset`` records dropped, for 10 offsets. The table's onset falls on a sub-window's
+    start, the sequential test's best case; live, where sub-windows are cut by time, the
+    onset falls anywhere. ADWIN checks every 32 records, so it has phases of its own."""
+    offsets = list(range(0, SUB_WINDOW, SUB_WINDOW // 10))
+    delays: dict[str, list[int | None]] = {"sequential": [], "adwin": []}
+    for offset in offsets:
+        moved = Stream(
+            stream.name,
+            stream.frame.iloc[offset:].reset_index(drop=True),
+            stream.outcome[offset:],
+            None if stream.onset is None else stream.onset - offset,
+        )
+        for name, events in (
+            ("sequential", riskstream_sequential(model, moved)),
+            ("adwin", river_detector(drift.ADWIN, moved, list(RAW_FEATURES), None, standard)),
+        ):
+            delays[name].append(events.summary(moved, 0.0)["delay_records"])
+    return {"offsets": offsets, **delays}

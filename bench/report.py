@@ -4,6 +4,7 @@ hand-written analysis in ``bench/NOTES.md`` (what the profiles showed, what was 
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,9 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     and not any(quiet),
                 )
             )
+        phases = d.get("onset_phases")
+        if phases:
+            rows.append(_phase_row(phases))
         joint = streams.get("correlation change (bmi mirrored)", {})
         if "riskstream multivariate (PCA)" in joint:
             delay = joint["riskstream multivariate (PCA)"]["delay_windows"]
@@ -218,6 +222,27 @@ def _bars(r: dict[str, Any]) -> list[str]:
             )
         )
     return rows
+
+
+def _phase_row(phases: dict[str, Any]) -> str:
+    """The abrupt shift's delay over onsets across a sub-window: median (worst)."""
+
+    def spread(delays: list[int | None]) -> tuple[float | None, str]:
+        if any(d is None for d in delays):
+            return None, "missed"
+        found = [d for d in delays if d is not None]
+        mid = float(statistics.median(found))
+        return mid, f"{mid:,.0f} ({max(found):,})"
+
+    ours, ours_text = spread(phases["sequential"])
+    adwin, adwin_text = spread(phases["adwin"])
+    return _row(
+        f"sequential: delay, abrupt 0.5 sd, onset at {len(phases['offsets'])} phases of a "
+        "sub-window: median (worst)",
+        ours_text,
+        f"<= ADWIN's: {adwin_text}",
+        ours is not None and adwin is not None and ours <= adwin,
+    )
 
 
 def _detection_table(d: dict[str, Any]) -> list[str]:

@@ -19,13 +19,15 @@ from typing import NamedTuple
 from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models.monitoring.alerts import sequential_alert, transition
 from riskstream.models.monitoring.sequential import (
+    CHANGE,
     DEFAULT,
     CusumState,
     PitReference,
     SequentialThresholds,
     Side,
     Step,
-    cusum_step,
+    SubjectState,
+    subject_step,
 )
 from riskstream.models.monitoring.statistics import DriftThresholds
 from riskstream.models.monitoring.windows import SCORE_SUBJECT, SubWindows, window_start
@@ -47,6 +49,8 @@ class Alarm(NamedTuple):
     start: int  # the sub-window's bounds, event-time ms
     end: int
     ahead: bool  # its window was still open: an alert now is ahead of the window's verdict
+    baseline: PitReference | None  # the version's first values it was judged against;
+    # None: the reference
 
 
 def subjects(reference: DriftReference) -> dict[str, PitReference]:
@@ -61,26 +65,45 @@ def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-def _load(fields: dict[str, str], subject: str) -> CusumState:
+def _load_cusum(fields: dict[str, str], name: str) -> CusumState:
     def side(prefix: str) -> Side:
         return Side(
-            float(fields.get(f"{subject}:{prefix}", 0.0)),
-            int(fields.get(f"{subject}:{prefix}_n", 0)),
-            int(fields.get(f"{subject}:{prefix}_u", 0)),
+            float(fields.get(f"{name}:{prefix}", 0.0)),
+            int(fields.get(f"{name}:{prefix}_n", 0)),
+            int(fields.get(f"{name}:{prefix}_u", 0)),
         )
 
-    return CusumState(side("up"), side("down"), fields.get(f"{subject}:alarmed") == "1")
+    return CusumState(side("up"), side("down"), fields.get(f"{name}:alarmed") == "1")
 
 
-def _dump(subject: str, state: CusumState) -> dict[str | bytes, str]:
-    out: dict[str | bytes, str] = {f"{subject}:alarmed": "1" if state.alarmed else "0"}
+def _dump_cusum(name: str, state: CusumState) -> dict[str | bytes, str]:
+    out: dict[str | bytes, str] = {f"{name}:alarmed": "1" if state.alarmed else "0"}
     for prefix, side in (("up", state.up), ("down", state.down)):
         out |= {
-            f"{subject}:{prefix}": repr(side.value),
-            f"{subject}:{prefix}_n": str(side.run_n),
-            f"{subject}:{prefix}_u": str(side.run_pit),
+            f"{name}:{prefix}": repr(side.value),
+            f"{name}:{prefix}_n": str(side.run_n),
+            f"{name}:{prefix}_u": str(side.run_pit),
         }
     return out
+
+
+def _load(fields: dict[str, str], subject: str) -> SubjectState:
+    """A subject's state: the reference test's fields under ``<subject>:``, the baseline's
+    sums and the change test's fields under ``<subject>~base:``."""
+    return SubjectState(
+        _load_cusum(fields, subject),
+        int(fields.get(f"{subject}~base:n", 0)),
+        int(fields.get(f"{subject}~base:u", 0)),
+        _load_cusum(fields, f"{subject}~base"),
+    )
+
+
+def _dump(subject: str, state: SubjectState) -> dict[str | bytes, str]:
+    return (
+        _dump_cusum(subject, state.reference)
+        | _dump_cusum(f"{subject}~base", state.change)
+        | {f"{subject}~base:n": str(state.baseline_n), f"{subject}~base:u": str(state.baseline_pit)}
+    )
 
 
 class SequentialWatch:
@@ -90,10 +113,12 @@ class SequentialWatch:
         store: WindowStore,
         bands: DriftThresholds,
         thresholds: SequentialThresholds = DEFAULT,
+        change: SequentialThresholds = CHANGE,
     ) -> None:
         self.store = store
         self.bands = bands
         self.thresholds = thresholds
+        self.change = change
         self.size_ms = settings.monitor_window_s * 1000
         self.lateness_ms = settings.monitor_lateness_s * 1000
         count = settings.monitor_subwindows
@@ -163,11 +188,15 @@ class SequentialWatch:
             for name, pit in pits.items():
                 n = int(counts.get(f"q{k}:n:{name}", 0))
                 total = int(counts.get(f"q{k}:u:{name}", 0))
-                step = cusum_step(states[name], pit, n, total, self.thresholds, self.bands)
+                step = subject_step(
+                    states[name], pit, n, total, self.bands, self.thresholds, self.change
+                )
                 states[name] = step.state
                 if step.alarm is not None:
                     end = min(cursor + self.sub_ms, start + self.size_ms)
-                    alarms.append(Alarm(version, name, step, cursor, end, ahead))
+                    alarms.append(
+                        Alarm(version, name, step.alarm, cursor, end, ahead, step.baseline)
+                    )
             cursor = min(cursor + self.sub_ms, start + self.size_ms)
             moved = True
         if moved:
@@ -198,6 +227,7 @@ def alarm_alerts(
     was: dict[str, str],
     now: dict[str, str],
     thresholds: SequentialThresholds = DEFAULT,
+    change: SequentialThresholds = CHANGE,
 ) -> list[DriftAlert]:
     """The FIRING alerts of ``alarms`` whose subject is not in drift yet at that severity
     (``transition``); ``now`` records them, as a window's verdicts do. An alarm in a window
@@ -215,9 +245,10 @@ def alarm_alerts(
                     alarm.version,
                     alarm.subject,
                     alarm.step,
-                    thresholds.threshold,
+                    (change if alarm.baseline else thresholds).threshold,
                     (alarm.start, alarm.end),
                     score=score,
+                    baseline=alarm.baseline,
                 )
             )
     return alerts

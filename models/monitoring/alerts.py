@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from riskstream.core.ids import new_id, now_ms
 from riskstream.models.monitoring.quality_stats import Condition
-from riskstream.models.monitoring.sequential import PIT_SCALE, Step
+from riskstream.models.monitoring.sequential import PIT_SCALE, PitReference, Step
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 
@@ -162,12 +162,19 @@ def sequential_alert(
     window: tuple[int, int],
     *,
     score: bool,
+    baseline: PitReference | None = None,
 ) -> DriftAlert:
     """A feature (or the score) entering drift on the sequential test, before its window
-    closes: the CUSUM that crossed ``threshold`` and the run of values that built it."""
+    closes: the CUSUM that crossed ``threshold`` and the run of values that built it,
+    against the reference or (``baseline``) against the version's first values."""
     side = max((step.state.up, step.state.down), key=lambda s: s.value)
     name = "score" if score else subject
     mean = side.run_pit / PIT_SCALE / side.run_n if side.run_n else 0.5
+    against = (
+        "0.5 in the reference"
+        if baseline is None
+        else f"{baseline.mean:.3f} in the version's first {baseline.n:,} values"
+    )
     return alert_event(
         model_name,
         version,
@@ -182,7 +189,7 @@ def sequential_alert(
         sample_size=side.run_n,
         message=f"{name} entered drift on the sequential test, before its window closed: "
         f"CUSUM {side.value:.1f} over {side.run_n} values, their mean PIT {mean:.3f} "
-        "(0.5 in the reference)",
+        f"({against})",
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from riskstream.core.settings import Settings
 from riskstream.models import data
+from riskstream.models.monitoring.sequential import BASELINE_VALUES
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.window_store import WindowStore
@@ -140,3 +141,6 @@ def test_two_monitors_and_a_restart_reach_the_verdicts_of_one_monitor(
     judged, expected_state = _state(shared), _state(alone)
     judged.pop("cursor"), expected_state.pop("cursor")  # as far as each watermark went
     assert judged == expected_state and any(k.endswith(":up_n") for k in judged)
+    # the change test's baseline (the first 2,000 values) filled, and its CUSUM ran on
+    assert int(judged["glucose~base:n"]) >= BASELINE_VALUES
+    assert any(k.startswith("glucose~base:") and k.endswith("_n") for k in judged)

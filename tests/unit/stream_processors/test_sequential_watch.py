@@ -1,12 +1,20 @@
-from riskstream.models.monitoring.sequential import CusumState, Side, Step
+from riskstream.models.monitoring.sequential import (
+    CHANGE,
+    DEFAULT,
+    CusumState,
+    PitReference,
+    Side,
+    Step,
+    SubjectState,
+)
 from riskstream.schemas.events import AlertKind, Severity
-from riskstream.stream_processors.sequential_watch import Alarm, alarm_alerts
+from riskstream.stream_processors.sequential_watch import Alarm, _dump, _load, alarm_alerts
 
 STEP = Step(CusumState(up=Side(3.0, 80, 620_000)), 5.1, Severity.HIGH)
 
 
-def _alarm(subject: str, ahead: bool = True) -> Alarm:
-    return Alarm("2", subject, STEP, 1_000, 2_000, ahead)
+def _alarm(subject: str, ahead: bool = True, baseline: PitReference | None = None) -> Alarm:
+    return Alarm("2", subject, STEP, 1_000, 2_000, ahead, baseline)
 
 
 def test_an_alarm_ahead_of_its_window_fires_once_and_joins_the_shared_state() -> None:
@@ -25,3 +33,25 @@ def test_the_score_is_a_score_alert_and_an_alarm_in_a_judged_window_raises_nothi
     assert score.kind == AlertKind.SCORE_DRIFT and score.feature is None
     now: dict[str, str] = {}
     assert alarm_alerts("m", [_alarm("bmi", ahead=False)], {}, now) == [] and now == {}
+
+
+def test_an_alarm_against_the_baseline_says_so_with_the_change_tests_threshold() -> None:
+    baseline = PitReference((2_500, 7_500), 0.512, 0.0625, 2_040)
+    (alert,) = alarm_alerts("m", [_alarm("glucose", baseline=baseline)], {}, {})
+    assert "(0.512 in the version's first 2,040 values)" in alert.message, alert.message
+    assert alert.threshold == CHANGE.threshold != DEFAULT.threshold
+    (against_reference,) = alarm_alerts("m", [_alarm("glucose")], {}, {})
+    assert "(0.5 in the reference)" in against_reference.message
+    assert against_reference.threshold == DEFAULT.threshold
+
+
+def test_a_subjects_state_survives_its_round_trip_through_redis_fields() -> None:
+    state = SubjectState(
+        CusumState(up=Side(1.25, 300, 2_000_000), alarmed=True),
+        2_040,
+        10_444_000,
+        CusumState(down=Side(0.5, 100, 400_000)),
+    )
+    fields = {str(k): v for k, v in _dump("bmi", state).items()}
+    assert _load(fields, "bmi") == state
+    assert _load({}, "bmi") == SubjectState()  # a version not judged yet

@@ -2,12 +2,15 @@ import numpy as np
 import pytest
 
 from riskstream.models.monitoring.sequential import (
+    BASELINE_VALUES,
     PIT_SCALE,
     CusumState,
     PitReference,
     SequentialThresholds,
+    SubjectState,
     cusum_step,
     effect_severity,
+    subject_step,
 )
 from riskstream.models.monitoring.statistics import DriftThresholds
 from riskstream.models.reference import bin_index, histogram, quantile_edges
@@ -78,3 +81,71 @@ def test_small_subwindows_leave_the_state_alone() -> None:
     state = CusumState()
     step = cusum_step(state, REFERENCE, 5, 5 * PIT_SCALE, SequentialThresholds(min_sample=30))
     assert step.z is None and step.alarm is None and step.state == state
+
+
+# the change test: the version's first values as a second reference
+SMALL = PitReference.of(histogram(EDGES, np.random.default_rng(5).normal(size=400)))
+
+
+def _run_both(stream: np.ndarray, size: int = 100) -> list[tuple[int, Severity, bool]]:
+    """Sub-window ends where either test alarmed, the severity, and whether the alarm was
+    measured against the baseline; the reference is ``SMALL``, a training set's size."""
+    assert SMALL is not None
+    state, out = SubjectState(), []
+    for start in range(0, len(stream) - size + 1, size):
+        bins = bin_index(EDGES, stream[start : start + size])
+        step = subject_step(state, SMALL, len(bins), SMALL.pit_sum(bins))
+        state = step.state
+        if step.alarm is not None and step.alarm.alarm is not None:
+            out.append((start + size - 1, step.alarm.alarm, step.baseline is not None))
+    return out
+
+
+def test_the_baseline_fills_from_the_first_values_then_the_change_test_starts() -> None:
+    assert SMALL is not None
+    state = SubjectState()
+    for _ in range(BASELINE_VALUES // 100):
+        state = subject_step(state, SMALL, 100, 100 * PIT_SCALE // 2).state
+        assert state.change == CusumState()  # not judged while the baseline fills
+    assert state.baseline_n == BASELINE_VALUES
+    baseline = state.baseline(SMALL)
+    assert baseline is not None and baseline.mean == 0.5 and baseline.n == BASELINE_VALUES
+    assert baseline.scores == SMALL.scores and baseline.variance == SMALL.variance
+    moved = subject_step(state, SMALL, 100, 100 * PIT_SCALE // 2).state
+    assert moved.baseline_n == BASELINE_VALUES  # full: later values are not part of it
+
+
+def test_a_half_sd_shift_is_called_from_its_first_subwindow_against_the_baseline() -> None:
+    """The reference test alone, with a training set's few hundred values as reference,
+    calls fewer than half of these shifts from their first sub-window; with the change
+    test, most are. Every shift is called within four sub-windows. Before the shift, a LOW
+    false alarm is rare (about 1 in 3 million values, over 300 baselines)."""
+    assert SMALL is not None
+    both = reference_only = early = 0
+    for seed in range(40):
+        clean = np.random.default_rng(100 + seed).normal(size=5_000)
+        shifted = np.concatenate([clean[:4_000], clean[4_000:] + 0.5])
+        alarms = _run_both(shifted)
+        early += sum(1 for end, severity, _ in alarms if end < 4_000 and severity == Severity.LOW)
+        after = [(end, severity) for end, severity, _ in alarms if end >= 4_000]
+        assert after and after[0][0] < 4_400, (seed, alarms)
+        assert after[0][1] in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+        both += after[0][0] == 4_099
+        bins = bin_index(EDGES, shifted[4_000:4_100])
+        alone = cusum_step(CusumState(), SMALL, 100, SMALL.pit_sum(bins))
+        reference_only += alone.alarm is not None
+    # 25 and 16 of 40 when written: without the change test the two counts are equal
+    assert both >= 20 and both >= reference_only + 6, (both, reference_only)
+    assert early <= 2, early
+
+
+def test_both_tests_stay_quiet_on_a_clean_stream() -> None:
+    clean = np.random.default_rng(6).normal(size=300_000)
+    assert _run_both(clean) == []
+
+
+def test_a_drift_present_from_the_start_is_left_to_the_reference_test() -> None:
+    """A version that starts serving on shifted data has it in its baseline: the change
+    test is quiet, the reference test is not."""
+    alarms = _run_both(np.random.default_rng(7).normal(size=10_000) + 1.0)
+    assert alarms and not any(against_baseline for _, _, against_baseline in alarms)
