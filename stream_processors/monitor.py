@@ -383,6 +383,7 @@ class Monitor(WindowedMonitor):
         else:
             self.stats.verdicts[start] = verdicts
         segments = self._segments(raw, reference)
+        alerts = self.sequential.hold_resolutions(version, start, alerts, was, now)
         for segment, histogram in segments.items():
             part = dataclasses.replace(scope, segment=segment, segments_judged=len(segments))
             found, segment_verdicts = self.judge.judge(part, histogram, was, now)

@@ -32,7 +32,7 @@ from riskstream.models.monitoring.sequential import (
 from riskstream.models.monitoring.statistics import DriftThresholds
 from riskstream.models.monitoring.windows import SCORE_SUBJECT, SubWindows, window_start
 from riskstream.models.reference import DriftReference
-from riskstream.schemas.events import DriftAlert
+from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert
 from riskstream.stream_processors.window_store import WindowStore
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,20 @@ class SequentialWatch:
         ``<sub-window start>:<subject>`` → severity."""
         return _decode(self.store.redis.hgetall(f"{self._state_key(version)}:alarms"))
 
+    def hold_resolutions(
+        self,
+        version: str,
+        start: int,
+        alerts: list[DriftAlert],
+        was: dict[str, str],
+        now: dict[str, str],
+    ) -> list[DriftAlert]:
+        """The window at ``start``'s alerts, less the resolutions of what this test found
+        within it (``hold_resolutions``)."""
+        alarms = self.alarms(version) if self.sub_ms else {}
+        held = raised_within(alarms, start, start + self.size_ms)
+        return hold_resolutions(alerts, held, was, now) if held else alerts
+
 
 def alarm_alerts(
     model_name: str,
@@ -252,3 +266,37 @@ def alarm_alerts(
                 )
             )
     return alerts
+
+
+def raised_within(alarms: dict[str, str], start: int, end: int) -> set[str]:
+    """The subjects of ``alarms`` (``SequentialWatch.alarms``) raised by a sub-window that
+    starts in ``[start, end)``."""
+    found = set()
+    for key in alarms:
+        at, _, subject = key.partition(":")
+        if start <= int(at) < end:
+            found.add(subject)
+    return found
+
+
+def hold_resolutions(
+    alerts: list[DriftAlert], held: set[str], was: dict[str, str], now: dict[str, str]
+) -> list[DriftAlert]:
+    """``alerts`` without the RESOLVED of a subject in ``held``: a shift the sequential test
+    found in this window's later sub-windows leaves most of the window as it was, and the
+    window's verdict would resolve it, for the next window to fire it again (the demo's drift
+    begins mid-window: FIRING, RESOLVED and FIRING again within 11 s). The subject stays in
+    ``now`` at its severity; the next window keeps or resolves it. Segments are not held."""
+    kept = []
+    for alert in alerts:
+        subject = SCORE_SUBJECT if alert.kind == AlertKind.SCORE_DRIFT else alert.feature
+        if (
+            alert.status == AlertStatus.RESOLVED
+            and alert.segment is None
+            and subject in held
+            and subject in was
+        ):
+            now[subject] = was[subject]
+            continue
+        kept.append(alert)
+    return kept

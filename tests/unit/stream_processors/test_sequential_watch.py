@@ -1,3 +1,6 @@
+import dataclasses
+
+from riskstream.models.monitoring.alerts import alert_event
 from riskstream.models.monitoring.sequential import (
     CHANGE,
     DEFAULT,
@@ -7,8 +10,15 @@ from riskstream.models.monitoring.sequential import (
     Step,
     SubjectState,
 )
-from riskstream.schemas.events import AlertKind, Severity
-from riskstream.stream_processors.sequential_watch import Alarm, _dump, _load, alarm_alerts
+from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
+from riskstream.stream_processors.sequential_watch import (
+    Alarm,
+    _dump,
+    _load,
+    alarm_alerts,
+    hold_resolutions,
+    raised_within,
+)
 
 STEP = Step(CusumState(up=Side(3.0, 80, 620_000)), 5.1, Severity.HIGH)
 
@@ -55,3 +65,50 @@ def test_a_subjects_state_survives_its_round_trip_through_redis_fields() -> None
     fields = {str(k): v for k, v in _dump("bmi", state).items()}
     assert _load(fields, "bmi") == state
     assert _load({}, "bmi") == SubjectState()  # a version not judged yet
+
+
+def _window_alert(kind: AlertKind, status: AlertStatus, feature: str | None) -> DriftAlert:
+    return alert_event(
+        "m",
+        "2",
+        kind=kind,
+        status=status,
+        severity=Severity.LOW,
+        statistic="psi",
+        value=0.05,
+        threshold=0.1,
+        window=(0, 10_000),
+        sample_size=500,
+        message="",
+        feature=feature,
+    )
+
+
+def test_alarms_are_found_by_the_window_their_subwindow_starts_in() -> None:
+    alarms = {"9000:glucose": "HIGH", "10000:bmi": "LOW", "4000:__score__": "HIGH"}
+    assert raised_within(alarms, 0, 10_000) == {"glucose", "__score__"}
+    assert raised_within(alarms, 10_000, 20_000) == {"bmi"}
+    assert raised_within({}, 0, 10_000) == set()
+
+
+def test_a_window_does_not_resolve_what_the_test_found_within_it() -> None:
+    """The shift began late in the window: its verdict would resolve glucose and the score,
+    for the next window to fire them again. They stay in drift; bmi, not held, resolves,
+    and an escalation of a held subject still goes out."""
+    was = {"glucose": "HIGH", "__score__": "HIGH", "bmi": "LOW", "age": "LOW"}
+    now = {"age": "MEDIUM"}  # the window's verdicts dropped the rest
+    alerts = [
+        _window_alert(AlertKind.DATA_DRIFT, AlertStatus.RESOLVED, "glucose"),
+        _window_alert(AlertKind.SCORE_DRIFT, AlertStatus.RESOLVED, None),
+        _window_alert(AlertKind.DATA_DRIFT, AlertStatus.RESOLVED, "bmi"),
+        _window_alert(AlertKind.DATA_DRIFT, AlertStatus.FIRING, "age"),
+    ]
+    kept = hold_resolutions(alerts, {"glucose", "__score__", "age"}, was, now)
+    assert [(a.feature, a.status) for a in kept] == [
+        ("bmi", AlertStatus.RESOLVED),
+        ("age", AlertStatus.FIRING),
+    ]
+    assert now == {"age": "MEDIUM", "glucose": "HIGH", "__score__": "HIGH"}
+    # a segment's resolution is its own condition: never held
+    segment = dataclasses.replace(alerts[0], segment="clinic-1")
+    assert hold_resolutions([segment], {"glucose"}, was, {}) == [segment]
