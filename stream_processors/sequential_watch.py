@@ -7,7 +7,8 @@ rule); the CUSUM state and the next sub-window to judge live in one Redis hash p
 and one worker at a time advances it (a short lock), in event-time order. The state depends
 only on the counts, so two workers, or a worker restarted mid-stream, reach the verdicts one
 worker would. An alarm enters the alerting state every window verdict shares: a FIRING alert
-now, and the window's verdict at close resolves it or keeps it (hysteresis as ever).
+now, which the window's verdict at close keeps or escalates (``hold_resolutions``), and a
+later window's verdict resolves (hysteresis as ever).
 """
 
 from __future__ import annotations

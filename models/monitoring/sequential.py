@@ -35,7 +35,9 @@ counts do. A CUSUM over the sub-windows' standardized means accumulates the evid
   against its own past. Its error is a twentieth of a sub-window's, so a tighter test
   (``CHANGE``: k 1.5, h 2.6) calls the same shift from one sub-window, with the same size
   gate read against the baseline. It cannot see a drift that was there when the version
-  started serving; the reference test and the windows still do.
+  started serving; the reference test and the windows still do. And when such a drift
+  ends, the values move off the baseline but back onto the reference: a change test's
+  alarm also needs the run off the reference (``away_from_reference``).
 """
 
 from __future__ import annotations
@@ -134,7 +136,11 @@ def _side(side: Side, increment: float, n: int, pit: int, cap: float) -> Side:
 
 
 def effect_severity(
-    reference: PitReference, n: int, pit_sum: int, bands: DriftThresholds
+    reference: PitReference,
+    n: int,
+    pit_sum: int,
+    bands: DriftThresholds,
+    margin: float = SHIFT_MARGIN,
 ) -> Severity | None:
     """The window bands' severity of a run's mean PIT shift, read as a normal location
     shift of ``delta`` sd whose decile PSI is about ``delta ** 2``. The shift is taken
@@ -144,7 +150,7 @@ def effect_severity(
     made 15 alarms, 2 of them MEDIUM; one error off, 2 LOW, with the 0.5 sd shift still
     called after 200 records (1.96 errors off: no alarm there, but the shift after 300)."""
     error = math.sqrt(reference.variance / n + reference.variance / reference.n)
-    shift = max(0.0, abs(pit_sum / PIT_SCALE / n - reference.mean) - SHIFT_MARGIN * error)
+    shift = max(0.0, abs(pit_sum / PIT_SCALE / n - reference.mean) - margin * error)
     delta = math.sqrt(2) * float(norm.ppf(min(0.5 + shift, 1 - 1e-9)))
     return bands.severity(delta**2)
 
@@ -206,6 +212,20 @@ class SubjectStep:
     # or None for the reference
 
 
+def away_from_reference(step: Step, reference: PitReference, bands: DriftThresholds) -> Step:
+    """A change test's alarm only for a run that is off the reference too, read at its
+    point estimate, and at the lesser of the two severities. A version that began to serve
+    in a drift has it in its baseline; the drift's end is a change, but back toward the
+    reference, and no drift to alert on (the windows resolve it)."""
+    if step.alarm is None:
+        return step
+    side = max((step.state.up, step.state.down), key=lambda s: s.value)
+    off = effect_severity(reference, side.run_n, side.run_pit, bands, margin=0.0)
+    if off is None:
+        return replace(step, alarm=None, state=replace(step.state, alarmed=False))
+    return replace(step, alarm=min(step.alarm, off, key=lambda s: s.rank))
+
+
 def subject_step(
     state: SubjectState,
     reference: PitReference,
@@ -228,7 +248,9 @@ def subject_step(
         )
         alarm = against_reference if against_reference.alarm is not None else None
         return SubjectStep(filled, alarm, None)
-    against_baseline = cusum_step(state.change, baseline, n, pit_sum, change, bands)
+    against_baseline = away_from_reference(
+        cusum_step(state.change, baseline, n, pit_sum, change, bands), reference, bands
+    )
     moved = replace(state, reference=against_reference.state, change=against_baseline.state)
     ranked = [
         (step.alarm.rank, step, base)

@@ -3,6 +3,7 @@ import pytest
 
 from riskstream.models.monitoring.sequential import (
     BASELINE_VALUES,
+    CHANGE,
     PIT_SCALE,
     CusumState,
     PitReference,
@@ -149,3 +150,22 @@ def test_a_drift_present_from_the_start_is_left_to_the_reference_test() -> None:
     test is quiet, the reference test is not."""
     alarms = _run_both(np.random.default_rng(7).normal(size=10_000) + 1.0)
     assert alarms and not any(against_baseline for _, _, against_baseline in alarms)
+
+
+def test_the_end_of_a_drift_in_the_baseline_is_no_alarm() -> None:
+    """A version that began to serve in a 1 sd drift: when the drift ends, its values move
+    off the baseline (the change test's statistic crosses h) but back onto the reference:
+    no alarm. The same move away from the reference, after a clean start, is called."""
+    assert SMALL is not None
+    rng = np.random.default_rng(8)
+    drift_ends = np.concatenate([rng.normal(size=3_000) + 1.0, rng.normal(size=3_000)])
+    state, crossed = SubjectState(), 0.0
+    for start in range(0, len(drift_ends), 100):
+        bins = bin_index(EDGES, drift_ends[start : start + 100])
+        step = subject_step(state, SMALL, len(bins), SMALL.pit_sum(bins))
+        state = step.state
+        crossed = max(crossed, state.change.up.value, state.change.down.value)
+        assert step.alarm is None or start < 3_000, (start, step)
+    assert crossed >= CHANGE.threshold
+    drift_begins = np.concatenate([rng.normal(size=3_000), rng.normal(size=3_000) + 1.0])
+    assert any(end >= 3_000 for end, _, _ in _run_both(drift_begins))
