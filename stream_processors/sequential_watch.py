@@ -260,7 +260,7 @@ def alarm_alerts(
                     alarm.version,
                     alarm.subject,
                     alarm.step,
-                    (change if alarm.baseline else thresholds).threshold,
+                    (thresholds if alarm.baseline is None else change).threshold,
                     (alarm.start, alarm.end),
                     score=score,
                     baseline=alarm.baseline,
