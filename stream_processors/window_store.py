@@ -291,9 +291,7 @@ class WindowStore:
         minus size and lateness), each in exactly one worker; first notice a Redis restart."""
         if self.check_epoch():
             self._restarted(on_restart)
-        self._open_counted.difference_update(
-            [w for w in list(self._open_counted) if w[1] <= horizon]
-        )
+        self._open_counted = {w for w in self._open_counted if w[1] > horizon}
         due = [(start, v) for v in versions for start in self.closable(v, horizon + 1)]
         for start, version in sorted(due):  # in event-time order across versions
             if self.claim_close(version, start):

@@ -167,7 +167,7 @@ def sequential_alert(
     """A feature (or the score) entering drift on the sequential test, before its window
     closes: the CUSUM that crossed ``threshold`` and the run of values that built it,
     against the reference or (``baseline``) against the version's first values."""
-    side = max((step.state.up, step.state.down), key=lambda s: s.value)
+    side = step.state.leading()
     name = "score" if score else subject
     mean = side.run_pit / PIT_SCALE / side.run_n if side.run_n else 0.5
     against = (

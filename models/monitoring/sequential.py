@@ -120,6 +120,10 @@ class CusumState:
     down: Side = Side()
     alarmed: bool = False  # an alarm was raised and no sub-window has brought both to 0
 
+    def leading(self) -> Side:
+        """The side further from 0: the one an alarm comes from."""
+        return max((self.up, self.down), key=lambda s: s.value)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -219,7 +223,7 @@ def away_from_reference(step: Step, reference: PitReference, bands: DriftThresho
     reference, and no drift to alert on (the windows resolve it)."""
     if step.alarm is None:
         return step
-    side = max((step.state.up, step.state.down), key=lambda s: s.value)
+    side = step.state.leading()
     off = effect_severity(reference, side.run_n, side.run_pit, bands, margin=0.0)
     if off is None:
         return replace(step, alarm=None, state=replace(step.state, alarmed=False))
