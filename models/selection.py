@@ -11,6 +11,10 @@ from sklearn.metrics import roc_auc_score
 
 METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall", "brier")
 LOWER_IS_BETTER = frozenset({"brier"})
+GATED = ("accuracy", "roc_auc", "f1")
+SE_SUFFIX = "_se"  # a metric's bootstrap standard error rides beside it: ``f1_se``
+NOISE_Z = 1.96  # a gate missed by at most this many standard errors is missed within noise
+RESAMPLES = 200
 
 
 def evaluate(
@@ -44,6 +48,49 @@ def _ratio(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def sampling_errors(
+    y_true: Sequence[int] | np.ndarray,
+    risk: np.ndarray,
+    threshold: float,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap standard errors of the gated metrics on one labeled set (``f1_se`` …): how
+    far a holdout of a few hundred rows can put a metric from the model's true value. Each
+    resample is a row of counts (how often each row was drawn), so all of them cost a few matrix
+    products; ROC-AUC counts ties as half, as :func:`sklearn.metrics.roc_auc_score` does."""
+    y = np.asarray(y_true, dtype=int) == 1
+    score = np.asarray(risk, dtype=float)
+    n = len(y)
+    drawn = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    drawn += np.arange(resamples)[:, None] * n  # row b's draws count in row b
+    counts = np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n)
+    predicted = score >= threshold
+    tp = counts @ (predicted & y)
+    wrong = counts @ (predicted != y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(tp > 0, 2 * tp / (2 * tp + wrong), 0.0)
+        auc = _resampled_auc(counts, y, score)
+    return {
+        f"accuracy{SE_SUFFIX}": float(np.std((n - wrong) / n, ddof=1)),
+        f"roc_auc{SE_SUFFIX}": float(np.nanstd(auc, ddof=1)) if np.isfinite(auc).sum() > 1 else 0.0,
+        f"f1{SE_SUFFIX}": float(np.std(f1, ddof=1)),
+    }
+
+
+def _resampled_auc(counts: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each resample (rows of ``counts``): the share of (positive, negative)
+    pairs ranked right, ties half, from the weights of each tied group of scores."""
+    order = np.argsort(score, kind="stable")
+    ranked, weights, positive = score[order], counts[:, order], y[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    pos = np.add.reduceat(weights * positive, starts, axis=1)
+    neg = np.add.reduceat(weights * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives ranked under each group
+    right = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return right / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
 def choose_threshold(
     y_true: Sequence[int] | np.ndarray, oof_risk: np.ndarray, grid: np.ndarray | None = None
 ) -> float:
@@ -69,14 +116,53 @@ class Gates:
     roc_auc: float = 0.80
     f1: float = 0.65
 
+    def missed(self, metrics: Mapping[str, float]) -> list[str]:
+        """The gated metrics below their floor; a NaN metric misses its gate."""
+        return [
+            name
+            for name in GATED
+            if not metrics.get(name, float("nan")) >= getattr(self, name)  # NaN compares False
+        ]
+
     def failures(self, metrics: Mapping[str, float]) -> list[str]:
-        """Names of the gates the metrics miss; a NaN metric misses its gate."""
-        failed = []
-        for name in ("accuracy", "roc_auc", "f1"):
-            value = metrics.get(name, float("nan"))
-            if not value >= getattr(self, name):  # NaN compares False
-                failed.append(f"{name} {value:.3f} < {getattr(self, name):.2f}")
-        return failed
+        """The gates the metrics miss, each with its value and floor."""
+        return [
+            f"{name} {metrics.get(name, float('nan')):.3f} < {getattr(self, name):.2f}"
+            for name in self.missed(metrics)
+        ]
+
+    def missed_within_noise(
+        self, candidate: Mapping[str, float], champion: Mapping[str, float] | None
+    ) -> str | None:
+        """Why a candidate's missed gates do not stop it, or None when they do.
+
+        They do not when the holdout cannot tell it from its floors and it is no worse than
+        the champion on any gated metric: every miss is within ``NOISE_Z`` standard errors
+        (``<metric>_se``) of the floor, and the champion, judged on the same rows, scores no
+        higher on any of them (so it misses those floors too). A drift retrain judged on its
+        first few hundred labels would otherwise keep a champion that is worse on every
+        count, and a model of noise is still stopped: its ROC-AUC is many errors below.
+        """
+        missed = self.missed(candidate)
+        if champion is None or not missed:
+            return None
+        noise = {n: candidate.get(n + SE_SUFFIX, float("nan")) for n in missed}
+        within = all(
+            getattr(self, n) - candidate[n] <= NOISE_Z * noise[n] for n in missed
+        )  # NaN compares False
+        no_worse = all(
+            candidate.get(n, float("nan")) >= champion.get(n, float("nan")) for n in GATED
+        )
+        if not (within and no_worse):
+            return None
+        gaps = "; ".join(
+            f"{n} {candidate[n]:.3f} < {getattr(self, n):.2f} (± {NOISE_Z * noise[n]:.3f})"
+            for n in missed
+        )
+        return (
+            f"misses the quality gates only within the holdout's sampling error ({gaps}) and "
+            "scores no lower than the champion on any gated metric"
+        )
 
 
 @dataclass(frozen=True)
@@ -121,21 +207,24 @@ def decide_promotion(
     metric: str = "roc_auc",
     margin: float = 0.005,
 ) -> PromotionDecision:
-    """Move `champion` only if the candidate passes the gates and beats the champion by
-    ``margin`` on ``metric``, both measured on the same holdout."""
+    """Move `champion` only if the candidate passes the gates (or misses them only within
+    noise, :meth:`Gates.missed_within_noise`) and beats the champion by ``margin`` on
+    ``metric``, both measured on the same holdout."""
     failed = gates.failures(candidate)
-    if failed:
+    excuse = gates.missed_within_noise(candidate, champion)
+    if failed and excuse is None:
         return PromotionDecision(False, "fails the quality gates: " + "; ".join(failed))
     if champion is None:
         return PromotionDecision(True, "no champion yet and the gates pass")
     new, old = candidate[metric], champion[metric]
     better = old - new if metric in LOWER_IS_BETTER else new - old
+    prefix = "" if excuse is None else excuse + "; "
     if better >= margin:
         return PromotionDecision(
-            True, f"{metric} {new:.4f} beats the champion's {old:.4f} by ≥ {margin}"
+            True, f"{prefix}{metric} {new:.4f} beats the champion's {old:.4f} by ≥ {margin}"
         )
     return PromotionDecision(
-        False, f"{metric} {new:.4f} does not beat the champion's {old:.4f} by {margin}"
+        False, f"{prefix}{metric} {new:.4f} does not beat the champion's {old:.4f} by {margin}"
     )
 
 

@@ -114,3 +114,55 @@ def test_evaluate_equals_sklearns_metrics_on_any_labels_and_scores(seed: int) ->
     assert m["f1"] == pytest.approx(f1_score(y, predicted, zero_division=0), abs=1e-12)
     assert m["brier"] == pytest.approx(brier_score_loss(y, risk), abs=1e-12)
     assert m["errors"] == (predicted != y).sum() and m["n"] == n
+
+
+def test_sampling_errors_match_a_plain_bootstrap_and_resampled_auc_counts_ties_half() -> None:
+    from riskstream.models.selection import _resampled_auc, sampling_errors
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    risk = np.round(np.clip(0.4 * y + rng.normal(0.3, 0.25, 300), 0, 1), 1)  # many ties
+    se = sampling_errors(y, risk, 0.5, resamples=400)
+    plain: dict[str, list[float]] = {"accuracy": [], "roc_auc": [], "f1": []}
+    for _ in range(400):
+        rows = rng.integers(0, 300, 300)
+        metrics = evaluate(y[rows], risk[rows], 0.5)
+        for name, values in plain.items():
+            values.append(metrics[name])
+    for name, values in plain.items():
+        assert se[f"{name}_se"] == pytest.approx(np.std(values, ddof=1), rel=0.2), name
+    counts = rng.integers(0, 3, size=(5, 300))  # any weights, not only bootstrap draws
+    for row, auc in zip(counts, _resampled_auc(counts, y == 1, risk), strict=True):
+        rows = np.repeat(np.arange(300), row)
+        assert auc == pytest.approx(roc_auc_score(y[rows], risk[rows]))
+    assert sampling_errors(y, risk, 0.5) == sampling_errors(y, risk, 0.5)  # pure: seeded
+
+
+def test_a_gate_missed_within_noise_stops_no_candidate_better_than_its_champion() -> None:
+    gates = Gates()
+    noise = {"accuracy_se": 0.03, "roc_auc_se": 0.03, "f1_se": 0.04}
+    candidate = {"accuracy": 0.78, "roc_auc": 0.85, "f1": 0.60, **noise}  # F1 1.25 SE short
+    champion = {"accuracy": 0.70, "roc_auc": 0.76, "f1": 0.55}
+    excuse = gates.missed_within_noise(candidate, champion)
+    assert excuse is not None and "f1 0.600 < 0.65 (± 0.078)" in excuse
+    decision = decide_promotion(candidate, champion, gates)
+    assert decision.promote and decision.reason.startswith("misses the quality gates only")
+    assert "roc_auc 0.8500 beats the champion's 0.7600" in decision.reason
+    # and each condition of the excuse, taken away, stops the candidate again
+    stopped = [
+        (candidate, None),  # no champion: the floors are the only judge
+        ({**candidate, "f1_se": 0.02}, champion),  # 2.5 SE short: the holdout tells
+        ({k: v for k, v in candidate.items() if k != "f1_se"}, champion),  # no error known
+        (candidate, {**champion, "f1": 0.61}),  # the champion is better on F1
+        (candidate, {**champion, "accuracy": 0.79}),  # ... or on a gate the candidate passes
+    ]
+    for cand, champ in stopped:
+        assert gates.missed_within_noise(cand, champ) is None
+        assert not decide_promotion(cand, champ, gates).promote
+    # excused, but not better on the promotion metric by the margin: not promoted
+    close = decide_promotion(candidate, {**champion, "roc_auc": 0.848}, gates)
+    assert not close.promote and "does not beat" in close.reason
+    noise_model = {"accuracy": 0.51, "roc_auc": 0.52, "f1": 0.50, **noise}
+    assert not decide_promotion(
+        noise_model, {"accuracy": 0.5, "roc_auc": 0.5, "f1": 0.5}, gates
+    ).promote
