@@ -84,6 +84,7 @@ class Trainer:
         limit = max_runs if max_runs is not None else self.max_runs
         if limit is not None and self.runs >= limit:
             return
+        self.registry.open()  # the store's first open is slow: before any request waits on it
         self.runtime.start()
         self.retrainer.start(stop)
         helpers_stop = threading.Event()  # set when the loop ends, however it ends

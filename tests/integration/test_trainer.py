@@ -25,7 +25,7 @@ from riskstream.models.registry import CHAMPION, Registry
 from riskstream.stream_processors.retrain_data import REFERENCE_MIN
 from riskstream.stream_processors.trainer import Trainer
 from tests.integration.conftest import process_env, read_messages
-from tests.waiting import wait_for
+from tests.waiting import eventually, wait_for
 
 T0 = 1_750_000_000_000
 
@@ -102,6 +102,20 @@ def _model_version_events(settings: Settings) -> list[dict[str, Any]]:
     codec = codec_for(settings)
     read = read_messages(settings, settings.topic(MODEL_VERSIONS.name), 1, 20, quiet_s=0.5)
     return [codec.decode(m.value(), "ModelVersionEvent") for m in read]
+
+
+def test_a_trainer_opens_its_registry_before_the_first_request(deployment: Settings) -> None:
+    """The store's first open costs about a second and 50 MiB (SQLAlchemy, Alembic): paid at
+    start, not by the first drift retrain."""
+    trainer, stop = Trainer(deployment), threading.Event()
+    thread = threading.Thread(target=trainer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: trainer.metrics.ready, 60, "the trainer ready to consume")
+        assert trainer.runs == 0 and "experiment_id" in vars(trainer.registry)
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 def test_too_few_labeled_examples_are_skipped_and_said_so(deployment: Settings) -> None:
