@@ -14,7 +14,6 @@ from typing import Any
 from riskstream.core.ids import new_ids, now_ms
 from riskstream.core.pseudonyms import patient_ref
 from riskstream.models.bundle import ScoringModel
-from riskstream.models.features import records_to_frame
 from riskstream.models.monitoring.variants import (
     CHALLENGER_VARIANT,
     CHAMPION_VARIANT,
@@ -103,8 +102,7 @@ def _predict(
     other variant."""
     if not good:
         return []
-    frame = records_to_frame([record for _, record in good])
-    features = model.pipeline.transform(frame)
+    features = model.pipeline.matrix([record for _, record in good])
     risk = model.risk(features)
     top3 = model.contributions(features, top=3)
     scored_at = now_ms()

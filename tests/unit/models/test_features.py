@@ -28,3 +28,26 @@ def test_transform_before_fit_fails_and_unknown_features_are_refused() -> None:
         FeaturePipeline().transform(records_to_frame([GOOD]))
     with pytest.raises(ValueError):
         FeaturePipeline(["made_up"])
+
+
+def test_the_scorers_matrix_is_the_training_transform_bit_for_bit() -> None:
+    """The scorer builds features with numpy alone (``matrix``); training with a frame
+    (``transform``). Any missing pattern, any zero divisor: the same bits."""
+    from riskstream.models import data
+    from riskstream.models.features import ENGINEERED
+
+    raw, _ = data.load(data.TRAIN_FILE)
+    pipe = FeaturePipeline(sorted(ENGINEERED)).fit(raw)
+    rng = np.random.default_rng(7)
+    records = []
+    for row in raw.sample(200, random_state=1).to_dict("records"):
+        record = {k: (None if v != v or rng.random() < 0.2 else v) for k, v in row.items()}
+        records.append({**GOOD, **record})
+    records.append({**GOOD, "age": 0, "bmi": 0.0})  # x / 0: inf and nan, as pandas gives
+    expected = pipe.transform(records_to_frame(records))
+    got = pipe.matrix(records)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got).any() or np.isinf(got).any()  # the edge rows were exercised
+    with pytest.raises(RuntimeError):
+        FeaturePipeline().matrix([GOOD])
