@@ -28,11 +28,15 @@ PER_WINDOW = 400  # 40 values per sub-window of 1 s
 
 
 def _shifted_stream(
-    settings: Settings, shifts: list[float], closing: bool = False
+    settings: Settings,
+    shifts: list[float],
+    closing: bool = False,
+    late: dict[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Training rows resampled, ``PER_WINDOW`` per window, glucose moved by ``shifts[w]``
     sd in window w; the same rows for the same ``shifts``. ``closing``: one more window of
-    30 values, 3 per sub-window (too few to judge), that moves the watermark on."""
+    30 values, 3 per sub-window (too few to judge), that moves the watermark on. ``late``:
+    window → the share of its time after which its shift begins (0: all of it)."""
     registry = Registry(settings)
     version = registry.alias_version(CHAMPION)
     assert version is not None
@@ -43,7 +47,8 @@ def _shifted_stream(
     sizes = [PER_WINDOW] * len(shifts) + ([30] if closing else [])
     for w, (shift, size) in enumerate(zip([*shifts, 0], sizes, strict=False)):
         rows = raw.iloc[rng.integers(0, len(raw), size)].reset_index(drop=True)
-        rows["glucose"] = rows["glucose"] + shift * float(raw["glucose"].std())
+        moved = np.arange(size) >= (late or {}).get(w, 0.0) * size
+        rows["glucose"] = rows["glucose"] + moved * shift * float(raw["glucose"].std())
         out += _window_predictions(model, version, rows, w)
     return out
 
@@ -95,6 +100,41 @@ def test_an_abrupt_shift_raises_a_high_alert_before_its_window_closes(
     assert any(v.feature == "glucose" and v.drifting for v in monitor.stats.verdicts[shifted])
     # nothing from the sequential test in the clean windows before it
     assert all(a.window_start >= shifted for a in monitor.stats.alerts if a.statistic == "cusum")
+
+
+def test_a_shift_late_in_a_window_is_not_resolved_by_that_windows_verdict(
+    stack: Settings, tmp_path: Any
+) -> None:
+    """Glucose moves by 1 sd in the last fifth of window 3 and stays moved in window 4. The
+    sequential test fires from window 3's late sub-windows while it is open; window 3's own
+    verdict, four fifths clean, sees no drift, and would resolve the alert for window 4 to
+    fire it again. The hold keeps it firing: one FIRING, and one RESOLVED once window 5 is
+    clean."""
+    settings = deployment_with_champion(stack, "sh", tmp_path, **DEPLOYMENT)
+    stream = _shifted_stream(settings, [0, 0, 0, 1, 1, 0, 0], closing=True, late={3: 0.8})
+    shifted = T0 + 3 * WINDOW_S * 1000
+    _produce(settings, [p for p in stream if p["event_time"] < shifted + WINDOW_S * 1000])
+    monitor = Monitor(settings)
+    stop = threading.Event()
+    threads = start_workers({"monitor": monitor}, stop)
+    try:
+        wait_for(lambda: any(a.statistic == "cusum" for a in monitor.stats.alerts), 90)
+        assert monitor.stats.last_closed < shifted, "called before its window closed"
+        _produce(settings, [p for p in stream if p["event_time"] >= shifted + WINDOW_S * 1000])
+        wait_for(lambda: monitor.stats.windows_closed >= 7, 90)
+    finally:
+        stop.set()
+        for thread in threads.values():
+            thread.join(30)
+    glucose = [a for a in monitor.stats.alerts if a.feature == "glucose" and a.segment is None]
+    said = [(a.status, a.statistic, a.window_start - T0) for a in glucose]
+    assert [a.status for a in glucose] == ["FIRING", "RESOLVED"], said
+    assert glucose[0].statistic == "cusum" and glucose[0].window_start >= shifted + 7_000, said
+    assert glucose[1].window_start == T0 + 5 * WINDOW_S * 1000, said  # the first clean window
+    # the hold was needed: window 3's own verdict is no drift, window 4's is drift
+    verdicts = monitor.stats.verdicts
+    assert not any(v.feature == "glucose" and v.drifting for v in verdicts[shifted])
+    assert any(v.feature == "glucose" and v.drifting for v in verdicts[shifted + WINDOW_S * 1000])
 
 
 def test_two_monitors_and_a_restart_reach_the_verdicts_of_one_monitor(
