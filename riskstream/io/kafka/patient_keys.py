@@ -53,7 +53,7 @@ from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 KEK_FILE = "key-encryption.key"
-KEYS_HELD = 100_000  # about 25 MB of keys
+KEYS_HELD = 100_000  # about 51 MiB of Python objects (534 B a patient, measured with tracemalloc)
 FOLLOW_S = 10.0  # how soon a running joiner or learner drops a forgotten patient's keys
 FORGOTTEN = "forgotten"
 
