@@ -65,6 +65,28 @@ def _judged_through(settings: Settings, end: int) -> bool:
     return int(_state(settings).get("cursor", 0)) >= end
 
 
+def _called_while_open(
+    settings: Settings, stream: list[dict[str, Any]], shifted: int, closed: int
+) -> Monitor:
+    """A monitor over ``stream``: first up to the end of the window at ``shifted``, until
+    the sequential test fires while that window is still open; then the rest, until
+    ``closed`` windows have closed."""
+    _produce(settings, [p for p in stream if p["event_time"] < shifted + WINDOW_S * 1000])
+    monitor = Monitor(settings)
+    stop = threading.Event()
+    threads = start_workers({"monitor": monitor}, stop)
+    try:
+        wait_for(lambda: any(a.statistic == "cusum" for a in monitor.stats.alerts), 90)
+        assert monitor.stats.last_closed < shifted, "called before its window closed"
+        _produce(settings, [p for p in stream if p["event_time"] >= shifted + WINDOW_S * 1000])
+        wait_for(lambda: monitor.stats.windows_closed >= closed, 90)
+    finally:
+        stop.set()
+        for thread in threads.values():
+            thread.join(30)
+    return monitor
+
+
 def test_an_abrupt_shift_raises_a_high_alert_before_its_window_closes(
     stack: Settings, tmp_path: Any
 ) -> None:
@@ -74,19 +96,7 @@ def test_an_abrupt_shift_raises_a_high_alert_before_its_window_closes(
     settings = deployment_with_champion(stack, "sq", tmp_path, **DEPLOYMENT)
     stream = _shifted_stream(settings, [0, 0, 0, 1, 1, 0])
     shifted = T0 + 3 * WINDOW_S * 1000
-    _produce(settings, [p for p in stream if p["event_time"] < shifted + WINDOW_S * 1000])
-    monitor = Monitor(settings)
-    stop = threading.Event()
-    threads = start_workers({"monitor": monitor}, stop)
-    try:
-        wait_for(lambda: any(a.statistic == "cusum" for a in monitor.stats.alerts), 90)
-        assert monitor.stats.last_closed < shifted, "called before its window closed"
-        _produce(settings, [p for p in stream if p["event_time"] >= shifted + WINDOW_S * 1000])
-        wait_for(lambda: monitor.stats.windows_closed >= 5, 90)
-    finally:
-        stop.set()
-        for thread in threads.values():
-            thread.join(30)
+    monitor = _called_while_open(settings, stream, shifted, closed=5)
     glucose = [a for a in monitor.stats.alerts if a.feature == "glucose"]
     assert glucose, [a.message for a in monitor.stats.alerts]
     first = glucose[0]
@@ -113,19 +123,7 @@ def test_a_shift_late_in_a_window_is_not_resolved_by_that_windows_verdict(
     settings = deployment_with_champion(stack, "sh", tmp_path, **DEPLOYMENT)
     stream = _shifted_stream(settings, [0, 0, 0, 1, 1, 0, 0], closing=True, late={3: 0.8})
     shifted = T0 + 3 * WINDOW_S * 1000
-    _produce(settings, [p for p in stream if p["event_time"] < shifted + WINDOW_S * 1000])
-    monitor = Monitor(settings)
-    stop = threading.Event()
-    threads = start_workers({"monitor": monitor}, stop)
-    try:
-        wait_for(lambda: any(a.statistic == "cusum" for a in monitor.stats.alerts), 90)
-        assert monitor.stats.last_closed < shifted, "called before its window closed"
-        _produce(settings, [p for p in stream if p["event_time"] >= shifted + WINDOW_S * 1000])
-        wait_for(lambda: monitor.stats.windows_closed >= 7, 90)
-    finally:
-        stop.set()
-        for thread in threads.values():
-            thread.join(30)
+    monitor = _called_while_open(settings, stream, shifted, closed=7)
     glucose = [a for a in monitor.stats.alerts if a.feature == "glucose" and a.segment is None]
     said = [(a.status, a.statistic, a.window_start - T0) for a in glucose]
     assert [a.status for a in glucose] == ["FIRING", "RESOLVED"], said
