@@ -109,7 +109,8 @@ class FeaturePipeline:
             raise RuntimeError("FeaturePipeline.fit must run before transform")
         out = np.empty((len(records), len(RAW_FEATURES) + len(self.engineered)))
         raw = out[:, : len(RAW_FEATURES)]
-        raw[:] = [[r.get(name) for name in RAW_FEATURES] for r in records]  # None → NaN
+        if records:  # (an empty list does not broadcast to a (0, n) block)
+            raw[:] = [[r.get(name) for name in RAW_FEATURES] for r in records]  # None → NaN
         columns = dict(zip(RAW_FEATURES, raw.T, strict=True))
         for name, median in self.medians.items():
             column = columns[name]

@@ -49,5 +49,6 @@ def test_the_scorers_matrix_is_the_training_transform_bit_for_bit() -> None:
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert np.array_equal(got, expected, equal_nan=True)
     assert np.isnan(got).any() or np.isinf(got).any()  # the edge rows were exercised
+    assert pipe.matrix([]).shape == (0, len(pipe.feature_names))
     with pytest.raises(RuntimeError):
         FeaturePipeline().matrix([GOOD])
