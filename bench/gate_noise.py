@@ -19,13 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models import data as bundled
 from riskstream.models.bundle import ScoringModel
-from riskstream.models.selection import Gates, decide_promotion, evaluate, sampling_errors
+from riskstream.models.selection import Gates, decide_promotion, evaluate_gated
 from riskstream.models.training import refit, train
 from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 
-HOLDOUT_FRACTION = 0.3  # RISKSTREAM_RETRAIN_HOLDOUT_FRACTION's default
+# RISKSTREAM_RETRAIN_HOLDOUT_FRACTION's default, as the trainer splits
+HOLDOUT_FRACTION = float(MonitoringSettings.model_fields["retrain_holdout_fraction"].default)
 
 
 def measure(examples: int, retrains: int, noise: bool = False) -> dict[str, Any]:
@@ -68,10 +70,7 @@ def measure(examples: int, retrains: int, noise: bool = False) -> dict[str, Any]
 
 def _judged(model: ScoringModel, raw: pd.DataFrame, truth: np.ndarray) -> dict[str, float]:
     _, risk = model.predict_frame(raw)
-    return {
-        **evaluate(truth, risk, model.threshold),
-        **sampling_errors(truth, risk, model.threshold),
-    }
+    return evaluate_gated(truth, risk, model.threshold)
 
 
 def main() -> None:

@@ -78,6 +78,17 @@ def sampling_errors(
     }
 
 
+def evaluate_gated(
+    y_true: Sequence[int] | np.ndarray, risk: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """:func:`evaluate` with the :func:`sampling_errors` of the gated metrics beside them:
+    what :meth:`Gates.missed_within_noise` weighs a candidate by."""
+    return {
+        **evaluate(y_true, risk, threshold),
+        **sampling_errors(y_true, risk, threshold),
+    }
+
+
 def _resampled_auc(counts: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
     """ROC-AUC of each resample (rows of ``counts``): the share of (positive, negative)
     pairs ranked right, ties half, from the weights of each tied group of scores."""

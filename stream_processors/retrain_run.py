@@ -34,12 +34,7 @@ from riskstream.models.monitoring.notifications import AWAITING_APPROVAL
 from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
 from riskstream.models.reference import drift_reference
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.models.selection import (
-    decide_promotion,
-    evaluate,
-    promotion_route,
-    sampling_errors,
-)
+from riskstream.models.selection import decide_promotion, evaluate_gated, promotion_route
 from riskstream.models.training import TrainingResult, refit, train
 from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
@@ -400,10 +395,7 @@ def _holdout_metrics(model: ScoringModel, data: RetrainData) -> dict[str, float]
     """The model's metrics on the holdout, with the sampling errors of the gated ones (the
     gates weigh a miss against them, :meth:`Gates.missed_within_noise`)."""
     _, risk = model.predict_frame(data.holdout_raw)
-    return {
-        **evaluate(data.holdout_y, risk, model.threshold),
-        **sampling_errors(data.holdout_y, risk, model.threshold),
-    }
+    return evaluate_gated(data.holdout_y, risk, model.threshold)
 
 
 def _prefer_rival(

@@ -53,7 +53,7 @@ from riskstream.schemas.events import DeadLetter, LabeledExample, PatientKey
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 KEK_FILE = "key-encryption.key"
-KEYS_HELD = 100_000  # about 51 MiB of Python objects (534 B a patient, measured with tracemalloc)
+KEYS_HELD = 100_000  # a map of this shape: 51 MiB of Python objects (534 B each, tracemalloc)
 FOLLOW_S = 10.0  # how soon a running joiner or learner drops a forgotten patient's keys
 FORGOTTEN = "forgotten"
 
