@@ -1,9 +1,11 @@
+import gc
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 
-from riskstream.core.memory import release_free_memory
+from riskstream.core.memory import freeze_startup_heap, release_free_memory
 
 
 def _rss_mib() -> float:
@@ -24,3 +26,23 @@ def test_freed_heap_below_a_live_block_goes_back_to_the_os() -> None:
     assert release_free_memory() is True
     assert held - _rss_mib() > 60, "malloc_trim returned less than half of the freed 125 MiB"
     assert len(above) == 64 * 1024
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the cyclic collector frees it
+
+
+def test_the_startup_heap_is_frozen_and_later_cycles_are_still_collected() -> None:
+    alive = _Node()
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() > 1000
+        assert not any(o is alive for o in gc.get_objects())  # out of the collector's walk
+        later = _Node()
+        gone = weakref.ref(later)
+        del later
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

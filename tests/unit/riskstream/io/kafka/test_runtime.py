@@ -15,6 +15,7 @@ import redis
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import GROUND_TRUTH
+from riskstream.io.kafka import runtime as runtime_module
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.deadline import StalledCallError
 from riskstream.io.kafka.group_watch import GroupWatch
@@ -113,6 +114,23 @@ def test_an_output_that_names_a_partition_goes_there_and_any_other_where_its_key
     assert r.runtime.process_once(Steps(lambda _: batch), MESSAGES)
     assert r.producer.produced == [("t.ground-truth", b"ref"), ("t.ground-truth", b"k")]
     assert r.producer.partitions == [2, -1]
+
+
+def test_a_full_producer_queue_is_served_and_the_record_produced_again() -> None:
+    r = rig(("produce", BufferError("queue full")), ("produce", BufferError("queue full")))
+    assert r.runtime.process_once(Steps(one_output), MESSAGES)
+    assert r.producer.calls == ["init", "begin", *["produce"] * 3, "send_offsets", "commit"]
+    assert r.producer.produced == [("t.ground-truth", b"p1")] and r.consumer.seeks == []
+
+
+def test_a_queue_that_stays_full_aborts_the_batch_and_rewinds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime_module, "QUEUE_FULL_RETRIES", 2)
+    r = rig(*[("produce", BufferError("queue full"))] * 2)
+    assert not r.runtime.process_once(Steps(one_output), MESSAGES)
+    assert r.producer.produced == [] and r.producer.calls[-1] == "abort"
+    assert sorted(r.consumer.seeks) == [(TOPIC, 0, 5), (TOPIC, 1, 3)]
 
 
 def test_an_empty_batch_opens_no_transaction_but_still_runs_its_after_commit() -> None:
