@@ -50,8 +50,8 @@ def main(in_topic: str, out_topic: str, app_id: str) -> None:
             batch = score_batch(
                 records_of(events), model, codec, settings.model_name, pseudonym_key=ref_key
             )
-            for key, prediction in batch.predictions:
-                await sink.send(key=key, value=codec.encode_event(prediction))
+            for key, value, _ in batch.encoded(codec)[0]:
+                await sink.send(key=key, value=value)
 
     logging.basicConfig(level=logging.WARNING)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)

@@ -102,16 +102,22 @@ class FeaturePipeline:
         return self.frame(frame).to_numpy(dtype=np.float64)
 
     def matrix(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """:meth:`transform` of PatientRecord dicts, in numpy alone: the scorer's path. The
-        same arithmetic on the same float64 values, so the same bits (a unit test compares),
-        without a frame's fixed cost, which was most of a small batch's scoring time."""
-        if not self.medians:
-            raise RuntimeError("FeaturePipeline.fit must run before transform")
-        out = np.empty((len(records), len(RAW_FEATURES) + len(self.engineered)))
-        raw = out[:, : len(RAW_FEATURES)]
+        """:meth:`transform` of PatientRecord dicts, in numpy alone. The same arithmetic on
+        the same float64 values, so the same bits (a unit test compares), without a frame's
+        fixed cost, which was most of a small batch's scoring time."""
+        raw = np.empty((len(records), len(RAW_FEATURES)))
         if records:  # (an empty list does not broadcast to a (0, n) block)
             raw[:] = [[r.get(name) for name in RAW_FEATURES] for r in records]  # None → NaN
-        columns = dict(zip(RAW_FEATURES, raw.T, strict=True))
+        return self.matrix_of(raw)
+
+    def matrix_of(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`matrix` of the raw features as columns (``RAW_FEATURES`` order, NaN where a
+        value was not measured): the scorer's path, from its columnar decode."""
+        if not self.medians:
+            raise RuntimeError("FeaturePipeline.fit must run before transform")
+        out = np.empty((len(raw), len(RAW_FEATURES) + len(self.engineered)))
+        out[:, : len(RAW_FEATURES)] = raw
+        columns = dict(zip(RAW_FEATURES, out[:, : len(RAW_FEATURES)].T, strict=True))
         for name, median in self.medians.items():
             column = columns[name]
             column[np.isnan(column)] = median

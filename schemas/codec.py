@@ -124,6 +124,16 @@ class AvroCodec:
                 f"{event_type} does not match its schema", cause=type(exc).__name__
             ) from exc
 
+    def header(self, event_type: str) -> bytes:
+        """The wire header (magic byte, writer schema id) of ``event_type``'s events."""
+        self._reader(event_type)
+        return HEADER.pack(MAGIC_BYTE, self._writer_ids[event_type])
+
+    def schema(self, event_type: str) -> Mapping[str, Any]:
+        """This process's schema for ``event_type``, as loaded (its .avsc)."""
+        self._reader(event_type)
+        return self._reader_raw[event_type]
+
     # -- decode -------------------------------------------------------------------------
 
     def decode_event(self, data: bytes | None, kind: type[E]) -> E:

@@ -41,6 +41,8 @@ from riskstream.io.kafka.patient_keys import PatientKeyring, patient_key_output
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import model_load_alert
+from riskstream.models.monitoring.variants import CHAMPION_VARIANT
+from riskstream.schemas.prediction_columns import PredictionColumns
 from riskstream.stream_processors.model_holder import ModelHolder
 from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 
@@ -127,20 +129,19 @@ class Scorer:
         items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
-        shadow, may_serve = self.models.shadow()
+        rival, may_serve = self.models.shadow()
         scored = score_batch(
             items,
             model,
             self.codec,
             self.settings.model_name,
-            challenger=shadow,
+            challenger=rival,
             split=self.settings.split if may_serve else 0.0,
             pseudonym_key=self._pseudonym_key,
         )
-        outputs: list[Output[Any]] = [
-            Output(PREDICTIONS, k, p, p.source_partition) for k, p in scored.predictions
-        ]
-        outputs += [Output(SHADOW_PREDICTIONS, k, p, p.source_partition) for k, p in scored.shadow]
+        served, shadow = scored.encoded(self.codec)
+        outputs: list[Output[Any]] = [Output(PREDICTIONS, k, v, p) for k, v, p in served]
+        outputs += [Output(SHADOW_PREDICTIONS, k, v, p) for k, v, p in shadow]
         letters = [self.keyring.seal_letter(d, self._pseudonym_key) for _, d in scored.dead_letters]
         outputs += [patient_key_output(k) for k in self.keyring.unwritten]
         outputs += [Output(DEAD_LETTER, (d.patient_ref or "").encode(), d) for d in letters]
@@ -152,27 +153,29 @@ class Scorer:
         return Batch(outputs, after_commit=done)
 
     def _observe(self, items: list[Input], batch: ScoredBatch, version: str) -> None:
+        served = batch.champion
+        predictions = len(served) if served is not None else 0
+        shadow = predictions if batch.challenger is not None else 0
         self.stats.batches += 1
         self.stats.records_in += len(items)
-        self.stats.predictions += len(batch.predictions)
-        self.stats.shadow_predictions += len(batch.shadow)
+        self.stats.predictions += predictions
+        self.stats.shadow_predictions += shadow
         self.stats.dead_letters += len(batch.dead_letters)
-        for _, served in batch.predictions:
-            served_by = self.stats.served_by
-            served_by[served.model_version] = served_by.get(served.model_version, 0) + 1
-        if batch.predictions:
-            first = batch.predictions[0][1]
-            self.stats.first_offset_by_version.setdefault(
-                version, (first.source_partition, first.source_offset)
-            )
+        if served is not None and predictions:
+            by_version = self.stats.served_by
+            for cols, count in _served_counts(batch):
+                by_version[cols.model_version] = by_version.get(cols.model_version, 0) + count
+            first = (int(served.source_partitions[0]), int(served.source_offsets[0]))
+            self.stats.first_offset_by_version.setdefault(version, first)
         m = self.metrics
         m.records_in.inc(len(items))
-        m.records_out(PREDICTIONS.name, len(batch.predictions))
-        m.records_out(SHADOW_PREDICTIONS.name, len(batch.shadow))
+        m.records_out(PREDICTIONS.name, predictions)
+        m.records_out(SHADOW_PREDICTIONS.name, shadow)
         for _, letter in batch.dead_letters:
             m.dead_letter(letter.reason)
-        for _, prediction in batch.predictions:
-            m.latency.observe(prediction.latency_ms / 1000)
+        if served is not None:
+            for latency_ms in served.latencies.tolist():
+                m.latency.observe(latency_ms / 1000)
         m.model_version.set(int(version) if version.isdigit() else -1)
 
     def _alert_load_failure(self, version: str, reason: str) -> None:
@@ -189,3 +192,12 @@ class Scorer:
             publish_events(self.settings, DRIFT_ALERTS.name, [(b"model_load", alert)])
         except Exception:  # the alert is best effort; the log line above already says it
             log.exception("scorer: could not publish the model-load alert")
+
+
+def _served_counts(batch: ScoredBatch) -> list[tuple[PredictionColumns, int]]:
+    """Each scored version's columns and how many of the batch's predictions it served."""
+    assert batch.champion is not None
+    if batch.challenger is None:
+        return [(batch.champion, len(batch.champion))]
+    champion = sum(1 for v in batch.served_by if v == CHAMPION_VARIANT)
+    return [(batch.champion, champion), (batch.challenger, len(batch.served_by) - champion)]

@@ -7,9 +7,12 @@ without a broker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
+
+import numpy as np
 
 from riskstream.core.ids import new_ids, now_ms
 from riskstream.core.pseudonyms import patient_ref
@@ -21,16 +24,81 @@ from riskstream.models.monitoring.variants import (
 )
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import Consumed, DeadLetter, Prediction
-from riskstream.schemas.patient_record import IMPUTABLE, validate_record
+from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES, validate_record
+from riskstream.schemas.prediction_columns import PredictionColumns
+from riskstream.schemas.record_columns import (
+    NULLABLE,
+    NUMBERS,
+    RecordColumns,
+    concat,
+    decode_records,
+    from_records,
+    rule_breakers,
+)
 
 Input = Consumed  # one consumed PatientRecord message, as the transport saw it
 
 
+Encoded = tuple[bytes, bytes, int]  # (key, the Prediction's wire bytes, partition)
+
+
 @dataclass
 class ScoredBatch:
-    predictions: list[tuple[bytes, Prediction]]  # (key, event): served, one per valid record
+    """A batch's dead letters, and its valid records' scores as columns: the champion's, and
+    the challenger's when one is scored. Prediction objects are built only when asked for
+    (:attr:`predictions`, :attr:`shadow`); the scorer encodes the columns (:meth:`encoded`)."""
+
     dead_letters: list[tuple[bytes | None, DeadLetter]]
-    shadow: list[tuple[bytes, Prediction]] = field(default_factory=list)  # the other variant's
+    champion: PredictionColumns | None = None  # None: no valid record
+    challenger: PredictionColumns | None = None
+    served_by: list[str] = field(default_factory=list)  # per record, when there is a challenger
+
+    @cached_property
+    def predictions(self) -> list[tuple[bytes, Prediction]]:
+        """(key, event): served, one per valid record."""
+        return [(ref.encode(), p) for ref, p in self._events(served=True)]
+
+    @cached_property
+    def shadow(self) -> list[tuple[bytes, Prediction]]:
+        """(key, event): the other variant's score of each valid record, if one was scored."""
+        return [(ref.encode(), p) for ref, p in self._events(served=False)]
+
+    def _events(self, served: bool) -> list[tuple[str, Prediction]]:
+        if self.champion is None:
+            return []
+        if self.challenger is None:
+            if not served:
+                return []
+            cols = self.champion
+            return [(cols.patient_refs[i], cols.event(i)) for i in range(len(cols))]
+        out = []
+        for i, variant in enumerate(self.served_by):
+            champion_serves = variant == CHAMPION_VARIANT
+            cols = self.champion if champion_serves == served else self.challenger
+            out.append((cols.patient_refs[i], cols.event(i, shadow=not served)))
+        return out
+
+    def encoded(self, codec: AvroCodec) -> tuple[list[Encoded], list[Encoded]]:
+        """The served and the shadow predictions in the codec's wire format, each with its
+        key and the partition of its record, written from the columns."""
+        cols = self.champion
+        if cols is None:
+            return [], []
+        keys = [ref.encode() for ref in cols.patient_refs]
+        places = cols.source_partitions.tolist()
+        if self.challenger is None:
+            values = cols.encode(codec, [False] * len(cols))
+            return list(zip(keys, values, places, strict=True)), []
+        ours = [v != CHAMPION_VARIANT for v in self.served_by]  # the champion's is shadow
+        theirs = [not shadow for shadow in ours]
+        champion = cols.encode(codec, ours)
+        rival = self.challenger.encode(codec, theirs)
+        served, shadow = [], []
+        for i, champion_shadow in enumerate(ours):
+            first, second = (rival[i], champion[i]) if champion_shadow else (champion[i], rival[i])
+            served.append((keys[i], first, places[i]))
+            shadow.append((keys[i], second, places[i]))
+        return served, shadow
 
 
 def dead_letter_for(item: Input, reason: str, detail: str) -> DeadLetter:
@@ -47,100 +115,133 @@ def score_batch(
     *,
     pseudonym_key: bytes,
 ) -> ScoredBatch:
-    """Decode → validate → score → events. The champion ``model`` scores every valid record;
-    so does the ``challenger`` when there is one. Each record's score from the variant that
-    serves its patient (see :func:`serving_variant`) is served, the other one is shadow.
+    """Decode → validate → score. The champion ``model`` scores every valid record; so does
+    the ``challenger`` when there is one. Each record's score from the variant that serves
+    its patient (see :func:`serving_variant`) is served, the other one is shadow.
     Predictions carry, and are keyed by, the patient's reference under ``pseudonym_key``,
     never the patient id."""
     good, dead = _valid(items, codec)
-    refs = [patient_ref(pseudonym_key, record["patient_id"]) for _, record in good]
+    if not good.items:
+        return ScoredBatch(dead)
+    refs = [patient_ref(pseudonym_key, patient) for patient in good.records.patient_ids]
+    champion = _predict(good, refs, model, model_name, CHAMPION_VARIANT)
     if challenger is None:
-        return ScoredBatch(_predict(good, refs, model, model_name, CHAMPION_VARIANT, None), dead)
+        return ScoredBatch(dead, champion)
     served_by = [serving_variant(ref, split) for ref in refs]
-    champion = _predict(good, refs, model, model_name, CHAMPION_VARIANT, served_by)
-    rival = _predict(good, refs, challenger, model_name, CHALLENGER_VARIANT, served_by)
-    served, shadow = [], []
-    for variant, ours, theirs in zip(served_by, champion, rival, strict=True):
-        first, second = (ours, theirs) if variant == CHAMPION_VARIANT else (theirs, ours)
-        served.append(first)
-        shadow.append(second)
-    return ScoredBatch(served, dead, shadow)
+    rival = _predict(good, refs, challenger, model_name, CHALLENGER_VARIANT)
+    return ScoredBatch(dead, champion, rival, served_by)
+
+
+@dataclass
+class _Good:
+    """A batch's valid records in the order they came: their inputs and their fields."""
+
+    items: list[Input]
+    records: RecordColumns
 
 
 def _valid(
     items: Sequence[Input], codec: AvroCodec
-) -> tuple[list[tuple[Input, dict[str, Any]]], list[tuple[bytes | None, DeadLetter]]]:
-    good: list[tuple[Input, dict[str, Any]]] = []
-    dead: list[tuple[bytes | None, DeadLetter]] = []
-    for item in items:
+) -> tuple[_Good, list[tuple[bytes | None, DeadLetter]]]:
+    """The valid records, and a dead letter for each other one (in input order). Records of
+    this process's schema are decoded and checked as columns; the rest, and any row the
+    columns flag, one by one with the codec and :func:`validate_record`, which name why."""
+    columns, taken, left = decode_records(codec, [item.value for item in items])
+    dead: list[tuple[int, DeadLetter]] = []
+    rows: list[int] = []  # of ``columns``: the valid ones
+    fast: list[int] = []  # their indexes in ``items``
+    flagged = rule_breakers(columns).tolist()
+    for row, i in enumerate(taken):
+        check = partial(columns.record, row) if flagged[row] else None
+        problem = _problem(items[i], columns.patient_ids[row], check)
+        if problem is not None:
+            dead.append((i, problem))
+        else:
+            rows.append(row)
+            fast.append(i)
+    good = columns.take(rows)
+    slow: list[tuple[int, dict[str, Any]]] = []
+    for i in left:
+        item = items[i]
         try:
             record = codec.decode(item.value, "PatientRecord", times_as_ms=True)
         except CodecError as exc:
-            dead.append((item.key, dead_letter_for(item, exc.reason, exc.message)))
+            dead.append((i, dead_letter_for(item, exc.reason, exc.message)))
             continue
-        key_problem = _key_problem(item.key, record["patient_id"])
+        problem = _problem(item, record["patient_id"], partial(dict, record))
+        if problem is not None:
+            dead.append((i, problem))
+        else:
+            slow.append((i, record))
+    order = fast
+    if slow:  # merged back into input order: a partition's predictions keep its order
+        order = fast + [i for i, _ in slow]
+        merged = concat(good, from_records([record for _, record in slow]))
+        rank = sorted(range(len(order)), key=order.__getitem__)
+        good, order = merged.take(rank), [order[k] for k in rank]
+    dead.sort(key=lambda pair: pair[0])
+    letters = [(items[i].key, letter) for i, letter in dead]
+    return _Good([items[i] for i in order], good), letters
+
+
+def _problem(
+    item: Input, patient_id: str, record: Callable[[], dict[str, Any]] | None
+) -> DeadLetter | None:
+    """The dead letter of a decoded record with a wrong key or a broken rule, else None;
+    ``record`` gives the record to check the rules on (None: it passed them)."""
+    if item.key is None or item.key != patient_id.encode():
+        key_problem = _key_problem(item.key, patient_id)
         if key_problem:
-            dead.append((item.key, dead_letter_for(item, "wrong_key", key_problem)))
-            continue
-        violation = validate_record(record)
+            return dead_letter_for(item, "wrong_key", key_problem)
+    if record is not None:
+        violation = validate_record(record())
         if violation is not None:
-            dead.append((item.key, dead_letter_for(item, violation.reason, violation.detail)))
-            continue
-        good.append((item, record))
-    return good, dead
+            return dead_letter_for(item, violation.reason, violation.detail)
+    return None
+
+
+_RAW = [NUMBERS.index(name) for name in RAW_FEATURES]
+_MISSING = [NULLABLE.index(name) for name in IMPUTABLE]
 
 
 def _predict(
-    good: list[tuple[Input, dict[str, Any]]],
-    refs: list[str],
-    model: ScoringModel,
-    model_name: str,
-    variant: str,
-    served_by: list[str] | None,
-) -> list[tuple[bytes, Prediction]]:
-    """One model version's predictions of ``good``; shadow where ``served_by`` names the
-    other variant."""
-    if not good:
-        return []
-    features = model.pipeline.matrix([record for _, record in good])
+    good: _Good, refs: list[str], model: ScoringModel, model_name: str, variant: str
+) -> PredictionColumns:
+    """One model version's scores of ``good``, as columns."""
+    records, items = good.records, good.items
+    features = model.pipeline.matrix_of(records.numbers[:, _RAW])
     risk = model.risk(features)
-    top3 = model.contributions(features, top=3)
+    top_features, top_values = model.top_contributions(features, top=3)
     scored_at = now_ms()
-    names = model.feature_names
-    labels = (risk >= model.threshold).astype(int).tolist()
-    risks = risk.tolist()
-    rows = features.tolist()  # Python floats in one call, not one numpy scalar at a time
-    ids = new_ids(len(good))
-    threshold, version = float(model.threshold), model.version
-    predictions: list[tuple[bytes, Prediction]] = []
-    for i, (item, record) in enumerate(good):
-        predictions.append(
-            (
-                refs[i].encode(),
-                Prediction(
-                    prediction_id=ids[i],
-                    request_id=record["request_id"],
-                    patient_ref=refs[i],
-                    event_time=record["event_time"],
-                    scored_at=scored_at,
-                    model_name=model_name,
-                    model_version=version,
-                    risk=risks[i],
-                    label=labels[i],
-                    threshold=threshold,
-                    latency_ms=float(max(0, scored_at - item.timestamp_ms)),
-                    features=dict(zip(names, rows[i], strict=True)),
-                    missing=[name for name in IMPUTABLE if record.get(name) is None],
-                    contributions=[{"feature": f, "value": v} for f, v in top3[i]],
-                    source_partition=item.partition,
-                    source_offset=item.offset,
-                    source=record.get("source"),
-                    variant=variant,
-                    shadow=served_by is not None and served_by[i] != variant,
-                ),
-            )
-        )
-    return predictions
+    received = np.fromiter((item.timestamp_ms for item in items), np.int64, len(items))
+    nulls = records.nulls[:, _MISSING]
+    some = set(np.flatnonzero(nulls.any(axis=1)).tolist())
+    missing = [
+        [IMPUTABLE[j] for j in np.flatnonzero(nulls[i]).tolist()] if i in some else []
+        for i in range(len(items))
+    ]
+    return PredictionColumns(
+        prediction_ids=new_ids(len(items)),
+        request_ids=records.request_ids,
+        patient_refs=refs,
+        event_times=records.event_times,
+        scored_at=scored_at,
+        model_name=model_name,
+        model_version=model.version,
+        risks=np.asarray(risk, dtype=float),
+        labels=(risk >= model.threshold).astype(np.int64),
+        threshold=float(model.threshold),
+        latencies=np.maximum(0, scored_at - received).astype(float),
+        feature_names=tuple(model.feature_names),
+        features=np.asarray(features, dtype=float),
+        missing=missing,
+        top_features=top_features,
+        top_values=top_values,
+        source_partitions=np.fromiter((item.partition for item in items), np.int64, len(items)),
+        source_offsets=np.fromiter((item.offset for item in items), np.int64, len(items)),
+        sources=list(records.sources),
+        variant=variant,
+    )
 
 
 def _key_problem(key: bytes | None, patient_id: str) -> str | None:

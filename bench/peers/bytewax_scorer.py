@@ -49,7 +49,7 @@ def dataflow(in_topic: str, out_topic: str, app_id: str, bundle: str) -> Dataflo
             for m in messages
         ]  # fmt: skip
         scored = score_batch(records, model, codec, settings.model_name, pseudonym_key=ref_key)
-        return [KafkaSinkMessage(key, codec.encode_event(p)) for key, p in scored.predictions]
+        return [KafkaSinkMessage(key, value) for key, value, _ in scored.encoded(codec)[0]]
 
     flow = Dataflow(app_id)
     records = kop.input("records", flow, brokers=brokers, topics=[in_topic], batch_size=500)

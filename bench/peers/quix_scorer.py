@@ -49,7 +49,8 @@ def main(in_topic: str, out_topic: str, app_id: str, bundle: str) -> None:
         where = message_context()
         record = Consumed(key, value, where.topic, where.partition, where.offset, timestamp)
         scored = score_batch([record], model, codec, settings.model_name, pseudonym_key=ref_key)
-        return codec.encode_event(scored.predictions[0][1]) if scored.predictions else None
+        served, _ = scored.encoded(codec)
+        return served[0][1] if served else None
 
     sdf = app.dataframe(source).apply(score, metadata=True)
     sdf = sdf.filter(lambda value: value is not None)

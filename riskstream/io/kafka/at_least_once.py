@@ -32,7 +32,14 @@ from riskstream.io.kafka.clients import (
     replace_consumer,
     rewind,
 )
-from riskstream.io.kafka.contract import Cadence, Output, Worker, placed, retry_while_unavailable
+from riskstream.io.kafka.contract import (
+    Cadence,
+    Output,
+    Worker,
+    placed,
+    retry_while_unavailable,
+    wire_value,
+)
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
 from riskstream.io.ops import WorkerMetrics
 
@@ -196,7 +203,7 @@ class OutputSender:
         producer, tally = self._producer, DeliveryTally()
         try:
             for out in outputs:
-                value = self.codec.encode_event(out.event)
+                value = wire_value(out, self.codec)
                 topic = self.settings.topic(out.topic.name)
                 producer.produce(
                     topic, key=out.key, value=value, on_delivery=tally, partition=placed(out)

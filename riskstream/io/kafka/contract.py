@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from riskstream.core.topics import E, TopicSpec
 from riskstream.io.redis_client import REDIS_DOWN, REDIS_RETRY_S, note_unavailable
+from riskstream.schemas import AvroCodec
 
 # The errors that mean "not done: hand me these records again later" (Redis restarting, a
 # network blip); anything else stops the worker with its reason.
@@ -41,7 +42,7 @@ class Output(Generic[E]):
 
     topic: TopicSpec[E]
     key: bytes | None
-    event: E
+    event: E | bytes  # bytes: the event already in the wire format (the scorer's columns)
     # None: the key's partition. Set where the key no longer places an event beside its
     # input: a prediction keyed by its patient's reference goes to the partition its record
     # came from, so each partition's event times stay in the order the monitors' watermarks
@@ -51,6 +52,12 @@ class Output(Generic[E]):
 
 
 PARTITION_BY_KEY = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner hashes the key
+
+
+def wire_value(out: Output[Any], codec: AvroCodec) -> bytes:
+    """``out``'s value as produced: its event encoded, or the bytes it came with."""
+    event = out.event
+    return event if isinstance(event, bytes) else codec.encode_event(event)
 
 
 def placed(out: Output[Any]) -> int:

@@ -38,6 +38,7 @@ from riskstream.io.kafka.contract import (
     Worker,
     attempt,
     placed,
+    wire_value,
 )
 from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.io.kafka.factory import group_consumer, transactional_producer
@@ -172,7 +173,7 @@ class TransactionalRuntime:
         try:
             producer.begin_transaction()
             for out in batch.outputs:
-                value = self.codec.encode_event(out.event)
+                value = wire_value(out, self.codec)
                 _produce(producer, self._topic(out.topic.name), out.key, value, placed(out))
             producer.poll(0)
             positions = self.consumer.position(self.consumer.assignment())

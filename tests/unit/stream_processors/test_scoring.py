@@ -180,3 +180,27 @@ def test_with_a_challenger_each_record_gets_one_served_and_one_shadow_prediction
         CODEC.decode_event(CODEC.encode_event(batch.shadow[0][1]), Prediction)
         == (batch.shadow[0][1])
     )
+
+
+@pytest.mark.parametrize("split", [None, 0.0, 0.5])
+def test_the_wire_bytes_are_the_encoded_events_in_order_with_their_keys_and_partitions(
+    split: float | None,
+) -> None:
+    challenger = fixture_model("xgboost", "2") if split is not None else None
+    items = [
+        Input(i.key, i.value, i.topic, i.offset % 6, i.offset, i.timestamp_ms)
+        for i in _patients(60)
+    ]
+    batch = score_batch(
+        items, fixture_model(), CODEC, "m", challenger, split or 0.0, pseudonym_key=KEY
+    )
+    served, shadow = batch.encoded(CODEC)
+    expected = [(k, CODEC.encode_event(p), p.source_partition) for k, p in batch.predictions]
+    assert served == expected and len(served) == 60
+    assert shadow == [(k, CODEC.encode_event(p), p.source_partition) for k, p in batch.shadow]
+    assert len(shadow) == (60 if challenger else 0)
+    assert [p for _, _, p in served] == [i % 6 for i in range(60)]
+    assert score_batch([], fixture_model(), CODEC, "m", pseudonym_key=KEY).encoded(CODEC) == (
+        [],
+        [],
+    )
