@@ -141,6 +141,11 @@ def faust_app(settings: ClusterSettings, group: str) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,  # Faust's own commits; FaustRuntime commits past its gaps
         stream_buffer_maxsize=8192,
+        # per partition and fetch (Faust's default: 1 MiB). With the scorer writing 50k
+        # predictions/s, a drift monitor's fetch buffers over its 12 partitions took its peak
+        # RSS from 282 to 286-292 MiB, past the 300 MB bar; 128 KiB: 276-277 MiB, the scorer's
+        # rate unchanged (bench/NOTES.md). The broker still returns a larger record whole.
+        consumer_max_fetch_size=128 * 1024,
         # Faust's producer sends nothing here (riskstream produces with confluent-kafka), so
         # its client knows no topic, and aiokafka's periodic refresh of a client with no
         # topics asks for the metadata of every topic in the cluster: 6,057 partitions on a
