@@ -49,9 +49,11 @@ from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 log = logging.getLogger(__name__)
 GROUP = "riskstream-scorer"
 # After the first record of a batch, how long to wait for more. It bounds the transaction
-# rate at low load (each commit costs the broker a few writes) for at most 10 ms of latency;
-# measured at 1k records/s: 0 ms gave p99 41 ms, 10 ms gave 38 ms, 20 ms 42 ms (BENCHMARKS.md).
-LINGER_S = 0.01
+# rate at low load (each commit costs the broker a few writes) for a few ms of latency.
+# Measured at 1k records/s on 2026-12-02: 0 ms gave p99 41 ms, 10 ms 38 ms, 20 ms 42 ms. Since
+# the columnar hot path (2026-12-04), 40 s runs at 5k/s: 10 ms gave p99 54, 66 and 67 ms
+# (p50 29-31), 5 ms gave 63, 49, 50 and 45 ms (p50 25-26); at 1k/s 5 ms gave 53 and 43 ms.
+LINGER_S = 0.005
 # Under backlog a batch takes up to this many batch sizes of already-fetched records, so one
 # transaction (a few broker writes, ~10 ms) is paid over more records; at low load batches
 # stay as small as what arrives within the linger.
