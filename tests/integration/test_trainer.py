@@ -222,6 +222,33 @@ def test_a_retrain_through_the_topic_registers_a_version_with_lineage(
     assert loaded.reference["missing_shares"]["skin_thickness"] == 0.0  # Pima.te is complete
 
 
+def test_a_registered_version_keeps_no_row_of_the_examples_it_was_trained_on(
+    deployment: Settings,
+) -> None:
+    """README "Patient data", derived copies: what a retrain leaves in MLflow (the run, its
+    artifacts, the registry's sqlite store) and in the workers' model cache names no
+    patient and no request of its examples, so nothing there can lead back to a patient who
+    is later forgotten. A scan of every byte for the examples' references and request ids."""
+    token = uuid.uuid4().hex
+    start = T0 + 80_000_000
+    _, labels = data.load(data.HOLDOUT_FILE)
+    examples = [
+        {**e, "patient_ref": f"{token}p{i}", "request_id": f"{token}r{i}"}
+        for i, e in enumerate(_examples(labels.to_numpy(), start))
+    ]
+    _publish_examples(deployment, examples)
+    _request(deployment, start, start + 1_000_000)
+    outcome = _run_trainer_once(deployment)
+    assert outcome["version"], outcome["reason"]  # a version was registered from them
+    store = deployment.state_dir / "mlflow"
+    files = [path for path in store.rglob("*") if path.is_file()]
+    cached = store / "model-cache"
+    assert any(path.name == "bundle.pkl" and cached in path.parents for path in files)
+    assert any(path.suffix == ".db" for path in files)
+    holding = [str(path) for path in files if token.encode() in path.read_bytes()]
+    assert holding == [], "these derived copies hold a patient's reference or request id"
+
+
 def test_a_corrupt_version_is_never_promoted(deployment: Settings) -> None:
     from riskstream.models.bundle import ModelLoadError
 
