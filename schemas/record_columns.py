@@ -112,12 +112,11 @@ def decode_records(
     from, and the indexes left for the codec's per-record ``decode``."""
     candidates = _candidates(codec, payloads)
     taken: list[int] = []
+    columns = from_records([])
     if candidates:
-        columns, ok = _parse([payloads[i] for i in candidates])  # type: ignore[misc]
+        parsed, ok = _parse([payloads[i] for i in candidates])  # type: ignore[misc]
         taken = [i for i, good in zip(candidates, ok.tolist(), strict=True) if good]
-        columns = _select(columns, np.flatnonzero(ok))
-    else:
-        columns = _select(_empty(), np.array([], dtype=np.int64))
+        columns = parsed.take(np.flatnonzero(ok).tolist())
     chosen = set(taken)
     return columns, taken, [i for i in range(len(payloads)) if i not in chosen]
 
@@ -191,14 +190,6 @@ def _parse(payloads: list[bytes]) -> tuple[RecordColumns, np.ndarray]:
             column.append(text)
     columns = RecordColumns(texts[0], texts[1], texts[2], event_times, numbers, nulls)
     return columns, np.asarray(flags, dtype=bool)
-
-
-def _select(columns: RecordColumns, rows: np.ndarray) -> RecordColumns:
-    return columns.take(rows.tolist())
-
-
-def _empty() -> RecordColumns:
-    return from_records([])
 
 
 def from_records(records: Sequence[dict[str, Any]]) -> RecordColumns:

@@ -1,8 +1,9 @@
-"""The scorer's pure middle: decoded records in, Prediction and DeadLetter events out.
+"""The scorer's pure middle: consumed records in; predictions (as columns, and as their wire
+bytes or events on demand) and DeadLetter events out.
 
 No Kafka here: the transport hands in (key, value, partition, offset, timestamp) tuples and
-gets events back, so every dead-letter reason and every prediction field is unit-tested
-without a broker.
+gets a :class:`ScoredBatch` back, so every dead-letter reason and every prediction field is
+unit-tested without a broker.
 """
 
 from __future__ import annotations
