@@ -24,6 +24,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from riskstream.core.memory import freeze_startup_heap
 from riskstream.core.pseudonyms import pseudonym_key
 from riskstream.core.topics import (
     DEAD_LETTER,
@@ -113,6 +114,8 @@ class Scorer:
         if self.models.wait_for_champion(stop) is None:
             return self.stats
         self.models.follow()
+        frozen = freeze_startup_heap()  # started, champion loaded: what lives now, lives on
+        log.info("scorer: %d start-up objects frozen out of the collector's walks", frozen)
         try:
             self.runtime.run(self, stop)
         finally:

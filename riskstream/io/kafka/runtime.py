@@ -19,7 +19,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from riskstream.core.memory import freeze_startup_heap
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import (
     codec_for,
@@ -119,13 +118,7 @@ class TransactionalRuntime:
         """Hand ``worker`` batches (or ticks) until ``stop`` is set; always closes the
         consumer."""
         self.consumer.subscribe(self.topics, **self.metrics.rebalance_callbacks())
-        frozen = freeze_startup_heap()  # the worker has started: what lives now, lives on
-        log.info(
-            "%s: consuming %s (%d start-up objects frozen)",
-            self.name,
-            ", ".join(self.topics),
-            frozen,
-        )
+        log.info("%s: consuming %s", self.name, ", ".join(self.topics))
         self.metrics.ready = True
         try:
             while not stop.is_set():
