@@ -51,6 +51,17 @@ def _long(n: int) -> bytes:
     return _SMALL[n] if type(n) is int and 0 <= n < 128 else zigzag_varint(n)
 
 
+def avro_long(n: int) -> bytes:
+    """An Avro int or long, as the generated writers write it."""
+    return _long(n)
+
+
+def avro_string(text: str) -> bytes:
+    """An Avro string: its UTF-8 length, then its bytes."""
+    data = text.encode()
+    return _long(len(data)) + data
+
+
 def _timestamp(value: int | datetime) -> bytes:
     if type(value) is not int and isinstance(value, datetime):  # riskstream's events hold ints
         value = int(value.timestamp() * 1000)

@@ -69,6 +69,7 @@ class AvroCodec:
         self._writer_ids = {name: self._source.id_for(s) for name, s in raw.items()}
         self._parsed_writers: dict[tuple[int, bool], Any] = {}
         self._same_schema: dict[tuple[int, str], bool] = {}
+        self._shipped: dict[str, bool] = {}
         self.max_payload_bytes = max_payload_bytes
 
     # -- encode -------------------------------------------------------------------------
@@ -129,10 +130,16 @@ class AvroCodec:
         self._reader(event_type)
         return HEADER.pack(MAGIC_BYTE, self._writer_ids[event_type])
 
-    def schema(self, event_type: str) -> Mapping[str, Any]:
-        """This process's schema for ``event_type``, as loaded (its .avsc)."""
+    def has_shipped_schema(self, event_type: str) -> bool:
+        """Whether this process's schema for ``event_type`` is the shipped .avsc: the
+        scorer's columnar paths (``record_columns``, ``prediction_columns``) lay out that
+        one, and leave any other to this codec."""
         self._reader(event_type)
-        return self._reader_raw[event_type]
+        shipped = self._shipped.get(event_type)
+        if shipped is None:
+            raw = self._reader_raw[event_type]
+            shipped = self._shipped[event_type] = raw == load_schema_json(event_type)
+        return shipped
 
     # -- decode -------------------------------------------------------------------------
 

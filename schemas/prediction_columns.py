@@ -20,13 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 import numpy as np
 
-from riskstream.schemas.avro_writer import zigzag_varint
-from riskstream.schemas.catalog import load_schema_json
+from riskstream.schemas.avro_writer import avro_long, avro_string
 from riskstream.schemas.codec import AvroCodec
 from riskstream.schemas.events import Prediction
 
@@ -38,26 +35,14 @@ LAYOUT = (
 )  # fmt: skip
 
 
-@cache
-def _shipped() -> dict[str, Any]:
-    return dict(load_schema_json("Prediction"))
-
-
 _END = b"\x00"  # the empty block that ends an Avro map or array, and a union's null branch
-_LENGTHS = [zigzag_varint(i) for i in range(128)]
-
-
-def _string(text: str) -> bytes:
-    data = text.encode()
-    size = len(data)
-    return (_LENGTHS[size] if size < 128 else zigzag_varint(size)) + data
 
 
 def _strings(values: Sequence[str]) -> bytes:
     """An Avro array of strings."""
     if not values:
         return _END
-    return zigzag_varint(len(values)) + b"".join(_string(v) for v in values) + _END
+    return avro_long(len(values)) + b"".join(avro_string(v) for v in values) + _END
 
 
 def _varints(values: np.ndarray) -> list[bytes]:
@@ -135,12 +120,13 @@ class PredictionColumns:
     def encode(self, codec: AvroCodec, shadow: Sequence[bool]) -> list[bytes]:
         """Each record's Prediction in the codec's wire format; ``shadow[i]`` is record
         ``i``'s ``shadow`` field."""
-        if codec.schema("Prediction") != _shipped():
+        if not codec.has_shipped_schema("Prediction"):
             return [codec.encode_event(self.event(i, s)) for i, s in enumerate(shadow)]
         count = len(self)
         if count == 0:
             return []
-        fixed = self._fixed_run()
+        names = [avro_string(n) for n in self.feature_names]
+        fixed = self._fixed_run(names)
         width = fixed.itemsize
         runs = fixed.tobytes()
         times = _varints(self.event_times)
@@ -148,12 +134,15 @@ class PredictionColumns:
         offsets = _varints(self.source_offsets)
         head = codec.header("Prediction")
         shared = (
-            zigzag_varint(self.scored_at) + _string(self.model_name) + _string(self.model_version)
+            avro_long(self.scored_at)
+            + avro_string(self.model_name)
+            + avro_string(self.model_version)
         )
-        tails = {flag: _string(self.variant) + (b"\x01" if flag else b"\x00") for flag in (0, 1)}
-        names = [_string(n) for n in self.feature_names]
+        tails = {
+            flag: avro_string(self.variant) + (b"\x01" if flag else b"\x00") for flag in (0, 1)
+        }
         top = self.top_features.shape[1]
-        top_head = zigzag_varint(top) if top else b""
+        top_head = avro_long(top) if top else b""
         top_values = self.top_values.astype("<f8").tobytes()
         sources: dict[str | None, bytes] = {None: _END}
         out = []
@@ -162,12 +151,12 @@ class PredictionColumns:
             source = self.sources[i]
             encoded_source = sources.get(source)
             if encoded_source is None:
-                encoded_source = sources[source] = b"\x02" + _string(source)  # type: ignore[arg-type]
+                encoded_source = sources[source] = b"\x02" + avro_string(source)  # type: ignore[arg-type]
             pieces = [
                 head,
-                _string(self.prediction_ids[i]),
-                _string(self.request_ids[i]),
-                _string(self.patient_refs[i]),
+                avro_string(self.prediction_ids[i]),
+                avro_string(self.request_ids[i]),
+                avro_string(self.patient_refs[i]),
                 times[i],
                 shared,
                 runs[width * i : width * (i + 1)],
@@ -186,11 +175,11 @@ class PredictionColumns:
             out.append(b"".join(pieces))
         return out
 
-    def _fixed_run(self) -> np.ndarray:
-        """risk, label, threshold, latency_ms and the feature map of every record, packed as
-        Avro writes them (the map: its count, each key and double value, the end block)."""
-        names = [_string(n) for n in self.feature_names]
-        count = zigzag_varint(len(names)) if names else b""
+    def _fixed_run(self, names: list[bytes]) -> np.ndarray:
+        """risk, label, threshold, latency_ms and the feature map (``names``: its keys,
+        encoded) of every record, packed as Avro writes them (the map: its count, each key
+        and double value, the end block)."""
+        count = avro_long(len(names)) if names else b""
         layout: list[tuple[str, str]] = [
             ("risk", "<f8"),
             ("label", "u1"),

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
 
-from riskstream.schemas.catalog import load_schema_json
 from riskstream.schemas.codec import HEADER_SIZE, AvroCodec
 from riskstream.schemas.patient_record import RANGES
 
@@ -34,13 +32,9 @@ NUMBERS = (
     "pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi", "pedigree",
     "age",
 )  # fmt: skip
+INTS = ("pregnancies", "age")  # Avro ints; the other numbers are doubles
 _PAD = 16  # zero bytes after the last payload: a read past it stays inside the buffer
 _SPAN = np.arange(10)
-
-
-@cache
-def _shipped() -> dict[str, Any]:
-    return dict(load_schema_json("PatientRecord"))
 
 
 @dataclass
@@ -80,7 +74,7 @@ class RecordColumns:
         for name, value in zip(NUMBERS, values, strict=True):
             if nulls.get(name):
                 out[name] = None
-            elif name in ("pregnancies", "age"):
+            elif name in INTS:
                 out[name] = int(value)
             else:
                 out[name] = value
@@ -123,7 +117,7 @@ def decode_records(
 
 def _candidates(codec: AvroCodec, payloads: Sequence[bytes | None]) -> list[int]:
     """Payloads with the wire header of this codec's PatientRecord schema, within size."""
-    if codec.schema("PatientRecord") != _shipped():
+    if not codec.has_shipped_schema("PatientRecord"):
         return []
     header = codec.header("PatientRecord")
     limit = codec.max_payload_bytes
@@ -157,7 +151,7 @@ def _parse(payloads: list[bytes]) -> tuple[RecordColumns, np.ndarray]:
     nulls = np.zeros((len(payloads), len(NULLABLE)), dtype=bool)
     for j, name in enumerate(NUMBERS):
         pos = np.minimum(pos, len(joined))
-        if name in ("pregnancies", "age"):
+        if name in INTS:
             value, pos, good = _varint(buf, pos)
             ok &= good & (value >= -(2**31)) & (value < 2**31)
             numbers[:, j] = value
