@@ -37,7 +37,7 @@ def test_the_startup_heap_is_frozen_and_later_cycles_are_still_collected() -> No
     alive = _Node()
     try:
         frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() > 1000
+        assert frozen > 1000 and gc.get_freeze_count() > 1000  # threads may free some since
         assert not any(o is alive for o in gc.get_objects())  # out of the collector's walk
         later = _Node()
         gone = weakref.ref(later)
