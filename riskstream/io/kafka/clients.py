@@ -189,13 +189,19 @@ def start_offsets(
 
 def rewind(consumer: Consumer, messages: list[Message]) -> None:
     """Seek back to the first of ``messages`` in each partition, so an aborted transaction's
-    batch is consumed again."""
+    batch is consumed again. A partition revoked meanwhile is left to its new owner, which
+    starts at the group's committed offset."""
     first: dict[tuple[str, int], int] = {}
     for m in messages:
         where = (m.topic() or "", int(m.partition() or 0))
         first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
     for (topic, partition), offset in first.items():
-        consumer.seek(TopicPartition(topic, partition, offset))
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:  # revoked meanwhile: its new owner starts at the commit
+            logging.getLogger(__name__).info(
+                "not rewinding %s[%d], no longer assigned (%s)", topic, partition, exc
+            )
 
 
 def ready_producer(make: Callable[[], Producer], worker: str, calls: CallDeadline) -> Producer:
