@@ -180,8 +180,7 @@ class Scorer:
         for _, letter in batch.dead_letters:
             m.dead_letter(letter.reason)
         if served is not None:
-            for latency_ms in served.latencies.tolist():
-                m.latency.observe(latency_ms / 1000)
+            m.observe_latencies(served.latencies / 1000)
         m.model_version.set(int(version) if version.isdigit() else -1)
 
     def _alert_load_failure(self, version: str, reason: str) -> None:

@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -106,6 +107,22 @@ class WorkerMetrics:
         self._add_monitoring_metrics(r, processor)
         self.ready = False
         self.last_beat = time.monotonic()
+
+    def observe_latencies(self, seconds: np.ndarray) -> None:
+        """A batch's latencies into :attr:`latency`, as one ``observe`` each would put them (a
+        value on a bound counts in that bound's bucket), in one numpy pass: ``observe`` per
+        prediction cost about 1.2 us of the scorer's 20 per record under backlog."""
+        values = np.asarray(seconds, dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if not values.size:
+            return
+        histogram = self.latency
+        bounds = np.asarray(histogram._upper_bounds)
+        counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+        histogram._sum.inc(float(values.sum()))
+        for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+            if count:
+                bucket.inc(count)
 
     def _add_monitoring_metrics(self, r: CollectorRegistry, processor: str) -> None:
         """The monitors' statistics, estimates, alerts and windows, and the group's share."""

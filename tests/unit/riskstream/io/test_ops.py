@@ -3,7 +3,10 @@ import time
 import urllib.error
 import urllib.request
 
-from riskstream.io.ops import OpsServer, WorkerMetrics, partition_lag
+import numpy as np
+import pytest
+
+from riskstream.io.ops import LATENCY_BUCKETS, OpsServer, WorkerMetrics, partition_lag
 from tests.unit.schemas.samples import drift_alert
 
 
@@ -106,3 +109,29 @@ def test_rebalance_callbacks_track_the_assigned_partitions() -> None:
     callbacks["on_assign"](None, ["p4"])
     callbacks["on_lost"](None, ["p4"])
     assert assigned() == 0
+
+
+def test_a_batch_of_latencies_lands_in_the_buckets_one_observe_each_would_use() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            rng.exponential(0.02, 5000),
+            np.array(LATENCY_BUCKETS),  # on a bound: that bound's bucket
+            np.array([0.0, -0.5, 50.0, np.nextafter(0.005, 1.0)]),
+        ]
+    )
+    one_by_one, batched = WorkerMetrics("a"), WorkerMetrics("b")
+    for value in values.tolist():
+        one_by_one.latency.observe(value)
+    batched.observe_latencies(values[:2000])
+    batched.observe_latencies(values[2000:])
+    batched.observe_latencies(np.array([np.nan]))  # nothing to count
+
+    def samples(m: WorkerMetrics) -> dict[str, float]:
+        (family,) = [f for f in m.registry.collect() if f.name.endswith("latency_seconds")]
+        return {f"{s.name}{s.labels}": s.value for s in family.samples if "created" not in s.name}
+
+    expected, got = samples(one_by_one), samples(batched)
+    assert got.keys() == expected.keys() and len(got) == len(LATENCY_BUCKETS) + 3
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-12), name
