@@ -94,7 +94,6 @@ class Scorer:
             cadence=Cadence(batch_size, batch_wait_s, linger_s, BACKLOG_BATCHES * batch_size),
             consumer_config={"fetch.max.bytes": 8 * 1024 * 1024},
             producer_config={"message.max.bytes": DEAD_LETTER_MAX_BYTES},
-            overlap=True,  # each batch is scored alone: its commit overlaps the next one
         )
         self.codec = self.runtime.codec
         self._pseudonym_key = b""  # read in run(): a constructor does no I/O
@@ -131,6 +130,7 @@ class Scorer:
         predictions and dead letters out."""
         if not messages:
             return None
+        self.keyring.discard_unwritten()  # keys made for a batch that rolled back
         items = [consumed(m) for m in messages]
         model = self.models.current  # read once: one version per batch
         assert model is not None
@@ -148,12 +148,11 @@ class Scorer:
         outputs: list[Output[Any]] = [Output(PREDICTIONS, k, v, p) for k, v, p in served]
         outputs += [Output(SHADOW_PREDICTIONS, k, v, p) for k, v, p in shadow]
         letters = [self.keyring.seal_letter(d, self._pseudonym_key) for _, d in scored.dead_letters]
-        keys = self.keyring.take_unwritten()  # this batch's, whichever batch commits first
-        outputs += [patient_key_output(k) for k in keys]
+        outputs += [patient_key_output(k) for k in self.keyring.unwritten]
         outputs += [Output(DEAD_LETTER, (d.patient_ref or "").encode(), d) for d in letters]
 
         def done() -> None:
-            self.keyring.stats.keys_made += len(keys)
+            self.keyring.written()
             self._observe(items, scored, model.version)
 
         return Batch(outputs, after_commit=done)

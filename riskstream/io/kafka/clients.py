@@ -189,19 +189,13 @@ def start_offsets(
 
 def rewind(consumer: Consumer, messages: list[Message]) -> None:
     """Seek back to the first of ``messages`` in each partition, so an aborted transaction's
-    batch is consumed again. A partition revoked meanwhile is left to its new owner, which
-    starts at the group's committed offset."""
+    batch is consumed again."""
     first: dict[tuple[str, int], int] = {}
     for m in messages:
         where = (m.topic() or "", int(m.partition() or 0))
         first[where] = min(first.get(where, int(m.offset() or 0)), int(m.offset() or 0))
     for (topic, partition), offset in first.items():
-        try:
-            consumer.seek(TopicPartition(topic, partition, offset))
-        except KafkaException as exc:  # revoked meanwhile: its new owner starts at the commit
-            logging.getLogger(__name__).info(
-                "not rewinding %s[%d], no longer assigned (%s)", topic, partition, exc
-            )
+        consumer.seek(TopicPartition(topic, partition, offset))
 
 
 def ready_producer(make: Callable[[], Producer], worker: str, calls: CallDeadline) -> Producer:

@@ -162,14 +162,6 @@ class PatientKeyring:
         self.stats.keys_made += len(self.unwritten)
         self.unwritten.clear()
 
-    def take_unwritten(self) -> list[PatientKey]:
-        """The keys made since the last take, for a keyring that holds none (capacity 0) and
-        writes them with the batch they sealed: a batch that aborts takes its keys with it,
-        and the next batch may be sealed before that one commits."""
-        assert self.capacity == 0, "a holding keyring settles keys by written()"
-        taken, self.unwritten = self.unwritten, []
-        return taken
-
     def discard_unwritten(self) -> None:
         """Forget keys made for a batch that did not commit: it is sealed anew."""
         for record in self.unwritten:

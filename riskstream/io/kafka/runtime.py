@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -72,38 +71,11 @@ class Clients:
         )
 
 
-@dataclass
-class _Transaction:
-    """One batch's transaction: the producer it is open on, and the consumer positions and
-    group metadata its offsets commit with (taken before the next batch is polled)."""
-
-    producer: Producer
-    positions: list[TopicPartition] = field(default_factory=list)
-    group: Any = None
-    committing: bool = False
-
-
-@dataclass
-class _InFlight:
-    """A batch whose outputs are produced and whose commit runs on the committer thread."""
-
-    batch: Batch
-    messages: list[Message]
-    outcome: Future[bool]
-
-
 class TransactionalRuntime:
     """Consume → process → produce + send offsets → commit, with one producer per instance.
 
     A batch whose worker raised one of ``RETRY_LATER`` is rolled back and consumed again
     a second later rather than crashing the worker.
-
-    With ``overlap``, a batch's commit (offsets, commit: broker round trips, about a third of
-    a backlog's time) runs on a committer thread while the next batch is polled and
-    processed; the next batch is produced only once that commit has settled. Transactions
-    stay one at a time and in order. A commit that fails rewinds to the failed batch's first
-    offsets and drops the batch processed meanwhile. Only for a worker whose ``process``
-    does not depend on the previous batch's ``after_commit`` (the scorer).
     """
 
     def __init__(
@@ -119,7 +91,6 @@ class TransactionalRuntime:
         producer_config: dict[str, Any] | None = None,
         clients: Clients | None = None,
         calls: CallDeadline | None = None,
-        overlap: bool = False,
     ) -> None:
         self.settings = settings
         self.name = group.removeprefix("riskstream-")
@@ -135,7 +106,6 @@ class TransactionalRuntime:
             producer_config or {},
         )
         self.calls = calls or CallDeadline(self.name)
-        self.overlap = overlap
         self._full_names: dict[str, str] = {}
 
     def start(self) -> None:
@@ -151,11 +121,14 @@ class TransactionalRuntime:
         log.info("%s: consuming %s", self.name, ", ".join(self.topics))
         self.metrics.ready = True
         try:
-            if self.overlap:
-                self._run_overlapped(worker, stop)
-                return
             while not stop.is_set():
-                messages = self._next_batch()
+                self.metrics.beat()
+                if (stuck := self.metrics.group.stuck()) is not None:
+                    self.consumer = replace_consumer(
+                        self.consumer, self._subscribed, stuck, self.name
+                    )
+                    self.metrics.group.reset()
+                messages = next_batch(self.consumer, self.cadence, self.name)
                 done, _ = attempt(partial(self.process_once, worker, messages), self.name)
                 if not done:
                     if messages:
@@ -163,65 +136,6 @@ class TransactionalRuntime:
                     stop.wait(RETRY_S)
         finally:
             self.consumer.close()
-
-    def _next_batch(self) -> list[Message]:
-        self.metrics.beat()
-        if (stuck := self.metrics.group.stuck()) is not None:
-            self.consumer = replace_consumer(self.consumer, self._subscribed, stuck, self.name)
-            self.metrics.group.reset()
-        return next_batch(self.consumer, self.cadence, self.name)
-
-    def _run_overlapped(self, worker: Worker[Message], stop: threading.Event) -> None:
-        in_flight: _InFlight | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-commit") as committer:
-            try:
-                while not stop.is_set():
-                    messages = self._next_batch()
-                    done, batch = attempt(partial(_made, worker, messages), self.name)
-                    if in_flight is not None:
-                        landed = self._land(in_flight, messages, stop)
-                        in_flight = None
-                        if not landed:
-                            continue  # rewound to the failed batch; this one is dropped
-                    if not done:
-                        if messages:
-                            rewind(self.consumer, messages)
-                        stop.wait(RETRY_S)
-                        continue
-                    in_flight = self._launch(committer, batch, messages)
-            finally:
-                if in_flight is not None:
-                    self._land(in_flight, [], stop)
-
-    def _launch(
-        self, committer: ThreadPoolExecutor, batch: Batch | None, messages: list[Message]
-    ) -> _InFlight | None:
-        """Produce ``batch`` into a new transaction and hand its commit to ``committer``."""
-        if batch is None:
-            return None
-        if not messages and batch.empty:
-            if batch.after_commit:
-                batch.after_commit()
-            return None
-        txn = _Transaction(self.producer)
-        if not self._settled(txn, messages, partial(self._send, txn, batch)):
-            rewind(self.consumer, messages)
-            return None
-        finish = partial(self._settled, txn, messages, partial(self._finish, txn, batch))
-        return _InFlight(batch, messages, committer.submit(finish))
-
-    def _land(self, in_flight: _InFlight, polled: list[Message], stop: threading.Event) -> bool:
-        """Wait for ``in_flight``'s commit: True once it committed; else the consumer is
-        rewound to its first offsets (``polled``, read meanwhile, comes after them)."""
-        done, committed = attempt(in_flight.outcome.result, self.name)
-        if done and committed:
-            if in_flight.batch.after_commit:
-                in_flight.batch.after_commit()
-            return True
-        rewind(self.consumer, in_flight.messages + polled)
-        if not done:
-            stop.wait(RETRY_S)
-        return False
 
     def _subscribed(self) -> Consumer:
         consumer = self.clients.consumer()
@@ -247,55 +161,35 @@ class TransactionalRuntime:
         return True
 
     def _commit(self, batch: Batch, messages: list[Message]) -> bool:
-        txn = _Transaction(self.producer)
-        return self._settled(txn, messages, partial(self._send, txn, batch)) and self._settled(
-            txn, messages, partial(self._finish, txn, batch)
-        )
-
-    def _send(self, txn: _Transaction, batch: Batch) -> None:
-        """Open the transaction, produce the batch's outputs, and note the positions its
-        offsets will commit."""
-        producer = txn.producer
-        producer.begin_transaction()
-        for out in batch.outputs:
-            value = wire_value(out, self.codec)
-            _produce(producer, self._topic(out.topic.name), out.key, value, placed(out))
-        producer.poll(0)
-        txn.positions = self.consumer.position(self.consumer.assignment())
-        txn.group = self.consumer.consumer_group_metadata()
-
-    def _finish(self, txn: _Transaction, batch: Batch) -> None:
-        """Send the offsets, run ``before_commit``, commit."""
-        producer = txn.producer
-        self.calls.run(
-            "send_offsets_to_transaction",
-            30,
-            lambda: producer.send_offsets_to_transaction(txn.positions, txn.group, 30),
-        )
-        if batch.before_commit:
-            batch.before_commit()
-        txn.committing = True
-        self.calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
-
-    def _settled(
-        self, txn: _Transaction, messages: list[Message], step: Callable[[], None]
-    ) -> bool:
-        """Run a step of ``txn``: True if it went through; False once a failure is settled
-        (aborted, or the producer rebuilt); a failed commit that went through after all is
-        True. ``RETRY_LATER`` is raised after the abort."""
-        producer = txn.producer
+        committing = False
+        producer = self.producer
         try:
-            step()
+            producer.begin_transaction()
+            for out in batch.outputs:
+                value = wire_value(out, self.codec)
+                _produce(producer, self._topic(out.topic.name), out.key, value, placed(out))
+            producer.poll(0)
+            positions = self.consumer.position(self.consumer.assignment())
+            group = self.consumer.consumer_group_metadata()
+            self.calls.run(
+                "send_offsets_to_transaction",
+                30,
+                lambda: producer.send_offsets_to_transaction(positions, group, 30),
+            )
+            if batch.before_commit:
+                batch.before_commit()
+            committing = True
+            self.calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
         except KafkaException as exc:
             try:
                 committed, self.producer = settle_transaction(
-                    producer, exc, txn.committing, self.clients.producer, self.name, self.calls
+                    producer, exc, committing, self.clients.producer, self.name, self.calls
                 )
             except StalledCallError as stalled:
-                return self._abandon(stalled, txn.committing, messages)
+                return self._abandon(stalled, committing, messages)
             return committed
         except StalledCallError as stalled:
-            return self._abandon(stalled, txn.committing, messages)
+            return self._abandon(stalled, committing, messages)
         except RETRY_LATER:
             try:
                 self.calls.run("abort_transaction", 30, lambda: producer.abort_transaction(30))
@@ -340,10 +234,6 @@ class TransactionalRuntime:
         if full is None:
             full = self._full_names[name] = self.settings.topic(name)
         return full
-
-
-def _made(worker: Worker[Message], messages: list[Message]) -> Batch | None:
-    return worker.process(messages) if messages else worker.tick()
 
 
 def _produce(

@@ -59,9 +59,7 @@ class Rig:
         return self.producers[-1]
 
 
-def rig(
-    *fail: tuple[str, BaseException], stall: set[str] | None = None, overlap: bool = False
-) -> Rig:
+def rig(*fail: tuple[str, BaseException], stall: set[str] | None = None) -> Rig:
     """A started runtime whose first producer raises ``fail`` (call name, error) in order."""
     consumer = FakeConsumer()
     first = FakeProducer()
@@ -82,7 +80,6 @@ def rig(
         cadence=Cadence(size=10, wait_s=0.0, linger_s=0.0),
         clients=Clients(consumer=lambda: consumer, producer=new_producer),  # type: ignore[arg-type, return-value]
         calls=ImmediateCalls(stall),
-        overlap=overlap,
     )
     runtime.start()
     return Rig(runtime, consumer, producers)
@@ -270,76 +267,3 @@ def test_a_consumer_whose_group_membership_is_stuck_is_replaced_and_the_new_one_
     assert runtime.consumer is fresh and fresh.topics == ["t.patient-records"]
     assert seen == [1] and metrics.group.stuck() is None
     assert wait_for(lambda: stuck.closed, 5), "the stuck consumer was not closed"
-
-
-def keyed_batch(messages: list[Any], log: list[str]) -> Batch:
-    """One output keyed by the batch's first offset; its ``after_commit`` is logged."""
-    first = messages[0].offset()
-    log.append(f"process {first}")
-    truth = GroundTruth("l1", "r1", "p1", 0, 1, "test")
-    return Batch(
-        outputs=[Output(GROUND_TRUTH, str(first).encode(), truth)],
-        after_commit=lambda: log.append(f"after {first}"),
-    )
-
-
-def run_overlapped(r: Rig, batches: int, log: list[str]) -> None:
-    """Run the overlapped loop until ``batches`` batches were processed."""
-    stop = threading.Event()
-
-    def process(messages: list[Any]) -> Batch:
-        batch = keyed_batch(messages, log)
-        if sum(line.startswith("process") for line in log) == batches:
-            stop.set()
-        return batch
-
-    r.runtime.cadence = Cadence(size=2, wait_s=0.0, linger_s=0.0)
-    r.runtime.run(Steps(process), stop)
-
-
-def test_overlapped_the_next_batch_is_processed_while_one_commits_and_commits_stay_in_order() -> (
-    None
-):
-    r = rig(overlap=True)
-    r.consumer.queued = [FakeMessage(i) for i in range(6)]
-    log: list[str] = []
-    run_overlapped(r, 3, log)
-    # batch 2 is made before batch 0's commit has landed; the last lands at the stop
-    assert log == ["process 0", "process 2", "after 0", "process 4", "after 2", "after 4"]
-    assert r.producer.calls[1:] == ["begin", "produce", "send_offsets", "commit"] * 3
-    assert [key for _, key in r.producer.produced] == [b"0", b"2", b"4"]
-    assert r.consumer.seeks == [] and r.consumer.closed
-
-
-def test_overlapped_a_failed_commit_rewinds_to_its_batch_and_drops_the_one_made_meanwhile() -> None:
-    r = rig(("send_offsets", kafka_error()), overlap=True)
-    r.consumer.queued = [FakeMessage(i) for i in range(4)]
-    log: list[str] = []
-    run_overlapped(r, 2, log)
-    assert log == ["process 0", "process 2"]  # neither committed: no after_commit
-    assert r.consumer.seeks == [(TOPIC, 0, 0)]  # back to batch 0: batch 2 comes after it
-    assert r.producer.calls[1:] == ["begin", "produce", "send_offsets", "abort"]
-    assert [key for _, key in r.producer.produced] == [b"0"]  # batch 2 was never produced
-
-
-def test_overlapped_a_dependency_down_in_the_next_batch_waits_for_the_commit_then_rewinds() -> None:
-    r = rig(overlap=True)
-    r.consumer.queued = [FakeMessage(i) for i in range(4)]
-    log: list[str] = []
-    stop = threading.Event()
-
-    def process(messages: list[Any]) -> Batch:
-        if messages[0].offset() == 2 and "down" not in log:
-            log.append("down")
-            r.consumer.queued[:0] = messages  # what the rewind's seek makes the broker do
-            raise redis.ConnectionError("redis away")
-        batch = keyed_batch(messages, log)
-        if messages[0].offset() == 2:
-            stop.set()
-        return batch
-
-    r.runtime.cadence = Cadence(size=2, wait_s=0.0, linger_s=0.0)
-    r.runtime.run(Steps(process), stop)
-    # batch 0 commits though batch 2 could not be made; batch 2 is read again and committed
-    assert log[:3] == ["process 0", "down", "after 0"] and log[-1] == "after 2"
-    assert r.consumer.seeks == [(TOPIC, 0, 2)]
