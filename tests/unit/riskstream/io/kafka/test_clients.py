@@ -53,6 +53,27 @@ def test_a_group_consumer_prefetches_little_unless_the_deployment_says_otherwise
     assert group_config(Settings(), "g")["queued.max.messages.kbytes"] == "32768"
 
 
+def test_a_full_prefetch_queue_is_fetched_again_within_10_ms_unless_the_deployment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskstream.io.kafka.factory import group_config
+
+    assert group_config(Settings(), "g")["fetch.queue.backoff.ms"] == 10
+    monkeypatch.setenv("RISKSTREAM_KAFKA_FETCH_QUEUE_BACKOFF_MS", "1000")
+    assert group_config(Settings(), "g")["fetch.queue.backoff.ms"] == "1000"
+
+
+def test_a_transaction_refused_while_the_last_one_completes_is_asked_again_after_5_ms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskstream.io.kafka.factory import transactional_config
+
+    config = transactional_config(Settings(), "g", "0")
+    assert config["retry.backoff.ms"] == 5 and config["transactional.id"] == "g-0"
+    monkeypatch.setenv("RISKSTREAM_KAFKA_RETRY_BACKOFF_MS", "100")
+    assert transactional_config(Settings(), "g", "0")["retry.backoff.ms"] == "100"
+
+
 def test_a_dead_group_member_is_noticed_in_10_s_unless_the_deployment_says_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
