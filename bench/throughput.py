@@ -14,6 +14,7 @@ from bench import scale_out
 from bench.common import (
     REPO,
     Echo,
+    clear_redis,
     deployment,
     end_offsets,
     forget_group,
@@ -47,6 +48,11 @@ def scorer_run(
     forget_group(settings, settings.topic_prefix + SCORER_GROUP)
     watching = {}
     if monitors:
+        # Each run re-scores the same records, so its predictions fall in the windows an
+        # earlier run's monitor filled and closed: counted as late, they cost the monitor
+        # almost nothing, and only the first monitored run measured the monitors' real
+        # work. Each run's monitors start on fresh windows instead.
+        clear_redis(settings)
         start_group_at_end(settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)])
         watching = {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
     with workers(settings, **watching) as monitoring:
