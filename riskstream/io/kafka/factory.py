@@ -48,17 +48,19 @@ SESSION_TIMEOUT_MS = 10_000
 
 # A transaction that begins right after the previous one committed is refused
 # (CONCURRENT_TRANSACTIONS) until the coordinator has written that commit's markers, and
-# librdkafka asks again after retry.backoff.ms: 100 ms by default, which put 5% of a busy
-# scorer's predictions 100-250 ms late. From 5 ms (doubling up to retry.backoff.max.ms, 1 s,
-# for a broker that stays away), 20 s runs of the scorer measured p99 44 ms at 1k records/s
-# and 47 ms at 5k/s, against 99 and 124 ms with the default (2026-12-04).
+# librdkafka asks again after retry.backoff.ms: 100 ms by default, which put a few percent
+# of a busy scorer's predictions 100-250 ms late. From 5 ms (doubling up to
+# retry.backoff.max.ms, 1 s, for a broker that stays away), 20 s runs of the scorer measured
+# p99 44 ms at 1k records/s and 47 ms at 5k/s, against 99 and 124 ms with the default
+# (2026-12-04).
 RETRY_BACKOFF_MS = 5
 
 
 def group_config(settings: ClusterSettings, group: str, extra: Extra = None) -> dict[str, Any]:
-    """The deployment's group, manual commits, committed data only, bounded prefetch and a
-    10 s session (unless RISKSTREAM_KAFKA_QUEUED_MAX_MESSAGES_KBYTES or
-    RISKSTREAM_KAFKA_SESSION_TIMEOUT_MS says otherwise)."""
+    """The deployment's group, manual commits, committed data only, bounded prefetch
+    (fetched again 10 ms after the bound is reached) and a 10 s session, unless
+    RISKSTREAM_KAFKA_QUEUED_MAX_MESSAGES_KBYTES, _FETCH_QUEUE_BACKOFF_MS or
+    _SESSION_TIMEOUT_MS says otherwise."""
     defaults = {
         "queued.max.messages.kbytes": PREFETCH_KBYTES,
         "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
