@@ -28,7 +28,6 @@ from riskstream.core.settings import Settings, load_settings
 from riskstream.io.kafka.admin import ensure_topics
 from riskstream.io.kafka.factory import reader
 from riskstream.io.kafka.reading import partitions_of, watermarks
-from riskstream.io.redis_client import connect
 from riskstream.models.bootstrap import BootstrapReport, bootstrap, bundled_set
 from riskstream.models.training import TrainingResult, train
 from riskstream.producers.publish import Publisher, PublishSummary
@@ -95,16 +94,6 @@ def deployment(base: Settings, stem: str, state_dir: Path, **changes: Any) -> Se
     ensure_topics(settings)
     bootstrapped(settings)
     return settings
-
-
-def clear_redis(settings: Settings) -> int:
-    """Delete the deployment's Redis keys (its windows, watermarks, sequential state); how
-    many there were."""
-    redis = connect(settings)
-    keys = list(redis.scan_iter(f"{settings.topic_prefix}riskstream:*", count=1000))
-    for i in range(0, len(keys), 500):
-        redis.delete(*keys[i : i + 500])
-    return len(keys)
 
 
 def produce_records(settings: Settings, count: int, seed: int = 0) -> int:

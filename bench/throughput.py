@@ -14,7 +14,6 @@ from bench import scale_out
 from bench.common import (
     REPO,
     Echo,
-    clear_redis,
     deployment,
     end_offsets,
     forget_group,
@@ -28,6 +27,7 @@ from bench.common import (
     workers,
 )
 from bench.paths import naive_scorer, plain_topic, raw_passthrough
+from riskstream.app.demo_runs import remove_redis_namespaces
 from riskstream.core.settings import Settings
 from riskstream.core.topics import DEAD_LETTER, PATIENT_RECORDS, PREDICTIONS
 from riskstream.models.bundle import BUNDLE_FILE
@@ -52,7 +52,7 @@ def scorer_run(
         # earlier run's monitor filled and closed: counted as late, they cost the monitor
         # almost nothing, and only the first monitored run measured the monitors' real
         # work. Each run's monitors start on fresh windows instead.
-        clear_redis(settings)
+        remove_redis_namespaces(settings, [settings.topic_prefix])
         start_group_at_end(settings, MONITOR_GROUP, [predictions, settings.topic(DEAD_LETTER.name)])
         watching = {"monitor": run_argv("monitor"), "performance": run_argv("performance")}
     with workers(settings, **watching) as monitoring:

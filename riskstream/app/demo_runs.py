@@ -67,6 +67,12 @@ def remove_namespaces(
     for i in range(0, len(names), 1000):
         for future in admin.delete_topics(names[i : i + 1000], operation_timeout=60).values():
             future.result()
+    return len(names), remove_redis_namespaces(settings, wanted)
+
+
+def remove_redis_namespaces(settings: Settings, prefixes: Collection[str]) -> int:
+    """Delete every Redis key under these topic prefixes (each ends with a dot): how many."""
+    wanted = set(prefixes)
     redis = connect(settings)
     keys = [
         key
@@ -75,7 +81,7 @@ def remove_namespaces(
     ]
     for i in range(0, len(keys), 500):
         redis.delete(*keys[i : i + 500])
-    return len(names), len(keys)
+    return len(keys)
 
 
 def _owned(name: str, prefixes: set[str]) -> bool:
