@@ -244,13 +244,13 @@ class Monitor(WindowedMonitor):
                 )
             )
         self.metrics.records_in.inc(len(records))
-        for (start, partition), group in group_by_window(observations, self.size_ms).items():
+        for start, by_partition in group_by_window(observations, self.size_ms).items():
             binned = version_of(start)
             reference = self.reference(binned)
             if reference is None:  # the window's champion does not load here
-                self._skip("reference_unavailable", len(group))
+                self._skip("reference_unavailable", sum(map(len, by_partition.values())))
                 continue
-            self.stats.records += self._apply(binned, start, partition, group, reference)
+            self.stats.records += self._apply(binned, start, by_partition, reference)
         for (start, partition), letters in by_window(dead, self.size_ms).items():
             self.stats.dead_letters += self._apply_track(
                 version_of(start), start, f"dl{partition}", letters, dead_letter_fields
@@ -277,15 +277,15 @@ class Monitor(WindowedMonitor):
         self,
         version: str,
         start: int,
-        partition: int,
-        group: list[Observation],
+        by_partition: dict[int, list[Observation]],
         reference: DriftReference,
     ) -> int:
-        return self.store.add_new(
+        """Count a window's observations, every partition of the batch in one update: its
+        fields are binned and sent once, not once per partition."""
+        return self.store.add_across(
             version,
             start,
-            partition,
-            group,
+            by_partition,
             lambda o: o.offset,
             lambda fresh: count_fields(fresh, reference, self.sequential.subwindows_of(start)),
             self._redis_restarted,

@@ -3,21 +3,27 @@
 
 RESTARTED = -1  # APPLY: the store's epoch is gone, Redis restarted
 
+# ARGV: epoch, ttl, window start, items, guards n, then n x (partition, expected last offset,
+# new last offset), then (field, increment) pairs. Every guard must still hold, or nothing is
+# applied: the partitions of one batch are counted into a window in one step.
 APPLY = """
-if redis.call('GET', KEYS[4]) ~= ARGV[6] then return -1 end
-local last = redis.call('HGET', KEYS[2], ARGV[1])
-if not last then last = '-1' end
-if last ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
+local guards = tonumber(ARGV[5])
+for i = 6, 5 + 3 * guards, 3 do
+  local last = redis.call('HGET', KEYS[2], ARGV[i])
+  if not last then last = '-1' end
+  if last ~= ARGV[i + 1] then return 0 end
+end
+for i = 6, 5 + 3 * guards, 3 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2]) end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'late', ARGV[7])
+  redis.call('HINCRBY', KEYS[1], 'late', ARGV[4])
   return 2
 end
-for i = 8, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[5])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
+for i = 6 + 3 * guards, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1
 """
 LATE = 2  # APPLY: the window was closed; counted as late

@@ -25,9 +25,10 @@ Cluster keeps a store in one slot; all expiring after ``ttl``), for a store of `
 - ``riskstream:<tag>:epoch``: a random id set once per lifetime of the Redis holding the store;
 - ``riskstream:<kind>-incomplete``: event time up to which windows lost counts in a restart.
 
-An update applies only if the partition's last applied offset is still what the worker read
-(compare-and-set in one Lua script), and the worker counts only records past that offset, so a
-batch replayed after a crash or a rebalance is never counted twice. Records for a window
+An update applies only if each of its partitions' last applied offset is still what the worker
+read (compare-and-set in one Lua script; a batch's partitions go into a window in one update),
+and the worker counts only records past those offsets, so a batch replayed after a crash or a
+rebalance is never counted twice. Records for a window
 already closed are counted in its ``late`` field instead (once, by the same offset guard):
 never judged, never silently dropped. The script also checks
 the epoch: Redis keeps nothing on disk, so after a restart the epoch is gone, the update is
@@ -39,7 +40,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -58,6 +59,7 @@ from riskstream.stream_processors.window_scripts import (
 )
 
 Item = TypeVar("Item")
+Partition = TypeVar("Partition", int, str)  # a topic partition, or a track of its own
 
 
 class WindowStore:
@@ -201,28 +203,32 @@ class WindowStore:
 
     # -- windows ----------------------------------------------------------------------------
 
-    def last_applied(self, version: str, start: int, partition: int | str) -> int:
-        value = self.redis.hget(f"{self.window_key(version, start)}:offsets", str(partition))
-        return int(value) if value is not None else -1
+    def last_applied(
+        self, version: str, start: int, partitions: Sequence[Partition]
+    ) -> dict[Partition, int]:
+        """Each partition's last offset counted into the window (-1: none yet)."""
+        key = f"{self.window_key(version, start)}:offsets"
+        values = self.redis.hmget(key, [str(p) for p in partitions])
+        return {p: int(v) if v is not None else -1 for p, v in zip(partitions, values, strict=True)}
 
     def apply(
         self,
         version: str,
         start: int,
-        partition: int | str,
-        expected_last: int,
-        new_last: int,
+        guards: Sequence[tuple[Partition, int, int]],
         fields: Counter[str],
         items: int = 0,
     ) -> int:
-        """Add ``fields`` if the partition's last applied offset is still ``expected_last``:
-        1 applied, 0 another worker moved the offset, ``RESTARTED`` Redis lost its state,
-        ``LATE`` the window was closed (its ``late`` count grew by ``items``)."""
+        """Add ``fields`` if each guard's partition (partition, expected last offset, new last
+        offset) still has its expected last offset applied: 1 applied, 0 another worker moved
+        an offset, ``RESTARTED`` Redis lost its state, ``LATE`` the window was closed (its
+        ``late`` count grew by ``items``)."""
         if self.epoch is None:
             self.check_epoch()
         key = self.window_key(version, start)
-        args: list[Any] = [partition, expected_last, new_last, self.ttl_s, start, self.epoch]
-        args.append(items)
+        args: list[Any] = [self.epoch, self.ttl_s, start, items, len(guards)]
+        for guard in guards:
+            args += guard
         for name, count in fields.items():
             args += [name, count]
         keys = [key, f"{key}:offsets", self._index_key(version), self._epoch_key, f"{key}:closed"]
@@ -232,26 +238,45 @@ class WindowStore:
         self,
         version: str,
         start: int,
-        partition: int | str,
+        partition: Partition,
         items: Sequence[Item],
         offset_of: Callable[[Item], int],
         fields_of: Callable[[list[Item]], Counter[str]],
         on_restart: Callable[[], None],
         on_late: Callable[[int], None] | None = None,
     ) -> int:
-        """Count the items (in offset order) that the window has not counted yet; returns how
-        many were new. Retries when another worker moved the offset, and calls ``on_restart``
-        (once per restart) when Redis lost its state; items for a closed window are counted
-        as late (``on_late`` hears how many) and not returned."""
+        """``add_across`` for one partition's items."""
+        return self.add_across(
+            version, start, {partition: items}, offset_of, fields_of, on_restart, on_late
+        )
+
+    def add_across(
+        self,
+        version: str,
+        start: int,
+        by_partition: Mapping[Partition, Sequence[Item]],
+        offset_of: Callable[[Item], int],
+        fields_of: Callable[[list[Item]], Counter[str]],
+        on_restart: Callable[[], None],
+        on_late: Callable[[int], None] | None = None,
+    ) -> int:
+        """Count the items (per partition, in offset order) that the window has not counted
+        yet, in one update for every partition; returns how many were new. Retries when
+        another worker moved an offset, and calls ``on_restart`` (once per restart) when
+        Redis lost its state; items for a closed window are counted as late (``on_late``
+        hears how many) and not returned."""
         while True:
-            last = self.last_applied(version, start, partition)
-            fresh = [item for item in items if offset_of(item) > last]
+            last = self.last_applied(version, start, list(by_partition))
+            fresh: list[Item] = []
+            guards: list[tuple[Partition, int, int]] = []
+            for partition, items in by_partition.items():
+                new = [item for item in items if offset_of(item) > last[partition]]
+                if new:
+                    fresh += new
+                    guards.append((partition, last[partition], offset_of(new[-1])))
             if not fresh:
                 return 0
-            new_last = offset_of(fresh[-1])
-            result = self.apply(
-                version, start, partition, last, new_last, fields_of(fresh), len(fresh)
-            )
+            result = self.apply(version, start, guards, fields_of(fresh), len(fresh))
             if result == RESTARTED:
                 if self.check_epoch():
                     self._restarted(on_restart)

@@ -72,13 +72,15 @@ class Observation:
 
 def group_by_window(
     observations: Iterable[Observation], size_ms: int
-) -> dict[tuple[int, int], list[Observation]]:
-    """(window start, partition) → its observations, in offset order."""
-    groups: dict[tuple[int, int], list[Observation]] = {}
+) -> dict[int, dict[int, list[Observation]]]:
+    """window start → partition → its observations, in offset order."""
+    groups: dict[int, dict[int, list[Observation]]] = {}
     for obs in observations:
-        groups.setdefault((window_start(obs.event_ms, size_ms), obs.partition), []).append(obs)
-    for group in groups.values():
-        group.sort(key=lambda o: o.offset)
+        start = window_start(obs.event_ms, size_ms)
+        groups.setdefault(start, {}).setdefault(obs.partition, []).append(obs)
+    for by_partition in groups.values():
+        for group in by_partition.values():
+            group.sort(key=lambda o: o.offset)
     return groups
 
 

@@ -56,6 +56,32 @@ def test_records_for_a_closed_window_are_counted_late_once(store: WindowStore) -
     assert store.closable("1", 10**12) == []  # a late record does not reopen the window
 
 
+def test_a_batch_across_partitions_is_counted_in_one_step_and_once(store: WindowStore) -> None:
+    def add(by_partition: dict[int, range]) -> int:
+        return store.add_across(
+            "1",
+            0,
+            {p: list(offsets) for p, offsets in by_partition.items()},
+            lambda offset: offset,
+            lambda fresh: Counter({"n": len(fresh)}),
+            lambda: None,
+        )
+
+    def counted() -> int:
+        return int(store.counts("1", 0)[b"n"])
+
+    assert add({0: range(5), 1: range(3)}) == 8
+    assert add({0: range(7), 1: range(3)}) == 2  # a replay: only partition 0's 5 and 6 are new
+    assert counted() == 10
+    # another worker (the partition's new owner) counts partition 1's offsets 3-5
+    assert store.apply("1", 0, [(1, 2, 5)], Counter({"n": 3}), 3) == 1
+    assert add({0: range(8), 1: range(6)}) == 1  # only partition 0's offset 7
+    # an update whose guard on one partition is stale applies nothing, on any partition
+    assert store.apply("1", 0, [(0, 7, 9), (1, 2, 9)], Counter({"n": 100}), 4) == 0
+    assert counted() == 14
+    assert store.last_applied("1", 0, [0, 1, 2]) == {0: 7, 1: 5, 2: -1}
+
+
 def _restart_redis(store: WindowStore) -> None:
     """What a restart does to this store: every key gone (only its own keys, by their hash
     tag, so tests beside it keep theirs)."""

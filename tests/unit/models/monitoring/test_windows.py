@@ -1,3 +1,4 @@
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -32,11 +33,14 @@ def test_window_start_is_aligned() -> None:
 
 
 def test_group_by_window_and_partition_sorts_offsets() -> None:
+    on_two = dataclasses.replace(obs(2, 61_500, 1, 0), partition=2)
     groups = group_by_window(
-        [obs(5, 61_000, 1, 0), obs(3, 62_000, 1, 0), obs(4, 1_000, 1, 0)], 60_000
+        [obs(5, 61_000, 1, 0), on_two, obs(3, 62_000, 1, 0), obs(4, 1_000, 1, 0)], 60_000
     )
-    assert [o.offset for o in groups[(60_000, 0)]] == [3, 5]
-    assert [o.offset for o in groups[(0, 0)]] == [4]
+    assert sorted(groups) == [0, 60_000]
+    assert [o.offset for o in groups[60_000][0]] == [3, 5]
+    assert [o.offset for o in groups[60_000][2]] == [2]
+    assert list(groups[0]) == [0] and [o.offset for o in groups[0][0]] == [4]
 
 
 def test_counts_round_trip_through_a_redis_hash() -> None:
