@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import typer
@@ -46,10 +49,13 @@ class _Worker(Protocol):
     def run(self, stop: threading.Event) -> object: ...
 
 
-def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
+def _run(
+    build: Callable[[Settings], _Worker], ops_port: int | None, *, off_hot_path: bool = False
+) -> None:
     """Build the worker from its slice of the settings, serve its ops endpoints, and run it
-    until SIGINT/SIGTERM."""
-    settings = _worker_settings()
+    until SIGINT/SIGTERM. A worker ``off_hot_path`` (the monitors) first lowers its CPU
+    priority by RISKSTREAM_MONITOR_NICE, before it starts a thread (each inherits it)."""
+    settings = _worker_settings(off_hot_path)
     worker = build(settings)
     name = worker.metrics.processor
     if ops_port is None:
@@ -62,11 +68,31 @@ def _run(build: Callable[[Settings], _Worker], ops_port: int | None) -> None:
             server.close()
 
 
-def _worker_settings() -> Settings:
-    """What every worker does first: read the settings, set up logging, ensure the topics."""
+def lower_priority(by: int) -> None:
+    """Lower this process's CPU priority by ``by`` (nice, up to 19), in every thread it has:
+    on Linux a nice value is per thread, and the threads started on import (numpy's BLAS
+    pool) keep theirs; threads started later inherit it."""
+    tasks = Path("/proc/self/task")
+    if by <= 0:
+        return
+    if not tasks.is_dir():  # no per-thread values to reach: the calling thread's
+        os.nice(by)
+        return
+    for task in tasks.iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            tid = int(task.name)
+            os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + by, 19))
+
+
+def _worker_settings(off_hot_path: bool = False) -> Settings:
+    """What every worker does first: read the settings, lower its priority if it is
+    ``off_hot_path`` (before any thread, librdkafka's too, is started), set up logging,
+    ensure the topics."""
     from riskstream.io.kafka.admin import ensure_topics
 
     settings = load_settings()
+    if off_hot_path:
+        lower_priority(settings.monitor_nice)
     configure_logging(settings)
     ensure_topics(settings)
     return settings
@@ -189,7 +215,7 @@ def monitor(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -> No
     Redis → drift-alerts."""
     from riskstream.stream_processors.monitor import Monitor
 
-    _run(lambda s: Monitor(s.slice(MonitoringSettings)), ops_port)
+    _run(lambda s: Monitor(s.slice(MonitoringSettings)), ops_port, off_hot_path=True)
 
 
 @app.command("performance")
@@ -198,7 +224,7 @@ def performance(ops_port: int | None = typer.Option(None, help=OPS_PORT_HELP)) -
     """labeled-examples → windowed model metrics and ADWIN on errors → drift-alerts."""
     from riskstream.stream_processors.performance import PerformanceMonitor
 
-    _run(lambda s: PerformanceMonitor(s.slice(MonitoringSettings)), ops_port)
+    _run(lambda s: PerformanceMonitor(s.slice(MonitoringSettings)), ops_port, off_hot_path=True)
 
 
 @app.command("trigger")
