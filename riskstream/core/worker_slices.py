@@ -55,13 +55,12 @@ class MonitorSettings(Slice):
         "judges them as they close, so an abrupt shift is called before its window closes "
         "(0: windows only).",
     )
-    monitor_nice: int = Field(
-        10,
-        ge=0,
-        le=19,
-        description="How much the drift and performance monitor processes (`riskstream run "
-        "monitor`, `run performance`) lower their CPU priority (os.nice): on a shared host a "
-        "burst of predictions then waits for them, not the scorer and the broker (0: as is).",
+    monitor_cpu_priority: Literal["idle", "low", "normal"] = Field(
+        "idle",
+        description="CPU priority of the drift and performance monitor processes (`riskstream "
+        "run monitor`, `run performance`): `idle` runs them only on CPU nothing else wants "
+        "(Linux SCHED_IDLE; elsewhere nice 19), so a burst of predictions never waits for "
+        "them and they catch up after it; `low` is nice 10; `normal` leaves them as started.",
     )
     drift_psi_low: float = Field(0.10, gt=0, description="PSI at which a feature drifts (LOW).")
     drift_psi_high: float = Field(0.25, gt=0, description="PSI of a HIGH drift alert.")

@@ -1,6 +1,6 @@
-"""The monitors run off the hot path: `riskstream run performance` (and `run monitor`) lower
-their CPU priority by RISKSTREAM_MONITOR_NICE, in every thread they start; a worker on the
-hot path keeps the priority it was started with."""
+"""The monitors run off the hot path: `riskstream run performance` and `run monitor` lower their
+CPU priority (RISKSTREAM_MONITOR_CPU_PRIORITY) in every thread they have or start; a worker on
+the hot path keeps the priority it was started with."""
 
 from __future__ import annotations
 
@@ -19,40 +19,47 @@ from tests.integration.servers import free_port, http_get
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-m", "riskstream.app.cli.main", "run"]
 
 
-def _thread_nices(pid: int) -> list[int]:
-    """The nice value of each of the process's threads (field 19 of /proc/<pid>/task/*/stat)."""
-    nices = []
+def _threads(pid: int) -> dict[int, tuple[int, int]]:
+    """Thread id → (scheduling policy, nice value) of each of the process's threads."""
+    found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
-            nices.append(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
-    return nices
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended
+            tid = int(task.name)
+            found[tid] = (os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid))
+    return found
 
 
 def _ready(port: int) -> None:
-    """Wait until the worker on ``port`` is ready: its consumer runs, every thread it needs
-    is started."""
+    """Wait until the worker on ``port`` is ready: its consumer runs, its threads started."""
     eventually(lambda: http_get(f"http://127.0.0.1:{port}/ready")[0] == 200, 90, "ready")
 
 
-def test_a_monitor_lowers_its_priority_and_a_hot_path_worker_does_not(topics: Settings) -> None:
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    cli = [sys.executable, "-m", "riskstream.app.cli.main", "run"]
-    env = process_env(topics, RISKSTREAM_MONITOR_NICE="7")
+def test_monitors_lower_their_priority_and_a_hot_path_worker_does_not(topics: Settings) -> None:
+    own = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
     ports = {"performance": free_port(), "trigger": free_port()}
-    performance, trigger = (
-        subprocess.Popen([*cli, name, "--ops-port", str(port)], env=env)
+    started = {
+        name: subprocess.Popen([*CLI, name, "--ops-port", str(port)], env=process_env(topics))
         for name, port in ports.items()
+    }
+    # the drift monitor waits for a champion (there is none here), but lowers itself first
+    started["monitor"] = subprocess.Popen(
+        [*CLI, "monitor", "--ops-port", "0"],
+        env=process_env(topics, RISKSTREAM_MONITOR_CPU_PRIORITY="low"),
     )
     try:
         for port in ports.values():
             _ready(port)
-        niced = _thread_nices(performance.pid)
-        assert len(niced) > 2 and set(niced) == {min(own + 7, 19)}, niced
-        assert set(_thread_nices(trigger.pid)) == {own}
+        idle = _threads(started["performance"].pid)
+        assert len(idle) > 2 and set(idle.values()) == {(os.SCHED_IDLE, own[1])}, idle
+        assert set(_threads(started["trigger"].pid).values()) == {own}
+        monitor = started["monitor"].pid
+        eventually(lambda: _threads(monitor)[monitor][1] == max(own[1], 10), 60, "monitor niced")
+        assert set(_threads(monitor).values()) == {(own[0], max(own[1], 10))}
     finally:
-        for proc in (performance, trigger):
+        for proc in started.values():
             proc.send_signal(signal.SIGTERM)
-        for proc in (performance, trigger):
+        for proc in started.values():
             proc.wait(30)
