@@ -340,6 +340,14 @@ def _soak_table(s: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _rerun_on(r: dict[str, Any]) -> str:
+    """Where sections re-run into this file ran on another CPU than the run's."""
+    by_cpu: dict[str, list[str]] = {}
+    for section, m in sorted(r.get("rerun_on", {}).items()):
+        by_cpu.setdefault(f"{m['cores']} cores ({m['cpu']})", []).append(section)
+    return "".join(f" Re-run on {cpu}: {', '.join(sections)}." for cpu, sections in by_cpu.items())
+
+
 def render(r: dict[str, Any], source: Path) -> str:
     m = r["machine"]
     lines = [
@@ -353,7 +361,7 @@ def render(r: dict[str, Any], source: Path) -> str:
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB. Apache Kafka "
         f"{m['kafka']} (KRaft, one broker on loopback), librdkafka {m['librdkafka']} "
         f"(confluent-kafka {m['confluent_kafka']}), Python {m['python']}. Run of "
-        f"{r['started']}, {r['seconds']:.0f} s, mode {r['mode']}.",
+        f"{r['started']}, {r['seconds']:.0f} s, mode {r['mode']}.{_rerun_on(r)}",
         "",
         "## Every figure against its bar",
         "",

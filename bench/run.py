@@ -82,6 +82,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def merged(earlier: dict[str, Any], rerun: dict[str, Any], only: set[str]) -> dict[str, Any]:
+    """``earlier``'s results with the sections ``only`` taken from ``rerun``; the seconds of
+    both runs. A section re-run on another machine than the earlier run's is named with
+    that machine's CPU in ``rerun_on`` (a cloud machine can come back on another model)."""
+    result = {**earlier, **{k: v for k, v in rerun.items() if k in only}}
+    result["seconds"] = earlier["seconds"] + rerun["seconds"]
+    rerun_on = dict(earlier.get("rerun_on", {}))
+    for section in only:
+        here = rerun["machine"]
+        if here != earlier["machine"]:
+            rerun_on[section] = {"cpu": here["cpu"], "cores": here["cores"]}
+        else:
+            rerun_on.pop(section, None)
+    result.pop("rerun_on", None)
+    if rerun_on:
+        result["rerun_on"] = rerun_on
+    return result
+
+
 def _cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -185,10 +204,7 @@ def run(
         echo(f"removed the {len(NAMESPACES)} benchmark deployments: {removed[0]} topics")
     result["seconds"] = round(time.monotonic() - began, 1)
     if merge is not None:  # a re-run of some benchmarks completes an earlier run's results
-        earlier = json.loads(merge.read_text())
-        seconds = earlier["seconds"] + result["seconds"]
-        result = {**earlier, **{k: v for k, v in result.items() if k in only}}
-        result["seconds"] = seconds  # measuring time of both runs; the earlier file is kept
+        result = merged(json.loads(merge.read_text()), result, only)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}-{result['mode']}.json"
