@@ -175,6 +175,29 @@ def wait_until_group_owns(
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(
+    pids: list[int], quiet_s: float = 1.0, busy_share: float = 0.05, timeout: float = 30.0
+) -> bool:
+    """Wait until the processes together used under ``busy_share`` of a core over
+    ``quiet_s`` (a worker that has just joined its group has work of its own to finish);
+    False if they were still busy after ``timeout``: a settling wait, not a check."""
+    deadline = time.monotonic() + timeout
+    used = sum(cpu_seconds(p) for p in pids)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = sum(cpu_seconds(p) for p in pids)
+        if now - used < busy_share * quiet_s:
+            return True
+        used = now
+    return False
+
+
 def start_group_at_end(settings: Settings, group: str, topics: list[str]) -> None:
     """Commit ``group`` at the current end of ``topics``: a worker of that group starting now
     sees only what arrives from now on."""
