@@ -93,7 +93,10 @@ def _bars(r: dict[str, Any]) -> list[str]:
             ),
             _row("c / b", f"{t['ratio_c_over_b']:.1f}", ">= 5", t["ratio_c_over_b"] >= 5),
             _row(
-                "scorer with monitors / without",
+                "scorer with monitors / without (median of "
+                f"{len(t['monitoring']['ratios'])} pairs, {t['monitoring']['records']:,} rec)"
+                if "monitoring" in t
+                else "scorer with monitors / without",
                 f"{t['monitoring_ratio']:.3f}",
                 ">= 0.9",
                 t["monitoring_ratio"] >= 0.9,

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,8 +32,13 @@ Check = Callable[[dict[str, Any]], None]
 
 
 def _throughput(t: dict[str, Any]) -> None:
-    for name in ("raw", "naive", "riskstream", "faust", "quix", "bytewax", "riskstream_monitored"):
+    paths = ("raw", "naive", "riskstream", "faust", "quix", "bytewax")
+    for name in (*paths, "riskstream_paired", "riskstream_monitored"):
         assert t["median_rps"][name] > 0, name
+    pairs = zip(t["runs"]["riskstream_monitored"], t["runs"]["riskstream_paired"], strict=True)
+    ratios = [monitored / alone for monitored, alone in pairs]
+    assert t["monitoring"]["ratios"] == pytest.approx(ratios)
+    assert t["monitoring_ratio"] == pytest.approx(statistics.median(ratios))
     scale = t["scale_out"]
     assert scale["median_rps"]["1"] > 0 and scale["median_rps"]["2"] > 0
     assert math.isclose(
