@@ -67,8 +67,8 @@ def scorer_run(
             partitions = settings.topic_partitions
             wait_until_group_owns(settings, MONITOR_GROUP, 1, 2 * partitions, timeout=120)
             wait_until_group_owns(settings, PERFORMANCE_GROUP, 1, partitions, timeout=120)
-            # and they are idle: in both runs of 2026-12-05 the first monitored run, the one
-            # whose monitors had just joined new groups, was the slow one
+            # and until they are idle: a worker that has just joined its group has work of its
+            # own to finish, and that is a start-up cost too
             wait_until_idle([w.proc.pid for w in monitoring.values()], timeout=60)
         with workers(settings, scorer=run_argv("scorer")) as scoring:
             stamps = read_timestamps(settings, predictions, since, count, timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from riskstream.core.worker_slices import (
 )
 from riskstream.io.ops import WORKERS, WorkerMetrics, ops_port_of, serve_ops
 
+log = logging.getLogger(__name__)
 app = typer.Typer(help="Run a riskstream worker until SIGINT/SIGTERM.")
 
 
@@ -85,13 +87,21 @@ def lower_priority(priority: str) -> None:
     idle = not low and hasattr(os, "SCHED_IDLE")
     tasks = Path("/proc/self/task")
     threads = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
-    for tid in threads:
-        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-            if idle:
-                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-            else:
-                nice = max(os.getpriority(os.PRIO_PROCESS, tid), LOW_NICE if low else IDLE_NICE)
-                os.setpriority(os.PRIO_PROCESS, tid, nice)
+    try:
+        for tid in threads:
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                if idle:
+                    os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                else:
+                    nice = LOW_NICE if low else IDLE_NICE
+                    nice = max(os.getpriority(os.PRIO_PROCESS, tid), nice)
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except PermissionError as exc:  # a sandbox that forbids it: the worker runs as started
+        log.warning(
+            "could not lower the CPU priority (%s): running as started; set "
+            "RISKSTREAM_MONITOR_CPU_PRIORITY=normal to skip this",
+            exc,
+        )
 
 
 def _worker_settings(off_hot_path: bool = False) -> Settings:
