@@ -30,7 +30,7 @@ from riskstream.app.stack.redis_server import (
     cluster_masters,
 )
 from riskstream.core.settings import Settings
-from tests.waiting import wait_for
+from tests.waiting import eventually, wait_for
 
 
 def free_port() -> int:
@@ -203,6 +203,11 @@ def http_get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
     except OSError:
         return 0, ""
+
+
+def wait_until_ready(base_url: str, timeout: float) -> None:
+    """Wait until the worker whose ops endpoints are at ``base_url`` answers /ready with 200."""
+    eventually(lambda: http_get(f"{base_url}/ready")[0] == 200, timeout, f"{base_url} ready")
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

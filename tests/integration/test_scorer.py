@@ -45,6 +45,7 @@ from tests.integration.servers import (
     http_get,
     metric_samples,
     metric_value,
+    wait_until_ready,
 )
 from tests.unit.schemas.samples import SAMPLES
 from tests.waiting import eventually, wait_for
@@ -228,7 +229,7 @@ def test_scorer_processes_share_the_partitions_and_a_killed_one_loses_and_repeat
     group = subprocess.Popen(argv, env=process_env(settings), **quiet)  # type: ignore[call-overload]
     try:
         for port in ports.values():
-            _wait_until_ready(f"http://127.0.0.1:{port}", timeout=120)
+            wait_until_ready(f"http://127.0.0.1:{port}", timeout=120)
         split = _wait_for_split(ports, partitions=6, timeout=60)
         records = _valid(settings, total)
         feed = threading.Thread(target=_trickle, args=(settings, records, 100, 0.05), daemon=True)
@@ -297,10 +298,6 @@ def _assert_windows_count_each_prediction_once(
     store = WindowStore(settings)
     version = predictions[0]["model_version"]
     assert {s: int(store.counts(version, s)[b"n"]) for s in expected} == dict(expected)
-
-
-def _wait_until_ready(base_url: str, timeout: float) -> None:
-    eventually(lambda: http_get(f"{base_url}/ready")[0] == 200, timeout, f"{base_url} ready")
 
 
 def _scorer_metric(port: int, name: str) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from riskstream.core.settings import Settings
 from tests.integration.conftest import process_env
-from tests.integration.servers import free_port, http_get
+from tests.integration.servers import free_port, wait_until_ready
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -32,11 +32,6 @@ def _threads(pid: int) -> dict[int, tuple[int, int]]:
     return found
 
 
-def _ready(port: int) -> None:
-    """Wait until the worker on ``port`` is ready: its consumer runs, its threads started."""
-    eventually(lambda: http_get(f"http://127.0.0.1:{port}/ready")[0] == 200, 90, "ready")
-
-
 def test_monitors_lower_their_priority_and_a_hot_path_worker_does_not(topics: Settings) -> None:
     own = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
     ports = {"performance": free_port(), "trigger": free_port()}
@@ -51,7 +46,7 @@ def test_monitors_lower_their_priority_and_a_hot_path_worker_does_not(topics: Se
     )
     try:
         for port in ports.values():
-            _ready(port)
+            wait_until_ready(f"http://127.0.0.1:{port}", 90)  # its threads are started
         idle = _threads(started["performance"].pid)
         assert len(idle) > 2 and set(idle.values()) == {(os.SCHED_IDLE, own[1])}, idle
         assert set(_threads(started["trigger"].pid).values()) == {own}
