@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from riskstream.core.errors import RiskstreamError
+from riskstream.schemas.patient_record import RAW_FEATURES
 
 if TYPE_CHECKING:  # types only: importing them costs the registry reader's child ~1.3 s
+    import pandas as pd
+
     from riskstream.models.calibration import Calibration
     from riskstream.models.features import FeaturePipeline
     from riskstream.models.reference import DriftReference
@@ -131,9 +133,15 @@ class ScoringModel:
 
     def self_check(self) -> None:
         """Score the stored probe rows; a model that cannot is never served or promoted."""
-        probe = pd.DataFrame(self.reference["probe_rows"])
+        # the scorer's own path (columns to matrix), so a scorer never needs pandas
+        columns = self.reference["probe_rows"]
+        rows = len(next(iter(columns.values()), []))
+        probe = np.full((rows, len(RAW_FEATURES)), np.nan)
+        for j, name in enumerate(RAW_FEATURES):
+            if name in columns:
+                probe[:, j] = [np.nan if v is None else v for v in columns[name]]
         try:
-            _, risk = self.predict_frame(probe)
+            risk = self.risk(self.pipeline.matrix_of(probe))
         except Exception as exc:
             raise ModelLoadError(
                 "model does not score its probe rows", cause=type(exc).__name__

@@ -9,10 +9,12 @@ every model version stores the fitted :class:`FeaturePipeline`
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # training makes frames; the scorer's numpy path must not load pandas
+    import pandas as pd
 
 from riskstream.schemas.patient_record import IMPUTABLE, RAW_FEATURES
 
@@ -60,6 +62,8 @@ def is_measured(feature: str, missing: Collection[str]) -> bool:
 
 def measured_mask(raw: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """Per row and model feature, whether it was measured (raw inputs not NaN)."""
+    import pandas as pd
+
     present = raw.notna()
     mask = {}
     for name in features:
@@ -132,6 +136,8 @@ class FeaturePipeline:
 
 def records_to_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """PatientRecord dicts → a frame of the raw features (missing values as NaN)."""
+    import pandas as pd
+
     return pd.DataFrame.from_records(
         [{name: r.get(name) for name in RAW_FEATURES} for r in records],
         columns=list(RAW_FEATURES),

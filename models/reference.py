@@ -7,11 +7,13 @@ still has a bin, and ``bin_index`` is one ``searchsorted``.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired
+from typing import TYPE_CHECKING, Any, NotRequired
 
 import numpy as np
-import pandas as pd
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:  # frames are made in training; the monitors only read a reference
+    import pandas as pd
 
 from riskstream.models.features import measured_mask
 from riskstream.models.multivariate import JointModel, fit_joint_model, reconstruction_errors

@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: the scorer never makes one
+    import pandas as pd
 
 # The Pima features as PatientRecord names them. insulin is optional in the schema and absent
 # from the training data, so no model uses it.
@@ -94,6 +96,8 @@ UNIT_SUSPICIONS: tuple[tuple[str, tuple[float, float], str], ...] = (
 def unit_suspicions(frame: pd.DataFrame) -> dict[str, str]:
     """Fields whose measured values look like another unit, each with what to do: a whole
     column in mmol/L is not a data error per value, it is a file in the wrong unit."""
+    import pandas as pd
+
     found = {}
     for name, (low, high), advice in UNIT_SUSPICIONS:
         if name not in frame:
