@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.common import REPO, Echo, deployment, end_offsets, worker_env
+from bench.common import REPO, Echo, deployment, end_offsets, peak_rss_mb, worker_env
 from riskstream.core.settings import Settings
 from riskstream.core.topics import PATIENT_RECORDS, RETRAIN_REQUESTS
 from riskstream.producers.publish import publish_simulated
@@ -132,6 +132,8 @@ def measure(
         publisher.join()
         seconds = time.monotonic() - started
         published_s = next((s["t"] for s in samples if s["sent"] >= records), seconds)
+        # VmHWM: each worker's peak over its whole life, between samples too (bar: 300 MB)
+        peaks = {name: round(peak_rss_mb(pid), 1) for name, pid in pids.items()}
     finally:
         run_all.send_signal(signal.SIGTERM)
         try:
@@ -146,6 +148,7 @@ def measure(
         "seconds": round(seconds, 1),
         "samples": samples,
         "growth": growth(samples, records),
+        "peak_rss_mb": peaks,
     }
 
 

@@ -8,7 +8,15 @@ import re
 import pytest
 
 from bench.common import REPO
-from bench.report import NOT_MEASURED, NOTES, PLACEHOLDER, fill_notes, render
+from bench.report import (
+    NOT_MEASURED,
+    NOTES,
+    PLACEHOLDER,
+    _soak_rows,
+    fill_notes,
+    render,
+    soak_peaks,
+)
 
 RESULTS = {
     "throughput": {
@@ -64,3 +72,18 @@ def test_benchmarks_md_is_the_report_of_the_latest_run() -> None:
     committed BENCHMARKS.md is exactly that rendering."""
     results, source = _latest_full()
     assert (REPO / "BENCHMARKS.md").read_text() == render(results, source)  # type: ignore[arg-type]
+
+
+def test_a_soak_peak_over_300_mb_is_missed_and_says_how_it_was_read() -> None:
+    sampled = {"samples": [{"rss_mb": {"scorer": 250.0}}, {"rss_mb": {"scorer": 287.0}}]}
+    assert soak_peaks(sampled) == {"scorer": (287.0, "largest sample")}
+    assert soak_peaks({"peak_rss_mb": {"scorer": 286.0}}) == {"scorer": (286.0, "VmHWM")}
+    soak = {
+        "records": 10,
+        "growth": {},
+        "samples": [],
+        "peak_rss_mb": {"joiner": 286.0, "trainer": 287.0},
+    }
+    rows = _soak_rows(soak)
+    assert rows[0].endswith("| 286 MiB | <= 300 MB | met |")  # 286 MiB = 299.9 MB
+    assert rows[1].endswith("| 287 MiB | <= 300 MB | **missed** |")  # 300.9 MB
