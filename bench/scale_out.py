@@ -64,7 +64,12 @@ def steady_run(
         )
         producer = Producer(settings.kafka_config({"linger.ms": 5}))
         for key, value in copies:
-            producer.produce(topic, key=key, value=value)
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value)
+                    break
+                except BufferError:  # the local queue is full: wait for the broker's acks
+                    producer.poll(0.1)
             producer.poll(0)
         producer.flush(60)
         stamps = read_timestamps(settings, predictions, since, len(copies), 120 + len(copies) / 500)
