@@ -95,10 +95,10 @@ def _swap_through(versions: list[str], rounds: int) -> None:
     from riskstream.io.kafka.clients import codec_for
     from riskstream.models.registry_reader import CHAMPION
     from riskstream.schemas.events import ModelVersionEvent
-    from riskstream.stream_processors.model_holder import ModelHolder
+    from riskstream.stream_processors.model_holder import ModelHolder, whole_model
 
     settings = load_settings()
-    holder = ModelHolder(settings, codec_for(settings))
+    holder = ModelHolder(settings, codec_for(settings), whole_model)
     start = _rss_mb()
     for round_ in range(rounds):
         for version in versions:

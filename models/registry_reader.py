@@ -6,7 +6,9 @@ N; its validation metrics) asked at start-up and at each promotion. So the worke
 short-lived child process (``python -m riskstream.models.fetch``) that imports MLflow,
 answers in JSON and exits; bundles and metrics are cached under
 ``<state_dir>/model-cache``, keyed by the registered name and the version (a registered
-version never changes).
+version never changes). Each version's drift reference is cached on its own too: a drift
+monitor reads only that, and never loads the estimator's libraries (scikit-learn, and with
+it pandas and pyarrow: 86 MiB).
 """
 
 from __future__ import annotations
@@ -15,26 +17,42 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.slices import ENV_PREFIX, ClusterSettings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
+
+if TYPE_CHECKING:
+    from riskstream.models.reference import DriftReference
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous"  # the champion before a promotion, scored in shadow while it is watched
 ONLINE = "online"  # the online learner's newest snapshot
 METRICS_FILE = "metrics.json"
+REFERENCE_FILE = "reference.pkl"  # the bundle's drift reference alone: builtins and numpy
 FETCH_TIMEOUT_S = 300.0
 
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class VersionReference:
+    """What a drift monitor holds of a model version: its drift reference, not its
+    estimator."""
+
+    version: str
+    reference: DriftReference
+    kind: str = "reference"
 
 
 class RegistryError(RiskstreamError):
@@ -77,6 +95,9 @@ def cache_version(
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob, bundle.open("rb") as src:
         shutil.copyfileobj(src, blob)
     os.replace(blob.name, folder / BUNDLE_FILE)
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob:
+        pickle.dump(ScoringModel.load(bundle).reference, blob, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(blob.name, folder / REFERENCE_FILE)
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as text:
         json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON
     os.replace(text.name, folder / METRICS_FILE)
@@ -107,6 +128,24 @@ class RegistryReader:
         model = ScoringModel.load(self._fetched(version) / BUNDLE_FILE)
         model.version = version
         return model
+
+    def version_reference(self, version: str) -> VersionReference:
+        """A version's drift reference without its estimator; raises ModelLoadError if the
+        version cannot be read. A cache written before references were cached apart has
+        none: the whole bundle is loaded then."""
+        file = self._fetched(version) / REFERENCE_FILE
+        if not file.exists():
+            return VersionReference(version, self.load(version).reference)
+        try:
+            with file.open("rb") as handle:
+                reference = pickle.load(handle)
+        except Exception as exc:  # a corrupt pickle can raise nearly anything
+            raise ModelLoadError(
+                "drift reference is corrupt", path=str(file), cause=type(exc).__name__
+            ) from None
+        if not isinstance(reference, dict) or "features" not in reference:
+            raise ModelLoadError("file is not a drift reference", path=str(file))
+        return VersionReference(version, reference)  # type: ignore[arg-type]
 
     def metrics(self, version: str) -> dict[str, float]:
         """The version's validation metrics as the registry holds them."""

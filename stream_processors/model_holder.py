@@ -9,6 +9,10 @@ mix two champion versions.
 
 A version is loaded and self-checked when the trainer announces it REGISTERED, before any
 decision on it: its promotion is then a pointer move, served from the next batch.
+
+What is loaded is the holder's ``load``: the scorer's holder loads whole models
+(:func:`whole_model`); the drift monitor's only their drift references
+(:func:`reference_only`), so it never imports the estimators' libraries.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
 
@@ -35,6 +40,7 @@ from riskstream.models.registry_reader import (
     PREVIOUS,
     RegistryError,
     RegistryReader,
+    VersionReference,
 )
 from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import ModelVersionEvent
@@ -43,12 +49,38 @@ log = logging.getLogger(__name__)
 CHAMPION_MOVES = frozenset({"PROMOTED", "ROLLED_BACK"})
 LOADED_KEPT = 4  # loaded versions kept in memory: champion, challenger or previous, prepared
 
+if TYPE_CHECKING:
+    from riskstream.models.reference import DriftReference
 
-class ModelHolder:
+
+class Loaded(Protocol):
+    """What a holder keeps of a version."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reference(self) -> DriftReference: ...
+
+
+M = TypeVar("M", bound=Loaded)
+
+
+def whole_model(registry: RegistryReader, version: str) -> ScoringModel:
+    return registry.load(version)
+
+
+def reference_only(registry: RegistryReader, version: str) -> VersionReference:
+    return registry.version_reference(version)
+
+
+class ModelHolder(Generic[M]):
     def __init__(
         self,
         settings: ClusterSettings,
         codec: AvroCodec,
+        load: Callable[[RegistryReader, str], M],
         on_load_failure: Callable[[str, str], None] | None = None,
         worker: str = "scorer",
         with_challenger: bool = False,
@@ -57,8 +89,9 @@ class ModelHolder:
         self.codec = codec
         self.worker = worker
         self.registry = RegistryReader(settings)
-        self._current: ScoringModel | None = None
-        self._challenger: ScoringModel | None = None
+        self._load_version = load
+        self._current: M | None = None
+        self._challenger: M | None = None
         self._challenger_serves = False
         self.with_challenger = with_challenger
         self._follow_from: dict[int, int] = {}
@@ -70,19 +103,19 @@ class ModelHolder:
         self.load_failures = 0
         self.serving_since: dict[str, float] = {}  # version → wall time it began serving
         self.prepared: deque[str] = recent_list()  # versions loaded ahead of a decision
-        self._loaded: dict[str, ScoringModel] = {}  # version → its loaded, checked model
+        self._loaded: dict[str, M] = {}  # version → its loaded, checked model
 
     @property
-    def current(self) -> ScoringModel | None:
+    def current(self) -> M | None:
         with self._lock:
             return self._current
 
     @property
-    def challenger(self) -> ScoringModel | None:
+    def challenger(self) -> M | None:
         """The version scored beside the champion (see :meth:`shadow`), or None."""
         return self.shadow()[0]
 
-    def shadow(self) -> tuple[ScoringModel | None, bool]:
+    def shadow(self) -> tuple[M | None, bool]:
         """(the version scored beside the champion, whether it may serve the split's share):
         the `challenger`, or while a promotion is watched the `previous` champion, which only
         ever scores in shadow. Read together, once per batch."""
@@ -125,7 +158,7 @@ class ModelHolder:
             role = "challenger" if serves else "previous champion"
             log.info("%s: scoring the %s, version %s, in shadow", self.worker, role, version)
 
-    def wait_for_champion(self, stop: threading.Event, poll_s: float = 5.0) -> ScoringModel | None:
+    def wait_for_champion(self, stop: threading.Event, poll_s: float = 5.0) -> M | None:
         """Load `champion`; if there is none yet, say so and keep asking until there is."""
         announced = False
         while not stop.is_set():
@@ -267,7 +300,7 @@ class ModelHolder:
             log.info("%s: version %s is loaded, ready to serve when promoted", self.worker, version)
         return ready
 
-    def _load(self, version: str) -> ScoringModel | None:
+    def _load(self, version: str) -> M | None:
         """The version's checked model: from memory when it was loaded already (prepared, or a
         champion or shadow version before), else from the registry."""
         with self._lock:
@@ -279,7 +312,7 @@ class ModelHolder:
             self._keep(model)
         return model
 
-    def _keep(self, model: ScoringModel) -> None:
+    def _keep(self, model: M) -> None:
         """Remember a loaded model; the oldest that is neither champion nor shadow goes when
         more than LOADED_KEPT are held."""
         with self._lock:
@@ -291,10 +324,10 @@ class ModelHolder:
                 if version not in busy and version != model.version:
                     del self._loaded[version]
 
-    def _load_from_registry(self, version: str) -> ScoringModel | None:
+    def _load_from_registry(self, version: str) -> M | None:
         started = time.monotonic()
         try:
-            model = self.registry.load(version)
+            model = self._load_version(self.registry, version)
         except (ModelLoadError, RegistryError) as exc:
             self.load_failures += 1
             log.error(

@@ -76,7 +76,7 @@ from riskstream.models.registry_reader import RegistryReader
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, DriftAlert, Prediction
 from riskstream.stream_processors.estimates import Estimates
-from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.model_holder import ModelHolder, reference_only
 from riskstream.stream_processors.references import References
 from riskstream.stream_processors.sequential_watch import SequentialWatch, alarm_alerts
 from riskstream.stream_processors.window_store import SegmentGate, WindowStore
@@ -112,7 +112,8 @@ class Monitor(WindowedMonitor):
         self.settings = settings
         self.codec = codec_for(settings)
         self.store = WindowStore(settings)
-        self.champion = ModelHolder(settings, self.codec, worker="monitor")
+        # references only: the monitor bins, it never scores
+        self.champion = ModelHolder(settings, self.codec, reference_only, worker="monitor")
         self.thresholds = drift_thresholds(settings)
         self.quality = quality_thresholds(settings)
         self.size_ms = settings.monitor_window_s * 1000

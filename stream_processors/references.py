@@ -11,12 +11,14 @@ from collections.abc import Callable
 
 from riskstream.models.bundle import ModelLoadError
 from riskstream.models.reference import DriftReference
-from riskstream.models.registry_reader import RegistryError
+from riskstream.models.registry_reader import RegistryError, VersionReference
 from riskstream.stream_processors.model_holder import ModelHolder
 
 
 class References:
-    def __init__(self, champion: ModelHolder, on_unavailable: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, champion: ModelHolder[VersionReference], on_unavailable: Callable[[str, str], None]
+    ) -> None:
         self.champion = champion
         self.on_unavailable = on_unavailable  # (version, why): called once per version
         self.loaded: dict[str, DriftReference] = {}
@@ -33,7 +35,7 @@ class References:
             self.loaded[version] = current.reference
             return current.reference
         try:  # a former champion's windows still closing, or a version predictions name
-            self.loaded[version] = self.champion.registry.load(version).reference
+            self.loaded[version] = self.champion.registry.version_reference(version).reference
         except (ModelLoadError, RegistryError) as exc:
             self.unavailable[version] = exc.message
             self.on_unavailable(version, exc.message)

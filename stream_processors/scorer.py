@@ -44,7 +44,7 @@ from riskstream.io.ops import WorkerMetrics
 from riskstream.models.monitoring.alerts import model_load_alert
 from riskstream.models.monitoring.variants import CHAMPION_VARIANT
 from riskstream.schemas.prediction_columns import PredictionColumns
-from riskstream.stream_processors.model_holder import ModelHolder
+from riskstream.stream_processors.model_holder import ModelHolder, whole_model
 from riskstream.stream_processors.scoring import Input, ScoredBatch, score_batch
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Scorer:
         self.models = ModelHolder(
             settings,
             self.codec,
+            whole_model,
             on_load_failure=self._alert_load_failure,
             with_challenger=settings.shadow or settings.split > 0,
         )

@@ -9,7 +9,7 @@ from typing import Any, cast
 from riskstream.core.settings import Settings
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
-from riskstream.stream_processors.model_holder import LOADED_KEPT, ModelHolder
+from riskstream.stream_processors.model_holder import LOADED_KEPT, ModelHolder, whole_model
 
 
 class _Model:
@@ -28,8 +28,8 @@ class _Registry:
         return _Model(version)
 
 
-def _holder(tmp_path: Path) -> tuple[ModelHolder, _Registry]:
-    holder = ModelHolder(Settings(state_dir=tmp_path), cast(AvroCodec, None))
+def _holder(tmp_path: Path) -> tuple[ModelHolder[Any], _Registry]:
+    holder = ModelHolder(Settings(state_dir=tmp_path), cast(AvroCodec, None), whole_model)
     registry = _Registry()
     holder.registry = cast(Any, registry)
     return holder, registry
