@@ -12,7 +12,6 @@ import pandas as pd
 from riskstream.core.worker_slices import ChampionSettings, PromotionSettings
 from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
-from riskstream.models.plots import close, evaluation_figures
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
 from riskstream.models.selection import Gates
 from riskstream.models.training import TrainingResult, evaluate_model, train
@@ -190,6 +189,10 @@ def _register(
 ) -> tuple[str, str]:
     """Log the selected model with its parameters, metrics, tags and holdout figures, and
     register it; (run id, version), once the version loads back."""
+    # here, not at the top: the trainer imports this module for its gates, and matplotlib
+    # would cost it 30 MiB for its whole life for plots that only a bootstrap draws
+    from riskstream.models.plots import close, evaluation_figures
+
     selected = result.selected
     _, test_risk = result.model.predict_frame(training.holdout_raw)
     figures = evaluation_figures(

@@ -15,6 +15,7 @@ WORKERS = {
     "trigger": ("mlflow", "pandas", "sklearn"),
     "monitor": ("mlflow", "pandas", "sklearn", "river"),
     "performance": ("mlflow", "pandas", "sklearn"),
+    "trainer": ("matplotlib",),  # plots are drawn at bootstrap only
 }
 
 
