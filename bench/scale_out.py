@@ -62,7 +62,12 @@ def steady_run(
         wait_until_group_owns(
             settings, SCORER_GROUP, processes, settings.topic_partitions, timeout=120
         )
-        producer = Producer(settings.kafka_config({"linger.ms": 5}))
+        # room for every copy: the records are all sent at once, as a backlog, so the
+        # scorers, not this producer's wait for acks, set the pace (with librdkafka's 100,000
+        # the 2-process runs of a slow hour were held to the producer's ~70k records/s)
+        producer = Producer(
+            settings.kafka_config({"linger.ms": 5, "queue.buffering.max.messages": len(copies)})
+        )
         for key, value in copies:
             while True:
                 try:
