@@ -460,6 +460,13 @@ def derived(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 k: f"{min(v) / 1000:.1f}-{max(v) / 1000:.1f}k" for k, v in runs.items() if v
             },
         }
+    s = r.get("soak")
+    if s:
+        over = sorted(n for n, (mb, _) in soak_peaks(s).items() if mb > RSS_BAR_MIB)
+        out["soak"] = {
+            "rss_verdict": "missed" if over else "met",
+            "rss_over": ", ".join(over) or "no worker",
+        }
     b = r.get("backtest")
     if b:
         rps = b["one_version"]["records_per_second"]
@@ -478,7 +485,7 @@ def _lookup(tree: dict[str, Any], path: str) -> Any:
 
 
 # the sections that have derived figures (derived.<section>.<name>)
-DERIVED_SECTIONS = ("throughput", "backtest", "patient_data")
+DERIVED_SECTIONS = ("throughput", "backtest", "patient_data", "soak")
 NOT_MEASURED = "(not measured in this run)"
 
 

@@ -84,6 +84,10 @@ def test_a_soak_peak_over_300_mb_is_missed_and_says_how_it_was_read() -> None:
         "samples": [],
         "peak_rss_mb": {"joiner": 286.0, "trainer": 287.0},
     }
+    assert (
+        fill_notes("{{derived.soak.rss_verdict}}: {{derived.soak.rss_over}}", {"soak": soak})
+        == "missed: trainer"
+    )
     rows = _soak_rows(soak)
     assert rows[0].endswith("| 286 MiB | <= 300 MB | met |")  # 286 MiB = 299.9 MB
     assert rows[1].endswith("| 287 MiB | <= 300 MB | **missed** |")  # 300.9 MB
