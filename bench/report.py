@@ -187,6 +187,9 @@ def _bars(r: dict[str, Any]) -> list[str]:
         phases = d.get("onset_phases")
         if phases:
             rows.append(_phase_row(phases))
+        gradual = streams.get("gradual 1 sd glucose over 20 windows", {})
+        if sequential in gradual:
+            rows.append(_gradual_row(gradual))
         joint = streams.get("correlation change (bmi mirrored)", {})
         if "riskstream multivariate (PCA)" in joint:
             delay = joint["riskstream multivariate (PCA)"]["delay_windows"]
@@ -237,6 +240,24 @@ def _phase_row(phases: dict[str, Any]) -> str:
         ours_text,
         f"<= ADWIN's: {adwin_text}",
         ours is not None and adwin is not None and ours <= adwin,
+    )
+
+
+def _gradual_row(gradual: dict[str, Any]) -> str:
+    """Issue #31's gradual bar: the fastest of riskstream's detectors against ADWIN."""
+    ours = {
+        name: s["delay_records"]
+        for name, s in gradual.items()
+        if name.startswith("riskstream") and isinstance(s, dict) and s["detected"]
+    }
+    adwin = gradual["river ADWIN per feature"]["delay_records"]
+    best = min(ours, key=ours.__getitem__) if ours else None
+    return _row(
+        "gradual 1 sd over 20 windows: delay of the fastest riskstream detector"
+        + (f" ({best.removeprefix('riskstream ')})" if best else ""),
+        f"{ours[best]:,} rec" if best else "missed",
+        f"<= ADWIN's ({adwin:,} rec)" if adwin is not None else "<= ADWIN's",
+        best is not None and adwin is not None and ours[best] <= adwin,
     )
 
 

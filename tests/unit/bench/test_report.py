@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bench.common import REPO
-from bench.report import _soak_rows, render
+from bench.report import _gradual_row, _soak_rows, render
 
 
 def _latest_full() -> tuple[dict[str, object], str]:
@@ -31,3 +31,23 @@ def test_a_soak_peak_row_is_missed_over_300_mb() -> None:
     rows = _soak_rows(soak)
     assert rows[0].endswith("| 286 MiB | <= 300 MB | met |")  # 286 MiB = 299.9 MB
     assert rows[1].endswith("| 287 MiB | <= 300 MB | **missed** |")  # 300.9 MB
+
+
+def test_the_gradual_bar_takes_riskstreams_fastest_detector_against_adwin() -> None:
+    def stream(**delays: int | None) -> dict[str, object]:
+        return {
+            name.replace("_", " "): {"detected": d is not None, "delay_records": d}
+            for name, d in delays.items()
+        }
+
+    slow = stream(riskstream_drift_monitor=6500, riskstream_sequential=10200)
+    slow["river ADWIN per feature"] = {"detected": True, "delay_records": 3036}
+    assert _gradual_row(slow).endswith(
+        "(drift monitor) | 6,500 rec | <= ADWIN's (3,036 rec) | **missed** |"
+    )
+    fast = stream(riskstream_drift_monitor=6500, riskstream_sequential=3000)
+    fast["river ADWIN per feature"] = {"detected": True, "delay_records": 3036}
+    assert _gradual_row(fast).endswith("(sequential) | 3,000 rec | <= ADWIN's (3,036 rec) | met |")
+    blind = stream(riskstream_drift_monitor=None)
+    blind["river ADWIN per feature"] = {"detected": True, "delay_records": 3036}
+    assert "| missed | <= ADWIN's (3,036 rec) | **missed** |" in _gradual_row(blind)
