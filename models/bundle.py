@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from riskstream.core.errors import RiskstreamError
-from riskstream.schemas.patient_record import RAW_FEATURES
 
 if TYPE_CHECKING:  # types only: importing them costs the registry reader's child ~1.3 s
     import pandas as pd
@@ -133,15 +132,13 @@ class ScoringModel:
 
     def self_check(self) -> None:
         """Score the stored probe rows; a model that cannot is never served or promoted."""
-        # the scorer's own path (columns to matrix), so a scorer never needs pandas
+        # the scorer's numpy path, so a scorer never needs pandas
         columns = self.reference["probe_rows"]
-        rows = len(next(iter(columns.values()), []))
-        probe = np.full((rows, len(RAW_FEATURES)), np.nan)
-        for j, name in enumerate(RAW_FEATURES):
-            if name in columns:
-                probe[:, j] = [np.nan if v is None else v for v in columns[name]]
+        probe = [
+            dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)
+        ]
         try:
-            risk = self.risk(self.pipeline.matrix_of(probe))
+            risk = self.risk(self.pipeline.matrix(probe))
         except Exception as exc:
             raise ModelLoadError(
                 "model does not score its probe rows", cause=type(exc).__name__

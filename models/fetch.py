@@ -32,8 +32,9 @@ def _fetch_version(version: str) -> dict[str, str]:
     settings = load_settings()
     registry = Registry(settings)
     version, path = registry.download(version)
-    ScoringModel.load(path)  # refuses a corrupt bundle before any worker sees it
-    folder = cache_version(settings, version, path, registry.get(version).metrics)
+    model = ScoringModel.load(path)  # refuses a corrupt bundle before any worker sees it
+    metrics = registry.get(version).metrics
+    folder = cache_version(settings, version, path, metrics, model.reference)
     return {"version": version, "folder": str(folder)}
 
 

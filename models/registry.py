@@ -168,7 +168,7 @@ class Registry:
                     registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
                 version = str(registered.version)
                 # the workers on this machine then load it from disk, not through MLflow
-                cache_version(self.settings, version, bundle_path, metrics)
+                cache_version(self.settings, version, bundle_path, metrics, model.reference)
         model.version = version
         return run.info.run_id, version
 

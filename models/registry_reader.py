@@ -82,7 +82,11 @@ def is_cached(settings: ClusterSettings, version: str) -> bool:
 
 
 def cache_version(
-    settings: ClusterSettings, version: str, bundle: Path, metrics: dict[str, float]
+    settings: ClusterSettings,
+    version: str,
+    bundle: Path,
+    metrics: dict[str, float],
+    reference: DriftReference,
 ) -> Path:
     """Put a registered version's bundle and validation metrics in this deployment's model
     cache, where every worker's :class:`RegistryReader` finds it without asking MLflow. The
@@ -96,7 +100,7 @@ def cache_version(
         shutil.copyfileobj(src, blob)
     os.replace(blob.name, folder / BUNDLE_FILE)
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as blob:
-        pickle.dump(ScoringModel.load(bundle).reference, blob, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(reference, blob, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(blob.name, folder / REFERENCE_FILE)
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False) as text:
         json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON

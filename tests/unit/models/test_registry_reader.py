@@ -110,7 +110,7 @@ def test_a_drift_reference_is_cached_apart_and_read_without_the_estimators_libra
     settings = _settings(tmp_path)
     bundle = _bundle()
     saved = bundle.save(tmp_path / "download")
-    folder = cache_version(settings, "4", saved, {"roc_auc": 0.8})
+    folder = cache_version(settings, "4", saved, {"roc_auc": 0.8}, bundle.reference)
     assert (folder / REFERENCE_FILE).exists()
     read = RegistryReader(settings).version_reference("4")
     assert read.version == "4" and read.reference == bundle.reference
@@ -133,7 +133,7 @@ def test_a_cache_without_a_reference_file_reads_the_bundle_and_a_corrupt_one_is_
 ) -> None:
     settings = _settings(tmp_path)
     bundle = _bundle()
-    folder = cache_version(settings, "5", bundle.save(tmp_path / "download"), {})
+    folder = cache_version(settings, "5", bundle.save(tmp_path / "download"), {}, bundle.reference)
     (folder / REFERENCE_FILE).unlink()  # as a cache written before references were apart
     monkeypatch.setattr(subprocess, "run", _no_child)
     reader = RegistryReader(settings)
