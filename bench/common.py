@@ -229,12 +229,21 @@ def worker_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the process's peak resident set, in MiB."""
+def _status_mib(pid: int | str, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """VmRSS: the process's resident set now, in MiB."""
+    return _status_mib(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """VmHWM: the process's peak resident set, in MiB."""
+    return _status_mib(pid, "VmHWM")
 
 
 @dataclass

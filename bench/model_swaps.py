@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Echo, worker_env
+from bench.common import REPO, Echo, rss_mb, worker_env
 from riskstream.core.settings import Settings
 
 KINDS = ("logistic", "xgboost", "random_forest", "river_logistic")
@@ -80,13 +80,6 @@ def measure(
     }
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _swap_through(versions: list[str], rounds: int) -> None:
     """Run in a fresh process: what a scorer does on each promotion, then its RSS."""
     import gc
@@ -99,7 +92,7 @@ def _swap_through(versions: list[str], rounds: int) -> None:
 
     settings = load_settings()
     holder = ModelHolder(settings, codec_for(settings), whole_model)
-    start = _rss_mb()
+    start = rss_mb()
     for round_ in range(rounds):
         for version in versions:
             event = ModelVersionEvent.announce(
@@ -110,7 +103,7 @@ def _swap_through(versions: list[str], rounds: int) -> None:
             gc.collect()
             current = holder.current
             kind = current.kind if current is not None else "?"
-            line = {"round": round_, "version": version, "kind": kind, "rss_mb": _rss_mb()}
+            line = {"round": round_, "version": version, "kind": kind, "rss_mb": rss_mb()}
             print(json.dumps({**line, "start_mb": start}), flush=True)
 
 

@@ -69,12 +69,7 @@ def steady_run(
             settings.kafka_config({"linger.ms": 5, "queue.buffering.max.messages": len(copies)})
         )
         for key, value in copies:
-            while True:
-                try:
-                    producer.produce(topic, key=key, value=value)
-                    break
-                except BufferError:  # the local queue is full: wait for the broker's acks
-                    producer.poll(0.1)
+            producer.produce(topic, key=key, value=value)
             producer.poll(0)
         producer.flush(60)
         stamps = read_timestamps(settings, predictions, since, len(copies), 120 + len(copies) / 500)

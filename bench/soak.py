@@ -23,7 +23,15 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.common import REPO, Echo, deployment, end_offsets, peak_rss_mb, worker_env
+from bench.common import (
+    REPO,
+    Echo,
+    deployment,
+    end_offsets,
+    peak_rss_mb,
+    rss_mb,
+    worker_env,
+)
 from riskstream.core.settings import Settings
 from riskstream.core.topics import PATIENT_RECORDS, RETRAIN_REQUESTS
 from riskstream.producers.publish import publish_simulated
@@ -35,13 +43,6 @@ WORKERS = ("scorer", "joiner", "monitor", "performance", "trigger", "trainer")
 WARM_UP = 0.2  # of the records: caches, windows and Faust tables fill first
 SPAN = 6  # samples (a minute at the full run's 10 s) on either side of the comparison
 BAR = 0.05
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def children_by_worker(pid: int) -> dict[str, int]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from bench.bars import soak_peaks
-from bench.common import REPO
 from bench.notes import NOT_MEASURED, NOTES, PLACEHOLDER, fill_notes
+from tests.unit.bench import latest_full
 
 RESULTS = {
     "throughput": {
@@ -49,13 +48,8 @@ def test_a_section_the_run_did_not_measure_reads_not_measured() -> None:
         fill_notes("{{derived.nonsense}}", RESULTS)
 
 
-def _latest_full() -> tuple[dict[str, object], str]:
-    newest = sorted((REPO / "bench" / "results").glob("*-full.json"))[-1]
-    return json.loads(newest.read_text()), str(newest.relative_to(REPO))
-
-
 def test_the_notes_name_only_figures_the_latest_run_has() -> None:
-    results, _ = _latest_full()
+    results, _ = latest_full()
     assert PLACEHOLDER.search(NOTES.read_text()), "the notes quote no figure: the check is moot"
     assert "{{" not in fill_notes(NOTES.read_text(), results)
 

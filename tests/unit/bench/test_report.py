@@ -3,21 +3,15 @@ its bar."""
 
 from __future__ import annotations
 
-import json
-
 from bench.common import REPO
 from bench.report import _gradual_row, _soak_rows, render
-
-
-def _latest_full() -> tuple[dict[str, object], str]:
-    newest = sorted((REPO / "bench" / "results").glob("*-full.json"))[-1]
-    return json.loads(newest.read_text()), str(newest.relative_to(REPO))
+from tests.unit.bench import latest_full
 
 
 def test_benchmarks_md_is_the_report_of_the_latest_run() -> None:
     """Prose and table cannot disagree: both are rendered from one results file, and the
     committed BENCHMARKS.md is exactly that rendering."""
-    results, source = _latest_full()
+    results, source = latest_full()
     assert (REPO / "BENCHMARKS.md").read_text() == render(results, source)  # type: ignore[arg-type]
 
 
