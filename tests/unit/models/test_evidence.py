@@ -105,3 +105,16 @@ def test_delong_separates_a_real_gain_from_noise() -> None:
 def test_delong_refuses_one_class() -> None:
     with pytest.raises(ValueError, match="two positives and two negatives"):
         delong_test(np.ones(10), np.arange(10), np.arange(10))
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials"), [(0, 5), (2, 10), (5, 10), (7, 10), (1, 1), (30, 100), (12, 24)]
+)
+def test_the_exact_mcnemar_p_value_is_scipy_stats_binomtest(successes: int, trials: int) -> None:
+    """The trainer computes it with scipy.special (scipy.stats would cost it 46 MiB)."""
+    from scipy.stats import binomtest
+
+    from riskstream.models.evidence import _exact_two_sided
+
+    expected = binomtest(successes, trials, 0.5).pvalue
+    assert _exact_two_sided(successes, trials) == pytest.approx(expected, rel=1e-9)

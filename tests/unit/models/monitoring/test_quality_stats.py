@@ -119,3 +119,15 @@ def test_volume_uses_recent_windows_and_hysteresis() -> None:
     # 0.6 is back above 0.5 but not above 1 - 0.6 x 0.5 = 0.7: still breached
     assert volume_condition([1000] * 6, 600, T, frozenset({"volume"})).breached  # type: ignore[union-attr]
     assert not volume_condition([1000] * 6, 750, T, frozenset({"volume"})).breached  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("missing", "n", "expected"), [(0, 50, 0.1), (3, 50, 0.1), (20, 50, 0.1), (1, 1, 0.5)]
+)
+def test_the_missing_p_value_is_the_binomial_tail(missing: int, n: int, expected: float) -> None:
+    """scipy.special's bdtrc, checked against scipy.stats' binom.sf (which workers no longer
+    import: 46 MiB)."""
+    from scipy.stats import binom
+
+    _, p_value = missing_excess(missing, n, expected)
+    assert p_value == pytest.approx(binom.sf(missing - 1, n, expected), rel=1e-9)
