@@ -9,19 +9,15 @@ from typing import Any
 
 import pandas as pd
 
-from riskstream.core.worker_slices import ChampionSettings, PromotionSettings
+from riskstream.core.worker_slices import ChampionSettings
 from riskstream.models import clinic_data, data
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.models.selection import Gates
+from riskstream.models.selection import gates_of
 from riskstream.models.training import TrainingResult, evaluate_model, train
 from riskstream.schemas.events import ModelVersionEvent
 
 log = logging.getLogger(__name__)
-
-
-def gates_of(settings: PromotionSettings) -> Gates:
-    return Gates(settings.gate_accuracy, settings.gate_roc_auc, settings.gate_f1)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+
+if TYPE_CHECKING:
+    from riskstream.core.worker_slices import PromotionSettings
 
 METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall", "brier")
 LOWER_IS_BETTER = frozenset({"brier"})
@@ -15,6 +18,9 @@ GATED = ("accuracy", "roc_auc", "f1")
 SE_SUFFIX = "_se"  # a metric's bootstrap standard error rides beside it: ``f1_se``
 NOISE_Z = 1.96  # a gate missed by at most this many standard errors is missed within noise
 RESAMPLES = 200
+# resamples drawn at once: their counts are resamples x holdout rows, and 200 at once over a
+# 10,000-row holdout took 110 MiB of the trainer's training process (measured 2026-12-05)
+RESAMPLE_CHUNK = 20
 
 
 def evaluate(
@@ -34,7 +40,7 @@ def evaluate(
     both_classes = len(np.unique(y)) == 2
     return {
         "accuracy": (len(y) - fp - fn) / len(y),
-        "roc_auc": float(roc_auc_score(y, score)) if both_classes else float("nan"),
+        "roc_auc": _roc_auc(y, score) if both_classes else float("nan"),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
@@ -42,6 +48,14 @@ def evaluate(
         "errors": float(fp + fn),
         "n": float(len(y)),
     }
+
+
+def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """scikit-learn's, imported here: the trainer's own process decides promotions with this
+    module and must not load scikit-learn for it (its training process computes metrics)."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score))
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -61,21 +75,38 @@ def sampling_errors(
     products; ROC-AUC counts ties as half, as :func:`sklearn.metrics.roc_auc_score` does."""
     y = np.asarray(y_true, dtype=int) == 1
     score = np.asarray(risk, dtype=float)
+    predicted = score >= threshold
+    rng = np.random.default_rng(seed)
+    chunks = [
+        _resampled(rng, min(RESAMPLE_CHUNK, resamples - start), y, score, predicted)
+        for start in range(0, resamples, RESAMPLE_CHUNK)
+    ]
+    accuracy, f1, auc = (np.concatenate(metric) for metric in zip(*chunks, strict=True))
+    return {
+        f"accuracy{SE_SUFFIX}": float(np.std(accuracy, ddof=1)),
+        f"roc_auc{SE_SUFFIX}": float(np.nanstd(auc, ddof=1)) if np.isfinite(auc).sum() > 1 else 0.0,
+        f"f1{SE_SUFFIX}": float(np.std(f1, ddof=1)),
+    }
+
+
+def _resampled(
+    rng: np.random.Generator,
+    resamples: int,
+    y: np.ndarray,
+    score: np.ndarray,
+    predicted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accuracy, F1 and ROC-AUC of ``resamples`` bootstrap resamples, drawn together."""
     n = len(y)
-    drawn = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    drawn = rng.integers(0, n, size=(resamples, n))
     drawn += np.arange(resamples)[:, None] * n  # row b's draws count in row b
     counts = np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n)
-    predicted = score >= threshold
     tp = counts @ (predicted & y)
     wrong = counts @ (predicted != y)
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(tp > 0, 2 * tp / (2 * tp + wrong), 0.0)
         auc = _resampled_auc(counts, y, score)
-    return {
-        f"accuracy{SE_SUFFIX}": float(np.std((n - wrong) / n, ddof=1)),
-        f"roc_auc{SE_SUFFIX}": float(np.nanstd(auc, ddof=1)) if np.isfinite(auc).sum() > 1 else 0.0,
-        f"f1{SE_SUFFIX}": float(np.std(f1, ddof=1)),
-    }
+    return (n - wrong) / n, f1, auc
 
 
 def evaluate_gated(
@@ -174,6 +205,11 @@ class Gates:
             f"misses the quality gates only within the holdout's sampling error ({gaps}) and "
             "scores no lower than the champion on any gated metric"
         )
+
+
+def gates_of(settings: PromotionSettings) -> Gates:
+    """The deployment's gates (``RISKSTREAM_GATE_*``)."""
+    return Gates(settings.gate_accuracy, settings.gate_roc_auc, settings.gate_f1)
 
 
 @dataclass(frozen=True)
