@@ -6,7 +6,9 @@ group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,10 +22,13 @@ from riskstream.schemas import AvroCodec, CodecError
 from riskstream.schemas.events import LabeledExample
 from riskstream.schemas.patient_record import RAW_FEATURES
 
+OPEN_CHUNK = 5000  # examples opened at once: only their patients' keys are held at a time
+T = TypeVar("T")
+
 
 @dataclass
-class LabeledBatch:
-    examples: list[LabeledExample]
+class LabeledBatch(Generic[T]):
+    examples: list[T]
     ranges: dict[int, tuple[int, int]]  # partition → (first offset, last offset) read
     undecodable: int
     positions: list[tuple[int, int]] = field(default_factory=list)  # each example's (p, offset)
@@ -40,16 +45,32 @@ def read_labeled_examples(
     start_ms: int | None,
     end_ms: int | None,
     newest: int | None = None,
-) -> LabeledBatch:
+) -> LabeledBatch[LabeledExample]:
     """The labeled examples with ``start_ms <= event_time < end_ms`` present now; with
     ``newest``, only from about the last ``newest`` offsets of the topic (spread evenly over
     its partitions, as examples are keyed by patient), so a range of months cannot fill the
     trainer's memory."""
+    return read_labeled(settings, codec, start_ms, end_ms, newest, keep=_whole)
+
+
+def _whole(example: LabeledExample) -> LabeledExample:
+    return example
+
+
+def read_labeled(
+    settings: ClusterSettings,
+    codec: AvroCodec,
+    start_ms: int | None,
+    end_ms: int | None,
+    newest: int | None,
+    keep: Callable[[LabeledExample], T],
+) -> LabeledBatch[T]:
+    """:func:`read_labeled_examples`, each opened example kept as ``keep`` makes it: a
+    retrain keeps a row of numbers, 0.5 KB where a decoded example holds 1.8 (measured:
+    50,000 examples took 90 MiB of the trainer's memory)."""
     topic = settings.topic(LABELED_EXAMPLES.name)
-    examples: list[LabeledExample] = []
-    positions: list[tuple[int, int]] = []
-    ranges: dict[int, tuple[int, int]] = {}
-    undecodable = 0
+    batch: LabeledBatch[T] = LabeledBatch([], {}, 0)
+    pending: list[tuple[LabeledExample, tuple[int, int]]] = []
     probe = reader(settings)
     try:
         begin = resolve(probe, topic, start_ms if start_ms is not None else "beginning")
@@ -63,22 +84,37 @@ def read_labeled_examples(
         try:
             example = codec.decode_event(message.value(), LabeledExample)
         except CodecError:
-            undecodable += 1
+            batch.undecodable += 1
             continue
         if end_ms is not None and example.event_time >= end_ms:
             continue
         if start_ms is not None and example.event_time < start_ms:
             continue
-        examples.append(example)
         partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-        positions.append((partition, offset))
-        lo, hi = ranges.get(partition, (offset, offset))
-        ranges[partition] = (min(lo, offset), max(hi, offset))
-    opened, unreadable = open_examples(settings, examples)
-    kept = [(e, at) for e, at in zip(opened, positions, strict=True) if e is not None]
-    return LabeledBatch(
-        [e for e, _ in kept], ranges, undecodable, [at for _, at in kept], unreadable
-    )
+        pending.append((example, (partition, offset)))
+        lo, hi = batch.ranges.get(partition, (offset, offset))
+        batch.ranges[partition] = (min(lo, offset), max(hi, offset))
+        if len(pending) >= OPEN_CHUNK:
+            _keep_opened(settings, pending, keep, batch)
+    _keep_opened(settings, pending, keep, batch)
+    return batch
+
+
+def _keep_opened(
+    settings: ClusterSettings,
+    pending: list[tuple[LabeledExample, tuple[int, int]]],
+    keep: Callable[[LabeledExample], T],
+    batch: LabeledBatch[T],
+) -> None:
+    """Open the pending examples, add what ``keep`` makes of each that opens, and empty
+    ``pending``."""
+    opened, unreadable = open_examples(settings, [example for example, _ in pending])
+    batch.unreadable += unreadable
+    for example, (_, position) in zip(opened, pending, strict=True):
+        if example is not None:
+            batch.examples.append(keep(example))
+            batch.positions.append(position)
+    pending.clear()
 
 
 def open_examples(

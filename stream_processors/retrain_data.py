@@ -16,8 +16,9 @@ from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models import data as bundled
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.schemas import AvroCodec
-from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
-from riskstream.stream_processors.labeled_examples import examples_frame, read_labeled_examples
+from riskstream.schemas.events import LabeledExample, ModelVersionEvent, RetrainRequest
+from riskstream.schemas.patient_record import RAW_FEATURES
+from riskstream.stream_processors.labeled_examples import read_labeled
 
 log = logging.getLogger(__name__)
 LABEL_POLL_S = 2.0  # how often a retrain waiting for labels reads them again
@@ -64,6 +65,32 @@ class MergedRequest:
         return f"{text} (alerts: {','.join(self.alert_ids)})" if self.alert_ids else text
 
 
+@dataclass(frozen=True, slots=True)
+class ExampleRow:
+    """A labeled example as a retrain keeps it while it reads the range."""
+
+    event_time: int
+    request_id: str
+    label: int
+    values: tuple[float, ...]  # in RAW_FEATURES order, NaN where not measured
+
+    @classmethod
+    def of(cls, example: LabeledExample) -> ExampleRow:
+        values = (example.features.get(name) for name in RAW_FEATURES)
+        return cls(
+            example.event_time,
+            example.request_id,
+            int(example.label),
+            tuple(np.nan if v is None else float(v) for v in values),
+        )
+
+
+def rows_frame(rows: list[ExampleRow]) -> pd.DataFrame:
+    """The raw features of the rows (``examples_frame``'s columns)."""
+    matrix = np.array([row.values for row in rows], dtype=float).reshape(-1, len(RAW_FEATURES))
+    return pd.DataFrame(matrix, columns=list(RAW_FEATURES))
+
+
 @dataclass(frozen=True)
 class RetrainData:
     """A request's examples, split in time: the older ones train (after the bootstrap
@@ -84,8 +111,8 @@ def retrain_data(
 ) -> RetrainData | ModelVersionEvent:
     """The request's examples split in time, or the SKIPPED event saying why not."""
     s = settings
-    batch = read_labeled_examples(
-        s, codec, request.start, request.end, newest=s.retrain_max_examples
+    batch = read_labeled(
+        s, codec, request.start, request.end, s.retrain_max_examples, keep=ExampleRow.of
     )
     lineage = {
         "retrain_ids": ",".join(request.retrain_ids),
@@ -121,14 +148,14 @@ def retrain_data(
     boot_raw, boot_y = bundled.load(bundled.TRAIN_FILE)
     lineage["data"] = f"{bundled.TRAIN_FILE} sha256:{bundled.sha256(bundled.TRAIN_FILE)}"
     return RetrainData(
-        raw=pd.concat([boot_raw, examples_frame(recent)], ignore_index=True),
-        y=pd.concat([boot_y, pd.Series([int(e.label) for e in recent])], ignore_index=True),
-        holdout_raw=examples_frame(holdout),
-        holdout_y=np.array([int(e.label) for e in holdout]),
+        raw=pd.concat([boot_raw, rows_frame(recent)], ignore_index=True),
+        y=pd.concat([boot_y, pd.Series([e.label for e in recent])], ignore_index=True),
+        holdout_raw=rows_frame(holdout),
+        holdout_y=np.array([e.label for e in holdout]),
         holdout_positions=[position for _, position in ordered[cut:]],
         examples=len(examples),
         lineage=lineage,
-        reference_raw=examples_frame(reference),
+        reference_raw=rows_frame(reference),
     )
 
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from riskstream.core.settings import Settings
@@ -75,3 +76,26 @@ def test_the_wait_ends_skipped_when_the_labels_never_come(
     data = examples_when_labeled(settings, Any, _request(None), threading.Event())
     assert isinstance(data, ModelVersionEvent) and data.status == "SKIPPED"
     assert 3 <= len(reads) <= 40  # read again every poll while the wait lasted
+
+
+def test_a_retrain_keeps_each_example_as_the_frame_the_whole_example_makes() -> None:
+    from riskstream.schemas.events import LabeledExample
+    from riskstream.stream_processors.labeled_examples import examples_frame
+    from riskstream.stream_processors.retrain_data import ExampleRow, rows_frame
+
+    def example(i: int, features: dict[str, float | None]) -> LabeledExample:
+        return LabeledExample(
+            example_id=f"e{i}", request_id=f"r{i}", patient_ref="p", event_time=i,
+            labeled_at=i, features=features, label=i % 2, risk=0.5, predicted_label=1,
+            model_version="1", prediction_partition=0, prediction_offset=i,
+            truth_partition=0, truth_offset=i,
+        )  # fmt: skip
+
+    examples = [
+        example(0, {"glucose": 120.0, "age": 33.0}),  # the rest not measured
+        example(1, {"glucose": 99.0, "bmi": None, "age": 51.0}),  # measured as missing
+    ]
+    rows = [ExampleRow.of(e) for e in examples]
+    assert [(r.event_time, r.request_id, r.label) for r in rows] == [(0, "r0", 0), (1, "r1", 1)]
+    pd.testing.assert_frame_equal(rows_frame(rows), examples_frame(examples))
+    assert rows_frame([]).shape == (0, examples_frame(examples).shape[1])
