@@ -13,7 +13,6 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,17 @@ from mlflow.tracking import MlflowClient
 
 from riskstream.core.worker_slices import ChampionSettings
 from riskstream.models.bundle import BUNDLE_FILE, ModelLoadError, ScoringModel
+from riskstream.models.reference import DriftReference
 from riskstream.models.registry_reader import (
     CHALLENGER,
     CHAMPION,
     ONLINE,
     PREVIOUS,
     RegistryError,
+    VersionInfo,
+    Watch,
     cache_version,
+    calibration_tags,
     registered_name,
 )
 
@@ -46,8 +49,6 @@ WATCH_TAG = "riskstream.watch"  # how the watch after its promotion ended, and o
 AWAITING_TAG = "riskstream.awaiting_approval"  # RISKSTREAM_PROMOTION=manual: a person decides
 DECISION_TAG = "riskstream.decision"  # who approved or rejected the version, when and why
 ACTION_TAG = "riskstream.last_action"  # a person's last action on the version: who, when, why
-CALIBRATION_TAG = "riskstream.calibration"
-RELIABILITY_TAG = "riskstream.reliability"
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
@@ -72,25 +73,6 @@ class _BundleModel(PythonModel):
         """Risk of each record (a dict of PatientRecord feature names to values)."""
         risk = self.model.predict_frame(pd.DataFrame.from_records(model_input))[1]
         return [float(r) for r in risk]
-
-
-@dataclass(frozen=True)
-class Watch:
-    """A promoted ``champion`` under watch since ``since_ms``, with ``previous`` in shadow."""
-
-    champion: str
-    previous: str
-    since_ms: int
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    aliases: tuple[str, ...]
-    run_id: str | None
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    created_ms: int
 
 
 class Registry:
@@ -147,29 +129,49 @@ class Registry:
     ) -> tuple[str, str]:
         """One MLflow run with params, metrics, plots, reference and the model; returns
         (run_id, registered version)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            run_id, version = self.log_bundle(
+                model.save(Path(tmp)),
+                model.reference,
+                params=params,
+                metrics=metrics,
+                tags={**tags, **calibration_tags(model)},
+                figures=figures,
+            )
+        model.version = version
+        return run_id, version
+
+    def log_bundle(
+        self,
+        bundle_path: Path,
+        reference: DriftReference,
+        *,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        figures: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """:meth:`log_and_register` of a bundle already saved (the trainer's training
+        process saves it): (run_id, registered version)."""
         experiment = self.experiment_id  # made first: it points MLflow's calls at this store
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
-            tags = {**tags, **calibration_tags(model)}
             mlflow.set_tags(tags)
-            mlflow.log_dict(dict(model.reference), "reference.json")
+            mlflow.log_dict(dict(reference), "reference.json")
             for name, figure in (figures or {}).items():
                 mlflow.log_figure(figure, f"plots/{name}")
-            with tempfile.TemporaryDirectory() as tmp:
-                bundle_path = model.save(Path(tmp))
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=_BundleModel(),
-                    artifacts={"bundle": str(bundle_path)},
-                    pip_requirements=["riskstream"],
-                )
-                with _printed_to_log():
-                    registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
-                version = str(registered.version)
-                # the workers on this machine then load it from disk, not through MLflow
-                cache_version(self.settings, version, bundle_path, metrics, model.reference)
-        model.version = version
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_BundleModel(),
+                artifacts={"bundle": str(bundle_path)},
+                pip_requirements=["riskstream"],
+            )
+            with _printed_to_log():
+                registered = mlflow.register_model(info.model_uri, self.name, tags=tags)
+            version = str(registered.version)
+            # the workers on this machine then load it from disk, not through MLflow
+            cache_version(self.settings, version, bundle_path, metrics, reference)
         return run.info.run_id, version
 
     def set_alias(self, alias: str, version: str) -> None:
@@ -369,16 +371,6 @@ class Registry:
         model = ScoringModel.load(path)
         model.version = version
         return model
-
-
-def calibration_tags(model: ScoringModel) -> dict[str, str]:
-    """How the version's scores are calibrated, and its reliability table (`model list`)."""
-    if model.calibration is None:
-        return {CALIBRATION_TAG: "none (raw scores)"}
-    return {
-        CALIBRATION_TAG: model.calibration.describe(),
-        RELIABILITY_TAG: model.calibration.reliability_text(),
-    }
 
 
 @contextlib.contextmanager

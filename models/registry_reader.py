@@ -38,6 +38,8 @@ CHALLENGER = "challenger"
 PREVIOUS = "previous"  # the champion before a promotion, scored in shadow while it is watched
 ONLINE = "online"  # the online learner's newest snapshot
 METRICS_FILE = "metrics.json"
+CALIBRATION_TAG = "riskstream.calibration"
+RELIABILITY_TAG = "riskstream.reliability"
 REFERENCE_FILE = "reference.pkl"  # the bundle's drift reference alone: builtins and numpy
 FETCH_TIMEOUT_S = 300.0
 
@@ -53,6 +55,28 @@ class VersionReference:
     version: str
     reference: DriftReference
     kind: str = "reference"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A promoted ``champion`` under watch since ``since_ms``, with ``previous`` in shadow."""
+
+    champion: str
+    previous: str
+    since_ms: int
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version as the registry describes it (here, not in ``registry.py``, so a
+    process that only receives one never imports MLflow)."""
+
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    created_ms: int
 
 
 class RegistryError(RiskstreamError):
@@ -106,6 +130,16 @@ def cache_version(
         json.dump({k: v for k, v in metrics.items() if v == v}, text)  # NaN is not JSON
     os.replace(text.name, folder / METRICS_FILE)
     return folder
+
+
+def calibration_tags(model: ScoringModel) -> dict[str, str]:
+    """How the version's scores are calibrated, and its reliability table (`model list`)."""
+    if model.calibration is None:
+        return {CALIBRATION_TAG: "none (raw scores)"}
+    return {
+        CALIBRATION_TAG: model.calibration.describe(),
+        RELIABILITY_TAG: model.calibration.reliability_text(),
+    }
 
 
 class RegistryReader:

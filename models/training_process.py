@@ -33,7 +33,7 @@ class TrainingProcessError(RiskstreamError):
     """The training process died (killed, or out of memory) before it answered."""
 
 
-def _warm() -> None:
+def warm_training() -> None:
     """Import what a fit needs, so the first request pays nothing for it."""
     import riskstream.models.training  # noqa: F401
 
@@ -61,9 +61,12 @@ def _end_with(parent: int) -> None:
 class TrainingProcess:
     """One child process that runs fits; started by :meth:`start`, stopped by :meth:`stop`."""
 
-    def __init__(self, name: str, *, nice: int = 0) -> None:
+    def __init__(
+        self, name: str, *, nice: int = 0, warm: Callable[[], None] = warm_training
+    ) -> None:
         self.name = name
         self.nice = nice
+        self.warm = warm  # run in the child as it starts (a module-level function)
         self._pool: ProcessPoolExecutor | None = None
         self._pid: Future[int] | None = None
 
@@ -75,7 +78,7 @@ class TrainingProcess:
                 initializer=_child_setup,
                 initargs=(self.nice, os.getpid()),
             )
-            self._pool.submit(_warm)
+            self._pool.submit(self.warm)
             self._pid = self._pool.submit(os.getpid)
         return self
 

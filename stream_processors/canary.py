@@ -34,7 +34,7 @@ from riskstream.models.monitoring.live_evidence import (
     live_evidence,
     paired_windows,
 )
-from riskstream.models.registry import CHAMPION, Watch
+from riskstream.models.registry_reader import CHAMPION, Watch
 from riskstream.schemas.events import (
     AlertKind,
     AlertStatus,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from riskstream.core.topics import LABELED_EXAMPLES
 from riskstream.core.worker_slices import MonitoringSettings
@@ -29,9 +30,13 @@ from riskstream.models.monitoring.live_evidence import (
     live_evidence,
     pair_of,
 )
-from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
+from riskstream.models.registry_reader import CHALLENGER, CHAMPION
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import LabeledExample, ModelVersionEvent
+
+if TYPE_CHECKING:
+    from riskstream.models.registry import Registry
+    from riskstream.models.registry_process import RegistryProcess
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +65,15 @@ class EvidenceWatcher:
 
     name = "evidence watcher"
 
-    def __init__(self, settings: MonitoringSettings, registry: Registry | None = None) -> None:
+    def __init__(
+        self, settings: MonitoringSettings, registry: Registry | RegistryProcess | None = None
+    ) -> None:
         self.settings = settings
-        self.registry = registry or Registry(settings)
+        if registry is None:  # the trainer passes its registry process; a test, nothing
+            from riskstream.models.registry import Registry
+
+            registry = Registry(settings)
+        self.registry = registry
         self.decisions: list[ModelVersionEvent] = []
 
     def run(self, stop: threading.Event) -> None:

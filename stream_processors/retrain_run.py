@@ -1,7 +1,9 @@
 """One retrain of the trainer: a request's labeled examples → a fitted, registered and judged
 version, and the ModelVersionEvent that says what became of it.
 
-The fit runs in a training process of its own (``models/training_process.py``). With a
+The fit, and all work with models, runs in a training process of its own
+(``retrain_fit.py``), and the registry is held by another (``registry_process.py``): this
+process holds neither an estimator nor MLflow. With a
 champion to start from it is a refit: the champion's family, hyperparameters and engineered
 features, fitted on the bootstrap data plus the request's examples, calibrated again. That
 takes seconds where the full search takes a minute on 2 cores, and a drift is answered by
@@ -22,20 +24,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from riskstream.core.worker_slices import MonitoringSettings
-from riskstream.models.bootstrap import gates_of
-from riskstream.models.bundle import ModelLoadError, ScoringModel
-from riskstream.models.candidates import CANDIDATES
+from riskstream.models.bundle import ModelLoadError
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.models.monitoring.notifications import AWAITING_APPROVAL
-from riskstream.models.online import OFFSETS_TAG, has_learned_any, parse_offsets
-from riskstream.models.reference import drift_reference
-from riskstream.models.registry import CHALLENGER, CHAMPION, Registry
-from riskstream.models.selection import decide_promotion, evaluate_gated, promotion_route
-from riskstream.models.training import TrainingResult, refit, train
+from riskstream.models.registry_reader import CHALLENGER, CHAMPION
+from riskstream.models.selection import decide_promotion, gates_of, promotion_route
 from riskstream.models.training_process import TrainingProcess
 from riskstream.schemas import AvroCodec
 from riskstream.schemas.events import ModelVersionEvent
@@ -44,10 +40,23 @@ from riskstream.stream_processors.retrain_data import (
     RetrainData,
     examples_when_labeled,
 )
+from riskstream.stream_processors.retrain_fit import (
+    REFIT,
+    SEARCH,
+    FittedVersion,
+    fit_for_request,
+    holdout_metrics_of,
+    judge_search,
+    online_rival,
+    search_pickled,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from riskstream.models.registry_process import RegistryProcess
 
 log = logging.getLogger(__name__)
-REFIT, SEARCH = "refit", "search"
-FAMILIES = frozenset(c.name for c in CANDIDATES)
 
 
 @dataclass
@@ -59,7 +68,7 @@ class PendingSearch:
     rejection on live evidence says the request's data no longer speaks for the traffic, and
     its holdout may not promote another version learned from it."""
 
-    future: Future[TrainingResult]
+    future: Future[bytes]  # the search's result, pickled (``search_pickled``)
     data: RetrainData
     refit_version: str
     refit_on_trial: bool  # the refit is a challenger that live evidence or a person decides
@@ -72,7 +81,7 @@ class Retrainer:
     def __init__(
         self,
         settings: MonitoringSettings,
-        registry: Registry,
+        registry: RegistryProcess,
         announce: Callable[[ModelVersionEvent], None],
         *,
         seed: int = 0,
@@ -106,23 +115,15 @@ class Retrainer:
         if isinstance(data, ModelVersionEvent):
             return data
         clock.lap("read")
-        champion_version, champion = self._champion()
+        champion_version, champion_bundle = self._champion()
         clock.lap("champion")
-        mode = self.settings.retrain_search
-        fit = REFIT if champion is not None and champion.kind in FAMILIES else SEARCH
-        if mode == "first":
-            fit = SEARCH
-        if fit == REFIT:
-            assert champion is not None
-            result = self.refits.run(
-                refit, champion, data.raw, data.y, seed=self.seed, metric=self._metric
-            )
-        else:
-            result = self.refits.run(train, data.raw, data.y, **self._search_options())
+        fitted = self.refits.run(
+            fit_for_request, self.settings, data, champion_bundle, seed=self.seed
+        )
         clock.lap("fit")
-        data = replace(data, lineage={**data.lineage, "fit": fit, "seconds": clock.text()})
-        event = self.judge(result, data, champion_version, champion)
-        if fit == REFIT and mode == "background" and event.version:
+        data = replace(data, lineage={**data.lineage, "fit": fitted.fit, "seconds": clock.text()})
+        event = self.judge(fitted, data)
+        if fitted.fit == REFIT and self.settings.retrain_search == "background" and event.version:
             self._search_after(data, event, champion_version)
         return event
 
@@ -141,11 +142,12 @@ class Retrainer:
             data = replace(search.data, lineage=lineage)
             try:
                 result = search.future.result()
-                champion_version, champion = self._champion()
+                champion_version, champion_bundle = self._champion()
                 if champion_version != search.expected_champion:
                     events.append(_stale(self.settings, search, champion_version, lineage))
                     continue
-                events.append(self.judge(result, data, champion_version, champion))
+                fitted = self._judge_search(result, data, champion_bundle)
+                events.append(self.judge(fitted, data))
             except Exception as exc:  # reported, never lost: the search's outcome is FAILED
                 log.exception("trainer: the background search failed")
                 events.append(
@@ -164,8 +166,13 @@ class Retrainer:
     def _metric(self) -> str:
         return self.settings.selection_metric
 
-    def _search_options(self) -> dict[str, object]:
-        return {"seed": self.seed, "metric": self._metric, "rule": self.settings.selection_rule}
+    def _judge_search(
+        self, result: bytes, data: RetrainData, champion_bundle: Path | None
+    ) -> FittedVersion:
+        fitted: FittedVersion = self.refits.run(
+            judge_search, self.settings, result, data, champion_bundle
+        )
+        return fitted
 
     def _search_after(
         self, data: RetrainData, refit: ModelVersionEvent, champion_before: str | None
@@ -180,7 +187,7 @@ class Retrainer:
         # the champion the refit's outcome should leave: itself when it won (or must win)
         won = refit.status == "PROMOTED" or on_trial
         expected = refit.version if won else champion_before
-        future = self.searches.submit(train, data.raw, data.y, **self._search_options())
+        future = self.searches.submit(search_pickled, self.settings, data, seed=self.seed)
         self.pending.append(PendingSearch(future, data, refit.version, on_trial, expected))
         log.info("trainer: full candidate search started in the background")
 
@@ -194,48 +201,41 @@ class Retrainer:
             return False
         return self.registry.alias_version(CHALLENGER) == search.refit_version
 
-    def _champion(self) -> tuple[str | None, ScoringModel | None]:
-        """The champion's version and model (None when it does not load)."""
+    def _champion(self) -> tuple[str | None, Path | None]:
+        """The champion's version and bundle file (None when it does not load)."""
         version = self.registry.alias_version(CHAMPION)
         if version is None:
             return None, None
         try:
-            return version, self.registry.load(version)
+            return version, self.registry.download(version)[1]
         except ModelLoadError:
             log.warning("trainer: champion %s does not load; comparing with none", version)
             return version, None
 
-    def judge(
-        self,
-        result: TrainingResult,
-        data: RetrainData,
-        champion_version: str | None,
-        champion: ScoringModel | None,
-    ) -> ModelVersionEvent:
+    def judge(self, fitted: FittedVersion, data: RetrainData) -> ModelVersionEvent:
         """Register the fitted version, announce it, and decide what becomes of it."""
-        if self.settings.reference == "recent":
-            _describe_recent_traffic(result.model, data.reference_raw)
-        candidate_metrics = _holdout_metrics(result.model, data)
-        champion_metrics = None if champion is None else _holdout_metrics(champion, data)
-        lineage = {**data.lineage, "feature_pipeline": result.pipeline.describe()}
-        metrics = {f"holdout_{k}": v for k, v in candidate_metrics.items()}
-        metrics.update({f"cv_{k}": v for k, v in result.selected.cv_metrics.items()})
-        if champion_metrics:
-            metrics.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
-        registered = self._register(result, data, lineage, metrics)
+        lineage = {**data.lineage, "feature_pipeline": fitted.feature_pipeline}
+        metrics = {f"holdout_{k}": v for k, v in fitted.holdout.items()}
+        metrics.update({f"cv_{k}": v for k, v in fitted.cv_metrics.items()})
+        if fitted.champion_holdout:
+            metrics.update({f"champion_holdout_{k}": v for k, v in fitted.champion_holdout.items()})
+        registered = self._register(fitted, data, lineage, metrics)
         if isinstance(registered, ModelVersionEvent):
             return registered
         version, run_id = registered
+        candidate_metrics = fitted.holdout
         rival = self._online_rival(data)
         if rival is not None:
             version, run_id, candidate_metrics = _prefer_rival(
                 rival, (version, run_id, candidate_metrics), metrics, lineage, self._metric
             )
-        return self._decide(version, run_id, candidate_metrics, champion_metrics, metrics, lineage)
+        return self._decide(
+            version, run_id, candidate_metrics, fitted.champion_holdout, metrics, lineage
+        )
 
     def _register(
         self,
-        result: TrainingResult,
+        fitted: FittedVersion,
         data: RetrainData,
         lineage: dict[str, str],
         metrics: dict[str, float],
@@ -248,21 +248,20 @@ class Retrainer:
             "riskstream.pipeline_version": PIPELINE_VERSION,
             "riskstream.training_reason": lineage["training_reason"],
             "riskstream.retrain_ids": lineage["retrain_ids"],
-            "riskstream.candidate": result.selected.name,
+            "riskstream.candidate": fitted.candidate,
             "riskstream.fit": lineage["fit"],
-            "riskstream.threshold": f"{result.model.threshold:.2f}",
-            "riskstream.reference": str(result.model.reference.get("source", "training")),
+            **fitted.tags,
         }
         params = {
-            "candidate": result.selected.name,
+            "candidate": fitted.candidate,
             "fit": lineage["fit"],
             "examples": data.examples,
             "holdout": len(data.holdout_y),
-            **result.selected.best_params,
+            **fitted.best_params,
         }
         clock = _Stopwatch()
-        run_id, version = self.registry.log_and_register(
-            result.model, metrics=metrics, tags=tags, params=params
+        run_id, version = self.registry.log_bundle(
+            fitted.bundle, fitted.reference, metrics=metrics, tags=tags, params=params
         )
         clock.lap("register")
         timed = {**lineage, "seconds": f"{lineage.get('seconds', '')} {clock.text()}".strip()}
@@ -274,11 +273,11 @@ class Retrainer:
                 run_id=run_id,
                 metrics=metrics,
                 lineage=timed,
-                reason=f"{lineage['fit']} of {result.selected.name}; judged next",
+                reason=f"{lineage['fit']} of {fitted.candidate}; judged next",
             )
         )
-        try:
-            self.registry.load(version)
+        try:  # what the registry holds, downloaded and loaded back in the training process
+            self.refits.run(holdout_metrics_of, self.registry.download(version)[1], data)
         except ModelLoadError as exc:
             return ModelVersionEvent.announce(
                 self.settings.model_name,
@@ -294,17 +293,16 @@ class Retrainer:
     def _online_rival(self, data: RetrainData) -> tuple[str, str, dict[str, float]] | None:
         """The newest online snapshot that learned none of the holdout, judged on it:
         (version, run id, holdout metrics); None when there is none or it does not load."""
-        for info in reversed(self.registry.versions()):
-            offsets = info.tags.get(OFFSETS_TAG)
-            if offsets is None or has_learned_any(parse_offsets(offsets), data.holdout_positions):
-                continue
-            try:
-                snapshot = self.registry.load(info.version)
-            except ModelLoadError:
-                log.warning("trainer: online snapshot %s does not load; not compared", info.version)
-                return None
-            return info.version, info.run_id or "", _holdout_metrics(snapshot, data)
-        return None
+        info = self.refits.run(online_rival, self.registry.versions(), data)
+        if info is None:
+            return None
+        try:
+            bundle = self.registry.download(info.version)[1]
+            metrics = self.refits.run(holdout_metrics_of, bundle, data)
+        except ModelLoadError:
+            log.warning("trainer: online snapshot %s does not load; not compared", info.version)
+            return None
+        return info.version, info.run_id or "", metrics
 
     def _decide(
         self,
@@ -391,13 +389,6 @@ def _stale(
     )
 
 
-def _holdout_metrics(model: ScoringModel, data: RetrainData) -> dict[str, float]:
-    """The model's metrics on the holdout, with the sampling errors of the gated ones (the
-    gates weigh a miss against them, :meth:`Gates.missed_within_noise`)."""
-    _, risk = model.predict_frame(data.holdout_raw)
-    return evaluate_gated(data.holdout_y, risk, model.threshold)
-
-
 def _prefer_rival(
     rival: tuple[str, str, dict[str, float]],
     batch: tuple[str, str, dict[str, float]],
@@ -422,14 +413,3 @@ def _prefer_rival(
     metrics.update({f"batch_holdout_{k}": v for k, v in candidate_metrics.items()})
     metrics.update({f"holdout_{k}": v for k, v in online_metrics.items()})
     return rival
-
-
-def _describe_recent_traffic(model: ScoringModel, recent: pd.DataFrame) -> None:
-    """Make the version's drift reference the newest traffic it learned and was validated on
-    (``RISKSTREAM_REFERENCE=recent``), not its whole training set, which mixes the bootstrap
-    data with the drifted regime: the drift monitor then compares what the version will
-    serve with what it was built for, and the incident that asked for it resolves once it
-    serves."""
-    _, risk = model.predict_frame(recent)
-    model.reference.update(drift_reference(recent, model.pipeline.frame(recent), risk))
-    model.reference["source"] = "recent"

@@ -37,7 +37,7 @@ from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.dead_letter import dead_letter
 from riskstream.io.kafka.runtime import TransactionalRuntime
 from riskstream.io.ops import WorkerMetrics
-from riskstream.models.registry import Registry
+from riskstream.models.registry_process import RegistryProcess
 from riskstream.schemas import CodecError
 from riskstream.schemas.events import DeadLetter, ModelVersionEvent, RetrainRequest
 from riskstream.stream_processors.canary import CanaryWatch
@@ -61,7 +61,7 @@ class Trainer:
         self.settings = settings
         self.seed = seed
         self.max_runs = max_runs  # exit after this many training runs (None: never)
-        self.registry = Registry(settings)
+        self.registry = RegistryProcess(settings)  # MLflow in a child: see its module
         self.metrics = WorkerMetrics("trainer", stall_s=900.0)  # a training may take minutes
         self.runtime = TransactionalRuntime(
             settings,
@@ -84,7 +84,9 @@ class Trainer:
         limit = max_runs if max_runs is not None else self.max_runs
         if limit is not None and self.runs >= limit:
             return
-        self.registry.open()  # the store's first open is slow: before any request waits on it
+        # the registry's process starts now, and the store's first open is slow: both before
+        # any request waits on them
+        self.registry.open()
         self.runtime.start()
         self.retrainer.start(stop)
         helpers_stop = threading.Event()  # set when the loop ends, however it ends
@@ -97,16 +99,17 @@ class Trainer:
             for helper in helpers:
                 helper.join(30)
             self.retrainer.stop()
+            self.registry.stop()
 
     def _start_helpers(self, stop: threading.Event) -> list[threading.Thread]:
-        """The referee and the canary, each on its own thread with its own registry client;
-        with manual promotion a person decides (`riskstream model evidence` shows what the
-        referee would weigh)."""
+        """The referee and the canary, each on its own thread, asking the trainer's registry
+        process; with manual promotion a person decides (`riskstream model evidence` shows
+        what the referee would weigh)."""
         runs: list[tuple[str, Callable[[threading.Event], None]]] = []
         if self.settings.promotion_evidence == "live" and self.settings.promotion == "auto":
-            runs.append(("referee", LiveReferee(self.settings).run))
+            runs.append(("referee", LiveReferee(self.settings, self.registry).run))
         if self.settings.canary_windows > 0:
-            runs.append(("canary", CanaryWatch(self.settings).run))
+            runs.append(("canary", CanaryWatch(self.settings, self.registry).run))
         helpers = [threading.Thread(target=r, args=(stop,), name=n, daemon=True) for n, r in runs]
         for helper in helpers:
             helper.start()

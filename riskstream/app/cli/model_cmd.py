@@ -111,7 +111,8 @@ def list_versions(
     """Versions, aliases, metrics, calibration (ECE) and lineage."""
     settings = load_settings()
     configure_logging(settings)
-    from riskstream.models.registry import CALIBRATION_TAG, RELIABILITY_TAG, Registry
+    from riskstream.models.registry import Registry
+    from riskstream.models.registry_reader import CALIBRATION_TAG, RELIABILITY_TAG
 
     registry = Registry(settings)
     table = Table(title=f"model {registry.name}")

@@ -1,6 +1,7 @@
 """What a worker process loads before its first record. Every library imported at start is
 resident for the worker's whole life: MLflow cost a worker 163 MiB, pandas (with pyarrow)
-68 MiB, against a bar of 300 MB per worker. Each is loaded only where it is used."""
+68 MiB, scipy.stats 46 MiB, against a bar of 300 MB per worker. Each is loaded only where it
+is used: the trainer's estimators and MLflow live in its child processes."""
 
 import json
 import subprocess
@@ -13,9 +14,10 @@ WORKERS = {
     "scorer": ("mlflow", "pandas", "sklearn", "river"),
     "joiner": ("mlflow", "pandas", "sklearn", "river", "scipy"),
     "trigger": ("mlflow", "pandas", "sklearn"),
-    "monitor": ("mlflow", "pandas", "sklearn", "river"),
-    "performance": ("mlflow", "pandas", "sklearn"),
-    "trainer": ("matplotlib",),  # plots are drawn at bootstrap only
+    "monitor": ("mlflow", "pandas", "sklearn", "river", "scipy.stats"),
+    "performance": ("mlflow", "pandas", "sklearn", "scipy.stats"),
+    # fits, estimators and the registry are in its child processes; plots only at bootstrap
+    "trainer": ("matplotlib", "mlflow", "sklearn", "xgboost", "river", "scipy.stats"),
 }
 
 
