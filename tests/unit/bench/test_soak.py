@@ -1,0 +1,32 @@
+"""The soak's reading of a worker's child processes: which they are, their peaks, and
+whether one is still working (the trainer's background search)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench.soak import _children_busy, child_peaks, child_processes
+
+
+def test_children_are_found_with_their_peaks_and_an_idle_one_is_not_busy() -> None:
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        assert idle.pid in child_processes(os.getpid())
+        peaks = child_peaks({"tester": os.getpid(), "none": idle.pid})
+        assert set(peaks) == {"tester's largest child process"}  # sleep has no children
+        assert peaks["tester's largest child process"] > 0
+        assert not _children_busy(os.getpid(), window_s=1.0)
+    finally:
+        idle.kill()
+        idle.wait()
+
+
+def test_a_child_that_computes_is_busy() -> None:
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert _children_busy(os.getpid(), window_s=1.0)
+    finally:
+        spin.kill()
+        spin.wait()
