@@ -8,6 +8,7 @@ from typing import Any
 CA_BAR = 0.1  # the scorer's rate per process against the raw passthrough (issue #29)
 SCALE_OUT_BAR = 1.7  # 2 processes against 1
 RSS_BAR_MIB = 300 / 1.048576  # peak RSS of each worker: 300 MB
+CHILDREN = "_children"  # a soak peak's key suffix: the worker's largest child process
 
 
 def soak_peaks(s: dict[str, Any]) -> dict[str, tuple[float, str]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.bars import CHILDREN
 from bench.common import (
     REPO,
     Echo,
@@ -105,7 +106,7 @@ def child_peaks(pids: dict[str, int]) -> dict[str, float]:
             with contextlib.suppress(OSError):
                 found.append(peak_rss_mb(child))
         if found:
-            peaks[f"{name}'s largest child process"] = round(max(found), 1)
+            peaks[f"{name}{CHILDREN}"] = round(max(found), 1)
     return peaks
 
 
