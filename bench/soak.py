@@ -134,6 +134,7 @@ def measure(
     records: int,
     rate: float,
     sample_s: float = 10.0,
+    search_wait_s: float = SEARCH_WAIT_S,
 ) -> dict[str, Any]:
     settings = deployment(base, "soak-", work / "soak")
     run_all = subprocess.Popen(
@@ -182,7 +183,7 @@ def measure(
         published_s = next((s["t"] for s in samples if s["sent"] >= records), seconds)
         # a background search still running has not reached its peak yet
         waited = time.monotonic()
-        while _children_busy(pids["trainer"]) and time.monotonic() - waited < SEARCH_WAIT_S:
+        while time.monotonic() - waited < search_wait_s and _children_busy(pids["trainer"]):
             echo(f"soak: the trainer's search is running ({time.monotonic() - waited:.0f} s)")
         # VmHWM: each worker's peak over its whole life, between samples too (bar: 300 MB),
         # and of the trainer's child processes, which hold MLflow and the estimators
