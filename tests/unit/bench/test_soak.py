@@ -11,11 +11,14 @@ from bench.soak import _children_busy, child_peaks, child_processes
 
 
 def test_children_are_found_with_their_peaks_and_an_idle_one_is_not_busy() -> None:
-    idle = subprocess.Popen(["sleep", "30"])
+    # a child read between fork and exec has no memory map yet (VmHWM 0): it says when it runs
+    code = "import time; print('up', flush=True); time.sleep(30)"
+    idle = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert idle.stdout is not None and idle.stdout.readline() == "up\n"
         assert idle.pid in child_processes(os.getpid())
         peaks = child_peaks({"tester": os.getpid(), "none": idle.pid})
-        assert set(peaks) == {"tester_children"}  # sleep has no children
+        assert set(peaks) == {"tester_children"}  # the child has none of its own
         assert peaks["tester_children"] > 0
         assert not _children_busy(os.getpid(), window_s=1.0)
     finally:
