@@ -15,6 +15,7 @@ to name the functions it sends, so the estimators' libraries are imported inside
 
 from __future__ import annotations
 
+import logging
 import pickle
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from riskstream.core.worker_slices import MonitoringSettings
-from riskstream.models.bundle import ScoringModel
+from riskstream.models.bundle import ModelLoadError, ScoringModel
 from riskstream.models.registry_reader import VersionInfo, calibration_tags
 from riskstream.stream_processors.retrain_data import RetrainData
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from riskstream.models.reference import DriftReference
     from riskstream.models.training import TrainingResult
 
+log = logging.getLogger(__name__)
 REFIT, SEARCH = "refit", "search"
 
 
@@ -65,7 +67,7 @@ def fit_for_request(
     from riskstream.models.candidates import CANDIDATES
     from riskstream.models.training import refit, train
 
-    champion = None if champion_bundle is None else ScoringModel.load(champion_bundle)
+    champion = _champion(champion_bundle)
     families = {c.name for c in CANDIDATES}
     fit = REFIT if champion is not None and champion.kind in families else SEARCH
     if settings.retrain_search == "first":
@@ -92,8 +94,20 @@ def judge_search(
 ) -> FittedVersion:
     """A background search's result (from :func:`search_pickled`), judged like a refit."""
     searched: TrainingResult = pickle.loads(result)  # our own child's bytes
-    champion = None if champion_bundle is None else ScoringModel.load(champion_bundle)
+    champion = _champion(champion_bundle)
     return _fitted(settings, searched, SEARCH, data, champion)
+
+
+def _champion(bundle: Path | None) -> ScoringModel | None:
+    """The champion to refit and compare with; None when there is none or it does not load
+    (a corrupt champion must not stop a retrain that may replace it)."""
+    if bundle is None:
+        return None
+    try:
+        return ScoringModel.load(bundle)
+    except ModelLoadError as exc:
+        log.warning("trainer: the champion does not load (%s); comparing with none", exc.message)
+        return None
 
 
 def holdout_metrics_of(bundle: Path, data: RetrainData) -> dict[str, float]:

@@ -3,6 +3,7 @@ rival a batch version."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -47,3 +48,12 @@ def test_the_online_rival_is_the_newest_snapshot_that_learned_none_of_the_holdou
     assert online_rival([batch, clean, learned_holdout], data) == clean
     assert online_rival([batch, learned_holdout], data) is None
     assert online_rival([], data) is None
+
+
+def test_a_corrupt_champion_is_compared_with_none_not_a_failed_retrain(tmp_path: Path) -> None:
+    from riskstream.stream_processors.retrain_fit import _champion
+
+    corrupt = tmp_path / "bundle.pkl"
+    corrupt.write_bytes(b"corrupt")
+    assert _champion(corrupt) is None
+    assert _champion(None) is None
