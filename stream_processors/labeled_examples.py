@@ -134,9 +134,32 @@ def open_examples(
     return opened, keyring.stats.unreadable
 
 
+@dataclass(frozen=True, slots=True)
+class ExampleRow:
+    """A labeled example as a retrain keeps it while it reads the range."""
+
+    event_time: int
+    request_id: str
+    label: int
+    values: tuple[float, ...]  # in RAW_FEATURES order, NaN where not measured
+
+    @classmethod
+    def of(cls, example: LabeledExample) -> ExampleRow:
+        values = (example.features.get(name) for name in RAW_FEATURES)
+        return cls(
+            example.event_time,
+            example.request_id,
+            int(example.label),
+            tuple(np.nan if v is None else float(v) for v in values),
+        )
+
+
+def rows_frame(rows: list[ExampleRow]) -> pd.DataFrame:
+    """The raw features of the rows, one column per RAW_FEATURES name."""
+    matrix = np.array([row.values for row in rows], dtype=float).reshape(-1, len(RAW_FEATURES))
+    return pd.DataFrame(matrix, columns=list(RAW_FEATURES))
+
+
 def examples_frame(examples: list[LabeledExample]) -> pd.DataFrame:
     """The raw features of labeled examples, NaN where a feature was not measured."""
-    return pd.DataFrame.from_records(
-        [{n: e.features.get(n, np.nan) for n in RAW_FEATURES} for e in examples],
-        columns=list(RAW_FEATURES),
-    ).astype(float)
+    return rows_frame([ExampleRow.of(example) for example in examples])

@@ -16,9 +16,8 @@ from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.models import data as bundled
 from riskstream.models.features import PIPELINE_VERSION
 from riskstream.schemas import AvroCodec
-from riskstream.schemas.events import LabeledExample, ModelVersionEvent, RetrainRequest
-from riskstream.schemas.patient_record import RAW_FEATURES
-from riskstream.stream_processors.labeled_examples import read_labeled
+from riskstream.schemas.events import ModelVersionEvent, RetrainRequest
+from riskstream.stream_processors.labeled_examples import ExampleRow, read_labeled, rows_frame
 
 log = logging.getLogger(__name__)
 LABEL_POLL_S = 2.0  # how often a retrain waiting for labels reads them again
@@ -63,32 +62,6 @@ class MergedRequest:
     def reason_text(self) -> str:
         text = "+".join(self.reasons) or "MANUAL"
         return f"{text} (alerts: {','.join(self.alert_ids)})" if self.alert_ids else text
-
-
-@dataclass(frozen=True, slots=True)
-class ExampleRow:
-    """A labeled example as a retrain keeps it while it reads the range."""
-
-    event_time: int
-    request_id: str
-    label: int
-    values: tuple[float, ...]  # in RAW_FEATURES order, NaN where not measured
-
-    @classmethod
-    def of(cls, example: LabeledExample) -> ExampleRow:
-        values = (example.features.get(name) for name in RAW_FEATURES)
-        return cls(
-            example.event_time,
-            example.request_id,
-            int(example.label),
-            tuple(np.nan if v is None else float(v) for v in values),
-        )
-
-
-def rows_frame(rows: list[ExampleRow]) -> pd.DataFrame:
-    """The raw features of the rows (``examples_frame``'s columns)."""
-    matrix = np.array([row.values for row in rows], dtype=float).reshape(-1, len(RAW_FEATURES))
-    return pd.DataFrame(matrix, columns=list(RAW_FEATURES))
 
 
 @dataclass(frozen=True)

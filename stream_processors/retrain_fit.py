@@ -110,9 +110,14 @@ def _champion(bundle: Path | None) -> ScoringModel | None:
         return None
 
 
+def loads_back(bundle: Path) -> None:
+    """Raises ModelLoadError if a registered version's bundle does not load and score."""
+    ScoringModel.load(bundle)
+
+
 def holdout_metrics_of(bundle: Path, data: RetrainData) -> dict[str, float]:
-    """A registered version's holdout metrics; raises ModelLoadError if it does not load
-    (the load-back check of a new version, and the online rival's judging)."""
+    """A registered version's holdout metrics (the online rival's judging); raises
+    ModelLoadError if it does not load."""
     return holdout_metrics(ScoringModel.load(bundle), data)
 
 

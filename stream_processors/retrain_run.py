@@ -47,6 +47,7 @@ from riskstream.stream_processors.retrain_fit import (
     fit_for_request,
     holdout_metrics_of,
     judge_search,
+    loads_back,
     online_rival,
     search_pickled,
 )
@@ -277,7 +278,7 @@ class Retrainer:
             )
         )
         try:  # what the registry holds, downloaded and loaded back in the training process
-            self.refits.run(holdout_metrics_of, self.registry.download(version)[1], data)
+            self.refits.run(loads_back, self.registry.download(version)[1])
         except ModelLoadError as exc:
             return ModelVersionEvent.announce(
                 self.settings.model_name,

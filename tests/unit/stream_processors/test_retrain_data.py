@@ -80,8 +80,7 @@ def test_the_wait_ends_skipped_when_the_labels_never_come(
 
 def test_a_retrain_keeps_each_example_as_the_frame_the_whole_example_makes() -> None:
     from riskstream.schemas.events import LabeledExample
-    from riskstream.stream_processors.labeled_examples import examples_frame
-    from riskstream.stream_processors.retrain_data import ExampleRow, rows_frame
+    from riskstream.stream_processors.labeled_examples import ExampleRow, examples_frame, rows_frame
 
     def example(i: int, features: dict[str, float | None]) -> LabeledExample:
         return LabeledExample(
@@ -98,4 +97,7 @@ def test_a_retrain_keeps_each_example_as_the_frame_the_whole_example_makes() -> 
     rows = [ExampleRow.of(e) for e in examples]
     assert [(r.event_time, r.request_id, r.label) for r in rows] == [(0, "r0", 0), (1, "r1", 1)]
     pd.testing.assert_frame_equal(rows_frame(rows), examples_frame(examples))
+    frame = rows_frame(rows)
+    assert list(frame.loc[:, "glucose"]) == [120.0, 99.0] and frame.loc[1, "age"] == 51.0
+    assert frame.loc[:, "bmi"].isna().all()  # not measured, or measured as missing
     assert rows_frame([]).shape == (0, examples_frame(examples).shape[1])
