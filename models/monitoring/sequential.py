@@ -3,37 +3,47 @@ probability-integral transform (PIT) against the version's reference. Pure funct
 
 A window's verdict waits for the window to close (1,000 records in the benchmark), so an
 abrupt shift is called 1,500 records after its onset; river's ADWIN, reading record by
-record, calls it after about 120. Here each sub-window (about a tenth of a window) is
+record, calls it after about 120. Here each sub-window (a fiftieth of a window) is
 reduced to two integers per feature, the count of measured values and the sum of their PIT
 scores (``pit_sum``), which add up across partitions, workers and restarts as the window's
-counts do. A CUSUM over the sub-windows' standardized means accumulates the evidence:
+counts do. A CUSUM over the sub-windows' standardized sums accumulates the evidence:
 
 - **The score.** A value in reference bin ``b`` scores the bin's mid-CDF, ``u_b``; under the
   reference ``u`` has mean ``mu`` and variance ``var`` (both from the reference's bin
   shares), whatever the feature's own scale, skew or integer steps. A sub-window of ``n``
   values with PIT mean ``m`` gives ``z = (m - mu) / sqrt(var / n + var / n_ref)``: the
   reference's own sampling error is in the denominator, as in a two-sample test.
-- **The test.** ``up = max(0, up + z - k)`` and ``down = max(0, down - z - k)``, each capped
-  at ``h``; an alarm when either reaches ``h``, once per incident (until both are back at
-  0). With ``k`` = 2 and ``h`` = 3 one side of one feature raises about one false alarm in
-  2 x 10^6 sub-windows of standard normal z (Siegmund's approximation of the in-control run
-  length), so 10 features x 2 sides x 10^4 sub-windows (1M records) expect about 0.1. A
-  0.5 sd shift gives z near 4.5 per 100 records: an alarm after one or two sub-windows.
+- **The test.** ``k`` and ``h`` are stated per ``unit`` (100) values, and a sub-window of
+  ``n`` values weighs ``w = n / unit``: ``up = max(0, up + z * sqrt(w) - k * w)`` and
+  ``down = max(0, down - z * sqrt(w) - k * w)``, each capped at ``h``. That is a CUSUM on
+  the values' sum, so it means the same per value whatever the sub-window's size, and a
+  finer grid only lets it look more often. An alarm when either side reaches ``h``, once
+  per incident (until both are back at 0). On the benchmark's abrupt shift, sub-windows of
+  100 made the delay depend on where in one the onset fell (100-190 records over 10
+  phases, against ADWIN's 108-134, which checks every 32); sub-windows of 20 give 110-120.
+- **False alarms.** Siegmund's approximation of the in-control run length, for steps of
+  20 values: the reference test (``k`` 2, ``h`` 4) crosses ``h`` about 0.02 times per
+  1M clean records over 11 subjects and 2 sides; the change test (``k`` 1.5, ``h`` 3.6)
+  about 4 times, and the size gate stops nearly all of those (long runs of a small mean):
+  0 and 1 LOW alarms in two simulated 1M clean streams. A run also needs ``min_run`` (100)
+  values before it may alarm: on a grid of 20, a CUSUM tuned for 0.5 sd crosses ``h`` on a
+  few extreme sub-windows now and then, and a 40-value run that crosses reads as a HIGH
+  shift (two MEDIUM+ false alarms in 1M records); read over 100 values it is gated.
 - **The size gate.** An alarm also needs the run's effect to reach the window's LOW band:
   the run's mean PIT shift (one standard error below its estimate), read as the normal
   location shift ``delta`` it implies
   (``sqrt(2) * Phi^-1(0.5 + shift)``), whose PSI over deciles is about ``delta^2``. That
   severity is the alert's. A real but small difference (the benchmark's real Pima rows
-  against the bootstrap reference, Pima.tr2: pedigree's z near 1.8 in every sub-window of
-  100) builds runs that seldom alarm, and then LOW: the same rule as the window's PSI >= 0.1
+  against the bootstrap reference, Pima.tr2: pedigree's z near 1.8 in every 100 values)
+  builds runs that seldom alarm, and then LOW: the same rule as the window's PSI >= 0.1
   beside its KS test.
 - **Two references.** The training reference is small (a few hundred rows), and its own
   sampling error is in every sub-window's ``z``: a 0.5 sd shift's first 100 values give z
-  near 4, short of one sub-window's alarm. So each subject also runs a second CUSUM, the
+  near 4, short of an alarm. So each subject also runs a second CUSUM, the
   *change* test, against the version's own first ``BASELINE_VALUES`` live values (its
   baseline, summed from the same sub-window counts): what ADWIN compares too, the stream
-  against its own past. Its error is a twentieth of a sub-window's, so a tighter test
-  (``CHANGE``: k 1.5, h 2.6) calls the same shift from one sub-window, with the same size
+  against its own past. Its error is a twentieth of 100 values', so a tighter test
+  (``CHANGE``: k 1.5, h 3.6) calls the same shift after about 100 values, with the same size
   gate read against the baseline. It cannot see a drift that was there when the version
   started serving; the reference test and the windows still do. And when such a drift
   ends, the values move off the baseline but back onto the reference: a change test's
@@ -58,15 +68,17 @@ SHIFT_MARGIN = 1.0  # standard errors taken off a run's shift before its size is
 
 @dataclass(frozen=True)
 class SequentialThresholds:
-    allowance: float = 2.0  # k: drift per sub-window, in standard units, the CUSUM ignores
-    threshold: float = 3.0  # h
-    min_sample: int = 30  # a sub-window with fewer measured values leaves the state as it is
+    allowance: float = 2.0  # k: drift per unit of values, in standard units, the CUSUM ignores
+    threshold: float = 4.0  # h
+    min_sample: int = 5  # a sub-window with fewer measured values leaves the state as it is
+    unit: int = 100  # values k and h are stated for: a sub-window of n counts as n / unit
+    min_run: int = 100  # values a run needs before its size is read and it may alarm
 
 
 DEFAULT = SequentialThresholds()
-# the change test: on 1M clean records one LOW false alarm, on the real Pima rows two LOW,
-# no MEDIUM+ on either (bench/detection.py)
-CHANGE = SequentialThresholds(allowance=1.5, threshold=2.6)
+# the change test: on two streams of 1M clean records 0 and 1 LOW false alarms, on the real
+# Pima rows (with the reference test) 4 LOW, no MEDIUM+ on any (bench/detection.py)
+CHANGE = SequentialThresholds(allowance=1.5, threshold=3.6)
 BASELINE_VALUES = 2_000  # a version's first measured values per subject: its baseline
 BANDS = DriftThresholds()  # the window's severity bands
 
@@ -171,16 +183,17 @@ def cusum_step(
     if n < thresholds.min_sample:
         return Step(state, None, None)
     z = reference.z(n, pit_sum)
-    k = thresholds.allowance
+    weight = n / thresholds.unit  # sums, not means, add up: per value the same test at any n
+    evidence, allowance = z * math.sqrt(weight), thresholds.allowance * weight
     # capped at h: an incident's statistic does not grow without bound, so once it is over
-    # the statistic is back at 0 (and the next incident can alarm) within h / k sub-windows
+    # the statistic is back at 0 (and the next incident can alarm) within h / k units
     cap = thresholds.threshold
-    up = _side(state.up, z - k, n, pit_sum, cap)
-    down = _side(state.down, -z - k, n, pit_sum, cap)
+    up = _side(state.up, evidence - allowance, n, pit_sum, cap)
+    down = _side(state.down, -evidence - allowance, n, pit_sum, cap)
     alarm = None
     if not state.alarmed:
         for side in (up, down):
-            if side.value >= thresholds.threshold:
+            if side.value >= thresholds.threshold and side.run_n >= thresholds.min_run:
                 severity = effect_severity(reference, side.run_n, side.run_pit, bands)
                 if severity is not None and (alarm is None or severity.rank > alarm.rank):
                     alarm = severity

@@ -48,7 +48,7 @@ class MonitorSettings(Slice):
         "watermark back; once all are, the wall clock moves it (0: never).",
     )
     monitor_subwindows: int = Field(
-        10,
+        50,
         ge=0,
         le=60,
         description="Sub-windows per drift window: each feature's sequential test (CUSUM) "

@@ -24,7 +24,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 DEPLOYMENT = {"monitor_window_s": WINDOW_S, "monitor_lateness_s": 0}
-PER_WINDOW = 400  # 40 values per sub-window of 1 s
+PER_WINDOW = 400  # 8 values per sub-window of 200 ms
 
 
 def _shifted_stream(
@@ -35,7 +35,7 @@ def _shifted_stream(
 ) -> list[dict[str, Any]]:
     """Training rows resampled, ``PER_WINDOW`` per window, glucose moved by ``shifts[w]``
     sd in window w; the same rows for the same ``shifts``. ``closing``: one more window of
-    30 values, 3 per sub-window (too few to judge), that moves the watermark on. ``late``:
+    30 values, under one per sub-window (too few to judge), that moves the watermark on. ``late``:
     window → the share of its time after which its shift begins (0: all of it)."""
     registry = Registry(settings)
     version = registry.alias_version(CHAMPION)
@@ -104,7 +104,7 @@ def test_an_abrupt_shift_raises_a_high_alert_before_its_window_closes(
     assert first.severity in ("HIGH", "CRITICAL")
     # a sub-window of the shifted window
     assert shifted <= first.window_start < first.window_end <= shifted + WINDOW_S * 1000
-    assert first.window_end - first.window_start == WINDOW_S * 1000 // 10
+    assert first.window_end - first.window_start == WINDOW_S * 1000 // settings.monitor_subwindows
     # the window's verdict at close agrees, and does not fire the same incident again
     assert [a.status for a in glucose].count("FIRING") == 1, [a.message for a in glucose]
     assert any(v.feature == "glucose" and v.drifting for v in monitor.stats.verdicts[shifted])
@@ -115,13 +115,13 @@ def test_an_abrupt_shift_raises_a_high_alert_before_its_window_closes(
 def test_a_shift_late_in_a_window_is_not_resolved_by_that_windows_verdict(
     stack: Settings, tmp_path: Any
 ) -> None:
-    """Glucose moves by 1 sd in the last fifth of window 3 and stays moved in window 4. The
-    sequential test fires from window 3's late sub-windows while it is open; window 3's own
-    verdict, four fifths clean, sees no drift, and would resolve the alert for window 4 to
-    fire it again. The hold keeps it firing: one FIRING, and one RESOLVED once window 5 is
-    clean."""
+    """Glucose moves by 1 sd in the last 30% of window 3 (120 values: a run needs 100) and
+    stays moved in window 4. The sequential test fires from window 3's late sub-windows
+    while it is open; window 3's own verdict, mostly clean, sees no drift, and would
+    resolve the alert for window 4 to fire it again. The hold keeps it firing: one FIRING,
+    and one RESOLVED once window 5 is clean."""
     settings = deployment_with_champion(stack, "sh", tmp_path, **DEPLOYMENT)
-    stream = _shifted_stream(settings, [0, 0, 0, 1, 1, 0, 0], closing=True, late={3: 0.8})
+    stream = _shifted_stream(settings, [0, 0, 0, 1, 1, 0, 0], closing=True, late={3: 0.7})
     shifted = T0 + 3 * WINDOW_S * 1000
     monitor = _called_while_open(settings, stream, shifted, closed=7)
     glucose = [a for a in monitor.stats.alerts if a.feature == "glucose" and a.segment is None]
@@ -141,8 +141,8 @@ def test_two_monitors_and_a_restart_reach_the_verdicts_of_one_monitor(
     """The same stream judged by one monitor, and by two in one group of which one is
     stopped in mid-stream and replaced before the rest arrives: the same sequential alerts,
     and the same CUSUM state (every subject's statistic and run) at the end. No partition
-    goes idle (the next half is not on its way yet), and a last window of 3 values per
-    sub-window, too few to judge, moves the watermark past the end."""
+    goes idle (the next half is not on its way yet), and a last window of 30 values, too
+    few per sub-window to judge, moves the watermark past the end."""
     shifts = [0, 0, 1, 1, 0, 0, 0, -1, 0, 0]
     changes = {**DEPLOYMENT, "monitor_idle_s": 600}
     alone = deployment_with_champion(stack, "sqa", tmp_path / "a", **changes)

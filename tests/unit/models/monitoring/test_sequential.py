@@ -23,7 +23,7 @@ EDGES = quantile_edges(TRAINING)
 REFERENCE = PitReference.of(histogram(EDGES, TRAINING))
 
 
-def _run(stream: np.ndarray, size: int = 100) -> tuple[list[int], list[Severity]]:
+def _run(stream: np.ndarray, size: int = 20) -> tuple[list[int], list[Severity]]:
     """Sub-window ends (record indices) where the CUSUM alarmed, and the severities."""
     assert REFERENCE is not None
     state, ends, severities = CusumState(), [], []
@@ -88,14 +88,20 @@ def test_small_subwindows_leave_the_state_alone() -> None:
 SMALL = PitReference.of(histogram(EDGES, np.random.default_rng(5).normal(size=400)))
 
 
-def _run_both(stream: np.ndarray, size: int = 100) -> list[tuple[int, Severity, bool]]:
+# a training set's few hundred values whose mean is 0.1 sd off (1.7 of its standard errors)
+OFF = PitReference.of(histogram(EDGES, np.random.default_rng(5).normal(size=400) + 0.1))
+
+
+def _run_both(
+    stream: np.ndarray, size: int = 20, reference: PitReference | None = SMALL
+) -> list[tuple[int, Severity, bool]]:
     """Sub-window ends where either test alarmed, the severity, and whether the alarm was
     measured against the baseline; the reference is ``SMALL``, a training set's size."""
-    assert SMALL is not None
+    assert reference is not None
     state, out = SubjectState(), []
     for start in range(0, len(stream) - size + 1, size):
         bins = bin_index(EDGES, stream[start : start + size])
-        step = subject_step(state, SMALL, len(bins), SMALL.pit_sum(bins))
+        step = subject_step(state, reference, len(bins), reference.pit_sum(bins))
         state = step.state
         if step.alarm is not None and step.alarm.alarm is not None:
             out.append((start + size - 1, step.alarm.alarm, step.baseline is not None))
@@ -116,28 +122,71 @@ def test_the_baseline_fills_from_the_first_values_then_the_change_test_starts() 
     assert moved.baseline_n == BASELINE_VALUES  # full: later values are not part of it
 
 
-def test_a_half_sd_shift_is_called_from_its_first_subwindow_against_the_baseline() -> None:
-    """The reference test alone, with a training set's few hundred values as reference,
-    calls fewer than half of these shifts from their first sub-window; with the change
-    test, most are. Every shift is called within four sub-windows. Before the shift, a LOW
-    false alarm is rare (about 1 in 3 million values, over 300 baselines)."""
-    assert SMALL is not None
+def _first_reference_alarm(stream: np.ndarray, after: int, size: int = 20) -> int | None:
+    """Where the reference test alone (against ``OFF``) first alarms at or after ``after``."""
+    assert OFF is not None
+    state = CusumState()
+    for start in range(0, len(stream) - size + 1, size):
+        bins = bin_index(EDGES, stream[start : start + size])
+        step = cusum_step(state, OFF, len(bins), OFF.pit_sum(bins))
+        state = step.state
+        if step.alarm is not None and start + size - 1 >= after:
+            return start + size - 1
+    return None
+
+
+def test_a_half_sd_shift_is_called_within_about_100_values_against_the_baseline() -> None:
+    """The reference test alone, against a training set's few hundred values whose mean
+    is a little off, calls few of these shifts within 120 values; with the change test,
+    most are. Every shift is called within 400 values. Before it, a LOW false alarm is rare."""
     both = reference_only = early = 0
     for seed in range(40):
         clean = np.random.default_rng(100 + seed).normal(size=5_000)
         shifted = np.concatenate([clean[:4_000], clean[4_000:] + 0.5])
-        alarms = _run_both(shifted)
+        alarms = _run_both(shifted, reference=OFF)
         early += sum(1 for end, severity, _ in alarms if end < 4_000 and severity == Severity.LOW)
         after = [(end, severity) for end, severity, _ in alarms if end >= 4_000]
         assert after and after[0][0] < 4_400, (seed, alarms)
         assert after[0][1] in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)
-        both += after[0][0] == 4_099
-        bins = bin_index(EDGES, shifted[4_000:4_100])
-        alone = cusum_step(CusumState(), SMALL, 100, SMALL.pit_sum(bins))
-        reference_only += alone.alarm is not None
-    # 25 and 16 of 40 when written: without the change test the two counts are equal
-    assert both >= 20 and both >= reference_only + 6, (both, reference_only)
+        both += after[0][0] < 4_120
+        alone = _first_reference_alarm(shifted, 4_000)
+        reference_only += alone is not None and alone < 4_120
+    # 25 and 6 of 40 when written (24 and 23 against a reference that is not off)
+    assert both >= 20 and both >= reference_only + 10, (both, reference_only)
     assert early <= 2, early
+
+
+def test_a_cusum_step_means_the_same_per_value_whatever_the_subwindow_size() -> None:
+    """Five sub-windows of 20 values move the statistic as one of their 100 does (below the
+    cap, on a run that only grows), so a finer grid only looks more often."""
+    assert REFERENCE is not None
+    values = np.random.default_rng(9).normal(size=100) + 0.4
+    bins = bin_index(EDGES, values)
+    whole = cusum_step(CusumState(), REFERENCE, 100, REFERENCE.pit_sum(bins))
+    state = CusumState()
+    for start in range(0, 100, 20):
+        part = bins[start : start + 20]
+        state = cusum_step(state, REFERENCE, 20, REFERENCE.pit_sum(part)).state
+    assert whole.state.up.run_n == state.up.run_n == 100
+    # not equal: the reference's own error is in each sub-window's z, a larger share of 100
+    assert 0 < whole.state.up.value < state.up.value < whole.state.up.value * 1.2
+
+
+def test_a_short_run_does_not_alarm_however_extreme() -> None:
+    """A run needs ``min_run`` values: 40 extreme values cross h, but are not read alone."""
+    assert REFERENCE is not None
+    top = np.full(20, len(REFERENCE.scores) - 1)
+    state = CusumState()
+    for _ in range(2):
+        step = cusum_step(state, REFERENCE, 20, REFERENCE.pit_sum(top))
+        state = step.state
+        assert step.alarm is None
+    assert state.up.value >= SequentialThresholds().threshold and state.up.run_n == 40
+    assert cusum_step(state, REFERENCE, 20, REFERENCE.pit_sum(top)).alarm is None  # 60
+    loose = SequentialThresholds(min_run=0)
+    assert cusum_step(CusumState(), REFERENCE, 20, REFERENCE.pit_sum(top), loose).alarm is None
+    crossed = cusum_step(CusumState(), REFERENCE, 20, REFERENCE.pit_sum(top), loose).state
+    assert cusum_step(crossed, REFERENCE, 20, REFERENCE.pit_sum(top), loose).alarm is not None
 
 
 def test_both_tests_stay_quiet_on_a_clean_stream() -> None:
