@@ -41,8 +41,10 @@ from riskstream.producers.simulator import PimaModel, Scenario, Simulator
 from riskstream.schemas.patient_record import RAW_FEATURES
 
 WINDOW = 1000
-SUB_WINDOW = 100  # the sequential test's sub-window: a tenth of a window
+SUB_WINDOW = 20  # the sequential test's sub-window: a fiftieth of a window (the default)
 SCORE = "__score__"
+STREAM_SEED = 17  # the simulator's seed for the table's streams
+PHASE_SEEDS = (18, 19, 20)  # three more draws of the abrupt shift, for the onset phases
 JOINT = "__joint__"
 SEVERE = ("MEDIUM", "HIGH", "CRITICAL")
 
@@ -73,7 +75,7 @@ def streams(model: PimaModel, scale: float) -> list[Stream]:
     ]
     out = []
     for name, scenario, count in specs:
-        batch = Simulator(model, scenario, seed=17).draw(count)
+        batch = Simulator(model, scenario, seed=STREAM_SEED).draw(count)
         out.append(
             Stream(name, batch.frame, batch.outcome, None if name == "clean control" else onset)
         )
@@ -292,7 +294,8 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
     raw, _ = data.load(data.TRAIN_FILE)
     standard = raw[list(RAW_FEATURES)].agg(["mean", "std"])
     results: dict[str, Any] = {"window_records": WINDOW, "streams": {}}
-    for stream in streams(PimaModel.fit(), scale):
+    simulator = PimaModel.fit()
+    for stream in streams(simulator, scale):
         row: dict[str, Any] = {"records": len(stream.frame), "onset": stream.onset}
         clean = stream.onset is None
         kswin_limit = int(50_000 * scale) if clean else None
@@ -351,28 +354,44 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
             echo(f"detection: {stream.name}: {name}: {summary}")
         results["streams"][stream.name] = row
         if stream.name == "abrupt 0.5 sd glucose":
-            results["onset_phases"] = onset_phases(model, stream, standard)
+            results["onset_phases"] = onset_phases(model, simulator, stream, standard)
             echo(f"detection: onset phases: {results['onset_phases']}")
     return results
 
 
-def onset_phases(model: ScoringModel, stream: Stream, standard: pd.DataFrame) -> dict[str, Any]:
-    """The abrupt shift's delay as its onset moves across a sub-window: the stream's first
-    ``offset`` records dropped, for 10 offsets. The table's onset falls on a sub-window's
-    start, the sequential test's best case; live, where sub-windows are cut by time, the
-    onset falls anywhere. ADWIN checks every 32 records, so it has phases of its own."""
-    offsets = list(range(0, SUB_WINDOW, SUB_WINDOW // 10))
+def onset_phases(
+    model: ScoringModel, simulator: PimaModel, stream: Stream, standard: pd.DataFrame
+) -> dict[str, Any]:
+    """The abrupt shift's delay as its onset moves across 100 records (five sub-windows,
+    three of ADWIN's 32-record checks): the stream's first ``offset`` records dropped, for
+    10 offsets, on the table's stream and on ``PHASE_SEEDS`` more draws of it. The table's
+    onset falls on a sub-window's start; live, where sub-windows are cut by time, it falls
+    anywhere. One draw's shift can be easy or hard (60-240 records for both detectors), so
+    the row compares all 40."""
+    offsets = list(range(0, 100, 10))
     delays: dict[str, list[int | None]] = {"sequential": [], "adwin": []}
-    for offset in offsets:
-        moved = Stream(
-            stream.name,
-            stream.frame.iloc[offset:].reset_index(drop=True),
-            stream.outcome[offset:],
-            None if stream.onset is None else stream.onset - offset,
-        )
-        for name, events in (
-            ("sequential", riskstream_sequential(model, moved)),
-            ("adwin", river_detector(drift.ADWIN, moved, list(RAW_FEATURES), None, standard)),
-        ):
-            delays[name].append(events.summary(moved, 0.0)["delay_records"])
-    return {"offsets": offsets, **delays}
+    draws = [stream] + [
+        abrupt(simulator, stream.onset or 0, len(stream.frame), seed) for seed in PHASE_SEEDS
+    ]
+    for drawn in draws:
+        for offset in offsets:
+            moved = Stream(
+                drawn.name,
+                drawn.frame.iloc[offset:].reset_index(drop=True),
+                drawn.outcome[offset:],
+                None if drawn.onset is None else drawn.onset - offset,
+            )
+            for name, events in (
+                ("sequential", riskstream_sequential(model, moved)),
+                ("adwin", river_detector(drift.ADWIN, moved, list(RAW_FEATURES), None, standard)),
+            ):
+                delays[name].append(events.summary(moved, 0.0)["delay_records"])
+    return {"offsets": offsets, "seeds": [STREAM_SEED, *PHASE_SEEDS], **delays}
+
+
+def abrupt(simulator: PimaModel, onset: int, records: int, seed: int) -> Stream:
+    """The abrupt 0.5 sd glucose stream, drawn with ``seed``: only as long as its onset
+    needs (the phases judge the shift, not the clean control)."""
+    scenario = Scenario.named("covariate-shift", onset, size_sd=0.5)
+    batch = Simulator(simulator, scenario, seed=seed).draw(min(records, onset + 2_500))
+    return Stream("abrupt 0.5 sd glucose", batch.frame, batch.outcome, onset)

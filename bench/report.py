@@ -223,7 +223,7 @@ def _bars(r: dict[str, Any]) -> list[str]:
 
 
 def _phase_row(phases: dict[str, Any]) -> str:
-    """The abrupt shift's delay over onsets across a sub-window: median (worst)."""
+    """The abrupt shift's delay over onsets across 100 records and draws: median (worst)."""
 
     def spread(delays: list[int | None]) -> tuple[float | None, str]:
         if any(d is None for d in delays):
@@ -234,9 +234,10 @@ def _phase_row(phases: dict[str, Any]) -> str:
 
     ours, ours_text = spread(phases["sequential"])
     adwin, adwin_text = spread(phases["adwin"])
+    draws = len(phases.get("seeds", [0]))
     return _row(
-        f"sequential: delay, abrupt 0.5 sd, onset at {len(phases['offsets'])} phases of a "
-        "sub-window: median (worst)",
+        f"sequential: delay, abrupt 0.5 sd, onset at {len(phases['offsets'])} phases over 100 "
+        f"records, {draws} draws of the stream: median (worst)",
         ours_text,
         f"<= ADWIN's: {adwin_text}",
         ours is not None and adwin is not None and ours <= adwin,
