@@ -153,12 +153,23 @@ def test_a_gate_missed_within_noise_stops_no_candidate_better_than_its_champion(
         (candidate, None),  # no champion: the floors are the only judge
         ({**candidate, "f1_se": 0.02}, champion),  # 2.5 SE short: the holdout tells
         ({k: v for k, v in candidate.items() if k != "f1_se"}, champion),  # no error known
-        (candidate, {**champion, "f1": 0.61}),  # the champion is better on F1
-        (candidate, {**champion, "accuracy": 0.79}),  # ... or on a gate the candidate passes
+        (candidate, {**champion, "f1": 0.68}),  # the champion is better on F1 beyond noise
+        (candidate, {**champion, "accuracy": 0.85}),  # ... or on a gate the candidate passes
+        (
+            {k: v for k, v in candidate.items() if k != "accuracy_se"},
+            {**champion, "accuracy": 0.79},
+        ),
     ]
     for cand, champ in stopped:
         assert gates.missed_within_noise(cand, champ) is None
         assert not decide_promotion(cand, champ, gates).promote
+    # a champion ahead within the candidate's error is noise: the demo's once, F1 0.656
+    # against 0.645 with an error of 0.03, the candidate ahead on accuracy and ROC-AUC
+    demo = {"accuracy": 0.77, "roc_auc": 0.84, "f1": 0.645, **noise, "f1_se": 0.03}
+    ahead = {"accuracy": 0.74, "roc_auc": 0.81, "f1": 0.656}
+    assert gates.missed_within_noise(demo, ahead) is not None
+    assert decide_promotion(demo, ahead, gates).promote
+    assert gates.missed_within_noise(demo, {**ahead, "f1": 0.645 + 0.06}) is None  # 2 errors
     # excused, but not better on the promotion metric by the margin: not promoted
     close = decide_promotion(candidate, {**champion, "roc_auc": 0.848}, gates)
     assert not close.promote and "does not beat" in close.reason
