@@ -31,7 +31,12 @@ from riskstream.models.monitoring.sequential import (
     subject_step,
 )
 from riskstream.models.monitoring.statistics import DriftThresholds
-from riskstream.models.monitoring.windows import SCORE_SUBJECT, SubWindows, window_start
+from riskstream.models.monitoring.windows import (
+    SCORE_SUBJECT,
+    SubWindows,
+    pit_counts,
+    window_start,
+)
 from riskstream.models.reference import DriftReference
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert
 from riskstream.stream_processors.window_store import WindowStore
@@ -187,8 +192,7 @@ class SequentialWatch:
                 continue
             k = (cursor - start) // self.sub_ms
             for name, pit in pits.items():
-                n = int(counts.get(f"q{k}:n:{name}", 0))
-                total = int(counts.get(f"q{k}:u:{name}", 0))
+                n, total = pit_counts(int(counts.get(f"q{k}:{name}", 0)))
                 step = subject_step(
                     states[name], pit, n, total, self.bands, self.thresholds, self.change
                 )

@@ -5,9 +5,9 @@ champion's reference bin edges), ``s:<bin>`` (score histogram), ``m:<feature>`` 
 did not carry the feature), ``d:<reason family>`` (inputs the scorer dead-lettered) and
 ``c:<decided>:<bin>`` (records per served label and score bin, for ``estimation``),
 ``j:<bin>`` (PCA reconstruction errors of the records with every joint input measured, over
-the reference's edges: ``riskstream.models.multivariate``), ``q<k>:n:<name>`` and
-``q<k>:u:<name>`` (sub-window k's measured values of a feature, or ``__score__``, and their
-integer PIT sum: what the sequential test reads, ``sequential``), and
+the reference's edges: ``riskstream.models.multivariate``), ``q<k>:<name>`` (sub-window k's
+measured values of a feature, or ``__score__``, and their integer PIT sum, packed in one
+integer, ``pit_counts``: what the sequential test reads, ``sequential``), and
 each source segment's own ``n``, ``f:``, ``s:`` and ``m:`` fields as ``<segment>|<field>``.
 The monitor turns a batch into increments per (window, partition) here, and back into
 histograms when a window closes.
@@ -151,6 +151,16 @@ def count_fields(
     return fields
 
 
+PIT_COUNT_SHIFT = 34  # a sub-window's count sits above its PIT sum's 34 bits (n < 1.7M)
+
+
+def pit_counts(packed: int) -> tuple[int, int]:
+    """A ``q<k>:<name>`` field's measured values and their integer PIT sum. One field, not
+    two: with 50 sub-windows a batch touches a thousand or more of them, and each is a Redis
+    increment, at the Redis server's priority, not the idle monitor's."""
+    return packed >> PIT_COUNT_SHIFT, packed & ((1 << PIT_COUNT_SHIFT) - 1)
+
+
 def _count_pit(
     fields: Counter[str],
     name: str,
@@ -159,8 +169,9 @@ def _count_pit(
     present: np.ndarray,
     sub: np.ndarray,
 ) -> None:
-    """``q<k>:n:<name>`` and ``q<k>:u:<name>``: the measured values in each sub-window k and
-    their integer PIT sum (``sequential.PitReference``)."""
+    """``q<k>:<name>``: the measured values in each sub-window k and their integer PIT sum
+    (``sequential.PitReference``), packed (``pit_counts``); they add up packed, as each sum
+    stays below ``2 ** PIT_COUNT_SHIFT``."""
     pit = PitReference.of(reference_counts)
     if pit is None:
         return
@@ -171,8 +182,7 @@ def _count_pit(
     counts = np.bincount(where)
     sums = np.bincount(where, weights=scores)  # exact: integer sums far below 2^53
     for k in np.flatnonzero(counts):
-        fields[f"q{k}:n:{name}"] += int(counts[k])
-        fields[f"q{k}:u:{name}"] += int(sums[k])
+        fields[f"q{k}:{name}"] += (int(counts[k]) << PIT_COUNT_SHIFT) + int(sums[k])
 
 
 def _count_joint(tally: _Tally, group: list[Observation], joint: JointHistogram) -> None:

@@ -145,7 +145,7 @@ def test_each_subwindow_counts_its_measured_values_and_their_pit_sum() -> None:
     """Sub-windows of 100 ms from 0: the sequential test's ``q<k>:`` fields. glucose's
     reference has three equal bins (PIT scores 1/6, 1/2, 5/6); the score's two (1/4, 3/4)."""
     from riskstream.models.monitoring.sequential import PIT_SCALE
-    from riskstream.models.monitoring.windows import SubWindows
+    from riskstream.models.monitoring.windows import SubWindows, pit_counts
 
     reference = {
         "features": {"glucose": {"edges": [100.0, 140.0], "counts": [10, 10, 10]}},
@@ -157,8 +157,11 @@ def test_each_subwindow_counts_its_measured_values_and_their_pit_sum() -> None:
         Observation(0, 2, 120, {"glucose": 120.0}, 0.9, ("glucose",)),  # 1: glucose imputed
     ]
     fields = count_fields(group, reference, SubWindows(0, 100))
-    assert fields["q0:n:glucose"] == 2 and fields["q1:n:glucose"] == 0
-    assert fields["q0:u:glucose"] == round(PIT_SCALE / 6) + round(5 * PIT_SCALE / 6)
-    assert fields["q0:n:__score__"] == 2 and fields["q1:n:__score__"] == 1
-    assert fields["q1:u:__score__"] == round(3 * PIT_SCALE / 4)
+    glucose = round(PIT_SCALE / 6) + round(5 * PIT_SCALE / 6)
+    assert pit_counts(fields["q0:glucose"]) == (2, glucose) and "q1:glucose" not in fields
+    assert pit_counts(fields["q0:__score__"])[0] == 2
+    assert pit_counts(fields["q1:__score__"]) == (1, round(3 * PIT_SCALE / 4))
     assert not any(k.startswith("q") for k in count_fields(group, reference))
+    # packed counts add up as their parts do (Redis adds them), far past a real sub-window's
+    many = fields["q0:glucose"] * 100_000
+    assert pit_counts(many) == (200_000, 100_000 * glucose)
