@@ -165,11 +165,15 @@ def test_a_gate_missed_within_noise_stops_no_candidate_better_than_its_champion(
         assert not decide_promotion(cand, champ, gates).promote
     # a champion ahead within the candidate's error is noise: the demo's once, F1 0.656
     # against 0.645 with an error of 0.03, the candidate ahead on accuracy and ROC-AUC
-    demo = {"accuracy": 0.77, "roc_auc": 0.84, "f1": 0.645, **noise, "f1_se": 0.03}
+    demo = {"accuracy": 0.77, "roc_auc": 0.86, "f1": 0.645, **noise, "f1_se": 0.03}
     ahead = {"accuracy": 0.74, "roc_auc": 0.81, "f1": 0.656}
     assert gates.missed_within_noise(demo, ahead) is not None
     assert decide_promotion(demo, ahead, gates).promote
     assert gates.missed_within_noise(demo, {**ahead, "f1": 0.645 + 0.06}) is None  # 2 errors
+    # excused, it must lead on ROC-AUC by one of its errors (0.03), not only the margin
+    narrow = decide_promotion(demo, {**ahead, "roc_auc": 0.84}, gates)
+    assert not narrow.promote and "by 0.03" in narrow.reason, narrow.reason
+    assert decide_promotion({**demo, "f1": 0.66}, {**ahead, "roc_auc": 0.84}, gates).promote
     # excused, but not better on the promotion metric by the margin: not promoted
     close = decide_promotion(candidate, {**champion, "roc_auc": 0.848}, gates)
     assert not close.promote and "does not beat" in close.reason
