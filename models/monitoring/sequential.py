@@ -21,7 +21,7 @@ counts do. A CUSUM over the sub-windows' standardized sums accumulates the evide
   per incident (until both are back at 0). On the benchmark's abrupt shift, sub-windows of
   100 made the delay depend on where in one the onset fell (100-190 records over 10
   phases, against ADWIN's 108-134, which checks every 32); sub-windows of 20 give 110-120.
-  Over four draws of that stream, 40 onsets in all, the median is 100 records (ADWIN 123).
+  Over four draws of that stream, 40 onsets in all, the median is 110 records (ADWIN 123).
 - **False alarms.** Siegmund's approximation of the in-control run length, for steps of
   20 values: the reference test (``k`` 2, ``h`` 4) crosses ``h`` about 0.02 times per
   1M clean records over 11 subjects and 2 sides; the change test (``k`` 1.5, ``h`` 3.2)
@@ -80,7 +80,7 @@ class SequentialThresholds:
 DEFAULT = SequentialThresholds()
 # the change test: on two streams of 1M clean records 2 and 4 LOW false alarms (ADWIN: 1 and
 # 3), on the real Pima rows (with the reference test) 4 LOW, no MEDIUM+ on any; h 3.6 gave
-# 0, 1 and 4, but a median delay over onset phases of 125-130 records, not 100 (ADWIN 123)
+# 0, 1 and 4, but a median delay over onset phases of 125-130 records, not 110 (ADWIN 123)
 CHANGE = SequentialThresholds(allowance=1.5, threshold=3.2)
 BASELINE_VALUES = 2_000  # a version's first measured values per subject: its baseline
 BANDS = DriftThresholds()  # the window's severity bands
