@@ -59,11 +59,16 @@ class Stream:
     former: ScoringModel | None = None  # the same version with its training-set reference
 
 
+def abrupt_shift(onset: int) -> Scenario:
+    """Glucose up 0.5 sd from ``onset`` on: the table's abrupt stream and its other draws."""
+    return Scenario.named("covariate-shift", onset, size_sd=0.5)
+
+
 def streams(model: PimaModel, scale: float) -> list[Stream]:
     n = int(60_000 * scale)
     onset = int(30_000 * scale) // WINDOW * WINDOW + WINDOW // 2  # mid-window, as in life
     specs = [
-        ("abrupt 0.5 sd glucose", Scenario.named("covariate-shift", onset, size_sd=0.5), n),
+        ("abrupt 0.5 sd glucose", abrupt_shift(onset), n),
         (
             "gradual 1 sd glucose over 20 windows",
             Scenario.named("covariate-shift", onset, size_sd=1.0, ramp=20 * WINDOW),
@@ -392,6 +397,5 @@ def onset_phases(
 def abrupt(simulator: PimaModel, onset: int, records: int, seed: int) -> Stream:
     """The abrupt 0.5 sd glucose stream, drawn with ``seed``: only as long as its onset
     needs (the phases judge the shift, not the clean control)."""
-    scenario = Scenario.named("covariate-shift", onset, size_sd=0.5)
-    batch = Simulator(simulator, scenario, seed=seed).draw(min(records, onset + 2_500))
+    batch = Simulator(simulator, abrupt_shift(onset), seed=seed).draw(min(records, onset + 2_500))
     return Stream("abrupt 0.5 sd glucose", batch.frame, batch.outcome, onset)

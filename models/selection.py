@@ -215,10 +215,10 @@ class Gates:
         )
 
 
-def _tolerance(error: float) -> float:
-    """How far the champion may lead on a metric with this sampling error and still be
-    noise: ``NOISE_Z`` errors, or nothing for a metric whose error is not known."""
-    return NOISE_Z * error if math.isfinite(error) else 0.0
+def _tolerance(error: float, z: float = NOISE_Z) -> float:
+    """A lead on a metric with this sampling error that is still noise: ``z`` errors, or
+    nothing for a metric whose error is not known."""
+    return z * error if math.isfinite(error) else 0.0
 
 
 def gates_of(settings: PromotionSettings) -> Gates:
@@ -286,7 +286,7 @@ def decide_promotion(
     prefix = "" if excuse is None else excuse + "; "
     if excuse is not None:
         error = candidate.get(metric + SE_SUFFIX, float("nan"))
-        margin = max(margin, EXCUSED_LEAD_Z * error if math.isfinite(error) else margin)
+        margin = max(margin, _tolerance(error, EXCUSED_LEAD_Z))
     if better >= margin:
         return PromotionDecision(
             True, f"{prefix}{metric} {new:.4f} beats the champion's {old:.4f} by ≥ {margin:.3g}"
