@@ -11,6 +11,15 @@ riskstream works around elsewhere. The statistics come every 5 s; a membership u
 longer than its kind allows is treated as lost, and the runtime builds a new consumer: its
 group protocol starts afresh, and the committed offsets say where to resume, so nothing is
 lost or repeated.
+
+A second way to lose a consumer in the same fault (statistics recorded in a failed run of
+that test under load, 2026-12-05): a broker that has just restarted is fenced until it has caught up with the
+cluster's metadata, and its metadata answers meanwhile list no broker. librdkafka (2.10 on)
+then drops every broker it knew, and with re-bootstrap off (see ``kafka_config``) it has no
+address left to ask: the statistics list only the logical ``GroupCoordinator`` handle, the
+partitions have no leader, and nothing is fetched again, while the group may still read
+``up``/``steady`` (librdkafka issue 5301). No wait helps there, so it counts as stuck after
+two statistics reports; the new consumer bootstraps from the configured addresses.
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from typing import Any
 # is three times the slowest lookup under load, and the bug's signature.
 STUCK_AFTER_S = 40.0
 NO_COORDINATOR_AFTER_S = 15.0
+# A client with no broker address left never gets one back: two reports, 5 s apart, show
+# it is not one metadata answer in passing.
+NO_BROKER_KNOWN_AFTER_S = 10.0
+# learned from metadata, or configured (bootstrap); the others are logical coordinator handles
+ADDRESSED_SOURCES = frozenset({"learned", "configured"})
 WAITING_FOR_OFFSETS = frozenset({"offset-query", "offset-wait"})
 
 
@@ -35,11 +49,11 @@ def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
     group = stats.get("cgrp")
     if not group:
         return None
+    brokers = stats.get("brokers", {}).values()
+    if brokers and not any(b.get("source") in ADDRESSED_SOURCES for b in brokers):
+        return "no broker address left (librdkafka dropped them all)", NO_BROKER_KNOWN_AFTER_S
     if group.get("state") != "up":
-        connected = any(
-            b.get("nodeid", -1) >= 0 and b.get("state") == "UP"
-            for b in stats.get("brokers", {}).values()
-        )
+        connected = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
         if connected:  # the cluster answers, yet no coordinator: what the bug looks like
             return f"no group coordinator (state {group.get('state')})", NO_COORDINATOR_AFTER_S
         return f"no broker connected (group state {group.get('state')})", STUCK_AFTER_S

@@ -1,14 +1,20 @@
 from typing import Any
 
 from riskstream.io.kafka.group_watch import (
+    NO_BROKER_KNOWN_AFTER_S,
     NO_COORDINATOR_AFTER_S,
     STUCK_AFTER_S,
     GroupWatch,
     group_stall,
 )
 
-CONNECTED = {"127.0.0.1:9092/1": {"nodeid": 1, "state": "UP"}}
-GONE = {"127.0.0.1:9092/1": {"nodeid": 1, "state": "DOWN"}, "GroupCoordinator": {"nodeid": -1}}
+COORDINATOR = {"GroupCoordinator": {"nodeid": -1, "state": "UP", "source": "logical"}}
+CONNECTED = {"127.0.0.1:9092/1": {"nodeid": 1, "state": "UP", "source": "learned"}}
+GONE = {
+    "127.0.0.1:9092/1": {"nodeid": 1, "state": "DOWN", "source": "learned"},
+    "GroupCoordinator": {"nodeid": -1, "state": "DOWN", "source": "logical"},
+}
+BOOTSTRAP = {"127.0.0.1:9092/bootstrap": {"nodeid": -1, "state": "INIT", "source": "configured"}}
 SETTLED: dict[str, Any] = {
     "brokers": CONNECTED,
     "cgrp": {"state": "up", "join_state": "steady"},
@@ -72,3 +78,28 @@ def test_only_an_unbroken_stall_of_one_kind_for_its_whole_span_counts() -> None:
     assert watch.stuck() is None
     now[0] = 116.0
     assert (stuck := watch.stuck()) is not None and "no group coordinator" in stuck
+
+
+def test_a_client_left_with_no_broker_address_is_stuck_soonest_even_in_a_steady_group() -> None:
+    """What librdkafka keeps after a fenced broker's metadata listed no broker (statistics
+    of a failed broker-restart run, 2026-12-05): the coordinator handle only."""
+    dropped = _with(brokers=COORDINATOR)
+    stall = group_stall(dropped)  # the group still reads up/steady
+    assert stall is not None and "no broker address" in stall[0]
+    assert stall[1] == NO_BROKER_KNOWN_AFTER_S < NO_COORDINATOR_AFTER_S
+    lost = group_stall(_with(brokers=COORDINATOR, cgrp={"state": "query-coord"}))
+    assert lost is not None and lost[1] == NO_BROKER_KNOWN_AFTER_S
+    # a new client before its first metadata answer knows its bootstrap address; a client
+    # whose broker is away still knows its address: neither is this
+    assert group_stall(_with(brokers=BOOTSTRAP)) is None
+    assert group_stall(_with(brokers={**CONNECTED, **COORDINATOR})) is None
+    away = group_stall(_with(brokers=GONE, cgrp={"state": "query-coord"}))
+    assert away is not None and away[1] == STUCK_AFTER_S
+    now = [0.0]
+    watch = GroupWatch(clock=lambda: now[0])
+    watch.observe(dropped)
+    now[0] = 5.0
+    watch.observe(dropped)
+    assert watch.stuck() is None
+    now[0] = 10.0
+    assert (stuck := watch.stuck()) is not None and "no broker address" in stuck
