@@ -132,8 +132,16 @@ def replace_consumer(old: Consumer, new: Callable[[], Consumer], why: str, worke
     a close waits on the same stuck coordinator and must not hold the worker."""
     log = logging.getLogger(__name__)
     log.warning("%s: consumer group membership stuck (%s); replacing the consumer", worker, why)
-    threading.Thread(target=_close_quietly, args=(old,), name="stuck-consumer", daemon=True).start()
+    close_in_background(old)
     return new()
+
+
+def close_in_background(consumer: Consumer) -> None:
+    """Close ``consumer`` on a daemon thread of its own: a close may wait on a coordinator
+    that never answers, and must not hold the worker."""
+    threading.Thread(
+        target=_close_quietly, args=(consumer,), name="stuck-consumer", daemon=True
+    ).start()
 
 
 def _close_quietly(consumer: Consumer) -> None:
@@ -213,6 +221,15 @@ def ready_producer(make: Callable[[], Producer], worker: str, calls: CallDeadlin
             time.sleep(2)
 
 
+# How long a commit whose outcome is unknown is retried. A try waits up to 30 s, the
+# transaction timeout, and a commit the coordinator received completes within one once a
+# broker answers. A producer that lost every broker address (a restarted broker's metadata
+# listed none while it was fenced; see group_watch) keeps its commit queued for good, and each
+# try times out as retriable: 20 of them held the scorer for 10 minutes in a loaded run of the
+# broker-restart test (2026-12-05). After this long the producer is abandoned instead.
+COMMIT_RETRY_S = 30.0
+
+
 def settle_transaction(
     producer: Producer,
     exc: KafkaException,
@@ -220,18 +237,29 @@ def settle_transaction(
     make: Callable[[], Producer],
     worker: str,
     calls: CallDeadline,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[bool, Producer]:
     """After a failed transaction step: (True, producer) if the batch committed after all (a
     commit whose outcome was unknown, retried), else (False, producer) with the transaction
     aborted, or with a rebuilt producer when the error was fatal or the abort itself failed;
     the caller then rewinds the batch. A broker that is away makes every step fail; this keeps
-    the worker alive until it is back. A retried commit or an abort that stalls raises
-    :class:`StalledCallError` for the caller to settle."""
+    the worker alive until it is back. A retried commit or an abort that stalls, or retried
+    commits that still fail after ``COMMIT_RETRY_S``, raise :class:`StalledCallError`: the
+    caller abandons the producer and asks the group's committed offsets whether it went
+    through."""
     log = logging.getLogger(__name__)
     error = exc.args[0]
     log.warning("%s: transaction failed (%s); settling it", worker, error)
     if committing and error.retriable():
+        began = clock()
         for _ in range(20):
+            if clock() - began >= COMMIT_RETRY_S:
+                raise StalledCallError(
+                    f"commit_transaction still failed after {COMMIT_RETRY_S:.0f} s of retries",
+                    worker=worker,
+                    error=str(error),
+                    hint="the producer probably lost its brokers; the worker rebuilds it",
+                )
             try:
                 calls.run("commit_transaction", 30, lambda: producer.commit_transaction(30))
                 return True, producer

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import (
+    close_in_background,
     codec_for,
     last_offsets,
     next_batch,
@@ -44,6 +45,10 @@ from riskstream.io.kafka.factory import group_consumer, transactional_producer
 from riskstream.io.ops import WorkerMetrics
 
 log = logging.getLogger(__name__)
+# Timeouts of the tries at the group's committed offsets after a stalled commit: the worker's
+# consumer answers in milliseconds when it can, so its try is short; the later tries go to a
+# new consumer (see _offsets_committed) and wait as long as a transaction may take.
+ASK_COMMITTED_S = (10.0, 30.0, 30.0)
 QUEUE_FULL_RETRIES = 100  # x QUEUE_FULL_WAIT_S: how long a full producer queue is waited on
 QUEUE_FULL_WAIT_S = 0.1
 
@@ -217,15 +222,22 @@ class TransactionalRuntime:
         if not last:
             return False
         wanted = [TopicPartition(topic, partition) for topic, partition in last]
-        for _ in range(3):
-            try:
-                committed = self.calls.run(
-                    "committed", 30, lambda: self.consumer.committed(wanted, timeout=30)
-                )
-            except (KafkaException, StalledCallError) as exc:
-                log.warning("%s: committed offsets unknown (%s)", self.name, exc)
-                continue
-            return all(tp.offset > last[(tp.topic, tp.partition)] for tp in committed)
+        asked, fresh = self.consumer, None
+        try:
+            for timeout in ASK_COMMITTED_S:
+                try:
+                    ask = partial(asked.committed, wanted, timeout=timeout)
+                    committed = self.calls.run("committed", timeout, ask)
+                except (KafkaException, StalledCallError) as exc:
+                    log.warning("%s: committed offsets unknown (%s)", self.name, exc)
+                    # the worker's consumer may have lost its brokers with the producer
+                    # (group_watch): a new one bootstraps; it needs the group id, not a seat
+                    asked = fresh = fresh or self.clients.consumer()
+                    continue
+                return all(tp.offset > last[(tp.topic, tp.partition)] for tp in committed)
+        finally:
+            if fresh is not None and fresh is not self.consumer:
+                close_in_background(fresh)
         log.error("%s: could not tell whether a stuck commit went through; re-consuming", self.name)
         return False
 

@@ -15,6 +15,7 @@ import redis
 
 from riskstream.core.settings import Settings
 from riskstream.core.topics import GROUND_TRUTH
+from riskstream.io.kafka import clients as clients_module
 from riskstream.io.kafka import runtime as runtime_module
 from riskstream.io.kafka.contract import Batch, Cadence, Output
 from riskstream.io.kafka.deadline import StalledCallError
@@ -190,6 +191,66 @@ def test_a_stalled_commit_counts_as_committed_only_if_the_groups_offsets_passed_
     assert r.runtime.process_once(Steps(one_output), messages) is counts
     assert len(r.producers) == 2  # the stuck producer is abandoned, its transaction fenced
     assert r.consumer.seeks == ([] if counts else [(TOPIC, 0, 5)])
+
+
+class SlowCalls:
+    """Calls that each take their whole timeout on ``clock``, as a commit queued on a
+    producer with no broker does."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def run(self, what: str, timeout_s: float, call: Callable[[], T]) -> T:
+        self.now += timeout_s
+        return call()
+
+
+def test_a_commit_that_keeps_timing_out_is_given_up_after_its_budget_not_20_tries() -> None:
+    """The loaded broker-restart run: every retried commit timed out as retriable, and 20
+    tries of 30 s held the scorer for 10 minutes. Now the retries stop after
+    ``COMMIT_RETRY_S`` with a stall, which the runtime settles from the committed offsets."""
+    producer = FakeProducer(fail={"commit": [kafka_error(retriable=True) for _ in range(20)]})
+    calls = SlowCalls()
+    with pytest.raises(StalledCallError, match="commit_transaction still failed"):
+        clients_module.settle_transaction(
+            producer,  # type: ignore[arg-type]
+            kafka_error(retriable=True),
+            True,
+            FakeProducer,  # type: ignore[arg-type]
+            "test",
+            calls,  # type: ignore[arg-type]
+            clock=lambda: calls.now,
+        )
+    tries = producer.calls.count("commit")
+    assert tries == clients_module.COMMIT_RETRY_S // 30 and "abort" not in producer.calls
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["went-through", "did-not"])
+def test_a_commit_retried_past_its_budget_is_settled_from_the_groups_offsets(
+    committed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clients_module, "COMMIT_RETRY_S", 0.0)
+    r = rig(("commit", kafka_error(retriable=True)))
+    r.consumer.committed_offsets = {(TOPIC, 0): 7 if committed else 5}
+    assert r.runtime.process_once(Steps(one_output), MESSAGES[:2]) is committed
+    assert len(r.producers) == 2  # abandoned, its transaction fenced by the new one
+    assert r.consumer.seeks == ([] if committed else [(TOPIC, 0, 5)])
+
+
+class LostConsumer(FakeConsumer):
+    """A consumer that lost its brokers: no answer about committed offsets."""
+
+    def committed(self, wanted: list[Any], timeout: float) -> list[Any]:
+        raise kafka_error(retriable=True)
+
+
+def test_committed_offsets_are_asked_of_a_new_consumer_when_the_workers_cannot_answer() -> None:
+    r = rig(stall={"commit_transaction"})
+    lost = r.runtime.consumer = LostConsumer()
+    r.consumer.committed_offsets = {(TOPIC, 0): 7}  # what a new consumer of the group reads
+    assert r.runtime.process_once(Steps(one_output), MESSAGES[:2])
+    assert lost.seeks == [] and not lost.closed  # the worker keeps its own (group_watch)
+    assert wait_for(lambda: r.consumer.closed, 5)  # the one made to ask is closed, off the worker
 
 
 def test_a_stall_before_the_commit_never_counts_as_committed() -> None:
