@@ -20,10 +20,7 @@ librdkafka (2.10 on) then drops every broker it knew, and with re-bootstrap off 
 ``GroupCoordinator`` handle, the partitions have no leader, and nothing is fetched again,
 while the group may still read ``up``/``steady`` (librdkafka issue 5301). No wait helps
 there, so it counts as stuck after two statistics reports; the new consumer bootstraps from
-the configured addresses. A third: after its session timed out in the restart, a scorer
-rejoined, was assigned its 3 partitions and never fetched them (group ``up``/``steady``,
-every partition's fetch state ``stopped``, for 3 minutes, brokers up). Any assigned
-partition that is not fetching counts, not only one waiting for its offsets.
+the configured addresses.
 """
 
 from __future__ import annotations
@@ -43,8 +40,7 @@ NO_COORDINATOR_AFTER_S = 15.0
 NO_BROKER_KNOWN_AFTER_S = 10.0
 # learned from metadata, or configured (bootstrap); the others are logical coordinator handles
 ADDRESSED_SOURCES = frozenset({"learned", "configured"})
-FETCHING = "active"  # an assigned partition's fetch state once it reads; the others pass
-# in a moment (offset-query, offset-wait, validate-epoch-wait), or never come back (stopped)
+WAITING_FOR_OFFSETS = frozenset({"offset-query", "offset-wait"})
 
 
 def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
@@ -64,14 +60,14 @@ def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
         return f"no broker connected (group state {group.get('state')})", STUCK_AFTER_S
     if group.get("join_state") != "steady":
         return f"joining the group ({group.get('join_state')})", STUCK_AFTER_S
-    idle = [
-        f"{topic}[{partition}] ({p.get('fetch_state')})"
+    waiting = [
+        f"{topic}[{partition}]"
         for topic, body in stats.get("topics", {}).items()
         for partition, p in body.get("partitions", {}).items()
-        if partition != "-1" and p.get("desired") and p.get("fetch_state") != FETCHING
+        if partition != "-1" and p.get("desired") and p.get("fetch_state") in WAITING_FOR_OFFSETS
     ]
-    if idle:
-        return f"assigned partitions not fetching: {', '.join(sorted(idle)[:3])}", STUCK_AFTER_S
+    if waiting:
+        return f"waiting for the offsets of {', '.join(sorted(waiting)[:3])}", STUCK_AFTER_S
     return None
 
 

@@ -46,9 +46,6 @@ def test_joining_and_waiting_for_offsets_say_what_they_wait_for() -> None:
     waiting = {"partitions": {"3": {"desired": True, "fetch_state": "offset-wait"}}}
     offsets = group_stall(_with(topics={"t": waiting}))
     assert offsets is not None and "t[3]" in offsets[0]
-    stopped = {"partitions": {"0": {"desired": True, "fetch_state": "stopped"}}}
-    never = group_stall(_with(topics={"t": stopped}))  # assigned, steady, never fetched
-    assert never is not None and "t[0] (stopped)" in never[0] and never[1] == STUCK_AFTER_S
     undesired = {"partitions": {"3": {"desired": False, "fetch_state": "offset-wait"}}}
     assert group_stall(_with(topics={"t": undesired})) is None
     internal = {"partitions": {"-1": {"desired": True, "fetch_state": "offset-wait"}}}
