@@ -236,7 +236,7 @@ class TransactionalRuntime:
                     continue
                 return all(tp.offset > last[(tp.topic, tp.partition)] for tp in committed)
         finally:
-            if fresh is not None and fresh is not self.consumer:
+            if fresh is not None:
                 close_in_background(fresh)
         log.error("%s: could not tell whether a stuck commit went through; re-consuming", self.name)
         return False
