@@ -6,7 +6,11 @@ from typing import Any
 import pytest
 import yaml
 
-from riskstream.app.stack.kafka_broker import pinned_version, split_host_port
+from riskstream.app.stack.kafka_broker import (
+    pinned_version,
+    replication_properties,
+    split_host_port,
+)
 from riskstream.core.settings import ENV_PREFIX, KAFKA_PASSTHROUGH_PREFIX, Settings
 from riskstream.io.ops import WORKERS  # every worker `run all` starts has a service
 
@@ -56,6 +60,16 @@ def test_kafka_is_a_pinned_kraft_image_matching_the_local_stack(compose: dict[st
     assert image == "apache/kafka"
     assert tag == pinned_version()
     assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_the_single_kafka_node_shuts_down_as_the_local_stacks_does(
+    compose: dict[str, Any],
+) -> None:
+    """One node, one copy: no controlled shutdown, or a committing transaction can hang."""
+    env = compose["services"]["kafka"]["environment"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].count("@") == 1
+    wanted = replication_properties(1)["controlled.shutdown.enable"]
+    assert env["KAFKA_CONTROLLED_SHUTDOWN_ENABLE"] == wanted
 
 
 def test_host_ports_agree_with_the_settings_defaults(compose: dict[str, Any]) -> None:

@@ -97,9 +97,21 @@ def cluster_bootstrap(nodes: list[NodeAddress]) -> str:
 
 def replication_properties(brokers: int) -> dict[str, str]:
     """Replication of the internal and new topics: three copies, two in sync, as far as the
-    cluster has nodes (one node: one copy)."""
+    cluster has nodes (one node: one copy, and no controlled shutdown).
+
+    A controlled shutdown hands each partition's leadership to another replica before the
+    node stops. With one copy there is none, so every partition is left without a leader
+    while the node's transaction coordinator still runs, and Kafka 4.3 then skips the
+    markers of a transaction that is committing (KAFKA-20734, open): it takes a partition
+    with no leader for a deleted one. The transaction's records and its consumer offsets
+    stay pending for good, and the scorer's group reads UNSTABLE_OFFSET_COMMIT forever
+    (seen in the broker-restart fault test under load, 2026-12-06). Without controlled
+    shutdown the node stops as after a crash, and on restart its coordinator finishes the
+    commit.
+    """
     copies, in_sync = str(min(3, brokers)), str(min(2, brokers))
     return {
+        "controlled.shutdown.enable": "true" if brokers > 1 else "false",
         "default.replication.factor": copies,
         "min.insync.replicas": in_sync,
         "offsets.topic.replication.factor": copies,

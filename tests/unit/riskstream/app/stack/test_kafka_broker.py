@@ -71,6 +71,13 @@ def test_a_single_node_is_its_own_quorum_with_one_copy() -> None:
     assert replication_properties(1)["min.insync.replicas"] == "1"
 
 
+def test_a_single_node_stops_without_a_controlled_shutdown() -> None:
+    """A lone node's controlled shutdown leaves every partition leaderless while its
+    transaction coordinator still writes markers, which Kafka 4.3 then skips (KAFKA-20734)."""
+    assert replication_properties(1)["controlled.shutdown.enable"] == "false"
+    assert replication_properties(3)["controlled.shutdown.enable"] == "true"
+
+
 def test_three_nodes_keep_three_copies_and_need_two_in_sync() -> None:
     props = replication_properties(3)
     assert props["default.replication.factor"] == "3"
