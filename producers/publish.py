@@ -19,14 +19,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
 from riskstream.core.errors import RiskstreamError
 from riskstream.core.ids import new_id, now_ms
 from riskstream.core.slices import ClusterSettings
 from riskstream.core.topics import GROUND_TRUTH, PATIENT_RECORDS
 from riskstream.io.kafka.clients import DeliveryTally, codec_for
 from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.io.kafka.recovering_producer import RecoveringProducer
 from riskstream.producers.simulator import SimulatedRecord
 from riskstream.schemas.events import GroundTruth, PatientRecord
 from riskstream.schemas.patient_record import RAW_FEATURES, validate_record
@@ -118,7 +117,7 @@ class Publisher:
         self.truth_topic = settings.topic(GROUND_TRUTH.name)
 
     @cached_property
-    def producer(self) -> Producer:
+    def producer(self) -> RecoveringProducer:
         """Made on first use: building a publisher does no I/O."""
         return idempotent_producer(self.settings)
 

@@ -8,13 +8,12 @@ import threading
 from collections.abc import Sequence
 from functools import cached_property
 
-from confluent_kafka import Producer
-
 from riskstream.core.worker_slices import MonitoringSettings
 from riskstream.io.kafka.admin import partition_count
 from riskstream.io.kafka.clients import broker_answers
 from riskstream.io.kafka.factory import idempotent_producer
 from riskstream.io.kafka.faust_worker import FaustRuntime, Record
+from riskstream.io.kafka.recovering_producer import RecoveringProducer
 from riskstream.io.kafka.watermark import EventTimeWatermark
 from riskstream.io.ops import WorkerMetrics
 from riskstream.stream_processors.window_store import WindowStore
@@ -35,7 +34,7 @@ class WindowedMonitor:
     _watched: str  # the watched topic's full name
 
     @cached_property
-    def producer(self) -> Producer:
+    def producer(self) -> RecoveringProducer:
         """The alerts' and windows' producer, made on first use: a worker is built, then
         started."""
         return idempotent_producer(self.settings)

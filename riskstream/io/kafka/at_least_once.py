@@ -41,6 +41,7 @@ from riskstream.io.kafka.contract import (
     wire_value,
 )
 from riskstream.io.kafka.factory import group_consumer, idempotent_producer, reader
+from riskstream.io.kafka.recovering_producer import RecoveringProducer
 from riskstream.io.ops import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -186,13 +187,16 @@ class OutputSender:
     (``producer`` makes it; default: the factory's)."""
 
     def __init__(
-        self, settings: ClusterSettings, name: str, producer: Callable[[], Producer] | None = None
+        self,
+        settings: ClusterSettings,
+        name: str,
+        producer: Callable[[], Producer | RecoveringProducer] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.codec = codec_for(settings)
         self._make_producer = producer or partial(idempotent_producer, settings)
-        self._producer: Producer | None = None
+        self._producer: Producer | RecoveringProducer | None = None
 
     def delivered(self, outputs: list[Output[Any]]) -> bool:
         """Whether every one of ``outputs`` was delivered (the producer flushed)."""

@@ -23,6 +23,7 @@ from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.contract import Cadence
 from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
 from riskstream.io.kafka.factory import idempotent_producer
+from riskstream.io.kafka.recovering_producer import RecoveringProducer
 from riskstream.schemas import AvroCodec, build_codec
 from riskstream.schemas.events import Event
 
@@ -86,7 +87,7 @@ def publish_events(
     return tally
 
 
-def broker_answers(client: Producer, topic: str, timeout: float = 0.5) -> bool:
+def broker_answers(client: Producer | RecoveringProducer, topic: str, timeout: float = 0.5) -> bool:
     """Whether the cluster answers a metadata request for ``topic`` now: the monitors ask
     before they take a silent partition for an idle one."""
     try:
@@ -96,7 +97,7 @@ def broker_answers(client: Producer, topic: str, timeout: float = 0.5) -> bool:
     return True
 
 
-def _topic_exists(client: Producer, topic: str) -> bool:
+def _topic_exists(client: Producer | RecoveringProducer, topic: str) -> bool:
     try:
         found = client.list_topics(topic, timeout=5).topics.get(topic)
     except KafkaException:

@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from riskstream.core.slices import ClusterSettings
+from riskstream.io.kafka.recovering_producer import RecoveringProducer
 
 Extra = Mapping[str, Any] | None
 
@@ -127,8 +128,9 @@ def transactional_producer(
     return Producer(transactional_config(settings, group, instance, extra))
 
 
-def idempotent_producer(settings: ClusterSettings, extra: Extra = None) -> Producer:
-    return Producer(idempotent_config(settings, extra))
+def idempotent_producer(settings: ClusterSettings, extra: Extra = None) -> RecoveringProducer:
+    """Replaced when librdkafka has lost every broker address (see recovering_producer)."""
+    return RecoveringProducer(idempotent_config(settings, extra))
 
 
 def reader(settings: ClusterSettings, extra: Extra = None) -> Consumer:

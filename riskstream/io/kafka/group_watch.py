@@ -43,6 +43,14 @@ ADDRESSED_SOURCES = frozenset({"learned", "configured"})
 WAITING_FOR_OFFSETS = frozenset({"offset-query", "offset-wait"})
 
 
+def addresses_lost(stats: Mapping[str, Any]) -> bool:
+    """Whether a client's statistics list no broker it can reach by address: none learned
+    from metadata, none configured (only logical coordinator handles, or nothing, since the
+    internal broker is never listed)."""
+    brokers = stats.get("brokers", {}).values()
+    return not any(b.get("source") in ADDRESSED_SOURCES for b in brokers)
+
+
 def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
     """Why a group consumer's membership is not settled, from one librdkafka statistics
     report, and how long that may last before it counts as stuck; None when it is settled,
@@ -51,7 +59,7 @@ def group_stall(stats: Mapping[str, Any]) -> tuple[str, float] | None:
     if not group:
         return None
     brokers = stats.get("brokers", {}).values()
-    if brokers and not any(b.get("source") in ADDRESSED_SOURCES for b in brokers):
+    if brokers and addresses_lost(stats):  # a report without brokers says nothing
         return "no broker address left (librdkafka dropped them all)", NO_BROKER_KNOWN_AFTER_S
     if group.get("state") != "up":
         connected = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)

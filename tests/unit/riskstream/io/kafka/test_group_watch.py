@@ -5,6 +5,7 @@ from riskstream.io.kafka.group_watch import (
     NO_COORDINATOR_AFTER_S,
     STUCK_AFTER_S,
     GroupWatch,
+    addresses_lost,
     group_stall,
 )
 
@@ -103,3 +104,10 @@ def test_a_client_left_with_no_broker_address_is_stuck_soonest_even_in_a_steady_
     assert watch.stuck() is None
     now[0] = 10.0
     assert (stuck := watch.stuck()) is not None and "no broker address" in stuck
+
+
+def test_only_learned_or_configured_brokers_count_as_addresses() -> None:
+    assert addresses_lost({"brokers": COORDINATOR})  # a consumer's logical handle only
+    assert addresses_lost({"brokers": {}})  # a producer's: the internal broker is not listed
+    assert not addresses_lost({"brokers": GONE})  # away, but its address is kept
+    assert not addresses_lost({"brokers": BOOTSTRAP})
