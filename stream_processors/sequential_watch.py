@@ -14,7 +14,7 @@ later window's verdict resolves (hysteresis as ever).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from riskstream.core.worker_slices import MonitoringSettings
@@ -204,21 +204,34 @@ class SequentialWatch:
                     )
             cursor = min(cursor + self.sub_ms, start + self.size_ms)
             moved = True
-        if moved:
-            update: dict[str | bytes, str] = {"cursor": str(cursor)}
-            for name, state in states.items():
-                update |= _dump(name, state)
-            pipe = redis.pipeline()
-            pipe.hset(key, mapping=update)
-            pipe.expire(key, self.store.ttl_s)
-            if alarms:  # the test's verdicts, whatever alerts they became
-                raised: dict[str | bytes, str] = {
-                    f"{a.start}:{a.subject}": str(a.step.alarm) for a in alarms
-                }
-                pipe.hset(f"{key}:alarms", mapping=raised)
-                pipe.expire(f"{key}:alarms", self.store.ttl_s)
-            pipe.execute()
+        if not moved:
+            return alarms
+        update: dict[str | bytes, str] = {"cursor": str(cursor)}
+        for name, state in states.items():
+            update |= _dump(name, state)
+        # the test's verdicts, whatever alerts they became
+        raised = {f"{a.start}:{a.subject}": str(a.step.alarm) for a in alarms}
+        if not self.write_from(version, fields.get("cursor", ""), update, raised):
+            log.info("sequential: another worker judged %s's sub-windows meanwhile", version)
+            return []  # its state and its alarms stand; the next advance goes on from them
         return alarms
+
+    def write_from(
+        self,
+        version: str,
+        read_cursor: str,
+        update: Mapping[str | bytes, str],
+        raised: Mapping[str, str],
+    ) -> bool:
+        """Store an advance made from the state whose cursor was ``read_cursor``, unless
+        another worker has moved the cursor since: a worker that outlived its lock (10 s)
+        must not put an older state back over a newer one."""
+        key = self._state_key(version)
+        args: list[str | bytes | int] = [read_cursor, self.store.ttl_s, len(update)]
+        for pairs in (update, raised):
+            for field, value in pairs.items():
+                args += [field, value]
+        return bool(self.store.advance_from(keys=[key, f"{key}:alarms"], args=args))
 
     def alarms(self, version: str) -> dict[str, str]:
         """Every alarm the test raised on ``version``'s windows still in Redis:

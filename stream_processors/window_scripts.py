@@ -50,3 +50,20 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return redis.call('GET', KEYS[1])
 """
+
+# KEYS: a version's sequential state, its alarms. ARGV: the cursor the worker read ('' for
+# none), ttl, n state pairs, then n x (field, value), then the alarms' (field, value) pairs.
+# A worker that read the state, then took longer than its lock and found another one had
+# moved the cursor meanwhile, writes nothing: the other worker's state is as far or
+# further along, and the next advance judges the rest from it.
+ADVANCE_FROM = """
+if (redis.call('HGET', KEYS[1], 'cursor') or '') ~= ARGV[1] then return 0 end
+local pairs_n = tonumber(ARGV[3])
+for i = 4, 3 + 2 * pairs_n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if #ARGV > 3 + 2 * pairs_n then
+  for i = 4 + 2 * pairs_n, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+"""

@@ -51,6 +51,7 @@ from riskstream.io.redis_client import RedisClient, connect
 from riskstream.models.monitoring.segments import OTHER, segment_of, tracked_limit
 from riskstream.stream_processors.window_scripts import (
     ADMIT,
+    ADVANCE_FROM,
     APPLY,
     LATE,
     RAISE_POSITIONS,
@@ -108,6 +109,12 @@ class WindowStore:
     @cached_property
     def _admit(self) -> Script:
         return self.redis.register_script(ADMIT)
+
+    @cached_property
+    def advance_from(self) -> Script:
+        """The sequential test's state write (``sequential_watch``), atomic and only over
+        the state it was computed from."""
+        return self.redis.register_script(ADVANCE_FROM)
 
     def _key(self, *parts: object) -> str:
         """Every key of this store shares one hash tag: on a Redis Cluster the Lua scripts'

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from riskstream.core.settings import Settings
+from riskstream.models.monitoring.statistics import DriftThresholds
+from riskstream.stream_processors.sequential_watch import SequentialWatch
 from riskstream.stream_processors.window_store import WindowStore
 from tests.integration.conftest import fresh_prefix
 
@@ -150,3 +152,26 @@ def test_a_store_nobody_closes_is_not_given_windows_to_close_after_a_restart(
     assert restarts == [None]
     assert store.counts("1", 0) == {b"n": b"3"}
     assert store.closable("1", 10**12) == [0]  # the one entry the count itself made
+
+
+def test_an_advance_from_a_state_another_worker_has_moved_on_is_not_written(
+    store: WindowStore,
+) -> None:
+    """Two workers read the sequential state at the same cursor (one outlived its lock):
+    the first to write wins, and the other's older advance does not overwrite it."""
+    watch = SequentialWatch(store.settings, store, DriftThresholds())
+    key = watch._state_key("1")
+    assert watch.write_from(
+        "1", "", {"cursor": "2000", "glucose:up": "0.5"}, {"1800:glucose": "HIGH"}
+    )
+    # the slower worker had also read the empty state, and judged less far
+    assert not watch.write_from(
+        "1", "", {"cursor": "1000", "glucose:up": "0.1"}, {"900:bmi": "LOW"}
+    )
+    assert store.redis.hget(key, "cursor") == b"2000"
+    assert store.redis.hget(key, "glucose:up") == b"0.5"
+    assert watch.alarms("1") == {"1800:glucose": "HIGH"}
+    # the next advance goes on from the state that was written
+    assert watch.write_from("1", "2000", {"cursor": "2200", "glucose:up": "0.0"}, {})
+    assert store.redis.hget(key, "cursor") == b"2200"
+    assert store.redis.ttl(key) > 0
