@@ -72,8 +72,10 @@ class FaustRuntime:
     An agent hands the worker batches of up to ``size`` records (``within_s`` to fill); a
     timer calls its ``tick`` every ``tick_s``. A batch's offsets are committed only after its
     ``process`` returned and its outputs were delivered (the processors' offset guards make
-    their effects idempotent). While Redis is away a batch is tried again every second and a
-    tick is skipped; any other error stops the worker and is raised from ``run``."""
+    their effects idempotent). While Redis is away a batch is tried again every second and
+    the ticks wait for it: a monitor has already moved its watermark over the batch's
+    records, and a tick would close their windows before they are counted, so they would be
+    counted late. Any other error stops the worker and is raised from ``run``."""
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class FaustRuntime:
         self.outputs = OutputSender(settings, metrics.processor)
         self._progress = _Progress()
         self._caught_up: set[tuple[str, int]] = set()
+        self._unapplied = False  # a batch waits to be tried again: no tick meanwhile
 
     def fail(self, error: BaseException) -> None:
         """Stop the worker and raise ``error`` from ``run``."""
@@ -139,7 +142,9 @@ class FaustRuntime:
         while True:
             done, batch = attempt(partial(worker.process, records), name)
             if done:
+                self._unapplied = False
                 break
+            self._unapplied = True
             self.metrics.ready = False
             if self.stop.is_set():
                 raise ServiceUnavailableError(
@@ -154,6 +159,8 @@ class FaustRuntime:
         self._done(records)
 
     async def _tick(self, worker: Worker[Record]) -> None:
+        if self._unapplied:
+            return
         done, batch = attempt(worker.tick, self.metrics.processor, "the timer's step")
         self.metrics.ready = done
         await self._deliver(batch)
