@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -21,7 +20,7 @@ from confluent_kafka import (
 from riskstream.core.errors import ServiceUnavailableError, TopicError
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.contract import Cadence
-from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
+from riskstream.io.kafka.deadline import CallDeadline, StalledCallError, close_in_background
 from riskstream.io.kafka.factory import idempotent_producer
 from riskstream.io.kafka.recovering_producer import RecoveringProducer
 from riskstream.schemas import AvroCodec, build_codec
@@ -133,23 +132,8 @@ def replace_consumer(old: Consumer, new: Callable[[], Consumer], why: str, worke
     a close waits on the same stuck coordinator and must not hold the worker."""
     log = logging.getLogger(__name__)
     log.warning("%s: consumer group membership stuck (%s); replacing the consumer", worker, why)
-    close_in_background(old)
+    close_in_background(old.close, "stuck-consumer")
     return new()
-
-
-def close_in_background(consumer: Consumer) -> None:
-    """Close ``consumer`` on a daemon thread of its own: a close may wait on a coordinator
-    that never answers, and must not hold the worker."""
-    threading.Thread(
-        target=_close_quietly, args=(consumer,), name="stuck-consumer", daemon=True
-    ).start()
-
-
-def _close_quietly(consumer: Consumer) -> None:
-    try:
-        consumer.close()
-    except (KafkaException, RuntimeError) as exc:
-        logging.getLogger(__name__).info("the replaced consumer did not close cleanly: %s", exc)
 
 
 def last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:

@@ -11,11 +11,14 @@ blocked in it) and builds a new one, whose transactional id fences the old one's
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from confluent_kafka import KafkaException
 
 from riskstream.core.errors import ServiceUnavailableError
 
@@ -83,3 +86,16 @@ class CallDeadline:
         if pending.error is not None:
             raise pending.error
         return pending.value
+
+
+def close_in_background(close: Callable[[], object], name: str) -> None:
+    """Run a replaced client's ``close`` on a daemon thread called ``name``: a client that
+    lost its coordinator or its brokers may block in it, and must not hold the worker."""
+    threading.Thread(target=_close_quietly, args=(close, name), name=name, daemon=True).start()
+
+
+def _close_quietly(close: Callable[[], object], name: str) -> None:
+    try:
+        close()
+    except (KafkaException, RuntimeError) as exc:
+        logging.getLogger(__name__).info("%s did not close cleanly: %s", name, exc)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, Producer
 
+from riskstream.io.kafka.deadline import close_in_background
 from riskstream.io.kafka.group_watch import NO_BROKER_KNOWN_AFTER_S, addresses_lost
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class RecoveringProducer:
         )
         for args, kwargs, on_delivery in purged:
             self._produce(args, kwargs, on_delivery)
-        _close_in_background(old)
+        close_in_background(partial(old.flush, 0), "lost-producer")
 
     def _tracked(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], on_delivery: Delivery | None
@@ -167,17 +168,3 @@ class RecoveringProducer:
 
     def __len__(self) -> int:
         return len(self._client)
-
-
-def _close_in_background(client: Any) -> None:
-    """A client with no broker may take its time to close; the owner must not wait."""
-    threading.Thread(
-        target=_close_quietly, args=(client,), name="lost-producer", daemon=True
-    ).start()
-
-
-def _close_quietly(client: Any) -> None:
-    try:
-        client.flush(0)
-    except (KafkaException, RuntimeError) as exc:
-        log.info("the replaced producer did not close cleanly: %s", exc)

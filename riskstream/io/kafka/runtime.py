@@ -21,7 +21,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from riskstream.core.slices import ClusterSettings
 from riskstream.io.kafka.clients import (
-    close_in_background,
     codec_for,
     last_offsets,
     next_batch,
@@ -40,7 +39,7 @@ from riskstream.io.kafka.contract import (
     placed,
     wire_value,
 )
-from riskstream.io.kafka.deadline import CallDeadline, StalledCallError
+from riskstream.io.kafka.deadline import CallDeadline, StalledCallError, close_in_background
 from riskstream.io.kafka.factory import group_consumer, transactional_producer
 from riskstream.io.ops import WorkerMetrics
 
@@ -237,7 +236,7 @@ class TransactionalRuntime:
                 return all(tp.offset > last[(tp.topic, tp.partition)] for tp in committed)
         finally:
             if fresh is not None:
-                close_in_background(fresh)
+                close_in_background(fresh.close, "committed-offsets-consumer")
         log.error("%s: could not tell whether a stuck commit went through; re-consuming", self.name)
         return False
 
