@@ -47,8 +47,11 @@ class AlertStatus(StrEnum):
 
 
 class Severity(StrEnum):
-    """How bad an alert is, in rising order (compare with :attr:`rank`)."""
+    """How bad an alert is, in rising order (compare with :attr:`rank`). NOTICE sits under
+    the drift bands: a trend the sequential trend test is sure of while it is still too
+    small for LOW (``models/monitoring/trend.py``); the default filters hide it."""
 
+    NOTICE = "NOTICE"
     LOW = "LOW"
     MEDIUM = "MEDIUM"
     HIGH = "HIGH"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from riskstream.core.worker_slices import MonitoringSettings
-from riskstream.models.monitoring.alerts import sequential_alert, transition
+from riskstream.models.monitoring.alerts import sequential_alert, transition, trend_alert
 from riskstream.models.monitoring.sequential import (
     CHANGE,
     DEFAULT,
@@ -26,11 +26,12 @@ from riskstream.models.monitoring.sequential import (
     PitReference,
     SequentialThresholds,
     Side,
-    Step,
     SubjectState,
+    SubjectStep,
     subject_step,
 )
 from riskstream.models.monitoring.statistics import DriftThresholds
+from riskstream.models.monitoring.trend import TrendState
 from riskstream.models.monitoring.windows import (
     SCORE_SUBJECT,
     SubWindows,
@@ -38,7 +39,7 @@ from riskstream.models.monitoring.windows import (
     window_start,
 )
 from riskstream.models.reference import DriftReference
-from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert
+from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 from riskstream.stream_processors.window_store import WindowStore
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,15 @@ MAX_WINDOWS_PER_TICK = 50  # windows one advance reads: a day's gap is crossed i
 
 
 class Alarm(NamedTuple):
-    """A sub-window whose CUSUM raised an alarm on ``subject`` (a feature, or the score)."""
+    """A sub-window whose test raised an alarm on ``subject`` (a feature, or the score)."""
 
     version: str
     subject: str
-    step: Step
+    found: SubjectStep  # a CUSUM's alarm (``alarm``, against ``baseline`` or the
+    # reference) or the trend test's (``trend``)
     start: int  # the sub-window's bounds, event-time ms
     end: int
     ahead: bool  # its window was still open: an alert now is ahead of the window's verdict
-    baseline: PitReference | None  # the version's first values it was judged against;
-    # None: the reference
 
 
 def subjects(reference: DriftReference) -> dict[str, PitReference]:
@@ -95,12 +95,14 @@ def _dump_cusum(name: str, state: CusumState) -> dict[str | bytes, str]:
 
 def _load(fields: dict[str, str], subject: str) -> SubjectState:
     """A subject's state: the reference test's fields under ``<subject>:``, the baseline's
-    sums and the change test's fields under ``<subject>~base:``."""
+    sums and the change test's fields under ``<subject>~base:``, the trend test's in
+    ``<subject>~trend``."""
     return SubjectState(
         _load_cusum(fields, subject),
         int(fields.get(f"{subject}~base:n", 0)),
         int(fields.get(f"{subject}~base:u", 0)),
         _load_cusum(fields, f"{subject}~base"),
+        TrendState.decode(fields.get(f"{subject}~trend", "")),
     )
 
 
@@ -109,6 +111,7 @@ def _dump(subject: str, state: SubjectState) -> dict[str | bytes, str]:
         _dump_cusum(subject, state.reference)
         | _dump_cusum(f"{subject}~base", state.change)
         | {f"{subject}~base:n": str(state.baseline_n), f"{subject}~base:u": str(state.baseline_pit)}
+        | {f"{subject}~trend": state.trend.encode()}
     )
 
 
@@ -197,11 +200,9 @@ class SequentialWatch:
                     states[name], pit, n, total, self.bands, self.thresholds, self.change
                 )
                 states[name] = step.state
-                if step.alarm is not None:
+                if step.severity is not None:
                     end = min(cursor + self.sub_ms, start + self.size_ms)
-                    alarms.append(
-                        Alarm(version, name, step.alarm, cursor, end, ahead, step.baseline)
-                    )
+                    alarms.append(Alarm(version, name, step, cursor, end, ahead))
             cursor = min(cursor + self.sub_ms, start + self.size_ms)
             moved = True
         if not moved:
@@ -210,7 +211,7 @@ class SequentialWatch:
         for name, state in states.items():
             update |= _dump(name, state)
         # the test's verdicts, whatever alerts they became
-        raised = {f"{a.start}:{a.subject}": str(a.step.alarm) for a in alarms}
+        raised = {f"{a.start}:{a.subject}": str(a.found.severity) for a in alarms}
         if not self.write_from(version, fields.get("cursor", ""), update, raised):
             log.info("sequential: another worker judged %s's sub-windows meanwhile", version)
             return []  # its state and its alarms stand; the next advance goes on from them
@@ -247,10 +248,23 @@ class SequentialWatch:
         now: dict[str, str],
     ) -> list[DriftAlert]:
         """The window at ``start``'s alerts, less the resolutions of what this test found
-        within it (``hold_resolutions``)."""
-        alarms = self.alarms(version) if self.sub_ms else {}
-        held = raised_within(alarms, start, start + self.size_ms)
+        within it (``hold_resolutions``), and of a NOTICE whose trend is still there: the
+        window's bands cannot see a trend under LOW, so its verdict is no reason to resolve
+        one; the trend test's statistic falling back is."""
+        if not self.sub_ms:
+            return alerts
+        held = raised_within(self.alarms(version), start, start + self.size_ms)
+        held |= {
+            subject
+            for subject, severity in was.items()
+            if severity == Severity.NOTICE and self.trending(version, subject)
+        }
         return hold_resolutions(alerts, held, was, now) if held else alerts
+
+    def trending(self, version: str, subject: str) -> bool:
+        """Whether ``subject``'s trend test is in an alarmed incident."""
+        raw = self.store.redis.hget(self._state_key(version), f"{subject}~trend")
+        return raw is not None and TrendState.decode(raw.decode()).alarmed
 
 
 def alarm_alerts(
@@ -267,22 +281,31 @@ def alarm_alerts(
     nothing: that window's verdict came first, and an alert after it would contradict it."""
     alerts = []
     for alarm in (a for a in alarms if a.ahead):
-        severity = alarm.step.alarm
-        assert severity is not None
-        if transition(alarm.subject, True, was, now, severity):
-            score = alarm.subject == SCORE_SUBJECT
+        found, window = alarm.found, (alarm.start, alarm.end)
+        assert found.severity is not None
+        if not transition(alarm.subject, True, was, now, found.severity):
+            continue
+        score = alarm.subject == SCORE_SUBJECT
+        if found.alarm is None:
+            assert found.trend is not None and found.trend.alarm is not None
             alerts.append(
-                sequential_alert(
-                    model_name,
-                    alarm.version,
-                    alarm.subject,
-                    alarm.step,
-                    (thresholds if alarm.baseline is None else change).threshold,
-                    (alarm.start, alarm.end),
-                    score=score,
-                    baseline=alarm.baseline,
+                trend_alert(
+                    model_name, alarm.version, alarm.subject, found.trend, window, score=score
                 )
             )
+            continue
+        alerts.append(
+            sequential_alert(
+                model_name,
+                alarm.version,
+                alarm.subject,
+                found.alarm,
+                (thresholds if found.baseline is None else change).threshold,
+                window,
+                score=score,
+                baseline=found.baseline,
+            )
+        )
     return alerts
 
 

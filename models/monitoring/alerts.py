@@ -6,9 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 
 from riskstream.core.ids import new_id, now_ms
+from riskstream.models.monitoring.pit import PIT_SCALE, PitReference
 from riskstream.models.monitoring.quality_stats import Condition
-from riskstream.models.monitoring.sequential import PIT_SCALE, PitReference, Step
+from riskstream.models.monitoring.sequential import Step
 from riskstream.models.monitoring.statistics import DriftThresholds, FeatureVerdict
+from riskstream.models.monitoring.trend import TREND, TrendStep
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 
 
@@ -190,6 +192,41 @@ def sequential_alert(
         message=f"{name} entered drift on the sequential test, before its window closed: "
         f"CUSUM {side.value:.1f} over {side.run_n} values, their mean PIT {mean:.3f} "
         f"({against})",
+    )
+
+
+def trend_alert(
+    model_name: str,
+    version: str,
+    subject: str,
+    step: TrendStep,
+    window: tuple[int, int],
+    *,
+    score: bool,
+) -> DriftAlert:
+    """A NOTICE: the trend test's ramp, still too small for the drift bands. Its value is
+    the ramp's z, its threshold the test's; the message gives the shift the fitted ramp has
+    reached, in standard deviations of the reference's PIT, and since when it runs."""
+    assert step.alarm is not None
+    anchor, state = step.alarm, step.state
+    name = "score" if score else subject
+    shift = anchor.shift(state.clock)
+    return alert_event(
+        model_name,
+        version,
+        kind=AlertKind.SCORE_DRIFT if score else AlertKind.DATA_DRIFT,
+        status=AlertStatus.FIRING,
+        severity=Severity.NOTICE,
+        feature=None if score else subject,
+        statistic="trend",
+        value=step.statistic,
+        threshold=TREND.threshold,
+        window=window,
+        sample_size=int(state.clock - anchor.at),
+        message=f"{name} is trending {'up' if shift > 0 else 'down'} against the version's "
+        f"first {state.baseline_n:,} values: a ramp over the last "
+        f"{int(state.clock - anchor.at):,} values, z {step.statistic:.1f}, now "
+        f"{abs(shift):.2f} sd of PIT off; under the LOW band so far",
     )
 
 

@@ -50,21 +50,28 @@ counts do. A CUSUM over the sub-windows' standardized sums accumulates the evide
   started serving; the reference test and the windows still do. And when such a drift
   ends, the values move off the baseline but back onto the reference: a change test's
   alarm also needs the run off the reference (``away_from_reference``).
+- **A third test for ramps.** Both CUSUMs gate on the LOW band, so a slow ramp is called
+  only when it reaches it. The trend test (``trend.py``) calls it sooner, as a NOTICE.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 from scipy.special import ndtri  # norm.ppf; scipy.stats costs a worker 46 MiB more
 
+from riskstream.models.monitoring.pit import PIT_SCALE, PitReference
 from riskstream.models.monitoring.statistics import DriftThresholds
+from riskstream.models.monitoring.trend import (
+    TREND,
+    TrendState,
+    TrendStep,
+    TrendThresholds,
+    trend_step,
+)
 from riskstream.schemas.events import Severity
 
-PIT_SCALE = 10_000  # PIT scores are summed as integers: u x PIT_SCALE, rounded
 SHIFT_MARGIN = 1.0  # standard errors taken off a run's shift before its size is read
 
 
@@ -84,40 +91,6 @@ DEFAULT = SequentialThresholds()
 CHANGE = SequentialThresholds(allowance=1.5, threshold=3.2)
 BASELINE_VALUES = 2_000  # a version's first measured values per subject: its baseline
 BANDS = DriftThresholds()  # the window's severity bands
-
-
-@dataclass(frozen=True)
-class PitReference:
-    """A reference histogram's PIT: each bin's integer score, the mean and variance of
-    ``u`` under the reference, and the reference's size."""
-
-    scores: tuple[int, ...]  # u_b x PIT_SCALE per bin
-    mean: float
-    variance: float
-    n: int
-
-    @classmethod
-    def of(cls, counts: Sequence[int]) -> PitReference | None:
-        """None for a reference without two occupied bins (no spread, no test)."""
-        values = np.asarray(counts, dtype=float)
-        total = float(values.sum())
-        if total <= 0 or np.count_nonzero(values) < 2:
-            return None
-        shares = values / total
-        u = np.cumsum(shares) - shares / 2
-        scores = tuple(int(np.rint(x * PIT_SCALE)) for x in u)
-        s = np.asarray(scores, dtype=float) / PIT_SCALE
-        mean = float(np.sum(shares * s))
-        return cls(scores, mean, float(np.sum(shares * (s - mean) ** 2)), int(total))
-
-    def pit_sum(self, bins: np.ndarray) -> int:
-        """The integer PIT sum of values in reference bins ``bins``."""
-        return int(np.asarray(self.scores, dtype=np.int64)[bins].sum()) if len(bins) else 0
-
-    def z(self, n: int, pit_sum: int) -> float:
-        """The standardized PIT mean of ``n`` values whose scores add up to ``pit_sum``."""
-        mean = pit_sum / PIT_SCALE / n
-        return (mean - self.mean) / math.sqrt(self.variance / n + self.variance / self.n)
 
 
 @dataclass(frozen=True)
@@ -208,12 +181,14 @@ def cusum_step(
 @dataclass(frozen=True)
 class SubjectState:
     """One subject's sequential state: the CUSUM against the reference, the version's
-    baseline while it fills, and the CUSUM against the baseline once it is full."""
+    baseline while it fills, the CUSUM against the baseline once it is full, and the trend
+    test (its own, longer baseline)."""
 
     reference: CusumState = CusumState()
     baseline_n: int = 0
     baseline_pit: int = 0
     change: CusumState = CusumState()
+    trend: TrendState = TrendState()
 
     def baseline(self, reference: PitReference) -> PitReference | None:
         """The baseline as a reference (the reference's bins and spread, the baseline's
@@ -230,6 +205,14 @@ class SubjectStep:
     alarm: Step | None  # the step that raised this sub-window's alarm, if one did
     baseline: PitReference | None  # what that alarm was measured against: the baseline,
     # or None for the reference
+    trend: TrendStep | None = None  # the trend test's step, when it alarmed and no CUSUM did
+
+    @property
+    def severity(self) -> Severity | None:
+        """The severity of this sub-window's alarm, if it raised one."""
+        if self.alarm is not None:
+            return self.alarm.alarm
+        return Severity.NOTICE if self.trend is not None else None
 
 
 def away_from_reference(step: Step, reference: PitReference, bands: DriftThresholds) -> Step:
@@ -254,10 +237,13 @@ def subject_step(
     bands: DriftThresholds = BANDS,
     thresholds: SequentialThresholds = DEFAULT,
     change: SequentialThresholds = CHANGE,
+    trend: TrendThresholds = TREND,
 ) -> SubjectStep:
-    """One sub-window into both tests. A sub-window that fills the baseline is part of it,
-    so the change test starts with the next one. When both alarm, the more severe wins."""
+    """One sub-window into the three tests. A sub-window that fills the baseline is part of
+    it, so the change test starts with the next one. When several alarm, the most severe
+    wins; the trend test's NOTICE only when neither CUSUM alarms."""
     against_reference = cusum_step(state.reference, reference, n, pit_sum, thresholds, bands)
+    trending = trend_step(state.trend, reference, n, pit_sum, trend)
     baseline = state.baseline(reference)
     if baseline is None:
         filled = replace(
@@ -265,19 +251,26 @@ def subject_step(
             reference=against_reference.state,
             baseline_n=state.baseline_n + n,
             baseline_pit=state.baseline_pit + pit_sum,
+            trend=trending.state,
         )
-        alarm = against_reference if against_reference.alarm is not None else None
-        return SubjectStep(filled, alarm, None)
+        if against_reference.alarm is not None:
+            return SubjectStep(filled, against_reference, None)
+        return SubjectStep(filled, None, None, trending if trending.alarm else None)
     against_baseline = away_from_reference(
         cusum_step(state.change, baseline, n, pit_sum, change, bands), reference, bands
     )
-    moved = replace(state, reference=against_reference.state, change=against_baseline.state)
+    moved = replace(
+        state,
+        reference=against_reference.state,
+        change=against_baseline.state,
+        trend=trending.state,
+    )
     ranked = [
         (step.alarm.rank, step, base)
         for step, base in ((against_reference, None), (against_baseline, baseline))
         if step.alarm is not None
     ]
     if not ranked:
-        return SubjectStep(moved, None, None)
+        return SubjectStep(moved, None, None, trending if trending.alarm else None)
     _, step, base = max(ranked, key=lambda r: r[0])
     return SubjectStep(moved, step, base)

@@ -24,9 +24,9 @@ import numpy as np
 
 from riskstream.models.features import inputs_of
 from riskstream.models.monitoring.estimation import estimate_fields
+from riskstream.models.monitoring.pit import PitReference
 from riskstream.models.monitoring.quality_stats import reason_family
 from riskstream.models.monitoring.segments import SEPARATOR, judged_segments, split_segments
-from riskstream.models.monitoring.sequential import PitReference
 from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import DriftReference, JointHistogram, bin_index
 from riskstream.schemas.patient_record import IMPUTABLE

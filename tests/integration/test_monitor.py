@@ -100,14 +100,21 @@ def _window_predictions(
     return out
 
 
-def _produce(settings: Settings, predictions: list[dict[str, Any]]) -> None:
+def _produce(
+    settings: Settings, predictions: list[dict[str, Any]], round_robin: bool = False
+) -> None:
+    """``round_robin``: the i-th prediction to partition i mod the partition count, so every
+    partition's latest event time is within that many records of the last one's (keyed,
+    one partition can lag the others by seconds, and hold the watermark there)."""
     codec = codec_for(settings)
     producer = Producer(settings.kafka_config({"linger.ms": 10}))
-    for p in predictions:
+    for i, p in enumerate(predictions):
+        where = {"partition": i % settings.topic_partitions} if round_robin else {}
         producer.produce(
             settings.topic(PREDICTIONS.name),
             key=p["patient_ref"].encode(),
             value=codec.encode("Prediction", p),
+            **where,
         )
         producer.poll(0)
     assert producer.flush(30) == 0

@@ -13,6 +13,7 @@ import pytest
 from riskstream.core.settings import Settings
 from riskstream.models import data
 from riskstream.models.monitoring.sequential import BASELINE_VALUES
+from riskstream.models.monitoring.trend import TREND
 from riskstream.models.registry import CHAMPION, Registry
 from riskstream.stream_processors.monitor import Monitor
 from riskstream.stream_processors.window_store import WindowStore
@@ -182,3 +183,61 @@ def test_two_monitors_and_a_restart_reach_the_verdicts_of_one_monitor(
     # the change test's baseline (the first 2,000 values) filled, and its CUSUM ran on
     assert int(judged["glucose~base:n"]) >= BASELINE_VALUES
     assert any(k.startswith("glucose~base:") and k.endswith("_n") for k in judged)
+
+
+def test_a_slow_ramp_is_a_notice_ahead_of_every_window_and_the_windows_keep_it(
+    stack: Settings, tmp_path: Any
+) -> None:
+    """50 clean windows (20,000 values: the trend test's baseline), then glucose ramps up
+    by 0.025 sd a window (0.5 sd over 20 windows), each window produced once the one before
+    is judged. The trend test raises a NOTICE from a window still open, before any window
+    or CUSUM calls glucose. The next window closes on a ramp still under the LOW band; its
+    verdict (no drift) does not resolve the NOTICE while the trend lasts."""
+    settings = deployment_with_champion(stack, "tr", tmp_path, **DEPLOYMENT)
+    clean = TREND.baseline // PER_WINDOW
+    shifts = [0.0] * clean + [0.025 * (w + 1) for w in range(20)]
+    stream = _shifted_stream(settings, shifts)
+    window_ms = WINDOW_S * 1000
+    sub_ms = window_ms // settings.monitor_subwindows
+
+    def notices() -> list[Any]:
+        return [a for a in monitor.stats.alerts if a.severity == "NOTICE"]
+
+    def produce(first: int, last: int) -> None:
+        """Windows ``first`` to ``last`` on the topic, then wait until the test has judged
+        every sub-window of ``last`` it can while that window is open: the watermark is the
+        least of the partitions' latest event times, round robin within 6 records (150 ms)
+        of the window's last, so all but its last two sub-windows."""
+        begin, end = T0 + first * window_ms, T0 + (last + 1) * window_ms
+        _produce(settings, [p for p in stream if begin <= p["event_time"] < end], True)
+        wait_for(lambda: _judged_through(settings, end - 2 * sub_ms), 120, every=0.2)
+
+    monitor = Monitor(settings)
+    stop = threading.Event()
+    threads = start_workers({"monitor": monitor}, stop)
+    try:
+        produce(0, clean)
+        noticed = clean
+        while not notices() and noticed + 1 < len(shifts):
+            noticed += 1
+            produce(noticed, noticed)
+        assert notices(), "the ramp raised no NOTICE"
+        produce(noticed + 1, noticed + 2)  # the next window, and one to close it
+        wait_for(lambda: monitor.stats.windows_closed >= noticed + 2, 60, every=0.2)
+    finally:
+        stop.set()
+        for thread in threads.values():
+            thread.join(30)
+    glucose = [a for a in monitor.stats.alerts if a.feature == "glucose" and a.segment is None]
+    said = [(a.status, a.severity, a.statistic, (a.window_start - T0) // 1000) for a in glucose]
+    (first, *_) = glucose
+    assert (first.status, first.severity, first.statistic) == ("FIRING", "NOTICE", "trend"), said
+    assert "trending up" in first.message and "under the LOW band" in first.message
+    # from the window that was open when it came, and that was not the first of the ramp
+    start = T0 + noticed * window_ms
+    assert noticed > clean and start <= first.window_start < start + window_ms, said
+    # the window after it closed without drift (a verdict that would resolve it), and the
+    # NOTICE is still firing
+    verdicts = monitor.stats.verdicts[T0 + (noticed + 1) * window_ms]
+    assert not any(v.feature == "glucose" and v.drifting for v in verdicts), said
+    assert [a.status for a in glucose] == ["FIRING"], said

@@ -1,15 +1,17 @@
 import dataclasses
 
 from riskstream.models.monitoring.alerts import alert_event
+from riskstream.models.monitoring.pit import PitReference
 from riskstream.models.monitoring.sequential import (
     CHANGE,
     DEFAULT,
     CusumState,
-    PitReference,
     Side,
     Step,
     SubjectState,
+    SubjectStep,
 )
+from riskstream.models.monitoring.trend import TREND, Anchor, TrendState, TrendStep
 from riskstream.schemas.events import AlertKind, AlertStatus, DriftAlert, Severity
 from riskstream.stream_processors.sequential_watch import (
     Alarm,
@@ -24,7 +26,31 @@ STEP = Step(CusumState(up=Side(3.0, 80, 620_000)), 5.1, Severity.HIGH)
 
 
 def _alarm(subject: str, ahead: bool = True, baseline: PitReference | None = None) -> Alarm:
-    return Alarm("2", subject, STEP, 1_000, 2_000, ahead, baseline)
+    return Alarm("2", subject, SubjectStep(SubjectState(), STEP, baseline), 1_000, 2_000, ahead)
+
+
+def _trend_alarm(subject: str) -> Alarm:
+    """The trend test's alarm: a ramp from the anchor 3,000 values back, now 0.3 sd off."""
+    anchor = Anchor(17_000.0, s1=0.3 / 3_000 * 9e9 / 3, q=9e9 / 3)
+    state = TrendState(20_000, 100_000_000, 20_000.0, 21_000.0, (anchor,), alarmed=True)
+    step = TrendStep(state, 5.2, anchor)
+    found = SubjectStep(SubjectState(trend=state), None, None, step)
+    return Alarm("2", subject, found, 1_000, 2_000, True)
+
+
+def test_a_trend_alarm_is_a_notice_that_a_cusum_alarm_escalates() -> None:
+    now: dict[str, str] = {}
+    (notice,) = alarm_alerts("m", [_trend_alarm("glucose")], {}, now)
+    assert notice.severity == Severity.NOTICE and notice.statistic == "trend"
+    assert notice.value == 5.2 and notice.threshold == TREND.threshold
+    assert notice.sample_size == 3_000 and now == {"glucose": "NOTICE"}
+    assert "trending up" in notice.message and "0.30 sd" in notice.message, notice.message
+    assert "first 20,000 values" in notice.message
+    # a subject already at NOTICE or above: nothing new; a CUSUM's HIGH escalates it
+    assert alarm_alerts("m", [_trend_alarm("glucose")], {"glucose": "NOTICE"}, {}) == []
+    assert alarm_alerts("m", [_trend_alarm("glucose")], {"glucose": "LOW"}, {}) == []
+    (escalated,) = alarm_alerts("m", [_alarm("glucose")], {"glucose": "NOTICE"}, {})
+    assert escalated.severity == Severity.HIGH
 
 
 def test_an_alarm_ahead_of_its_window_fires_once_and_joins_the_shared_state() -> None:
@@ -61,6 +87,7 @@ def test_a_subjects_state_survives_its_round_trip_through_redis_fields() -> None
         2_040,
         10_444_000,
         CusumState(down=Side(0.5, 100, 400_000)),
+        TrendState(20_000, 99_990_000, 1_020.0, 2_000.0, (Anchor(0.0, 0.1 / 3, 1 / 3),), True),
     )
     fields = {str(k): v for k, v in _dump("bmi", state).items()}
     assert _load(fields, "bmi") == state

@@ -27,6 +27,10 @@ def test_firing_alerts_are_sent_from_the_minimum_severity_and_resolutions_follow
     resolved = drift_alert(status="RESOLVED", severity="LOW")
     assert alert_wanted(resolved, "MEDIUM", firing_was_sent=True)
     assert not alert_wanted(resolved, "MEDIUM", firing_was_sent=False)
+    # a NOTICE (a trend under the drift bands) only for a receiver that asks for it
+    notice = drift_alert(severity="NOTICE")
+    assert not alert_wanted(notice, "LOW", firing_was_sent=False)
+    assert alert_wanted(notice, "notice", firing_was_sent=False)
     # one subject: the same model, kind, feature and segment
     assert subject_key(high) == subject_key(resolved)
     assert subject_key(high) != subject_key(drift_alert(feature="bmi"))

@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
 
+from riskstream.models.monitoring.pit import PIT_SCALE, PitReference
 from riskstream.models.monitoring.sequential import (
     BASELINE_VALUES,
     CHANGE,
-    PIT_SCALE,
     CusumState,
-    PitReference,
     SequentialThresholds,
     SubjectState,
     cusum_step,

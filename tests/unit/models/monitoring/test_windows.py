@@ -144,7 +144,7 @@ def test_joint_errors_are_binned_for_records_with_every_joint_input_measured() -
 def test_each_subwindow_counts_its_measured_values_and_their_pit_sum() -> None:
     """Sub-windows of 100 ms from 0: the sequential test's ``q<k>:`` fields. glucose's
     reference has three equal bins (PIT scores 1/6, 1/2, 5/6); the score's two (1/4, 3/4)."""
-    from riskstream.models.monitoring.sequential import PIT_SCALE
+    from riskstream.models.monitoring.pit import PIT_SCALE
     from riskstream.models.monitoring.windows import SubWindows, pit_counts
 
     reference = {
