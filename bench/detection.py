@@ -31,7 +31,8 @@ from riskstream.models.monitoring.performance_stats import (
     performance_fields,
     window_metrics,
 )
-from riskstream.models.monitoring.sequential import PitReference, SubjectState, subject_step
+from riskstream.models.monitoring.pit import PitReference
+from riskstream.models.monitoring.sequential import SubjectState, subject_step
 from riskstream.models.monitoring.statistics import DriftThresholds, drift_verdicts
 from riskstream.models.multivariate import reconstruction_errors
 from riskstream.models.reference import bin_index, drift_reference
@@ -45,6 +46,8 @@ SUB_WINDOW = 20  # the sequential test's sub-window: a fiftieth of a window (the
 SCORE = "__score__"
 STREAM_SEED = 17  # the simulator's seed for the table's streams
 PHASE_SEEDS = (18, 19, 20)  # three more draws of the abrupt shift, for the onset phases
+GRADUAL_SEEDS = (18, 19, 20, 21, 22)  # five more draws of the gradual ramp
+GRADUAL = "gradual 1 sd glucose over 20 windows"
 JOINT = "__joint__"
 SEVERE = ("MEDIUM", "HIGH", "CRITICAL")
 
@@ -64,16 +67,17 @@ def abrupt_shift(onset: int) -> Scenario:
     return Scenario.named("covariate-shift", onset, size_sd=0.5)
 
 
+def gradual_ramp(onset: int) -> Scenario:
+    """Glucose up 1 sd over 20 windows from ``onset`` on: the gradual stream and its draws."""
+    return Scenario.named("covariate-shift", onset, size_sd=1.0, ramp=20 * WINDOW)
+
+
 def streams(model: PimaModel, scale: float) -> list[Stream]:
     n = int(60_000 * scale)
     onset = int(30_000 * scale) // WINDOW * WINDOW + WINDOW // 2  # mid-window, as in life
     specs = [
         ("abrupt 0.5 sd glucose", abrupt_shift(onset), n),
-        (
-            "gradual 1 sd glucose over 20 windows",
-            Scenario.named("covariate-shift", onset, size_sd=1.0, ramp=20 * WINDOW),
-            n + int(20_000 * scale),
-        ),
+        (GRADUAL, gradual_ramp(onset), n + int(20_000 * scale)),
         ("concept drift", Scenario.named("concept-drift", onset), n),
         ("correlation change (bmi mirrored)", Scenario.named("correlation-change", onset), n),
         ("clean control", Scenario.named("none"), int(1_000_000 * scale)),
@@ -216,8 +220,8 @@ def riskstream_drift(model: ScoringModel, stream: Stream, *, joint: bool = False
 def riskstream_sequential(model: ScoringModel, stream: Stream) -> Events:
     """The sequential test (``models/monitoring/sequential.py``) on sub-windows of
     ``SUB_WINDOW`` records: each feature's and the score's CUSUMs (against the reference and
-    against the version's first values) over the same binned values the windows count; an
-    alarm at the end of the sub-window that raised it."""
+    against the version's first values) and trend test (``trend.py``) over the same binned
+    values the windows count; an alarm at the end of the sub-window that raised it."""
     b = binned(model, stream)
     references = {
         name: PitReference.of(counts) for name, counts in b.reference.items() if name != JOINT
@@ -233,8 +237,8 @@ def riskstream_sequential(model: ScoringModel, stream: Stream) -> Events:
             values = b.bins[name][sl][b.keep[name][sl]]
             step = subject_step(states[name], reference, len(values), reference.pit_sum(values))
             states[name] = step.state
-            if step.alarm is not None and step.alarm.alarm is not None:
-                raised.append(step.alarm.alarm)
+            if step.severity is not None:
+                raised.append(step.severity)
         if raised:
             fired.append(start + SUB_WINDOW - 1)
             if any(severity in SEVERE for severity in raised):
@@ -308,7 +312,7 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
         detectors: list[tuple[str, Any]] = [
             ("riskstream drift monitor", lambda s=stream, m=judge: riskstream_drift(m, s)),
             (
-                "riskstream sequential (CUSUM)",
+                "riskstream sequential (CUSUMs + trend)",
                 lambda s=stream, m=judge: riskstream_sequential(m, s),
             ),
             (
@@ -361,7 +365,29 @@ def measure(echo: Echo, *, scale: float) -> dict[str, Any]:
         if stream.name == "abrupt 0.5 sd glucose":
             results["onset_phases"] = onset_phases(model, simulator, stream, standard)
             echo(f"detection: onset phases: {results['onset_phases']}")
+        if stream.name == GRADUAL:
+            results["gradual_draws"] = gradual_draws(model, simulator, stream, standard)
+            echo(f"detection: gradual draws: {results['gradual_draws']}")
     return results
+
+
+def gradual_draws(
+    model: ScoringModel, simulator: PimaModel, stream: Stream, standard: pd.DataFrame
+) -> dict[str, Any]:
+    """The ramp's delay on the table's stream and ``GRADUAL_SEEDS`` more draws of it, each
+    only as long as its onset needs: one draw is called after 2,000-3,000 records by both
+    the trend test and ADWIN, so the row compares six."""
+    onset = stream.onset or 0
+    delays: dict[str, list[int | None]] = {"sequential": [], "adwin": []}
+    for seed in (STREAM_SEED, *GRADUAL_SEEDS):
+        batch = Simulator(simulator, gradual_ramp(onset), seed=seed).draw(onset + 8_000)
+        drawn = Stream(GRADUAL, batch.frame, batch.outcome, onset)
+        for name, events in (
+            ("sequential", riskstream_sequential(model, drawn)),
+            ("adwin", river_detector(drift.ADWIN, drawn, list(RAW_FEATURES), None, standard)),
+        ):
+            delays[name].append(events.summary(drawn, 0.0)["delay_records"])
+    return {"seeds": [STREAM_SEED, *GRADUAL_SEEDS], **delays}
 
 
 def onset_phases(

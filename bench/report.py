@@ -161,7 +161,7 @@ def _bars(r: dict[str, Any]) -> list[str]:
                     delay is not None and delay <= 2,
                 )
             )
-        sequential = "riskstream sequential (CUSUM)"
+        sequential = "riskstream sequential (CUSUMs + trend)"
         abrupt_row = streams.get("abrupt 0.5 sd glucose", {})
         if sequential in abrupt_row:
             delay = abrupt_row[sequential]["delay_records"]
@@ -190,6 +190,15 @@ def _bars(r: dict[str, Any]) -> list[str]:
         gradual = streams.get("gradual 1 sd glucose over 20 windows", {})
         if sequential in gradual:
             rows.append(_gradual_row(gradual))
+        draws = d.get("gradual_draws")
+        if draws:
+            rows.append(
+                _spread_row(
+                    f"sequential: delay, gradual 1 sd over 20 windows, {len(draws['seeds'])} "
+                    "draws of the stream: median (worst)",
+                    draws,
+                )
+            )
         joint = streams.get("correlation change (bmi mirrored)", {})
         if "riskstream multivariate (PCA)" in joint:
             delay = joint["riskstream multivariate (PCA)"]["delay_windows"]
@@ -224,20 +233,27 @@ def _bars(r: dict[str, Any]) -> list[str]:
 
 def _phase_row(phases: dict[str, Any]) -> str:
     """The abrupt shift's delay over onsets across 100 records and draws: median (worst)."""
-
-    def spread(delays: list[int | None]) -> tuple[float | None, str]:
-        if any(d is None for d in delays):
-            return None, "missed"
-        found = [d for d in delays if d is not None]
-        mid = float(statistics.median(found))
-        return mid, f"{mid:,.0f} ({max(found):,})"
-
-    ours, ours_text = spread(phases["sequential"])
-    adwin, adwin_text = spread(phases["adwin"])
     draws = len(phases.get("seeds", [0]))
-    return _row(
+    return _spread_row(
         f"sequential: delay, abrupt 0.5 sd, onset at {len(phases['offsets'])} phases over 100 "
         f"records, {draws} draws of the stream: median (worst)",
+        phases,
+    )
+
+
+def _spread_row(label: str, delays: dict[str, Any]) -> str:
+    """The sequential test's delays against ADWIN's on the same streams: median (worst)."""
+
+    def spread(found: list[int | None]) -> tuple[float | None, str]:
+        if any(d is None for d in found):
+            return None, "missed"
+        mid = float(statistics.median([d for d in found if d is not None]))
+        return mid, f"{mid:,.0f} ({max(d for d in found if d is not None):,})"
+
+    ours, ours_text = spread(delays["sequential"])
+    adwin, adwin_text = spread(delays["adwin"])
+    return _row(
+        label,
         ours_text,
         f"<= ADWIN's: {adwin_text}",
         ours is not None and adwin is not None and ours <= adwin,

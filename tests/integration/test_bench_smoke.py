@@ -75,12 +75,16 @@ def _detection(detection: dict[str, Any]) -> None:
     promoted = streams["after a promotion, same regime"]
     assert "riskstream drift monitor, training-set reference (before)" in promoted
     for row in streams.values():  # every riskstream detector runs on every stream
-        assert {"riskstream sequential (CUSUM)", "riskstream multivariate (PCA)"} <= set(row)
+        assert {"riskstream sequential (CUSUMs + trend)", "riskstream multivariate (PCA)"} <= set(
+            row
+        )
     assert streams["clean control"]["always fires"]["false_alarms_per_100k"] == pytest.approx(100.0)
     phases = detection["onset_phases"]  # both detectors at each of 10 onsets on 4 draws
     assert len(phases["offsets"]) == 10 and len(set(phases["seeds"])) == 4
     assert len(phases["sequential"]) == len(phases["adwin"]) == 40
     assert all(delay is not None and delay > 0 for delay in phases["sequential"])
+    draws = detection["gradual_draws"]  # both detectors on the ramp's 6 draws
+    assert len(draws["seeds"]) == len(draws["sequential"]) == len(draws["adwin"]) == 6
 
 
 def _burst(burst: dict[str, Any]) -> None:
