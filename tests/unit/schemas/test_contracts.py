@@ -64,7 +64,8 @@ def test_the_alert_enums_are_the_drift_alert_schemas_symbols() -> None:
     fields = {f["name"]: f["type"] for f in load_schema_json("DriftAlert")["fields"]}
     for name, enum in (("kind", AlertKind), ("status", AlertStatus), ("severity", Severity)):
         assert fields[name]["symbols"] == [member.value for member in enum], name
-    assert Severity.LOW.rank < Severity.MEDIUM.rank < Severity.HIGH.rank < Severity.CRITICAL.rank
+    assert Severity.NOTICE.rank < Severity.LOW.rank < Severity.MEDIUM.rank
+    assert Severity.MEDIUM.rank < Severity.HIGH.rank < Severity.CRITICAL.rank
 
 
 def test_a_decoded_alert_carries_enum_members() -> None:

@@ -246,7 +246,7 @@ const render = {
           <td>${a.ack ? `<span class="muted">ack ${esc(a.ack.actor)}</span>` : `<button data-ack="${i}">ack</button>`}
               ${a.silence ? `<span class="muted">silenced until ${when(a.silence.until)}</span>` : `<button data-silence="${i}">silence</button>`}</td></tr>`).join("")}</table>`);
     const severities = ["NOTICE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
-    const colors = { LOW: "#4c6ef5", MEDIUM: "#b08900", HIGH: "#d9480f", CRITICAL: "#b00020" };
+    const colors = { NOTICE: "#868e96", LOW: "#4c6ef5", MEDIUM: "#b08900", HIGH: "#d9480f", CRITICAL: "#b00020" };
     const now = Date.now();
     chart("timeline", severities.filter((s) => rows.some((a) => a.severity === s)).map((s) => {
       const mine = rows.filter((a) => a.severity === s);
