@@ -16,15 +16,15 @@ ramp and grades what it finds below LOW:
   where ``w`` is the sub-window's middle, in values after ``tau``, and ``dev`` its values'
   standardized PIT deviations from ``mu0`` summed. ``|s1| / sqrt(q)`` is the generalized
   likelihood ratio's z for a ramp starting at ``tau``; the largest over the anchors is the
-  statistic. It weighs the latest values most, as a ramp does: on the benchmark's ramp it
-  is called about 10% sooner than a CUSUM tuned for small shifts at the same false-alarm
-  rate (offline, 6 draws, 2026-12-06).
+  statistic. It weighs the latest values most, as a ramp does: offline on 6 draws of the
+  benchmark's ramp it was called after a median of 2,669 values, a CUSUM for small shifts
+  with about as many false alarms (k 0.5, h 11-11.5 per 100 values) after 2,909-2,969.
 - **False alarms.** The baseline's own error is not in the denominator: on the streams the
   threshold was set on it only slowed the ramp's call (the same false alarms at a higher
   threshold). So the rate is measured, not derived: with ``threshold`` 4.6, 0 and 1 alarms
   in two simulated 1M clean streams (ADWIN 1 and 3), 1 in 200,000 real Pima rows, none in
-  the 50 windows after a promotion; the ramp of the benchmark's table called after 2,959
-  values (ADWIN 3,036), and over 6 draws a median of 2,669 (ADWIN 2,827).
+  the 50 windows after a promotion; the ramp of the benchmark's table called after 2,960
+  records (ADWIN 3,036; BENCHMARKS.md).
 - **Once per incident.** An alarm, then none until the statistic falls under ``rearm``.
 - **Only away from the reference.** When the baseline itself is off the reference by more
   than both their sampling errors (a version that began to serve in a drift), a trend back
