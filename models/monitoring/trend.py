@@ -76,7 +76,6 @@ class TrendState:
     baseline_n: int = 0
     baseline_pit: int = 0
     clock: float = 0.0  # measured values judged since the baseline filled
-    next_anchor: float = 0.0
     anchors: tuple[Anchor, ...] = ()
     alarmed: bool = False
 
@@ -84,16 +83,16 @@ class TrendState:
         """One string for the shared state (``repr`` floats: every worker reads back the
         same numbers it would have computed)."""
         head = [str(self.baseline_n), str(self.baseline_pit), repr(self.clock)]
-        head += [repr(self.next_anchor), "1" if self.alarmed else "0"]
+        head += ["1" if self.alarmed else "0"]
         return " ".join(head + [f"{a.at!r},{a.s1!r},{a.q!r}" for a in self.anchors])
 
     @classmethod
     def decode(cls, text: str) -> TrendState:
         if not text:
             return cls()
-        n, pit, clock, next_anchor, alarmed, *anchors = text.split(" ")
+        n, pit, clock, alarmed, *anchors = text.split(" ")
         parsed = tuple(Anchor(*(float(x) for x in a.split(","))) for a in anchors)
-        return cls(int(n), int(pit), float(clock), float(next_anchor), parsed, alarmed == "1")
+        return cls(int(n), int(pit), float(clock), parsed, alarmed == "1")
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,8 @@ def trend_step(
         return TrendStep(filled, 0.0, None)
     mu0 = state.baseline_pit / PIT_SCALE / state.baseline_n
     dev = (pit_sum / PIT_SCALE - n * mu0) / math.sqrt(reference.variance)
-    anchors, next_anchor = list(state.anchors), state.next_anchor
+    anchors = list(state.anchors)
+    next_anchor = anchors[-1].at + thresholds.spacing if anchors else 0.0  # the newest is kept
     while next_anchor <= state.clock:
         anchors.append(Anchor(next_anchor))
         next_anchor += thresholds.spacing
@@ -161,5 +161,5 @@ def trend_step(
         and away_from_reference(offset, leading.shift(now))
     ):
         alarm, alarmed = leading, True
-    moved_state = replace(state, clock=now, next_anchor=next_anchor, anchors=moved, alarmed=alarmed)
+    moved_state = replace(state, clock=now, anchors=moved, alarmed=alarmed)
     return TrendStep(moved_state, statistic, alarm)

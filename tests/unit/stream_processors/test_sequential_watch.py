@@ -32,7 +32,7 @@ def _alarm(subject: str, ahead: bool = True, baseline: PitReference | None = Non
 def _trend_alarm(subject: str) -> Alarm:
     """The trend test's alarm: a ramp from the anchor 3,000 values back, now 0.3 sd off."""
     anchor = Anchor(17_000.0, s1=0.3 / 3_000 * 9e9 / 3, q=9e9 / 3)
-    state = TrendState(20_000, 100_000_000, 20_000.0, 21_000.0, (anchor,), alarmed=True)
+    state = TrendState(20_000, 100_000_000, 20_000.0, (anchor,), alarmed=True)
     step = TrendStep(state, 5.2, anchor)
     found = SubjectStep(SubjectState(trend=state), None, None, step)
     return Alarm("2", subject, found, 1_000, 2_000, True)
@@ -87,7 +87,7 @@ def test_a_subjects_state_survives_its_round_trip_through_redis_fields() -> None
         2_040,
         10_444_000,
         CusumState(down=Side(0.5, 100, 400_000)),
-        TrendState(20_000, 99_990_000, 1_020.0, 2_000.0, (Anchor(0.0, 0.1 / 3, 1 / 3),), True),
+        TrendState(20_000, 99_990_000, 1_020.0, (Anchor(0.0, 0.1 / 3, 1 / 3),), True),
     )
     fields = {str(k): v for k, v in _dump("bmi", state).items()}
     assert _load(fields, "bmi") == state
